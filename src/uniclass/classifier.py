@@ -1,0 +1,482 @@
+"""``Classifier``: load a GLiClass checkpoint, classify texts, save it back in the official layout."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import CLASS_TOKEN, TEXT_TOKEN, GLiClassConfig
+from .modeling import GLiClassModel
+from .modeling.backbone import max_positions
+from .modeling.model import WEIGHTS_FILE
+from .postprocessing import activate, aggregate_chunks, check_top_k, normalize_thresholds, select
+from .processing import InputBuilder, ItemPlan, Request, Segment, WindowPolicy, build_label_tree, normalize_request
+
+DEFAULT_MAX_LENGTH = 1024  # the official pipelines' default, capped by what the backbone supports
+LABEL_TOKENIZER_DIR = "label_tokenizer"
+_LABEL_CACHE_SIZE = 4096
+
+
+@dataclass
+class Prediction:
+    """Everything known about one text's result.
+
+    Attributes:
+        labels: the text's labels, in the order given.
+        scores: one score per label (sigmoid if ``multi_label`` else softmax over the labels).
+        logits: the raw model logits, aggregated over chunks.
+        multi_label: how ``scores`` were computed.
+        text_tokens: tokens of the text; ``text_tokens_used``: how many of them the model saw.
+        truncated: the text was cut to fit the window (``long_text="truncate"``).
+        chunks: windows the text was split into (``long_text="chunk"``); label_groups: passes the labels
+            needed (more than 1 when the label set does not fit one window with the text).
+    """
+
+    labels: list[str]
+    scores: list[float]
+    logits: list[float]
+    multi_label: bool
+    text_tokens: int
+    text_tokens_used: int
+    truncated: bool
+    chunks: int
+    label_groups: int
+
+
+class Classifier:
+    """Zero-shot text classifier over any GLiClass checkpoint (official or uniclass-trained).
+
+    Example:
+        >>> from uniclass import Classifier
+        >>> clf = Classifier.from_pretrained("tests/fixtures/parity/uni_bert_default")  # doctest: +SKIP
+        >>> clf.classify("The team won the final", ["sports", "politics"], threshold=0.0)  # doctest: +SKIP
+        [{'label': 'sports', 'score': 0.97}, {'label': 'politics', 'score': 0.41}]
+    """
+
+    def __init__(
+        self,
+        model: GLiClassModel,
+        tokenizer: Any,
+        label_tokenizer: Any = None,
+        *,
+        max_length: int | None = None,
+    ):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.label_tokenizer = label_tokenizer
+        self.config: GLiClassConfig = model.config
+        self.max_length = self._resolve_max_length(max_length)
+        self._builder = InputBuilder(self.config, tokenizer, label_tokenizer)
+        self._label_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._check_tokenizer()
+
+    # ================================================================== loading and saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_name_or_path: str | Path | None = None,
+        *,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype | None = None,
+        max_length: int | None = None,
+        revision: str | None = None,
+        token: str | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+    ) -> Classifier:
+        """Load a checkpoint folder (official GLiClass layout) or a Hugging Face Hub id.
+
+        Args:
+            model_name_or_path: a folder with ``config.json``, ``model.safetensors`` and tokenizer files, or a
+                hub id (downloaded with ``huggingface_hub`` when online).
+            device: ``"auto"`` (CUDA, then MPS, then CPU), or any torch device.
+            dtype: weights dtype, e.g. ``"float16"``; default float32 as stored.
+            max_length: token window; default 1024 (official), capped at what the backbone supports.
+        """
+        if model_name_or_path is None:
+            raise ValueError(
+                "No default model is bundled with this version of uniclass yet: pass a GLiClass checkpoint folder "
+                "or hub id to Classifier.from_pretrained()."
+            )
+        folder = resolve_checkpoint(model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
+                                    local_files_only=local_files_only)
+        config = GLiClassConfig.from_json_file(folder / "config.json")
+        model = GLiClassModel(config, init_weights=False)
+        model.load_weights(folder / WEIGHTS_FILE)
+        tokenizer = _load_tokenizer(folder)
+        label_tokenizer = None
+        if config.architecture_type in ("bi-encoder", "bi-encoder-fused"):
+            label_tokenizer = _load_label_tokenizer(folder, config)
+        model.to(device=resolve_device(device), dtype=_resolve_dtype(dtype))
+        return cls(model, tokenizer, label_tokenizer, max_length=max_length)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and tokenizer files (official layout).
+
+        The official ``gliclass`` package loads the result with ``GLiClassModel.from_pretrained``.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config.extra["dtype"] = str(self.model.dtype).removeprefix("torch.")
+        self.config.save(directory)
+        self.model.save_weights(directory / WEIGHTS_FILE)
+        self.tokenizer.save_pretrained(str(directory))
+        if self.label_tokenizer is not None:
+            self.label_tokenizer.save_pretrained(str(directory / LABEL_TOKENIZER_DIR))
+        return directory
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def to(self, device: str | torch.device) -> Classifier:
+        self.model.to(resolve_device(device))
+        self._label_cache.clear()
+        return self
+
+    # ================================================================== inference
+    def predict(
+        self,
+        texts: str | Sequence[str],
+        labels: Any,
+        *,
+        multi_label: bool | Sequence[bool] = True,
+        prompt: str | Sequence[str] | None = None,
+        examples: Any = None,
+        batch_size: int = 32,
+        show_progress: bool | None = None,
+        max_length: int | None = None,
+        long_text: str = "truncate",
+        chunk_overlap: int = 64,
+        aggregate: str = "max",
+        split_labels: bool = True,
+    ) -> list[Prediction]:
+        """Score every label of every text and report how each text was fitted into the window.
+
+        ``long_text="truncate"`` keeps the beginning of a text that is too long (a warning says how many
+        were cut); ``"chunk"`` scores overlapping windows of ``chunk_overlap`` tokens with all labels in
+        each and aggregates logits with ``aggregate`` (``max`` or ``mean``). Label sets that do not fit one
+        window are split into groups unless ``split_labels=False``, which raises instead.
+        """
+        return self._predict(texts, labels, multi_label=multi_label, prompt=prompt, examples=examples,
+                             batch_size=batch_size, show_progress=show_progress, max_length=max_length,
+                             long_text=long_text, chunk_overlap=chunk_overlap, aggregate=aggregate,
+                             split_labels=split_labels)[1]
+
+    def _predict(
+        self,
+        texts: Any,
+        labels: Any,
+        *,
+        multi_label: Any = True,
+        prompt: Any = None,
+        examples: Any = None,
+        batch_size: int = 32,
+        show_progress: bool | None = None,
+        max_length: int | None = None,
+        long_text: str = "truncate",
+        chunk_overlap: int = 64,
+        aggregate: str = "max",
+        split_labels: bool = True,
+    ) -> tuple[Request, list[Prediction]]:
+        request = normalize_request(texts, labels, multi_label=multi_label, prompt=prompt, examples=examples)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if aggregate not in ("max", "mean"):
+            raise ValueError(f"aggregate must be 'max' or 'mean', got {aggregate!r}")
+        window = self._resolve_max_length(max_length) if max_length is not None else self.max_length
+        policy = WindowPolicy(window, long_text, min(chunk_overlap, window // 4), split_labels)
+        plans = self._builder.build(request, policy)
+        _warn_about_fitting(plans, window)
+        segments = [segment for plan in plans for segment in plan.segments]
+        logits = self._run(segments, batch_size, show_progress)
+        return request, self._assemble(request, plans, segments, logits, aggregate)
+
+    def scores(
+        self,
+        texts: str | Sequence[str],
+        labels: Any,
+        *,
+        multi_label: bool | Sequence[bool] = True,
+        prompt: str | Sequence[str] | None = None,
+        examples: Any = None,
+        batch_size: int = 32,
+        as_tree: bool = False,
+        **window: Any,
+    ) -> list[Any]:
+        """Per text, the score of every label in the given order.
+
+        Sigmoid scores if ``multi_label`` (a bool, or one per text), else a softmax over that text's labels.
+        A single ``str`` text returns a single list. With hierarchical (dict) labels, ``as_tree=True``
+        returns the input tree with a score at each leaf.
+
+        Example:
+            >>> clf.scores(["I loved it", "Awful"], ["positive", "negative"])  # doctest: +SKIP
+            [[0.93, 0.04], [0.02, 0.95]]
+        """
+        request, predictions = self._predict(
+            texts, labels, multi_label=multi_label, prompt=prompt, examples=examples, batch_size=batch_size, **window
+        )
+        trees = request.label_trees if as_tree else None
+        out: list[Any] = []
+        for i, p in enumerate(predictions):
+            if trees is not None and trees[i] is not None and not isinstance(trees[i], (list, tuple)):
+                out.append(build_label_tree(trees[i], dict(zip(p.labels, p.scores, strict=True))))
+            else:
+                out.append(p.scores)
+        return out[0] if isinstance(texts, str) else out
+
+    def classify(
+        self,
+        texts: str | Sequence[str],
+        labels: Any,
+        *,
+        multi_label: bool | Sequence[bool] = True,
+        threshold: Any = 0.5,
+        top_k: int | None = None,
+        prompt: str | Sequence[str] | None = None,
+        examples: Any = None,
+        batch_size: int = 32,
+        show_progress: bool | None = None,
+        **window: Any,
+    ) -> list[Any]:
+        """Per text, ``[{"label": str, "score": float}, ...]`` sorted by score, highest first.
+
+        Multi-label keeps labels whose score is ``>= threshold`` (a float, a dict label -> threshold, or one of
+        those per text); single-label returns the best label (or the ``top_k`` best).
+
+        Example:
+            >>> clf.classify("The striker scored twice", ["sports", "finance"], multi_label=False)  # doctest: +SKIP
+            [{'label': 'sports', 'score': 0.91}]
+        """
+        top_k = check_top_k(top_k)
+        n = 1 if isinstance(texts, str) else len(texts) if isinstance(texts, Sequence) else 0
+        thresholds = normalize_thresholds(threshold, n)
+        predictions = self.predict(
+            texts, labels, multi_label=multi_label, prompt=prompt, examples=examples,
+            batch_size=batch_size, show_progress=show_progress, **window,
+        )
+        out = [
+            select(p.labels, np.asarray(p.scores), multi_label=p.multi_label, threshold=t, top_k=top_k)
+            for p, t in zip(predictions, thresholds, strict=True)
+        ]
+        return out[0] if isinstance(texts, str) else out
+
+    __call__ = classify
+
+    # ================================================================== internals
+    def _resolve_max_length(self, requested: int | None) -> int:
+        if requested is not None and (isinstance(requested, bool) or not isinstance(requested, int) or requested < 8):
+            raise ValueError(f"max_length must be an int >= 8, got {requested!r}")
+        limit = max_positions(self.config.encoder_config)
+        value = requested or DEFAULT_MAX_LENGTH
+        if limit is not None and value > limit:
+            if requested is not None:
+                warnings.warn(f"max_length={requested} exceeds the backbone's {limit} positions; using {limit}", stacklevel=3)
+            value = limit
+        return value
+
+    def _check_tokenizer(self) -> None:
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ValueError("uniclass needs a fast (tokenizers-backed) tokenizer to locate text tokens")
+        if self.config.architecture_type == "bi-encoder":
+            return
+        for token, expected in ((CLASS_TOKEN, self.config.class_token_index), (TEXT_TOKEN, self.config.text_token_index)):
+            found = self.tokenizer.convert_tokens_to_ids(token)
+            if found != expected:
+                raise ValueError(
+                    f"tokenizer maps {token} to id {found} but config.json expects {expected}: "
+                    "the tokenizer files do not belong to this checkpoint"
+                )
+
+    def _run(self, segments: list[Segment], batch_size: int, show_progress: bool | None) -> list[np.ndarray]:
+        """Model logits for each segment; batches are length-sorted to minimise padding."""
+        order = sorted(range(len(segments)), key=lambda i: -len(segments[i].input_ids))
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        if self.config.architecture_type in ("bi-encoder", "bi-encoder-fused"):
+            self._cache_label_vectors({label for s in segments for label in s.labels}, batch_size)
+        results: list[np.ndarray] = [np.empty(0)] * len(segments)
+        with torch.inference_mode():
+            for batch in _progress(batches, show_progress):
+                rows = [segments[i] for i in batch]
+                logits = self.model(**self._collate(rows)).float().cpu().numpy()  # one device-to-host copy
+                for row, index in enumerate(batch):
+                    results[index] = logits[row, : len(segments[index].labels)]
+        return results
+
+    def _collate(self, rows: list[Segment]) -> dict[str, torch.Tensor]:
+        device = self.device
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.config.pad_token_id
+        input_ids, attention_mask = _pad([r.input_ids for r in rows], pad, device)
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        arch = self.config.architecture_type
+        if arch in ("bi-encoder", "bi-encoder-fused"):
+            counts = [len(r.labels) for r in rows]
+            dim = next(iter(self._label_cache.values())).shape[-1]
+            vectors = torch.zeros(len(rows), max(counts), dim, device=device, dtype=self.model.dtype)
+            for i, r in enumerate(rows):
+                vectors[i, : counts[i]] = torch.stack([self._label_cache[label] for label in r.labels])
+            batch["label_vectors"] = vectors
+        else:
+            counts = [self.config.label_slots(len(r.labels)) for r in rows]
+        if arch in ("encoder-decoder", "encoder-decoder-cls"):
+            batch["class_input_ids"], batch["class_attention_mask"] = _pad([r.class_input_ids for r in rows], pad, device)
+        batch["slot_counts"] = torch.tensor(counts, device=device)
+        return batch
+
+    def _cache_label_vectors(self, labels: set[str], batch_size: int) -> None:
+        """Encode the labels not yet cached (bi-encoders: label vectors do not depend on the text)."""
+        missing = sorted((label for label in labels if label not in self._label_cache), key=len)
+        window = max_positions(self.config.label_model_config) or self.max_length
+        with torch.inference_mode():
+            for start in range(0, len(missing), batch_size):
+                chunk = missing[start : start + batch_size]
+                ids = self.label_tokenizer(chunk, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+                for label, label_ids in zip(chunk, ids, strict=True):
+                    if len(label_ids) > window:
+                        raise ValueError(f"label {label[:80]!r} has {len(label_ids)} tokens; the label encoder reads {window}")
+                pad = self.label_tokenizer.pad_token_id or 0
+                input_ids, mask = _pad(ids, pad, self.device)
+                vectors = self.model.model.encode_labels(input_ids, mask)
+                for label, vector in zip(chunk, vectors, strict=True):
+                    self._label_cache[label] = vector
+        for label in labels:
+            self._label_cache.move_to_end(label)
+        while len(self._label_cache) > max(_LABEL_CACHE_SIZE, len(labels)):
+            self._label_cache.popitem(last=False)
+
+    def _assemble(
+        self, request: Request, plans: list[ItemPlan], segments: list[Segment], logits: list[np.ndarray], aggregate: str
+    ) -> list[Prediction]:
+        by_item: dict[int, list[tuple[Segment, np.ndarray]]] = {}
+        for segment, values in zip(segments, logits, strict=True):
+            by_item.setdefault(segment.item, []).append((segment, values))
+        out = []
+        for index, plan in enumerate(plans):
+            labels = request.labels[index]
+            per_label: list[list[np.ndarray]] = [[] for _ in labels]
+            for segment, values in by_item[index]:
+                for j, value in enumerate(values):
+                    per_label[segment.label_offset + j].append(value)
+            item_logits = np.array([aggregate_chunks(v, aggregate) for v in per_label], dtype=np.float64)
+            scores = activate(item_logits, request.multi_label[index])
+            out.append(
+                Prediction(
+                    labels=list(labels),
+                    scores=scores.tolist(),
+                    logits=item_logits.tolist(),
+                    multi_label=request.multi_label[index],
+                    text_tokens=plan.text_tokens,
+                    text_tokens_used=plan.text_tokens_used,
+                    truncated=plan.truncated,
+                    chunks=plan.chunks,
+                    label_groups=plan.label_groups,
+                )
+            )
+        return out
+
+
+# ====================================================================== helpers
+def resolve_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    value = getattr(torch, str(dtype), None)
+    if not isinstance(value, torch.dtype):
+        raise ValueError(f"Unknown dtype {dtype!r}")
+    return value
+
+
+def resolve_checkpoint(name: str | Path, **hub_kwargs: Any) -> Path:
+    """A local folder as is; anything else is treated as a hub id and downloaded with huggingface_hub."""
+    path = Path(name)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} has no config.json: not a GLiClass checkpoint folder")
+        return path
+    if path.exists() or str(name).startswith((".", "/")) or str(name).count("/") > 1:
+        raise FileNotFoundError(f"{name} is not a checkpoint folder")
+    from huggingface_hub import snapshot_download
+
+    hub_kwargs = {k: (str(v) if isinstance(v, Path) else v) for k, v in hub_kwargs.items()}
+    return Path(snapshot_download(str(name), **hub_kwargs))
+
+
+def _load_tokenizer(name: str | Path) -> Any:
+    """AutoTokenizer without its warning about the GLiClass config.json it cannot map to a model type."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoTokenizer.from_pretrained(str(name))
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _load_label_tokenizer(folder: Path, config: GLiClassConfig) -> Any:
+    local = folder / LABEL_TOKENIZER_DIR
+    if local.is_dir():
+        return _load_tokenizer(local)
+    if config.label_model_name:
+        candidate = folder / config.label_model_name
+        return _load_tokenizer(candidate if candidate.is_dir() else config.label_model_name)
+    raise ValueError(f"{folder}: bi-encoder checkpoint without label_tokenizer/ or label_model_name")
+
+
+def _pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _progress(batches: list[list[int]], show: bool | None) -> Iterator[list[int]]:
+    if show is None:
+        show = len(batches) > 4 and sys.stderr.isatty()
+    if not show:
+        return iter(batches)
+    from tqdm.auto import tqdm
+
+    return iter(tqdm(batches, desc="uniclass", unit="batch"))
+
+
+def _warn_about_fitting(plans: list[ItemPlan], window: int) -> None:
+    truncated = sum(p.truncated for p in plans)
+    if truncated:
+        warnings.warn(
+            f"{truncated} of {len(plans)} texts did not fit the {window}-token window with their labels and were "
+            "truncated (labels, prompt and examples are kept whole). Use long_text='chunk' to score every token; "
+            "Classifier.predict() reports which texts were cut.",
+            stacklevel=3,
+        )
+    split = sum(p.label_groups > 1 for p in plans)
+    if split:
+        warnings.warn(
+            f"{split} of {len(plans)} texts had more labels than fit one {window}-token window; their labels were "
+            "scored in separate groups, so scores across groups come from separate passes.",
+            stacklevel=3,
+        )

@@ -1,0 +1,220 @@
+"""GLiClass configuration: reads and writes the official ``config.json`` (gliclass 0.1.21 layout).
+
+The official config is a ``transformers.PretrainedConfig`` subclass with ~70 keyword arguments. Here it is a
+dataclass with the fields that change the computation, plus ``extra``: every other key of the file (training
+switches, 0.1.21 recurrent/calibrator fields, keys from future versions) is kept verbatim and written back, so
+a checkpoint survives a load/save round trip through uniclass unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoConfig, PretrainedConfig
+
+CLASS_TOKEN = "<<LABEL>>"
+TEXT_TOKEN = "<<SEP>>"
+EXAMPLE_TOKEN = "<<EXAMPLE>>"
+SPECIAL_TOKENS = (CLASS_TOKEN, TEXT_TOKEN, EXAMPLE_TOKEN)
+
+ARCHITECTURES = ("uni-encoder", "bi-encoder", "bi-encoder-fused", "encoder-decoder", "encoder-decoder-cls")
+POOLINGS = ("first", "last", "avg", "max", "sum", "rms", "abs_max", "abs_avg", "pass")
+SCORERS = ("simple", "weighted-dot", "mlp", "hopfield", "cross-attn")
+CLASS_TOKEN_POOLINGS = ("first", "average")
+
+# Fields of the official GLiClassModelConfig that uniclass reads, with the official defaults.
+# Everything else in config.json goes to ``GLiClassConfig.extra``.
+_CONFIG_FILE = "config.json"
+
+
+@dataclass
+class GLiClassConfig:
+    """Configuration of a GLiClass model, compatible with the official ``config.json``.
+
+    Example:
+        >>> from transformers import BertConfig
+        >>> cfg = GLiClassConfig(encoder_config=BertConfig(hidden_size=32, num_hidden_layers=1,
+        ...                      num_attention_heads=2, intermediate_size=64, vocab_size=100))
+        >>> cfg.class_token_index, cfg.text_token_index, cfg.hidden_size
+        (100, 101, 32)
+    """
+
+    encoder_config: PretrainedConfig = field(default_factory=lambda: AutoConfig.for_model("deberta-v2"))
+    architecture_type: str = "uni-encoder"
+    encoder_model_name: str | None = None
+    label_model_config: PretrainedConfig | None = None
+    label_model_name: str | None = None
+    # Ids of the added tokens; -1 means "vocab_size (+1, +2)" as in the official config.
+    class_token_index: int = -1
+    text_token_index: int = -1
+    example_token_index: int = -1
+    hidden_size: int | None = None  # projector inner width; defaults to the encoder hidden size
+    vocab_size: int | None = None  # embedding rows after adding the special tokens
+    projector_hidden_act: str = "gelu"
+    prompt_first: bool = False
+    pooling_strategy: str = "first"
+    class_token_pooling: str = "first"
+    embed_class_token: bool = True
+    extract_text_features: bool = False
+    use_lstm: bool = False
+    use_segment_embeddings: bool = False
+    normalize_features: bool = False
+    logit_scale_init_value: float = 2.6592
+    encoder_layer_id: int = -1
+    squeeze_layers: bool = False
+    layer_wise: bool = False
+    scorer_type: str = "simple"
+    scorer_num_heads: int = 16
+    scorer_mlp_hidden_size: int = 1024
+    scorer_attn_dropout: float = 0.1
+    max_labels_alloc: str | int = "dynamic"
+    max_num_classes: int = 25
+    dropout: float = 0.1
+    initializer_range: float = 0.03
+    problem_type: str = "single_label_classification"
+    focal_loss_alpha: float = 0.5
+    focal_loss_gamma: float = 2
+    focal_loss_reduction: str | None = None
+    contrastive_loss_coef: float = 0
+    ignore_index: int = -100
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        text_config = self.encoder_config.get_text_config()
+        if self.hidden_size is None:
+            self.hidden_size = text_config.hidden_size
+        if self.vocab_size is None:
+            self.vocab_size = text_config.vocab_size
+        if self.class_token_index == -1:
+            self.class_token_index = self.vocab_size
+        if self.text_token_index == -1:
+            self.text_token_index = self.vocab_size + 1
+        if self.example_token_index == -1:
+            self.example_token_index = self.vocab_size + 2
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise ``ValueError`` for options uniclass cannot run (instead of failing deep inside torch)."""
+        if self.architecture_type == "decoder-kv":
+            raise ValueError("architecture_type 'decoder-kv' is not supported by uniclass.")
+        _check_choice("architecture_type", self.architecture_type, ARCHITECTURES)
+        _check_choice("pooling_strategy", self.pooling_strategy, POOLINGS)
+        _check_choice("scorer_type", self.scorer_type, SCORERS)
+        _check_choice("class_token_pooling", self.class_token_pooling, CLASS_TOKEN_POOLINGS)
+        if self.squeeze_layers:
+            # gliclass-reference.md §8.6: the official LayerwiseAttention is built for L layers but fed L+1
+            # hidden states, so no working official checkpoint can use it.
+            raise ValueError("squeeze_layers=True is broken in the official code and is not supported.")
+        if self.scorer_type == "cross-attn" and self.pooling_strategy != "pass":
+            raise ValueError("scorer_type 'cross-attn' needs pooling_strategy 'pass' (it attends over text tokens).")
+        if self.pooling_strategy == "pass" and self.scorer_type != "cross-attn":
+            raise ValueError("pooling_strategy 'pass' only works with scorer_type 'cross-attn'.")
+        if self.architecture_type in ("bi-encoder", "bi-encoder-fused") and self.label_model_config is None:
+            raise ValueError(f"{self.architecture_type} needs label_model_config (the label encoder's config).")
+        alloc = self.max_labels_alloc
+        if not (alloc in ("dynamic", "fixed") or (isinstance(alloc, int) and not isinstance(alloc, bool))):
+            raise ValueError(f"max_labels_alloc must be 'dynamic', 'fixed' or an int, got {alloc!r}.")
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def encoder_hidden_size(self) -> int:
+        return self.encoder_config.get_text_config().hidden_size
+
+    @property
+    def pad_token_id(self) -> int:
+        pad = getattr(self.encoder_config.get_text_config(), "pad_token_id", None)
+        return 0 if pad is None else int(pad)
+
+    def label_slots(self, num_labels: int) -> int:
+        """Number of label slots K the official code allocates for a text with ``num_labels`` labels.
+
+        Only the hopfield scorer looks at padded slots (its softmax runs over all K); see
+        gliclass-reference.md §2.1. Encoder-decoder forwards never receive ``max_num_classes`` (§8.10), so
+        they always use ``max_num_classes``. K is never below the real number of labels: the official code
+        silently drops labels beyond K, uniclass scores them.
+        """
+        if self.architecture_type in ("encoder-decoder", "encoder-decoder-cls") or self.max_labels_alloc == "fixed":
+            slots = self.max_num_classes
+        elif self.max_labels_alloc == "dynamic":
+            slots = num_labels
+        else:
+            slots = int(self.max_labels_alloc)
+        return max(slots, num_labels)
+
+    # ------------------------------------------------------------------ (de)serialisation
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GLiClassConfig:
+        """Build from a parsed ``config.json``; unknown keys are kept in ``extra``."""
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "encoder_config", "label_model_config"}
+        kwargs: dict[str, Any] = {}
+        encoder_dict = data.pop("encoder_config", None)
+        kwargs["encoder_config"] = _backbone_config(encoder_dict or {})
+        label_dict = data.pop("label_model_config", None)
+        kwargs["label_model_config"] = _backbone_config(label_dict) if label_dict else None
+        for key in list(data):
+            if key in known:
+                kwargs[key] = data.pop(key)
+        # The official file stores booleans/ints loosely (e.g. max_labels_alloc may be "8"); normalise.
+        alloc = kwargs.get("max_labels_alloc")
+        if isinstance(alloc, str) and alloc.isdigit():
+            kwargs["max_labels_alloc"] = int(alloc)
+        for key in ("model_type", "architectures"):
+            data.pop(key, None)
+        return cls(**kwargs, extra=data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The official ``config.json`` content (all keys the official loader needs, plus ``extra``)."""
+        import transformers
+
+        out: dict[str, Any] = {"architectures": ["GLiClassModel"], "model_type": "GLiClass"}
+        out.update(self.extra)
+        for f in dataclasses.fields(self):
+            if f.name in ("extra", "encoder_config", "label_model_config"):
+                continue
+            out[f.name] = getattr(self, f.name)
+        out["encoder_config"] = self.encoder_config.to_dict()
+        out["label_model_config"] = self.label_model_config.to_dict() if self.label_model_config else None
+        out["pad_token_id"] = self.pad_token_id
+        out["transformers_version"] = transformers.__version__
+        return dict(sorted(out.items()))
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> GLiClassConfig:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a JSON object")
+        return cls.from_dict(data)
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / _CONFIG_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return path
+
+
+def _backbone_config(data: dict[str, Any] | PretrainedConfig) -> PretrainedConfig:
+    """Rebuild a nested backbone config; the official default model_type is deberta-v2."""
+    if isinstance(data, PretrainedConfig):
+        return data
+    data = dict(data)
+    model_type = data.pop("model_type", "deberta-v2")
+    try:
+        return AutoConfig.for_model(model_type, **data)
+    except ValueError as err:
+        raise ValueError(
+            f"Backbone model_type {model_type!r} is not known to this transformers version: {err}"
+        ) from err
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not supported; choose one of {', '.join(choices)}.")

@@ -1,0 +1,95 @@
+"""Encoder-decoder GLiClass models (T5-style backbones).
+
+``encoder-decoder``: the encoder reads ``text + examples``; the decoder reads
+``<<LABEL>>l1<<LABEL>>l2...<<SEP>>prompt`` with a bidirectional mask (a 4-D mask makes the decoder skip its
+causal pattern); label vectors are read at the decoder's ``<<LABEL>>`` tokens, the text vector is pooled
+from the encoder output.
+
+``encoder-decoder-cls``: the reverse. The encoder reads the label prompt, the decoder reads the text
+(causally), and the text vector is the decoder state at the last real token.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import GLiClassConfig
+from .backbone import build_encoder
+from .layers import FeaturesProjector, LstmSeq2SeqEncoder, pool_tokens
+from .scorers import build_scorer
+from .uni_encoder import label_vectors
+
+_EPSILON = 1e-8
+
+
+class EncoderDecoder(nn.Module):
+    def __init__(self, config: GLiClassConfig):
+        super().__init__()
+        if not getattr(config.encoder_config, "is_encoder_decoder", False):
+            raise ValueError(f"{config.architecture_type} needs an encoder-decoder backbone (e.g. T5).")
+        self.config = config
+        enc_size = config.encoder_hidden_size
+        # Official quirk: the encoder-decoder backbone is built from encoder_config without a resize.
+        self.encoder_decoder_model = build_encoder(config.encoder_config, encoder_only=False)
+        self.text_projector = FeaturesProjector(enc_size, config.hidden_size, enc_size, config.projector_hidden_act, config.dropout)
+        self.classes_projector = FeaturesProjector(enc_size, config.hidden_size, enc_size, config.projector_hidden_act, config.dropout)
+        self.scorer = build_scorer(config)
+        if config.use_lstm:
+            self.lstm = LstmSeq2SeqEncoder(config.hidden_size, config.hidden_size // 2)
+        self.dropout = nn.Dropout(config.dropout)
+        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        class_input_ids: torch.Tensor,
+        class_attention_mask: torch.Tensor,
+        slot_counts: torch.Tensor,
+        **_: object,
+    ) -> torch.Tensor:
+        num_slots = int(slot_counts.max())
+        if self.config.architecture_type == "encoder-decoder":
+            outputs = self.encoder_decoder_model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                decoder_input_ids=class_input_ids,
+                decoder_attention_mask=_bidirectional_mask(class_attention_mask, self.encoder_decoder_model.dtype),
+            )
+            labels = label_vectors(self.config, outputs.last_hidden_state, class_input_ids, class_attention_mask, num_slots)
+            tokens, mask = outputs.encoder_last_hidden_state, attention_mask
+            if self.config.use_lstm:
+                tokens = self.lstm(tokens, mask)
+            text = pool_tokens(self.config.pooling_strategy, tokens, mask, mask.sum(dim=1))
+        else:
+            outputs = self.encoder_decoder_model(
+                input_ids=class_input_ids,
+                attention_mask=class_attention_mask,
+                decoder_input_ids=input_ids,
+                decoder_attention_mask=attention_mask,
+            )
+            labels = label_vectors(
+                self.config, outputs.encoder_last_hidden_state, class_input_ids, class_attention_mask, num_slots
+            )
+            last = attention_mask.sum(dim=1) - 1
+            text = outputs.last_hidden_state[torch.arange(input_ids.shape[0], device=input_ids.device), last]
+
+        text = self.dropout(self.text_projector(text))
+        labels = self.classes_projector(labels)
+        if self.config.normalize_features:
+            text = F.normalize(text, p=2, dim=-1, eps=_EPSILON)
+            labels = F.normalize(labels, p=2, dim=-1, eps=_EPSILON)
+        slot_mask = torch.arange(num_slots, device=input_ids.device)[None, :] < slot_counts[:, None]
+        logits = self.scorer(text, labels, slot_mask=slot_mask)
+        if self.config.normalize_features:
+            logits = logits * self.logit_scale
+        return logits
+
+
+def _bidirectional_mask(mask_2d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``[B, 1, L, L]`` additive mask that hides padding only (no causal triangle)."""
+    length = mask_2d.shape[1]
+    padding = (1.0 - mask_2d.to(dtype))[:, None, None, :] * torch.finfo(dtype).min
+    return padding.expand(mask_2d.shape[0], 1, length, length)

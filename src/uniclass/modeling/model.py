@@ -1,0 +1,112 @@
+"""GLiClassModel: builds the architecture family named by the config and owns the official weight layout.
+
+The official ``GLiClassModel`` stores its inner network at ``self.model``, so every weight of a checkpoint is
+named ``model.<...>``; this class keeps that layout, so ``model.safetensors`` files load and save unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..config import GLiClassConfig
+from .backbone import skip_init
+from .bi_encoder import BiEncoder
+from .encoder_decoder import EncoderDecoder
+from .uni_encoder import UniEncoder
+
+WEIGHTS_FILE = "model.safetensors"
+_FAMILIES: dict[str, type[nn.Module]] = {
+    "uni-encoder": UniEncoder,
+    "bi-encoder": BiEncoder,
+    "bi-encoder-fused": BiEncoder,
+    "encoder-decoder": EncoderDecoder,
+    "encoder-decoder-cls": EncoderDecoder,
+}
+# Official ``_keys_to_ignore_on_load_unexpected``: old checkpoints may carry absolute position tables.
+_IGNORED_UNEXPECTED = ("position_embeddings",)
+
+
+class GLiClassModel(nn.Module):
+    """The network of a GLiClass checkpoint: ``forward(**batch) -> logits [B, K]``."""
+
+    def __init__(self, config: GLiClassConfig, *, init_weights: bool = True):
+        super().__init__()
+        self.config = config
+        family = _FAMILIES[config.architecture_type]
+        if init_weights:
+            self.model = family(config)
+        else:
+            with skip_init():
+                self.model = family(config)
+
+    def forward(self, **batch: torch.Tensor) -> torch.Tensor:
+        return self.model(**batch)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    # ------------------------------------------------------------------ weights
+    def tie_weights(self) -> None:
+        """Re-tie shared embeddings (T5 checkpoints store only ``shared.weight``; §3.3 of the reference)."""
+        for backbone in self.model.children():
+            shared = getattr(backbone, "shared", None)
+            if shared is None:
+                continue
+            for part in ("encoder", "decoder"):
+                stack = getattr(backbone, part, None)
+                if stack is not None and getattr(stack, "embed_tokens", None) is not None:
+                    stack.embed_tokens.weight = shared.weight
+
+    def load_weights(self, path: str | Path) -> None:
+        """Load an official ``model.safetensors``; raise if a weight the model needs is absent."""
+        state = load_file(str(path))
+        self.load_state_dict_checked(state)
+
+    def load_state_dict_checked(self, state: dict[str, torch.Tensor]) -> None:
+        result = self.load_state_dict(state, strict=False)
+        self.tie_weights()
+        tied = _tied_names(self)
+        missing = [k for k in result.missing_keys if k not in tied]
+        if missing:
+            raise ValueError(f"Checkpoint is missing {len(missing)} weights, e.g. {missing[:5]}")
+        unexpected = [k for k in result.unexpected_keys if not any(part in k for part in _IGNORED_UNEXPECTED)]
+        if unexpected:
+            raise ValueError(
+                f"Checkpoint has {len(unexpected)} weights this config does not use, "
+                f"e.g. {unexpected[:5]}: config.json and model.safetensors do not match"
+            )
+
+    def save_weights(self, path: str | Path) -> None:
+        """Write ``model.safetensors`` with the official names; tied tensors are stored once."""
+        seen: set[int] = set()
+        state: dict[str, torch.Tensor] = {}
+        for name, tensor in self.state_dict().items():
+            key = tensor.data_ptr()
+            if key in seen and tensor.numel() > 0:
+                continue
+            seen.add(key)
+            state[name] = tensor.detach().contiguous().cpu()
+        save_file(state, str(path), metadata={"format": "pt"})
+
+
+def _tied_names(module: nn.Module) -> set[str]:
+    """Names of parameters that share storage with an earlier parameter (and need not be in a file)."""
+    first: dict[int, str] = {}
+    tied: set[str] = set()
+    for name, tensor in module.state_dict(keep_vars=True).items():
+        key = tensor.data_ptr()
+        if key in first:
+            tied.add(name)
+        else:
+            first[key] = name
+    # non-persistent buffers never appear in a file either; state_dict already excludes them
+    return tied

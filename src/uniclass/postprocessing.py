@@ -1,0 +1,83 @@
+"""From logits to answers: chunk aggregation, activations, thresholds, top-k and sorting (numpy only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+Threshold = float | Mapping[str, float]
+DEFAULT_THRESHOLD = 0.5
+
+
+def aggregate_chunks(chunk_logits: Sequence[np.ndarray], how: str = "max") -> np.ndarray:
+    """Combine the logits of several windows over one text (all labels are scored in every window)."""
+    stacked = np.stack(chunk_logits)
+    if how == "max":
+        return stacked.max(axis=0)
+    if how == "mean":
+        return stacked.mean(axis=0)
+    raise ValueError(f"aggregate must be 'max' or 'mean', got {how!r}")
+
+
+def activate(logits: np.ndarray, multi_label: bool) -> np.ndarray:
+    """Sigmoid per label (multi-label) or softmax over the text's labels (single-label), in float64."""
+    logits = logits.astype(np.float64)
+    if multi_label:
+        return 1.0 / (1.0 + np.exp(-logits))
+    shifted = np.exp(logits - logits.max())
+    return shifted / shifted.sum()
+
+
+def normalize_thresholds(threshold: Any, n: int) -> list[Threshold]:
+    """A float, a per-label dict, or a list of those with one entry per text; every value in [0, 1]."""
+    if isinstance(threshold, (list, tuple)):
+        if len(threshold) != n:
+            raise ValueError(f"threshold has {len(threshold)} entries but there are {n} texts")
+        return [_check_threshold(t, f"threshold[{i}]") for i, t in enumerate(threshold)]
+    return [_check_threshold(threshold, "threshold")] * n
+
+
+def _check_threshold(value: Any, where: str) -> Threshold:
+    if isinstance(value, Mapping):
+        for label, t in value.items():
+            _check_threshold(t, f"{where}[{label!r}]")
+        return dict(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{where} must be a number in [0, 1] or a dict label -> number, got {type(value).__name__}")
+    if not 0.0 <= float(value) <= 1.0 or value != value:
+        raise ValueError(f"{where}={value} is outside [0, 1]")
+    return float(value)
+
+
+def select(
+    labels: Sequence[str], scores: np.ndarray, *, multi_label: bool, threshold: Threshold, top_k: int | None
+) -> list[dict[str, Any]]:
+    """``[{"label", "score"}]`` sorted by score (highest first).
+
+    Multi-label keeps every label whose score reaches its threshold (inclusive, like the official pipeline);
+    single-label keeps the best label, or the ``top_k`` best. ``top_k`` also caps multi-label answers.
+    """
+    order = sorted(range(len(labels)), key=lambda i: (-scores[i], i))
+    if multi_label:
+        order = [i for i in order if scores[i] >= _label_threshold(threshold, labels[i])]
+    else:
+        order = order[: top_k or 1]
+    if top_k is not None:
+        order = order[:top_k]
+    return [{"label": labels[i], "score": float(scores[i])} for i in order]
+
+
+def _label_threshold(threshold: Threshold, label: str) -> float:
+    if isinstance(threshold, Mapping):
+        return float(threshold.get(label, DEFAULT_THRESHOLD))
+    return float(threshold)
+
+
+def check_top_k(top_k: Any) -> int | None:
+    if top_k is None:
+        return None
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+    return top_k

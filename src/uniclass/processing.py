@@ -1,0 +1,454 @@
+"""Inputs: validation, the official string layouts, tokenisation, and fitting into the model's window.
+
+The strings are built exactly as the official pipelines build them (gliclass-reference.md §1.3, §1.6), so
+token ids, and therefore scores, match. What differs is what happens when an input is too long: the official
+pipelines cut the whole string from the right, which silently drops labels when the text comes first.
+Here only the user's text is ever shortened (or split into chunks); labels, prompt and examples are kept, and
+label sets too large for one window are split into groups.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import CLASS_TOKEN, EXAMPLE_TOKEN, SPECIAL_TOKENS, TEXT_TOKEN, GLiClassConfig
+
+LABEL_SEPARATOR = "."
+
+
+# ====================================================================== request normalisation
+@dataclass
+class Request:
+    """One classification call, normalised to per-text lists."""
+
+    texts: list[str]
+    labels: list[list[str]]
+    prompts: list[str]
+    examples: list[list[dict[str, Any]]]
+    multi_label: list[bool]
+    label_trees: list[Any] | None = None  # per text, the hierarchical input (for tree-shaped output)
+    single_text: bool = False
+
+
+def normalize_request(
+    texts: str | Sequence[str],
+    labels: Any,
+    *,
+    multi_label: bool | Sequence[bool] = True,
+    prompt: str | Sequence[str] | None = None,
+    examples: Any = None,
+) -> Request:
+    """Validate a call and expand shared arguments to one entry per text. Raises ``TypeError``/``ValueError``."""
+    single = isinstance(texts, str)
+    text_list = [texts] if single else _as_list(texts, "texts")
+    for i, text in enumerate(text_list):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
+        _reject_special_tokens(text, f"texts[{i}]")
+    n = len(text_list)
+
+    label_lists, trees = _normalize_labels(labels, n)
+    prompts = _per_text(prompt, n, "prompt", str, default="")
+    for i, p in enumerate(prompts):
+        _reject_special_tokens(p, f"prompt[{i}]" if not isinstance(prompt, str) else "prompt")
+    multi = _per_text(multi_label, n, "multi_label", bool, default=True)
+    example_lists = _normalize_examples(examples, n)
+    return Request(text_list, label_lists, prompts, example_lists, multi, trees, single)
+
+
+def _as_list(value: Any, name: str) -> list[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a list, got {type(value).__name__}")
+    return list(value)
+
+
+def _per_text(value: Any, n: int, name: str, kind: type, default: Any) -> list[Any]:
+    if value is None:
+        return [default] * n
+    if isinstance(value, kind):
+        return [value] * n
+    values = _as_list(value, name)
+    if len(values) != n:
+        raise ValueError(f"{name} has {len(values)} entries but there are {n} texts")
+    for i, v in enumerate(values):
+        if v is None and kind is str:
+            values[i] = default
+        elif not isinstance(v, kind):
+            raise TypeError(f"{name}[{i}] must be {kind.__name__}, got {type(v).__name__}")
+    return values
+
+
+def _reject_special_tokens(value: str, where: str) -> None:
+    for token in SPECIAL_TOKENS:
+        if token in value:
+            raise ValueError(f"{where} contains the reserved marker {token!r}, which would corrupt the input layout")
+
+
+def flatten_label_tree(tree: Any, prefix: str = "", separator: str = LABEL_SEPARATOR) -> list[str]:
+    """``{"a": ["x", "y"], "b": {"c": ["z"]}}`` -> ``["a.x", "a.y", "b.c.z"]`` (official layout)."""
+    if isinstance(tree, str):
+        return [f"{prefix}{separator}{tree}" if prefix else tree]
+    if isinstance(tree, Mapping):
+        out: list[str] = []
+        for key, value in tree.items():
+            if not isinstance(key, str):
+                raise TypeError(f"label tree keys must be str, got {type(key).__name__}")
+            out.extend(flatten_label_tree(value, f"{prefix}{separator}{key}" if prefix else key, separator))
+        return out
+    if isinstance(tree, Sequence):
+        out = []
+        for item in tree:
+            if not isinstance(item, str):
+                raise TypeError(f"labels must be str, got {type(item).__name__} ({item!r})")
+            out.append(f"{prefix}{separator}{item}" if prefix else item)
+        return out
+    raise TypeError(f"labels must be str, list or dict, got {type(tree).__name__}")
+
+
+def build_label_tree(tree: Any, scores: Mapping[str, float], prefix: str = "", separator: str = LABEL_SEPARATOR) -> Any:
+    """The input tree with each leaf label replaced by its score."""
+    if isinstance(tree, Mapping):
+        return {
+            key: build_label_tree(value, scores, f"{prefix}{separator}{key}" if prefix else key, separator)
+            for key, value in tree.items()
+        }
+    leaves = [tree] if isinstance(tree, str) else list(tree)
+    return {leaf: scores[f"{prefix}{separator}{leaf}" if prefix else leaf] for leaf in leaves}
+
+
+def _normalize_labels(labels: Any, n: int) -> tuple[list[list[str]], list[Any] | None]:
+    if isinstance(labels, str):
+        raise TypeError("labels must be a list of str (or a list per text, or a dict tree), not a single str")
+    if isinstance(labels, Mapping):
+        flat = flatten_label_tree(labels)
+        _check_label_list(flat, "labels")
+        return [flat] * n, [labels] * n
+    labels = _as_list(labels, "labels")
+    if not labels:
+        raise ValueError("labels is empty: give at least one label")
+    per_text = all(isinstance(x, (list, tuple, Mapping)) for x in labels)
+    if not per_text:
+        _check_label_list(labels, "labels")
+        return [list(labels)] * n, None
+    if len(labels) != n:
+        raise ValueError(f"labels has {len(labels)} per-text lists but there are {n} texts")
+    out, trees = [], []
+    for i, item in enumerate(labels):
+        flat = flatten_label_tree(item)
+        _check_label_list(flat, f"labels[{i}]")
+        out.append(flat)
+        trees.append(item)
+    has_tree = any(isinstance(t, Mapping) for t in trees)
+    return out, trees if has_tree else None
+
+
+def _check_label_list(labels: list[Any], where: str) -> None:
+    if not labels:
+        raise ValueError(f"{where} is empty: give at least one label")
+    seen: set[str] = set()
+    for i, label in enumerate(labels):
+        if not isinstance(label, str):
+            raise TypeError(f"{where}[{i}] must be a str, got {type(label).__name__} ({label!r})")
+        if not label.strip():
+            raise ValueError(f"{where}[{i}] is an empty label")
+        _reject_special_tokens(label, f"{where}[{i}]")
+        if label in seen:
+            raise ValueError(f"{where} has the label {label!r} twice; labels must be unique")
+        seen.add(label)
+
+
+def _normalize_examples(examples: Any, n: int) -> list[list[dict[str, Any]]]:
+    if not examples:
+        return [[] for _ in range(n)]
+    examples = _as_list(examples, "examples")
+    per_text = all(e is None or isinstance(e, (list, tuple)) for e in examples)
+    if per_text:
+        if len(examples) != n:
+            raise ValueError(f"examples has {len(examples)} per-text lists but there are {n} texts")
+        return [[_check_example(e, f"examples[{i}][{j}]") for j, e in enumerate(group or [])] for i, group in enumerate(examples)]
+    shared = [_check_example(e, f"examples[{j}]") for j, e in enumerate(examples)]
+    return [shared] * n
+
+
+def _check_example(example: Any, where: str) -> dict[str, Any]:
+    if not isinstance(example, Mapping):
+        raise TypeError(f"{where} must be a dict with 'text' and 'labels', got {type(example).__name__}")
+    text = example.get("text", "")
+    labels = example.get("labels", example.get("true_labels", []))
+    if not isinstance(text, str):
+        raise TypeError(f"{where}['text'] must be a str")
+    if isinstance(labels, str):
+        labels = [labels]
+    if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels):
+        raise TypeError(f"{where}['labels'] must be a list of str")
+    _reject_special_tokens(text, f"{where}['text']")
+    for label in labels:
+        _reject_special_tokens(label, f"{where}['labels']")
+    return {"text": text, "labels": list(labels)}
+
+
+# ====================================================================== official string layouts
+def format_examples(examples: Sequence[Mapping[str, Any]]) -> str:
+    """``<<EXAMPLE>>{text} \\nLabels:\\n {l1, l2}`` per example, then one ``<<SEP>>`` (official format)."""
+    if not examples:
+        return ""
+    parts = [f"{EXAMPLE_TOKEN}{e['text']} \nLabels:\n {', '.join(e['labels'])}" for e in examples]
+    return "".join(parts) + TEXT_TOKEN
+
+
+def label_block(labels: Sequence[str]) -> str:
+    return "".join(f"{CLASS_TOKEN}{label}" for label in labels) + TEXT_TOKEN
+
+
+@dataclass
+class Layout:
+    """A formatted input string and the character span of the user's text inside it."""
+
+    string: str
+    text_start: int
+    text_end: int
+
+
+def _place(before: str, text: str, after: str) -> Layout:
+    return Layout(before + text + after, len(before), len(before) + len(text))
+
+
+def uni_encoder_layout(text: str, labels: Sequence[str], prompt: str, examples: str, prompt_first: bool) -> Layout:
+    """Labels -> <<SEP>> -> prompt -> text -> examples (or text first); no separators between the pieces."""
+    head = label_block(labels) + prompt
+    return _place(head, text, examples) if prompt_first else _place("", text, head + examples)
+
+
+def fused_layout(text: str, labels: Sequence[str], prompt: str, examples: str, prompt_first: bool) -> Layout:
+    """bi-encoder-fused text input: ``prompt + " "`` then one bare ``<<LABEL>>`` per label and ``<<SEP>>``."""
+    head = (f"{prompt} " if prompt else "") + CLASS_TOKEN * len(labels) + TEXT_TOKEN
+    return _place(head, text, examples) if prompt_first else _place("", text, head + examples)
+
+
+def bi_encoder_layout(text: str, prompt: str) -> Layout:
+    return _place(f"{prompt} " if prompt else "", text, "")
+
+
+def encoder_decoder_layouts(text: str, labels: Sequence[str], prompt: str, examples: str) -> tuple[Layout, str]:
+    """(encoder-side text + examples, decoder-side ``<<LABEL>>l1...<<SEP>>prompt``)."""
+    return _place("", text, examples), label_block(labels) + prompt
+
+
+# ====================================================================== tokenisation and windows
+@dataclass
+class Encoded:
+    """Token ids of a formatted string; ``ids[text_start:text_end]`` are the user's text tokens."""
+
+    ids: list[int]
+    text_start: int
+    text_end: int
+
+    @property
+    def text_tokens(self) -> int:
+        return self.text_end - self.text_start
+
+    @property
+    def fixed_tokens(self) -> int:
+        return len(self.ids) - self.text_tokens
+
+    def with_text(self, start: int, stop: int) -> list[int]:
+        """Ids with the text reduced to its tokens ``[start, stop)``."""
+        return self.ids[: self.text_start] + self.ids[self.text_start + start : self.text_start + stop] + self.ids[self.text_end :]
+
+
+def encode_layouts(tokenizer: Any, layouts: Sequence[Layout]) -> list[Encoded]:
+    """Tokenise whole strings (so ids equal the official ones) and locate the text tokens by offsets."""
+    if not layouts:
+        return []
+    batch = tokenizer(
+        [layout.string for layout in layouts],
+        add_special_tokens=True,
+        return_offsets_mapping=True,
+        truncation=False,
+        verbose=False,
+    )
+    out = []
+    for layout, ids, offsets in zip(layouts, batch["input_ids"], batch["offset_mapping"], strict=True):
+        inside = [
+            i
+            for i, (start, end) in enumerate(offsets)
+            if end > start and start >= layout.text_start and end <= layout.text_end
+        ]
+        if inside:
+            # text tokens are contiguous; anything straddling the boundary stays with the fixed part
+            out.append(Encoded(list(ids), inside[0], inside[-1] + 1))
+        else:
+            position = next((i for i, (s, e) in enumerate(offsets) if e > s and s >= layout.text_end), None)
+            if position is None:
+                position = _insertion_point(offsets, layout)
+            out.append(Encoded(list(ids), position, position))
+    return out
+
+
+def _insertion_point(offsets: Sequence[tuple[int, int]], layout: Layout) -> int:
+    """Where an empty text sits: after the last token that ends before it (skipping the leading [CLS])."""
+    position = 1 if offsets and offsets[0] == (0, 0) else 0
+    for i, (start, end) in enumerate(offsets):
+        if end > start and end <= layout.text_start:
+            position = i + 1
+    return position
+
+
+def text_windows(num_text_tokens: int, budget: int, *, chunk: bool, overlap: int) -> list[tuple[int, int]]:
+    """Token ranges of the text to score: the whole text, its first ``budget`` tokens, or overlapping chunks."""
+    if num_text_tokens <= budget:
+        return [(0, num_text_tokens)]
+    if not chunk:
+        return [(0, max(budget, 0))]
+    step = max(budget - overlap, 1)
+    count = math.ceil(max(num_text_tokens - budget, 0) / step) + 1
+    return [(i * step, min(i * step + budget, num_text_tokens)) for i in range(count)]
+
+
+@dataclass
+class Segment:
+    """One model input: part of a text (a window) against part of its labels (a group)."""
+
+    item: int
+    label_offset: int  # index of this segment's first label in the item's label list
+    labels: list[str]
+    input_ids: list[int]
+    class_input_ids: list[int] | None = None
+    text_tokens_used: int = 0
+
+
+@dataclass
+class ItemPlan:
+    """How one text was fitted: what was kept, how many passes it needs."""
+
+    text_tokens: int = 0
+    text_tokens_used: int = 0
+    label_groups: int = 1
+    chunks: int = 1
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        return self.text_tokens_used < self.text_tokens
+
+
+@dataclass
+class WindowPolicy:
+    """How inputs are fitted into ``max_length`` tokens."""
+
+    max_length: int
+    long_text: str = "truncate"  # or "chunk"
+    chunk_overlap: int = 64
+    split_labels: bool = True
+    # a label group must leave at least this share of the window to the text (or the whole text if shorter)
+    min_text_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.long_text not in ("truncate", "chunk"):
+            raise ValueError(f"long_text must be 'truncate' or 'chunk', got {self.long_text!r}")
+        if self.max_length < 8:
+            raise ValueError(f"max_length={self.max_length} is too small")
+        if not 0 <= self.chunk_overlap:
+            raise ValueError("chunk_overlap must be >= 0")
+
+    def text_reserve(self, text_tokens: int) -> int:
+        return min(text_tokens, int(self.max_length * self.min_text_share))
+
+
+class InputBuilder:
+    """Turns a ``Request`` into model ``Segment``s for one architecture family.
+
+    ``fixed`` tokens (labels, markers, prompt, examples, special tokens) are never cut. When they leave less
+    than ``WindowPolicy.text_reserve`` tokens for the text, the labels are split into groups that each leave
+    that much; every group is scored against the same text.
+    """
+
+    def __init__(self, config: GLiClassConfig, tokenizer: Any, label_tokenizer: Any = None):
+        self.config = config
+        self.tokenizer = tokenizer
+        self.label_tokenizer = label_tokenizer
+        self.arch = config.architecture_type
+
+    # ---------------------------------------------------------------- public
+    def build(self, request: Request, policy: WindowPolicy) -> list[ItemPlan]:
+        plans: list[ItemPlan] = []
+        for index in range(len(request.texts)):
+            plans.append(self._plan_item(request, index, policy))
+        return plans
+
+    # ---------------------------------------------------------------- per item
+    def _layouts(self, request: Request, index: int, labels: Sequence[str]) -> tuple[Layout, str | None]:
+        text, prompt = request.texts[index], request.prompts[index]
+        examples = format_examples(request.examples[index])
+        prompt_first = self.config.prompt_first
+        if self.arch == "uni-encoder":
+            return uni_encoder_layout(text, labels, prompt, examples, prompt_first), None
+        if self.arch == "bi-encoder-fused":
+            return fused_layout(text, labels, prompt, examples, prompt_first), None
+        if self.arch == "bi-encoder":
+            return bi_encoder_layout(text, prompt), None
+        return encoder_decoder_layouts(text, labels, prompt, examples)
+
+    def _plan_item(self, request: Request, index: int, policy: WindowPolicy) -> ItemPlan:
+        labels = request.labels[index]
+        groups = [labels]
+        while True:
+            encoded, label_ids = self._encode_groups(request, index, groups)
+            oversized = [
+                g for g, (enc, lab) in enumerate(zip(encoded, label_ids)) if not self._fits(enc, lab, policy)
+            ]
+            if not oversized:
+                break
+            if not policy.split_labels:
+                enc = encoded[oversized[0]]
+                raise ValueError(
+                    f"texts[{index}]: {len(labels)} labels need {enc.fixed_tokens} tokens, which leaves less than "
+                    f"{policy.text_reserve(enc.text_tokens)} of the {policy.max_length}-token window for the text; "
+                    "allow split_labels or use fewer/shorter labels"
+                )
+            groups = self._split(groups, oversized, index)
+        plan = ItemPlan(text_tokens=encoded[0].text_tokens, label_groups=len(groups))
+        offset = 0
+        used = encoded[0].text_tokens
+        for group, enc, lab in zip(groups, encoded, label_ids):
+            budget = policy.max_length - enc.fixed_tokens
+            windows = text_windows(enc.text_tokens, budget, chunk=policy.long_text == "chunk", overlap=policy.chunk_overlap)
+            plan.chunks = max(plan.chunks, len(windows))
+            covered = windows[-1][1] if policy.long_text == "chunk" else windows[0][1]
+            used = min(used, covered)
+            for start, stop in windows:
+                plan.segments.append(Segment(index, offset, list(group), enc.with_text(start, stop), lab, stop - start))
+            offset += len(group)
+        plan.text_tokens_used = used
+        return plan
+
+    def _fits(self, enc: Encoded, label_ids: list[int] | None, policy: WindowPolicy) -> bool:
+        if label_ids is not None and len(label_ids) > policy.max_length:
+            return False
+        return policy.max_length - enc.fixed_tokens >= policy.text_reserve(enc.text_tokens)
+
+    def _encode_groups(self, request: Request, index: int, groups: list[list[str]]) -> tuple[list[Encoded], list[list[int] | None]]:
+        layouts, label_strings = zip(*(self._layouts(request, index, g) for g in groups), strict=True)
+        encoded = encode_layouts(self.tokenizer, layouts)
+        if label_strings[0] is None:
+            return encoded, [None] * len(groups)
+        label_ids = self.tokenizer(list(label_strings), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return encoded, [list(ids) for ids in label_ids]
+
+    def _split(self, groups: list[list[str]], oversized: list[int], index: int) -> list[list[str]]:
+        out: list[list[str]] = []
+        for g, group in enumerate(groups):
+            if g not in oversized:
+                out.append(group)
+                continue
+            if len(group) == 1:
+                raise ValueError(
+                    f"texts[{index}]: the label {group[0][:80]!r} (with the prompt and examples) does not fit in the "
+                    "window; shorten it or raise max_length"
+                )
+            half = (len(group) + 1) // 2
+            out.extend([group[:half], group[half:]])
+        return out
