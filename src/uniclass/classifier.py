@@ -260,7 +260,7 @@ class Classifier:
         top_k = check_top_k(top_k)
         n = 1 if isinstance(texts, str) else len(texts) if isinstance(texts, Sequence) else 0
         thresholds = normalize_thresholds(threshold, n)
-        predictions = self.predict(
+        _, predictions = self._predict(
             texts, labels, multi_label=multi_label, prompt=prompt, examples=examples,
             batch_size=batch_size, show_progress=show_progress, **window,
         )
@@ -471,12 +471,12 @@ def _warn_about_fitting(plans: list[ItemPlan], window: int) -> None:
             f"{truncated} of {len(plans)} texts did not fit the {window}-token window with their labels and were "
             "truncated (labels, prompt and examples are kept whole). Use long_text='chunk' to score every token; "
             "Classifier.predict() reports which texts were cut.",
-            stacklevel=3,
+            stacklevel=4,
         )
     split = sum(p.label_groups > 1 for p in plans)
     if split:
         warnings.warn(
             f"{split} of {len(plans)} texts had more labels than fit one {window}-token window; their labels were "
             "scored in separate groups, so scores across groups come from separate passes.",
-            stacklevel=3,
+            stacklevel=4,
         )

@@ -395,21 +395,28 @@ class InputBuilder:
     def _plan_item(self, request: Request, index: int, policy: WindowPolicy) -> ItemPlan:
         labels = request.labels[index]
         groups = [labels]
-        while True:
-            encoded, label_ids = self._encode_groups(request, index, groups)
-            oversized = [
-                g for g, (enc, lab) in enumerate(zip(encoded, label_ids)) if not self._fits(enc, lab, policy)
-            ]
-            if not oversized:
-                break
+        encoded, label_ids = self._encode_groups(request, index, groups)
+        if not self._fits(encoded[0], label_ids[0], policy):
             if not policy.split_labels:
-                enc = encoded[oversized[0]]
+                enc = encoded[0]
                 raise ValueError(
                     f"texts[{index}]: {len(labels)} labels need {enc.fixed_tokens} tokens, which leaves less than "
                     f"{policy.text_reserve(enc.text_tokens)} of the {policy.max_length}-token window for the text; "
                     "allow split_labels or use fewer/shorter labels"
                 )
-            groups = self._split(groups, oversized, index)
+            # Contiguous, near-equal groups: the fewest that all fit (starting from a token-count estimate).
+            count = max(2, self._estimate_groups(encoded[0], label_ids[0], len(labels), policy))
+            while True:
+                if count > len(labels):
+                    raise ValueError(
+                        f"texts[{index}]: a single label (with the prompt and examples) does not fit the "
+                        f"{policy.max_length}-token window; shorten it or raise max_length"
+                    )
+                groups = split_evenly(labels, count)
+                encoded, label_ids = self._encode_groups(request, index, groups)
+                if all(self._fits(e, l, policy) for e, l in zip(encoded, label_ids)):
+                    break
+                count += 1
         plan = ItemPlan(text_tokens=encoded[0].text_tokens, label_groups=len(groups))
         offset = 0
         used = encoded[0].text_tokens
@@ -438,17 +445,19 @@ class InputBuilder:
         label_ids = self.tokenizer(list(label_strings), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return encoded, [list(ids) for ids in label_ids]
 
-    def _split(self, groups: list[list[str]], oversized: list[int], index: int) -> list[list[str]]:
-        out: list[list[str]] = []
-        for g, group in enumerate(groups):
-            if g not in oversized:
-                out.append(group)
-                continue
-            if len(group) == 1:
-                raise ValueError(
-                    f"texts[{index}]: the label {group[0][:80]!r} (with the prompt and examples) does not fit in the "
-                    "window; shorten it or raise max_length"
-                )
-            half = (len(group) + 1) // 2
-            out.extend([group[:half], group[half:]])
-        return out
+    def _estimate_groups(self, enc: Encoded, label_ids: list[int] | None, num_labels: int, policy: WindowPolicy) -> int:
+        """Groups needed if label tokens were all that grew with the label count (a lower bound)."""
+        used = len(label_ids) if label_ids is not None else enc.fixed_tokens
+        room = policy.max_length - policy.text_reserve(enc.text_tokens)
+        return min(num_labels, math.ceil(used / max(room, 1)))
+
+
+def split_evenly(labels: Sequence[str], count: int) -> list[list[str]]:
+    """``count`` contiguous groups whose sizes differ by at most one (earlier groups are larger)."""
+    size, extra = divmod(len(labels), count)
+    groups, start = [], 0
+    for g in range(count):
+        stop = start + size + (g < extra)
+        groups.append(list(labels[start:stop]))
+        start = stop
+    return groups
