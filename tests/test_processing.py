@@ -1,0 +1,73 @@
+"""Input layouts (official strings), text spans, windows and label groups."""
+
+from __future__ import annotations
+
+import pytest
+from transformers import AutoTokenizer
+
+from conftest import PARITY, load_expected
+from uniclass.processing import (
+    encode_layouts,
+    format_examples,
+    fused_layout,
+    normalize_request,
+    split_evenly,
+    text_windows,
+    uni_encoder_layout,
+)
+
+
+@pytest.mark.parametrize("name", ["uni_bert_default", "uni_deberta_default", "uni_bert_promptfirst_avg_wdot"])
+def test_layouts_equal_official_strings(name: str) -> None:
+    import json
+
+    expected = load_expected(name)
+    prompt_first = json.loads((PARITY / name / "config.json").read_text())["prompt_first"]
+    for call in expected["calls"]:
+        if call["id"] not in ("L8_multi", "L8_multi_prompt", "L3_multi_examples"):
+            continue
+        examples = format_examples(call["kwargs"].get("examples") or [])
+        prompt = call["kwargs"].get("prompt") or ""
+        built = [uni_encoder_layout(t, call["labels"], prompt, examples, prompt_first).string for t in call["texts"]]
+        assert built == call["formatted_inputs"]
+
+
+def test_text_span_locates_text_tokens() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(PARITY / "uni_bert_default")
+    text = "Our team won the final"
+    for prompt_first in (True, False):
+        layout = uni_encoder_layout(text, ["sports", "finance"], "Topic:", "", prompt_first)
+        encoded = encode_layouts(tokenizer, [layout])[0]
+        text_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert encoded.ids[encoded.text_start : encoded.text_end] == text_ids
+        assert encoded.with_text(0, 2)[encoded.text_start : encoded.text_start + 2] == text_ids[:2]
+    empty = encode_layouts(tokenizer, [uni_encoder_layout("", ["a"], "", "", False)])[0]
+    assert empty.text_tokens == 0 and empty.text_start == 1  # right after [CLS]
+
+
+def test_fused_layout_has_one_marker_per_label() -> None:
+    layout = fused_layout("text", ["a", "b", "c"], "prompt", "", prompt_first=False)
+    assert layout.string == "text" + "prompt " + "<<LABEL>>" * 3 + "<<SEP>>"
+    assert layout.string[layout.text_start : layout.text_end] == "text"
+
+
+def test_text_windows() -> None:
+    assert text_windows(10, 20, chunk=False, overlap=0) == [(0, 10)]
+    assert text_windows(30, 20, chunk=False, overlap=0) == [(0, 20)]
+    assert text_windows(30, 10, chunk=True, overlap=2) == [(0, 10), (8, 18), (16, 26), (24, 30)]
+    windows = text_windows(1000, 100, chunk=True, overlap=20)
+    assert windows[-1][1] == 1000 and all(b - a <= 100 for a, b in windows)
+
+
+def test_split_evenly() -> None:
+    assert split_evenly(list("abcdefg"), 3) == [list("abc"), list("de"), list("fg")]
+    assert sum(split_evenly(list(range(10)), 4), []) == list(range(10))
+
+
+def test_request_normalisation() -> None:
+    request = normalize_request("text", {"a": ["x", "y"]}, prompt="p", multi_label=False)
+    assert request.single_text and request.labels == [["a.x", "a.y"]] and request.prompts == ["p"]
+    assert request.multi_label == [False]
+    per_text = normalize_request(["t1", "t2"], [["x"], ["y", "z"]], examples=[[{"text": "e", "true_labels": "x"}], None])
+    assert per_text.labels == [["x"], ["y", "z"]]
+    assert per_text.examples == [[{"text": "e", "labels": ["x"]}], []]
