@@ -31,3 +31,33 @@ def parity_classifier():
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory):
+    """A tiny random BERT backbone folder (weights + WordPiece tokenizer), like a downloaded encoder."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(PARITY / "uni_bert_default")
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def topic_items(n: int = 64, seed: int = 0) -> list[dict[str, Any]]:
+    """A separable synthetic task: sports words vs finance words."""
+    import random
+
+    rng = random.Random(seed)
+    sports = "goal match team won player score league final coach stadium".split()
+    finance = "stock market shares bank rates profit investor price trade fund".split()
+    items = []
+    for i in range(n):
+        label = "sports" if i % 2 == 0 else "finance"
+        words = rng.sample(sports if label == "sports" else finance, 5)
+        items.append({"text": " ".join(words), "all_labels": ["sports", "finance"], "true_labels": [label]})
+    return items

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import logging
 import math
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +88,39 @@ EXAMPLES = [
     {"text": "Shares of the chip maker jumped 8% after earnings.", "labels": ["finance", "technology"]},
 ]
 
-# name -> (labels, extra call kwargs): every call a case is checked with
-CALLS: dict[str, tuple[Any, dict[str, Any]]] = {
-    "L1": (LABELS_1, {}),
-    "L3": (LABELS_3, {}),
-    "L8": (LABELS_8, {}),
-    "per_text": (PER_TEXT_LABELS, {}),
-    "L8_prompt": (LABELS_8, {"prompt": PROMPT}),
-    "L3_examples": (LABELS_3, {"examples": EXAMPLES}),
+PER_TEXT_PROMPTS = ["Classify the topic of this text:", "", "What is this about?", "Topic:", "", "Intent:"]
+PER_TEXT_EXAMPLES: list[list[dict[str, Any]] | None] = [EXAMPLES, None, [EXAMPLES[0]], None, [EXAMPLES[1]], EXAMPLES]
+# 8 labels that are each a single word piece in the fixture BERT tokenizer: a bi-encoder's official label batch
+# then has no padding, so label-padding-sensitive poolings (avg, max, last...) can be compared directly.
+EQUAL_LENGTH_LABELS = ["finance", "technology", "science", "politics", "health", "travel", "music", "weather"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One classification request: the labels and the options given to both implementations."""
+
+    labels: Any
+    prompt: Any = None
+    examples: Any = None
+    multi_label: bool = True
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``Classifier.scores`` and of ``official_scores`` alike."""
+        return {"prompt": self.prompt, "examples": self.examples, "multi_label": self.multi_label}
+
+
+CALLS: dict[str, Call] = {
+    "L1": Call(LABELS_1),
+    "L3": Call(LABELS_3),
+    "L8": Call(LABELS_8),
+    "per_text": Call(PER_TEXT_LABELS),
+    "L8_prompt": Call(LABELS_8, prompt=PROMPT),
+    "L3_examples": Call(LABELS_3, examples=EXAMPLES),
+    "per_text_prompts_examples": Call(PER_TEXT_LABELS, prompt=PER_TEXT_PROMPTS, examples=PER_TEXT_EXAMPLES),
+    "L8_single": Call(LABELS_8, multi_label=False),
+    "per_text_single": Call(PER_TEXT_LABELS, prompt=PROMPT, multi_label=False),
+    "EQ8": Call(EQUAL_LENGTH_LABELS),
+    "EQ8_prompt_single": Call(EQUAL_LENGTH_LABELS, prompt=PROMPT, multi_label=False),
 }
 
 
@@ -218,12 +245,19 @@ def encoder_config(kind: str, vocab_size: int, hidden_size: int = 32, **override
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
-def randomize_(model: torch.nn.Module, seed: int, std: float) -> None:
-    """Redraw every parameter from N(0, std) with a fixed seed (shared tensors are drawn once)."""
+def randomize_(model: torch.nn.Module, seed: int, std: float, std_by_prefix: dict[str, float] | None = None) -> None:
+    """Redraw every parameter from N(0, std) with a fixed seed (shared tensors are drawn once).
+
+    ``std_by_prefix`` gives another std to parameters whose name starts with a prefix (e.g. a smaller one for
+    wide scorer MLPs, whose logits would otherwise saturate every sigmoid).
+    """
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for _, param in sorted(model.named_parameters(), key=lambda item: item[0]):
-            param.copy_(torch.randn(param.shape, generator=generator) * std)
+        for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+            if name.endswith("logit_scale"):
+                continue  # keep logit_scale_init_value: a random ~0.1 multiplier would squash bi-encoder scores
+            scale = next((v for k, v in (std_by_prefix or {}).items() if name.startswith(k)), std)
+            param.copy_(torch.randn(param.shape, generator=generator) * scale)
 
 
 def build_official_checkpoint(
@@ -235,6 +269,7 @@ def build_official_checkpoint(
     label_tokenizer: Any = None,
     seed: int = 0,
     std: float = 0.3,
+    std_by_prefix: dict[str, float] | None = None,
     **options: Any,
 ) -> tuple[Any, Path]:
     """Create, randomize and save an official ``gliclass.GLiClassModel``; return ``(model, folder)``.
@@ -266,7 +301,7 @@ def build_official_checkpoint(
     with quiet():
         config = gliclass.GLiClassModelConfig(**kwargs)
         model = gliclass.GLiClassModel(config)
-    randomize_(model, seed, std)
+    randomize_(model, seed, std, std_by_prefix)
     model.eval()
     with quiet():
         model.save_pretrained(str(folder))
@@ -275,6 +310,26 @@ def build_official_checkpoint(
 
 
 # ---------------------------------------------------------------------------------------------- reference scores
+@contextlib.contextmanager
+def forward_defaults(model: Any, **extra: Any) -> Iterator[None]:
+    """Temporarily add keyword arguments to every ``model(...)`` call the official pipeline makes.
+
+    Used for ``encoder_layer_id``: the official uni-encoder reads ``outputs.hidden_states[encoder_layer_id]`` but
+    forwards ``output_hidden_states=None``, which transformers 5 treats as "off" (even when the backbone config
+    says True), so the official pipeline raises ``TypeError: 'NoneType' object is not subscriptable``. Passing
+    ``output_hidden_states=True`` is what the official forward needs to run; it does not change the logits.
+    """
+    if not extra:
+        yield
+        return
+    original = model.forward
+    model.forward = functools.partial(original, **extra)
+    try:
+        yield
+    finally:
+        del model.forward  # back to the class method
+
+
 def official_pipeline(model: Any, tokenizer: Any) -> Any:
     import gliclass
 
@@ -289,36 +344,68 @@ def official_scores(
     tokenizer: Any,
     texts: Sequence[str],
     labels: Sequence[str] | Sequence[Sequence[str]],
+    *,
+    multi_label: bool = True,
+    forward_kwargs: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> list[list[float]]:
-    """Official multi-label scores at batch size 1, per text in label order.
+    """Official scores at batch size 1, per text in label order.
 
-    With ``threshold=0.0`` the official multi-label result lists every label (sigmoid >= 0) in label order.
+    Multi-label: with ``threshold=0.0`` the official result lists every label (sigmoid >= 0) in label order.
+    Single-label: the official result keeps only the best label, so the softmax over all labels is read from
+    ``return_hierarchical=True`` (which fills in the score of every label).
+    ``forward_kwargs`` are added to every official model call (see ``forward_defaults``).
     """
     pipe = official_pipeline(model, tokenizer)
-    with quiet():
-        results = pipe(list(texts), labels, threshold=0.0, batch_size=1, **kwargs)
     per_text = [list(labels)] * len(texts) if isinstance(labels[0], str) else [list(x) for x in labels]
+    call = {"threshold": 0.0, "batch_size": kwargs.pop("batch_size", 1), **kwargs}
+    if not multi_label:
+        call.update(classification_type="single-label", return_hierarchical=True)
+    with quiet(), forward_defaults(model, **(forward_kwargs or {})):
+        results = pipe(list(texts), labels, **call)
     out = []
     for result, text_labels in zip(results, per_text, strict=True):
-        assert [item["label"] for item in result] == text_labels, "official result is not every label in order"
-        out.append([float(item["score"]) for item in result])
+        if multi_label:
+            assert [item["label"] for item in result] == text_labels, "official result is not every label in order"
+            out.append([float(item["score"]) for item in result])
+        else:
+            assert list(result) == text_labels, "official hierarchical result is not every label in order"
+            out.append([float(result[label]) for label in text_labels])
     return out
 
 
 def official_scores_label_by_label(
-    model: Any, tokenizer: Any, texts: Sequence[str], labels: Sequence[str] | Sequence[Sequence[str]], **kwargs: Any
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    labels: Sequence[str] | Sequence[Sequence[str]],
+    *,
+    multi_label: bool = True,
+    forward_kwargs: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> list[list[float]]:
-    """Official scores with each (text, label) pair in its own call (batch size 1, one label).
+    """Official multi-label scores with each (text, label) pair in its own call (batch size 1, one label).
 
     For models whose label vector does not depend on the other labels (bi-encoders with a label-wise scorer),
     this is the official score of every label "as if encoded alone", free of the official label padding.
     """
+    assert multi_label, "a softmax over labels cannot be computed one label at a time"
     per_text = [list(labels)] * len(texts) if isinstance(labels[0], str) else [list(x) for x in labels]
-    return [
-        [official_scores(model, tokenizer, [text], [label], **kwargs)[0][0] for label in text_labels]
-        for text, text_labels in zip(texts, per_text, strict=True)
-    ]
+    prompts, examples = kwargs.pop("prompt", None), kwargs.pop("examples", None)
+    out = []
+    for i, (text, text_labels) in enumerate(zip(texts, per_text, strict=True)):
+        prompt = prompts[i] if isinstance(prompts, list) else prompts
+        text_examples = examples[i] if examples and all(e is None or isinstance(e, list) for e in examples) else examples
+        out.append(
+            [
+                official_scores(
+                    model, tokenizer, [text], [label], forward_kwargs=forward_kwargs, prompt=prompt,
+                    examples=text_examples, **kwargs,
+                )[0][0]
+                for label in text_labels
+            ]
+        )
+    return out
 
 
 def max_abs_diff(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> float:
@@ -333,16 +420,21 @@ def max_abs_diff(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> 
 
 
 def assert_informative(scores: Sequence[Sequence[float]], what: str) -> None:
-    """Fail when the reference scores are degenerate (all equal or saturated), so a match proves nothing."""
+    """Fail when the reference scores are degenerate, so that a match would prove nothing.
+
+    Requires unsaturated scores (a quarter of them strictly inside (1e-3, 1 - 1e-3)), and scores that vary
+    over the labels of a text and over texts for the same label (std > 1e-4, ten times the parity tolerance).
+    """
     flat = [s for row in scores for s in row]
     inside = [s for s in flat if 1e-3 < s < 1 - 1e-3]
     assert len(inside) >= max(2, len(flat) // 4), f"{what}: too few unsaturated scores ({len(inside)}/{len(flat)})"
     spreads = [_std(row) for row in scores if len(row) > 1]
     if spreads:
-        assert max(spreads) > 1e-3, f"{what}: scores do not vary over labels"
+        assert max(spreads) > 1e-4, f"{what}: scores do not vary over labels"
     if len(scores) > 1:
-        firsts = [row[0] for row in scores]
-        assert _std(firsts) > 1e-3, f"{what}: scores do not vary over texts"
+        width = min(len(row) for row in scores)
+        over_texts = max(_std([row[j] for row in scores]) for j in range(width))
+        assert over_texts > 1e-4, f"{what}: scores do not vary over texts"
 
 
 def _std(values: Sequence[float]) -> float:

@@ -118,20 +118,130 @@ class Classifier:
         model.to(device=resolve_device(device), dtype=_resolve_dtype(dtype))
         return cls(model, tokenizer, label_tokenizer, max_length=max_length)
 
-    def save_pretrained(self, directory: str | Path) -> Path:
+    @classmethod
+    def from_backbone(
+        cls,
+        backbone: str | Path,
+        architecture: str = "uni-encoder",
+        *,
+        label_backbone: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        max_length: int | None = None,
+        **options: Any,
+    ) -> Classifier:
+        """Start an untrained GLiClass model from a pretrained encoder folder (or hub id).
+
+        Adds the ``<<LABEL>>``/``<<SEP>>``/``<<EXAMPLE>>`` tokens, resizes the embeddings and initialises the
+        head as the official code does. ``options`` are config fields, e.g. ``pooling_strategy="avg"``,
+        ``scorer_type="mlp"``, ``prompt_first=True``. Bi-encoders take ``label_backbone`` (default: same).
+
+        Example:
+            >>> clf = Classifier.from_backbone("path/to/all-MiniLM-L6-v2", prompt_first=True)  # doctest: +SKIP
+        """
+        from .training.init import model_from_backbone
+
+        model, tokenizer, label_tokenizer = model_from_backbone(backbone, architecture, label_backbone=label_backbone, **options)
+        model.to(resolve_device(device))
+        return cls(model, tokenizer, label_tokenizer, max_length=max_length)
+
+    def save_pretrained(self, directory: str | Path, *, merge_lora: bool = True) -> Path:
         """Write ``config.json``, ``model.safetensors`` and tokenizer files (official layout).
 
-        The official ``gliclass`` package loads the result with ``GLiClassModel.from_pretrained``.
+        The official ``gliclass`` package loads the result with ``GLiClassModel.from_pretrained``. LoRA
+        adapters, if any, are merged into the saved weights (the classifier itself keeps them).
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.config.extra["dtype"] = str(self.model.dtype).removeprefix("torch.")
+        model = self.model
+        if merge_lora:
+            from .training.lora import has_lora, merged_copy
+
+            if has_lora(model):
+                model = merged_copy(model)
+        self.config.extra["dtype"] = str(model.dtype).removeprefix("torch.")
         self.config.save(directory)
-        self.model.save_weights(directory / WEIGHTS_FILE)
+        model.save_weights(directory / WEIGHTS_FILE)
         self.tokenizer.save_pretrained(str(directory))
         if self.label_tokenizer is not None:
             self.label_tokenizer.save_pretrained(str(directory / LABEL_TOKENIZER_DIR))
         return directory
+
+    def enable_lora(self, *, r: int = 8, alpha: int = 16, dropout: float = 0.05, target_modules: str | list[str] = "all-linear") -> Classifier:
+        """Add LoRA adapters to the encoder(s) (peft) for parameter-efficient fine-tuning."""
+        from .training.lora import enable_lora
+
+        enable_lora(self.model, r=r, alpha=alpha, dropout=dropout, target_modules=target_modules)
+        self._label_cache.clear()
+        return self
+
+    def merge_lora(self) -> Classifier:
+        """Merge LoRA adapters into the weights, leaving a plain model."""
+        from .training.lora import merge_lora
+
+        merge_lora(self.model)
+        self._label_cache.clear()
+        return self
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str | Sequence[str]],
+        *,
+        all_labels: Sequence[str] | None = None,
+        multi_label: bool = True,
+        epochs: float = 10,
+        learning_rate: float = 1e-4,
+        batch_size: int = 8,
+        lora: bool = True,
+        output_dir: str | Path | None = None,
+        seed: int = 0,
+        **training_args: Any,
+    ) -> Classifier:
+        """Few-shot fine-tuning on a handful of labelled texts (LoRA by default, merged afterwards).
+
+        Args:
+            texts: the training texts.
+            labels: per text, its true label (str) or labels (list).
+            all_labels: the candidate labels of the task (default: every label seen in ``labels``).
+            multi_label: focal/BCE training if True, softmax cross-entropy over the labels if False.
+
+        Example:
+            >>> clf.fit(["goal in extra time", "shares fell"], ["sports", "finance"], epochs=5)  # doctest: +SKIP
+        """
+        import tempfile
+
+        from .data.formats import Example
+        from .training import Trainer, TrainingArguments
+
+        true_lists = [[y] if isinstance(y, str) else list(y) for y in labels]
+        if len(true_lists) != len(texts):
+            raise ValueError(f"fit: {len(texts)} texts but {len(true_lists)} label entries")
+        candidates = list(all_labels) if all_labels is not None else sorted({y for ys in true_lists for y in ys})
+        examples = [
+            Example(text, tuple(candidates), tuple(1.0 if c in ys else 0.0 for c in candidates))
+            for text, ys in zip(texts, true_lists, strict=True)
+        ]
+        with tempfile.TemporaryDirectory() as scratch:
+            args = TrainingArguments(
+                output_dir=str(output_dir or scratch),
+                num_train_epochs=epochs,
+                learning_rate=learning_rate,
+                per_device_train_batch_size=batch_size,
+                loss="focal" if multi_label else "softmax",
+                use_lora=lora,
+                save_strategy="no",
+                logging_strategy="no",
+                disable_tqdm=True,
+                seed=seed,
+                use_cpu=self.device.type == "cpu",
+                **training_args,
+            )
+            Trainer(self, args, train_data=examples).train()
+        if lora:
+            self.merge_lora()
+        self.model.eval()
+        self._label_cache.clear()
+        return self
 
     @property
     def device(self) -> torch.device:
@@ -301,6 +411,7 @@ class Classifier:
         """Model logits for each segment; batches are length-sorted to minimise padding."""
         order = sorted(range(len(segments)), key=lambda i: -len(segments[i].input_ids))
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        self.model.eval()  # a Trainer may have left it in training mode (dropout)
         if self.config.architecture_type in ("bi-encoder", "bi-encoder-fused"):
             self._cache_label_vectors({label for s in segments for label in s.labels}, batch_size)
         results: list[np.ndarray] = [np.empty(0)] * len(segments)

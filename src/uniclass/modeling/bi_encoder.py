@@ -67,18 +67,31 @@ class BiEncoder(nn.Module):
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        label_vectors: torch.Tensor,
         slot_counts: torch.Tensor,
+        label_vectors: torch.Tensor | None = None,
+        label_input_ids: torch.Tensor | None = None,
+        label_attention_mask: torch.Tensor | None = None,
+        label_index: torch.Tensor | None = None,
+        return_label_vectors: bool = False,
         **_: object,
-    ) -> torch.Tensor:
-        """Logits ``[B, K]`` given pre-computed label vectors ``[B, K, D]`` (from ``encode_labels``)."""
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``[B, K]``.
+
+        Label vectors ``[B, K, D]`` come either pre-computed (inference caches them with ``encode_labels``) or
+        from ``label_input_ids`` (each distinct label once) and ``label_index`` (``[B, K]`` rows into them,
+        -1 for padding), which keeps the label encoder in the graph for training.
+        """
+        if label_vectors is None:
+            encoded = self.encode_labels(label_input_ids, label_attention_mask)
+            label_vectors = encoded[label_index.clamp(min=0)] * (label_index >= 0).unsqueeze(-1).to(encoded.dtype)
         slot_mask = torch.arange(label_vectors.shape[1], device=input_ids.device)[None, :] < slot_counts[:, None]
         if self.config.architecture_type == "bi-encoder-fused":
             hidden, label_vectors = self._fused_pass(input_ids, attention_mask, label_vectors, slot_counts)
         else:
             hidden = self.encoder_model(input_ids, attention_mask=attention_mask)[0]
         text = self._text_vector(hidden, attention_mask)
-        return self.scorer(text, label_vectors, slot_mask=slot_mask) * self.logit_scale
+        logits = self.scorer(text, label_vectors, slot_mask=slot_mask) * self.logit_scale
+        return (logits, label_vectors) if return_label_vectors else logits
 
     def _fused_pass(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_vectors: torch.Tensor, slot_counts: torch.Tensor

@@ -48,8 +48,9 @@ class EncoderDecoder(nn.Module):
         class_input_ids: torch.Tensor,
         class_attention_mask: torch.Tensor,
         slot_counts: torch.Tensor,
+        return_label_vectors: bool = False,
         **_: object,
-    ) -> torch.Tensor:
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         num_slots = int(slot_counts.max())
         if self.config.architecture_type == "encoder-decoder":
             outputs = self.encoder_decoder_model(
@@ -85,7 +86,7 @@ class EncoderDecoder(nn.Module):
         logits = self.scorer(text, labels, slot_mask=slot_mask)
         if self.config.normalize_features:
             logits = logits * self.logit_scale
-        return logits
+        return (logits, labels) if return_label_vectors else logits
 
 
 def _bidirectional_mask(mask_2d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -28,6 +28,8 @@ _FAMILIES: dict[str, type[nn.Module]] = {
 }
 # Official ``_keys_to_ignore_on_load_unexpected``: old checkpoints may carry absolute position tables.
 _IGNORED_UNEXPECTED = ("position_embeddings",)
+# Tied weight the official loader does not re-tie (see ``GLiClassModel.save_weights``): always written out.
+_OFFICIAL_UNTIED_SUFFIX = "decoder.embed_tokens.weight"
 
 
 class GLiClassModel(nn.Module):
@@ -86,13 +88,23 @@ class GLiClassModel(nn.Module):
             )
 
     def save_weights(self, path: str | Path) -> None:
-        """Write ``model.safetensors`` with the official names; tied tensors are stored once."""
+        """Write ``model.safetensors`` with the official names; tied tensors are stored once.
+
+        One exception: the decoder token embeddings of encoder-decoder backbones (T5 family) are also written
+        under their own name. The official loader (gliclass 0.1.21 on transformers 5) re-ties only the
+        *encoder* embeddings to ``shared.weight``; when ``decoder.embed_tokens.weight`` is absent from the file
+        it leaves the decoder's embeddings randomly initialised (scores off by up to ~0.45), so without this
+        copy the official package could not use an encoder-decoder checkpoint saved by uniclass. uniclass
+        itself loads either form (it re-ties after loading).
+        """
         seen: set[int] = set()
         state: dict[str, torch.Tensor] = {}
         for name, tensor in self.state_dict().items():
             key = tensor.data_ptr()
             if key in seen and tensor.numel() > 0:
-                continue
+                if not name.endswith(_OFFICIAL_UNTIED_SUFFIX):
+                    continue
+                tensor = tensor.clone()  # safetensors refuses tensors that share memory
             seen.add(key)
             state[name] = tensor.detach().contiguous().cpu()
         save_file(state, str(path), metadata={"format": "pt"})

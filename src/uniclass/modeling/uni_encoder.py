@@ -51,9 +51,17 @@ class UniEncoder(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, slot_counts: torch.Tensor, **_: object
-    ) -> torch.Tensor:
-        """Logits ``[B, K]`` for the ``K = max(slot_counts)`` label slots of each row."""
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        slot_counts: torch.Tensor,
+        return_label_vectors: bool = False,
+        **_: object,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``[B, K]`` for the ``K = max(slot_counts)`` label slots of each row.
+
+        ``return_label_vectors`` also returns the projected label vectors (for the contrastive loss).
+        """
         hidden = self.encode(input_ids, attention_mask)
         num_slots = int(slot_counts.max())
         labels = label_vectors(self.config, hidden, input_ids, attention_mask, num_slots)
@@ -68,7 +76,7 @@ class UniEncoder(nn.Module):
         logits = self.scorer(text, labels, text_mask=text_mask, slot_mask=slot_mask)
         if self.config.normalize_features:
             logits = logits * self.logit_scale
-        return logits
+        return (logits, labels) if return_label_vectors else logits
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         need_layers = self.config.encoder_layer_id != -1

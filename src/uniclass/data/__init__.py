@@ -1,0 +1,1 @@
+"""Labelled text for training and evaluation: fetching corpora from package registries and the JSONL format."""

@@ -1,0 +1,366 @@
+"""Post-hoc calibration: temperature scaling and per-label thresholds, fitted on held-out examples (numpy only).
+
+A :class:`Calibration` is saved as ``calibration.json`` next to a checkpoint's weights. Temperature scaling divides
+every logit by one positive number ``T`` (``T > 1`` softens over-confident scores); it never changes the ranking of
+a text's labels, only how far the scores are from 0.5 (multi-label) or how peaked the softmax is (single-label).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..postprocessing import DEFAULT_THRESHOLD
+from .metrics import brier_score, expected_calibration_error
+
+CALIBRATION_FILE = "calibration.json"
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+
+__all__ = [
+    "CALIBRATION_FILE",
+    "Calibration",
+    "calibration_report",
+    "fit_temperature",
+    "fit_thresholds",
+]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The saved object
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Calibration:
+    """A fitted temperature and, optionally, one decision threshold per label.
+
+    Args:
+        temperature: Positive number the logits are divided by before the sigmoid / softmax.
+        thresholds: Optional ``label -> threshold`` (each in ``[0, 1]``) for multi-label decisions; labels not in
+            it keep the caller's threshold.
+
+    Example:
+
+    >>> calibration = Calibration(temperature=2.0, thresholds={"sports": 0.3})
+    >>> calibration.apply(np.array([4.0, -1.0]))
+    array([ 2. , -0.5])
+    >>> Calibration.from_dict(calibration.to_dict()) == calibration
+    True
+    """
+
+    temperature: float = 1.0
+    thresholds: dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        temperature = self.temperature
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+            raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
+        if not math.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"temperature must be a finite positive number, got {temperature}")
+        self.temperature = float(temperature)
+        if self.thresholds is not None:
+            thresholds = {}
+            for label, value in self.thresholds.items():
+                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+                    raise ValueError(f"threshold for {label!r} must be a number in [0, 1], got {value!r}")
+                thresholds[str(label)] = float(value)
+            self.thresholds = thresholds
+
+    def apply(self, logits: np.ndarray) -> np.ndarray:
+        """The logits divided by the temperature (same shape)."""
+        return np.asarray(logits) / self.temperature
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "thresholds": self.thresholds}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        unknown = sorted(set(data) - {"temperature", "thresholds"})
+        if unknown:
+            raise ValueError(f"unknown calibration fields: {unknown}")
+        return cls(temperature=data.get("temperature", 1.0), thresholds=data.get("thresholds"))
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``calibration.json`` into ``directory`` (created if needed); returns the file's path."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / CALIBRATION_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Calibration | None:
+        """Read ``calibration.json`` from ``directory``; ``None`` when the folder has none."""
+        path = Path(directory) / CALIBRATION_FILE
+        if not path.is_file():
+            return None
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Input checks shared by the fitting functions
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _prepare(
+    logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None, multi_label: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(logits, targets, mask)`` as float64 / float64 / bool arrays of one shape, validated.
+
+    Single-label targets may be class indices (one per row, shape ``logits.shape[:-1]``) or one-hot rows; they are
+    returned one-hot. Masked-out entries (padded labels) get target 0.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    targets = np.asarray(targets)
+    if logits.size == 0:
+        raise ValueError("cannot calibrate on an empty set of logits")
+    if not np.all(np.isfinite(logits)):
+        raise ValueError("logits must be finite")
+    mask = np.ones(logits.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if mask.shape != logits.shape:
+        raise ValueError(f"mask has shape {mask.shape} but logits has shape {logits.shape}")
+    if not mask.any():
+        raise ValueError("the mask leaves nothing to calibrate on")
+    if not multi_label:
+        if logits.ndim < 1:
+            raise ValueError("single-label logits need a label axis (shape (n, k))")
+        if targets.shape == logits.shape[:-1]:
+            targets = _one_hot(targets, logits.shape[-1])
+        if not mask.any(axis=-1).all():
+            raise ValueError("every row needs at least one unmasked label")
+    targets = targets.astype(np.float64)
+    if targets.shape != logits.shape:
+        raise ValueError(f"targets has shape {targets.shape} but logits has shape {logits.shape}")
+    if not np.all((targets >= 0.0) & (targets <= 1.0)):
+        raise ValueError("targets must lie in [0, 1]")
+    if np.any(targets[~mask] != 0):
+        raise ValueError("a target falls on a masked-out (padded) label")
+    if not multi_label and not np.allclose(targets.sum(axis=-1), 1.0):
+        raise ValueError("single-label targets must be one class index or one one-hot row per example")
+    return logits, targets, mask
+
+
+def _one_hot(indices: np.ndarray, n_classes: int) -> np.ndarray:
+    if not np.issubdtype(indices.dtype, np.integer):
+        raise ValueError(f"class-index targets must be integers, got dtype {indices.dtype}")
+    if np.any((indices < 0) | (indices >= n_classes)):
+        raise ValueError(f"class indices must lie in [0, {n_classes})")
+    return (indices[..., None] == np.arange(n_classes)).astype(np.float64)
+
+
+def _log_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Log-softmax over the last axis, ignoring masked-out entries (which get ``-inf``)."""
+    masked = np.where(mask, logits, -np.inf)
+    peak = masked.max(axis=-1, keepdims=True)
+    return masked - peak - np.log(np.exp(masked - peak).sum(axis=-1, keepdims=True))
+
+
+def _probabilities(logits: np.ndarray, mask: np.ndarray, multi_label: bool) -> np.ndarray:
+    if multi_label:
+        return 1.0 / (1.0 + np.exp(-logits))
+    return np.exp(_log_softmax(logits, mask))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Temperature
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _nll_function(
+    logits: np.ndarray, targets: np.ndarray, mask: np.ndarray, multi_label: bool
+) -> Callable[[float], float]:
+    """Mean negative log-likelihood as a function of the temperature."""
+    if multi_label:
+        z, y = logits[mask], targets[mask]
+
+        def binary_nll(temperature: float) -> float:
+            x = z / temperature
+            # -[y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] = log(1 + e^x) - y x
+            return float(np.mean(np.logaddexp(0.0, x) - y * x))
+
+        return binary_nll
+
+    def softmax_nll(temperature: float) -> float:
+        log_probs = _log_softmax(logits / temperature, mask)
+        # masked-out entries hold -inf log-probabilities and 0 targets: zero them before multiplying
+        return float(-np.mean(np.sum(targets * np.where(mask, log_probs, 0.0), axis=-1)))
+
+    return softmax_nll
+
+
+def _golden_section(f: Callable[[float], float], low: float, high: float, tol: float = 1e-7) -> float:
+    """Minimiser of a unimodal ``f`` on ``[low, high]`` (deterministic; converges to an end if the minimum is there)."""
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = low, high
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = f(c), f(d)
+    while b - a > tol:
+        if fc <= fd:  # the minimum lies in [a, d]
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = f(c)
+        else:  # the minimum lies in [c, b]
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = f(d)
+    return (a + b) / 2.0
+
+
+def fit_temperature(
+    logits: np.ndarray,
+    targets: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
+    multi_label: bool = True,
+    bounds: tuple[float, float] = TEMPERATURE_BOUNDS,
+) -> float:
+    """The temperature ``T`` that minimises the negative log-likelihood of held-out targets.
+
+    Multi-label: binary cross-entropy of ``sigmoid(logits / T)`` over every (unmasked) entry. Single-label:
+    cross-entropy of ``softmax(logits / T)`` over each row's unmasked labels. Both are convex in ``1 / T``, hence
+    unimodal in ``log T``; the search is a golden-section search over ``log T`` within ``bounds`` (deterministic,
+    no gradients). Returns ``1.0`` when every logit is zero (the likelihood does not depend on ``T``).
+
+    Args:
+        logits: Raw scores, shape ``(n, k)`` (multi-label: any shape).
+        targets: Multi-label: 0/1 per entry, same shape. Single-label: class index per row (shape ``(n,)``) or
+            one-hot rows (shape ``(n, k)``).
+        mask: Optional boolean array shaped like ``logits``; false marks padding (rows with fewer labels).
+        multi_label: Sigmoid per label (``True``) or softmax per row (``False``).
+        bounds: The ``(low, high)`` range searched; a result at an end means the data want a more extreme ``T``.
+
+    Example:
+
+    >>> # logit 2 is right 3 times out of 4 (and logit -2 likewise): the best T makes sigmoid(2 / T) = 3/4,
+    >>> # i.e. T = 2 / ln(3) = 1.8205
+    >>> logits = np.array([2.0, 2.0, 2.0, 2.0, -2.0, -2.0, -2.0, -2.0])
+    >>> targets = np.array([1, 1, 1, 0, 0, 0, 0, 1])
+    >>> round(fit_temperature(logits, targets), 4)
+    1.8205
+    """
+    low, high = bounds
+    if not 0.0 < low < high or not math.isfinite(high):
+        raise ValueError(f"bounds must satisfy 0 < low < high < inf, got {bounds}")
+    logits, targets, mask = _prepare(logits, targets, mask, multi_label)
+    if not np.any(logits[mask]):
+        return 1.0
+    nll = _nll_function(logits, targets, mask, multi_label)
+    log_t = _golden_section(lambda u: nll(math.exp(u)), math.log(low), math.log(high))
+    return float(min(max(math.exp(log_t), low), high))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Thresholds
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _default_grid() -> np.ndarray:
+    return np.round(np.arange(1, 100) / 100.0, 2)  # 0.01, 0.02, ..., 0.99
+
+
+def fit_thresholds(
+    labels: Sequence[str],
+    scores: Sequence[Sequence[float]] | np.ndarray,
+    true_sets: Sequence[Collection[str]],
+    grid: Sequence[float] | None = None,
+    *,
+    default: float = DEFAULT_THRESHOLD,
+) -> dict[str, float]:
+    """Per-label threshold maximising that label's F1 on the given examples.
+
+    A label is predicted when ``score >= threshold`` (as at inference). Among grid values with the best F1 the one
+    closest to ``default`` wins (then the smaller one), so flat stretches do not push thresholds to extremes. A
+    label without positive examples, or whose F1 is 0 at every grid value, keeps ``default``.
+
+    Args:
+        labels: The label set; ``scores[i][j]`` is the score of ``labels[j]`` for example ``i``.
+        scores: Probabilities, shape ``(n_examples, len(labels))``.
+        true_sets: The gold labels of each example (subsets of ``labels``).
+        grid: Candidate thresholds in ``[0, 1]``; default ``0.01, 0.02, ..., 0.99``.
+        default: Threshold of labels that cannot be fitted.
+
+    Example:
+
+    >>> scores = [[0.3, 0.9], [0.2, 0.8], [0.1, 0.1]]
+    >>> fit_thresholds(["a", "b"], scores, [{"a"}, {"a", "b"}, set()], grid=[0.15, 0.5, 0.85])
+    {'a': 0.15, 'b': 0.5}
+    """
+    labels = list(labels)
+    if not labels or len(set(labels)) != len(labels):
+        raise ValueError("labels must be a non-empty list of distinct labels")
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape != (len(true_sets), len(labels)):
+        raise ValueError(f"scores must have shape ({len(true_sets)}, {len(labels)}), got {scores.shape}")
+    if scores.shape[0] == 0:
+        raise ValueError("cannot fit thresholds on an empty set of examples")
+    grid = _default_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    if grid.ndim != 1 or grid.size == 0 or np.any((grid < 0.0) | (grid > 1.0)):
+        raise ValueError("grid must be a non-empty list of thresholds in [0, 1]")
+    index = {label: j for j, label in enumerate(labels)}
+    gold = np.zeros(scores.shape, dtype=bool)
+    for i, true in enumerate(true_sets):
+        unknown = sorted(set(true) - set(index))
+        if unknown:
+            raise ValueError(f"example {i} has gold labels outside `labels`: {unknown}")
+        gold[i, [index[label] for label in true]] = True
+    return {label: _best_threshold(scores[:, j], gold[:, j], grid, default) for j, label in enumerate(labels)}
+
+
+def _best_threshold(scores: np.ndarray, gold: np.ndarray, grid: np.ndarray, default: float) -> float:
+    if not gold.any():
+        return float(default)
+    predicted = scores[None, :] >= grid[:, None]  # (grid, examples)
+    tp = (predicted & gold).sum(axis=1)
+    fp = (predicted & ~gold).sum(axis=1)
+    fn = (~predicted & gold).sum(axis=1)
+    f1 = 2 * tp / (2 * tp + fp + fn)  # gold.any() -> the denominator is positive
+    best = f1.max()
+    if best == 0:
+        return float(default)
+    candidates = grid[f1 == best]
+    return float(min(candidates, key=lambda t: (abs(t - default), t)))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def calibration_report(
+    logits: np.ndarray,
+    targets: np.ndarray,
+    temperature: float,
+    mask: np.ndarray | None = None,
+    *,
+    multi_label: bool = True,
+    n_bins: int = 15,
+) -> dict[str, float]:
+    """ECE and Brier score of the probabilities before (``T = 1``) and after dividing the logits by ``temperature``.
+
+    Inputs are as for :func:`fit_temperature`. Single-label probabilities are scored against one-hot targets over
+    every unmasked (row, label) entry.
+
+    Example:
+
+    >>> report = calibration_report(np.array([3.0, -3.0, 3.0, -3.0]), np.array([1, 0, 0, 1]), temperature=20.0)
+    >>> report["ece_after"] < report["ece_before"], report["temperature"]
+    (True, 20.0)
+    """
+    temperature = Calibration(temperature=temperature).temperature
+    logits, targets, mask = _prepare(logits, targets, mask, multi_label)
+    before = _probabilities(logits, mask, multi_label)
+    after = _probabilities(logits / temperature, mask, multi_label)
+    return {
+        "ece_before": expected_calibration_error(before, targets, n_bins=n_bins, mask=mask),
+        "ece_after": expected_calibration_error(after, targets, n_bins=n_bins, mask=mask),
+        "brier_before": brier_score(before, targets, mask=mask),
+        "brier_after": brier_score(after, targets, mask=mask),
+        "temperature": temperature,
+    }

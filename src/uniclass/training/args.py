@@ -1,0 +1,65 @@
+"""``TrainingArguments``: transformers' arguments plus what GLiClass training needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import transformers
+
+
+@dataclass
+class TrainingArguments(transformers.TrainingArguments):
+    """Everything ``transformers.TrainingArguments`` has (schedule, accumulation, bf16/fp16, checkpoints,
+    resume, evaluation, DDP), plus:
+
+    Args:
+        head_learning_rate: learning rate of everything outside the encoder(s): projectors, scorer, LSTM,
+            segment embeddings, logit scale. ``learning_rate`` applies to the encoder. Default: 3x encoder.
+        head_weight_decay: weight decay of the head (``weight_decay`` applies to the encoder).
+        loss: ``"focal"`` (binary, multi-label; soft targets allowed) or ``"softmax"`` (single-label
+            cross-entropy over each text's labels).
+        focal_alpha, focal_gamma: focal-loss parameters (``alpha<0`` and ``gamma=0`` give plain BCE).
+        label_smoothing: smoothing of the targets.
+        contrastive_coef: weight of the label-contrastive term (pushes a text's label vectors apart).
+        max_length: token window for training inputs (capped by the backbone); the text is cut, never labels.
+        shuffle_labels: shuffle each item's labels every time it is drawn (copies; the data is not mutated).
+        negatives_per_item: extra negative labels sampled from the dataset's label pool for each item.
+        remove_labels_prob, add_examples_prob: official augmentations (drop some negatives / attach in-context
+            examples drawn from items that share a label).
+        use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules: train LoRA adapters on the encoder
+            (peft); the saved model has the adapters merged, so it is a plain GLiClass checkpoint.
+
+    Example:
+        >>> args = TrainingArguments(output_dir="out", max_steps=10, per_device_train_batch_size=8)
+        >>> args.loss, args.head_learning_rate == 3 * args.learning_rate
+        ('focal', True)
+    """
+
+    head_learning_rate: float | None = field(default=None, metadata={"help": "LR outside the encoder (default 3x)."})
+    head_weight_decay: float = field(default=0.01, metadata={"help": "Weight decay outside the encoder."})
+    loss: str = field(default="focal", metadata={"help": "'focal' (multi-label) or 'softmax' (single-label)."})
+    focal_alpha: float = field(default=-1.0, metadata={"help": "Focal alpha; <0 disables it."})
+    focal_gamma: float = field(default=0.0, metadata={"help": "Focal gamma; 0 disables it."})
+    label_smoothing: float = field(default=0.0, metadata={"help": "Target smoothing."})
+    contrastive_coef: float = field(default=0.0, metadata={"help": "Label-contrastive loss weight."})
+    max_length: int = field(default=512, metadata={"help": "Token window for training inputs."})
+    shuffle_labels: bool = field(default=True, metadata={"help": "Shuffle labels each time an item is drawn."})
+    negatives_per_item: int = field(default=0, metadata={"help": "Random negative labels added per item."})
+    remove_labels_prob: float = field(default=0.0, metadata={"help": "Probability of dropping some negatives."})
+    add_examples_prob: float = field(default=0.0, metadata={"help": "Probability of attaching in-context examples."})
+    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters on the encoder."})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    lora_target_modules: str = field(default="all-linear", metadata={"help": "peft target_modules."})
+
+    def __post_init__(self) -> None:
+        # Our collator builds its own tensors; the Trainer must not drop the raw item column.
+        self.remove_unused_columns = False
+        if self.report_to in (None, "all"):
+            self.report_to = "none"
+        super().__post_init__()
+        if self.loss not in ("focal", "softmax"):
+            raise ValueError(f"loss must be 'focal' or 'softmax', got {self.loss!r}")
+        if self.head_learning_rate is None:
+            self.head_learning_rate = self.learning_rate * 3

@@ -1,0 +1,79 @@
+"""The collator only tokenises: augmented items in, padded tensors and targets out.
+
+It reuses the inference input builder, so training inputs have exactly the layout the model sees at
+inference (the official train.py built text-first inputs while saving ``prompt_first=True``; §8.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..config import GLiClassConfig
+from ..processing import InputBuilder, WindowPolicy, normalize_request
+
+
+class Collator:
+    """Builds model inputs plus ``targets`` and ``label_mask`` (``[B, K]``, padded slots 0)."""
+
+    def __init__(self, config: GLiClassConfig, tokenizer: Any, label_tokenizer: Any = None, *, max_length: int = 512):
+        self.config = config
+        self.tokenizer = tokenizer
+        self.label_tokenizer = label_tokenizer
+        self.builder = InputBuilder(config, tokenizer, label_tokenizer)
+        self.policy = WindowPolicy(max_length, split_labels=False)
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else config.pad_token_id
+
+    def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        request = normalize_request(
+            [item["text"] for item in items],
+            [item["labels"] for item in items],
+            prompt=[item.get("prompt") or "" for item in items],
+            examples=[list(item.get("examples") or []) for item in items],
+        )
+        segments = [plan.segments[0] for plan in self.builder.build(request, self.policy)]
+        counts = [len(item["labels"]) for item in items]
+        width = max(counts)
+        batch = pad_sequences([s.input_ids for s in segments], self.pad_id)
+        targets = torch.zeros(len(items), width)
+        label_mask = torch.zeros(len(items), width, dtype=torch.long)
+        for row, item in enumerate(items):
+            targets[row, : counts[row]] = torch.tensor(item["targets"], dtype=torch.float)
+            label_mask[row, : counts[row]] = 1
+        arch = self.config.architecture_type
+        if arch in ("encoder-decoder", "encoder-decoder-cls"):
+            class_ids = pad_sequences([s.class_input_ids for s in segments], self.pad_id)
+            batch["class_input_ids"], batch["class_attention_mask"] = class_ids["input_ids"], class_ids["attention_mask"]
+        if arch in ("bi-encoder", "bi-encoder-fused"):
+            batch.update(self._label_inputs([item["labels"] for item in items], width))
+            batch["slot_counts"] = torch.tensor(counts)
+        else:
+            batch["slot_counts"] = torch.tensor([self.config.label_slots(n) for n in counts])
+        batch["targets"] = targets
+        batch["label_mask"] = label_mask
+        return batch
+
+    def _label_inputs(self, label_lists: list[list[str]], width: int) -> dict[str, torch.Tensor]:
+        """Each distinct label once, and for every text slot the index of its label (-1 for padding)."""
+        unique = sorted({label for labels in label_lists for label in labels})
+        position = {label: i for i, label in enumerate(unique)}
+        ids = self.label_tokenizer(unique, add_special_tokens=True, truncation=True, verbose=False)["input_ids"]
+        padded = pad_sequences(ids, self.label_tokenizer.pad_token_id or 0)
+        index = torch.full((len(label_lists), width), -1, dtype=torch.long)
+        for row, labels in enumerate(label_lists):
+            index[row, : len(labels)] = torch.tensor([position[label] for label in labels])
+        return {"label_input_ids": padded["input_ids"], "label_attention_mask": padded["attention_mask"], "label_index": index}
+
+
+def pad_sequences(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad token id lists into ``input_ids`` and ``attention_mask``."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return {"input_ids": ids, "attention_mask": mask}

@@ -1,0 +1,128 @@
+"""``Trainer``: transformers' Trainer with GLiClass losses, two learning rates, LoRA and GLiClass checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+
+from ..data.formats import Example, load_examples
+from .args import TrainingArguments
+from .collator import Collator
+from .dataset import LabelAugmenter, TrainingDataset
+from .losses import FocalLoss, SoftmaxCrossEntropyLoss
+
+_ENCODER_PREFIXES = ("model.encoder_model.", "model.label_encoder.", "model.encoder_decoder_model.")
+_NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+
+TrainData = str | Path | Iterable[Mapping[str, Any]] | list[Example]
+
+
+class Trainer(transformers.Trainer):
+    """Train or fine-tune a :class:`~uniclass.Classifier` on ``{"text", "all_labels", "true_labels"}`` items.
+
+    Example:
+        >>> from uniclass import Classifier, Trainer, TrainingArguments
+        >>> clf = Classifier.from_backbone("path/to/minilm")  # doctest: +SKIP
+        >>> args = TrainingArguments(output_dir="runs/x", max_steps=1000, per_device_train_batch_size=16)
+        >>> Trainer(clf, args, train_data="train.jsonl").train()  # doctest: +SKIP
+        >>> clf.save_pretrained("models/x")  # doctest: +SKIP
+    """
+
+    def __init__(self, classifier: Any, args: TrainingArguments, train_data: TrainData, eval_data: TrainData | None = None, **kwargs: Any):
+        self.classifier = classifier
+        train_examples = _as_examples(train_data)
+        augmenter = LabelAugmenter(
+            train_examples,
+            shuffle_labels=args.shuffle_labels,
+            negatives_per_item=args.negatives_per_item,
+            remove_labels_prob=args.remove_labels_prob,
+            add_examples_prob=args.add_examples_prob,
+            seed=args.seed,
+        )
+        eval_dataset = TrainingDataset(_as_examples(eval_data)) if eval_data is not None else None
+        if args.use_lora:
+            classifier.enable_lora(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout, target_modules=args.lora_target_modules)
+        args.label_names = ["targets"]
+        max_length = min(args.max_length, classifier.max_length)
+        collator = Collator(classifier.config, classifier.tokenizer, classifier.label_tokenizer, max_length=max_length)
+        self.loss_fn = SoftmaxCrossEntropyLoss(args.label_smoothing) if args.loss == "softmax" else FocalLoss(args.focal_alpha, args.focal_gamma, args.label_smoothing)
+        super().__init__(
+            model=classifier.model,
+            args=args,
+            train_dataset=TrainingDataset(train_examples, augmenter),
+            eval_dataset=eval_dataset,
+            data_collator=collator,
+            **kwargs,
+        )
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            self.classifier.model.eval()
+            self.classifier._label_cache.clear()  # cached bi-encoder label vectors are stale after training
+
+    # ------------------------------------------------------------------ loss
+    def compute_loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor], return_outputs: bool = False, num_items_in_batch: Any = None):
+        inputs = dict(inputs)
+        targets = inputs.pop("targets")
+        mask = inputs.pop("label_mask")
+        need_vectors = self.args.contrastive_coef > 0
+        outputs = model(**inputs, return_label_vectors=need_vectors) if need_vectors else model(**inputs)
+        logits, label_vectors = outputs if need_vectors else (outputs, None)
+        logits = logits[:, : targets.shape[1]]
+        loss = self.loss_fn(logits, targets, mask)
+        if label_vectors is not None:
+            from .losses import label_contrastive_loss
+
+            loss = loss + self.args.contrastive_coef * label_contrastive_loss(label_vectors[:, : targets.shape[1]], mask)
+        return (loss, logits) if return_outputs else loss
+
+    # ------------------------------------------------------------------ optimiser
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        if self.optimizer is not None:
+            return self.optimizer
+        args = self.args
+        groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+        for name, param in self.model.named_parameters():
+            if not param.requires_grad:
+                continue
+            encoder = name.startswith(_ENCODER_PREFIXES)
+            lr = args.learning_rate if encoder else args.head_learning_rate
+            decay = 0.0 if any(part in name for part in _NO_DECAY) or param.ndim < 2 else (args.weight_decay if encoder else args.head_weight_decay)
+            groups.setdefault((lr, decay), []).append(param)
+        params = [{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()]
+        optimizer_cls, optimizer_kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(args, self.model)
+        optimizer_kwargs.pop("lr", None)
+        self.optimizer = optimizer_cls(params, **optimizer_kwargs)
+        return self.optimizer
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Checkpoints are GLiClass folders (config.json, model.safetensors, tokenizer) that resume and load.
+
+        With LoRA the adapters stay separate in intermediate checkpoints (so training can resume);
+        ``Classifier.save_pretrained`` merges them.
+        """
+        output = Path(output_dir or self.args.output_dir)
+        output.mkdir(parents=True, exist_ok=True)
+        self.classifier.save_pretrained(output, merge_lora=False)
+        torch.save(self.args, output / "training_args.bin")
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
+        from safetensors.torch import load_file
+
+        state = load_file(str(Path(resume_from_checkpoint) / "model.safetensors"))
+        (model or self.model).load_state_dict_checked(state)
+
+
+def _as_examples(data: TrainData | None) -> list[Example]:
+    if data is None:
+        return []
+    if isinstance(data, list) and data and isinstance(data[0], Example):
+        return data
+    return load_examples(data)  # type: ignore[arg-type]
