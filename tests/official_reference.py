@@ -419,22 +419,27 @@ def max_abs_diff(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> 
     return worst
 
 
-def assert_informative(scores: Sequence[Sequence[float]], what: str) -> None:
-    """Fail when the reference scores are degenerate, so that a match would prove nothing.
+def assert_informative(scores_by_call: dict[str, Sequence[Sequence[float]]], what: str) -> None:
+    """Fail when reference scores are degenerate, so that matching them would prove little.
 
-    Requires unsaturated scores (a quarter of them strictly inside (1e-3, 1 - 1e-3)), and scores that vary
-    over the labels of a text and over texts for the same label (std > 1e-4, ten times the parity tolerance).
+    Every call must give scores that are not all equal (std > 1e-4, ten times the parity tolerance); over all
+    calls, a quarter of the scores must be unsaturated (strictly inside (1e-3, 1 - 1e-3)), and some call must
+    show scores varying over the labels of a text and over texts for the same label (std > 1e-3).
     """
-    flat = [s for row in scores for s in row]
-    inside = [s for s in flat if 1e-3 < s < 1 - 1e-3]
-    assert len(inside) >= max(2, len(flat) // 4), f"{what}: too few unsaturated scores ({len(inside)}/{len(flat)})"
-    spreads = [_std(row) for row in scores if len(row) > 1]
-    if spreads:
-        assert max(spreads) > 1e-4, f"{what}: scores do not vary over labels"
-    if len(scores) > 1:
+    flat_all: list[float] = []
+    over_labels = over_texts = 0.0
+    for name, scores in scores_by_call.items():
+        flat = [s for row in scores for s in row]
+        assert _std(flat) > 1e-4, f"{what}/{name}: all scores are equal"
+        flat_all += flat
+        over_labels = max([over_labels] + [_std(row) for row in scores if len(row) > 1])
         width = min(len(row) for row in scores)
-        over_texts = max(_std([row[j] for row in scores]) for j in range(width))
-        assert over_texts > 1e-4, f"{what}: scores do not vary over texts"
+        if len(scores) > 1:
+            over_texts = max([over_texts] + [_std([row[j] for row in scores]) for j in range(width)])
+    inside = sum(1e-3 < s < 1 - 1e-3 for s in flat_all)
+    assert inside >= len(flat_all) // 4, f"{what}: too few unsaturated scores ({inside}/{len(flat_all)})"
+    assert over_labels > 1e-3, f"{what}: scores do not vary over labels"
+    assert over_texts > 1e-3, f"{what}: scores do not vary over texts"
 
 
 def _std(values: Sequence[float]) -> float:

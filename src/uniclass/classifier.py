@@ -14,10 +14,11 @@ import numpy as np
 import torch
 
 from .config import CLASS_TOKEN, TEXT_TOKEN, GLiClassConfig
+from .evaluation.calibration import Calibration, calibration_report, fit_temperature, fit_thresholds
 from .modeling import GLiClassModel
 from .modeling.backbone import max_positions
 from .modeling.model import WEIGHTS_FILE
-from .postprocessing import activate, aggregate_chunks, check_top_k, normalize_thresholds, select
+from .postprocessing import DEFAULT_THRESHOLD, activate, aggregate_chunks, check_top_k, normalize_thresholds, select
 from .processing import InputBuilder, ItemPlan, Request, Segment, WindowPolicy, build_label_tree, normalize_request
 
 DEFAULT_MAX_LENGTH = 1024  # the official pipelines' default, capped by what the backbone supports
@@ -68,8 +69,10 @@ class Classifier:
         label_tokenizer: Any = None,
         *,
         max_length: int | None = None,
+        calibration: Calibration | None = None,
     ):
         self.model = model.eval()
+        self.calibration = calibration
         self.tokenizer = tokenizer
         self.label_tokenizer = label_tokenizer
         self.config: GLiClassConfig = model.config
@@ -116,7 +119,7 @@ class Classifier:
         if config.architecture_type in ("bi-encoder", "bi-encoder-fused"):
             label_tokenizer = _load_label_tokenizer(folder, config)
         model.to(device=resolve_device(device), dtype=_resolve_dtype(dtype))
-        return cls(model, tokenizer, label_tokenizer, max_length=max_length)
+        return cls(model, tokenizer, label_tokenizer, max_length=max_length, calibration=Calibration.load(folder))
 
     @classmethod
     def from_backbone(
@@ -164,6 +167,8 @@ class Classifier:
         self.tokenizer.save_pretrained(str(directory))
         if self.label_tokenizer is not None:
             self.label_tokenizer.save_pretrained(str(directory / LABEL_TOKENIZER_DIR))
+        if self.calibration is not None:
+            self.calibration.save(directory)  # calibration.json: ignored by the official package
         return directory
 
     def enable_lora(self, *, r: int = 8, alpha: int = 16, dropout: float = 0.05, target_modules: str | list[str] = "all-linear") -> Classifier:
@@ -350,7 +355,7 @@ class Classifier:
         labels: Any,
         *,
         multi_label: bool | Sequence[bool] = True,
-        threshold: Any = 0.5,
+        threshold: Any = None,
         top_k: int | None = None,
         prompt: str | Sequence[str] | None = None,
         examples: Any = None,
@@ -361,7 +366,8 @@ class Classifier:
         """Per text, ``[{"label": str, "score": float}, ...]`` sorted by score, highest first.
 
         Multi-label keeps labels whose score is ``>= threshold`` (a float, a dict label -> threshold, or one of
-        those per text); single-label returns the best label (or the ``top_k`` best).
+        those per text; default 0.5, or the per-label thresholds fitted by ``calibrate``); single-label returns
+        the best label (or the ``top_k`` best).
 
         Example:
             >>> clf.classify("The striker scored twice", ["sports", "finance"], multi_label=False)  # doctest: +SKIP
@@ -369,6 +375,9 @@ class Classifier:
         """
         top_k = check_top_k(top_k)
         n = 1 if isinstance(texts, str) else len(texts) if isinstance(texts, Sequence) else 0
+        if threshold is None:
+            fitted = self.calibration.thresholds if self.calibration else None
+            threshold = dict(fitted) if fitted else DEFAULT_THRESHOLD
         thresholds = normalize_thresholds(threshold, n)
         _, predictions = self._predict(
             texts, labels, multi_label=multi_label, prompt=prompt, examples=examples,
@@ -381,6 +390,48 @@ class Classifier:
         return out[0] if isinstance(texts, str) else out
 
     __call__ = classify
+
+    def calibrate(
+        self,
+        texts: Sequence[str],
+        true_labels: Sequence[str | Sequence[str]],
+        labels: Sequence[str],
+        *,
+        multi_label: bool = True,
+        thresholds: bool = False,
+        batch_size: int = 32,
+    ) -> dict[str, float]:
+        """Fit a temperature (and optionally per-label thresholds) on a few labelled texts.
+
+        The calibration is kept on the classifier, applied to every later score, and saved with
+        ``save_pretrained`` (``calibration.json``). Returns ECE and Brier score before and after.
+
+        Example:
+            >>> report = clf.calibrate(texts, [["sports"], ["finance"]], ["sports", "finance"])  # doctest: +SKIP
+            >>> report["ece_after"] <= report["ece_before"]  # doctest: +SKIP
+            True
+        """
+        truth = [[y] if isinstance(y, str) else list(y) for y in true_labels]
+        if len(truth) != len(texts):
+            raise ValueError(f"calibrate: {len(texts)} texts but {len(truth)} label entries")
+        unknown = {y for ys in truth for y in ys} - set(labels)
+        if unknown:
+            raise ValueError(f"calibrate: true labels {sorted(unknown)[:3]} are not among the candidate labels")
+        previous, self.calibration = self.calibration, None
+        try:
+            predictions = self.predict(texts, list(labels), multi_label=multi_label, batch_size=batch_size)
+        finally:
+            self.calibration = previous
+        logits = np.array([p.logits for p in predictions])
+        targets = np.array([[1.0 if label in ys else 0.0 for label in labels] for ys in truth])
+        temperature = fit_temperature(logits, targets, multi_label=multi_label)
+        report = calibration_report(logits, targets, temperature, multi_label=multi_label)
+        fitted = None
+        if thresholds and multi_label:
+            scores = activate(logits / temperature, True)
+            fitted = fit_thresholds(list(labels), scores, [set(ys) for ys in truth])
+        self.calibration = Calibration(temperature=temperature, thresholds=fitted)
+        return report
 
     # ================================================================== internals
     def _resolve_max_length(self, requested: int | None) -> int:
@@ -478,7 +529,8 @@ class Classifier:
                 for j, value in enumerate(values):
                     per_label[segment.label_offset + j].append(value)
             item_logits = np.array([aggregate_chunks(v, aggregate) for v in per_label], dtype=np.float64)
-            scores = activate(item_logits, request.multi_label[index])
+            calibrated = self.calibration.apply(item_logits) if self.calibration else item_logits
+            scores = activate(calibrated, request.multi_label[index])
             out.append(
                 Prediction(
                     labels=list(labels),

@@ -64,7 +64,37 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--bf16", action="store_true")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate a model on labelled data",
+        description="Single-label (argmax, macro-F1, as in the GLiClass paper) or multi-label (F1 at a threshold, "
+        "ECE, Brier) evaluation on a JSON/JSONL file or a corpus name (bbc_news, rotten_tomatoes, foldoc).",
+    )
+    evaluate.add_argument("--model", required=True, help="GLiClass checkpoint folder or hub id")
+    evaluate.add_argument("--data", required=True, nargs="+", help="files or corpus names")
+    evaluate.add_argument("--multi-label", action="store_true", help="multi-label protocol instead of single-label")
+    evaluate.add_argument("--threshold", type=float, default=0.5)
+    evaluate.add_argument("--limit", type=int, default=None, help="seeded random subset of N items per dataset")
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--max-length", type=int, default=None)
+    evaluate.add_argument("--device", default="auto")
     return parser
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .classifier import Classifier
+    from .evaluation.runner import evaluate, load_eval_data
+
+    clf = Classifier.from_pretrained(args.model, device=args.device, max_length=args.max_length)
+    reports = {}
+    for data in args.data:
+        examples = load_eval_data(data, args.limit)
+        reports[data] = evaluate(clf, examples, multi_label=args.multi_label, threshold=args.threshold, batch_size=args.batch_size)
+        print(json.dumps({"data": data, **reports[data]}))
+    if len(reports) > 1:
+        key = "micro_f1" if args.multi_label else "macro_f1"
+        print(json.dumps({"data": "mean", key: sum(r[key] for r in reports.values()) / len(reports)}))
+    return 0
 
 
 def _parse_options(pairs: list[str]) -> dict[str, object]:
@@ -157,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _classify(args)
         if args.command == "train":
             return _train(args)
+        if args.command == "eval":
+            return _evaluate(args)
     except (ValueError, TypeError, FileNotFoundError, OSError) as err:
         print(f"uniclass: error: {err}", file=sys.stderr)
         return 2

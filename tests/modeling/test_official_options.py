@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 try:
     import gliclass  # noqa: F401  (the reference implementation)
@@ -42,7 +43,7 @@ NO_LABEL_PADDING_CALLS = ("L1", "EQ8", "EQ8_prompt_single")
 
 CROSS_ATTN = {"scorer_type": "cross-attn", "pooling_strategy": "pass", "scorer_num_heads": 4, "scorer_mlp_hidden_size": 64}
 # wide scorer MLPs (256/128 hidden units) saturate every sigmoid with std 0.3 weights
-SMALL_SCORER = {"model.scorer.": 0.1}
+SMALL_SCORER = {"model.scorer.": 0.05}
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Case:
     label_encoder: bool = False  # bi-encoders: a separate tiny BERT label encoder (hidden 24)
     std: float = 0.3
     std_by_prefix: dict[str, float] | None = None
+    seed: int = 0  # weights seed; a few cases use another one where seed 0 happens to saturate the scores
     calls: tuple[str, ...] = ALL_CALLS
     # "official": the official pipeline at batch size 1; "label_by_label": one official call per
     # (text, label), for bi-encoders whose official label pooling averages over label padding
@@ -66,7 +68,7 @@ class Case:
     def checkpoint_key(self) -> str:
         return repr(
             (sorted(self.options.items()), self.backbone, sorted(self.backbone_overrides.items()), self.tokenizer,
-             self.label_encoder, self.std, self.std_by_prefix)
+             self.label_encoder, self.std, self.std_by_prefix, self.seed)
         )
 
 
@@ -167,8 +169,9 @@ def _cases() -> list[Case]:
         Case("t5-seg-ctp-average", {"use_segment_embeddings": True, "class_token_pooling": "average"}, backbone="t5"),
     ]
     # ---- bi-encoders (text encoder BERT h32, label encoder BERT h24)
-    bi = {"architecture_type": "bi-encoder"}
-    fused = {"architecture_type": "bi-encoder-fused"}
+    # bi-encoders multiply every logit by logit_scale: the default 2.66 saturates these random models
+    bi = {"architecture_type": "bi-encoder", "logit_scale_init_value": 0.5}
+    fused = {"architecture_type": "bi-encoder-fused", "logit_scale_init_value": 0.5}
     cases += [
         Case("bi", dict(bi), label_encoder=True, calls=BI_CALLS),
         Case("bi-hopfield", {**bi, "scorer_type": "hopfield"}, label_encoder=True, calls=BI_CALLS,
@@ -252,7 +255,7 @@ class Workspace:
             label_backbone = ref.encoder_config("bert", len(tokenizer), hidden_size=24) if case.label_encoder else None
             folder = self.root / f"ckpt{len(self._checkpoints)}"
             model, folder = ref.build_official_checkpoint(
-                folder, tokenizer, backbone, label_backbone=label_backbone, std=case.std,
+                folder, tokenizer, backbone, label_backbone=label_backbone, seed=case.seed, std=case.std,
                 std_by_prefix=case.std_by_prefix, **case.options,
             )
             self._checkpoints[key] = (model, tokenizer, folder)
@@ -276,6 +279,15 @@ class Workspace:
         return self._references[key]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Any:
+    """Tiny models gain nothing from intra-op threads, and OpenMP spinning makes them slow on a busy 2-core box."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return Workspace(tmp_path_factory.mktemp("official_options"))
@@ -291,11 +303,9 @@ def uniclass_scores(clf: Classifier, call_name: str, batch_size: int = UNICLASS_
 def test_scores_equal_official(workspace: Workspace, case: Case) -> None:
     """Every call of the case gives the official batch-size-1 scores within 1e-5, uniclass running padded batches."""
     clf = workspace.classifier(case)
-    diffs: dict[str, float] = {}
-    for call_name in case.calls:
-        expected = workspace.reference(case, call_name)
-        ref.assert_informative(expected, f"{case.id}/{call_name}")
-        diffs[call_name] = ref.max_abs_diff(expected, uniclass_scores(clf, call_name))
+    expected = {call_name: workspace.reference(case, call_name) for call_name in case.calls}
+    ref.assert_informative(expected, case.id)
+    diffs = {name: ref.max_abs_diff(scores, uniclass_scores(clf, name)) for name, scores in expected.items()}
     worst = max(diffs.values())
     assert worst <= TOLERANCE, f"{case.id}: max |Δscore| per call: " + ", ".join(f"{k}={v:.2e}" for k, v in diffs.items())
 

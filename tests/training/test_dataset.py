@@ -1,0 +1,42 @@
+"""Augmentation draws fresh copies: shuffled labels, sampled negatives, examples; the data never changes."""
+
+from __future__ import annotations
+
+from uniclass.data.formats import load_examples
+from uniclass.training.dataset import LabelAugmenter, TrainingDataset
+
+ITEMS = [
+    {"text": f"text {i}", "all_labels": [f"l{i}", f"m{i}", "shared"], "true_labels": [f"l{i}", "shared"]} for i in range(6)
+]
+
+
+def test_shuffle_keeps_targets_aligned_and_data_intact() -> None:
+    examples = load_examples(ITEMS)
+    frozen = [(e.all_labels, e.targets) for e in examples]
+    dataset = TrainingDataset(examples, LabelAugmenter(examples, shuffle_labels=True, seed=1))
+    orders = set()
+    for _ in range(20):
+        item = dataset[0]
+        truth = dict(zip(item["labels"], item["targets"]))
+        assert truth == {"l0": 1.0, "m0": 0.0, "shared": 1.0}
+        orders.add(tuple(item["labels"]))
+    assert len(orders) > 1  # reshuffled on every draw
+    assert [(e.all_labels, e.targets) for e in examples] == frozen
+
+
+def test_negatives_come_from_the_pool_and_are_new() -> None:
+    examples = load_examples(ITEMS)
+    augmenter = LabelAugmenter(examples, shuffle_labels=False, negatives_per_item=2, seed=0)
+    item = augmenter(0)
+    extra = item["labels"][3:]
+    assert len(extra) == 2 and not set(extra) & {"l0", "m0", "shared"}
+    assert all(label in augmenter.label_pool for label in extra) and item["targets"][3:] == [0.0, 0.0]
+
+
+def test_examples_share_a_label_and_removal_keeps_positives() -> None:
+    examples = load_examples(ITEMS)
+    augmenter = LabelAugmenter(examples, shuffle_labels=False, add_examples_prob=1.0, remove_labels_prob=1.0, seed=0)
+    item = augmenter(2)
+    assert item["examples"] and all("shared" in e["labels"] for e in item["examples"])
+    assert all(e["text"] != "text 2" for e in item["examples"])
+    assert {"l2", "shared"} <= set(item["labels"])
