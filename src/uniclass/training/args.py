@@ -58,6 +58,10 @@ class TrainingArguments(transformers.TrainingArguments):
         self.remove_unused_columns = False
         if self.report_to in (None, "all"):
             self.report_to = "none"
+        import torch
+
+        if not torch.cuda.is_available():
+            self.dataloader_pin_memory = False  # pinning needs an accelerator; avoids a warning per run
         super().__post_init__()
         if self.loss not in ("focal", "softmax"):
             raise ValueError(f"loss must be 'focal' or 'softmax', got {self.loss!r}")

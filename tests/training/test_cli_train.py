@@ -1,0 +1,57 @@
+"""`uniclass train`: new model from a backbone, checkpoints, resume, final model loads; contrastive term runs."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from conftest import topic_items
+from uniclass import Classifier
+from uniclass.data.formats import write_jsonl
+
+
+def test_train_command_and_resume(tiny_backbone, tmp_path, capsys) -> None:
+    from uniclass.cli import main
+
+    data = write_jsonl(topic_items(32), tmp_path / "train.jsonl")
+    out = tmp_path / "run"
+    common = ["train", "--backbone", str(tiny_backbone), "--train", str(data), "--eval", str(data), "--out", str(out),
+              "--batch-size", "8", "--lr", "1e-3", "--save-steps", "4", "--eval-steps", "4", "--logging-steps", "2",
+              "--option", "pooling_strategy=avg", "--option", "prompt_first=true", "--max-length", "64"]
+    assert main([*common, "--max-steps", "4"]) == 0
+    assert (out / "checkpoint-4" / "config.json").is_file()
+    assert main([*common, "--max-steps", "8", "--resume"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["steps"] == 8
+    state = json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())
+    assert [h["step"] for h in state["log_history"] if "loss" in h][0] == 2  # history carried over from the first run
+    assert any("eval_loss" in h for h in state["log_history"])
+    final = Classifier.from_pretrained(summary["model"])
+    assert final.config.pooling_strategy == "avg" and final.config.prompt_first is True
+    assert len(final.scores("goal", ["sports", "finance"])) == 2
+
+
+def test_train_command_reports_bad_data(tiny_backbone, tmp_path, capsys) -> None:
+    from uniclass.cli import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x", "all_labels": ["a"], "true_labels": ["b"]}\n')
+    assert main(["train", "--backbone", str(tiny_backbone), "--train", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert f"{bad}:1" in capsys.readouterr().err
+
+
+def test_contrastive_term_is_added(tiny_backbone, tmp_path) -> None:
+    from uniclass.training import Trainer, TrainingArguments
+
+    torch.manual_seed(0)
+    clf = Classifier.from_backbone(tiny_backbone, pooling_strategy="avg")
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, save_strategy="no",
+                             use_cpu=True, contrastive_coef=0.5, disable_tqdm=True)
+    trainer = Trainer(clf, args, train_data=topic_items(4))
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    clf.model.eval()  # no dropout: both losses see the same forward pass
+    with_term = trainer.compute_loss(clf.model, batch).item()
+    trainer.args.contrastive_coef = 0.0
+    without = trainer.compute_loss(clf.model, batch).item()
+    assert with_term > without
