@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .batching import pad_sequences
 from .config import CLASS_TOKEN, TEXT_TOKEN, GLiClassConfig
 from .evaluation.calibration import Calibration, calibration_report, fit_temperature, fit_thresholds
 from .modeling import GLiClassModel
@@ -477,7 +478,7 @@ class Classifier:
     def _collate(self, rows: list[Segment]) -> dict[str, torch.Tensor]:
         device = self.device
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.config.pad_token_id
-        input_ids, attention_mask = _pad([r.input_ids for r in rows], pad, device)
+        input_ids, attention_mask = pad_sequences([r.input_ids for r in rows], pad, device)
         batch = {"input_ids": input_ids, "attention_mask": attention_mask}
         arch = self.config.architecture_type
         if arch in ("bi-encoder", "bi-encoder-fused"):
@@ -490,7 +491,7 @@ class Classifier:
         else:
             counts = [self.config.label_slots(len(r.labels)) for r in rows]
         if arch in ("encoder-decoder", "encoder-decoder-cls"):
-            batch["class_input_ids"], batch["class_attention_mask"] = _pad([r.class_input_ids for r in rows], pad, device)
+            batch["class_input_ids"], batch["class_attention_mask"] = pad_sequences([r.class_input_ids for r in rows], pad, device)
         batch["slot_counts"] = torch.tensor(counts, device=device)
         return batch
 
@@ -506,7 +507,7 @@ class Classifier:
                     if len(label_ids) > window:
                         raise ValueError(f"label {label[:80]!r} has {len(label_ids)} tokens; the label encoder reads {window}")
                 pad = self.label_tokenizer.pad_token_id or 0
-                input_ids, mask = _pad(ids, pad, self.device)
+                input_ids, mask = pad_sequences(ids, pad, self.device)
                 vectors = self.model.model.encode_labels(input_ids, mask)
                 for label, vector in zip(chunk, vectors, strict=True):
                     self._label_cache[label] = vector
@@ -605,16 +606,6 @@ def _load_label_tokenizer(folder: Path, config: GLiClassConfig) -> Any:
         candidate = folder / config.label_model_name
         return _load_tokenizer(candidate if candidate.is_dir() else config.label_model_name)
     raise ValueError(f"{folder}: bi-encoder checkpoint without label_tokenizer/ or label_model_name")
-
-
-def _pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return ids.to(device), mask.to(device)
 
 
 def _progress(batches: list[list[int]], show: bool | None) -> Iterator[list[int]]:

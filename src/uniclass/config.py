@@ -114,6 +114,13 @@ class GLiClassConfig:
             raise ValueError("scorer_type 'cross-attn' needs pooling_strategy 'pass' (it attends over text tokens).")
         if self.pooling_strategy == "pass" and self.scorer_type != "cross-attn":
             raise ValueError("pooling_strategy 'pass' only works with scorer_type 'cross-attn'.")
+        if self.scorer_type == "cross-attn" and self.architecture_type not in ("uni-encoder", "encoder-decoder"):
+            # bi-encoders pool labels with the text pooler ("pass" keeps label tokens) and encoder-decoder-cls has
+            # one text vector, not text tokens: the official forward raises for all three.
+            raise ValueError(
+                f"scorer_type 'cross-attn' is not supported with architecture_type {self.architecture_type!r} "
+                "(the official code cannot run it either); use a uni-encoder or encoder-decoder."
+            )
         if self.architecture_type in ("bi-encoder", "bi-encoder-fused") and self.label_model_config is None:
             raise ValueError(f"{self.architecture_type} needs label_model_config (the label encoder's config).")
         alloc = self.max_labels_alloc

@@ -36,8 +36,10 @@ UNICLASS_BATCH = 4  # < number of texts, so uniclass batches hold texts of diffe
 
 MULTI_CALLS = ("L1", "L3", "L8", "per_text", "L8_prompt", "L3_examples", "per_text_prompts_examples")
 ALL_CALLS = (*MULTI_CALLS, "L8_single", "per_text_single")
-# bi-encoders: plain ones ignore examples (official behaviour); EQ8 has no label padding
-BI_CALLS = (*ALL_CALLS, "EQ8", "EQ8_prompt_single")
+# bi-encoders: the official per-text label path pads every label to max_length (1024) tokens, so only one
+# per-text call is made (time); EQ8 has no label padding. Plain bi-encoders ignore examples (official behaviour).
+BI_CALLS = ("L1", "L3", "L8", "per_text", "L8_prompt", "L3_examples", "L8_single", "EQ8", "EQ8_prompt_single")
+LABEL_BY_LABEL_CALLS = ("L1", "L3", "per_text", "L8_prompt", "L3_examples")
 # calls whose official label batch has no padding (one label, or labels of equal token length)
 NO_LABEL_PADDING_CALLS = ("L1", "EQ8", "EQ8_prompt_single")
 
@@ -90,6 +92,7 @@ def _cases() -> list[Case]:
         Case("pool-pass-crossattn-etf", {**CROSS_ATTN, "extract_text_features": True}),
         Case("pool-pass-crossattn-etf-pf", {**CROSS_ATTN, "extract_text_features": True, "prompt_first": True}),
         Case("pool-pass-crossattn-lstm", {**CROSS_ATTN, "use_lstm": True}),
+        Case("pool-pass-crossattn-norm", {**CROSS_ATTN, "normalize_features": True}, seed=3),
     ]
     # ---- label vectors: class_token_pooling x embed_class_token x prompt_first
     for ctp in ("first", "average"):
@@ -132,6 +135,8 @@ def _cases() -> list[Case]:
         Case("projector-width48-relu", {"hidden_size": 48, "projector_hidden_act": "relu"}),
         # backbone built with 387 rows, GLiClass config says 389: both implementations resize the embeddings
         Case("vocab-resized", {"vocab_size": 389}, backbone_overrides={"vocab_size": 387}),
+        # layer_wise only changes the training loss
+        Case("layer-wise-flag", {"layer_wise": True, "pooling_strategy": "avg"}),
     ]
     # ---- scorers
     for scorer in ("simple", "weighted-dot", "mlp", "hopfield"):
@@ -183,7 +188,7 @@ def _cases() -> list[Case]:
         Case("bi-mlp-norm", {**bi, "scorer_type": "mlp", "normalize_features": True}, label_encoder=True,
              calls=BI_CALLS),
         Case("fused", dict(fused), label_encoder=True, calls=BI_CALLS),
-        Case("fused-pf", {**fused, "prompt_first": True}, label_encoder=True, calls=BI_CALLS),
+        Case("fused-pf", {**fused, "prompt_first": True}, label_encoder=True, calls=BI_CALLS, seed=4),
         Case("fused-hopfield-norm", {**fused, "scorer_type": "hopfield", "normalize_features": True},
              label_encoder=True, calls=BI_CALLS, std_by_prefix=HOPFIELD_SCORER),
     ]
@@ -195,8 +200,16 @@ def _cases() -> list[Case]:
                           seed=seed, calls=NO_LABEL_PADDING_CALLS))
         # ... and, for every call, against one official call per (text, label) (the label encoded alone)
         cases.append(Case(f"bi-{pooling}-label-by-label", {**bi, "pooling_strategy": pooling}, label_encoder=True,
-                          std=std, seed=seed, calls=MULTI_CALLS, reference="label_by_label"))
+                          std=std, seed=seed, calls=LABEL_BY_LABEL_CALLS, reference="label_by_label"))
     cases += [
+        # uni-encoder-only options in a bi-encoder config: built (LSTM weights are saved) but unused, as officially
+        Case("bi-unused-flags", {**bi, "prompt_first": True, "use_lstm": True, "extract_text_features": True,
+                                 "class_token_pooling": "average", "use_segment_embeddings": True,
+                                 "encoder_layer_id": 1}, label_encoder=True, calls=BI_CALLS),
+        Case("fused-unused-flags", {**fused, "use_lstm": True, "extract_text_features": True,
+                                    "class_token_pooling": "average", "embed_class_token": False,
+                                    "use_segment_embeddings": True, "encoder_layer_id": 1},
+             label_encoder=True, calls=BI_CALLS, seed=3),
         Case("fused-avg", {**fused, "pooling_strategy": "avg"}, label_encoder=True, calls=NO_LABEL_PADDING_CALLS),
         Case("fused-max-pf", {**fused, "pooling_strategy": "max", "prompt_first": True}, label_encoder=True,
              calls=NO_LABEL_PADDING_CALLS, seed=4),
@@ -221,6 +234,16 @@ def _cases() -> list[Case]:
         Case("ed-wdot-ctp-average", {"architecture_type": "encoder-decoder", "scorer_type": "weighted-dot",
                                      "class_token_pooling": "average"}, backbone="t5-encdec",
              std_by_prefix=SMALL_SCORER),
+        Case("ed-crossattn", {"architecture_type": "encoder-decoder", **CROSS_ATTN}, backbone="t5-encdec"),
+        Case("ed-crossattn-lstm-norm", {"architecture_type": "encoder-decoder", **CROSS_ATTN, "use_lstm": True,
+                                        "normalize_features": True}, backbone="t5-encdec", std_by_prefix=SMALL_SCORER,
+             seed=1),
+        # options the encoder-decoder families ignore (segment embeddings, encoder layer, prompt_first)
+        Case("ed-unused-flags", {"architecture_type": "encoder-decoder", "use_segment_embeddings": True,
+                                 "encoder_layer_id": 1, "prompt_first": True}, backbone="t5-encdec"),
+        Case("edcls-unused-flags", {"architecture_type": "encoder-decoder-cls", "use_segment_embeddings": True,
+                                    "encoder_layer_id": 1, "prompt_first": True, "use_lstm": True,
+                                    "pooling_strategy": "avg"}, backbone="t5-encdec"),
     ]
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), "duplicate case ids"
@@ -370,7 +393,7 @@ def test_crossattn_lstm_extract_text_features_official_crash(workspace: Workspac
 
     Its BiLSTM output is only as long as the text part while the scorer's key mask keeps the full sequence
     length, so scaled_dot_product_attention raises. There is no official score to compare with; uniclass
-    must still give finite, batch-invariant scores.
+    must still give finite, informative, batch-invariant scores.
     """
     case = Case("pool-pass-crossattn-lstm-etf", {**CROSS_ATTN, "use_lstm": True, "extract_text_features": True})
     model, tokenizer, _ = workspace.checkpoint(case)
@@ -379,7 +402,31 @@ def test_crossattn_lstm_extract_text_features_official_crash(workspace: Workspac
     clf = workspace.classifier(case)
     one, padded = uniclass_scores(clf, "L8", batch_size=1), uniclass_scores(clf, "L8")
     assert ref.max_abs_diff(one, padded) <= 1e-6
-    ref.assert_informative(padded, case.id)
+    ref.assert_informative({"L8": padded, "L3": uniclass_scores(clf, "L3")}, case.id)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        # the official LayerwiseAttention is sized for L layers but fed the L+1 hidden states
+        Case("squeeze-layers", {"squeeze_layers": True}),
+        # "pass" keeps token vectors, which only the cross-attn scorer reads (and only it needs them)
+        Case("pass-simple", {"pooling_strategy": "pass"}),
+        Case("avg-crossattn", {**CROSS_ATTN, "pooling_strategy": "avg"}),
+        # bi-encoders pool labels with the same "pass"; encoder-decoder-cls has a single text vector
+        Case("bi-crossattn", {"architecture_type": "bi-encoder", **CROSS_ATTN}, label_encoder=True),
+        Case("fused-crossattn", {"architecture_type": "bi-encoder-fused", **CROSS_ATTN}, label_encoder=True),
+        Case("edcls-crossattn", {"architecture_type": "encoder-decoder-cls", **CROSS_ATTN}, backbone="t5-encdec"),
+    ],
+    ids=lambda case: case.id,
+)
+def test_official_crash_is_refused_at_load(workspace: Workspace, case: Case) -> None:
+    """Configurations the official forward cannot run: uniclass refuses them at load with a clear ValueError."""
+    model, tokenizer, folder = workspace.checkpoint(case)
+    with pytest.raises((RuntimeError, ValueError)):
+        ref.official_scores(model, tokenizer, ref.TEXTS[:2], ref.LABELS_3)
+    with pytest.raises(ValueError, match="not supported|only works with|needs pooling_strategy"):
+        Classifier.from_pretrained(folder, device="cpu")
 
 
 # ============================================================================================== official loads uniclass

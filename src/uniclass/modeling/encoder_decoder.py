@@ -52,6 +52,7 @@ class EncoderDecoder(nn.Module):
         **_: object,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         num_slots = int(slot_counts.max())
+        text_mask = None
         if self.config.architecture_type == "encoder-decoder":
             outputs = self.encoder_decoder_model(
                 input_ids=input_ids,
@@ -63,7 +64,12 @@ class EncoderDecoder(nn.Module):
             tokens, mask = outputs.encoder_last_hidden_state, attention_mask
             if self.config.use_lstm:
                 tokens = self.lstm(tokens, mask)
-            text = pool_tokens(self.config.pooling_strategy, tokens, mask, mask.sum(dim=1))
+            if self.config.pooling_strategy == "pass":
+                # cross-attn scorer: every encoder token is kept and the scorer attends over the real ones (the
+                # official encoder-decoder supports this pairing; pool_tokens does not know "pass")
+                text, text_mask = tokens, mask
+            else:
+                text = pool_tokens(self.config.pooling_strategy, tokens, mask, mask.sum(dim=1))
         else:
             outputs = self.encoder_decoder_model(
                 input_ids=class_input_ids,
@@ -83,7 +89,7 @@ class EncoderDecoder(nn.Module):
             text = F.normalize(text, p=2, dim=-1, eps=_EPSILON)
             labels = F.normalize(labels, p=2, dim=-1, eps=_EPSILON)
         slot_mask = torch.arange(num_slots, device=input_ids.device)[None, :] < slot_counts[:, None]
-        logits = self.scorer(text, labels, slot_mask=slot_mask)
+        logits = self.scorer(text, labels, text_mask=text_mask, slot_mask=slot_mask)
         if self.config.normalize_features:
             logits = logits * self.logit_scale
         return (logits, labels) if return_label_vectors else logits

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ..batching import pad_sequences
 from ..config import GLiClassConfig
 from ..processing import InputBuilder, WindowPolicy, normalize_request
 
@@ -37,7 +38,8 @@ class Collator:
         segments = [plan.segments[0] for plan in self.builder.build(request, self.policy)]
         counts = [len(item["labels"]) for item in items]
         width = max(counts)
-        batch = pad_sequences([s.input_ids for s in segments], self.pad_id)
+        input_ids, attention_mask = pad_sequences([s.input_ids for s in segments], self.pad_id)
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
         targets = torch.zeros(len(items), width)
         label_mask = torch.zeros(len(items), width, dtype=torch.long)
         for row, item in enumerate(items):
@@ -45,8 +47,7 @@ class Collator:
             label_mask[row, : counts[row]] = 1
         arch = self.config.architecture_type
         if arch in ("encoder-decoder", "encoder-decoder-cls"):
-            class_ids = pad_sequences([s.class_input_ids for s in segments], self.pad_id)
-            batch["class_input_ids"], batch["class_attention_mask"] = class_ids["input_ids"], class_ids["attention_mask"]
+            batch["class_input_ids"], batch["class_attention_mask"] = pad_sequences([s.class_input_ids for s in segments], self.pad_id)
         if arch in ("bi-encoder", "bi-encoder-fused"):
             batch.update(self._label_inputs([item["labels"] for item in items], width))
             batch["slot_counts"] = torch.tensor(counts)
@@ -61,19 +62,8 @@ class Collator:
         unique = sorted({label for labels in label_lists for label in labels})
         position = {label: i for i, label in enumerate(unique)}
         ids = self.label_tokenizer(unique, add_special_tokens=True, truncation=True, verbose=False)["input_ids"]
-        padded = pad_sequences(ids, self.label_tokenizer.pad_token_id or 0)
+        label_ids, label_mask = pad_sequences(ids, self.label_tokenizer.pad_token_id or 0)
         index = torch.full((len(label_lists), width), -1, dtype=torch.long)
         for row, labels in enumerate(label_lists):
             index[row, : len(labels)] = torch.tensor([position[label] for label in labels])
-        return {"label_input_ids": padded["input_ids"], "label_attention_mask": padded["attention_mask"], "label_index": index}
-
-
-def pad_sequences(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad token id lists into ``input_ids`` and ``attention_mask``."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return {"input_ids": ids, "attention_mask": mask}
+        return {"label_input_ids": label_ids, "label_attention_mask": label_mask, "label_index": index}
