@@ -121,6 +121,15 @@ class GLiClassConfig:
                 f"scorer_type 'cross-attn' is not supported with architecture_type {self.architecture_type!r} "
                 "(the official code cannot run it either); use a uni-encoder or encoder-decoder."
             )
+        if self.hidden_size != self.encoder_hidden_size:
+            # hidden_size is the projectors' inner width, but the official scorers (all but "simple") and the
+            # LSTM are built with it while they receive encoder-width vectors: the official forward raises.
+            lstm_used = self.use_lstm and self.architecture_type in ("uni-encoder", "encoder-decoder")
+            if self.scorer_type != "simple" or lstm_used:
+                raise ValueError(
+                    f"hidden_size={self.hidden_size} differs from the encoder's {self.encoder_hidden_size}: only the "
+                    "'simple' scorer without LSTM supports that (the official code cannot run it either)."
+                )
         if self.architecture_type in ("bi-encoder", "bi-encoder-fused") and self.label_model_config is None:
             raise ValueError(f"{self.architecture_type} needs label_model_config (the label encoder's config).")
         alloc = self.max_labels_alloc

@@ -40,3 +40,18 @@ def test_examples_share_a_label_and_removal_keeps_positives() -> None:
     assert item["examples"] and all("shared" in e["labels"] for e in item["examples"])
     assert all(e["text"] != "text 2" for e in item["examples"])
     assert {"l2", "shared"} <= set(item["labels"])
+
+
+def test_collator_drops_negatives_that_do_not_fit(parity_classifier) -> None:
+    """Too many labels for the training window: negatives go, positives and the layout stay."""
+    from uniclass.training.collator import Collator
+
+    clf = parity_classifier("uni_bert_default")
+    collator = Collator(clf.config, clf.tokenizer, max_length=24)
+    labels = ["sports", "finance", "science", "health care", "politics", "travel and food", "question",
+              "customer complaint", "business and finance", "world news"]
+    item = {"text": "a long text " * 20, "labels": labels, "targets": [0.0, 0.0, 1.0] + [0.0] * 7}
+    batch = collator([item])
+    kept = int(batch["label_mask"].sum())
+    assert 1 <= kept < len(labels) and batch["input_ids"].shape[1] <= 24
+    assert batch["targets"][0, :kept].tolist().count(1.0) == 1

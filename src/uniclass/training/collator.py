@@ -24,11 +24,13 @@ class Collator:
         self.tokenizer = tokenizer
         self.label_tokenizer = label_tokenizer
         self.builder = InputBuilder(config, tokenizer, label_tokenizer)
-        self.policy = WindowPolicy(max_length, split_labels=False)
+        # Training keeps every label whole and gives the text whatever room is left (no label groups).
+        self.policy = WindowPolicy(max_length, split_labels=False, min_text_share=0.0)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else config.pad_token_id
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        items = [self._fit(item) for item in items]
         request = normalize_request(
             [item["text"] for item in items],
             [item["labels"] for item in items],
@@ -56,6 +58,22 @@ class Collator:
         batch["targets"] = targets
         batch["label_mask"] = label_mask
         return batch
+
+    def _fit(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Drop negative labels (from the end) until the labels fit the window; positives are never dropped."""
+        while True:
+            request = normalize_request(item["text"], item["labels"], prompt=item.get("prompt") or None,
+                                        examples=list(item.get("examples") or []) or None)
+            try:
+                self.builder.build(request, self.policy)
+                return item
+            except ValueError:
+                negatives = [i for i, t in enumerate(item["targets"]) if t == 0]
+                if not negatives:
+                    raise
+                drop = negatives[-1]
+                item = {**item, "labels": [x for i, x in enumerate(item["labels"]) if i != drop],
+                        "targets": [x for i, x in enumerate(item["targets"]) if i != drop]}
 
     def _label_inputs(self, label_lists: list[list[str]], width: int) -> dict[str, torch.Tensor]:
         """Each distinct label once, and for every text slot the index of its label (-1 for padding)."""
