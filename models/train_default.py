@@ -11,8 +11,8 @@ Recipe (every number here is the one used for the shipped model):
 
 Run it (resumes from the last checkpoint in ``--out`` if there is one; sessions end, checkpoints don't)::
 
-    python models/train_default.py --out runs/default --max-steps 2000
-    python models/train_default.py --out runs/default --max-steps 2000 --export models/uniclass-minilm
+    python models/train_default.py --out runs/default --max-steps 1000
+    python models/train_default.py --out runs/default --max-steps 1000 --export models/uniclass-minilm
 
 ``--export`` writes the latest checkpoint as fp16 safetensors to the given folder.
 """
@@ -103,7 +103,7 @@ def export(out: Path, target: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/default"))
-    parser.add_argument("--max-steps", type=int, default=2000)
+    parser.add_argument("--max-steps", type=int, default=1000)
     parser.add_argument("--export", type=Path, default=None)
     args = parser.parse_args()
     if args.export:
