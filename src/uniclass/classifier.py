@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class Prediction:
     truncated: bool
     chunks: int
     label_groups: int
+    label_tree: Any = None  # the hierarchical (dict) labels this text was given, if any
 
 
 class Classifier:
@@ -282,27 +283,6 @@ class Classifier:
         each and aggregates logits with ``aggregate`` (``max`` or ``mean``). Label sets that do not fit one
         window are split into groups unless ``split_labels=False``, which raises instead.
         """
-        return self._predict(texts, labels, multi_label=multi_label, prompt=prompt, examples=examples,
-                             batch_size=batch_size, show_progress=show_progress, max_length=max_length,
-                             long_text=long_text, chunk_overlap=chunk_overlap, aggregate=aggregate,
-                             split_labels=split_labels)[1]
-
-    def _predict(
-        self,
-        texts: Any,
-        labels: Any,
-        *,
-        multi_label: Any = True,
-        prompt: Any = None,
-        examples: Any = None,
-        batch_size: int = 32,
-        show_progress: bool | None = None,
-        max_length: int | None = None,
-        long_text: str = "truncate",
-        chunk_overlap: int = 64,
-        aggregate: str = "max",
-        split_labels: bool = True,
-    ) -> tuple[Request, list[Prediction]]:
         request = normalize_request(texts, labels, multi_label=multi_label, prompt=prompt, examples=examples)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -314,7 +294,7 @@ class Classifier:
         _warn_about_fitting(plans, window)
         segments = [segment for plan in plans for segment in plan.segments]
         logits = self._run(segments, batch_size, show_progress)
-        return request, self._assemble(request, plans, segments, logits, aggregate)
+        return self._assemble(request, plans, segments, logits, aggregate)
 
     def scores(
         self,
@@ -338,14 +318,13 @@ class Classifier:
             >>> clf.scores(["I loved it", "Awful"], ["positive", "negative"])  # doctest: +SKIP
             [[0.93, 0.04], [0.02, 0.95]]
         """
-        request, predictions = self._predict(
+        predictions = self.predict(
             texts, labels, multi_label=multi_label, prompt=prompt, examples=examples, batch_size=batch_size, **window
         )
-        trees = request.label_trees if as_tree else None
         out: list[Any] = []
-        for i, p in enumerate(predictions):
-            if trees is not None and trees[i] is not None and not isinstance(trees[i], (list, tuple)):
-                out.append(build_label_tree(trees[i], dict(zip(p.labels, p.scores, strict=True))))
+        for p in predictions:
+            if as_tree and isinstance(p.label_tree, Mapping):
+                out.append(build_label_tree(p.label_tree, dict(zip(p.labels, p.scores, strict=True))))
             else:
                 out.append(p.scores)
         return out[0] if isinstance(texts, str) else out
@@ -380,7 +359,7 @@ class Classifier:
             fitted = self.calibration.thresholds if self.calibration else None
             threshold = dict(fitted) if fitted else DEFAULT_THRESHOLD
         thresholds = normalize_thresholds(threshold, n)
-        _, predictions = self._predict(
+        predictions = self.predict(
             texts, labels, multi_label=multi_label, prompt=prompt, examples=examples,
             batch_size=batch_size, show_progress=show_progress, **window,
         )
@@ -543,6 +522,7 @@ class Classifier:
                     truncated=plan.truncated,
                     chunks=plan.chunks,
                     label_groups=plan.label_groups,
+                    label_tree=request.label_trees[index] if request.label_trees else None,
                 )
             )
         return out
@@ -625,12 +605,12 @@ def _warn_about_fitting(plans: list[ItemPlan], window: int) -> None:
             f"{truncated} of {len(plans)} texts did not fit the {window}-token window with their labels and were "
             "truncated (labels, prompt and examples are kept whole). Use long_text='chunk' to score every token; "
             "Classifier.predict() reports which texts were cut.",
-            stacklevel=4,
+            stacklevel=3,
         )
     split = sum(p.label_groups > 1 for p in plans)
     if split:
         warnings.warn(
             f"{split} of {len(plans)} texts had more labels than fit one {window}-token window; their labels were "
             "scored in separate groups, so scores across groups come from separate passes.",
-            stacklevel=4,
+            stacklevel=3,
         )

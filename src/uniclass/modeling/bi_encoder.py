@@ -20,8 +20,8 @@ from torch import nn
 
 from ..config import GLiClassConfig
 from .backbone import build_encoder
-from .layers import BiEncoderProjector, FeaturesProjector, LstmSeq2SeqEncoder, pool_tokens
-from .scorers import build_scorer
+from .head import attach_head
+from .layers import BiEncoderProjector, pool_tokens
 
 _EPSILON = 1e-8
 
@@ -38,13 +38,7 @@ class BiEncoder(nn.Module):
         self.biencoder_projector = BiEncoderProjector(
             config.label_model_config.hidden_size, config.hidden_size, enc_size, config.projector_hidden_act
         )
-        self.text_projector = FeaturesProjector(enc_size, config.hidden_size, enc_size, config.projector_hidden_act, config.dropout)
-        self.classes_projector = FeaturesProjector(enc_size, config.hidden_size, enc_size, config.projector_hidden_act, config.dropout)
-        self.scorer = build_scorer(config)
-        if config.use_lstm:  # built (and loaded) like the official model, but unused by bi-encoders
-            self.lstm = LstmSeq2SeqEncoder(config.hidden_size, config.hidden_size // 2)
-        self.dropout = nn.Dropout(config.dropout)
-        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+        attach_head(self, config)  # its LSTM, if configured, is loaded like the official one but unused
 
     def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return pool_tokens(self.config.pooling_strategy, hidden, mask, mask.sum(dim=1))

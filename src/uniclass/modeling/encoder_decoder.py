@@ -17,8 +17,8 @@ from torch import nn
 
 from ..config import GLiClassConfig
 from .backbone import build_encoder
-from .layers import FeaturesProjector, LstmSeq2SeqEncoder, pool_tokens
-from .scorers import build_scorer
+from .head import attach_head
+from .layers import pool_tokens
 from .uni_encoder import label_vectors
 
 _EPSILON = 1e-8
@@ -30,16 +30,9 @@ class EncoderDecoder(nn.Module):
         if not getattr(config.encoder_config, "is_encoder_decoder", False):
             raise ValueError(f"{config.architecture_type} needs an encoder-decoder backbone (e.g. T5).")
         self.config = config
-        enc_size = config.encoder_hidden_size
         # Official quirk: the encoder-decoder backbone is built from encoder_config without a resize.
         self.encoder_decoder_model = build_encoder(config.encoder_config, encoder_only=False)
-        self.text_projector = FeaturesProjector(enc_size, config.hidden_size, enc_size, config.projector_hidden_act, config.dropout)
-        self.classes_projector = FeaturesProjector(enc_size, config.hidden_size, enc_size, config.projector_hidden_act, config.dropout)
-        self.scorer = build_scorer(config)
-        if config.use_lstm:
-            self.lstm = LstmSeq2SeqEncoder(config.hidden_size, config.hidden_size // 2)
-        self.dropout = nn.Dropout(config.dropout)
-        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+        attach_head(self, config)
 
     def forward(
         self,

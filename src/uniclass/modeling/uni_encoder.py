@@ -26,8 +26,8 @@ from torch import nn
 
 from ..config import GLiClassConfig
 from .backbone import build_encoder
-from .layers import FeaturesProjector, LstmSeq2SeqEncoder, pool_tokens
-from .scorers import build_scorer
+from .head import attach_head
+from .layers import pool_tokens
 
 _EPSILON = 1e-8
 
@@ -36,18 +36,10 @@ class UniEncoder(nn.Module):
     def __init__(self, config: GLiClassConfig):
         super().__init__()
         self.config = config
-        enc_size = config.encoder_hidden_size
         self.encoder_model = build_encoder(config.encoder_config, config.vocab_size)
-        self.text_projector = FeaturesProjector(enc_size, config.hidden_size, enc_size, config.projector_hidden_act, config.dropout)
-        self.classes_projector = FeaturesProjector(enc_size, config.hidden_size, enc_size, config.projector_hidden_act, config.dropout)
-        self.scorer = build_scorer(config)
-        if config.use_lstm:
-            # The official code sizes the LSTM with the projector width, not the encoder width.
-            self.lstm = LstmSeq2SeqEncoder(config.hidden_size, config.hidden_size // 2)
+        attach_head(self, config)
         if config.use_segment_embeddings:
-            self.segment_embeddings = nn.Embedding(3, enc_size)
-        self.dropout = nn.Dropout(config.dropout)
-        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+            self.segment_embeddings = nn.Embedding(3, config.encoder_hidden_size)
 
     # ------------------------------------------------------------------ forward
     def forward(
