@@ -209,8 +209,6 @@ def test_missing_checkpoint_and_weights_errors(tmp_path) -> None:
 
     with pytest.raises(FileNotFoundError):
         Classifier.from_pretrained(tmp_path / "does-not-exist")
-    with pytest.raises(ValueError, match="No default model"):
-        Classifier.from_pretrained()
     folder = tmp_path / "bad"
     shutil.copytree(PARITY / "uni_bert_default", folder)
     config = json.loads((folder / "config.json").read_text())
@@ -222,3 +220,21 @@ def test_missing_checkpoint_and_weights_errors(tmp_path) -> None:
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="scorer_type"):
         Classifier.from_pretrained(folder)
+
+
+def test_hub_ids_go_through_huggingface_hub(monkeypatch) -> None:
+    """A hub id is resolved with huggingface_hub.snapshot_download (mocked here: tests never go online)."""
+    import huggingface_hub
+
+    from uniclass import Classifier
+
+    calls = []
+
+    def fake_snapshot_download(repo_id, **kwargs):
+        calls.append((repo_id, kwargs))
+        return str(PARITY / "uni_bert_default")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    clf = Classifier.from_pretrained("knowledgator/gliclass-small-v1.0", revision="main", local_files_only=True)
+    assert calls == [("knowledgator/gliclass-small-v1.0", {"revision": "main", "token": None, "cache_dir": None, "local_files_only": True})]
+    assert len(clf.scores("ok", ["a", "b"])) == 2

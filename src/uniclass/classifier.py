@@ -23,6 +23,8 @@ from .postprocessing import DEFAULT_THRESHOLD, activate, aggregate_chunks, check
 from .processing import InputBuilder, ItemPlan, Request, Segment, WindowPolicy, build_label_tree, normalize_request
 
 DEFAULT_MAX_LENGTH = 1024  # the official pipelines' default, capped by what the backbone supports
+# The default model ships inside the package (fp16 safetensors; see models/train_default.py and its card).
+DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "uniclass-minilm"
 LABEL_TOKENIZER_DIR = "label_tokenizer"
 _LABEL_CACHE_SIZE = 4096
 
@@ -101,16 +103,19 @@ class Classifier:
 
         Args:
             model_name_or_path: a folder with ``config.json``, ``model.safetensors`` and tokenizer files, or a
-                hub id (downloaded with ``huggingface_hub`` when online).
+                hub id (downloaded with ``huggingface_hub`` when online); ``None`` loads the default model
+                bundled with uniclass (offline).
             device: ``"auto"`` (CUDA, then MPS, then CPU), or any torch device.
             dtype: weights dtype, e.g. ``"float16"``; default float32 as stored.
             max_length: token window; default 1024 (official), capped at what the backbone supports.
         """
         if model_name_or_path is None:
-            raise ValueError(
-                "No default model is bundled with this version of uniclass yet: pass a GLiClass checkpoint folder "
-                "or hub id to Classifier.from_pretrained()."
-            )
+            if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+                raise ValueError(
+                    "The default model is not installed with this copy of uniclass: pass a GLiClass checkpoint "
+                    "folder or hub id to Classifier.from_pretrained()."
+                )
+            model_name_or_path = DEFAULT_MODEL_DIR
         folder = resolve_checkpoint(model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
                                     local_files_only=local_files_only)
         config = GLiClassConfig.from_json_file(folder / "config.json")
