@@ -1,9 +1,39 @@
-"""uniclass: zero-shot and few-shot text classification with GLiClass models."""
+"""uniclass: zero-shot and few-shot text classification with GLiClass models.
+
+The public names are imported on first use (PEP 562), so ``import uniclass`` (and ``uniclass --help``)
+does not pay for torch and transformers until a model is actually needed.
+"""
 
 from __future__ import annotations
 
-from .classifier import Classifier, Prediction
-from .config import GLiClassConfig
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Classifier", "GLiClassConfig", "Prediction", "__version__"]
+__all__ = ["Classifier", "GLiClassConfig", "Prediction", "Trainer", "TrainingArguments", "__version__"]
+
+_LAZY = {
+    "Classifier": ".classifier",
+    "Prediction": ".classifier",
+    "GLiClassConfig": ".config",
+    "Trainer": ".training",
+    "TrainingArguments": ".training",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .classifier import Classifier, Prediction
+    from .config import GLiClassConfig
+    from .training import Trainer, TrainingArguments
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first access and cache it on the package."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'uniclass' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

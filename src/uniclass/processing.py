@@ -374,10 +374,12 @@ class InputBuilder:
 
     # ---------------------------------------------------------------- public
     def build(self, request: Request, policy: WindowPolicy) -> list[ItemPlan]:
-        plans: list[ItemPlan] = []
-        for index in range(len(request.texts)):
-            plans.append(self._plan_item(request, index, policy))
-        return plans
+        # One batched tokenizer call for every text with all its labels (the common case: everything fits);
+        # only texts whose labels need groups are re-tokenised, group by group.
+        first = [self._layouts(request, i, request.labels[i]) for i in range(len(request.texts))]
+        encoded = encode_layouts(self.tokenizer, [layout for layout, _ in first])
+        label_ids = self._tokenize_label_sides([side for _, side in first])
+        return [self._plan_item(request, i, policy, encoded[i], label_ids[i]) for i in range(len(request.texts))]
 
     # ---------------------------------------------------------------- per item
     def _layouts(self, request: Request, index: int, labels: Sequence[str]) -> tuple[Layout, str | None]:
@@ -392,10 +394,12 @@ class InputBuilder:
             return bi_encoder_layout(text, prompt), None
         return encoder_decoder_layouts(text, labels, prompt, examples)
 
-    def _plan_item(self, request: Request, index: int, policy: WindowPolicy) -> ItemPlan:
+    def _plan_item(
+        self, request: Request, index: int, policy: WindowPolicy, first: Encoded, first_label_ids: list[int] | None
+    ) -> ItemPlan:
         labels = request.labels[index]
         groups = [labels]
-        encoded, label_ids = self._encode_groups(request, index, groups)
+        encoded, label_ids = [first], [first_label_ids]
         if not self._fits(encoded[0], label_ids[0], policy):
             if not policy.split_labels:
                 enc = encoded[0]
@@ -439,11 +443,14 @@ class InputBuilder:
 
     def _encode_groups(self, request: Request, index: int, groups: list[list[str]]) -> tuple[list[Encoded], list[list[int] | None]]:
         layouts, label_strings = zip(*(self._layouts(request, index, g) for g in groups), strict=True)
-        encoded = encode_layouts(self.tokenizer, layouts)
-        if label_strings[0] is None:
-            return encoded, [None] * len(groups)
-        label_ids = self.tokenizer(list(label_strings), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        return encoded, [list(ids) for ids in label_ids]
+        return encode_layouts(self.tokenizer, layouts), self._tokenize_label_sides(list(label_strings))
+
+    def _tokenize_label_sides(self, sides: list[str | None]) -> list[list[int] | None]:
+        """Token ids of encoder-decoder label prompts (``None`` for architectures without one)."""
+        if not sides or sides[0] is None:
+            return [None] * len(sides)
+        ids = self.tokenizer(sides, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return [list(row) for row in ids]
 
     def _estimate_groups(self, enc: Encoded, label_ids: list[int] | None, num_labels: int, policy: WindowPolicy) -> int:
         """Groups needed if label tokens were all that grew with the label count (a lower bound)."""

@@ -1,0 +1,336 @@
+"""Files in and out of ``uniclass classify``: JSONL, CSV and Parquet texts, results written chunk by chunk.
+
+Everything here streams: inputs are read ``chunk_size`` rows at a time and every written chunk is flushed,
+so a large file never sits in memory and an interrupted run loses at most the chunk in flight. Resuming
+counts the complete rows already in the output, drops a half-written trailing row, and appends.
+
+pandas and pyarrow (the ``io`` extra) are imported only when a CSV or Parquet file is touched.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+FORMATS = ("jsonl", "csv", "parquet")
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+OUTPUT_COLUMNS = ("text", "labels")
+Result = list[dict[str, Any]]
+
+
+# ====================================================================== formats and optional dependencies
+def detect_format(path: str | Path, explicit: str | None = None) -> str:
+    """The file format: ``explicit`` if given, else from the extension (a clear error if neither says)."""
+    if explicit:
+        return explicit
+    fmt = _SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: cannot tell the format from the extension; use .jsonl, .csv or .parquet (or --format)")
+    return fmt
+
+
+def _require(module: str) -> Any:
+    """Import pandas/pyarrow on demand, naming the extra to install when they are missing."""
+    from importlib import import_module
+
+    try:
+        return import_module(module)
+    except ImportError as err:
+        raise ImportError(f"CSV and Parquet files need pandas and pyarrow: pip install 'uniclass[io]' ({err})") from err
+
+
+# ====================================================================== reading texts
+def read_labels_file(path: str | Path) -> list[str]:
+    """One label per line; blank lines are ignored, so labels may contain commas."""
+    labels = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    labels = [label for label in labels if label]
+    if not labels:
+        raise ValueError(f"{path}: no labels (expected one label per line)")
+    return labels
+
+
+def parse_labels(value: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``."""
+    labels = [label.strip() for label in value.split(",") if label.strip()]
+    if not labels:
+        raise ValueError("--labels is empty: give comma-separated labels, e.g. 'positive,negative'")
+    return labels
+
+
+def count_rows(path: str | Path, fmt: str, column: str) -> int:
+    """Rows in an input file, for the progress bar's total and ETA (cheap: no model, no text decoding)."""
+    if fmt == "parquet":
+        return _require("pyarrow.parquet").ParquetFile(path).metadata.num_rows
+    if fmt == "csv":
+        with open(path, newline="", encoding="utf-8") as handle:
+            return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def iter_text_chunks(path: str | Path, fmt: str, column: str, chunk_size: int, skip: int = 0) -> Iterator[list[str]]:
+    """The texts of an input file, ``chunk_size`` at a time, after the first ``skip`` rows.
+
+    Missing values (CSV empty cells, Parquet/JSON nulls) become empty texts so that output row ``i`` always
+    belongs to input row ``i``, which is what makes ``--resume`` line up.
+    """
+    readers = {"jsonl": _iter_jsonl, "csv": _iter_csv, "parquet": _iter_parquet}
+    texts: list[str] = []
+    for index, text in enumerate(readers[fmt](Path(path), column, chunk_size)):
+        if index < skip:
+            continue
+        texts.append(text)
+        if len(texts) == chunk_size:
+            yield texts
+            texts = []
+    if texts:
+        yield texts
+
+
+def chunked(texts: Sequence[str], chunk_size: int, skip: int = 0) -> Iterator[list[str]]:
+    """In-memory texts (arguments, stdin) in the same chunks as a file."""
+    for start in range(skip, len(texts), chunk_size):
+        yield list(texts[start : start + chunk_size])
+
+
+def _iter_jsonl(path: Path, column: str, chunk_size: int) -> Iterator[str]:
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+            yield _text_of(item, column, f"{path}:{number}")
+
+
+def _text_of(item: Any, column: str, where: str) -> str:
+    if isinstance(item, str):
+        return item
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: expected a JSON object with a {column!r} field, got {type(item).__name__}")
+    if column not in item:
+        raise ValueError(f"{where}: no {column!r} field (choose the field with --text-column)")
+    value = item[column]
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: {column!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _iter_csv(path: Path, column: str, chunk_size: int) -> Iterator[str]:
+    pandas = _require("pandas")
+    header = pandas.read_csv(path, nrows=0).columns
+    if column not in header:
+        raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(map(str, header))}); use --text-column")
+    frames = pandas.read_csv(path, usecols=[column], dtype=str, keep_default_na=False, chunksize=chunk_size)
+    for frame in frames:
+        yield from frame[column].tolist()
+
+
+def _iter_parquet(path: Path, column: str, chunk_size: int) -> Iterator[str]:
+    parquet = _require("pyarrow.parquet")
+    handle = parquet.ParquetFile(path)
+    names = handle.schema_arrow.names
+    if column not in names:
+        raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(names)}); use --text-column")
+    for batch in handle.iter_batches(batch_size=chunk_size, columns=[column]):
+        for value in batch.column(0).to_pylist():
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{path}: column {column!r} must hold strings, got {type(value).__name__}")
+            yield value or ""
+
+
+# ====================================================================== resuming
+def resume_point(path: str | Path, fmt: str) -> int:
+    """Complete rows already in an output file; a half-written trailing row (a killed run) is cut off.
+
+    JSONL and CSV rows are complete when their line ends; Parquet files are only ever replaced whole
+    (see ``ParquetSink``), so a readable file is complete.
+    """
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    if fmt == "parquet":
+        try:
+            return _require("pyarrow.parquet").ParquetFile(path).metadata.num_rows
+        except (OSError, ValueError) as err:
+            raise ValueError(f"cannot resume: {path} is not a readable Parquet file ({err})") from None
+    rows, end = _complete_csv_rows(path) if fmt == "csv" else _complete_jsonl_rows(path)
+    if end < path.stat().st_size:
+        with open(path, "r+b") as handle:
+            handle.truncate(end)
+    return rows
+
+
+def _complete_jsonl_rows(path: Path) -> tuple[int, int]:
+    rows = end = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            end += len(line)
+            rows += bool(line.strip())
+    return rows, end
+
+
+def _complete_csv_rows(path: Path) -> tuple[int, int]:
+    """Data rows (after the header) and the byte offset where the last complete row ends.
+
+    Texts may contain newlines inside quotes, so rows are found with the csv parser while the byte offset
+    of each physical line is tracked alongside; a row is complete only if its last line ends with a newline.
+    """
+    position = {"end": 0, "newline": True}
+
+    def lines() -> Iterator[str]:
+        with open(path, "rb") as handle:
+            for raw in handle:
+                position["end"] += len(raw)
+                position["newline"] = raw.endswith(b"\n")
+                yield raw.decode("utf-8")
+
+    rows, end, header = 0, 0, None
+    try:
+        for record in csv.reader(lines()):
+            if not position["newline"]:
+                break
+            if header is None:
+                header = record
+                if tuple(header) != OUTPUT_COLUMNS:
+                    raise ValueError(f"cannot resume: {path} does not start with the header {','.join(OUTPUT_COLUMNS)}")
+            else:
+                rows += 1
+            end = position["end"]
+    except csv.Error:  # the file ends inside a quoted text: that row is incomplete
+        pass
+    return rows, end
+
+
+# ====================================================================== writing results
+class Sink(Protocol):
+    """Where results go; ``write`` must leave every row it was given durable before returning."""
+
+    def write(self, texts: Sequence[str], results: Sequence[Result]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_sink(path: str | Path | None, fmt: str, *, append: bool = False, stream: TextIO | None = None) -> Sink:
+    """A writer for ``fmt`` on a file (``append`` continues it) or on ``stream`` (stdout)."""
+    if path is None:
+        stream = stream or sys.stdout
+        if fmt == "parquet":
+            raise ValueError("Parquet output needs --output FILE (it is not written to a terminal or pipe)")
+        if fmt == "table":
+            return TableSink(stream)
+        return JsonlSink(stream) if fmt == "jsonl" else CsvSink(stream, header=True)
+    if fmt == "table":
+        raise ValueError("--format table is for the terminal; write jsonl, csv or parquet with --output")
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise FileNotFoundError(f"{path.parent} does not exist (the folder for --output)")
+    if fmt == "parquet":
+        return ParquetSink(path, append=append)
+    header = fmt == "csv" and not (append and path.exists() and path.stat().st_size > 0)
+    handle = open(path, "a" if append else "w", encoding="utf-8", newline="")
+    return JsonlSink(handle, owned=True) if fmt == "jsonl" else CsvSink(handle, header=header, owned=True)
+
+
+class JsonlSink:
+    """``{"text": ..., "labels": [{"label", "score"}, ...]}`` per line (the historical default output)."""
+
+    def __init__(self, handle: TextIO, owned: bool = False):
+        self.handle, self.owned = handle, owned
+
+    def write(self, texts: Sequence[str], results: Sequence[Result]) -> None:
+        lines = (json.dumps({"text": t, "labels": r}, ensure_ascii=False) + "\n" for t, r in zip(texts, results, strict=True))
+        self.handle.write("".join(lines))
+        self.handle.flush()
+
+    def close(self) -> None:
+        if self.owned:
+            self.handle.close()
+
+
+class CsvSink:
+    """Columns ``text`` and ``labels`` (the JSON list of ``{"label", "score"}``, as in JSONL output)."""
+
+    def __init__(self, handle: TextIO, header: bool, owned: bool = False):
+        self.handle, self.header, self.owned = handle, header, owned
+        self.pandas = _require("pandas")
+
+    def write(self, texts: Sequence[str], results: Sequence[Result]) -> None:
+        frame = self.pandas.DataFrame(
+            {"text": list(texts), "labels": [json.dumps(r, ensure_ascii=False) for r in results]}, columns=list(OUTPUT_COLUMNS)
+        )
+        frame.to_csv(self.handle, header=self.header, index=False, lineterminator="\n")
+        self.header = False
+        self.handle.flush()
+
+    def close(self) -> None:
+        if self.header:  # nothing was written: still leave a valid CSV with its header
+            self.write([], [])
+        if self.owned:
+            self.handle.close()
+
+
+class ParquetSink:
+    """One row group per chunk, written to ``FILE.partial`` and moved over ``FILE`` when closed.
+
+    A Parquet file is unreadable until its footer is written, so the file is never appended in place:
+    with ``append``, the existing rows are copied first; ``close`` (also on Ctrl-C or an error) finishes the
+    footer and replaces the output, so the output is always either the old or the new complete file.
+    """
+
+    def __init__(self, path: Path, append: bool = False):
+        self.pa = _require("pyarrow")
+        self.pq = _require("pyarrow.parquet")
+        self.path, self.partial = path, path.with_name(path.name + ".partial")
+        self.schema = self.pa.schema(
+            [("text", self.pa.string()),
+             ("labels", self.pa.list_(self.pa.struct([("label", self.pa.string()), ("score", self.pa.float64())])))]
+        )
+        self.writer = self.pq.ParquetWriter(self.partial, self.schema)
+        if append and path.exists() and path.stat().st_size > 0:
+            self.writer.write_table(self.pq.read_table(path, schema=self.schema))
+
+    def write(self, texts: Sequence[str], results: Sequence[Result]) -> None:
+        table = self.pa.table({"text": list(texts), "labels": list(results)}, schema=self.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        self.writer.close()
+        os.replace(self.partial, self.path)
+
+
+class TableSink:
+    """A readable two-column table for a terminal: the text (shortened) and its labels with scores."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        width = shutil.get_terminal_size((100, 24)).columns
+        self.text_width = max(20, min(60, width // 2))
+        self.started = False
+
+    def write(self, texts: Sequence[str], results: Sequence[Result]) -> None:
+        if not self.started:
+            self.stream.write(f"{'TEXT':<{self.text_width}}  LABELS\n")
+            self.started = True
+        for text, result in zip(texts, results, strict=True):
+            shown = " ".join(text.split())
+            if len(shown) > self.text_width:
+                shown = shown[: self.text_width - 1] + "…"
+            labels = "  ".join(f"{r['label']} {r['score']:.3f}" for r in result) or "-"
+            self.stream.write(f"{shown:<{self.text_width}}  {labels}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        pass
