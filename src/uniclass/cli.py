@@ -1,32 +1,21 @@
-"""Command line: ``uniclass classify``. Heavy imports (torch, transformers) happen only when a command runs."""
+"""Command line: ``uniclass classify|serve|train|eval``. Heavy imports (torch, transformers) happen only when a
+command runs, so ``uniclass --help`` answers at once."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uniclass", description="Zero-shot text classification with GLiClass models.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    classify = commands.add_parser(
-        "classify",
-        help="classify texts against labels",
-        description="Classify texts (arguments, or one per line on stdin) and print one JSON result per line.",
-    )
-    classify.add_argument("texts", nargs="*", help="texts to classify; read from stdin (one per line) if none")
-    classify.add_argument("--labels", required=True, help="comma-separated labels, e.g. 'positive,negative'")
-    classify.add_argument("--model", required=True, help="GLiClass checkpoint folder or hub id")
-    classify.add_argument("--single-label", action="store_true", help="softmax over labels, keep the best one")
-    classify.add_argument("--threshold", type=float, default=0.5, help="multi-label score threshold (default 0.5)")
-    classify.add_argument("--top-k", type=int, default=None, help="keep at most K labels per text")
-    classify.add_argument("--prompt", default=None, help="task description placed before the text")
-    classify.add_argument("--batch-size", type=int, default=32)
-    classify.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
-    classify.add_argument("--device", default="auto")
+    _add_classify_parser(commands)
+    _add_serve_parser(commands)
     train = commands.add_parser(
         "train",
         help="train a GLiClass model from a backbone, or fine-tune a GLiClass model",
@@ -158,26 +147,252 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _classify(args: argparse.Namespace) -> int:
-    from .classifier import Classifier
-
-    labels = [label.strip() for label in args.labels.split(",") if label.strip()]
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if not texts:
-        raise ValueError("no texts given (pass them as arguments or on stdin)")
-    clf = Classifier.from_pretrained(args.model, device=args.device, max_length=args.max_length)
-    results = clf.classify(
-        texts,
-        labels,
-        multi_label=not args.single_label,
-        threshold=args.threshold,
-        top_k=args.top_k,
-        prompt=args.prompt,
-        batch_size=args.batch_size,
+# ====================================================================== classify
+def _add_classify_parser(commands: argparse._SubParsersAction) -> None:
+    classify = commands.add_parser(
+        "classify",
+        help="classify texts against labels",
+        description="Classify texts (arguments, one per line on stdin, or a JSONL/CSV/Parquet --input file) and "
+        "write one result per text: JSON lines by default, a table on a terminal, or JSONL/CSV/Parquet with --output.",
+        epilog="examples:\n"
+        "  uniclass classify 'Shares fell 5%' --labels sports,finance --model M\n"
+        "  uniclass classify --input reviews.parquet --text-column body --labels-file labels.txt --model M \\\n"
+        "      --single-label --output scored.parquet --resume",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for text, result in zip(texts, results, strict=True):
-        print(json.dumps({"text": text, "labels": result}, ensure_ascii=False))
+    classify.add_argument("texts", nargs="*", help="texts to classify; without texts or --input, one per line on stdin")
+    classify.add_argument("--model", required=True, help="GLiClass checkpoint folder or hub id")
+    source = classify.add_argument_group("input")
+    source.add_argument("--input", "-i", metavar="FILE", help="JSONL, CSV or Parquet file of texts (by extension)")
+    source.add_argument("--input-format", choices=["jsonl", "csv", "parquet"], help="format of --input if its extension does not say")
+    source.add_argument("--text-column", default="text", help="field or column holding the text (default: text)")
+    labels = classify.add_argument_group("labels and decisions")
+    label_source = labels.add_mutually_exclusive_group(required=True)
+    label_source.add_argument("--labels", help="comma-separated labels, e.g. 'positive,negative'")
+    label_source.add_argument("--labels-file", metavar="FILE", help="labels, one per line (labels may contain commas)")
+    mode = labels.add_mutually_exclusive_group()
+    mode.add_argument("--multi-label", dest="single_label", action="store_false", help="sigmoid per label, keep those over the threshold (default)")
+    mode.add_argument("--single-label", dest="single_label", action="store_true", help="softmax over labels, keep the best one")
+    labels.add_argument("--threshold", type=float, default=None, help="multi-label score threshold (default: the model's fitted thresholds, else 0.5)")
+    labels.add_argument("--top-k", type=int, default=None, help="keep at most K labels per text")
+    labels.add_argument("--prompt", default=None, help="task description placed before the text")
+    output = classify.add_argument_group("output")
+    output.add_argument("--output", "-o", metavar="FILE", help="write results to a .jsonl, .csv or .parquet file")
+    output.add_argument("--format", choices=["jsonl", "csv", "parquet", "table"], default=None,
+                        help="output format (default: from --output's extension; on stdout a table on a terminal, else jsonl)")
+    output.add_argument("--resume", action="store_true", help="keep the rows already in --output, classify the rest and append")
+    output.add_argument("--chunk-size", type=int, default=256, help="rows classified and written at a time (default 256)")
+    output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr (default: on a terminal for inputs longer than one chunk)")
+    runtime = classify.add_argument_group("model runtime")
+    runtime.add_argument("--batch-size", type=int, default=32)
+    runtime.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
+    runtime.add_argument("--device", default="auto")
+    classify.set_defaults(single_label=False)
+
+
+def _classify(args: argparse.Namespace) -> int:
+    """Stream texts through the model a chunk at a time, writing (and flushing) each chunk's results."""
+    from . import io as uio
+
+    labels = uio.read_labels_file(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)
+    out_format = _output_format(args)
+    _check_classify_options(args, labels)
+    skip = uio.resume_point(args.output, out_format) if args.resume else 0
+    chunks, total = _text_chunks(args, skip)
+    if total is not None and skip > total:
+        raise ValueError(f"cannot resume: {args.output} has {skip} rows but the input has only {total}")
+    if skip:
+        print(f"uniclass: resuming: {skip} rows already in {args.output}", file=sys.stderr)
+    sink = uio.open_sink(args.output, out_format, append=args.resume)
+    progress = _progress_bar(args, None if total is None else total - skip)
+    classify = _chunk_classifier(args, labels)
+    written = 0
+    try:
+        with _sigterm_as_interrupt():
+            for chunk in chunks:
+                sink.write(chunk, classify(chunk))
+                written += len(chunk)
+                progress.update(len(chunk))
+    finally:
+        progress.close()
+        sink.close()
+    if written == 0 and skip == 0 and not args.input:
+        raise ValueError("no texts given (pass them as arguments, on stdin, or with --input FILE)")
     return 0
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    """--format, else the --output extension, else a table for a person at a terminal and JSON lines otherwise."""
+    from .io import detect_format
+
+    if args.output:
+        return detect_format(args.output, args.format)
+    if args.resume:
+        raise ValueError("--resume needs --output FILE (the rows already written there are skipped)")
+    if args.format:
+        return args.format
+    return "table" if sys.stdout.isatty() else "jsonl"
+
+
+def _check_classify_options(args: argparse.Namespace, labels: list[str]) -> None:
+    """Reject bad labels and options before the model loads and before any output file is touched."""
+    from .postprocessing import check_top_k, normalize_thresholds
+    from .processing import normalize_request
+
+    if args.chunk_size < 1:
+        raise ValueError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    if args.input and args.texts:
+        raise ValueError("give texts as arguments or with --input FILE, not both")
+    normalize_request([""], labels, multi_label=not args.single_label, prompt=args.prompt)
+    check_top_k(args.top_k)
+    if args.threshold is not None:
+        normalize_thresholds(args.threshold, 1)
+
+
+def _text_chunks(args: argparse.Namespace, skip: int) -> tuple[Iterator[list[str]], int | None]:
+    """The texts to classify, in chunks after the first ``skip``, and how many there are (None: unknown)."""
+    from pathlib import Path
+
+    from . import io as uio
+
+    if args.input:
+        if not Path(args.input).is_file():
+            raise FileNotFoundError(f"--input {args.input}: no such file")
+        fmt = uio.detect_format(args.input, args.input_format)
+        total = uio.count_rows(args.input, fmt, args.text_column)
+        return uio.iter_text_chunks(args.input, fmt, args.text_column, args.chunk_size, skip), total
+    if args.texts:
+        return uio.chunked(args.texts, args.chunk_size, skip), len(args.texts)
+    if sys.stdin.isatty():
+        raise ValueError("no texts given (pass them as arguments, on stdin, or with --input FILE)")
+    lines = (line.rstrip("\r\n") for line in sys.stdin if line.strip())
+    return _chunks_of(lines, args.chunk_size, skip), None
+
+
+def _chunks_of(items: Iterable[str], size: int, skip: int) -> Iterator[list[str]]:
+    """Stream stdin in chunks, so a long pipe is neither held in memory nor waited for before output starts."""
+    from itertools import islice
+
+    iterator = iter(items)
+    for _ in islice(iterator, skip):
+        pass
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _chunk_classifier(args: argparse.Namespace, labels: list[str]) -> Callable[[list[str]], list[Any]]:
+    """A function classifying one chunk; the model loads on the first chunk (none left: never loaded)."""
+    state: dict[str, Any] = {}
+
+    def classify(texts: list[str]) -> list[Any]:
+        if "clf" not in state:
+            from .classifier import Classifier
+
+            state["clf"] = Classifier.from_pretrained(args.model, device=args.device, max_length=args.max_length)
+        return state["clf"].classify(
+            texts, labels, multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k,
+            prompt=args.prompt, batch_size=args.batch_size, show_progress=False,
+        )
+
+    return classify
+
+
+def _progress_bar(args: argparse.Namespace, total: int | None) -> Any:
+    """tqdm on stderr, with an ETA when the number of texts is known; on by default only on a terminal."""
+    from tqdm.auto import tqdm
+
+    show = args.progress
+    if show is None:
+        show = sys.stderr.isatty() and (total is None or total > args.chunk_size)
+    return tqdm(total=total, unit="text", desc="uniclass", file=sys.stderr, disable=not show, dynamic_ncols=True)
+
+
+class _sigterm_as_interrupt:
+    """Turn SIGTERM into KeyboardInterrupt while classifying, so output files are closed cleanly on `kill`."""
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+    @staticmethod
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+
+# ====================================================================== serve
+def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
+    from .serve.limits import Limits
+
+    defaults = Limits()
+    serve = commands.add_parser(
+        "serve",
+        help="serve a model over HTTP (POST /v1/classify, a demo page at /)",
+        description="HTTP service: POST /v1/classify (concurrent requests are micro-batched), GET /healthz, "
+        "GET /metrics (Prometheus), /docs and /openapi.json, and a small demo page at /. Needs the serve extra: "
+        "pip install 'uniclass[serve]'.",
+    )
+    serve.add_argument("--model", required=True, help="GLiClass checkpoint folder or hub id")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 exposes it)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key", default=None,
+                       help="require 'Authorization: Bearer KEY' or 'X-API-Key: KEY' on /v1/* (default: $UNICLASS_API_KEY)")
+    serve.add_argument("--max-batch-texts", type=int, default=defaults.max_batch_texts, help="texts merged into one model call")
+    serve.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms, help="how long a batch waits for more requests")
+    serve.add_argument("--max-texts", type=int, default=defaults.max_texts, help="texts per request")
+    serve.add_argument("--max-labels", type=int, default=defaults.max_labels, help="labels per text")
+    serve.add_argument("--max-chars", type=int, default=defaults.max_chars, help="characters per text")
+    serve.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="request body size")
+    serve.add_argument("--max-queue-texts", type=int, default=defaults.max_queue_texts,
+                       help="texts waiting for the model before new requests get 503")
+    serve.add_argument("--batch-size", type=int, default=32, help="model batch size inside one call")
+    serve.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
+    serve.add_argument("--device", default="auto")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as err:
+        raise ImportError(f"uniclass serve needs fastapi and uvicorn: pip install 'uniclass[serve]' ({err})") from err
+    from .serve.app import create_app
+    from .serve.limits import Limits
+
+    limits = Limits(
+        max_texts=args.max_texts, max_labels=args.max_labels, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes,
+        max_batch_texts=args.max_batch_texts, max_wait_ms=args.max_wait_ms, max_queue_texts=args.max_queue_texts,
+    )
+    app = create_app(
+        args.model, limits=limits, api_key=args.api_key or os.environ.get("UNICLASS_API_KEY") or None,
+        device=args.device, max_length=args.max_length, batch_size=args.batch_size,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's exit-time flush does not raise BrokenPipeError again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -185,13 +400,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "classify":
             return _classify(args)
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "train":
             return _train(args)
         if args.command == "eval":
             return _evaluate(args)
-    except (ValueError, TypeError, FileNotFoundError, OSError) as err:
+    except BrokenPipeError:  # `uniclass classify ... | head`: the reader has all it wants
+        _silence_stdout()
+        return 141
+    except (ValueError, TypeError, FileNotFoundError, OSError, ImportError) as err:
         print(f"uniclass: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("uniclass: interrupted", file=sys.stderr)
+        return 130
     return 1
 
 

@@ -28,6 +28,9 @@ class TrainingArguments(transformers.TrainingArguments):
             examples drawn from items that share a label).
         use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules: train LoRA adapters on the encoder
             (peft); the saved model has the adapters merged, so it is a plain GLiClass checkpoint.
+        ewc_lambda, ewc_samples: Elastic Weight Consolidation (``training/ewc.py``) against the ``previous_data``
+            given to ``Trainer``: penalty ``ewc_lambda / 2 * sum F (theta - theta_start)**2`` with the Fisher
+            measured on ``ewc_samples`` previous texts. ``0`` disables it.
 
     Example:
         >>> args = TrainingArguments(output_dir="out", max_steps=10, per_device_train_batch_size=8)
@@ -52,6 +55,9 @@ class TrainingArguments(transformers.TrainingArguments):
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     lora_target_modules: str = field(default="all-linear", metadata={"help": "peft target_modules."})
+    # Elastic Weight Consolidation (ewc.py)
+    ewc_lambda: float = field(default=0.0, metadata={"help": "EWC strength against previous_data; 0 disables it."})
+    ewc_samples: int = field(default=256, metadata={"help": "Previous texts used to estimate the EWC Fisher."})
 
     def __post_init__(self) -> None:
         # Our collator builds its own tensors; the Trainer must not drop the raw item column.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ class Trainer(transformers.Trainer):
         >>> clf.save_pretrained("models/x")  # doctest: +SKIP
     """
 
-    def __init__(self, classifier: Any, args: TrainingArguments, train_data: TrainData, eval_data: TrainData | None = None, **kwargs: Any):
+    def __init__(self, classifier: Any, args: TrainingArguments, train_data: TrainData, eval_data: TrainData | None = None,
+                 previous_data: TrainData | None = None, **kwargs: Any):
+        """``previous_data``: the data of an earlier stage to protect with EWC when ``args.ewc_lambda > 0``."""
         self.classifier = classifier
         train_examples = _as_examples(train_data)
         augmenter = LabelAugmenter(
@@ -44,12 +47,13 @@ class Trainer(transformers.Trainer):
             seed=args.seed,
         )
         eval_dataset = TrainingDataset(_as_examples(eval_data)) if eval_data is not None else None
+        self.loss_fn = SoftmaxCrossEntropyLoss(args.label_smoothing) if args.loss == "softmax" else FocalLoss(args.focal_alpha, args.focal_gamma, args.label_smoothing)
+        self.ewc = _ewc_penalty(classifier, args, previous_data, self.loss_fn)  # before LoRA renames the weights
         if args.use_lora:
             classifier.enable_lora(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout, target_modules=args.lora_target_modules)
         args.label_names = ["targets"]
         max_length = min(args.max_length, classifier.max_length)
         collator = Collator(classifier.config, classifier.tokenizer, classifier.label_tokenizer, max_length=max_length)
-        self.loss_fn = SoftmaxCrossEntropyLoss(args.label_smoothing) if args.loss == "softmax" else FocalLoss(args.focal_alpha, args.focal_gamma, args.label_smoothing)
         super().__init__(
             model=classifier.model,
             args=args,
@@ -80,6 +84,8 @@ class Trainer(transformers.Trainer):
             from .losses import label_contrastive_loss
 
             loss = loss + self.args.contrastive_coef * label_contrastive_loss(label_vectors[:, : targets.shape[1]], mask)
+        if self.ewc is not None and model.training:  # eval_loss stays the task loss
+            loss = loss + self.ewc(self.classifier.model)  # the unwrapped model: its names match the Fisher's
         return (loss, logits) if return_outputs else loss
 
     # ------------------------------------------------------------------ optimiser
@@ -118,6 +124,21 @@ class Trainer(transformers.Trainer):
 
         state = load_file(str(Path(resume_from_checkpoint) / "model.safetensors"))
         (model or self.model).load_state_dict_checked(state)
+
+
+def _ewc_penalty(classifier: Any, args: TrainingArguments, previous_data: TrainData | None, loss_fn: Any) -> Any:
+    """EWC against ``previous_data`` (ewc.py), measured at the starting weights on the training device."""
+    if not args.ewc_lambda:
+        if previous_data is not None:
+            warnings.warn("previous_data is ignored: set ewc_lambda > 0 to use EWC", stacklevel=3)
+        return None
+    if previous_data is None:
+        raise ValueError("ewc_lambda > 0 needs previous_data (the data of the earlier stage to protect)")
+    from .ewc import EWCPenalty
+
+    classifier.model.to(args.device)
+    return EWCPenalty.from_data(classifier, _as_examples(previous_data), lam=args.ewc_lambda, samples=args.ewc_samples,
+                                max_length=min(args.max_length, classifier.max_length), loss_fn=loss_fn, seed=args.seed)
 
 
 def _as_examples(data: TrainData | None) -> list[Example]:

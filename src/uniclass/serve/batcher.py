@@ -1,0 +1,173 @@
+"""Micro-batching: concurrent requests share one model call.
+
+A model call costs nearly the same for 1 text as for 16 (the encoder runs a padded batch), so under load the
+service answers many requests with one call. One worker task takes the first waiting request, collects more
+for at most ``max_wait_ms`` or until ``max_batch_texts`` texts, and runs one ``classify`` call per group of
+requests with the same ``top_k`` (the only option that ``Classifier.classify`` cannot take per text: labels,
+thresholds, ``multi_label``, prompts and examples are passed as per-text lists). The call runs in a thread so
+the event loop keeps accepting requests meanwhile; each request's future gets its own slice of the results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger("uniclass.serve")
+ClassifyFn = Callable[..., list[Any]]
+
+
+@dataclass
+class Job:
+    """One request's share of a batch; every option is already validated and resolved (no ``None`` threshold)."""
+
+    texts: list[str]
+    labels: list[list[str]]  # one label list per text
+    multi_label: bool
+    threshold: float | dict[str, float]
+    top_k: int | None = None
+    prompt: str | None = None
+    examples: list[dict[str, Any]] | None = None
+    future: asyncio.Future[list[Any]] | None = field(default=None, repr=False)
+
+
+class Overloaded(Exception):
+    """More texts are waiting than ``max_queue_texts``: the client should retry later (HTTP 503)."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"the service has {limit} texts waiting already; retry later")
+        self.limit = limit
+
+
+def merge_jobs(jobs: Sequence[Job]) -> dict[str, Any]:
+    """Keyword arguments of ONE ``classify`` call answering every job (options expanded per text)."""
+    per_text = [(job, i) for job in jobs for i in range(len(job.texts))]
+    with_examples = any(job.examples for job in jobs)
+    return {
+        "texts": [job.texts[i] for job, i in per_text],
+        "labels": [job.labels[i] for job, i in per_text],
+        "multi_label": [job.multi_label for job, _ in per_text],
+        "threshold": [job.threshold for job, _ in per_text],
+        "prompt": [job.prompt for job, _ in per_text],
+        "examples": [job.examples or [] for job, _ in per_text] if with_examples else None,
+        "top_k": jobs[0].top_k,
+    }
+
+
+class MicroBatcher:
+    """An asyncio queue with a single worker that merges waiting requests into one model call.
+
+    ``on_batch(requests, texts, seconds)`` is called after every model call (for metrics).
+    """
+
+    def __init__(
+        self,
+        classify: ClassifyFn,
+        *,
+        max_batch_texts: int = 64,
+        max_wait_ms: float = 10.0,
+        max_queue_texts: int = 4096,
+        on_batch: Callable[[int, int, float], None] | None = None,
+    ):
+        self.classify = classify
+        self.max_batch_texts = max_batch_texts
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue_texts = max_queue_texts
+        self.on_batch = on_batch
+        self.pending_texts = 0
+        self._queue: asyncio.Queue[Job] | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Create the queue and worker on the running loop (the server's), not at construction time."""
+        self._queue = asyncio.Queue()
+        self._worker = asyncio.create_task(self._work(), name="uniclass-batcher")
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+
+    async def submit(self, job: Job) -> list[Any]:
+        """Queue a job and wait for its results; raises ``Overloaded`` instead of queueing without bound."""
+        if self._queue is None:
+            raise RuntimeError("MicroBatcher.start() was not called")
+        n = len(job.texts)
+        if self.pending_texts + n > self.max_queue_texts:
+            raise Overloaded(self.max_queue_texts)
+        job.future = asyncio.get_running_loop().create_future()
+        self.pending_texts += n
+        try:
+            self._queue.put_nowait(job)
+            return await job.future
+        finally:
+            self.pending_texts -= n
+
+    async def _work(self) -> None:
+        """Forever: gather a batch, answer it. Nothing a request does may end this loop."""
+        while True:
+            batch = await self._gather()
+            try:
+                await self._answer(batch)
+            except Exception as err:  # pragma: no cover - _answer already routes errors to the futures
+                logger.exception("batch failed")
+                _fail(batch, err)
+
+    async def _gather(self) -> list[Job]:
+        assert self._queue is not None
+        first = await self._queue.get()
+        batch, texts = [first], len(first.texts)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
+        while texts < self.max_batch_texts:
+            remaining = deadline - loop.time()
+            try:
+                job = self._queue.get_nowait() if remaining <= 0 else await asyncio.wait_for(self._queue.get(), remaining)
+            except (asyncio.QueueEmpty, TimeoutError):
+                break
+            batch.append(job)
+            texts += len(job.texts)
+        return batch
+
+    async def _answer(self, batch: list[Job]) -> None:
+        live = [job for job in batch if job.future is not None and not job.future.done()]  # skip disconnected clients
+        groups: dict[int | None, list[Job]] = {}
+        for job in live:
+            groups.setdefault(job.top_k, []).append(job)
+        for group in groups.values():
+            await self._run_group(group)
+
+    async def _run_group(self, group: list[Job]) -> None:
+        """One model call for the group; if it fails, each request is retried alone so only the bad one fails."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            results = await asyncio.to_thread(self.classify, **merge_jobs(group))
+        except Exception as err:
+            if len(group) == 1:
+                _fail(group, err)
+                return
+            for job in group:
+                await self._run_group([job])
+            return
+        if self.on_batch is not None:
+            self.on_batch(len(group), sum(len(job.texts) for job in group), loop.time() - started)
+        start = 0
+        for job in group:
+            end = start + len(job.texts)
+            if job.future is not None and not job.future.done():
+                job.future.set_result(results[start:end])
+            start = end
+
+
+def _fail(jobs: Sequence[Job], err: BaseException) -> None:
+    for job in jobs:
+        if job.future is not None and not job.future.done():
+            job.future.set_exception(err)

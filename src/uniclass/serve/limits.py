@@ -1,0 +1,30 @@
+"""Request and batching limits of the HTTP service (stdlib only: the CLI reads the defaults for ``--help``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for, and how requests are merged into model calls.
+
+    The per-request limits keep one client from occupying the model (or the memory) for everyone else; a
+    request over a limit gets a 4xx error naming the limit instead of being cut silently.
+    """
+
+    max_texts: int = 128  # texts per request
+    max_labels: int = 128  # labels per text
+    max_chars: int = 10_000  # characters per text (the model reads at most its token window anyway)
+    max_body_bytes: int = 1_000_000  # request body size
+    max_batch_texts: int = 64  # texts merged into one model call
+    max_wait_ms: float = 10.0  # how long the first request of a batch waits for company
+    max_queue_texts: int = 4096  # texts accepted but not yet answered; beyond it new requests get 503
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{field.name} must be a number, got {type(value).__name__}")
+            if value < 0 or (value == 0 and field.name != "max_wait_ms"):
+                raise ValueError(f"{field.name} must be positive, got {value}")
