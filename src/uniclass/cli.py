@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 
@@ -19,12 +19,14 @@ def _build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train a GLiClass model from a backbone, or fine-tune a GLiClass model",
-        description="Train on JSON/JSONL items {text, all_labels, true_labels}; checkpoints resume with --resume.",
+        description="Train on JSON/JSONL items {text, all_labels, true_labels}; checkpoints resume with --resume. "
+        "--stage rl runs PPO-style RL, --stage post LoRA post-training (with EWC via --ewc-previous); --recipe runs a "
+        "multi-stage recipe (see uniclass.training.stages).",
     )
-    start = train.add_mutually_exclusive_group(required=True)
+    start = train.add_mutually_exclusive_group(required=False)  # required unless --recipe (checked in _train)
     start.add_argument("--backbone", help="pretrained encoder folder or hub id to start a new model from")
     start.add_argument("--model", help="GLiClass checkpoint to fine-tune")
-    train.add_argument("--train", required=True, help="training file (.json or .jsonl)")
+    train.add_argument("--train", default=None, help="training file (.json or .jsonl); required unless --recipe")
     train.add_argument("--eval", default=None, help="evaluation file, scored every --eval-steps")
     train.add_argument("--out", required=True, help="output folder (checkpoints and the final model in OUT/final)")
     train.add_argument("--architecture", default="uni-encoder", help="for --backbone: uni-encoder, bi-encoder, ...")
@@ -53,6 +55,24 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--bf16", action="store_true")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    train.add_argument("--recipe", default=None, metavar="FILE",
+                       help="multi-stage recipe (JSON): stages run in order into OUT/<stage>/; finished stages are skipped "
+                       "and an interrupted one resumes from its last checkpoint")
+    train.add_argument("--stage", default=None,
+                       help="with --recipe: stop after this stage; without: pretrain (supervised, default), rl (PPO-style "
+                       "RL) or post (supervised with LoRA; EWC with --ewc-previous)")
+    train.add_argument("--ewc-previous", default=None, metavar="FILE", help="earlier training data to protect with EWC")
+    train.add_argument("--ewc-lambda", type=float, default=0.0, help="EWC strength (needed with --ewc-previous)")
+    train.add_argument("--ewc-samples", type=int, default=256, help="texts used to estimate the EWC Fisher")
+    rl = train.add_argument_group("RL (--stage rl)")
+    rl.add_argument("--clip-epsilon", type=float, default=0.2, help="PPO clip range")
+    rl.add_argument("--rl-iters", type=int, default=3, help="optimiser steps per rollout")
+    rl.add_argument("--kl-coef", type=float, default=0.0, help="KL penalty to the starting model (0: off)")
+    rl.add_argument("--entropy-coef", type=float, default=0.0, help="entropy bonus (0: off)")
+    rl.add_argument("--baseline", choices=["mean", "value_head"], default="mean")
+    rl.add_argument("--reward", action="append", default=[], metavar="NAME=WEIGHT",
+                    help="reward component f1, recall, accuracy or module:function, repeatable (default f1=1)")
+    rl.add_argument("--greedy-threshold", type=float, default=None, help="greedy actions p > T instead of sampling")
     evaluate = commands.add_parser(
         "eval",
         help="evaluate a model on labelled data",
@@ -105,11 +125,22 @@ def _train(args: argparse.Namespace) -> int:
     from .classifier import Classifier
     from .training import Trainer, TrainingArguments
 
+    if args.recipe:
+        return _train_recipe(args)
+    stage = args.stage or "pretrain"
+    if stage not in ("pretrain", "rl", "post"):
+        raise ValueError(f"--stage must be pretrain, rl or post (or a stage name with --recipe), got {stage!r}")
+    if not (args.backbone or args.model) or not args.train:
+        raise ValueError("uniclass train needs --backbone or --model, and --train (or a --recipe)")
+    if args.ewc_previous and not args.ewc_lambda > 0:
+        raise ValueError("--ewc-previous needs --ewc-lambda > 0")
     if args.backbone:
         clf = Classifier.from_backbone(args.backbone, args.architecture, **_parse_options(args.option))
     else:
         clf = Classifier.from_pretrained(args.model)
     out = Path(args.out)
+    if stage == "rl":
+        return _train_rl(args, clf, out)
     training_args = TrainingArguments(
         output_dir=str(out),
         num_train_epochs=args.epochs,
@@ -128,7 +159,7 @@ def _train(args: argparse.Namespace) -> int:
         label_smoothing=args.label_smoothing,
         negatives_per_item=args.negatives,
         max_length=args.max_length,
-        use_lora=args.lora,
+        use_lora=args.lora or stage == "post",
         lora_r=args.lora_r,
         lora_alpha=2 * args.lora_r,
         save_steps=args.save_steps,
@@ -138,12 +169,59 @@ def _train(args: argparse.Namespace) -> int:
         logging_steps=args.logging_steps,
         seed=args.seed,
         bf16=args.bf16,
+        ewc_lambda=args.ewc_lambda,
+        ewc_samples=args.ewc_samples,
     )
-    trainer = Trainer(clf, training_args, train_data=args.train, eval_data=args.eval)
+    trainer = Trainer(clf, training_args, train_data=args.train, eval_data=args.eval, previous_data=args.ewc_previous)
     resume = args.resume and any(out.glob("checkpoint-*"))
     trainer.train(resume_from_checkpoint=True if resume else None)
     final = clf.save_pretrained(out / "final")
     print(json.dumps({"model": str(final), "steps": trainer.state.global_step}))
+    return 0
+
+
+def _train_rl(args: argparse.Namespace, clf: Any, out: Any) -> int:
+    """``--stage rl``: the RL trainer with the shared schedule flags; writes OUT/checkpoint-N and OUT/final."""
+    from .training import RLTrainer, RLTrainingArguments
+    from .training.rl import checkpoints
+
+    unsupported = [flag for flag, used in (("--eval", args.eval), ("--bf16", args.bf16), ("--grad-accum", args.grad_accum != 1),
+                                           ("--ewc-previous", args.ewc_previous)) if used]
+    if unsupported:
+        raise ValueError(f"--stage rl does not support {', '.join(unsupported)}")
+    rewards = {}
+    for pair in args.reward:
+        name, sep, weight = pair.rpartition("=")
+        if not sep or not name:
+            raise ValueError(f"--reward expects NAME=WEIGHT, got {pair!r}")
+        rewards[name] = (name, float(weight))
+    rl_args = RLTrainingArguments(
+        output_dir=str(out), num_train_epochs=args.epochs, max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
+        learning_rate=args.lr, head_learning_rate=args.head_lr, weight_decay=args.weight_decay, warmup_steps=args.warmup_ratio,
+        lr_scheduler_type=args.scheduler, negatives_per_item=args.negatives, max_length=args.max_length, use_lora=args.lora,
+        lora_r=args.lora_r, lora_alpha=2 * args.lora_r, save_steps=args.save_steps, save_total_limit=3,
+        logging_steps=args.logging_steps, seed=args.seed, clip_epsilon=args.clip_epsilon, num_rl_iters=args.rl_iters,
+        kl_coef=args.kl_coef, entropy_coef=args.entropy_coef, baseline=args.baseline, reward_components=rewards or None,
+        greedy_threshold=args.greedy_threshold,
+    )
+    trainer = RLTrainer(clf, rl_args, train_data=args.train)
+    resume = args.resume and bool(checkpoints(out))
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    final = clf.save_pretrained(out / "final")
+    print(json.dumps({"model": str(final), "steps": trainer.state.global_step}))
+    return 0
+
+
+def _train_recipe(args: argparse.Namespace) -> int:
+    """``--recipe``: every stage (or up to ``--stage``); one JSON line per stage, then the final model."""
+    from .training import run_stages
+
+    if args.backbone or args.model or args.train:
+        raise ValueError("--recipe names the starting model and the data itself: drop --backbone/--model/--train")
+    summaries = run_stages(args.recipe, args.out, until=args.stage)
+    for summary in summaries:
+        print(json.dumps({key: summary.get(key) for key in ("name", "kind", "final", "steps", "skipped", "resumed_from")}))
+    print(json.dumps({"model": summaries[-1]["final"], "stages": [s["name"] for s in summaries]}))
     return 0
 
 
@@ -200,6 +278,7 @@ def _classify(args: argparse.Namespace) -> int:
     _check_classify_options(args, labels)
     skip = uio.resume_point(args.output, out_format) if args.resume else 0
     chunks, total = _text_chunks(args, skip)
+    chunks = _primed(chunks)
     if total is not None and skip > total:
         raise ValueError(f"cannot resume: {args.output} has {skip} rows but the input has only {total}")
     if skip:
@@ -263,22 +342,19 @@ def _text_chunks(args: argparse.Namespace, skip: int) -> tuple[Iterator[list[str
         total = uio.count_rows(args.input, fmt, args.text_column)
         return uio.iter_text_chunks(args.input, fmt, args.text_column, args.chunk_size, skip), total
     if args.texts:
-        return uio.chunked(args.texts, args.chunk_size, skip), len(args.texts)
+        return uio.rechunk(args.texts, args.chunk_size, skip), len(args.texts)
     if sys.stdin.isatty():
         raise ValueError("no texts given (pass them as arguments, on stdin, or with --input FILE)")
     lines = (line.rstrip("\r\n") for line in sys.stdin if line.strip())
-    return _chunks_of(lines, args.chunk_size, skip), None
+    return uio.rechunk(lines, args.chunk_size, skip), None
 
 
-def _chunks_of(items: Iterable[str], size: int, skip: int) -> Iterator[list[str]]:
-    """Stream stdin in chunks, so a long pipe is neither held in memory nor waited for before output starts."""
-    from itertools import islice
+def _primed(chunks: Iterator[list[str]]) -> Iterator[list[str]]:
+    """Read the first chunk now, so a missing column or a broken first line fails before the output is touched."""
+    from itertools import chain
 
-    iterator = iter(items)
-    for _ in islice(iterator, skip):
-        pass
-    while chunk := list(islice(iterator, size)):
-        yield chunk
+    first = next(chunks, None)
+    return chunks if first is None else chain([first], chunks)
 
 
 def _chunk_classifier(args: argparse.Namespace, labels: list[str]) -> Callable[[list[str]], list[Any]]:
@@ -303,8 +379,9 @@ def _progress_bar(args: argparse.Namespace, total: int | None) -> Any:
     from tqdm.auto import tqdm
 
     show = args.progress
-    if show is None:
-        show = sys.stderr.isatty() and (total is None or total > args.chunk_size)
+    if show is None:  # not when a table is being drawn on the same terminal: the rows show progress already
+        on_screen = args.output is None and sys.stdout.isatty()
+        show = sys.stderr.isatty() and not on_screen and (total is None or total > args.chunk_size)
     return tqdm(total=total, unit="text", desc="uniclass", file=sys.stderr, disable=not show, dynamic_ncols=True)
 
 
@@ -315,15 +392,15 @@ class _sigterm_as_interrupt:
         import signal
         import threading
 
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
+        self.active = threading.current_thread() is threading.main_thread()  # signals only work there
+        if self.active:
             self.previous = signal.signal(signal.SIGTERM, self._raise)
 
     def __exit__(self, *exc: object) -> None:
         import signal
 
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        if self.active:
+            signal.signal(signal.SIGTERM, self.previous if self.previous is not None else signal.SIG_DFL)
 
     @staticmethod
     def _raise(signum: int, frame: object) -> None:
@@ -358,6 +435,9 @@ def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--batch-size", type=int, default=32, help="model batch size inside one call")
     serve.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
     serve.add_argument("--device", default="auto")
+    serve.add_argument("--threads", type=int, default=None,
+                       help="torch CPU threads for the model (default: torch's choice); fewer than the cores leaves room "
+                       "for the HTTP side and other processes, and avoids latency spikes on a busy machine")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -376,6 +456,12 @@ def _serve(args: argparse.Namespace) -> int:
         max_texts=args.max_texts, max_labels=args.max_labels, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes,
         max_batch_texts=args.max_batch_texts, max_wait_ms=args.max_wait_ms, max_queue_texts=args.max_queue_texts,
     )
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     app = create_app(
         args.model, limits=limits, api_key=args.api_key or os.environ.get("UNICLASS_API_KEY") or None,
         device=args.device, max_length=args.max_length, batch_size=args.batch_size,

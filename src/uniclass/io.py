@@ -14,7 +14,8 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -75,28 +76,29 @@ def count_rows(path: str | Path, fmt: str, column: str) -> int:
 
 
 def iter_text_chunks(path: str | Path, fmt: str, column: str, chunk_size: int, skip: int = 0) -> Iterator[list[str]]:
-    """The texts of an input file, ``chunk_size`` at a time, after the first ``skip`` rows.
+    """The texts of an input file, in chunks, after the first ``skip`` rows (see ``rechunk``).
 
     Missing values (CSV empty cells, Parquet/JSON nulls) become empty texts so that output row ``i`` always
     belongs to input row ``i``, which is what makes ``--resume`` line up.
     """
     readers = {"jsonl": _iter_jsonl, "csv": _iter_csv, "parquet": _iter_parquet}
-    texts: list[str] = []
-    for index, text in enumerate(readers[fmt](Path(path), column, chunk_size)):
-        if index < skip:
-            continue
-        texts.append(text)
-        if len(texts) == chunk_size:
-            yield texts
-            texts = []
-    if texts:
-        yield texts
+    return rechunk(readers[fmt](Path(path), column, chunk_size), chunk_size, skip)
 
 
-def chunked(texts: Sequence[str], chunk_size: int, skip: int = 0) -> Iterator[list[str]]:
-    """In-memory texts (arguments, stdin) in the same chunks as a file."""
-    for start in range(skip, len(texts), chunk_size):
-        yield list(texts[start : start + chunk_size])
+def rechunk(texts: Iterable[str], chunk_size: int, skip: int = 0) -> Iterator[list[str]]:
+    """Lists of ``chunk_size`` texts after dropping the first ``skip``, lazily (stdin and big files stream).
+
+    Chunks stay aligned to multiples of ``chunk_size`` from the start of the input (the first chunk after a
+    resume is shorter), so a run resumed after an interruption -- which always stops at a chunk boundary --
+    batches every text exactly as an uninterrupted run would and writes the same bytes.
+    """
+    iterator = iter(texts)
+    for _ in islice(iterator, skip):
+        pass
+    size = chunk_size - skip % chunk_size
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+        size = chunk_size
 
 
 def _iter_jsonl(path: Path, column: str, chunk_size: int) -> Iterator[str]:
@@ -115,14 +117,14 @@ def _text_of(item: Any, column: str, where: str) -> str:
     if isinstance(item, str):
         return item
     if not isinstance(item, dict):
-        raise ValueError(f"{where}: expected a JSON object with a {column!r} field, got {type(item).__name__}")
+        raise TypeError(f"{where}: expected a JSON object with a {column!r} field, got {type(item).__name__}")
     if column not in item:
         raise ValueError(f"{where}: no {column!r} field (choose the field with --text-column)")
     value = item[column]
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValueError(f"{where}: {column!r} must be a string, got {type(value).__name__}")
+        raise TypeError(f"{where}: {column!r} must be a string, got {type(value).__name__}")
     return value
 
 
@@ -240,7 +242,7 @@ def open_sink(path: str | Path | None, fmt: str, *, append: bool = False, stream
     if fmt == "parquet":
         return ParquetSink(path, append=append)
     header = fmt == "csv" and not (append and path.exists() and path.stat().st_size > 0)
-    handle = open(path, "a" if append else "w", encoding="utf-8", newline="")
+    handle = open(path, "a" if append else "w", encoding="utf-8", newline="")  # noqa: SIM115 - the sink owns and closes it
     return JsonlSink(handle, owned=True) if fmt == "jsonl" else CsvSink(handle, header=header, owned=True)
 
 

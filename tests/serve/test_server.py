@@ -19,7 +19,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from conftest import PARITY  # noqa: E402
+from conftest import PARITY
 
 MODEL = PARITY / "uni_bert_default"
 KEY = "s3cret-key"

@@ -81,7 +81,7 @@ class ClassifyResponse(BaseModel):
 class ErrorDetail(BaseModel):
     code: str
     message: str
-    limit: int | float | None = None
+    limit: float | None = None
     fields: list[dict[str, Any]] | None = None
 
 
@@ -92,12 +92,12 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     """An error answered with the common error body; ``limit`` names the value a request went over."""
 
-    def __init__(self, status: int, code: str, message: str, limit: int | float | None = None):
+    def __init__(self, status: int, code: str, message: str, limit: float | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.limit = status, code, message, limit
 
 
-def error_response(status: int, code: str, message: str, limit: int | float | None = None, **extra: Any) -> JSONResponse:
+def error_response(status: int, code: str, message: str, limit: float | None = None, **extra: Any) -> JSONResponse:
     detail: dict[str, Any] = {"code": code, "message": message}
     if limit is not None:
         detail["limit"] = limit

@@ -150,7 +150,7 @@ class MicroBatcher:
         started = loop.time()
         try:
             results = await asyncio.to_thread(self.classify, **merge_jobs(group))
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - any failure goes to the requests, never ends the worker
             if len(group) == 1:
                 _fail(group, err)
                 return

@@ -35,12 +35,22 @@ nothing).
 Why an explicit loop and not ``transformers.Trainer``: PPO takes several optimiser steps per rollout, while
 the HF loop owns "one batch -> one step" together with accumulation, AMP scaling and accelerate's wrappers;
 bending it (the official ``RLTrainer`` ends up overriding ``_inner_training_loop`` anyway) is longer and
-harder to trust than this ~150-line loop. Checkpoints are still GLiClass folders (``Classifier.save_pretrained``,
-LoRA adapters kept unmerged) plus ``rl_state.pt`` (optimiser, scheduler, value head, RNG states, step, log),
-so ``train(resume_from_checkpoint=True)`` continues exactly where a run stopped.
+harder to trust than the short loop of :class:`RLTrainer`. Checkpoints are still GLiClass folders
+(``Classifier.save_pretrained``, LoRA adapters kept unmerged) plus ``rl_state.pt`` (optimiser, scheduler, value
+head, RNG states, data position, log), so ``train(resume_from_checkpoint=True)`` continues exactly where a run
+stopped. The price: one device, the model's own dtype (no AMP), no gradient accumulation, no DDP.
 
 Dropout is off during RL (the model runs in ``eval()`` mode for rollouts and updates): with dropout the first
 ratio would not be 1 and the clip range would be spent on dropout noise.
+
+The value head (``baseline="value_head"``) reads the mask-averaged last hidden states of the text encoder,
+captured by a forward hook during the rollout pass (no second encoder pass, no change to the model code). It
+lives only in ``rl_state.pt``; the saved GLiClass model is unchanged in layout.
+
+Start RL from a supervised model: with the F1 reward, a policy that cannot yet tell labels apart drifts to
+"every label on" (F1 = 2/3 with two labels), where every sample gets the same reward, the advantages vanish
+and learning stops (seen on the tiny test task from an untrained head). An entropy bonus keeps the policy
+exploring but did not replace a supervised start there.
 
 Example:
     >>> from uniclass import Classifier
@@ -426,8 +436,9 @@ class RLTrainer:
         self.value_head: ValueHead | None = None
         self.value_optimizer: torch.optim.Optimizer | None = None
         if args.baseline == "value_head":
-            torch.manual_seed(args.seed)
-            self.value_head = ValueHead(classifier.config.encoder_hidden_size, args.value_hidden_size).to(self.device)
+            with torch.random.fork_rng(devices=[]):  # a seeded head without touching the global RNG
+                torch.manual_seed(args.seed)
+                self.value_head = ValueHead(classifier.config.encoder_hidden_size, args.value_hidden_size).to(self.device)
             self.value_optimizer = torch.optim.Adam(self.value_head.parameters(), lr=args.value_lr)
         self.state = RLState()
         self._window: list[dict[str, float]] = []
@@ -554,7 +565,7 @@ class RLTrainer:
         from safetensors.torch import load_file
 
         self.model.load_state_dict_checked(load_file(str(folder / "model.safetensors")))
-        state = torch.load(folder / STATE_FILE, weights_only=False, map_location=self.device)
+        state = torch.load(folder / STATE_FILE, weights_only=False, map_location="cpu")  # optimisers move their state
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.value_head is not None and state["value_head"] is not None:

@@ -113,7 +113,7 @@ def load_recipe(config: Mapping[str, Any] | str | Path) -> tuple[dict[str, Any],
 
 def _validate(recipe: Any) -> None:
     if not isinstance(recipe, Mapping):
-        raise ValueError("a recipe is a JSON object with 'backbone' or 'model' and 'stages'")
+        raise TypeError("a recipe is a JSON object with 'backbone' or 'model' and 'stages'")
     unknown = set(recipe) - _RECIPE_KEYS
     if unknown:
         raise ValueError(f"recipe: unknown keys {sorted(unknown)} (allowed: {sorted(_RECIPE_KEYS)})")
@@ -126,7 +126,7 @@ def _validate(recipe: Any) -> None:
     for i, stage in enumerate(stages):
         where = f"recipe stage {i}"
         if not isinstance(stage, Mapping):
-            raise ValueError(f"{where}: expected an object")
+            raise TypeError(f"{where}: expected an object")
         name = stage.get("name")
         if not isinstance(name, str) or not name or name in seen or "/" in name or name.startswith("."):
             raise ValueError(f"{where}: 'name' must be a unique, non-empty folder name, got {name!r}")

@@ -1,0 +1,269 @@
+"""Load test for ``uniclass serve``: N concurrent clients for a fixed time against a server on loopback.
+
+Reports throughput, latency percentiles, errors, how many requests each model call answered (from the
+server's /metrics, i.e. whether micro-batching pays) and the server's peak resident memory.
+
+Against a running server (give its pid for the memory figure):
+
+    python benchmarks/load_test.py --url http://127.0.0.1:8000 --pid 12345 --clients 8 --duration 20
+
+Or let the script start ``uniclass serve`` itself on a free port and stop it afterwards:
+
+    python benchmarks/load_test.py --model tests/fixtures/parity/uni_bert_default --clients 8 --duration 20
+
+Only the standard library is needed on the client side (http.client with keep-alive connections, threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+WORDS = (
+    "the", "team", "won", "the", "final", "after", "extra", "time", "while", "shares", "fell", "sharply", "on", "weak",
+    "earnings", "and", "the", "forecast", "says", "heavy", "rain", "tomorrow", "as", "parliament", "votes", "on", "the",
+    "new", "budget", "and", "the", "battery", "lasts", "two", "days",
+)
+LABELS = ["sports", "finance", "weather", "politics", "technology", "health", "travel", "food"]
+
+
+@dataclass
+class Tally:
+    """One client's observations; merged at the end, so the hot loop takes no lock."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    texts: int = 0
+
+
+def make_body(rng: random.Random, texts: int, labels: int) -> bytes:
+    """Texts of 5-60 words (varied lengths, like real traffic: padding matters) and a random label subset."""
+    body = {
+        "texts": [" ".join(rng.choices(WORDS, k=rng.randint(5, 60))) for _ in range(texts)],
+        "labels": rng.sample(LABELS, labels),
+        "threshold": 0.5,
+    }
+    return json.dumps(body).encode()
+
+
+def client(url: str, deadline: float, seed: int, args: argparse.Namespace, tally: Tally) -> None:
+    """Send requests back to back on one keep-alive connection until the deadline."""
+    parsed = urllib.parse.urlsplit(url)
+    rng = random.Random(seed)
+    headers = {"Content-Type": "application/json"}
+    if args.api_key:
+        headers["Authorization"] = f"Bearer {args.api_key}"
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    while time.monotonic() < deadline:
+        body = make_body(rng, args.texts_per_request, args.labels)
+        started = time.perf_counter()
+        try:
+            connection.request("POST", "/v1/classify", body=body, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException) as err:
+            tally.errors[type(err).__name__] += 1
+            connection.close()
+            connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+            continue
+        elapsed = time.perf_counter() - started
+        if response.status != 200:
+            tally.errors[f"HTTP {response.status}: {payload[:80]!r}"] += 1
+            continue
+        tally.latencies.append(elapsed)
+        tally.texts += args.texts_per_request
+    connection.close()
+
+
+class MemoryWatch:
+    """Peak RSS of the server process: VmHWM from /proc (the kernel's own high-water mark) when available,
+    else the highest of RSS samples taken every 100 ms (psutil)."""
+
+    def __init__(self, pid: int | None):
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> Self:
+        if self.pid:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.peak = max(self.peak, self._status_kb("VmHWM") * 1024)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, self._rss())
+
+    def _rss(self) -> int:
+        kb = self._status_kb("VmRSS")
+        if kb:
+            return kb * 1024
+        try:
+            import psutil
+
+            return psutil.Process(self.pid).memory_info().rss
+        except Exception:  # noqa: BLE001 - memory is a best-effort figure
+            return 0
+
+    def _status_kb(self, key: str) -> int:
+        try:
+            with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith(key + ":"):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
+
+
+def scrape(url: str, name: str) -> float:
+    """One unlabelled sample from the server's Prometheus /metrics (0 if missing)."""
+    parsed = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    try:
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+    except (OSError, http.client.HTTPException):
+        return 0.0
+    finally:
+        connection.close()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+@contextmanager
+def spawned_server(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
+    """``uniclass serve`` on a free loopback port, waited for until /healthz answers, stopped afterwards."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "uniclass.cli", "serve", "--model", args.model, "--port", str(port),
+               "--log-level", "warning", "--max-wait-ms", str(args.max_wait_ms), "--max-batch-texts", str(args.max_batch_texts)]
+    if args.api_key:
+        command += ["--api-key", args.api_key]
+    if args.server_threads:
+        command += ["--threads", str(args.server_threads)]
+    process = subprocess.Popen(command)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"the server exited with code {process.returncode}")
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the server did not start within 180 s")
+            time.sleep(0.25)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def run(url: str, pid: int | None, args: argparse.Namespace) -> dict[str, Any]:
+    if args.warmup > 0:  # first calls pay for lazy initialisation; keep them out of the figures
+        warm = Tally()
+        client(url, time.monotonic() + args.warmup, -1, args, warm)
+    calls_before = scrape(url, "uniclass_batch_requests_count")
+    requests_before = scrape(url, "uniclass_batch_requests_sum")
+    tallies = [Tally() for _ in range(args.clients)]
+    with MemoryWatch(pid) as memory:
+        started = time.monotonic()
+        deadline = started + args.duration
+        threads = [threading.Thread(target=client, args=(url, deadline, i, args, tallies[i])) for i in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+    calls = scrape(url, "uniclass_batch_requests_count") - calls_before
+    merged = scrape(url, "uniclass_batch_requests_sum") - requests_before
+    latencies = sorted(x for t in tallies for x in t.latencies)
+    errors: Counter[str] = sum((t.errors for t in tallies), Counter())
+    return {
+        "clients": args.clients,
+        "duration_s": round(elapsed, 2),
+        "texts_per_request": args.texts_per_request,
+        "labels": args.labels,
+        "requests": len(latencies),
+        "throughput_rps": round(len(latencies) / elapsed, 2),
+        "texts_per_s": round(sum(t.texts for t in tallies) / elapsed, 2),
+        "latency_ms": {
+            "p50": round(1000 * percentile(latencies, 50), 1),
+            "p90": round(1000 * percentile(latencies, 90), 1),
+            "p99": round(1000 * percentile(latencies, 99), 1),
+            "mean": round(1000 * statistics.fmean(latencies), 1) if latencies else None,
+            "max": round(1000 * latencies[-1], 1) if latencies else None,
+        },
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors.most_common(5)),
+        "model_calls": int(calls),
+        "requests_per_model_call": round(merged / calls, 2) if calls else None,
+        "server_peak_rss_mb": round(memory.peak / 2**20, 1) if pid else None,
+    }
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile (no interpolation: p99 is a latency a client actually saw)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * q // 100))
+    return sorted_values[int(rank) - 1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", help="a running server, e.g. http://127.0.0.1:8000")
+    target.add_argument("--model", help="start `uniclass serve --model MODEL` on a free port for the test")
+    parser.add_argument("--pid", type=int, default=None, help="server process id with --url (for its peak RSS)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of one-client traffic before measuring")
+    parser.add_argument("--texts-per-request", type=int, default=1)
+    parser.add_argument("--labels", type=int, default=4, help=f"labels per request (at most {len(LABELS)})")
+    parser.add_argument("--api-key", default=os.environ.get("UNICLASS_API_KEY"))
+    parser.add_argument("--max-wait-ms", type=float, default=10.0, help="with --model: the server's batching wait")
+    parser.add_argument("--max-batch-texts", type=int, default=64, help="with --model: the server's batch cap")
+    parser.add_argument("--server-threads", type=int, default=None, help="with --model: the server's torch threads")
+    args = parser.parse_args(argv)
+    if not 1 <= args.labels <= len(LABELS):
+        parser.error(f"--labels must be between 1 and {len(LABELS)}")
+    if args.model:
+        with spawned_server(args) as (url, pid):
+            report = run(url, pid, args)
+    else:
+        report = run(args.url, args.pid, args)
+    print(json.dumps(report, indent=2))
+    return 1 if report["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""`uniclass classify` with files: JSONL/CSV/Parquet in and out, labels files, resume, progress, errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import PARITY
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("pyarrow")
+
+MODEL = str(PARITY / "uni_bert_default")
+TEXTS = [f"text number {i}: the team won, shares fell" if i % 2 else f'row {i} with "quotes",\na newline and ünïcode'
+         for i in range(10)]
+LABELS = ["sports", "finance", "weather"]
+BASE = ["--model", MODEL, "--labels", ",".join(LABELS), "--threshold", "0.3"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """The test machine is shared with other jobs: keep torch on one core here, restore afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def expected() -> list[Any]:
+    from uniclass import Classifier
+
+    return Classifier.from_pretrained(MODEL, device="cpu").classify(TEXTS, LABELS, threshold=0.3)
+
+
+def run(args: list[str]) -> int:
+    from uniclass.cli import main
+
+    return main(args)
+
+
+def write_input(path: Path, column: str = "text") -> Path:
+    frame = pd.DataFrame({"id": range(len(TEXTS)), column: TEXTS})
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in frame.to_dict("records")), encoding="utf-8")
+    elif path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+def read_output(path: Path) -> list[dict[str, Any]]:
+    """Rows as {"text", "labels"} whatever the format, so outputs can be compared across formats."""
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    if path.suffix == ".csv":
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        assert list(frame.columns) == ["text", "labels"]
+        return [{"text": t, "labels": json.loads(l)} for t, l in zip(frame["text"], frame["labels"], strict=True)]
+    frame = pd.read_parquet(path)
+    return [{"text": t, "labels": [dict(x) for x in l]} for t, l in zip(frame["text"], frame["labels"], strict=True)]
+
+
+def assert_rows(rows: list[dict[str, Any]], expected: list[Any]) -> None:
+    assert [r["text"] for r in rows] == TEXTS
+    for row, want in zip(rows, expected, strict=True):
+        assert [x["label"] for x in row["labels"]] == [x["label"] for x in want]
+        assert [x["score"] for x in row["labels"]] == pytest.approx([x["score"] for x in want], abs=1e-5)
+
+
+@pytest.mark.parametrize("source", ["jsonl", "csv", "parquet"])
+@pytest.mark.parametrize("target", ["jsonl", "csv", "parquet"])
+def test_formats_in_and_out(tmp_path: Path, expected: list[Any], source: str, target: str) -> None:
+    src = write_input(tmp_path / f"in.{source}", column="body")
+    out = tmp_path / f"out.{target}"
+    assert run(["classify", "--input", str(src), "--text-column", "body", "--output", str(out), "--chunk-size", "3", *BASE]) == 0
+    assert_rows(read_output(out), expected)
+
+
+def test_format_option_and_default_stdout(tmp_path: Path, expected: list[Any], capsys: Any) -> None:
+    src = write_input(tmp_path / "in.data.csv")
+    out = tmp_path / "results.txt"
+    assert run(["classify", "--input", str(src), "--output", str(out), "--format", "jsonl", *BASE]) == 0
+    assert_rows(read_output(out.rename(tmp_path / "results.jsonl")), expected)
+    assert run(["classify", "--input", str(src), *BASE]) == 0  # stdout is not a terminal here: JSON lines
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert_rows(lines, expected)
+    assert run(["classify", "--input", str(src), "--format", "csv", *BASE]) == 0
+    assert capsys.readouterr().out.startswith("text,labels\n")
+
+
+def test_table_output(capsys: Any) -> None:
+    assert run(["classify", "Our team won", "--format", "table", "--threshold", "0", "--model", MODEL, "--labels", "sports,finance"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("TEXT") and "LABELS" in out[0]
+    assert out[1].startswith("Our team won") and "sports" in out[1] and "finance" in out[1]
+
+
+def test_labels_file_and_single_label(tmp_path: Path, capsys: Any) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("sports, games\n\nfinance\n", encoding="utf-8")  # a label with a comma
+    assert run(["classify", "a", "b", "--model", MODEL, "--labels-file", str(labels), "--single-label", "--top-k", "2"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [len(line["labels"]) for line in lines] == [2, 2]
+    assert {r["label"] for r in lines[0]["labels"]} == {"sports, games", "finance"}
+    assert sum(r["score"] for r in lines[0]["labels"]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("target", ["jsonl", "csv", "parquet"])
+@pytest.mark.parametrize("chunk", [2, 3])
+def test_resume_skips_rows_already_written(tmp_path: Path, expected: list[Any], target: str, chunk: int) -> None:
+    """10 rows, cut to 4, resumed: 10 rows again, the same content.
+
+    With chunks of 2 the cut falls on a chunk boundary (as a real interruption does), every text is batched
+    as before and the rows are identical to the bit. With chunks of 3, rows 4-5 are scored in a batch of 2
+    instead of 3: same texts and labels, scores equal up to float rounding (the classifier is batch-invariant
+    up to ~1e-6, not bitwise).
+    """
+    src = write_input(tmp_path / "in.jsonl")
+    out = tmp_path / f"out.{target}"
+    args = ["classify", "--input", str(src), "--output", str(out), "--chunk-size", str(chunk), *BASE]
+    assert run(args) == 0
+    full = read_output(out)
+    keep_first_rows(out, 4)
+    assert read_output(out) == full[:4]
+    assert run([*args, "--resume"]) == 0
+    resumed = read_output(out)
+    assert_rows(resumed, expected)
+    if chunk == 2:
+        assert resumed == full
+
+
+def keep_first_rows(path: Path, n: int) -> None:
+    """Truncate an output file to its first n rows (as an interrupted run would leave it)."""
+    if path.suffix == ".parquet":
+        pd.read_parquet(path).head(n).to_parquet(path, index=False)
+    elif path.suffix == ".csv":
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False).head(n)
+        frame.to_csv(path, index=False, lineterminator="\n")
+    else:
+        path.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:n]), encoding="utf-8")
+
+
+def test_resume_cuts_a_half_written_row(tmp_path: Path, capsys: Any) -> None:
+    src = write_input(tmp_path / "in.jsonl")
+    for suffix in ("jsonl", "csv"):
+        out = tmp_path / f"out.{suffix}"
+        args = ["classify", "--input", str(src), "--output", str(out), *BASE]
+        assert run(args) == 0
+        full = out.read_bytes()
+        out.write_bytes(full[: len(full) // 2])  # killed in the middle of a write
+        assert run([*args, "--resume"]) == 0
+        assert out.read_bytes() == full, suffix
+    assert "resuming" in capsys.readouterr().err
+
+
+def test_resume_with_nothing_left_and_with_too_many_rows(tmp_path: Path, capsys: Any) -> None:
+    src = write_input(tmp_path / "in.jsonl")
+    out = tmp_path / "out.jsonl"
+    args = ["classify", "--input", str(src), "--output", str(out), *BASE]
+    assert run(args) == 0
+    before = out.read_bytes()
+    assert run([*args, "--resume"]) == 0 and out.read_bytes() == before
+    out.write_bytes(before + before)
+    capsys.readouterr()
+    assert run([*args, "--resume"]) == 2
+    assert "has 20 rows but the input has only 10" in capsys.readouterr().err
+
+
+def test_interrupted_run_keeps_finished_chunks(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    """Ctrl-C (or SIGTERM) on the third chunk: the two finished chunks are in the file, and resume completes it."""
+    from uniclass.classifier import Classifier
+
+    original, calls = Classifier.classify, []
+
+    def flaky(self: Any, texts: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(len(texts))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, texts, *args, **kwargs)
+
+    src = write_input(tmp_path / "in.jsonl")
+    for suffix in ("jsonl", "parquet"):
+        calls.clear()
+        out = tmp_path / f"out.{suffix}"
+        args = ["classify", "--input", str(src), "--output", str(out), "--chunk-size", "3", *BASE]
+        monkeypatch.setattr(Classifier, "classify", flaky)
+        assert run(args) == 130
+        assert len(read_output(out)) == 6, suffix
+        monkeypatch.setattr(Classifier, "classify", original)
+        assert run([*args, "--resume"]) == 0
+        reference = tmp_path / f"reference.{suffix}"
+        assert run(["classify", "--input", str(src), "--output", str(reference), "--chunk-size", "3", *BASE]) == 0
+        assert read_output(out) == read_output(reference)  # identical to an uninterrupted run, to the bit
+        assert not (tmp_path / "out.parquet.partial").exists()
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_progress_bar_on_stderr(tmp_path: Path, capsys: Any) -> None:
+    src = write_input(tmp_path / "in.jsonl")
+    out = tmp_path / "out.jsonl"
+    assert run(["classify", "--input", str(src), "--output", str(out), "--chunk-size", "4", "--progress", *BASE]) == 0
+    err = capsys.readouterr().err
+    assert "uniclass" in err and "10/10" in err and "text" in err
+    assert len(read_output(out)) == 10
+
+
+def test_stdin_streams_in_chunks(monkeypatch: Any, capsys: Any) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(t.replace("\n", " ") + "\n" for t in TEXTS)))
+    assert run(["classify", "--chunk-size", "4", *BASE]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 10
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--input", "missing.jsonl"], "--input missing.jsonl: no such file"),
+        (["--input", "{in_txt}"], "cannot tell the format from the extension"),
+        (["--input", "{in_csv}", "--text-column", "body"], "no column 'body' (columns: id, text)"),
+        (["--input", "{in_jsonl}", "--text-column", "body"], "no 'body' field"),
+        (["--input", "{in_parquet}", "--text-column", "body"], "no column 'body'"),
+        (["--input", "{bad_jsonl}"], ":2: not valid JSON"),
+        (["x", "--resume"], "--resume needs --output FILE"),
+        (["x", "--format", "parquet"], "Parquet output needs --output FILE"),
+        (["x", "--output", "{tmp}/out.xlsx"], "cannot tell the format"),
+        (["x", "--output", "{tmp}/no/such/dir/out.jsonl"], "does not exist"),
+        (["x", "--input", "{in_jsonl}"], "not both"),
+        (["x", "--chunk-size", "0"], "--chunk-size must be >= 1"),
+        (["x", "--top-k", "0"], "top_k must be a positive int"),
+        (["x", "--threshold", "2"], "outside [0, 1]"),
+        (["x", "--labels-file", "{empty}"], "no labels"),
+        (["x", "--prompt", "a <<SEP>> b"], "reserved marker"),
+    ],
+)
+def test_errors_are_one_line(tmp_path: Path, capsys: Any, extra: list[str], message: str) -> None:
+    paths = {"tmp": str(tmp_path)}
+    for fmt in ("csv", "jsonl", "parquet"):
+        paths[f"in_{fmt}"] = str(write_input(tmp_path / f"in.{fmt}"))
+    (tmp_path / "in.txt").write_text("x\n")
+    (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"text": \n')
+    (tmp_path / "empty.txt").write_text("\n")
+    paths.update(in_txt=str(tmp_path / "in.txt"), bad_jsonl=str(tmp_path / "bad.jsonl"), empty=str(tmp_path / "empty.txt"))
+    extra = [arg.format(**paths) for arg in extra]
+    labels = [] if "--labels-file" in extra else ["--labels", "a,b"]
+    assert run(["classify", *extra, "--model", MODEL, *labels]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("uniclass: error: ") and message in err[0], err
+
+
+def test_bad_label_or_column_leaves_no_output(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    assert run(["classify", "x", "--model", MODEL, "--labels", "a,a", "--output", str(out)]) == 2
+    assert not out.exists()
+    src = write_input(tmp_path / "in.csv")
+    assert run(["classify", "--input", str(src), "--text-column", "body", "--model", MODEL, "--labels", "a", "--output", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_usage_errors_exit_2() -> None:
+    result = subprocess.run([sys.executable, "-m", "uniclass.cli", "classify", "x", "--model", MODEL],
+                            check=False, capture_output=True, text=True)
+    assert result.returncode == 2 and "one of the arguments --labels --labels-file is required" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["classify", "--help"], ["serve", "--help"]])
+def test_help_does_not_import_torch(argv: list[str]) -> None:
+    code = (
+        "import sys\nfrom uniclass.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'fastapi', 'pandas') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "usage: uniclass" in result.stdout
+
+
+def test_sigterm_leaves_a_complete_parquet_file(tmp_path: Path) -> None:
+    """`kill` during a long run: the Parquet footer is still written and the rows finished so far are kept."""
+    import signal
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": f"text {i}"}) + "\n" for i in range(5000)), encoding="utf-8")
+    out = tmp_path / "out.parquet"
+    partial = tmp_path / "out.parquet.partial"
+    command = [sys.executable, "-m", "uniclass.cli", "classify", "--input", str(src), "--output", str(out),
+               "--chunk-size", "5", *BASE]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while not (partial.exists() and partial.stat().st_size > 1000):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err.strip().splitlines()[-1] == "uniclass: interrupted"
+    rows = pd.read_parquet(out)
+    assert 0 < len(rows) < 5000 and len(rows) % 5 == 0 and rows["text"].tolist() == [f"text {i}" for i in range(len(rows))]
+    assert not partial.exists()
