@@ -25,6 +25,7 @@ import random
 from pathlib import Path
 
 SEED = 13
+BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
 WORDNET_SAMPLE = 40_000
 
 
@@ -95,7 +96,12 @@ def export(out: Path, target: Path) -> None:
     checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     clf = Classifier.from_pretrained(checkpoints[-1], device="cpu")
     clf.model.to(torch.float16)
+    # name the backbone by its public id, not by this machine's site-packages path
+    clf.config.encoder_model_name = BACKBONE_ID
+    clf.config.encoder_config._name_or_path = BACKBONE_ID
     clf.save_pretrained(target)
+    for path in target.iterdir():
+        path.chmod(0o644)
     state = json.loads((checkpoints[-1] / "trainer_state.json").read_text())
     (target / "training_state.json").write_text(json.dumps({"global_step": state["global_step"], "seed": SEED}, indent=2))
 

@@ -79,7 +79,7 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Single-label (argmax, macro-F1, as in the GLiClass paper) or multi-label (F1 at a threshold, "
         "ECE, Brier) evaluation on a JSON/JSONL file or a corpus name (bbc_news, rotten_tomatoes, foldoc).",
     )
-    evaluate.add_argument("--model", required=True, help="GLiClass checkpoint folder or hub id")
+    evaluate.add_argument("--model", default=None, help="GLiClass checkpoint folder or hub id (default: the bundled model)")
     evaluate.add_argument("--data", required=True, nargs="+", help="files or corpus names")
     evaluate.add_argument("--multi-label", action="store_true", help="multi-label protocol instead of single-label")
     evaluate.add_argument("--threshold", type=float, default=0.5)
@@ -239,7 +239,7 @@ def _add_classify_parser(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     classify.add_argument("texts", nargs="*", help="texts to classify; without texts or --input, one per line on stdin")
-    classify.add_argument("--model", required=True, help="GLiClass checkpoint folder or hub id")
+    classify.add_argument("--model", default=None, help="GLiClass checkpoint folder or hub id (default: the bundled model)")
     source = classify.add_argument_group("input")
     source.add_argument("--input", "-i", metavar="FILE", help="JSONL, CSV or Parquet file of texts (by extension)")
     source.add_argument("--input-format", choices=["jsonl", "csv", "parquet"], help="format of --input if its extension does not say")
@@ -419,7 +419,7 @@ def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
         "GET /metrics (Prometheus), /docs and /openapi.json, and a small demo page at /. Needs the serve extra: "
         "pip install 'uniclass[serve]'.",
     )
-    serve.add_argument("--model", required=True, help="GLiClass checkpoint folder or hub id")
+    serve.add_argument("--model", default=None, help="GLiClass checkpoint folder or hub id (default: the bundled model)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 exposes it)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--api-key", default=None,

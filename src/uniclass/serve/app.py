@@ -158,9 +158,10 @@ def _load(model: Any, *, device: str, max_length: int | None, model_name: str | 
 
     if isinstance(model, Classifier):
         return model, model_name or str(model.config.extra.get("_name_or_path", "in-memory"))
-    if not isinstance(model, (str, Path)):
+    if model is not None and not isinstance(model, (str, Path)):
         raise TypeError(f"model must be a Classifier, a checkpoint folder or a hub id, got {type(model).__name__}")
-    return Classifier.from_pretrained(model, device=device, max_length=max_length), model_name or str(model)
+    clf = Classifier.from_pretrained(model, device=device, max_length=max_length)  # None: the bundled model
+    return clf, model_name or str(model or "uniclass-minilm (bundled)")
 
 
 def _add_routes(

@@ -15,11 +15,19 @@ _NEEDS_MARKERS = ("uni-encoder", "bi-encoder-fused", "encoder-decoder", "encoder
 
 
 def model_from_backbone(
-    backbone: str | Path, architecture: str = "uni-encoder", *, label_backbone: str | Path | None = None, **options: Any
+    backbone: str | Path,
+    architecture: str = "uni-encoder",
+    *,
+    label_backbone: str | Path | None = None,
+    identity_projectors: bool = False,
+    **options: Any,
 ) -> tuple[GLiClassModel, Any, Any]:
     """Build ``(model, tokenizer, label_tokenizer)``: markers added, embeddings resized, head initialised.
 
     ``options`` are GLiClass config fields (``pooling_strategy``, ``scorer_type``, ``prompt_first``...).
+    ``identity_projectors`` starts both projectors near the identity instead of the official small random
+    init, so that a sentence-embedding backbone starts from its own similarity (with ``normalize_features``,
+    the model begins as cosine similarity between pooled text and label states).
     """
     from transformers import AutoModel, AutoTokenizer, T5EncoderModel
 
@@ -54,6 +62,8 @@ def model_from_backbone(
     )
     model = GLiClassModel(config)
     init_head(model, config.initializer_range)
+    if identity_projectors:
+        _identity_projectors(model)
     _swap(model.model, "encoder_decoder_model" if hasattr(model.model, "encoder_decoder_model") else "encoder_model", pretrained)
     if label_model is not None:
         _swap(model.model, "label_encoder", label_model)
@@ -73,6 +83,19 @@ def init_head(model: GLiClassModel, std: float) -> None:
             elif isinstance(sub, nn.LSTM):
                 for pname, param in sub.named_parameters():
                     (nn.init.zeros_ if "bias" in pname else lambda p: nn.init.normal_(p, 0.0, std))(param)
+
+
+def _identity_projectors(model: GLiClassModel) -> None:
+    """linear_1 = linear_2 = I (when the widths allow it), zero biases."""
+    import torch
+
+    for name in ("text_projector", "classes_projector"):
+        projector = getattr(model.model, name)
+        for linear in (projector.linear_1, projector.linear_2):
+            if linear.weight.shape[0] == linear.weight.shape[1]:
+                with torch.no_grad():
+                    linear.weight.copy_(torch.eye(linear.weight.shape[0]))
+                    linear.bias.zero_()
 
 
 def _swap(parent: nn.Module, name: str, pretrained: nn.Module) -> None:
