@@ -55,3 +55,21 @@ def test_collator_drops_negatives_that_do_not_fit(parity_classifier) -> None:
     kept = int(batch["label_mask"].sum())
     assert 1 <= kept < len(labels) and batch["input_ids"].shape[1] <= 24
     assert batch["targets"][0, :kept].tolist().count(1.0) == 1
+
+
+def test_label_descriptions_and_synonyms(tmp_path) -> None:
+    """Official description/synonym augmentations, driven by the official JSON file format."""
+    import json
+
+    from uniclass.training.dataset import load_label_descriptions
+
+    path = tmp_path / "descriptions.json"
+    path.write_text(json.dumps([{"label": "shared", "descriptions": ["common to all"], "synonyms": ["common"]}]))
+    descriptions = load_label_descriptions(path)
+    examples = load_examples(ITEMS)
+    augmenter = LabelAugmenter(examples, shuffle_labels=False, label_descriptions=descriptions,
+                               add_descriptions_prob=1.0, synonyms_prob=1.0, seed=0)
+    item = augmenter(1)
+    assert "shared: common to all" in item["text"] and "text 1" in item["text"]
+    assert item["labels"] == ["l1", "m1", "common"] and item["targets"] == [1.0, 0.0, 1.0]
+    assert examples[1].text == "text 1"  # the data itself is untouched

@@ -26,6 +26,8 @@ class TrainingArguments(transformers.TrainingArguments):
         negatives_per_item: extra negative labels sampled from the dataset's label pool for each item.
         remove_labels_prob, add_examples_prob: official augmentations (drop some negatives / attach in-context
             examples drawn from items that share a label).
+        label_descriptions_file, add_descriptions_prob, synonyms_prob: official label-description augmentations
+            ("label: description" notes next to the text; labels swapped for synonyms).
         use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules: train LoRA adapters on the encoder
             (peft); the saved model has the adapters merged, so it is a plain GLiClass checkpoint.
         ewc_lambda, ewc_samples: Elastic Weight Consolidation (``training/ewc.py``) against the ``previous_data``
@@ -50,6 +52,9 @@ class TrainingArguments(transformers.TrainingArguments):
     negatives_per_item: int = field(default=0, metadata={"help": "Random negative labels added per item."})
     remove_labels_prob: float = field(default=0.0, metadata={"help": "Probability of dropping some negatives."})
     add_examples_prob: float = field(default=0.0, metadata={"help": "Probability of attaching in-context examples."})
+    label_descriptions_file: str | None = field(default=None, metadata={"help": "Official JSON list of {label, descriptions, synonyms}."})
+    add_descriptions_prob: float = field(default=0.0, metadata={"help": "Probability of adding 'label: description' to the text."})
+    synonyms_prob: float = field(default=0.0, metadata={"help": "Per-label probability of using a synonym."})
     use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters on the encoder."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})

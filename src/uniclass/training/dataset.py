@@ -6,8 +6,10 @@ shuffles ``all_labels`` in place).
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
@@ -26,8 +28,14 @@ class LabelAugmenter:
         negatives_per_item: int = 0,
         remove_labels_prob: float = 0.0,
         add_examples_prob: float = 0.0,
+        label_descriptions: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+        add_descriptions_prob: float = 0.0,
+        synonyms_prob: float = 0.0,
         seed: int = 0,
     ):
+        self.label_descriptions = dict(label_descriptions or {})
+        self.add_descriptions_prob = add_descriptions_prob
+        self.synonyms_prob = synonyms_prob
         self.shuffle_labels = shuffle_labels
         self.negatives_per_item = negatives_per_item
         self.remove_labels_prob = remove_labels_prob
@@ -48,18 +56,39 @@ class LabelAugmenter:
             pairs = self._remove_negatives(pairs)
         if self.negatives_per_item:
             pairs += self._sample_negatives({label for label, _ in pairs})
+        text = example.text
+        if self.add_descriptions_prob and self.rng.random() < self.add_descriptions_prob:
+            text = self._add_descriptions(text, [label for label, _ in pairs])
+        if self.synonyms_prob:
+            pairs = [(self._synonym(label), target) for label, target in pairs]
         if self.shuffle_labels:
             self.rng.shuffle(pairs)
         item_examples = list(example.examples)
         if self.add_examples_prob and self.rng.random() < self.add_examples_prob:
             item_examples += self._sample_examples(index, example)
         return {
-            "text": example.text,
+            "text": text,
             "labels": [label for label, _ in pairs],
             "targets": [target for _, target in pairs],
             "prompt": example.prompt,
             "examples": item_examples,
         }
+
+    def _add_descriptions(self, text: str, labels: list[str]) -> str:
+        """Official augmentation: "label: description" for up to 3 labels, before or after the text."""
+        described = [label for label in labels if self.label_descriptions.get(label, {}).get("descriptions")]
+        if not described:
+            return text
+        chosen = self.rng.sample(described, min(3, len(described)))
+        notes = " ".join(f"{label}: {self.rng.choice(self.label_descriptions[label]['descriptions'])}" for label in chosen)
+        return f"{notes} {text}" if self.rng.random() < 0.5 else f"{text} {notes}"
+
+    def _synonym(self, label: str) -> str:
+        """Official augmentation: a label is replaced by one of its synonyms with probability ``synonyms_prob``."""
+        synonyms = self.label_descriptions.get(label, {}).get("synonyms")
+        if synonyms and self.rng.random() < self.synonyms_prob:
+            return self.rng.choice(list(synonyms))
+        return label
 
     def _remove_negatives(self, pairs: list[tuple[str, float]]) -> list[tuple[str, float]]:
         negatives = [p for p in pairs if p[1] == 0]
@@ -86,6 +115,23 @@ class LabelAugmenter:
             return []
         chosen = self.rng.sample(candidates, min(len(candidates), self.rng.randint(1, 2)))
         return [{"text": self._examples[j].text, "labels": self._examples[j].true_labels} for j in chosen]
+
+
+def load_label_descriptions(path: str | Path) -> dict[str, dict[str, list[str]]]:
+    """The official label-description file: a JSON list of ``{"label", "descriptions", "synonyms"}``."""
+    path = Path(path)
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from err
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a JSON list of {{label, descriptions, synonyms}} objects")
+    out: dict[str, dict[str, list[str]]] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("label"), str):
+            raise ValueError(f"{path}: entry {i} needs a string 'label'")
+        out[entry["label"]] = {key: [str(x) for x in entry.get(key) or []] for key in ("descriptions", "synonyms")}
+    return out
 
 
 class TrainingDataset(Dataset):

@@ -13,7 +13,7 @@ import transformers
 from ..data.formats import Example, load_examples
 from .args import TrainingArguments
 from .collator import Collator
-from .dataset import LabelAugmenter, TrainingDataset
+from .dataset import LabelAugmenter, TrainingDataset, load_label_descriptions
 from .losses import FocalLoss, SoftmaxCrossEntropyLoss
 
 _ENCODER_PREFIXES = ("model.encoder_model.", "model.label_encoder.", "model.encoder_decoder_model.")
@@ -44,6 +44,9 @@ class Trainer(transformers.Trainer):
             negatives_per_item=args.negatives_per_item,
             remove_labels_prob=args.remove_labels_prob,
             add_examples_prob=args.add_examples_prob,
+            label_descriptions=load_label_descriptions(args.label_descriptions_file) if args.label_descriptions_file else None,
+            add_descriptions_prob=args.add_descriptions_prob,
+            synonyms_prob=args.synonyms_prob,
             seed=args.seed,
         )
         eval_dataset = TrainingDataset(_as_examples(eval_data)) if eval_data is not None else None
