@@ -37,6 +37,7 @@ class Trainer(transformers.Trainer):
                  previous_data: TrainData | None = None, **kwargs: Any):
         """``previous_data``: the data of an earlier stage to protect with EWC when ``args.ewc_lambda > 0``."""
         self.classifier = classifier
+        transformers.set_seed(args.seed)  # before LoRA adapters are created, so their init is reproducible
         train_examples = _as_examples(train_data)
         augmenter = LabelAugmenter(
             train_examples,
