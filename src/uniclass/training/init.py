@@ -64,9 +64,10 @@ def model_from_backbone(
     init_head(model, config.initializer_range)
     if identity_projectors:
         _identity_projectors(model)
-    _swap(model.model, "encoder_decoder_model" if hasattr(model.model, "encoder_decoder_model") else "encoder_model", pretrained)
+    # the pretrained backbone(s) replace the randomly built ones (official attribute names)
+    setattr(model.model, "encoder_decoder_model" if hasattr(model.model, "encoder_decoder_model") else "encoder_model", pretrained)
     if label_model is not None:
-        _swap(model.model, "label_encoder", label_model)
+        model.model.label_encoder = label_model
     return model, tokenizer, label_tokenizer
 
 
@@ -96,7 +97,3 @@ def _identity_projectors(model: GLiClassModel) -> None:
                 with torch.no_grad():
                     linear.weight.copy_(torch.eye(linear.weight.shape[0]))
                     linear.bias.zero_()
-
-
-def _swap(parent: nn.Module, name: str, pretrained: nn.Module) -> None:
-    setattr(parent, name, pretrained)
