@@ -18,6 +18,15 @@ def load_expected(name: str) -> dict[str, Any]:
     return json.loads((PARITY / name / "expected.json").read_text(encoding="utf-8"))
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test (the machine may be shared with other jobs); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def parity_classifier():
     """Classifier per parity checkpoint, loaded once per session."""

@@ -8,13 +8,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from conftest import PARITY
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
@@ -26,13 +26,6 @@ LABELS = ["sports", "finance", "weather"]
 BASE = ["--model", MODEL, "--labels", ",".join(LABELS), "--threshold", "0.3"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """The test machine is shared with other jobs: keep torch on one core here, restore afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -305,7 +305,8 @@ class Workspace:
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread() -> Any:
-    """Tiny models gain nothing from intra-op threads, and OpenMP spinning makes them slow on a busy 2-core box."""
+    """Tiny models gain nothing from intra-op threads, and OpenMP spinning makes them slow on a busy 2-core box.
+    Module-scoped (the shared ``one_torch_thread`` is per test) so the module-scoped references use it too."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

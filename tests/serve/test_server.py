@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import torch
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -21,17 +20,12 @@ httpx = pytest.importorskip("httpx")
 
 from conftest import PARITY
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 MODEL = PARITY / "uni_bert_default"
 KEY = "s3cret-key"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """The test machine is shared with other jobs: keep torch on one core here, restore afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,8 @@ from uniclass.training.dataset import TrainingDataset
 from uniclass.training.losses import FocalLoss
 from uniclass.training.lora import merged_copy
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread in these tests (the machine is shared); restored afterwards for the other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 
 def _classifier(tiny_backbone) -> Classifier:

@@ -27,13 +27,8 @@ from uniclass.training.rl import (
     resolve_reward_components,
 )
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread in these tests (the machine is shared); restored afterwards for the other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 # Two texts, three slots; the second text's third slot is padding (its target 1 must be ignored).
 ACTIONS = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])

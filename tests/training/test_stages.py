@@ -7,20 +7,14 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import topic_items
 from uniclass import Classifier
 from uniclass.data.formats import write_jsonl
 from uniclass.training import run_stages
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread in these tests (the machine is shared); restored afterwards for the other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 PROBE = ["goal team won final", "bank shares price fund"]
 LABELS = ["sports", "finance"]
