@@ -16,6 +16,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _add_classify_parser(commands)
     _add_serve_parser(commands)
+    from .bench.cli import add_bench_parser  # light: the benchmarks import torch only when they run
+
+    add_bench_parser(commands)
     train = commands.add_parser(
         "train",
         help="train a GLiClass model from a backbone, or fine-tune a GLiClass model",
@@ -492,6 +495,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "eval":
             return _evaluate(args)
+        if args.command == "bench":
+            from .bench.cli import run_bench
+
+            return run_bench(args)
     except BrokenPipeError:  # `uniclass classify ... | head`: the reader has all it wants
         _silence_stdout()
         return 141

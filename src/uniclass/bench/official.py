@@ -1,0 +1,319 @@
+"""uniclass against the official ``gliclass`` package: same checkpoint, texts, labels, threads, batch size.
+
+The official package runs in its own virtual environment, created here on first use
+(``runs/bench-envs/official``: ``torch==2.13.0`` and ``gliclass==0.1.21``; torch is pinned because an
+unpinned one pulls a multi-GB CUDA build), driven as a subprocess running :mod:`.official_runner`, which
+writes scores and timings as JSON. uniclass runs in this process: the torch backend, and the ONNX backend in
+fp32 and int8 when ``uniclass.backends.onnx_export`` is available (otherwise those rows are skipped with a
+note).
+
+Both sides use ``max_length=512``: the official default of 1024 crashes on a 512-position backbone such as
+MiniLM. Scores are compared two ways: against the official batched call that was timed, and against the
+official per-text call (batch size 1). The second is the official computation uniclass reproduces; the first
+differs wherever the checkpoint's pooling reads padding (``avg`` and friends: the official code ignores the
+attention mask), which the table shows for the official batched scores themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .common import Timing, markdown_table, measure, quiet_transformers, run_header, set_threads, setup_lines, write_results
+from .workloads import LABELS_8, dev_mix
+
+OFFICIAL_REQUIREMENTS = ("torch==2.13.0", "gliclass==0.1.21")
+DEFAULT_ENV = Path("runs") / "bench-envs" / "official"
+RUNNER = Path(__file__).with_name("official_runner.py")
+READY_MARKER = ".uniclass-bench-ready"
+TARGETS = {"uniclass torch": 3.0, "uniclass ONNX fp32": 4.0}
+SCORE_TOLERANCE = 1e-5
+
+
+@dataclass
+class OfficialSetup:
+    model: str | None
+    env: str = str(DEFAULT_ENV)
+    python: str | None = None  # an interpreter that already has gliclass (skips the environment)
+    threads: int = 2
+    batch_size: int = 32
+    max_length: int = 512
+    texts: int = 128
+    reference_texts: int = -1  # texts scored one per official call for the parity column; -1: all
+    repeats: int = 3
+    warmup_texts: int = 32
+    seed: int = 0
+    onnx: bool = True
+    onnx_dir: str | None = None
+    quick: bool = False  # --quick: a smoke test; results say they are not a measurement
+
+
+# ====================================================================== the official environment
+def env_python(env: str | Path) -> Path:
+    env = Path(env)
+    return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _check_call(cmd: list[str], what: str) -> str:
+    print(f"official bench: {what}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n" + "\n".join(tail))
+    return proc.stdout
+
+
+def ensure_official_env(env: str | Path) -> Path:
+    """The interpreter of the official package's environment, creating the environment if it is not ready.
+
+    Ready means the marker file exists, written only after ``import gliclass`` succeeded in it, so an
+    interrupted installation is redone rather than used.
+    """
+    env = Path(env)
+    python = env_python(env)
+    if python.is_file() and (env / READY_MARKER).is_file():
+        return python
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    if not python.is_file():
+        env.parent.mkdir(parents=True, exist_ok=True)
+        _check_call([base, "-m", "venv", str(env)], "creating the official environment")
+    _check_call([str(python), "-m", "pip", "install", "--quiet", *OFFICIAL_REQUIREMENTS], "installing the official package")
+    probe = ("import gliclass, torch, transformers, json; print(json.dumps({'gliclass': gliclass.__version__, "
+             "'torch': torch.__version__, 'transformers': transformers.__version__}))")
+    versions = _check_call([str(python), "-c", probe], "checking the official environment")
+    (env / READY_MARKER).write_text(versions, encoding="utf-8")
+    return python
+
+
+# ====================================================================== running the official side
+def parse_runner_result(result: dict[str, Any], n_texts: int, labels: list[str], reference_texts: int) -> dict[str, Any]:
+    """Check the runner's JSON against the request (counts and shapes), so a mismatch fails loudly here."""
+    for key in ("timings_s", "scores", "reference_scores", "versions", "threads"):
+        if key not in result:
+            raise ValueError(f"official runner result lacks {key!r}")
+    if not result["timings_s"] or any(not isinstance(t, (int, float)) or t <= 0 for t in result["timings_s"]):
+        raise ValueError(f"official runner timings are not positive numbers: {result['timings_s']!r}")
+    for key, rows in (("scores", n_texts), ("reference_scores", reference_texts)):
+        got = result[key]
+        if len(got) != rows or any(len(row) != len(labels) for row in got):
+            raise ValueError(f"official runner {key}: expected {rows} rows of {len(labels)} scores, "
+                             f"got {len(got)} rows of lengths {sorted({len(r) for r in got})}")
+    return result
+
+
+def run_official(python: str | Path, request: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Run :mod:`.official_runner` with ``python`` on ``request``; return its checked result."""
+    request_path, result_path = workdir / "official_request.json", workdir / "official_result.json"
+    request_path.write_text(json.dumps(request), encoding="utf-8")
+    env = {**os.environ, "OMP_NUM_THREADS": str(request["threads"]), "MKL_NUM_THREADS": str(request["threads"])}
+    env.pop("PYTHONPATH", None)  # nothing of this environment may leak into the official one
+    proc = subprocess.run([str(python), str(RUNNER), str(request_path), str(result_path)], env=env,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-20:]
+        raise RuntimeError(f"the official runner failed (exit {proc.returncode}):\n" + "\n".join(tail))
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    return parse_runner_result(result, len(request["texts"]), request["labels"], request["reference_texts"])
+
+
+# ====================================================================== uniclass side
+def time_classifier(clf: Any, texts: list[str], labels: list[str], setup: OfficialSetup) -> tuple[Timing, list[list[float]]]:
+    """Warm up on the first texts, then time ``scores`` over all texts ``setup.repeats`` times."""
+    last: dict[str, Any] = {}
+
+    def call() -> None:
+        last["scores"] = clf.scores(texts, labels, batch_size=setup.batch_size)
+
+    clf.scores(texts[: setup.warmup_texts], labels, batch_size=setup.batch_size)
+    timing = measure(call, items=len(texts), repeats=setup.repeats, warmup=0)
+    return timing, last["scores"]
+
+
+def max_abs_diff(a: list[list[float]], b: list[list[float]]) -> float:
+    """Largest |a - b| over the rows both have (``b`` may cover only the first texts)."""
+    rows = min(len(a), len(b))
+    return max((abs(x - y) for ra, rb in zip(a[:rows], b[:rows]) for x, y in zip(ra, rb, strict=True)), default=0.0)
+
+
+def onnx_classifiers(checkpoint: Path, setup: OfficialSetup, workdir: Path) -> tuple[dict[str, Any], str | None]:
+    """``{"uniclass ONNX fp32": clf, "uniclass ONNX int8": clf}``, or ``({}, why not)``.
+
+    The ONNX backend lives in ``uniclass.backends``; while it does not import, the rows are skipped with a
+    note instead of failing the whole comparison.
+    """
+    if not setup.onnx:
+        return {}, "ONNX rows not run (--no-onnx)."
+    try:
+        from ..backends.onnx_export import export_onnx
+    except ImportError as err:
+        return {}, f"ONNX rows skipped: uniclass.backends.onnx_export does not import ({err})."
+    from ..classifier import Classifier
+
+    out_dir = Path(setup.onnx_dir) if setup.onnx_dir else workdir / "onnx-export"
+    export_onnx(str(checkpoint), out_dir, quantize=True)
+    models = {}
+    for name, quantized in (("uniclass ONNX fp32", False), ("uniclass ONNX int8", True)):
+        models[name] = Classifier.from_pretrained(out_dir, backend="onnx", quantized=quantized, num_threads=setup.threads,
+                                                  max_length=setup.max_length)
+    return models, None
+
+
+# ====================================================================== the comparison
+def comparison_rows(official: dict[str, Any], n_texts: int, ours: dict[str, tuple[Timing, list[list[float]]]]) -> list[dict[str, Any]]:
+    """One row per implementation: texts/s, speed-up over the official package, score differences."""
+    official_timing = Timing(n_texts, list(official["timings_s"]))
+    reference = official["reference_scores"]
+    rows = [{"name": "official gliclass (torch)", "texts_per_s": official_timing.per_second, "speedup": 1.0,
+             "max_abs_diff_vs_official_batched": 0.0,
+             "max_abs_diff_vs_official_per_text": max_abs_diff(official["scores"], reference) if reference else None,
+             "timing": official_timing.as_dict()}]
+    for name, (timing, scores) in ours.items():
+        rows.append({"name": name, "texts_per_s": timing.per_second,
+                     "speedup": timing.per_second / official_timing.per_second,
+                     "max_abs_diff_vs_official_batched": max_abs_diff(scores, official["scores"]),
+                     "max_abs_diff_vs_official_per_text": max_abs_diff(scores, reference) if reference else None,
+                     "timing": timing.as_dict()})
+    return rows
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, each as a measured line: speed-ups and fp32 score agreement."""
+    by_name = {row["name"]: row for row in rows}
+    lines = []
+    for name, target in TARGETS.items():
+        row = by_name.get(name)
+        if row is None:
+            lines.append(f"{name} >= {target:g}x official: not measured.")
+        else:
+            lines.append(f"{name} >= {target:g}x official: {row['speedup']:.2f}x -> {'met' if row['speedup'] >= target else 'NOT met'}.")
+    for name in ("uniclass torch", "uniclass ONNX fp32"):
+        row = by_name.get(name)
+        diff = row and row["max_abs_diff_vs_official_per_text"]
+        if row is not None and diff is not None:
+            lines.append(f"{name} scores within {SCORE_TOLERANCE:g} of official (per-text): max |d| {diff:.2e} -> "
+                         f"{'met' if diff <= SCORE_TOLERANCE else 'NOT met'}.")
+    return lines
+
+
+def render_markdown(payload: dict[str, Any]) -> str:
+    setup, mix = payload["setup"], payload["texts"]
+    parts = ["# uniclass vs the official gliclass package\n", setup_lines(payload["header"])]
+    off = payload["official"]
+    parts.append(
+        f"Checkpoint `{payload['checkpoint']}`; {mix['count']} texts ({mix['by_source']}; tokens per text "
+        f"{mix['tokens_min']}-{mix['tokens_max']}, mean {mix['tokens_mean']}), {len(payload['labels'])} labels, "
+        f"batch size {setup['batch_size']}, max_length {setup['max_length']}, threads {setup['threads']} on both sides; "
+        f"median of {setup['repeats']} passes after a warm-up. Official side: gliclass {off['versions']['gliclass']}, "
+        f"torch {off['versions']['torch']}, transformers {off['versions']['transformers']}, {off['dtype']}, "
+        f"{off['threads']} threads. Per-text column: the first {len(off['reference_scores'])} texts scored one per "
+        f"official call.\n\n")
+    table = [[r["name"], r["texts_per_s"], f"{r['speedup']:.2f}x", r["max_abs_diff_vs_official_batched"],
+              r["max_abs_diff_vs_official_per_text"]] for r in payload["rows"]]
+    parts.append(markdown_table(["implementation", "texts/s", "vs official", "max abs diff vs official (batched)",
+                                 "max abs diff vs official (per text)"], table))
+    if payload.get("onnx_note"):
+        parts.append(f"\n{payload['onnx_note']}\n")
+    parts.append("\n" + "".join(f"- {line}\n" for line in payload["verdicts"]))
+    return "".join(parts)
+
+
+def describe_texts(items: list[dict[str, Any]], tokenizer: Any) -> dict[str, Any]:
+    from .workloads import token_count
+
+    counts = [token_count(tokenizer, item["text"]) for item in items]
+    by_source: dict[str, int] = {}
+    for item in items:
+        by_source[item["source"]] = by_source.get(item["source"], 0) + 1
+    return {"count": len(items), "by_source": by_source, "tokens_min": min(counts), "tokens_max": max(counts),
+            "tokens_mean": round(sum(counts) / len(counts), 1), "tokens_each": counts}
+
+
+def run(setup: OfficialSetup, out_dir: str | Path) -> dict[str, Any]:
+    """Run both sides, write ``official.json`` and ``official.md`` into ``out_dir``; return the payload."""
+    from ..classifier import DEFAULT_MODEL_DIR, Classifier, resolve_checkpoint
+
+    threads = set_threads(setup.threads)
+    quiet_transformers()
+    checkpoint = resolve_checkpoint(setup.model) if setup.model else DEFAULT_MODEL_DIR
+    items = dev_mix(setup.texts, setup.seed)
+    texts, labels = [item["text"] for item in items], list(LABELS_8)
+    reference_texts = len(texts) if setup.reference_texts < 0 else min(setup.reference_texts, len(texts))
+    python = Path(setup.python) if setup.python else ensure_official_env(setup.env)
+    request = {"checkpoint": str(Path(checkpoint).resolve()), "texts": texts, "labels": labels, "threads": setup.threads,
+               "batch_size": setup.batch_size, "max_length": setup.max_length, "repeats": setup.repeats,
+               "warmup_texts": setup.warmup_texts, "reference_texts": reference_texts}
+    with tempfile.TemporaryDirectory(prefix="uniclass-bench-") as tmp:
+        workdir = Path(tmp)
+        print("official bench: timing the official package ...", file=sys.stderr, flush=True)
+        official = run_official(python, request, workdir)
+        clf = Classifier.from_pretrained(checkpoint, device="cpu", max_length=setup.max_length)
+        print("official bench: timing uniclass (torch) ...", file=sys.stderr, flush=True)
+        ours = {"uniclass torch": time_classifier(clf, texts, labels, setup)}
+        text_info = describe_texts(items, clf.tokenizer)
+        try:
+            onnx_models, onnx_note = onnx_classifiers(Path(checkpoint), setup, workdir)
+        except Exception as err:  # noqa: BLE001 -- a broken export must not lose the measured rows
+            onnx_models, onnx_note = {}, f"ONNX rows failed: {type(err).__name__}: {err}"
+        for name, model in onnx_models.items():
+            print(f"official bench: timing {name} ...", file=sys.stderr, flush=True)
+            ours[name] = time_classifier(model, texts, labels, setup)
+    rows = comparison_rows(official, len(texts), ours)
+    payload = {
+        "benchmark": "official",
+        "header": run_header(threads, quick=setup.quick),
+        "setup": vars(setup),
+        "checkpoint": str(checkpoint),
+        "labels": labels,
+        "texts": text_info,
+        "official": {k: v for k, v in official.items() if k not in ("scores", "reference_scores")}
+        | {"reference_scores": official["reference_scores"]},
+        "official_scores": official["scores"],
+        "rows": rows,
+        "onnx_note": onnx_note,
+    }
+    payload["verdicts"] = verdicts(rows)
+    paths = write_results(out_dir, "official", payload, render_markdown(payload))
+    payload["files"] = {k: str(v) for k, v in paths.items()}
+    return payload
+
+
+# ====================================================================== command line
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None, help="GLiClass checkpoint (default: the bundled model)")
+    parser.add_argument("--official-env", default=str(DEFAULT_ENV),
+                        help="virtual environment of the official package, created on first use (default %(default)s)")
+    parser.add_argument("--official-python", default=None,
+                        help="use this interpreter (which must have gliclass) instead of --official-env")
+    parser.add_argument("--texts", type=int, default=None, help="texts in the mix, half short, half long (default 128)")
+    parser.add_argument("--reference-texts", type=int, default=None,
+                        help="texts scored one per official call for the parity column (default: all)")
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX rows")
+    parser.add_argument("--onnx-dir", default=None, help="keep the ONNX export here (default: a temporary folder)")
+
+
+def setup_from_args(args: argparse.Namespace) -> OfficialSetup:
+    quick = args.quick
+    texts = args.texts or (4 if quick else 128)
+    return OfficialSetup(
+        model=args.model, env=args.official_env, python=args.official_python, threads=args.threads,
+        batch_size=args.batch_size, max_length=args.max_length, texts=texts,
+        reference_texts=args.reference_texts if args.reference_texts is not None else -1,
+        repeats=args.repeats if args.repeats is not None else (1 if quick else 3),
+        warmup_texts=min(texts, 2 if quick else args.batch_size), seed=args.seed, quick=quick, onnx=not args.no_onnx,
+        onnx_dir=args.onnx_dir,
+    )
+
+
+def headline(payload: dict[str, Any]) -> str:
+    rows = [f"{r['name']}: {r['texts_per_s']:.2f} texts/s ({r['speedup']:.2f}x), max |d| per-text "
+            f"{r['max_abs_diff_vs_official_per_text'] if r['max_abs_diff_vs_official_per_text'] is not None else '-'}"
+            for r in payload["rows"]]
+    return "\n".join(rows + ([payload["onnx_note"]] if payload.get("onnx_note") else []) + payload["verdicts"])
