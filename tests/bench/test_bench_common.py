@@ -118,3 +118,15 @@ def test_machine_and_versions_describe_the_run() -> None:
               "git_commit": None, "quick": True}
     text = setup_lines(header)
     assert "not a measurement" in text and "Threads: 2" in text
+
+
+def test_torch_module_finds_the_model_behind_a_classifier() -> None:
+    from types import SimpleNamespace
+
+    from uniclass.bench.common import torch_module
+
+    module = Echo()
+    assert torch_module(SimpleNamespace(model=module)) is module
+    assert torch_module(SimpleNamespace(model=None, backend=SimpleNamespace(model=module))) is module
+    with pytest.raises(TypeError, match="torch backend"):
+        torch_module(SimpleNamespace(model="an onnx session", backend=SimpleNamespace()))

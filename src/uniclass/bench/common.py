@@ -220,6 +220,14 @@ class BatchRecorder:
                 handle.remove()
 
 
+def torch_module(classifier: Any) -> Any:
+    """The torch module behind a ``Classifier`` (its ``model``, or its torch backend's), for batch recording."""
+    for candidate in (getattr(classifier, "model", None), getattr(getattr(classifier, "backend", None), "model", None)):
+        if hasattr(candidate, "register_forward_pre_hook"):
+            return candidate
+    raise TypeError("this classifier has no torch module to record batches from (use the torch backend)")
+
+
 def measure_recorded(fn: Callable[[], Any], module: Any, *, items: int, repeats: int = 3, min_time: float = 0.0,
                      ) -> tuple[list[BatchShape], Timing, float]:
     """One untimed call whose batches are recorded, then timed calls; returns shapes, timing, forward s per call.

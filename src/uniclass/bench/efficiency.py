@@ -32,6 +32,7 @@ from .common import (
     set_threads,
     setup_lines,
     summarize_batches,
+    torch_module,
     write_results,
 )
 from .workloads import LABELS_8, dev_mix, label_pool, synthetic_texts
@@ -151,7 +152,7 @@ def workloads(clf: Any, setup: EfficiencySetup) -> dict[str, tuple[list[str], li
 def measure_workload(clf: Any, texts: list[str], labels: list[str], setup: EfficiencySetup) -> dict[str, Any]:
     """Record one call's batches (FLOPs), then time calls end to end and the model forwards inside them."""
     shapes, timing, forward_s = measure_recorded(lambda: clf.scores(texts, labels, batch_size=setup.batch_size),
-                                                 clf.model, items=len(texts), repeats=setup.repeats,
+                                                 torch_module(clf), items=len(texts), repeats=setup.repeats,
                                                  min_time=setup.min_time)
     flops, exact = batches_flops(clf.config, shapes)
     return {

@@ -52,7 +52,7 @@ class LabelsSetup:
     lengths: tuple[int, ...] = DEFAULT_LENGTHS
     label_counts: tuple[int, ...] = DEFAULT_LABEL_COUNTS
     texts: int = 32
-    nli_pairs: int = 256
+    nli_pairs: int = 128
     max_length: int = 512
     repeats: int = 3
     min_time: float = 1.0
@@ -173,6 +173,7 @@ def plot(payload: dict[str, Any], path: Path) -> Path | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return None
     lengths = payload["setup"]["lengths"]
@@ -184,6 +185,10 @@ def plot(payload: dict[str, Any], path: Path) -> Path | None:
             ax.plot([c["labels"] for c in cells], [c["texts_per_s"] for c in cells], marker="o", label=model["name"])
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        counts = payload["setup"]["label_counts"]
+        ax.set_xticks(counts, [str(k) for k in counts])
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.set_title(f"~{length}-token texts")
         ax.set_xlabel("labels")
         ax.grid(True, which="both", alpha=0.3)
@@ -253,7 +258,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lengths", nargs="+", type=int, default=None, help="target text lengths in tokens (default 64 256 512)")
     parser.add_argument("--labels", nargs="+", type=int, default=None, help="label counts (default 1 2 4 ... 128)")
     parser.add_argument("--texts", type=int, default=None, help="texts per timed call (default: 32)")
-    parser.add_argument("--nli-pairs", type=int, default=256, help="cross-encoder: at most this many pairs per timed call")
+    parser.add_argument("--nli-pairs", type=int, default=128,
+                        help="cross-encoder: at most this many (text, label) pairs per timed call (default 128)")
     parser.add_argument("--max-length", type=int, default=512, help="token window of every model (capped by the backbone)")
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .common import torch_module
+
 # Common English words for synthetic sentences (nouns, verbs, adjectives, function words).
 WORDS = """
 the a of and to in is was for on that with as by at from it this be are were has have had will would can could
@@ -69,7 +71,7 @@ def _sentence_words(rng: random.Random, n_words: int) -> str:
 
 def token_count(tokenizer: Any, text: str) -> int:
     """Tokens of ``text`` alone (no special tokens), as the model's tokenizer splits it."""
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])  # no "longer than" warning
 
 
 def synthetic_text(tokenizer: Any, target_tokens: int, rng: random.Random) -> str:
@@ -161,7 +163,7 @@ def gliclass_contender(name: str, clf: Any, batch_size: int, note: str = "") -> 
         name=name,
         kind=clf.config.architecture_type,
         scores=lambda texts, labels: clf.scores(texts, labels, batch_size=batch_size),
-        module=clf.model,
+        module=torch_module(clf),
         note=note,
         tokenizer=clf.tokenizer,
         fit_info=fit_info,
