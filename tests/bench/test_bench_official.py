@@ -87,3 +87,28 @@ def test_runner_subprocess_matches_uniclass_per_text(tmp_path) -> None:
     assert official.max_abs_diff(ours, result["reference_scores"]) < 1e-5
     # this checkpoint pools the first token, so the official batched scores are the same computation too
     assert official.max_abs_diff(ours, result["scores"]) < 1e-5
+
+
+def test_onnx_rows_use_the_export_api(monkeypatch, tmp_path) -> None:
+    """The ONNX rows call ``export_onnx(path, out_dir, quantize=True)`` and load fp32 and int8 with the threads."""
+    import types
+
+    from uniclass import classifier
+
+    calls = []
+    fake = types.ModuleType("uniclass.backends.onnx_export")
+    fake.export_onnx = lambda model, out_dir, quantize: calls.append(("export", model, Path(out_dir), quantize))
+    monkeypatch.setitem(sys.modules, "uniclass.backends.onnx_export", fake)
+
+    def from_pretrained(path, **kwargs):
+        calls.append(("load", Path(path), kwargs))
+        return f"clf-{kwargs['quantized']}"
+
+    monkeypatch.setattr(classifier.Classifier, "from_pretrained", staticmethod(from_pretrained))
+    setup = official.OfficialSetup(model=None, threads=3, max_length=128)
+    models, note = official.onnx_classifiers(PARITY / "uni_bert_default", setup, tmp_path)
+    assert note is None and models == {"uniclass ONNX fp32": "clf-False", "uniclass ONNX int8": "clf-True"}
+    export_dir = tmp_path / "onnx-export"
+    assert calls[0] == ("export", str(PARITY / "uni_bert_default"), export_dir, True)
+    assert calls[1] == ("load", export_dir, {"backend": "onnx", "quantized": False, "num_threads": 3, "max_length": 128})
+    assert calls[2][2]["quantized"] is True
