@@ -1,32 +1,48 @@
-"""``Classifier``: load a GLiClass checkpoint, classify texts, save it back in the official layout."""
+"""``Classifier``: load a GLiClass checkpoint, classify texts, save it back in the official layout.
+
+The classifier owns everything but the model stage: validation and input layout (``processing``), batching
+(``batching``), and activations/thresholds (``postprocessing``), all numpy + tokenizers. The model stage is a
+backend (``backends``): torch (``GLiClassModel``) or ONNX Runtime (an exported folder). This module imports
+torch only when a torch backend is built, so ``backend="onnx"`` works without torch installed.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from .batching import pad_sequences
-from .config import CLASS_TOKEN, TEXT_TOKEN, GLiClassConfig
+from .backends import BACKENDS, Backend
+from .batching import check_batch_options, pad_ids, plan_batches
+from .config import CLASS_TOKEN, TEXT_TOKEN, GLiClassConfig, max_positions
 from .evaluation.calibration import Calibration, calibration_report, fit_temperature, fit_thresholds
-from .modeling import GLiClassModel
-from .modeling.backbone import max_positions
-from .modeling.model import WEIGHTS_FILE
 from .postprocessing import DEFAULT_THRESHOLD, activate, aggregate_chunks, check_top_k, normalize_thresholds, select
 from .processing import InputBuilder, ItemPlan, Request, Segment, WindowPolicy, build_label_tree, normalize_request
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .modeling import GLiClassModel
 
 DEFAULT_MAX_LENGTH = 1024  # the official pipelines' default, capped by what the backbone supports
 # The default model ships inside the package (fp16 safetensors; see models/train_default.py and its card).
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "uniclass-minilm"
 LABEL_TOKENIZER_DIR = "label_tokenizer"
 _LABEL_CACHE_SIZE = 4096
+WEIGHTS_FILE = "model.safetensors"  # = modeling.model.WEIGHTS_FILE (not imported: that module needs torch)
+_BI_ENCODERS = ("bi-encoder", "bi-encoder-fused")
+_TORCH_MISSING = (
+    "torch is not installed. Install the torch backend with pip install 'uniclass[torch]', or run an exported "
+    "model without torch: `uniclass export onnx --model M --out DIR` (on a machine with torch), then "
+    "Classifier.from_pretrained(DIR, backend='onnx') with pip install 'uniclass[onnx]'."
+)
 
 
 @dataclass
@@ -59,6 +75,14 @@ class Prediction:
 class Classifier:
     """Zero-shot text classifier over any GLiClass checkpoint (official or uniclass-trained).
 
+    Args:
+        model: a ``GLiClassModel`` (wrapped in the torch backend) or a backend object (``backends.Backend``).
+        tokenizer: the fast tokenizer of the checkpoint (transformers, or ``backends.tokenizer.FastTokenizer``).
+        label_tokenizer: bi-encoders: the label encoder's tokenizer.
+        max_length: token window (default 1024, capped by the backbone).
+        calibration: temperature / thresholds applied to every score.
+        max_batch_tokens: default token budget per batch (see ``predict``).
+
     Example:
         >>> from uniclass import Classifier
         >>> clf = Classifier.from_pretrained("tests/fixtures/parity/uni_bert_default")  # doctest: +SKIP
@@ -68,22 +92,44 @@ class Classifier:
 
     def __init__(
         self,
-        model: GLiClassModel,
+        model: GLiClassModel | Backend,
         tokenizer: Any,
         label_tokenizer: Any = None,
         *,
         max_length: int | None = None,
         calibration: Calibration | None = None,
+        max_batch_tokens: int | None = None,
     ):
-        self.model = model.eval()
+        self.backend: Backend = model if _is_backend(model) else _torch_backend(model)
         self.calibration = calibration
         self.tokenizer = tokenizer
         self.label_tokenizer = label_tokenizer
-        self.config: GLiClassConfig = model.config
+        self.config: GLiClassConfig = self.backend.config
         self.max_length = self._resolve_max_length(max_length)
+        check_batch_options(1, max_batch_tokens)
+        self.max_batch_tokens = max_batch_tokens
         self._builder = InputBuilder(self.config, tokenizer, label_tokenizer)
-        self._label_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._label_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # bi-encoders: label -> vector [D]
         self._check_tokenizer()
+
+    @property
+    def model(self) -> GLiClassModel:
+        """The torch ``GLiClassModel`` (torch backend only: an ONNX classifier has graphs, not a torch model)."""
+        return self._require_torch("clf.model").model
+
+    @model.setter
+    def model(self, model: GLiClassModel) -> None:
+        self._require_torch("setting clf.model").model = model
+        self._label_cache.clear()
+
+    def _require_torch(self, what: str) -> Any:
+        if self.backend.name != "torch":
+            raise NotImplementedError(
+                f"{what} needs the torch backend; this Classifier runs exported graphs on {self.backend.name} "
+                "(inference only: predict, scores, classify, calibrate). Load the torch checkpoint with "
+                "Classifier.from_pretrained(path) for training, LoRA, saving or moving devices."
+            )
+        return self.backend
 
     # ================================================================== loading and saving
     @classmethod
@@ -98,17 +144,46 @@ class Classifier:
         token: str | None = None,
         cache_dir: str | Path | None = None,
         local_files_only: bool = False,
+        backend: str | None = None,
+        quantized: bool = False,
+        num_threads: int | None = None,
+        compile: bool = False,
+        max_batch_tokens: int | None = None,
     ) -> Classifier:
         """Load a checkpoint folder (official GLiClass layout) or a Hugging Face Hub id.
 
         Args:
             model_name_or_path: a folder with ``config.json``, ``model.safetensors`` and tokenizer files, or a
                 hub id (downloaded with ``huggingface_hub`` when online); ``None`` loads the default model
-                bundled with uniclass (offline).
-            device: ``"auto"`` (CUDA, then MPS, then CPU), or any torch device.
-            dtype: weights dtype, e.g. ``"float16"``; default float32 as stored.
+                bundled with uniclass (offline). With ``backend="onnx"``: a folder written by
+                ``uniclass export onnx`` (or a hub repo holding one).
+            device: ``"auto"`` (CUDA, then MPS, then CPU), or any torch device (torch backend).
+            dtype: weights dtype, e.g. ``"float16"``; default float32 as stored (torch backend).
             max_length: token window; default 1024 (official), capped at what the backbone supports.
+            backend: ``"torch"`` (default) or ``"onnx"``: ONNX Runtime with numpy and tokenizers only, no torch
+                or transformers import (``pip install "uniclass[onnx]"``).
+            quantized: ONNX only: run the int8 graphs written by ``export_onnx(..., quantize=True)``.
+            num_threads: CPU threads for the model: ``torch.set_num_threads`` (process-wide) or the ONNX
+                Runtime session's ``intra_op_num_threads``.
+            compile: torch only: ``torch.compile`` the forward pass (slow first calls, faster later ones).
+            max_batch_tokens: default token budget per batch for ``predict``/``scores``/``classify``.
+
+        Example:
+            >>> clf = Classifier.from_pretrained("exported/", backend="onnx", num_threads=2)  # doctest: +SKIP
+            >>> clf.scores("The striker scored", ["sports", "finance"])  # doctest: +SKIP
+            [0.97, 0.02]
         """
+        backend = _resolve_backend(backend)
+        if backend == "onnx":
+            _check_onnx_options(device=device, dtype=dtype, compile=compile)
+            if model_name_or_path is None:
+                raise ValueError("backend='onnx' needs the folder of an ONNX export (uniclass export onnx --out DIR)")
+            folder = resolve_checkpoint(model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
+                                        local_files_only=local_files_only)
+            return cls._from_onnx_folder(folder, max_length=max_length, quantized=quantized, num_threads=num_threads,
+                                         max_batch_tokens=max_batch_tokens)
+        if quantized:
+            raise ValueError("quantized=True applies to backend='onnx' (int8 ONNX graphs); the torch backend is float")
         if model_name_or_path is None:
             if not (DEFAULT_MODEL_DIR / "config.json").is_file():
                 raise ValueError(
@@ -118,15 +193,42 @@ class Classifier:
             model_name_or_path = DEFAULT_MODEL_DIR
         folder = resolve_checkpoint(model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
                                     local_files_only=local_files_only)
+        from .backends.torch_backend import TorchBackend, resolve_dtype
+        from .modeling import GLiClassModel
+
         config = GLiClassConfig.from_json_file(folder / "config.json")
+        if not (folder / WEIGHTS_FILE).is_file() and (folder / "model.onnx").is_file():
+            raise FileNotFoundError(f"{folder} is an ONNX export without torch weights: load it with backend='onnx'")
         model = GLiClassModel(config, init_weights=False)
         model.load_weights(folder / WEIGHTS_FILE)
         tokenizer = _load_tokenizer(folder)
         label_tokenizer = None
-        if config.architecture_type in ("bi-encoder", "bi-encoder-fused"):
+        if config.architecture_type in _BI_ENCODERS:
             label_tokenizer = _load_label_tokenizer(folder, config)
-        model.to(device=resolve_device(device), dtype=_resolve_dtype(dtype))
-        return cls(model, tokenizer, label_tokenizer, max_length=max_length, calibration=Calibration.load(folder))
+        model.to(device=resolve_device(device), dtype=resolve_dtype(dtype))
+        torch_backend = TorchBackend(model, compile=compile, num_threads=num_threads)
+        return cls(torch_backend, tokenizer, label_tokenizer, max_length=max_length, calibration=Calibration.load(folder),
+                   max_batch_tokens=max_batch_tokens)
+
+    @classmethod
+    def _from_onnx_folder(
+        cls, folder: Path, *, max_length: int | None, quantized: bool, num_threads: int | None, max_batch_tokens: int | None
+    ) -> Classifier:
+        """The torch-free path: config without transformers, ``tokenizer.json`` with tokenizers, graphs on onnxruntime."""
+        from .backends.onnx_runtime import OnnxBackend, is_export_folder
+        from .backends.tokenizer import FastTokenizer
+
+        if not is_export_folder(folder):
+            raise FileNotFoundError(
+                f"{folder} has no model.onnx: export the checkpoint first with "
+                f"`uniclass export onnx --model {folder} --out DIR` and load DIR with backend='onnx'"
+            )
+        config = GLiClassConfig.from_json_file(folder / "config.json", plain_backbones=True)
+        tokenizer = FastTokenizer.from_folder(folder)
+        label_tokenizer = FastTokenizer.from_folder(folder / LABEL_TOKENIZER_DIR) if config.architecture_type in _BI_ENCODERS else None
+        onnx_backend = OnnxBackend(folder, config, quantized=quantized, num_threads=num_threads)
+        return cls(onnx_backend, tokenizer, label_tokenizer, max_length=max_length, calibration=Calibration.load(folder),
+                   max_batch_tokens=max_batch_tokens)
 
     @classmethod
     def from_backbone(
@@ -160,9 +262,9 @@ class Classifier:
         The official ``gliclass`` package loads the result with ``GLiClassModel.from_pretrained``. LoRA
         adapters, if any, are merged into the saved weights (the classifier itself keeps them).
         """
+        model = self._require_torch("save_pretrained").model
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        model = self.model
         if merge_lora:
             from .training.lora import has_lora, merged_copy
 
@@ -182,17 +284,24 @@ class Classifier:
         """Add LoRA adapters to the encoder(s) (peft) for parameter-efficient fine-tuning."""
         from .training.lora import enable_lora
 
-        enable_lora(self.model, r=r, alpha=alpha, dropout=dropout, target_modules=target_modules)
-        self._label_cache.clear()
+        enable_lora(self._require_torch("enable_lora").model, r=r, alpha=alpha, dropout=dropout, target_modules=target_modules)
+        self._model_changed()
         return self
 
     def merge_lora(self) -> Classifier:
         """Merge LoRA adapters into the weights, leaving a plain model."""
         from .training.lora import merge_lora
 
-        merge_lora(self.model)
-        self._label_cache.clear()
+        merge_lora(self._require_torch("merge_lora").model)
+        self._model_changed()
         return self
+
+    def _model_changed(self) -> None:
+        """Cached label vectors and a compiled forward pass belong to the old weights/modules."""
+        self._label_cache.clear()
+        reset = getattr(self.backend, "reset", None)
+        if reset is not None:
+            reset()
 
     def fit(
         self,
@@ -222,6 +331,7 @@ class Classifier:
         """
         import tempfile
 
+        self._require_torch("fit")
         from .data.formats import Example
         from .training import Trainer, TrainingArguments
 
@@ -252,16 +362,17 @@ class Classifier:
         if lora:
             self.merge_lora()
         self.model.eval()
-        self._label_cache.clear()
+        self._model_changed()
         return self
 
     @property
-    def device(self) -> torch.device:
-        return self.model.device
+    def device(self) -> torch.device | str:
+        """Where the model runs (a ``torch.device``; ``"cpu"`` for ONNX Runtime)."""
+        return self.backend.device
 
     def to(self, device: str | torch.device) -> Classifier:
-        self.model.to(resolve_device(device))
-        self._label_cache.clear()
+        self._require_torch("to(device)").model.to(resolve_device(device))
+        self._model_changed()
         return self
 
     # ================================================================== inference
@@ -280,6 +391,7 @@ class Classifier:
         chunk_overlap: int = 64,
         aggregate: str = "max",
         split_labels: bool = True,
+        max_batch_tokens: int | None = None,
     ) -> list[Prediction]:
         """Score every label of every text and report how each text was fitted into the window.
 
@@ -287,10 +399,20 @@ class Classifier:
         were cut); ``"chunk"`` scores overlapping windows of ``chunk_overlap`` tokens with all labels in
         each and aggregates logits with ``aggregate`` (``max`` or ``mean``). Label sets that do not fit one
         window are split into groups unless ``split_labels=False``, which raises instead.
+
+        Inputs are sorted by length and batched: at most ``batch_size`` inputs per batch and, with
+        ``max_batch_tokens`` (default: the classifier's), at most that many padded tokens (inputs x longest
+        input), so many short texts share a batch and long ones do not exhaust memory. Scores do not depend on
+        the batching.
+
+        Example:
+            >>> p = clf.predict(["Shares fell", "A long report ..."], ["finance", "sports"], max_batch_tokens=4096)  # doctest: +SKIP
+            >>> p[0].scores, p[0].truncated  # doctest: +SKIP
+            ([0.91, 0.03], False)
         """
         request = normalize_request(texts, labels, multi_label=multi_label, prompt=prompt, examples=examples)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        max_batch_tokens = self.max_batch_tokens if max_batch_tokens is None else max_batch_tokens
+        check_batch_options(batch_size, max_batch_tokens)
         if aggregate not in ("max", "mean"):
             raise ValueError(f"aggregate must be 'max' or 'mean', got {aggregate!r}")
         window = self._resolve_max_length(max_length) if max_length is not None else self.max_length
@@ -298,7 +420,7 @@ class Classifier:
         plans = self._builder.build(request, policy)
         _warn_about_fitting(plans, window)
         segments = [segment for plan in plans for segment in plan.segments]
-        logits = self._run(segments, batch_size, show_progress)
+        logits = self._run(segments, batch_size, show_progress, max_batch_tokens)
         return self._assemble(request, plans, segments, logits, aggregate)
 
     def scores(
@@ -443,58 +565,59 @@ class Classifier:
                     "the tokenizer files do not belong to this checkpoint"
                 )
 
-    def _run(self, segments: list[Segment], batch_size: int, show_progress: bool | None) -> list[np.ndarray]:
-        """Model logits for each segment; batches are length-sorted to minimise padding."""
-        order = sorted(range(len(segments)), key=lambda i: -len(segments[i].input_ids))
-        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        self.model.eval()  # a Trainer may have left it in training mode (dropout)
-        if self.config.architecture_type in ("bi-encoder", "bi-encoder-fused"):
+    def _run(
+        self, segments: list[Segment], batch_size: int, show_progress: bool | None, max_batch_tokens: int | None = None
+    ) -> list[np.ndarray]:
+        """Model logits for each segment; batches are length-sorted (and token-budgeted) to minimise padding."""
+        lengths = [len(s.input_ids) + len(s.class_input_ids or ()) for s in segments]
+        batches = plan_batches(lengths, batch_size, max_batch_tokens)
+        if self.config.architecture_type in _BI_ENCODERS:
             self._cache_label_vectors({label for s in segments for label in s.labels}, batch_size)
         results: list[np.ndarray] = [np.empty(0)] * len(segments)
-        with torch.inference_mode():
-            for batch in _progress(batches, show_progress):
-                rows = [segments[i] for i in batch]
-                logits = self.model(**self._collate(rows)).float().cpu().numpy()  # one device-to-host copy
-                for row, index in enumerate(batch):
-                    results[index] = logits[row, : len(segments[index].labels)]
+        for batch in _progress(batches, show_progress):
+            logits = self.backend.run(self._collate([segments[i] for i in batch]))
+            for row, index in enumerate(batch):
+                results[index] = logits[row, : len(segments[index].labels)]
         return results
 
-    def _collate(self, rows: list[Segment]) -> dict[str, torch.Tensor]:
-        device = self.device
+    def _collate(self, rows: list[Segment]) -> dict[str, np.ndarray]:
+        """The backend-independent batch: padded int64 ids and masks, slot counts, cached label vectors."""
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.config.pad_token_id
-        input_ids, attention_mask = pad_sequences([r.input_ids for r in rows], pad, device)
+        input_ids, attention_mask = pad_ids([r.input_ids for r in rows], pad)
         batch = {"input_ids": input_ids, "attention_mask": attention_mask}
         arch = self.config.architecture_type
-        if arch in ("bi-encoder", "bi-encoder-fused"):
+        if arch in _BI_ENCODERS:
             counts = [len(r.labels) for r in rows]
             dim = next(iter(self._label_cache.values())).shape[-1]
-            vectors = torch.zeros(len(rows), max(counts), dim, device=device, dtype=self.model.dtype)
+            vectors = np.zeros((len(rows), max(counts), dim), dtype=np.float32)
             for i, r in enumerate(rows):
-                vectors[i, : counts[i]] = torch.stack([self._label_cache[label] for label in r.labels])
+                vectors[i, : counts[i]] = np.stack([self._label_cache[label] for label in r.labels])
             batch["label_vectors"] = vectors
         else:
             counts = [self.config.label_slots(len(r.labels)) for r in rows]
         if arch in ("encoder-decoder", "encoder-decoder-cls"):
-            batch["class_input_ids"], batch["class_attention_mask"] = pad_sequences([r.class_input_ids for r in rows], pad, device)
-        batch["slot_counts"] = torch.tensor(counts, device=device)
+            batch["class_input_ids"], batch["class_attention_mask"] = pad_ids([r.class_input_ids for r in rows], pad)
+        batch["slot_counts"] = np.asarray(counts, dtype=np.int64)
         return batch
 
     def _cache_label_vectors(self, labels: set[str], batch_size: int) -> None:
-        """Encode the labels not yet cached (bi-encoders: label vectors do not depend on the text)."""
+        """Encode the labels not yet cached (bi-encoders: label vectors do not depend on the text).
+
+        The cache (LRU, at least ``_LABEL_CACHE_SIZE`` labels) lives on the classifier, so many calls against a
+        fixed label set cost one label-encoder pass, on either backend.
+        """
         missing = sorted((label for label in labels if label not in self._label_cache), key=len)
         window = max_positions(self.config.label_model_config) or self.max_length
-        with torch.inference_mode():
-            for start in range(0, len(missing), batch_size):
-                chunk = missing[start : start + batch_size]
-                ids = self.label_tokenizer(chunk, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-                for label, label_ids in zip(chunk, ids, strict=True):
-                    if len(label_ids) > window:
-                        raise ValueError(f"label {label[:80]!r} has {len(label_ids)} tokens; the label encoder reads {window}")
-                pad = self.label_tokenizer.pad_token_id or 0
-                input_ids, mask = pad_sequences(ids, pad, self.device)
-                vectors = self.model.model.encode_labels(input_ids, mask)
-                for label, vector in zip(chunk, vectors, strict=True):
-                    self._label_cache[label] = vector
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            ids = self.label_tokenizer(chunk, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+            for label, label_ids in zip(chunk, ids, strict=True):
+                if len(label_ids) > window:
+                    raise ValueError(f"label {label[:80]!r} has {len(label_ids)} tokens; the label encoder reads {window}")
+            input_ids, mask = pad_ids(ids, self.label_tokenizer.pad_token_id or 0)
+            vectors = self.backend.encode_labels(input_ids, mask)
+            for label, vector in zip(chunk, vectors, strict=True):
+                self._label_cache[label] = vector
         for label in labels:
             self._label_cache.move_to_end(label)
         while len(self._label_cache) > max(_LABEL_CACHE_SIZE, len(labels)):
@@ -535,24 +658,41 @@ class Classifier:
 
 # ====================================================================== helpers
 def resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
+    """``"auto"``: CUDA, then MPS, then CPU; anything else as ``torch.device`` (imports torch)."""
+    from .backends.torch_backend import resolve_device as resolve
+
+    return resolve(device)
 
 
-def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    value = getattr(torch, str(dtype), None)
-    if not isinstance(value, torch.dtype):
-        raise ValueError(f"Unknown dtype {dtype!r}")
-    return value
+def _is_backend(model: Any) -> bool:
+    return callable(getattr(model, "run", None)) and callable(getattr(model, "encode_labels", None))
+
+
+def _torch_backend(model: Any) -> Backend:
+    from .backends.torch_backend import TorchBackend
+
+    return TorchBackend(model)
+
+
+def _resolve_backend(backend: str | None) -> str:
+    if backend is None:
+        if importlib.util.find_spec("torch") is None:
+            raise ImportError(_TORCH_MISSING)
+        return "torch"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "torch" and importlib.util.find_spec("torch") is None:
+        raise ImportError(_TORCH_MISSING)
+    return backend
+
+
+def _check_onnx_options(*, device: Any, dtype: Any, compile: bool) -> None:
+    if str(device) not in ("auto", "cpu"):
+        raise ValueError(f"backend='onnx' runs on the CPU (onnxruntime); device={device!r} needs the torch backend")
+    if dtype is not None and str(dtype).removeprefix("torch.") != "float32":
+        raise ValueError(f"backend='onnx' runs the exported float32 graphs (or quantized=True), not dtype={dtype!r}")
+    if compile:
+        raise ValueError("compile=True is a torch option (torch.compile); ONNX Runtime optimises its graphs itself")
 
 
 def resolve_checkpoint(name: str | Path, **hub_kwargs: Any) -> Path:

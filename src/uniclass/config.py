@@ -4,6 +4,10 @@ The official config is a ``transformers.PretrainedConfig`` subclass with ~70 key
 dataclass with the fields that change the computation, plus ``extra``: every other key of the file (training
 switches, 0.1.21 recurrent/calibrator fields, keys from future versions) is kept verbatim and written back, so
 a checkpoint survives a load/save round trip through uniclass unchanged.
+
+transformers is imported only to build backbone configs for the torch backend: the ONNX Runtime path loads the
+nested backbone configs as plain ``BackboneConfig`` objects (``from_dict(..., plain_backbones=True)``), so it
+runs without transformers installed.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import AutoConfig, PretrainedConfig
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PretrainedConfig
 
 CLASS_TOKEN = "<<LABEL>>"
 TEXT_TOKEN = "<<SEP>>"
@@ -43,10 +48,10 @@ class GLiClassConfig:
         (100, 101, 32)
     """
 
-    encoder_config: PretrainedConfig = field(default_factory=lambda: AutoConfig.for_model("deberta-v2"))
+    encoder_config: PretrainedConfig | BackboneConfig = field(default_factory=lambda: _backbone_config({}))
     architecture_type: str = "uni-encoder"
     encoder_model_name: str | None = None
-    label_model_config: PretrainedConfig | None = None
+    label_model_config: PretrainedConfig | BackboneConfig | None = None
     label_model_name: str | None = None
     # Ids of the added tokens; -1 means "vocab_size (+1, +2)" as in the official config.
     class_token_index: int = -1
@@ -164,15 +169,19 @@ class GLiClassConfig:
 
     # ------------------------------------------------------------------ (de)serialisation
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GLiClassConfig:
-        """Build from a parsed ``config.json``; unknown keys are kept in ``extra``."""
+    def from_dict(cls, data: dict[str, Any], *, plain_backbones: bool = False) -> GLiClassConfig:
+        """Build from a parsed ``config.json``; unknown keys are kept in ``extra``.
+
+        ``plain_backbones=True`` keeps the nested backbone configs as ``BackboneConfig`` (no transformers
+        import): enough to plan inputs and run an exported ONNX graph, not to build a torch model.
+        """
         data = dict(data)
         known = {f.name for f in dataclasses.fields(cls)} - {"extra", "encoder_config", "label_model_config"}
         kwargs: dict[str, Any] = {}
         encoder_dict = data.pop("encoder_config", None)
-        kwargs["encoder_config"] = _backbone_config(encoder_dict or {})
+        kwargs["encoder_config"] = _backbone_config(encoder_dict or {}, plain=plain_backbones)
         label_dict = data.pop("label_model_config", None)
-        kwargs["label_model_config"] = _backbone_config(label_dict) if label_dict else None
+        kwargs["label_model_config"] = _backbone_config(label_dict, plain=plain_backbones) if label_dict else None
         for key in list(data):
             if key in known:
                 kwargs[key] = data.pop(key)
@@ -186,8 +195,6 @@ class GLiClassConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The official ``config.json`` content (all keys the official loader needs, plus ``extra``)."""
-        import transformers
-
         out: dict[str, Any] = {"architectures": ["GLiClassModel"], "model_type": "GLiClass"}
         out.update(self.extra)
         for f in dataclasses.fields(self):
@@ -197,11 +204,16 @@ class GLiClassConfig:
         out["encoder_config"] = self.encoder_config.to_dict()
         out["label_model_config"] = self.label_model_config.to_dict() if self.label_model_config else None
         out["pad_token_id"] = self.pad_token_id
-        out["transformers_version"] = transformers.__version__
+        try:
+            import transformers
+
+            out["transformers_version"] = transformers.__version__
+        except ImportError:  # torch-free install: keep the version the file was written with (in ``extra``)
+            pass
         return dict(sorted(out.items()))
 
     @classmethod
-    def from_json_file(cls, path: str | Path) -> GLiClassConfig:
+    def from_json_file(cls, path: str | Path, *, plain_backbones: bool = False) -> GLiClassConfig:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -209,7 +221,7 @@ class GLiClassConfig:
             raise ValueError(f"{path}: not valid JSON ({err})") from err
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a JSON object")
-        return cls.from_dict(data)
+        return cls.from_dict(data, plain_backbones=plain_backbones)
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / _CONFIG_FILE
@@ -217,10 +229,45 @@ class GLiClassConfig:
         return path
 
 
-def _backbone_config(data: dict[str, Any] | PretrainedConfig) -> PretrainedConfig:
+class BackboneConfig:
+    """A nested backbone config read as plain attributes (the torch-free path; no transformers needed).
+
+    It answers what input planning and the ONNX backend read (``hidden_size``, ``vocab_size``,
+    ``pad_token_id``, ``model_type``, ``max_position_embeddings``...); building a torch model needs the
+    transformers config instead (``GLiClassConfig.from_dict(..., plain_backbones=False)``).
+    """
+
+    def __init__(self, data: dict[str, Any]):
+        self._data = dict(data)
+        self._data.setdefault("model_type", "deberta-v2")  # the official default backbone type
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # private and dunder lookups (copy, pickle) must not recurse into _data
+            raise AttributeError(name)
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(f"backbone config ({self._data['model_type']}) has no field {name!r}") from None
+
+    def get_text_config(self) -> BackboneConfig:
+        text = self._data.get("text_config")
+        return BackboneConfig(text) if isinstance(text, dict) else self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+    def __repr__(self) -> str:
+        return f"BackboneConfig(model_type={self._data['model_type']!r})"
+
+
+def _backbone_config(data: Any, *, plain: bool = False) -> Any:
     """Rebuild a nested backbone config; the official default model_type is deberta-v2."""
-    if isinstance(data, PretrainedConfig):
-        return data
+    if not isinstance(data, dict):
+        return data  # already a config object (transformers PretrainedConfig or BackboneConfig)
+    if plain:
+        return BackboneConfig(data)
+    from transformers import AutoConfig
+
     data = dict(data)
     model_type = data.pop("model_type", "deberta-v2")
     try:
@@ -229,6 +276,33 @@ def _backbone_config(data: dict[str, Any] | PretrainedConfig) -> PretrainedConfi
         raise ValueError(
             f"Backbone model_type {model_type!r} is not known to this transformers version: {err}"
         ) from err
+
+
+# Backbones whose positions are relative: the window is not limited by a position-embedding table.
+_RELATIVE_POSITION_TYPES = {"t5", "mt5", "umt5", "longt5"}
+# Backbones whose learned position ids start after the padding index (RoBERTa family): 2 rows are lost.
+_OFFSET_POSITION_TYPES = {"roberta", "xlm-roberta", "camembert", "mpnet", "longformer", "bart", "mbart"}
+
+
+def max_positions(config: Any) -> int | None:
+    """Longest sequence the backbone can read, or ``None`` when positions are relative/unbounded.
+
+    The official pipelines default to ``max_length=1024``, which crashes BERT/MiniLM-style backbones with 512
+    learned positions on long inputs; uniclass caps the window with this value. Reads only config fields, so
+    it works on transformers configs and on torch-free ``BackboneConfig`` alike.
+    """
+    config = config.get_text_config()
+    model_type = getattr(config, "model_type", "")
+    if model_type in _RELATIVE_POSITION_TYPES:
+        return None
+    if model_type in ("deberta-v2", "deberta") and not getattr(config, "position_biased_input", True):
+        return None
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None:
+        return None
+    if model_type in _OFFSET_POSITION_TYPES:
+        positions -= 2
+    return int(positions)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -61,26 +61,34 @@ class BiEncoder(nn.Module):
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        slot_counts: torch.Tensor,
+        slot_counts: torch.Tensor | None = None,
         label_vectors: torch.Tensor | None = None,
         label_input_ids: torch.Tensor | None = None,
         label_attention_mask: torch.Tensor | None = None,
         label_index: torch.Tensor | None = None,
         return_label_vectors: bool = False,
+        slot_mask: torch.Tensor | None = None,
         **_: object,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits ``[B, K]``.
 
         Label vectors ``[B, K, D]`` come either pre-computed (inference caches them with ``encode_labels``) or
         from ``label_input_ids`` (each distinct label once) and ``label_index`` (``[B, K]`` rows into them,
-        -1 for padding), which keeps the label encoder in the graph for training.
+        -1 for padding), which keeps the label encoder in the graph for training. ``slot_mask`` (``[B, K]``)
+        can replace ``slot_counts`` (the exported ONNX graph takes it).
         """
         if label_vectors is None:
             encoded = self.encode_labels(label_input_ids, label_attention_mask)
             label_vectors = encoded[label_index.clamp(min=0)] * (label_index >= 0).unsqueeze(-1).to(encoded.dtype)
-        slot_mask = torch.arange(label_vectors.shape[1], device=input_ids.device)[None, :] < slot_counts[:, None]
+        if slot_mask is None:
+            slot_mask = torch.arange(label_vectors.shape[1], device=input_ids.device)[None, :] < slot_counts[:, None]
+        slot_mask = slot_mask.bool()
         if self.config.architecture_type == "bi-encoder-fused":
-            hidden, label_vectors = self._fused_pass(input_ids, attention_mask, label_vectors, slot_counts)
+            if slot_counts is not None:
+                markers = (input_ids == self.config.class_token_index).sum(dim=1)
+                if not torch.equal(markers, slot_counts.to(markers.dtype)):
+                    raise ValueError("bi-encoder-fused: the number of <<LABEL>> markers differs from the number of labels")
+            hidden, label_vectors = self._fused_pass(input_ids, attention_mask, label_vectors)
         else:
             hidden = self.encoder_model(input_ids, attention_mask=attention_mask)[0]
         text = self._text_vector(hidden, attention_mask)
@@ -88,17 +96,23 @@ class BiEncoder(nn.Module):
         return (logits, label_vectors) if return_label_vectors else logits
 
     def _fused_pass(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_vectors: torch.Tensor, slot_counts: torch.Tensor
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_vectors: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run the text encoder with each ``<<LABEL>>`` embedding replaced by its label vector."""
+        """Run the text encoder with each ``<<LABEL>>`` embedding replaced by its label vector.
+
+        The k-th marker of a row takes label k. Written with masks and gathers (no per-row Python loop, no
+        data-dependent shapes), so it exports to ONNX with dynamic batch, sequence and label axes; selecting
+        with 0/1 weights copies values exactly.
+        """
         marker = input_ids == self.config.class_token_index
-        rows, positions = torch.where(marker)
-        if not torch.equal(marker.sum(dim=1), slot_counts):
-            raise ValueError("bi-encoder-fused: the number of <<LABEL>> markers differs from the number of labels")
-        slots = torch.cat([torch.arange(int(n), device=input_ids.device) for n in slot_counts])
+        num_slots = label_vectors.shape[1]
+        slot_of_token = marker.long().cumsum(dim=-1) - 1  # k at the k-th marker
+        index = slot_of_token.clamp(min=0, max=num_slots - 1).unsqueeze(-1).expand(-1, -1, label_vectors.shape[-1])
         embeds = self.encoder_model.get_input_embeddings()(input_ids)
-        embeds = embeds.index_put((rows, positions), label_vectors[rows, slots].to(embeds.dtype))
+        replaced = label_vectors.gather(1, index).to(embeds.dtype)
+        embeds = torch.where(marker.unsqueeze(-1), replaced, embeds)
         hidden = self.encoder_model(inputs_embeds=embeds, attention_mask=attention_mask)[0]
-        fused_labels = torch.zeros_like(label_vectors)
-        fused_labels[rows, slots] = hidden[rows, positions].to(fused_labels.dtype)
-        return hidden, fused_labels
+        slots = torch.arange(num_slots, device=input_ids.device).view(1, -1, 1)
+        select = marker.unsqueeze(1) & (slot_of_token.unsqueeze(1) == slots)  # [B, K, L]
+        fused_labels = torch.einsum("bkl,bld->bkd", select.to(hidden.dtype), hidden)
+        return hidden, fused_labels.to(label_vectors.dtype)

@@ -19,7 +19,7 @@ from ..config import GLiClassConfig
 from .backbone import build_encoder
 from .head import attach_head
 from .layers import pool_tokens
-from .uni_encoder import label_vectors
+from .uni_encoder import label_vectors, slot_mask_from_counts
 
 _EPSILON = 1e-8
 
@@ -40,11 +40,15 @@ class EncoderDecoder(nn.Module):
         attention_mask: torch.Tensor,
         class_input_ids: torch.Tensor,
         class_attention_mask: torch.Tensor,
-        slot_counts: torch.Tensor,
+        slot_counts: torch.Tensor | None = None,
         return_label_vectors: bool = False,
+        slot_mask: torch.Tensor | None = None,
         **_: object,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        num_slots = int(slot_counts.max())
+        """Logits ``[B, K]``; ``slot_mask`` (``[B, K]``) can replace ``slot_counts`` (see ``UniEncoder.forward``)."""
+        if slot_mask is None:
+            slot_mask = slot_mask_from_counts(slot_counts)
+        num_slots = slot_mask.shape[1]
         text_mask = None
         if self.config.architecture_type == "encoder-decoder":
             outputs = self.encoder_decoder_model(
@@ -81,8 +85,7 @@ class EncoderDecoder(nn.Module):
         if self.config.normalize_features:
             text = F.normalize(text, p=2, dim=-1, eps=_EPSILON)
             labels = F.normalize(labels, p=2, dim=-1, eps=_EPSILON)
-        slot_mask = torch.arange(num_slots, device=input_ids.device)[None, :] < slot_counts[:, None]
-        logits = self.scorer(text, labels, text_mask=text_mask, slot_mask=slot_mask)
+        logits = self.scorer(text, labels, text_mask=text_mask, slot_mask=slot_mask.bool())
         if self.config.normalize_features:
             logits = logits * self.logit_scale
         return (logits, labels) if return_label_vectors else logits

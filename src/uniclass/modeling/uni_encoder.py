@@ -46,16 +46,21 @@ class UniEncoder(nn.Module):
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        slot_counts: torch.Tensor,
+        slot_counts: torch.Tensor | None = None,
         return_label_vectors: bool = False,
+        slot_mask: torch.Tensor | None = None,
         **_: object,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits ``[B, K]`` for the ``K = max(slot_counts)`` label slots of each row.
 
+        ``slot_mask`` (``[B, K]``, 1 for the slots of each row) can replace ``slot_counts``: K then comes from a
+        tensor shape instead of a Python int, which keeps the label axis dynamic in an exported ONNX graph.
         ``return_label_vectors`` also returns the projected label vectors (for the contrastive loss).
         """
+        if slot_mask is None:
+            slot_mask = slot_mask_from_counts(slot_counts)
+        num_slots = slot_mask.shape[1]
         hidden = self.encode(input_ids, attention_mask)
-        num_slots = int(slot_counts.max())
         labels = label_vectors(self.config, hidden, input_ids, attention_mask, num_slots)
         text, text_mask = self.text_vector(hidden, input_ids, attention_mask)
 
@@ -64,8 +69,7 @@ class UniEncoder(nn.Module):
         if self.config.normalize_features:
             text = text / (text.norm(p=2, dim=-1, keepdim=True) + _EPSILON)
             labels = labels / (labels.norm(p=2, dim=-1, keepdim=True) + _EPSILON)
-        slot_mask = torch.arange(num_slots, device=input_ids.device)[None, :] < slot_counts[:, None]
-        logits = self.scorer(text, labels, text_mask=text_mask, slot_mask=slot_mask)
+        logits = self.scorer(text, labels, text_mask=text_mask, slot_mask=slot_mask.bool())
         if self.config.normalize_features:
             logits = logits * self.logit_scale
         return (logits, labels) if return_label_vectors else logits
@@ -130,6 +134,12 @@ class UniEncoder(nn.Module):
         real_mask = (positions < (lengths - start)[:, None]).to(attention_mask.dtype)
         tokens = hidden.gather(1, source.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
         return tokens * real_mask.unsqueeze(-1).to(hidden.dtype), real_mask, lengths
+
+
+def slot_mask_from_counts(slot_counts: torch.Tensor) -> torch.Tensor:
+    """``[B, max(slot_counts)]`` bool mask of the label slots each row was given."""
+    num_slots = int(slot_counts.max())
+    return torch.arange(num_slots, device=slot_counts.device)[None, :] < slot_counts[:, None]
 
 
 def label_vectors(

@@ -1,0 +1,55 @@
+"""Model backends: the one stage of a request that differs between torch and ONNX Runtime.
+
+Everything before (validation, input layout, tokenisation, batching) and after (activations, thresholds,
+chunk aggregation) is shared numpy/tokenizers code in ``Classifier``. A backend only turns a collated batch of
+numpy arrays into logits, and, for bi-encoders, label token ids into label vectors:
+
+* ``torch_backend.TorchBackend`` wraps a ``GLiClassModel`` (training, LoRA, saving, GPUs);
+* ``onnx_runtime.OnnxBackend`` runs graphs written by ``onnx_export.export_onnx`` with numpy and onnxruntime
+  only, so ``pip install "uniclass[onnx]"`` classifies without torch.
+
+Nothing here imports torch or onnxruntime; each backend module imports what it needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+BACKENDS = ("torch", "onnx")
+
+
+class Backend(Protocol):
+    """What ``Classifier`` needs from a model stage.
+
+    The collated batch has ``input_ids`` and ``attention_mask`` (int64 ``[B, L]``), ``slot_counts`` (int64
+    ``[B]``, label slots per row), and per architecture ``label_vectors`` (float32 ``[B, K, D]``,
+    bi-encoders) or ``class_input_ids``/``class_attention_mask`` (encoder-decoders).
+    """
+
+    name: str
+    config: Any
+
+    @property
+    def device(self) -> Any: ...
+
+    def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """Logits ``[B, K]`` (float32) for the collated batch."""
+        ...
+
+    def encode_labels(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Label vectors ``[N, D]`` (float32) for tokenised labels (bi-encoders only)."""
+        ...
+
+
+def slot_mask(slot_counts: np.ndarray, num_slots: int | None = None) -> np.ndarray:
+    """``[B, K]`` int64 mask, 1 for the label slots each row was given (K = max count unless given)."""
+    width = int(slot_counts.max()) if num_slots is None else num_slots
+    return (np.arange(width)[None, :] < slot_counts[:, None]).astype(np.int64)
+
+
+def check_num_threads(num_threads: Any) -> None:
+    """Raise ``ValueError`` unless ``num_threads`` is a positive int."""
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")

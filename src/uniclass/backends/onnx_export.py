@@ -1,0 +1,370 @@
+"""Export a GLiClass model to ONNX, check it against torch, and optionally quantize it to int8.
+
+What is exported:
+
+* uni-encoder (every option: poolings, scorers, ``extract_text_features``, ``class_token_pooling``,
+  ``embed_class_token``, LSTM, segment embeddings, ``normalize_features``, ``encoder_layer_id``...) and the
+  encoder-decoder families: one graph, ``model.onnx``: ``input_ids``, ``attention_mask`` ``[B, L]`` and
+  ``slot_mask`` ``[B, K]`` (plus ``class_input_ids``/``class_attention_mask`` for encoder-decoders) ->
+  ``logits`` ``[B, K]``. The label count K comes from the ``slot_mask`` input, so batch, sequence and label
+  axes are all dynamic (the official exports bake in 25 labels).
+* bi-encoder and bi-encoder-fused: two graphs, so label vectors can be computed once and cached:
+  ``label_encoder.onnx`` (``label_input_ids``, ``label_attention_mask`` -> ``label_vectors`` ``[N, D]``) and
+  ``model.onnx`` (``input_ids``, ``attention_mask``, ``label_vectors`` ``[B, K, D]``, ``slot_mask`` -> logits).
+
+Exporter: torch 2.13 still ships the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``) and it
+is the default here. It exports every option and backbone the tests cover (packed-sequence LSTM becomes an ONNX
+``LSTM`` with ``sequence_lens``; T5 works) in well under a second for tiny models. The dynamo exporter
+(``exporter="dynamo"``) produces equally correct dynamic graphs for BERT/DeBERTa/ModernBERT/MPNet, but fails on
+the packed LSTM and on T5, and takes 5-15 s per tiny graph. Either way the graph is traced on one input shape
+and then checked on reference batches of *other* shapes (batch, length, label count, padded label slots), so a
+constant baked in by tracing fails the check instead of shipping.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..classifier import LABEL_TOKENIZER_DIR, Classifier
+from ..processing import WindowPolicy, normalize_request
+from . import slot_mask
+from .onnx_runtime import LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, graph_file, verify_export
+from .torch_backend import TorchBackend
+
+FP32_TOLERANCE = 1e-4  # max |Δlogit| allowed between torch and the fp32 ONNX graph
+DEFAULT_OPSET = {"torchscript": 17, "dynamo": 18}
+_BI_ENCODERS = ("bi-encoder", "bi-encoder-fused")
+_ENCODER_DECODERS = ("encoder-decoder", "encoder-decoder-cls")
+
+# Reference inputs: texts of very different lengths (an empty one too), label sets of different sizes in one
+# batch (so rows have padded label slots), a prompt, and batch sizes 3, 2 and 1.
+_REFERENCE_ITEMS: list[tuple[str, list[str], str]] = [
+    ("The striker scored twice in the last ten minutes of the derby.", ["sports", "finance", "politics"], ""),
+    (
+        "Shares fell five percent after the earnings call, and analysts cut their targets for the rest of the "
+        "year while the central bank kept interest rates unchanged.",
+        ["sports", "business and finance", "science", "health care", "question", "weather", "politics"],
+        "",
+    ),
+    ("ok", ["positive"], ""),
+    (
+        " ".join(
+            "A long report on the new hospital wing describes the funding, the delays, the patients who waited, "
+            "the nurses who worked double shifts and the minister who promised it would open on time.".split()
+            * 2
+        ),
+        ["health care", "politics", "finance", "local news", "opinion"],
+        "Classify the news article:",
+    ),
+    ("", ["empty", "not empty"], ""),
+    ("Is the battery life any good on this phone?", ["question", "review", "battery", "camera"], ""),
+]
+_REFERENCE_BATCHES = ((0, 1, 2), (3, 4), (5,))
+_TRACE_ITEMS: list[tuple[str, list[str], str]] = [
+    ("Tracing example text number one.", ["alpha", "beta"], ""),
+    ("A second, somewhat longer tracing example text.", ["gamma", "delta"], ""),
+]
+
+
+class OnnxParityError(RuntimeError):
+    """The exported fp32 graph does not reproduce the torch logits within ``FP32_TOLERANCE``."""
+
+
+def export_onnx(
+    model: str | Path | Classifier,
+    out_dir: str | Path,
+    *,
+    quantize: bool = False,
+    opset: int | None = None,
+    check: bool = True,
+    exporter: str = "torchscript",
+) -> Path:
+    """Export a GLiClass model to an ONNX folder that ``Classifier.from_pretrained(out_dir, backend="onnx")`` loads.
+
+    The folder holds ``config.json``, the tokenizer files (``tokenizer.json``; ``label_tokenizer/`` for
+    bi-encoders), ``calibration.json`` if any, the graph(s) and ``onnx_parity.json``: reference input ids and
+    the torch logits for them. After the export, onnxruntime runs those inputs and the measured max |Δlogit|
+    is written to the parity file; with ``check=True`` an export whose fp32 graph differs from torch by more
+    than 1e-4 raises ``OnnxParityError``.
+
+    Args:
+        model: a checkpoint folder / hub id, or a loaded torch ``Classifier`` (its weights are copied to float32
+            on the CPU; LoRA adapters are merged into the copy).
+        out_dir: the export folder (created; existing files of the same names are replaced).
+        quantize: also write int8 graphs (``onnxruntime.quantization.quantize_dynamic``, weights int8,
+            activations quantized on the fly) as ``model_int8.onnx`` (and ``label_encoder_int8.onnx``); their
+            max |Δscore| against fp32 on the reference inputs is recorded, never enforced: int8 can hurt
+            accuracy (badly for DeBERTa-based models), so measure it on your data before using it.
+        opset: ONNX opset (default 17; 18 with ``exporter="dynamo"``).
+        check: raise when the fp32 parity check fails (the parity file is written either way).
+        exporter: ``"torchscript"`` (default, ``dynamo=False``) or ``"dynamo"``.
+
+    Returns:
+        The export folder.
+
+    Example:
+        >>> from uniclass.backends.onnx_export import export_onnx
+        >>> out = export_onnx("tests/fixtures/parity/uni_bert_default", "/tmp/uni-onnx", quantize=True)  # doctest: +SKIP
+        >>> from uniclass import Classifier
+        >>> clf = Classifier.from_pretrained(out, backend="onnx")  # doctest: +SKIP
+        >>> clf.scores("The striker scored", ["sports", "finance"])  # doctest: +SKIP
+        [0.62, 0.48]
+    """
+    if exporter not in DEFAULT_OPSET:
+        raise ValueError(f"exporter must be 'torchscript' or 'dynamo', got {exporter!r}")
+    opset = opset or DEFAULT_OPSET[exporter]
+    clf = _float_cpu_classifier(model)
+    arch = clf.config.architecture_type
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_companion_files(clf, out)
+
+    reference = _reference(clf, _REFERENCE_ITEMS, _REFERENCE_BATCHES)
+    trace = _reference(clf, _TRACE_ITEMS, ((0, 1),))
+    network = clf.model.model
+    files = {"model": MODEL_FILE}
+    _export_graph(_LogitsGraph(network, _logit_inputs(arch)), trace["batches"][0]["feeds"], out / MODEL_FILE, opset, exporter)
+    if arch in _BI_ENCODERS:
+        files["label_encoder"] = LABEL_ENCODER_FILE
+        _export_graph(_LabelEncoderGraph(network), trace["label_feeds"], out / LABEL_ENCODER_FILE, opset, exporter)
+
+    parity = _parity_document(clf, reference, files, opset, exporter)
+    _write_json(out / PARITY_FILE, parity)
+    fp32 = verify_export(out)
+    parity["fp32"] = fp32["summary"]
+    if quantize:
+        parity["int8"] = _quantize(out, files, fp32)
+    _write_json(out / PARITY_FILE, parity)
+    if check and fp32["summary"]["max_abs_logit_diff"] > FP32_TOLERANCE:
+        raise OnnxParityError(
+            f"{out / MODEL_FILE}: the fp32 ONNX graph differs from torch by max |Δlogit| = "
+            f"{fp32['summary']['max_abs_logit_diff']:.3g} > {FP32_TOLERANCE} on the reference inputs "
+            f"(details in {out / PARITY_FILE}); do not use this export"
+        )
+    return out
+
+
+# ====================================================================== model preparation
+def _float_cpu_classifier(model: str | Path | Classifier) -> Classifier:
+    """A float32 CPU copy of the classifier (the caller's model is left untouched)."""
+    if isinstance(model, Classifier):
+        source = model
+    else:
+        source = Classifier.from_pretrained(model, device="cpu")
+    if source.backend.name != "torch":
+        raise ValueError("export_onnx needs a torch Classifier (this one already runs ONNX graphs)")
+    from ..training.lora import has_lora, merged_copy
+
+    network = merged_copy(source.model) if has_lora(source.model) else copy.deepcopy(source.model)
+    network = network.to(device="cpu", dtype=torch.float32).eval()
+    return Classifier(TorchBackend(network), source.tokenizer, source.label_tokenizer, max_length=source.max_length,
+                      calibration=source.calibration)
+
+
+def _write_companion_files(clf: Classifier, out: Path) -> None:
+    """config.json (dtype float32), tokenizer files (tokenizer.json required), calibration."""
+    config = copy.copy(clf.config)
+    config.extra = {**clf.config.extra, "dtype": "float32"}
+    config.save(out)
+    clf.tokenizer.save_pretrained(str(out))
+    _require_tokenizer_json(out)
+    if clf.label_tokenizer is not None:
+        clf.label_tokenizer.save_pretrained(str(out / LABEL_TOKENIZER_DIR))
+        _require_tokenizer_json(out / LABEL_TOKENIZER_DIR)
+    if clf.calibration is not None:
+        clf.calibration.save(out)
+
+
+def _require_tokenizer_json(folder: Path) -> None:
+    if not (folder / "tokenizer.json").is_file():
+        raise ValueError(
+            f"the tokenizer saved to {folder} has no tokenizer.json (not a fast tokenizer): the ONNX backend "
+            "tokenizes with the tokenizers library from that file"
+        )
+
+
+# ====================================================================== graphs
+def _logit_inputs(arch: str) -> list[str]:
+    names = ["input_ids", "attention_mask"]
+    if arch in _BI_ENCODERS:
+        names.append("label_vectors")
+    if arch in _ENCODER_DECODERS:
+        names += ["class_input_ids", "class_attention_mask"]
+    return [*names, "slot_mask"]
+
+
+class _LogitsGraph(nn.Module):
+    """``model.onnx``: the network's forward pass with the label count taken from the ``slot_mask`` input."""
+
+    def __init__(self, network: nn.Module, input_names: list[str]):
+        super().__init__()
+        self.network = network
+        self.input_names = input_names
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.network(**dict(zip(self.input_names, inputs, strict=True)))
+
+
+class _LabelEncoderGraph(nn.Module):
+    """``label_encoder.onnx``: bi-encoder label vectors, one row per label (rows are independent)."""
+
+    input_names = ["label_input_ids", "label_attention_mask"]
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, label_input_ids: torch.Tensor, label_attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.network.encode_labels(label_input_ids, label_attention_mask)
+
+
+_AXES = {
+    "input_ids": ("batch", "sequence"),
+    "attention_mask": ("batch", "sequence"),
+    "class_input_ids": ("batch", "label_sequence"),
+    "class_attention_mask": ("batch", "label_sequence"),
+    "slot_mask": ("batch", "labels"),
+    "label_vectors": ("batch", "labels", None),
+    "label_input_ids": ("num_labels", "label_sequence"),
+    "label_attention_mask": ("num_labels", "label_sequence"),
+    "logits": ("batch", "labels"),
+}
+
+
+def _export_graph(graph: nn.Module, feeds: dict[str, np.ndarray], path: Path, opset: int, exporter: str) -> None:
+    """Trace ``graph`` on ``feeds`` and write an ONNX file whose named axes are all dynamic."""
+    names = list(graph.input_names)
+    args = tuple(torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in names)
+    output = "label_vectors" if isinstance(graph, _LabelEncoderGraph) else "logits"
+    axes = {name: {i: axis for i, axis in enumerate(_AXES[name]) if axis} for name in names}
+    axes[output] = {0: "num_labels"} if output == "label_vectors" else dict(enumerate(_AXES["logits"]))
+    graph.eval()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about shapes: the parity check is the real test
+        if exporter == "dynamo":
+            dims: dict[str, Any] = {}
+            shapes = {
+                name: {i: dims.setdefault(axis, torch.export.Dim(axis)) for i, axis in axis_map.items()}
+                for name, axis_map in axes.items()
+                if name in names
+            }
+            torch.onnx.export(graph, args, str(path), dynamo=True, input_names=names, output_names=[output],
+                              dynamic_shapes=tuple(shapes[name] for name in names), opset_version=opset,
+                              external_data=False, verbose=False)
+        else:
+            torch.onnx.export(graph, args, str(path), dynamo=False, input_names=names, output_names=[output],
+                              dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
+
+
+# ====================================================================== reference inputs
+def _reference(clf: Classifier, items: list[tuple[str, list[str], str]], batches: tuple[tuple[int, ...], ...]) -> dict[str, Any]:
+    """Collated numpy feeds for ``items`` grouped as ``batches``, with the torch logits of each batch.
+
+    Bi-encoders also get the label encoder inputs (every distinct label once) and, per batch, ``label_index``
+    ``[B, K]`` (rows into the label list, -1 for padding), so the ONNX side can assemble ``label_vectors``
+    from its own label encoder output.
+    """
+    texts, labels, prompts = (list(column) for column in zip(*items, strict=True))
+    request = normalize_request(texts, labels, prompt=prompts)
+    plans = clf._builder.build(request, WindowPolicy(clf.max_length))
+    segments = [plan.segments[0] for plan in plans]  # the reference texts fit one window with all their labels
+    arch = clf.config.architecture_type
+    out: dict[str, Any] = {"batches": []}
+    label_list: list[str] = []
+    if arch in _BI_ENCODERS:
+        label_list = sorted({label for group in labels for label in group})
+        ids = clf.label_tokenizer(label_list, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        from ..batching import pad_ids
+
+        label_ids, label_mask = pad_ids(ids, clf.label_tokenizer.pad_token_id or 0)
+        out["labels"] = label_list
+        out["label_feeds"] = {"label_input_ids": label_ids, "label_attention_mask": label_mask}
+        out["label_vectors"] = clf.backend.encode_labels(label_ids, label_mask)
+        clf._label_cache.clear()
+        clf._cache_label_vectors(set(label_list), len(label_list))
+    for batch in batches:
+        rows = [segments[i] for i in batch]
+        collated = clf._collate(rows)
+        logits = clf.backend.run(collated)
+        feeds = {name: value for name, value in collated.items() if name != "slot_counts"}
+        feeds["slot_mask"] = slot_mask(collated["slot_counts"], logits.shape[1])
+        entry = {"feeds": feeds, "num_labels": [len(r.labels) for r in rows], "logits": logits}
+        if arch in _BI_ENCODERS:
+            index = np.full(feeds["slot_mask"].shape, -1, dtype=np.int64)
+            for i, r in enumerate(rows):
+                index[i, : len(r.labels)] = [label_list.index(label) for label in r.labels]
+            entry["label_index"] = index
+        out["batches"].append(entry)
+    return out
+
+
+def _parity_document(clf: Classifier, reference: dict[str, Any], files: dict[str, str], opset: int, exporter: str) -> dict[str, Any]:
+    import onnxruntime
+
+    batches = []
+    for entry in reference["batches"]:
+        inputs = {name: value.tolist() for name, value in entry["feeds"].items() if name != "label_vectors"}
+        record = {"inputs": inputs, "num_labels": entry["num_labels"], "logits": entry["logits"].tolist()}
+        if "label_index" in entry:
+            record["label_index"] = entry["label_index"].tolist()
+        batches.append(record)
+    document: dict[str, Any] = {
+        "format": 1,
+        "architecture_type": clf.config.architecture_type,
+        "graphs": files,
+        "inputs": _logit_inputs(clf.config.architecture_type),
+        "exporter": exporter,
+        "opset": opset,
+        "torch_version": torch.__version__,
+        "onnxruntime_version": onnxruntime.__version__,
+        "tolerance_fp32_logits": FP32_TOLERANCE,
+        "reference": {"batches": batches},
+    }
+    if "label_feeds" in reference:
+        document["reference"]["labels"] = reference["labels"]
+        document["reference"]["label_inputs"] = {k: v.tolist() for k, v in reference["label_feeds"].items()}
+        document["reference"]["label_vectors"] = reference["label_vectors"].tolist()
+    return document
+
+
+# ====================================================================== int8
+def _quantize(out: Path, files: dict[str, str], fp32: dict[str, Any]) -> dict[str, Any]:
+    """Write int8 graphs next to the fp32 ones and measure how far they move logits and scores."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    written = {}
+    for key, name in files.items():
+        target = graph_file(name, quantized=True)
+        quantize_dynamic(str(out / name), str(out / target), weight_type=QuantType.QInt8)
+        written[key] = target
+    int8 = verify_export(out, quantized=True)
+    versus_fp32_logits = max(
+        float(np.abs(a - b).max()) for a, b in zip(int8["logits"], fp32["logits"], strict=True)
+    )
+    versus_fp32_scores = max(
+        float(np.abs(_sigmoid(a) - _sigmoid(b)).max()) for a, b in zip(int8["logits"], fp32["logits"], strict=True)
+    )
+    return {
+        "graphs": written,
+        "method": "onnxruntime.quantization.quantize_dynamic, QInt8 weights",
+        "max_abs_score_diff_vs_fp32": versus_fp32_scores,
+        "max_abs_logit_diff_vs_fp32": versus_fp32_logits,
+        "vs_torch": int8["summary"],
+        "note": "measured on the reference inputs only, not enforced; check accuracy on your own data",
+    }
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document) + "\n", encoding="utf-8")

@@ -1,0 +1,171 @@
+"""The ONNX Runtime backend: exported GLiClass graphs run with numpy and onnxruntime only (no torch).
+
+An export folder (written by ``uniclass.backends.onnx_export.export_onnx``) holds::
+
+    config.json              the GLiClass config (read here without transformers)
+    tokenizer.json ...       the fast tokenizer (label_tokenizer/ for bi-encoders)
+    model.onnx               logits [B, K] from input_ids, attention_mask, slot_mask (+ label_vectors)
+    label_encoder.onnx       bi-encoders: label vectors [N, D] from label token ids
+    model_int8.onnx ...      optional int8 dynamic quantization of each graph
+    onnx_parity.json         reference inputs and torch logits, and the measured differences
+
+Every axis is dynamic: batch, sequence and label count (the label count comes from the ``slot_mask`` input,
+``[B, K]``, not from a constant baked into the graph).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import check_num_threads, slot_mask
+
+MODEL_FILE = "model.onnx"
+LABEL_ENCODER_FILE = "label_encoder.onnx"
+PARITY_FILE = "onnx_parity.json"
+QUANTIZED_SUFFIX = "_int8"
+
+
+def graph_file(name: str, *, quantized: bool = False) -> str:
+    """``model.onnx`` -> ``model_int8.onnx`` for the quantized variant."""
+    if not quantized:
+        return name
+    stem, _, ext = name.rpartition(".")
+    return f"{stem}{QUANTIZED_SUFFIX}.{ext}"
+
+
+def is_export_folder(folder: str | Path) -> bool:
+    return (Path(folder) / MODEL_FILE).is_file()
+
+
+class OnnxBackend:
+    """Runs the graphs of an export folder on onnxruntime.
+
+    Args:
+        folder: the export folder.
+        config: its ``GLiClassConfig``.
+        quantized: use the int8 graphs (``export_onnx(..., quantize=True)``).
+        num_threads: ``SessionOptions.intra_op_num_threads`` (per session; default: onnxruntime's choice).
+        providers: onnxruntime execution providers (default: CPU).
+
+    Example:
+        >>> from uniclass import Classifier
+        >>> clf = Classifier.from_pretrained("exported/", backend="onnx", num_threads=2)  # doctest: +SKIP
+        >>> clf.backend.run(batch).shape  # doctest: +SKIP
+        (4, 5)
+    """
+
+    name = "onnx"
+    device = "cpu"
+
+    def __init__(
+        self,
+        folder: str | Path,
+        config: Any,
+        *,
+        quantized: bool = False,
+        num_threads: int | None = None,
+        providers: list[str] | None = None,
+    ):
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise ImportError(
+                f"backend='onnx' needs onnxruntime: pip install 'uniclass[onnx]' ({err})"
+            ) from err
+        if num_threads is not None:
+            check_num_threads(num_threads)
+        self.folder = Path(folder)
+        self.config = config
+        self.quantized = quantized
+        options = ort.SessionOptions()
+        if num_threads is not None:
+            options.intra_op_num_threads = num_threads
+            options.inter_op_num_threads = 1
+        providers = providers or ["CPUExecutionProvider"]
+        self.session = ort.InferenceSession(str(self._graph(MODEL_FILE)), options, providers=providers)
+        self.label_session = None
+        if config.architecture_type in ("bi-encoder", "bi-encoder-fused"):
+            self.label_session = ort.InferenceSession(str(self._graph(LABEL_ENCODER_FILE)), options, providers=providers)
+        self._inputs = [i.name for i in self.session.get_inputs()]
+
+    def _graph(self, name: str) -> Path:
+        path = self.folder / graph_file(name, quantized=self.quantized)
+        if not path.is_file():
+            hint = " (export with --quantize)" if self.quantized else ""
+            raise FileNotFoundError(f"{self.folder} has no {path.name}{hint}: not a uniclass ONNX export folder")
+        return path
+
+    def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        counts = batch["slot_counts"]
+        width = batch["label_vectors"].shape[1] if "label_vectors" in batch else None
+        return self.run_graph({**batch, "slot_mask": slot_mask(counts, width)})
+
+    def run_graph(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """Logits for the graph's own inputs (``slot_mask`` instead of ``slot_counts``); extra keys are ignored."""
+        missing = [name for name in self._inputs if name not in feeds]
+        if missing:
+            raise ValueError(f"the ONNX graph needs inputs {missing} that this batch does not have")
+        return self.session.run(None, {name: feeds[name] for name in self._inputs})[0]
+
+    def encode_labels(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        if self.label_session is None:
+            raise ValueError(f"{self.config.architecture_type} has no label encoder")
+        feeds = {"label_input_ids": input_ids, "label_attention_mask": attention_mask}
+        return self.label_session.run(None, feeds)[0]
+
+
+def verify_export(folder: str | Path, *, quantized: bool = False, num_threads: int | None = 1) -> dict[str, Any]:
+    """Run the reference inputs of ``onnx_parity.json`` through the graphs and compare with the stored torch logits.
+
+    Needs only numpy and onnxruntime, so an export can be re-checked where it is deployed. Only real label slots
+    are compared (padded slots carry no score). Bi-encoders are checked end to end: the label vectors come from
+    ``label_encoder.onnx`` and are then fed to ``model.onnx``.
+
+    Returns:
+        ``{"summary": {"max_abs_logit_diff", "max_abs_score_diff", "max_abs_label_vector_diff", "quantized"},
+        "logits": [per reference batch, the real-slot logits, flattened]}``.
+
+    Example:
+        >>> verify_export("exported/")["summary"]["max_abs_logit_diff"] < 1e-4  # doctest: +SKIP
+        True
+    """
+    from ..config import GLiClassConfig
+
+    folder = Path(folder)
+    reference = json.loads((folder / PARITY_FILE).read_text(encoding="utf-8"))["reference"]
+    config = GLiClassConfig.from_json_file(folder / "config.json", plain_backbones=True)
+    backend = OnnxBackend(folder, config, quantized=quantized, num_threads=num_threads)
+    label_vectors, label_diff = None, None
+    if "label_inputs" in reference:
+        inputs = {k: np.asarray(v, dtype=np.int64) for k, v in reference["label_inputs"].items()}
+        label_vectors = backend.encode_labels(inputs["label_input_ids"], inputs["label_attention_mask"])
+        label_diff = float(np.abs(label_vectors - np.asarray(reference["label_vectors"], dtype=np.float32)).max())
+    got_all, worst_logit, worst_score = [], 0.0, 0.0
+    for batch in reference["batches"]:
+        feeds = {name: np.asarray(value, dtype=np.int64) for name, value in batch["inputs"].items()}
+        if label_vectors is not None:
+            index = np.asarray(batch["label_index"], dtype=np.int64)
+            gathered = label_vectors[index.clip(min=0)] * (index >= 0)[..., None]
+            feeds["label_vectors"] = gathered.astype(np.float32)
+        logits = backend.run_graph(feeds)
+        want = np.asarray(batch["logits"], dtype=np.float64)
+        got = np.concatenate([logits[row, :n] for row, n in enumerate(batch["num_labels"])]).astype(np.float64)
+        expected = np.concatenate([want[row, :n] for row, n in enumerate(batch["num_labels"])])
+        worst_logit = max(worst_logit, float(np.abs(got - expected).max()))
+        worst_score = max(worst_score, float(np.abs(_sigmoid(got) - _sigmoid(expected)).max()))
+        got_all.append(got)
+    summary = {
+        "max_abs_logit_diff": worst_logit,
+        "max_abs_score_diff": worst_score,
+        "max_abs_label_vector_diff": label_diff,
+        "quantized": quantized,
+    }
+    return {"summary": summary, "logits": got_all}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))

@@ -1,0 +1,111 @@
+"""The torch backend: a ``GLiClassModel`` behind the backend interface (numpy batch in, numpy logits out).
+
+It is the backend for training, LoRA, saving and GPUs. The classifier hands it numpy arrays; it moves them to
+the model's device once per batch and copies the logits back once per batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..modeling import GLiClassModel
+from . import check_num_threads
+
+_FLOAT_INPUTS = ("label_vectors",)
+
+
+class TorchBackend:
+    """Runs a ``GLiClassModel`` under ``torch.inference_mode``.
+
+    Args:
+        model: the network (its ``config`` is the classifier's config).
+        compile: wrap the forward pass in ``torch.compile(dynamic=True)``: the first batches are slow (graph
+            capture and code generation), later ones faster on large models. Needs a C++ compiler on CPU.
+        num_threads: ``torch.set_num_threads`` (process-wide: torch has one intra-op pool per process).
+
+    Example:
+        >>> from uniclass.backends.torch_backend import TorchBackend  # doctest: +SKIP
+        >>> backend = TorchBackend(model, num_threads=2)  # doctest: +SKIP
+        >>> backend.run(batch).shape  # doctest: +SKIP
+        (4, 5)
+    """
+
+    name = "torch"
+
+    def __init__(self, model: GLiClassModel, *, compile: bool = False, num_threads: int | None = None):
+        if num_threads is not None:
+            check_num_threads(num_threads)
+            torch.set_num_threads(num_threads)
+        self.model = model.eval()
+        self.compile = compile
+        self._compiled: Any = None
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.dtype
+
+    def reset(self) -> None:
+        """Forget the compiled forward (the model's modules changed, e.g. LoRA adapters were added or merged)."""
+        self._compiled = None
+
+    def _forward(self) -> Any:
+        if not self.compile:
+            return self.model
+        if self._compiled is None:
+            self._compiled = torch.compile(self.model, dynamic=True)
+        return self._compiled
+
+    def to_tensors(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """Numpy arrays to tensors on the model's device (float inputs in the model's dtype)."""
+        device, dtype = self.device, self.dtype
+        out = {}
+        for name, array in batch.items():
+            tensor = torch.from_numpy(np.ascontiguousarray(array))
+            out[name] = tensor.to(device=device, dtype=dtype) if name in _FLOAT_INPUTS else tensor.to(device)
+        return out
+
+    def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        self.model.eval()  # a Trainer may have left it in training mode (dropout)
+        with torch.inference_mode():
+            logits = self._forward()(**self.to_tensors(batch))
+            return logits.float().cpu().numpy()  # one device-to-host copy per batch
+
+    def encode_labels(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        tensors = self.to_tensors({"input_ids": input_ids, "attention_mask": attention_mask})
+        with torch.inference_mode():
+            vectors = self.model.model.encode_labels(tensors["input_ids"], tensors["attention_mask"])
+            return vectors.float().cpu().numpy()
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"``: CUDA, then MPS, then CPU; anything else as ``torch.device``."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    value = getattr(torch, str(dtype), None)
+    if not isinstance(value, torch.dtype):
+        raise ValueError(f"Unknown dtype {dtype!r}")
+    return value
