@@ -130,3 +130,13 @@ def test_torch_module_finds_the_model_behind_a_classifier() -> None:
     assert torch_module(SimpleNamespace(model=None, backend=SimpleNamespace(model=module))) is module
     with pytest.raises(TypeError, match="torch backend"):
         torch_module(SimpleNamespace(model="an onnx session", backend=SimpleNamespace()))
+
+    class OnnxLike:
+        backend = SimpleNamespace(session="onnx")
+
+        @property
+        def model(self):
+            raise NotImplementedError("clf.model needs the torch backend")
+
+    with pytest.raises(TypeError, match="torch backend"):
+        torch_module(OnnxLike())

@@ -47,8 +47,9 @@ def test_runner_reads_official_results_in_label_order(tmp_path) -> None:
 
 def test_comparison_rows_and_verdicts() -> None:
     result = _result()
-    ours = {"uniclass torch": (Timing(2, [0.25]), [[0.1, 0.8], [0.5, 0.6]])}
-    rows = official.comparison_rows(result, 2, ours)
+    ours = {"uniclass torch": (Timing(2, [0.25]), [[0.1, 0.8], [0.5, 0.6]], None)}
+    rows = official.comparison_rows(result | {"batch_shapes": [[2, 7]]}, 2, ours)
+    assert rows[0]["batches"]["padded_tokens"] == 14 and rows[1]["batches"] is None
     assert rows[0]["name"] == "official gliclass (torch)" and rows[0]["texts_per_s"] == 1.0  # 2 texts / median 2 s
     assert rows[0]["max_abs_diff_vs_official_per_text"] == pytest.approx(0.1)  # its own padding effect
     assert rows[1]["speedup"] == 8.0
@@ -82,6 +83,7 @@ def test_runner_subprocess_matches_uniclass_per_text(tmp_path) -> None:
                "max_length": 64, "repeats": 2, "warmup_texts": 1, "reference_texts": 2}
     result = official.run_official(sys.executable, request, tmp_path)
     assert len(result["timings_s"]) == 2 and result["threads"] == 1 and result["dtype"] == "float32"
+    assert [rows for rows, _ in result["batch_shapes"]] == [2, 1]  # one pass, batch size 2, in the given order
     assert result["versions"]["gliclass"]
     ours = Classifier.from_pretrained(checkpoint, device="cpu", max_length=64).scores(texts, LABELS)
     assert official.max_abs_diff(ours, result["reference_scores"]) < 1e-5

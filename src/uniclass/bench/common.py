@@ -222,7 +222,13 @@ class BatchRecorder:
 
 def torch_module(classifier: Any) -> Any:
     """The torch module behind a ``Classifier`` (its ``model``, or its torch backend's), for batch recording."""
-    for candidate in (getattr(classifier, "model", None), getattr(getattr(classifier, "backend", None), "model", None)):
+    def attribute(owner: Any, name: str) -> Any:
+        try:
+            return getattr(owner, name, None)
+        except NotImplementedError:  # an ONNX classifier refuses ``model``: there is no torch module
+            return None
+
+    for candidate in (attribute(classifier, "model"), attribute(attribute(classifier, "backend"), "model")):
         if hasattr(candidate, "register_forward_pre_hook"):
             return candidate
     raise TypeError("this classifier has no torch module to record batches from (use the torch backend)")

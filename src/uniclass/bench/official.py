@@ -26,7 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import Timing, markdown_table, measure, quiet_transformers, run_header, set_threads, setup_lines, write_results
+from .common import (
+    BatchShape,
+    Timing,
+    markdown_table,
+    measure,
+    measure_recorded,
+    quiet_transformers,
+    run_header,
+    set_threads,
+    setup_lines,
+    summarize_batches,
+    torch_module,
+    write_results,
+)
 from .workloads import LABELS_8, dev_mix
 
 OFFICIAL_REQUIREMENTS = ("torch==2.13.0", "gliclass==0.1.21")
@@ -124,16 +137,25 @@ def run_official(python: str | Path, request: dict[str, Any], workdir: Path) -> 
 
 
 # ====================================================================== uniclass side
-def time_classifier(clf: Any, texts: list[str], labels: list[str], setup: OfficialSetup) -> tuple[Timing, list[list[float]]]:
-    """Warm up on the first texts, then time ``scores`` over all texts ``setup.repeats`` times."""
+def time_classifier(clf: Any, texts: list[str], labels: list[str], setup: OfficialSetup
+                    ) -> tuple[Timing, list[list[float]], dict[str, Any] | None]:
+    """Warm up on the first texts, then time ``scores`` over all texts ``setup.repeats`` times.
+
+    With a torch model the batches of one full (untimed) pass are recorded too; ONNX classifiers have no
+    torch module to hook, and their batch summary is ``None``.
+    """
     last: dict[str, Any] = {}
 
     def call() -> None:
         last["scores"] = clf.scores(texts, labels, batch_size=setup.batch_size)
 
     clf.scores(texts[: setup.warmup_texts], labels, batch_size=setup.batch_size)
-    timing = measure(call, items=len(texts), repeats=setup.repeats, warmup=0)
-    return timing, last["scores"]
+    try:
+        module = torch_module(clf)
+    except TypeError:
+        return measure(call, items=len(texts), repeats=setup.repeats, warmup=0), last["scores"], None
+    shapes, timing, _ = measure_recorded(call, module, items=len(texts), repeats=setup.repeats)
+    return timing, last["scores"], summarize_batches(shapes)
 
 
 def max_abs_diff(a: list[list[float]], b: list[list[float]]) -> float:
@@ -166,20 +188,30 @@ def onnx_classifiers(checkpoint: Path, setup: OfficialSetup, workdir: Path) -> t
 
 
 # ====================================================================== the comparison
-def comparison_rows(official: dict[str, Any], n_texts: int, ours: dict[str, tuple[Timing, list[list[float]]]]) -> list[dict[str, Any]]:
-    """One row per implementation: texts/s, speed-up over the official package, score differences."""
+def official_batches(official: dict[str, Any]) -> dict[str, Any] | None:
+    """Summary of the official pass's batches (rows x padded length; the runner does not see the mask)."""
+    shapes = official.get("batch_shapes")
+    if not shapes:
+        return None
+    summary = summarize_batches([BatchShape(rows, length, rows * length) for rows, length in shapes])
+    return {k: v for k, v in summary.items() if k not in ("real_tokens", "padding_fraction", "mean_real_tokens_per_row")}
+
+
+def comparison_rows(official: dict[str, Any], n_texts: int,
+                    ours: dict[str, tuple[Timing, list[list[float]], dict[str, Any] | None]]) -> list[dict[str, Any]]:
+    """One row per implementation: texts/s, speed-up over the official package, score differences, batches."""
     official_timing = Timing(n_texts, list(official["timings_s"]))
     reference = official["reference_scores"]
     rows = [{"name": "official gliclass (torch)", "texts_per_s": official_timing.per_second, "speedup": 1.0,
              "max_abs_diff_vs_official_batched": 0.0,
              "max_abs_diff_vs_official_per_text": max_abs_diff(official["scores"], reference) if reference else None,
-             "timing": official_timing.as_dict()}]
-    for name, (timing, scores) in ours.items():
+             "timing": official_timing.as_dict(), "batches": official_batches(official)}]
+    for name, (timing, scores, batches) in ours.items():
         rows.append({"name": name, "texts_per_s": timing.per_second,
                      "speedup": timing.per_second / official_timing.per_second,
                      "max_abs_diff_vs_official_batched": max_abs_diff(scores, official["scores"]),
                      "max_abs_diff_vs_official_per_text": max_abs_diff(scores, reference) if reference else None,
-                     "timing": timing.as_dict()})
+                     "timing": timing.as_dict(), "batches": batches})
     return rows
 
 
@@ -215,9 +247,10 @@ def render_markdown(payload: dict[str, Any]) -> str:
         f"{off['threads']} threads. Per-text column: the first {len(off['reference_scores'])} texts scored one per "
         f"official call.\n\n")
     table = [[r["name"], r["texts_per_s"], f"{r['speedup']:.2f}x", r["max_abs_diff_vs_official_batched"],
-              r["max_abs_diff_vs_official_per_text"]] for r in payload["rows"]]
+              r["max_abs_diff_vs_official_per_text"],
+              r["batches"]["padded_tokens"] if r.get("batches") else None] for r in payload["rows"]]
     parts.append(markdown_table(["implementation", "texts/s", "vs official", "max abs diff vs official (batched)",
-                                 "max abs diff vs official (per text)"], table))
+                                 "max abs diff vs official (per text)", "padded tokens per pass"], table))
     if payload.get("onnx_note"):
         parts.append(f"\n{payload['onnx_note']}\n")
     parts.append("\n" + "".join(f"- {line}\n" for line in payload["verdicts"]))

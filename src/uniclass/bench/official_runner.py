@@ -7,7 +7,7 @@ uniclass), so it imports nothing from uniclass and only the standard library at 
 
 REQUEST: ``{"checkpoint", "texts", "labels", "threads", "batch_size", "max_length", "repeats", "warmup_texts",
 "reference_texts"}``. RESULT: ``{"runner_version", "versions", "threads", "dtype", "load_s", "timings_s",
-"scores", "reference_scores", "reference_batch_size"}`` where ``scores[i][j]`` is the official multi-label
+"scores", "reference_scores", "reference_batch_size", "batch_shapes"}`` where ``scores[i][j]`` is the official multi-label
 score of ``labels[j]`` for ``texts[i]`` from the timed batched calls, and ``reference_scores`` the same for the
 first ``reference_texts`` texts scored one text per call (the official per-text computation: its pooling
 ignores the attention mask, so batched scores depend on the padding the other texts of a batch add).
@@ -82,11 +82,20 @@ def main(argv: list[str]) -> int:
     warmup = texts[: int(request.get("warmup_texts", batch_size))]
     if warmup:
         call(warmup, batch_size)
-    timings, results = [], None
+    timings, results, shapes = [], None, []
+
+    def record(module: Any, args: tuple, kwargs: dict) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None:
+            shapes.append([int(ids.shape[0]), int(ids.shape[1])])
+
     for _ in range(int(request["repeats"])):
+        shapes.clear()  # keep the batches of the last pass
+        handle = model.register_forward_pre_hook(record, with_kwargs=True)
         start = time.perf_counter()
         results = call(texts, batch_size)
         timings.append(time.perf_counter() - start)
+        handle.remove()
     reference = texts[: int(request.get("reference_texts", 0))]
     reference_scores = scores_in_label_order(call(reference, 1), labels) if reference else []
     result = {
@@ -98,6 +107,7 @@ def main(argv: list[str]) -> int:
         "load_s": load_s,
         "timings_s": timings,
         "texts": len(texts),
+        "batch_shapes": shapes,  # [rows, padded length] of each model call of one pass
         "scores": scores_in_label_order(results or [], labels),
         "reference_scores": reference_scores,
         "reference_batch_size": 1,
