@@ -1,5 +1,5 @@
-"""Command line: ``uniclass classify|serve|train|eval``. Heavy imports (torch, transformers) happen only when a
-command runs, so ``uniclass --help`` answers at once."""
+"""Command line: ``uniclass classify|serve|train|eval|bench|export``. Heavy imports (torch, transformers) happen
+only when a command runs, so ``uniclass --help`` answers at once."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from .bench.cli import add_bench_parser  # light: the benchmarks import torch only when they run
 
     add_bench_parser(commands)
+    from .backends.export_cli import add_export_parser  # light: torch is imported only when an export runs
+
+    add_export_parser(commands)
     train = commands.add_parser(
         "train",
         help="train a GLiClass model from a backbone, or fine-tune a GLiClass model",
@@ -269,6 +272,14 @@ def _add_classify_parser(commands: argparse._SubParsersAction) -> None:
     runtime.add_argument("--batch-size", type=int, default=32)
     runtime.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
     runtime.add_argument("--device", default="auto")
+    scale = classify.add_argument_group("scaling out (Ray Data; pip install 'uniclass[ray]')")
+    scale.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="ray: read the --input Parquet/JSONL file or folder with Ray Data, classify with a pool of "
+                       "actors and write Parquet files into the --output folder (input columns + label, score)")
+    scale.add_argument("--num-actors", type=int, default=None, help="actors in the pool, each loading the model once (default 1)")
+    scale.add_argument("--cpus-per-actor", type=float, default=1.0, help="Ray CPUs reserved per actor (default 1)")
+    scale.add_argument("--gpus-per-actor", type=float, default=0.0, help="Ray GPUs per actor (use with --device cuda)")
+    scale.add_argument("--ray-address", default=None, help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
     classify.set_defaults(single_label=False)
 
 
@@ -276,6 +287,10 @@ def _classify(args: argparse.Namespace) -> int:
     """Stream texts through the model a chunk at a time, writing (and flushing) each chunk's results."""
     from . import io as uio
 
+    if args.engine == "ray":
+        return _classify_ray(args)
+    if args.num_actors is not None:
+        raise ValueError("--num-actors needs --engine ray")
     labels = uio.read_labels_file(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)
     out_format = _output_format(args)
     _check_classify_options(args, labels)
@@ -301,6 +316,33 @@ def _classify(args: argparse.Namespace) -> int:
         sink.close()
     if written == 0 and skip == 0 and not args.input:
         raise ValueError("no texts given (pass them as arguments, on stdin, or with --input FILE)")
+    return 0
+
+
+def _classify_ray(args: argparse.Namespace) -> int:
+    """``--engine ray``: the same classification as a Ray Data job (uniclass.integrations.ray.classify_dataset)."""
+    from . import io as uio
+
+    if not args.input or not args.output:
+        raise ValueError("--engine ray needs --input FILE_OR_FOLDER (Parquet or JSONL) and --output FOLDER (Parquet files)")
+    unsupported = [flag for flag, used in (
+        ("text arguments", bool(args.texts)), ("--resume", args.resume), ("--format", args.format not in (None, "parquet")),
+        ("--input-format csv", args.input_format == "csv"),
+    ) if used]
+    if unsupported:
+        raise ValueError(f"--engine ray does not support {', '.join(unsupported)}")
+    labels = uio.read_labels_file(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)
+    _check_classify_options(args, labels)
+    from .integrations.ray import classify_dataset
+
+    output = classify_dataset(
+        args.input, args.output, labels, model=args.model, input_format=args.input_format, text_column=args.text_column,
+        multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k, prompt=args.prompt,
+        num_actors=args.num_actors or 1, batch_size=args.batch_size, rows_per_batch=args.chunk_size,
+        num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=args.gpus_per_actor, address=args.ray_address,
+        device=args.device, max_length=args.max_length,
+    )
+    print(json.dumps({"output": output}))
     return 0
 
 
@@ -499,6 +541,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .bench.cli import run_bench
 
             return run_bench(args)
+        if args.command == "export":
+            from .backends.export_cli import run_export
+
+            return run_export(args)
     except BrokenPipeError:  # `uniclass classify ... | head`: the reader has all it wants
         _silence_stdout()
         return 141

@@ -229,6 +229,13 @@ class GLiClassConfig:
         return path
 
 
+# transformers' per-model ``attribute_map`` for the fields uniclass reads (T5/BART: d_model, DistilBERT: dim...).
+_ATTRIBUTE_ALIASES = {
+    "hidden_size": ("d_model", "dim", "n_embd"),
+    "max_position_embeddings": ("n_positions",),
+}
+
+
 class BackboneConfig:
     """A nested backbone config read as plain attributes (the torch-free path; no transformers needed).
 
@@ -244,10 +251,10 @@ class BackboneConfig:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # private and dunder lookups (copy, pickle) must not recurse into _data
             raise AttributeError(name)
-        try:
-            return self._data[name]
-        except KeyError:
-            raise AttributeError(f"backbone config ({self._data['model_type']}) has no field {name!r}") from None
+        for key in (name, *_ATTRIBUTE_ALIASES.get(name, ())):
+            if key in self._data:
+                return self._data[key]
+        raise AttributeError(f"backbone config ({self._data['model_type']}) has no field {name!r}")
 
     def get_text_config(self) -> BackboneConfig:
         text = self._data.get("text_config")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..modeling import GLiClassModel
-from . import check_num_threads
+from . import check_num_threads, slot_mask
 
 _FLOAT_INPUTS = ("label_vectors",)
 
@@ -77,6 +77,12 @@ class TorchBackend:
 
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         self.model.eval()  # a Trainer may have left it in training mode (dropout)
+        if self.compile:
+            # the label count as a tensor shape (as in the ONNX graph), not int(slot_counts.max()): no graph break
+            batch = dict(batch)
+            counts = batch.pop("slot_counts")
+            width = batch["label_vectors"].shape[1] if "label_vectors" in batch else None
+            batch["slot_mask"] = slot_mask(counts, width)
         with torch.inference_mode():
             logits = self._forward()(**self.to_tensors(batch))
             return logits.float().cpu().numpy()  # one device-to-host copy per batch
