@@ -29,6 +29,7 @@ from uniclass.data.corpora import (
     convert_snli,
     convert_vader,
     convert_wordnet,
+    convert_wordnet_topics,
     deb_version,
     default_cache_dir,
     dictd_b64decode,
@@ -105,7 +106,7 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 def test_registry_names_and_roles() -> None:
     assert {name: c.role for name, c in CORPORA.items()} == {
-        "snli": "train", "wordnet": "train", "vader": "train",
+        "snli": "train", "wordnet": "train", "wordnet_topics": "train", "vader": "train",
         "bbc_news": "eval", "rotten_tomatoes": "eval", "foldoc": "eval",
     }
     assert all(c.name == name and c.license and c.description for name, c in CORPORA.items())
@@ -189,9 +190,31 @@ WN_FILES = {
 }
 
 
-def write_wordnet(directory: Path) -> None:
+# Topic domains: "computer science" and "law" are domains; "science" is an ancestor of "computer science",
+# "biology" a sibling domain under "science". Three synsets point at domains with ";c".
+WN_TOPIC_FILES = {
+    "noun": [
+        "00001740 03 n 01 entity 0 000 | that which is perceived or known  ",
+        "00040000 09 n 01 science 0 001 @ 00001740 n 0000 | a field of study  ",
+        "00041000 09 n 01 computer_science 0 001 @ 00040000 n 0000 | the science of computers  ",
+        "00042000 09 n 01 biology 0 001 @ 00040000 n 0000 | the science of living things  ",
+        "00043000 09 n 01 law 0 001 @ 00001740 n 0000 | the body of rules of a society  ",
+        "00044000 09 n 01 cooking 0 001 @ 00001740 n 0000 | preparing food  ",
+        ("00045000 06 n 01 compiler 0 002 @ 00001740 n 0000 ;c 00041000 n 0000 | (computer science) a program that "
+         "translates source code  "),
+        "00046000 04 n 01 cell 0 001 ;c 00042000 n 0000 | the basic unit of organisms  ",
+        "00047000 04 n 01 tort 0 002 ;c 00043000 n 0000 ;c 00041000 n 0000 | (law) a wrongful act  ",
+        "00048000 04 n 01 gourmet 0 001 ;c 00044000 n 0000 | (cooking)  ",
+    ],
+    "verb": ["00049000 38 v 01 compile 0 001 ;c 00041000 n 0000 01 + 02 00 | translate a program  "],
+    "adj": [],
+    "adv": [],
+}
+
+
+def write_wordnet(directory: Path, files: dict[str, list[str]] = WN_FILES) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    for pos, lines in WN_FILES.items():
+    for pos, lines in files.items():
         (directory / f"data.{pos}").write_text(WN_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -243,6 +266,24 @@ def test_convert_wordnet_labels_and_negatives(tmp_path: Path) -> None:
     run = by_text["move fast by using one's feet"]
     assert set(run["all_labels"]) - phrases - {"travel rapidly"} == set()  # verb pool has nothing else left
     assert items == list(convert_wordnet(tmp_path))  # seeded: identical every run
+
+
+def test_convert_wordnet_topics(tmp_path: Path) -> None:
+    write_wordnet(tmp_path, WN_TOPIC_FILES)
+    assert parse_wordnet_line(WN_TOPIC_FILES["noun"][8]).topics == ("00043000", "00041000")
+    items = list(convert_wordnet_topics(tmp_path, n_negatives=5))
+    check_items(items, single_label=False)
+    by_text = {item["text"]: item for item in items}
+    # the "(domain)" prefix is stripped; a gloss that was only the prefix is skipped
+    assert set(by_text) == {"a program that translates source code", "the basic unit of organisms",
+                            "a wrongful act", "translate a program"}
+    compiler = by_text["a program that translates source code"]
+    assert compiler["true_labels"] == ["computer science"]
+    # the ancestor "science" is never a negative; the unrelated domains are
+    assert set(compiler["all_labels"]) == {"computer science", "biology", "law", "cooking"}
+    assert sorted(by_text["a wrongful act"]["true_labels"]) == ["computer science", "law"]
+    assert by_text["translate a program"]["true_labels"] == ["computer science"]  # verbs point at noun domains
+    assert items == list(convert_wordnet_topics(tmp_path, n_negatives=5))  # seeded
 
 
 # ====================================================================== VADER
@@ -447,7 +488,9 @@ def fake_apt_download(calls: list[str]):
         calls.append(package)
         root = dest / "root" / "usr" / "share"
         if package == "wordnet-base":
-            write_wordnet(root / "wordnet")
+            # both WordNet corpora read the same files: the supersense fixture plus the topic synsets
+            topic_lines = {**WN_TOPIC_FILES, "noun": WN_TOPIC_FILES["noun"][1:]}  # "entity" is in both
+            write_wordnet(root / "wordnet", {pos: WN_FILES[pos] + topic_lines[pos] for pos in WN_FILES})
         else:
             (root / "dictd").mkdir(parents=True)
             write_foldoc(root / "dictd")
@@ -457,7 +500,7 @@ def fake_apt_download(calls: list[str]):
     return download
 
 
-EXPECTED_COUNTS = {"snli": 2, "wordnet": 12, "vader": 5, "bbc_news": 4, "rotten_tomatoes": 2, "foldoc": 3}
+EXPECTED_COUNTS = {"snli": 2, "wordnet": 22, "wordnet_topics": 4, "vader": 5, "bbc_news": 4, "rotten_tomatoes": 2, "foldoc": 3}
 
 
 def test_fetch_all_corpora_with_faked_registries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -481,10 +524,10 @@ def test_fetch_all_corpora_with_faked_registries(tmp_path: Path, monkeypatch: py
         assert meta["count"] == EXPECTED_COUNTS[name] and meta["role"] == corpus.role
         assert meta["license"] == corpus.license and meta["source"]["sha256"]
     assert meta["source"]["version"] == "1:1.0-1" and meta["source"]["package"] == "dict-foldoc"
-    assert sorted(calls) == sorted([*builders, "wordnet-base", "dict-foldoc"])
+    assert sorted(calls) == sorted([*builders, "wordnet-base", "wordnet-base", "dict-foldoc"])
     for name in CORPORA:  # all cached now: nothing is downloaded again
         fetch(name, cache)
-    assert len(calls) == 6
+    assert len(calls) == 7
     assert not list(cache.rglob("*.tmp"))
 
 

@@ -354,6 +354,10 @@ WORDNET_SUPERSENSES: tuple[tuple[str, str], ...] = (
 )
 WORDNET_FILES = ("noun", "verb", "adj", "adv")
 WORDNET_HYPERNYM_POINTERS = ("@", "@i")  # hypernym, instance hypernym (e.g. "Paris" -> "national capital")
+WORDNET_TOPIC_POINTER = ";c"  # "domain of synset - TOPIC" (wninput(5WN)): "compiler" -> "computer science"
+# Glosses of topic-domain synsets often open with the domain itself, "(biology) similarity because of ...":
+# left in, the label would be spelled out in the text.
+_GLOSS_DOMAIN_PREFIX = re.compile(r"^\([^()]*\)\s*")
 _ADJ_MARKER = re.compile(r"\((?:a|p|ip)\)$")
 
 
@@ -367,6 +371,7 @@ class Synset:
     lemmas: tuple[str, ...]
     hypernyms: tuple[str, ...]  # offsets, in file order, "@" pointers before "@i"
     gloss: str
+    topics: tuple[str, ...] = ()  # offsets in data.noun of the synset's topic domains (";c" pointers)
 
 
 def parse_wordnet_line(line: str) -> Synset | None:
@@ -385,7 +390,8 @@ def parse_wordnet_line(line: str) -> Synset | None:
     hypernyms = tuple(
         offset for symbol in WORDNET_HYPERNYM_POINTERS for sym, offset, _pos, _st in pointers if sym == symbol
     )
-    return Synset(fields[0], int(fields[1]), fields[2], lemmas, hypernyms, gloss.strip())
+    topics = tuple(offset for sym, offset, pos, _st in pointers if sym == WORDNET_TOPIC_POINTER and pos == "n")
+    return Synset(fields[0], int(fields[1]), fields[2], lemmas, hypernyms, gloss.strip(), topics)
 
 
 def read_wordnet_data(path: Path) -> dict[str, Synset]:
@@ -470,6 +476,41 @@ def convert_wordnet(wordnet_dir: Path, *, n_supersense_negatives: int = 3,
             labels = true + negatives
             rng.shuffle(labels)
             yield make_example(synset.gloss, labels, true)
+
+
+def convert_wordnet_topics(wordnet_dir: Path, *, n_negatives: int = 5) -> Iterator[Example]:
+    """One item per synset that has a topic domain: text = gloss, labels = its domains ("computer science").
+
+    This is the only topical "text -> subject area" signal in the training corpora (the supersenses say what
+    kind of thing a gloss defines, not which field it belongs to). A leading "(domain)" is stripped from the
+    gloss. ``all_labels`` adds ``n_negatives`` seeded negatives from the other domain names, never a domain
+    that is an ancestor or a descendant of a true one in the hypernym tree ("medicine" for a surgery gloss
+    would be a true statement labelled false). Items without a gloss after stripping are skipped.
+    """
+    files = {pos: read_wordnet_data(wordnet_dir / f"data.{pos}") for pos in WORDNET_FILES}
+    nouns = files["noun"]
+    memo: dict[str, frozenset[str]] = {}
+    domains = sorted({o for synsets in files.values() for s in synsets.values() for o in s.topics if o in nouns})
+    name = {o: nouns[o].lemmas[0] for o in domains}
+    pool = sorted(domains, key=lambda o: name[o].casefold())
+    for pos, synsets in files.items():
+        for synset in synsets.values():
+            true = [o for o in dict.fromkeys(synset.topics) if o in nouns]
+            text = _GLOSS_DOMAIN_PREFIX.sub("", synset.gloss).strip()
+            if not true or not text:
+                continue
+            related = set(true)
+            for o in true:
+                related |= _ancestors(o, nouns, memo)
+            related_names = {name[o].casefold() for o in true} | {nouns[o].lemmas[0].casefold() for o in related}
+            candidates = [name[o] for o in pool
+                          if o not in related and not any(t in _ancestors(o, nouns, memo) for t in true)]
+            true_names = list(dict.fromkeys(name[o] for o in true))
+            rng = _rng("wordnet_topics", pos, synset.offset)
+            negatives = _sample_negatives(rng, candidates, n_negatives, set(related_names))
+            labels = true_names + negatives
+            rng.shuffle(labels)
+            yield make_example(text, labels, true_names)
 
 
 # ====================================================================== VADER (train)
@@ -800,6 +841,15 @@ CORPORA: dict[str, Corpus] = {
             source="Debian wordnet-base, usr/share/wordnet/data.{noun,verb,adj,adv}",
             download=_debian_download("wordnet-base"),
             convert=lambda raw: convert_wordnet(raw / "root/usr/share/wordnet"),
+        ),
+        Corpus(
+            name="wordnet_topics",
+            role="train",
+            description="WordNet 3.0 glosses -> topic domain (\"computer science\", \"law\"), with sampled negatives",
+            license="WordNet 3.0 licence (permissive, Princeton University)",
+            source="Debian wordnet-base, usr/share/wordnet/data.{noun,verb,adj,adv} (;c topic pointers)",
+            download=_debian_download("wordnet-base"),
+            convert=lambda raw: convert_wordnet_topics(raw / "root/usr/share/wordnet"),
         ),
         Corpus(
             name="vader",
