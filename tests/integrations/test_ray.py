@@ -28,6 +28,7 @@ pd = pytest.importorskip("pandas")
 
 from conftest import PARITY
 from uniclass.cli import main
+from uniclass.integrations import Predictor
 from uniclass.integrations.ray import classify_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -114,6 +115,26 @@ def test_cli_engine_ray_over_jsonl(local_ray: None, clf: Any, tmp_path: Path, ca
     assert [list(labels) for labels in frame["label"]] == [[r["label"] for r in w] for w in want]
     for got, w in zip(frame["score"], want, strict=True):
         assert list(got) == pytest.approx([r["score"] for r in w], abs=TOLERANCE)
+
+
+@pytest.mark.parametrize("batch_format", ["numpy", "pandas"])
+def test_predictor_in_a_users_map_batches(local_ray: None, clf: Any, batch_format: str) -> None:
+    """The Predictor class as is, in map_batches with the older concurrency= form, numpy or pandas batches."""
+    texts = TEXTS[:10]
+    options = {"model": str(MODEL), "labels": LABELS, "multi_label": True, "threshold": 0.3, "return_scores": True,
+               "device": "cpu"}
+    dataset = ray.data.from_items([{"id": i, "text": t} for i, t in enumerate(texts)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # concurrency= is deprecated in favour of compute=
+        scored = dataset.map_batches(Predictor, fn_constructor_kwargs=options, concurrency=1, batch_size=4,
+                                     batch_format=batch_format)
+        rows = sorted(scored.take_all(), key=lambda row: row["id"])
+    want = clf.classify(texts, LABELS, multi_label=True, threshold=0.3)
+    assert [list(row["label"]) for row in rows] == [[r["label"] for r in w] for w in want]
+    for row, w in zip(rows, want, strict=True):
+        assert list(row["score"]) == pytest.approx([r["score"] for r in w], abs=TOLERANCE)
+    every = clf.scores(texts, LABELS, multi_label=True)
+    assert [list(row["scores"]) for row in rows] == [pytest.approx(s, abs=TOLERANCE) for s in every]
 
 
 def test_refusals_before_any_work(local_ray: None, tmp_path: Path, capsys: Any) -> None:
