@@ -1,0 +1,75 @@
+"""Experiment (not shipped): a second stage on WordNet topic domains, from a stage-1 checkpoint.
+
+Stage-1 checkpoints of ``models/train_default.py`` trail embedding similarity on topical sets (BBC News,
+FOLDOC). The training corpora's only subject-area signal is WordNet's topic-domain pointers (corpus
+``wordnet_topics``: gloss -> "computer science", "law", ...). This stage trains on that corpus three times
+over plus 20,000 items of the stage-1 mixture (against forgetting), with the shipped recipe's model and
+optimiser settings, from a stage-1 checkpoint's weights (fresh optimiser and schedule).
+
+Measured (``benchmarks/RESULTS.md`` §2): it did not help, so the shipped model does not include it::
+
+    python models/train_topic_stage.py --init runs/v2/checkpoint-2000 --out runs/v3 --max-steps 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from train_default import SEED, TRAINING_OPTIONS, build_mixture
+
+TOPIC_COPIES = 3
+GENERAL_SAMPLE = 20_000
+
+
+def build_topic_mixture(path: Path, general: Path) -> Path:
+    """The topic-domain corpus ``TOPIC_COPIES`` times plus ``GENERAL_SAMPLE`` items of the stage-1 mixture."""
+    from uniclass.data.corpora import fetch
+
+    if path.is_file():
+        return path
+    rng = random.Random(SEED)
+    lines = fetch("wordnet_topics").read_text(encoding="utf-8").splitlines() * TOPIC_COPIES
+    lines += rng.sample(general.read_text(encoding="utf-8").splitlines(), GENERAL_SAMPLE)
+    rng.shuffle(lines)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.rename(path)
+    return path
+
+
+def train(init: Path, out: Path, max_steps: int) -> None:
+    import torch
+
+    from uniclass import Classifier
+    from uniclass.training import Trainer, TrainingArguments
+
+    torch.manual_seed(SEED)
+    data = build_topic_mixture(out / "mixture.jsonl", build_mixture(init.parent / "mixture.jsonl"))
+    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    clf = Classifier.from_pretrained(init, device="cpu")
+    args = TrainingArguments(
+        output_dir=str(out), max_steps=max_steps, per_device_train_batch_size=16, warmup_steps=0.05,
+        lr_scheduler_type="linear", weight_decay=0.01, max_length=256, negatives_per_item=2, shuffle_labels=True,
+        logging_steps=25, save_steps=200, save_total_limit=2, seed=SEED, dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(), disable_tqdm=True, **TRAINING_OPTIONS,
+    )
+    Trainer(clf, args, train_data=data).train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--init", type=Path, required=True, help="a stage-1 checkpoint of models/train_default.py")
+    parser.add_argument("--out", type=Path, default=Path("runs/v3"))
+    parser.add_argument("--max-steps", type=int, default=600)
+    args = parser.parse_args()
+    train(args.init, args.out, args.max_steps)
+
+
+if __name__ == "__main__":
+    main()
