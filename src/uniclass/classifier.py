@@ -45,6 +45,14 @@ _TORCH_MISSING = (
 )
 
 
+class TorchOnlyError(NotImplementedError, AttributeError):
+    """A torch-only feature (``model``, training, LoRA, saving, devices) was used on an ONNX Runtime classifier.
+
+    Also an ``AttributeError``, so ``hasattr(clf, "model")`` is False and ``getattr(clf, "model", None)`` is None
+    for an ONNX classifier.
+    """
+
+
 @dataclass
 class Prediction:
     """Everything known about one text's result.
@@ -120,11 +128,11 @@ class Classifier:
     @model.setter
     def model(self, model: GLiClassModel) -> None:
         self._require_torch("setting clf.model").model = model
-        self._label_cache.clear()
+        self._model_changed()
 
     def _require_torch(self, what: str) -> Any:
         if self.backend.name != "torch":
-            raise NotImplementedError(
+            raise TorchOnlyError(
                 f"{what} needs the torch backend; this Classifier runs exported graphs on {self.backend.name} "
                 "(inference only: predict, scores, classify, calibrate). Load the torch checkpoint with "
                 "Classifier.from_pretrained(path) for training, LoRA, saving or moving devices."
@@ -439,7 +447,8 @@ class Classifier:
 
         Sigmoid scores if ``multi_label`` (a bool, or one per text), else a softmax over that text's labels.
         A single ``str`` text returns a single list. With hierarchical (dict) labels, ``as_tree=True``
-        returns the input tree with a score at each leaf.
+        returns the input tree with a score at each leaf. Other keyword arguments (``max_length``, ``long_text``,
+        ``max_batch_tokens``...) are those of ``predict``.
 
         Example:
             >>> clf.scores(["I loved it", "Awful"], ["positive", "negative"])  # doctest: +SKIP

@@ -121,6 +121,7 @@ def test_torch_only_methods_raise_clearly(uni, tmp_path) -> None:
                  lambda: clf.fit(["a"], ["b"]), lambda: clf.to("cpu"), lambda: clf.merge_lora()):
         with pytest.raises(NotImplementedError, match="torch backend"):
             call()
+    assert not hasattr(clf, "model") and getattr(clf, "model", None) is None
 
 
 # ---------------------------------------------------------------- loading errors and options
