@@ -24,6 +24,36 @@ def test_shuffle_keeps_targets_aligned_and_data_intact() -> None:
     assert [(e.all_labels, e.targets) for e in examples] == frozen
 
 
+def test_epoch_keyed_draws_are_reproducible_and_new_each_epoch() -> None:
+    """After set_epoch an item's draw depends only on (seed, epoch, index): a resumed run reads the same items."""
+    examples = load_examples(ITEMS)
+    frozen = [(e.all_labels, e.targets) for e in examples]
+
+    def dataset(seed: int = 1) -> TrainingDataset:
+        return TrainingDataset(examples, LabelAugmenter(examples, shuffle_labels=True, negatives_per_item=2, seed=seed))
+
+    first = dataset()
+    draws = {}
+    for epoch in range(8):
+        first.set_epoch(epoch)
+        draws[epoch] = [first[i] for i in range(len(ITEMS))]
+    fresh = dataset()  # as in a resumed process: no earlier draws, items read in another order
+    for epoch in (5, 3, 0):
+        fresh.set_epoch(epoch)
+        assert [fresh[i] for i in reversed(range(len(ITEMS)))] == draws[epoch][::-1]
+        assert fresh[0] == draws[epoch][0]  # a second read in the same epoch is the same draw
+    # every epoch draws anew: the order changes, and so do the sampled negatives (the label set)
+    assert len({tuple(draws[e][0]["labels"]) for e in draws}) > 1
+    assert len({frozenset(draws[e][0]["labels"]) for e in draws}) > 1
+    other_seed = dataset(seed=2)
+    other_seed.set_epoch(0)
+    assert [other_seed[i] for i in range(len(ITEMS))] != draws[0]
+    for epoch_draws in draws.values():
+        for i, item in enumerate(epoch_draws):
+            assert {label for label, t in zip(item["labels"], item["targets"]) if t} == set(examples[i].true_labels)
+    assert [(e.all_labels, e.targets) for e in examples] == frozen
+
+
 def test_negatives_come_from_the_pool_and_are_new() -> None:
     examples = load_examples(ITEMS)
     augmenter = LabelAugmenter(examples, shuffle_labels=False, negatives_per_item=2, seed=0)

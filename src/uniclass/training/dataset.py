@@ -2,6 +2,12 @@
 
 Augmentation returns copies, so the underlying data never changes between epochs (the official dataset
 shuffles ``all_labels`` in place).
+
+Resumable randomness: once :meth:`TrainingDataset.set_epoch` has been called (the ``Trainer`` does it every
+epoch), each item's augmentation draws from its own RNG seeded by ``(seed, epoch, index)``. An item's draw then
+depends on nothing that happened before in the process, so a run resumed from a checkpoint sees exactly the
+labels, negatives and examples of an uninterrupted run (a saved RNG state would not: the dataloader prefetches
+batches ahead of the checkpoint), while every epoch still sees a new order and new negatives.
 """
 
 from __future__ import annotations
@@ -18,7 +24,12 @@ from ..data.formats import Example
 
 
 class LabelAugmenter:
-    """Per-draw label augmentation; every option is off unless asked for."""
+    """Per-draw label augmentation; every option is off unless asked for.
+
+    ``augmenter(index)`` draws from the augmenter's own stream (``self.rng``: fresh on every call, but it depends
+    on the calls made before); ``augmenter(index, epoch=e)`` draws from an RNG keyed by ``(seed, e, index)``,
+    the same in any process and at any time.
+    """
 
     def __init__(
         self,
@@ -40,6 +51,7 @@ class LabelAugmenter:
         self.negatives_per_item = negatives_per_item
         self.remove_labels_prob = remove_labels_prob
         self.add_examples_prob = add_examples_prob
+        self.seed = seed
         self.rng = random.Random(seed)
         self.label_pool = sorted({label for e in examples for label in e.all_labels})
         self._by_label: dict[str, list[int]] = {}
@@ -49,23 +61,24 @@ class LabelAugmenter:
                     self._by_label.setdefault(label, []).append(i)
         self._examples = examples
 
-    def __call__(self, index: int) -> dict[str, Any]:
+    def __call__(self, index: int, epoch: int | None = None) -> dict[str, Any]:
+        rng = self.rng if epoch is None else self.keyed_rng(epoch, index)
         example = self._examples[index]
         pairs = list(zip(example.all_labels, example.targets))
-        if self.remove_labels_prob and self.rng.random() < self.remove_labels_prob:
-            pairs = self._remove_negatives(pairs)
+        if self.remove_labels_prob and rng.random() < self.remove_labels_prob:
+            pairs = self._remove_negatives(pairs, rng)
         if self.negatives_per_item:
-            pairs += self._sample_negatives({label for label, _ in pairs})
+            pairs += self._sample_negatives({label for label, _ in pairs}, rng)
         text = example.text
-        if self.add_descriptions_prob and self.rng.random() < self.add_descriptions_prob:
-            text = self._add_descriptions(text, [label for label, _ in pairs])
+        if self.add_descriptions_prob and rng.random() < self.add_descriptions_prob:
+            text = self._add_descriptions(text, [label for label, _ in pairs], rng)
         if self.synonyms_prob:
-            pairs = [(self._synonym(label), target) for label, target in pairs]
+            pairs = [(self._synonym(label, rng), target) for label, target in pairs]
         if self.shuffle_labels:
-            self.rng.shuffle(pairs)
+            rng.shuffle(pairs)
         item_examples = list(example.examples)
-        if self.add_examples_prob and self.rng.random() < self.add_examples_prob:
-            item_examples += self._sample_examples(index, example)
+        if self.add_examples_prob and rng.random() < self.add_examples_prob:
+            item_examples += self._sample_examples(index, example, rng)
         return {
             "text": text,
             "labels": [label for label, _ in pairs],
@@ -74,46 +87,53 @@ class LabelAugmenter:
             "examples": item_examples,
         }
 
-    def _add_descriptions(self, text: str, labels: list[str]) -> str:
+    def keyed_rng(self, epoch: int, index: int) -> random.Random:
+        """The RNG of item ``index`` in ``epoch``: a function of ``(seed, epoch, index)`` only.
+
+        A string seed is hashed with SHA-512 by ``random.Random``, so it does not depend on ``PYTHONHASHSEED``.
+        """
+        return random.Random(f"uniclass-augment/{self.seed}/{epoch}/{index}")
+
+    def _add_descriptions(self, text: str, labels: list[str], rng: random.Random) -> str:
         """Official augmentation: "label: description" for up to 3 labels, before or after the text."""
         described = [label for label in labels if self.label_descriptions.get(label, {}).get("descriptions")]
         if not described:
             return text
-        chosen = self.rng.sample(described, min(3, len(described)))
-        notes = " ".join(f"{label}: {self.rng.choice(self.label_descriptions[label]['descriptions'])}" for label in chosen)
-        return f"{notes} {text}" if self.rng.random() < 0.5 else f"{text} {notes}"
+        chosen = rng.sample(described, min(3, len(described)))
+        notes = " ".join(f"{label}: {rng.choice(self.label_descriptions[label]['descriptions'])}" for label in chosen)
+        return f"{notes} {text}" if rng.random() < 0.5 else f"{text} {notes}"
 
-    def _synonym(self, label: str) -> str:
+    def _synonym(self, label: str, rng: random.Random) -> str:
         """Official augmentation: a label is replaced by one of its synonyms with probability ``synonyms_prob``."""
         synonyms = self.label_descriptions.get(label, {}).get("synonyms")
-        if synonyms and self.rng.random() < self.synonyms_prob:
-            return self.rng.choice(list(synonyms))
+        if synonyms and rng.random() < self.synonyms_prob:
+            return rng.choice(list(synonyms))
         return label
 
-    def _remove_negatives(self, pairs: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    def _remove_negatives(self, pairs: list[tuple[str, float]], rng: random.Random) -> list[tuple[str, float]]:
         negatives = [p for p in pairs if p[1] == 0]
         if not negatives:
             return pairs
-        keep = set(self.rng.sample(range(len(negatives)), self.rng.randint(0, len(negatives) - 1)))
+        keep = set(rng.sample(range(len(negatives)), rng.randint(0, len(negatives) - 1)))
         kept_negatives = [p for i, p in enumerate(negatives) if i in keep]
         return [p for p in pairs if p[1] > 0] + kept_negatives
 
-    def _sample_negatives(self, present: set[str]) -> list[tuple[str, float]]:
+    def _sample_negatives(self, present: set[str], rng: random.Random) -> list[tuple[str, float]]:
         out: list[tuple[str, float]] = []
         for _ in range(self.negatives_per_item * 3):  # bounded retries when the pool is small
             if len(out) == self.negatives_per_item:
                 break
-            label = self.rng.choice(self.label_pool)
+            label = rng.choice(self.label_pool)
             if label not in present:
                 present.add(label)
                 out.append((label, 0.0))
         return out
 
-    def _sample_examples(self, index: int, example: Example) -> list[dict[str, Any]]:
+    def _sample_examples(self, index: int, example: Example, rng: random.Random) -> list[dict[str, Any]]:
         candidates = sorted({j for label in example.true_labels for j in self._by_label.get(label, []) if j != index})
         if not candidates:
             return []
-        chosen = self.rng.sample(candidates, min(len(candidates), self.rng.randint(1, 2)))
+        chosen = rng.sample(candidates, min(len(candidates), rng.randint(1, 2)))
         return [{"text": self._examples[j].text, "labels": self._examples[j].true_labels} for j in chosen]
 
 
@@ -135,14 +155,24 @@ def load_label_descriptions(path: str | Path) -> dict[str, dict[str, list[str]]]
 
 
 class TrainingDataset(Dataset):
-    """A map-style dataset whose items are augmented anew each time they are read."""
+    """A map-style dataset whose items are augmented anew each time they are read.
+
+    Until :meth:`set_epoch` is called every read draws fresh augmentation from the augmenter's stream; after it,
+    item ``i`` of epoch ``e`` is augmented from an RNG keyed by ``(seed, e, i)`` (new each epoch, identical when
+    a resumed run reads it again). The ``Trainer`` calls ``set_epoch`` at the start of every epoch; with
+    ``persistent_workers`` the worker processes keep their own copy and would not see it.
+    """
 
     def __init__(self, examples: Sequence[Example], augmenter: LabelAugmenter | None = None):
         self.examples = list(examples)
         self.augmenter = augmenter or LabelAugmenter(self.examples, shuffle_labels=False)
+        self.epoch: int | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.augmenter(index)
+        return self.augmenter(index, self.epoch)

@@ -58,14 +58,18 @@ class Trainer(transformers.Trainer):
         args.label_names = ["targets"]
         max_length = min(args.max_length, classifier.max_length)
         collator = Collator(classifier.config, classifier.tokenizer, classifier.label_tokenizer, max_length=max_length)
+        # Augmentation keyed by (seed, epoch, index) from the first draw on, so a resumed run replays it exactly.
+        train_dataset = TrainingDataset(train_examples, augmenter)
+        train_dataset.set_epoch(0)
         super().__init__(
             model=classifier.model,
             args=args,
-            train_dataset=TrainingDataset(train_examples, augmenter),
+            train_dataset=train_dataset,
             eval_dataset=eval_dataset,
             data_collator=collator,
             **kwargs,
         )
+        self.add_callback(_AugmentationEpoch(train_dataset))
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -128,6 +132,23 @@ class Trainer(transformers.Trainer):
 
         state = load_file(str(Path(resume_from_checkpoint) / "model.safetensors"))
         (model or self.model).load_state_dict_checked(state)
+
+
+class _AugmentationEpoch(transformers.TrainerCallback):
+    """Tells the training dataset which epoch starts, so its augmentation is keyed by the epoch.
+
+    accelerate's dataloader forwards ``set_epoch`` to the dataset only when its sampler chain has no
+    ``set_epoch`` of its own: it does not for the batch-skipping loader of a resumed epoch (without this callback
+    the resumed epoch was read as epoch 0), nor under DDP with the seedable sampler. ``state.epoch`` is the
+    fractional epoch reached (restored from ``trainer_state.json`` on resume); its floor is the epoch the training
+    loop starts next, the same number the loop gives the dataloader.
+    """
+
+    def __init__(self, dataset: TrainingDataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args: Any, state: transformers.TrainerState, control: Any, **kwargs: Any) -> None:
+        self.dataset.set_epoch(int(state.epoch or 0))
 
 
 def _ewc_penalty(classifier: Any, args: TrainingArguments, previous_data: TrainData | None, loss_fn: Any) -> Any:
