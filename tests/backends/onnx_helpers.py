@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: official_reference (configs, tokenizers)
-import official_reference as ref  # noqa: E402
+import official_reference as ref
 
 
 def random_classifier(
@@ -63,8 +63,8 @@ def random_classifier(
 _EXPORTS: dict[str, tuple[Any, Path]] = {}
 
 
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tuple[Any, Path]]:
+@pytest.fixture(scope="session", name="exported")
+def exported_fixture(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tuple[Any, Path]]:
     """``exported(key, build, **export_kwargs)`` -> (torch classifier, export folder), built once per key."""
     from uniclass.backends.onnx_export import export_onnx
 
@@ -78,8 +78,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tuple[An
     return get
 
 
-@pytest.fixture(scope="module")
-def one_thread_module() -> Iterator[None]:
+@pytest.fixture(scope="module", name="one_thread_module")
+def one_thread_module_fixture() -> Iterator[None]:
     """One torch thread for a whole module (tiny models gain nothing from threads on a shared 2-core box)."""
     import torch
 

@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from onnx_helpers import exported, one_thread_module, random_classifier, ref  # noqa: F401 (fixtures)
-
 from conftest import PARITY
+from onnx_helpers import (  # noqa: F401 (fixtures)
+    exported_fixture,
+    one_thread_module_fixture,
+    random_classifier,
+    ref,
+)
 
 TOLERANCE = 1e-5  # on scores, as for torch vs the official package
 # 8 shared labels; per-text lists of 1 to 8 labels; per-text prompts and few-shot examples; softmax
@@ -202,7 +205,7 @@ def test_verify_export_detects_a_changed_reference(onnx_pair, tmp_path) -> None:
 def test_int8_export_reports_its_error_and_runs(exported) -> None:
     from uniclass import Classifier
 
-    clf, folder = exported("int8-bi", lambda: _build(next(c for c in CASES if c.id == "bi-mlp-norm")), quantize=True)
+    _, folder = exported("int8-bi", lambda: _build(next(c for c in CASES if c.id == "bi-mlp-norm")), quantize=True)
     parity = json.loads((folder / "onnx_parity.json").read_text())
     int8 = parity["int8"]
     assert int8["graphs"] == {"model": "model_int8.onnx", "label_encoder": "label_encoder_int8.onnx"}

@@ -6,9 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from onnx_helpers import exported, ref  # noqa: F401 (fixture)
-
 from conftest import PARITY
+from onnx_helpers import exported_fixture, ref  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from onnx_helpers import ref
-
 from conftest import PARITY
+from onnx_helpers import ref
 
 DEFAULT_MODEL = PARITY.parents[2] / "src" / "uniclass" / "models" / "uniclass-minilm"
 FOLDERS = {

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from onnx_helpers import ref
-
 from conftest import PARITY
+from onnx_helpers import ref
 
 
 def test_num_threads_sets_torch_threads() -> None:

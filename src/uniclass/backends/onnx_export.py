@@ -47,23 +47,25 @@ DEFAULT_OPSET = {"torchscript": 17, "dynamo": 18}
 _BI_ENCODERS = ("bi-encoder", "bi-encoder-fused")
 _ENCODER_DECODERS = ("encoder-decoder", "encoder-decoder-cls")
 
+_HOSPITAL = (
+    "A long report on the new hospital wing describes the funding, the delays, the patients who waited, the nurses "
+    "who worked double shifts and the minister who promised it would open on time."
+)
 # Reference inputs: texts of very different lengths (an empty one too), label sets of different sizes in one
 # batch (so rows have padded label slots), a prompt, and batch sizes 3, 2 and 1.
 _REFERENCE_ITEMS: list[tuple[str, list[str], str]] = [
     ("The striker scored twice in the last ten minutes of the derby.", ["sports", "finance", "politics"], ""),
     (
-        "Shares fell five percent after the earnings call, and analysts cut their targets for the rest of the "
-        "year while the central bank kept interest rates unchanged.",
+        (
+            "Shares fell five percent after the earnings call, and analysts cut their targets for the rest of "
+            "the year while the central bank kept interest rates unchanged."
+        ),
         ["sports", "business and finance", "science", "health care", "question", "weather", "politics"],
         "",
     ),
     ("ok", ["positive"], ""),
     (
-        " ".join(
-            "A long report on the new hospital wing describes the funding, the delays, the patients who waited, "
-            "the nurses who worked double shifts and the minister who promised it would open on time.".split()
-            * 2
-        ),
+        " ".join([_HOSPITAL] * 2),
         ["health care", "politics", "finance", "local news", "opinion"],
         "Classify the news article:",
     ),
@@ -219,7 +221,7 @@ class _LogitsGraph(nn.Module):
 class _LabelEncoderGraph(nn.Module):
     """``label_encoder.onnx``: bi-encoder label vectors, one row per label (rows are independent)."""
 
-    input_names = ["label_input_ids", "label_attention_mask"]
+    input_names = ("label_input_ids", "label_attention_mask")
 
     def __init__(self, network: nn.Module):
         super().__init__()
