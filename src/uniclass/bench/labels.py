@@ -166,6 +166,11 @@ def render_markdown(payload: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _minor_tick_label(value: float, _position: int) -> str:
+    mantissa = round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
+    return f"{value:g}" if mantissa in (2, 5) else ""
+
+
 def plot(payload: dict[str, Any], path: Path) -> Path | None:
     """texts/s against label count (log-log), one panel per text length; ``None`` if matplotlib is missing."""
     try:
@@ -188,7 +193,7 @@ def plot(payload: dict[str, Any], path: Path) -> Path | None:
         counts = payload["setup"]["label_counts"]
         ax.set_xticks(counts, [str(k) for k in counts])
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(_minor_tick_label))  # 2 and 5 only: the rest overlap
         ax.set_title(f"~{length}-token texts")
         ax.set_xlabel("labels")
         ax.grid(True, which="both", alpha=0.3)
