@@ -2,8 +2,8 @@
 
 A subprocess runs ``python -I -S`` (no site-packages, no PYTHONPATH, no user site) whose ``sys.path`` holds only
 ``src/`` and a folder of symlinks to what ``pip install "uniclass[onnx]"`` installs: the base dependencies
-(numpy, tokenizers, safetensors, huggingface_hub, tqdm) and onnxruntime with its own (flatbuffers, packaging,
-protobuf). It checks that torch and transformers cannot be imported there, loads exported models with
+(numpy, tokenizers, safetensors, huggingface_hub, tqdm) and onnxruntime, with their requirements (read from the
+installed package metadata). It checks that torch and transformers cannot be imported there, loads exported models with
 ``backend="onnx"`` and prints their scores, which must equal the torch scores computed here.
 """
 
@@ -21,9 +21,8 @@ from conftest import PARITY
 from onnx_helpers import exported_fixture, ref  # noqa: F401 (fixture)
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-# what `pip install "uniclass[onnx]"` brings (base dependencies + onnxruntime and its requirements)
-ONNX_INSTALL = ["numpy", "tokenizers", "safetensors", "huggingface_hub", "tqdm", "onnxruntime", "flatbuffers",
-                "packaging", "google"]
+# what `pip install "uniclass[onnx]"` brings: the base dependencies and onnxruntime, with their own requirements
+ONNX_INSTALL = ["numpy", "tokenizers", "safetensors", "huggingface_hub", "tqdm", "onnxruntime"]
 LABELS = ref.LABELS_8
 PER_TEXT = ref.PER_TEXT_LABELS
 
@@ -61,16 +60,51 @@ print(json.dumps(out))
 """
 
 
+def _requirement_closure(roots: list[str]) -> set[str]:
+    """Distributions installed for ``roots`` and, recursively, their unconditional requirements."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        name = canonicalize_name(stack.pop())
+        if name in seen:
+            continue
+        try:
+            requirements = distribution(name).requires or []
+        except PackageNotFoundError:  # an optional platform dependency that is not installed here
+            continue
+        seen.add(name)
+        for text in requirements:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                stack.append(requirement.name)
+    return seen
+
+
 def _site_of_links(folder: Path) -> Path:
-    """A folder of symlinks to the installed packages of ``ONNX_INSTALL`` (and their vendored ``*.libs``)."""
+    """A folder of symlinks to the top-level modules of the ``ONNX_INSTALL`` closure (and their ``*.libs``)."""
+    from importlib.metadata import packages_distributions
+
+    from packaging.utils import canonicalize_name
+
     folder.mkdir()
-    for name in ONNX_INSTALL:
-        spec = importlib.util.find_spec(name)
-        assert spec is not None, f"{name} is not installed"
+    wanted = _requirement_closure(ONNX_INSTALL)
+    assert not wanted & {"torch", "transformers"}, wanted
+    modules = {module for module, dists in packages_distributions().items()
+               if any(canonicalize_name(d) in wanted for d in dists)}
+    for module in sorted(modules):
+        spec = importlib.util.find_spec(module)
+        if spec is None or (spec.origin is None and not spec.submodule_search_locations):
+            continue
         location = Path(spec.submodule_search_locations[0] if spec.submodule_search_locations else spec.origin)
-        (folder / location.name).symlink_to(location)
-        libs = location.parent / f"{name}.libs"
-        if libs.is_dir():
+        if not (folder / location.name).exists():
+            (folder / location.name).symlink_to(location)
+        libs = location.parent / f"{module}.libs"
+        if libs.is_dir() and not (folder / libs.name).exists():
             (folder / libs.name).symlink_to(libs)
     return folder
 
