@@ -11,16 +11,16 @@ from typing import Any
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    # Both modules are light: the benchmarks and the export import torch only when they run.
+    from .backends.export_cli import add_export_parser
+    from .bench.cli import add_bench_parser
+
     parser = argparse.ArgumentParser(prog="uniclass", description="Zero-shot text classification with GLiClass models.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     _add_classify_parser(commands)
     _add_serve_parser(commands)
-    from .bench.cli import add_bench_parser  # light: the benchmarks import torch only when they run
-
     add_bench_parser(commands)
-    from .backends.export_cli import add_export_parser  # light: torch is imported only when an export runs
-
     add_export_parser(commands)
     train = commands.add_parser(
         "train",
@@ -272,6 +272,7 @@ def _add_classify_parser(commands: argparse._SubParsersAction) -> None:
     runtime.add_argument("--batch-size", type=int, default=32)
     runtime.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
     runtime.add_argument("--device", default="auto")
+    _add_backend_options(runtime)
     scale = classify.add_argument_group("scaling out (Ray Data; pip install 'uniclass[ray]')")
     scale.add_argument("--engine", choices=["local", "ray"], default="local",
                        help="ray: read the --input Parquet/JSONL file or folder with Ray Data, classify with a pool of "
@@ -410,7 +411,8 @@ def _chunk_classifier(args: argparse.Namespace, labels: list[str]) -> Callable[[
         if "clf" not in state:
             from .classifier import Classifier
 
-            state["clf"] = Classifier.from_pretrained(args.model, device=args.device, max_length=args.max_length)
+            state["clf"] = Classifier.from_pretrained(args.model, device=args.device, max_length=args.max_length,
+                                                      **_backend_options(args))
         return state["clf"].classify(
             texts, labels, multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k,
             prompt=args.prompt, batch_size=args.batch_size, show_progress=False,
@@ -484,6 +486,19 @@ def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
                        help="torch CPU threads for the model (default: torch's choice); fewer than the cores leaves room "
                        "for the HTTP side and other processes, and avoids latency spikes on a busy machine")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    _add_backend_options(serve)
+
+
+def _add_backend_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--backend", choices=["torch", "onnx"], default=None,
+                        help="onnx: run a folder written by `uniclass export onnx` on ONNX Runtime (no torch needed)")
+    parser.add_argument("--quantized", action="store_true", help="with --backend onnx: the int8 graphs")
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.quantized and args.backend != "onnx":
+        raise ValueError("--quantized needs --backend onnx")
+    return {"backend": args.backend, "quantized": True} if args.quantized else {"backend": args.backend}
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -501,15 +516,14 @@ def _serve(args: argparse.Namespace) -> int:
         max_texts=args.max_texts, max_labels=args.max_labels, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes,
         max_batch_texts=args.max_batch_texts, max_wait_ms=args.max_wait_ms, max_queue_texts=args.max_queue_texts,
     )
+    load_options = _backend_options(args)
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+        load_options["num_threads"] = args.threads  # torch.set_num_threads, or the ONNX session's threads
     app = create_app(
         args.model, limits=limits, api_key=args.api_key or os.environ.get("UNICLASS_API_KEY") or None,
-        device=args.device, max_length=args.max_length, batch_size=args.batch_size,
+        device=args.device, max_length=args.max_length, batch_size=args.batch_size, load_options=load_options,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -116,14 +116,16 @@ def create_app(
     max_length: int | None = None,
     batch_size: int = 32,
     model_name: str | None = None,
+    load_options: dict[str, Any] | None = None,
     **limit_overrides: Any,
 ) -> FastAPI:
     """The service for ``model``: a ``Classifier``, or a checkpoint folder / hub id loaded now.
 
+    ``load_options`` go to ``Classifier.from_pretrained`` (``backend="onnx"``, ``quantized``, ``num_threads``).
     ``limit_overrides`` are ``Limits`` fields (``max_texts=32``, ``max_wait_ms=5``, ...) applied over ``limits``.
     """
     limits = dataclasses.replace(limits or Limits(), **limit_overrides)
-    clf, name = _load(model, device=device, max_length=max_length, model_name=model_name)
+    clf, name = _load(model, device=device, max_length=max_length, model_name=model_name, **(load_options or {}))
     metrics = Metrics()
     classify = functools.partial(clf.classify, batch_size=batch_size, show_progress=False)
     batcher = MicroBatcher(
@@ -153,14 +155,16 @@ def create_app(
     return app
 
 
-def _load(model: Any, *, device: str, max_length: int | None, model_name: str | None) -> tuple[Any, str]:
+def _load(model: Any, *, device: str, max_length: int | None, model_name: str | None,
+          **load_options: Any) -> tuple[Any, str]:
     from ..classifier import Classifier
 
     if isinstance(model, Classifier):
         return model, model_name or str(model.config.extra.get("_name_or_path", "in-memory"))
     if model is not None and not isinstance(model, (str, Path)):
         raise TypeError(f"model must be a Classifier, a checkpoint folder or a hub id, got {type(model).__name__}")
-    clf = Classifier.from_pretrained(model, device=device, max_length=max_length)  # None: the bundled model
+    # None: the bundled model
+    clf = Classifier.from_pretrained(model, device=device, max_length=max_length, **load_options)
     return clf, model_name or str(model or "uniclass-minilm (bundled)")
 
 
