@@ -30,6 +30,7 @@ import argparse
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 SEED = 13
 BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -47,6 +48,11 @@ def build_mixture(path: Path) -> Path:
     lines += fetch("vader").read_text(encoding="utf-8").splitlines() * 2
     wordnet = fetch("wordnet").read_text(encoding="utf-8").splitlines()
     lines += rng.sample(wordnet, WORDNET_SAMPLE)
+    return write_shuffled(path, lines, rng)
+
+
+def write_shuffled(path: Path, lines: list[str], rng: random.Random) -> Path:
+    """Shuffle ``lines`` with ``rng`` and write them atomically (an interrupted write leaves no mixture)."""
     rng.shuffle(lines)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -73,12 +79,20 @@ def train(out: Path, max_steps: int, model_options: dict = MODEL_OPTIONS, traini
     import torch
 
     from uniclass import Classifier
-    from uniclass.training import Trainer, TrainingArguments
 
     torch.manual_seed(SEED)
     data = build_mixture(out / "mixture.jsonl")
-    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     clf = Classifier.from_backbone(backbone_path(), **model_options)
+    train_and_resume(clf, data, out, max_steps, training_options)
+
+
+def train_and_resume(clf: Any, data: Path, out: Path, max_steps: int, training_options: dict) -> None:
+    """The shipped recipe's trainer settings; resumes from the last checkpoint in ``out`` if there is one."""
+    import torch
+
+    from uniclass.training import Trainer, TrainingArguments
+
+    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     args = TrainingArguments(
         output_dir=str(out),
         max_steps=max_steps,

@@ -20,7 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from train_default import SEED, TRAINING_OPTIONS, build_mixture
+from train_default import (
+    SEED,
+    TRAINING_OPTIONS,
+    build_mixture,
+    train_and_resume,
+    write_shuffled,
+)
 
 TOPIC_COPIES = 3
 GENERAL_SAMPLE = 20_000
@@ -35,31 +41,17 @@ def build_topic_mixture(path: Path, general: Path) -> Path:
     rng = random.Random(SEED)
     lines = fetch("wordnet_topics").read_text(encoding="utf-8").splitlines() * TOPIC_COPIES
     lines += rng.sample(general.read_text(encoding="utf-8").splitlines(), GENERAL_SAMPLE)
-    rng.shuffle(lines)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.rename(path)
-    return path
+    return write_shuffled(path, lines, rng)
 
 
 def train(init: Path, out: Path, max_steps: int) -> None:
     import torch
 
     from uniclass import Classifier
-    from uniclass.training import Trainer, TrainingArguments
 
     torch.manual_seed(SEED)
     data = build_topic_mixture(out / "mixture.jsonl", build_mixture(init.parent / "mixture.jsonl"))
-    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    clf = Classifier.from_pretrained(init, device="cpu")
-    args = TrainingArguments(
-        output_dir=str(out), max_steps=max_steps, per_device_train_batch_size=16, warmup_steps=0.05,
-        lr_scheduler_type="linear", weight_decay=0.01, max_length=256, negatives_per_item=2, shuffle_labels=True,
-        logging_steps=25, save_steps=200, save_total_limit=2, seed=SEED, dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(), disable_tqdm=True, **TRAINING_OPTIONS,
-    )
-    Trainer(clf, args, train_data=data).train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
+    train_and_resume(Classifier.from_pretrained(init, device="cpu"), data, out, max_steps, TRAINING_OPTIONS)
 
 
 def main() -> None:
