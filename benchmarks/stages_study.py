@@ -3,7 +3,7 @@
 Every arm starts from ONE supervised checkpoint (``--start``, default the bundled ``uniclass-minilm``):
 
 1. Mid-training, same data and budget: a seeded sample of ``--steps x --batch-size`` items of the training
-   mixture of ``models/train_default.py`` (``build_mixture``: SNLI, VADER x2, 40k WordNet glosses; never a dev
+   mixture of ``models/train_v1.py`` (``build_mixture``: SNLI, VADER x2, 40k WordNet glosses; never a dev
    set) is written to ``WORK/general_<items>_seed<seed>.jsonl``; both arms see each of these items once, in a
    seeded order (about 12% of them are among the 9,600 items the shipped model was trained on).
 
@@ -140,7 +140,7 @@ def _write_lines(path: Path, lines: Sequence[str]) -> Path:
 
 def general_sample(work: Path, size: int, seed: int) -> Path:
     """``size`` items of the default model's training mixture, seeded: the data of both mid-training arms."""
-    from train_default import build_mixture
+    from train_v1 import build_mixture
 
     path = work / f"general_{size}_seed{seed}.jsonl"
     if path.is_file():
@@ -184,7 +184,7 @@ def _digest(examples: Sequence[Any]) -> str:
 
 # ====================================================================== arms (uniclass.training stages)
 def supervised_stage(args: argparse.Namespace, train: Path) -> dict[str, Any]:
-    """Continued supervised training with the shipped recipe's settings (models/train_default.py)."""
+    """Continued supervised training with the shipped recipe's settings (models/train_v1.py)."""
     return {"name": "supervised", "kind": "supervised", "train": str(train), "args": {
         "max_steps": args.steps, "per_device_train_batch_size": args.batch_size, "learning_rate": 3e-5,
         "head_learning_rate": 5e-4, "warmup_steps": 0.05, "lr_scheduler_type": "linear", "weight_decay": 0.01,

@@ -1,6 +1,6 @@
 """First attempt at the default model (kept to reproduce its row in benchmarks/RESULTS.md; not shipped).
 
-Same data, seed, batch, schedule and negatives as ``models/train_default.py``; it differs in the model and
+Same data, seed, batch, schedule and negatives as ``models/train_v1.py``; it differs in the model and
 learning rates: official small random head initialisation, ``avg`` pooling over the whole sequence (labels
 included), ``first``-token label vectors, unnormalised dot product, encoder LR 5e-5, 1000 steps.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from train_default import main  # noqa: E402
+from train_v1 import main  # noqa: E402
 
 MODEL_OPTIONS = dict(prompt_first=True, pooling_strategy="avg", scorer_type="simple")
 TRAINING_OPTIONS = dict(learning_rate=5e-5, head_learning_rate=5e-4)

@@ -1,6 +1,6 @@
 """Experiment (not shipped): a second stage on WordNet topic domains, from a stage-1 checkpoint.
 
-Stage-1 checkpoints of ``models/train_default.py`` trail embedding similarity on topical sets (BBC News,
+Stage-1 checkpoints of ``models/train_v1.py`` trail embedding similarity on topical sets (BBC News,
 FOLDOC). The training corpora's only subject-area signal is WordNet's topic-domain pointers (corpus
 ``wordnet_topics``: gloss -> "computer science", "law", ...). This stage trains on that corpus three times
 over plus 20,000 items of the stage-1 mixture (against forgetting), with the shipped recipe's model and
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from train_default import (
+from train_v1 import (
     SEED,
     TRAINING_OPTIONS,
     build_mixture,
@@ -56,7 +56,7 @@ def train(init: Path, out: Path, max_steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--init", type=Path, required=True, help="a stage-1 checkpoint of models/train_default.py")
+    parser.add_argument("--init", type=Path, required=True, help="a stage-1 checkpoint of models/train_v1.py")
     parser.add_argument("--out", type=Path, default=Path("runs/v3"))
     parser.add_argument("--max-steps", type=int, default=600)
     args = parser.parse_args()
