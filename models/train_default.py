@@ -147,19 +147,23 @@ def lr_multiplier(step: int, *, total: int, warmup_ratio: float = 0.05, provisio
     return step / warmup if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
 
 
-def set_schedule(scheduler: Any, total: int) -> None:
+def set_schedule(scheduler: Any, total: int, **schedule: Any) -> None:
     """Replace a ``LambdaLR``'s multipliers by ``lr_multiplier`` for a run of ``total`` steps."""
-    scheduler.lr_lambdas = [functools.partial(lr_multiplier, total=total)] * len(scheduler.lr_lambdas)
+    scheduler.lr_lambdas = [functools.partial(lr_multiplier, total=total, **schedule)] * len(scheduler.lr_lambdas)
+    # the next update's learning rate was set by the old multipliers: set it by the new ones
+    for group, base, multiplier in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
+        group["lr"] = base * multiplier(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
 
 
-def schedule_callback(total: int) -> Any:
+def schedule_callback(total: int, **schedule: Any) -> Any:
+    """A callback that installs ``lr_multiplier(total=total, **schedule)`` once the Trainer has built (and, on
+    resume, restored) its scheduler, so a resumed run continues the same schedule."""
     import transformers
 
     class FittedSchedule(transformers.TrainerCallback):
-        """Installs ``lr_multiplier`` once the Trainer has built (and, on resume, restored) its scheduler."""
-
         def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
-            set_schedule(kwargs["lr_scheduler"], total)
+            set_schedule(kwargs["lr_scheduler"], total, **schedule)
 
     return FittedSchedule()
 
