@@ -78,3 +78,13 @@ class TrainingArguments(transformers.TrainingArguments):
             raise ValueError(f"loss must be 'focal' or 'softmax', got {self.loss!r}")
         if self.head_learning_rate is None:
             self.head_learning_rate = self.learning_rate * 3
+        augmenting = (self.shuffle_labels or self.negatives_per_item or self.remove_labels_prob or self.add_examples_prob
+                      or self.add_descriptions_prob or self.synonyms_prob)
+        if augmenting and self.dataloader_persistent_workers and self.dataloader_num_workers > 0:
+            # Augmentation is keyed by (seed, epoch, item) and the epoch is set on the main process's dataset;
+            # persistent workers keep their own copy and would replay epoch 0's labels and negatives forever.
+            raise ValueError(
+                "dataloader_persistent_workers=True cannot be used with label augmentation (shuffle_labels, "
+                "negatives_per_item, remove_labels_prob, add_examples_prob, add_descriptions_prob, synonyms_prob): "
+                "the workers would keep augmenting as in the first epoch. Leave dataloader_persistent_workers off."
+            )

@@ -160,7 +160,8 @@ class TrainingDataset(Dataset):
     Until :meth:`set_epoch` is called every read draws fresh augmentation from the augmenter's stream; after it,
     item ``i`` of epoch ``e`` is augmented from an RNG keyed by ``(seed, e, i)`` (new each epoch, identical when
     a resumed run reads it again). The ``Trainer`` calls ``set_epoch`` at the start of every epoch; with
-    ``persistent_workers`` the worker processes keep their own copy and would not see it.
+    ``persistent_workers`` the worker processes would keep their own copy and not see it, so
+    ``TrainingArguments`` refuses persistent workers while any augmentation is on.
     """
 
     def __init__(self, examples: Sequence[Example], augmenter: LabelAugmenter | None = None):
