@@ -102,7 +102,12 @@ def mix(components: dict[str, list[str]], mixture: str, path: Path) -> Path:
     lines: list[str] = []
     for component, repeats in MIXTURES[mixture]:
         lines += components[component] * repeats
-    random.Random(SEED).shuffle(lines)
+    return write_shuffled(path, lines, random.Random(SEED))
+
+
+def write_shuffled(path: Path, lines: list[str], rng: random.Random) -> Path:
+    """Shuffle ``lines`` with ``rng`` and write them atomically (an interrupted write leaves no mixture)."""
+    rng.shuffle(lines)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")

