@@ -49,6 +49,7 @@ from train_default import (  # noqa: E402  (the recipe's data, model and schedul
     TRAINER_OPTIONS,
     build_components,
     export_fp16,
+    mix,
     set_schedule,
 )
 
@@ -104,31 +105,30 @@ def prepare(data: Path, backbone_out: Path) -> None:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from train_default import backbone_path
+    from train_default import BACKBONE_FILES, backbone_path
 
     for name, lines in {**build_components(), **dev_subsets()}.items():
         _write_xz(data / f"{name}.jsonl.xz", lines)
         print(f"{name}: {len(lines)} items", flush=True)
     source = backbone_path()
     backbone_out.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+    for name in BACKBONE_FILES:
         (backbone_out / name).write_bytes((source / name).read_bytes())
     weights = {k: v.to(torch.float16).contiguous() for k, v in load_file(source / "model.safetensors").items()}
     save_file(weights, backbone_out / "model.safetensors", metadata={"format": "pt"})
 
 
 def build_mixture(data: Path, mixture: str, path: Path) -> Path:
-    """The shuffled JSONL of ``mixture`` from the prepared components (seeded: same file every time)."""
-    lines: list[str] = []
-    for component, repeats in MIXTURES[mixture]:
-        lines += _read_xz(data / f"{component}.jsonl.xz") * repeats
-    random.Random(SEED).shuffle(lines)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    """``train_default.mix`` of the prepared components: the file the recipe builds from the corpora."""
+    return mix({component: _read_xz(data / f"{component}.jsonl.xz") for component, _ in MIXTURES[mixture]}, mixture, path)
 
 
 # ---------------------------------------------------------------------------------------------- worker
+def _eval_limit() -> int | None:
+    """``SWEEP_EVAL_LIMIT``: score only the first N texts of each dev subset (smoke tests on a CPU)."""
+    return int(os.environ["SWEEP_EVAL_LIMIT"]) if os.environ.get("SWEEP_EVAL_LIMIT") else None
+
+
 def _dev_examples(data: Path, kind: str, limit: int | None = None) -> dict[str, list[Any]]:
     from uniclass.data.formats import load_examples
 
@@ -219,7 +219,7 @@ def worker(name: str, data: Path, backbone: Path, out: Path, deadline: float, ev
     train_file = build_mixture(data, mixture, run_dir / "mixture.jsonl")
     torch.manual_seed(SEED)
     clf = Classifier.from_backbone(backbone, **MODEL_OPTIONS)
-    eval_limit = int(os.environ["SWEEP_EVAL_LIMIT"]) if os.environ.get("SWEEP_EVAL_LIMIT") else None  # smoke tests
+    eval_limit = _eval_limit()
     select = _dev_examples(data, "select", eval_limit)
     # 20,000 steps is a ceiling: the budget callback fits the schedule to the time left and stops the run
     options = dict(SWEEP_BASE, logging_steps=200, save_strategy="no", dataloader_num_workers=1, **overrides)
@@ -316,7 +316,7 @@ def replay(data: Path, backbone: Path, out: Path, work: Path, max_steps: int) ->
     train(work, max_steps)
     last = max(work.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     clf = Classifier.from_pretrained(last, device="cuda" if torch.cuda.is_available() else "cpu")
-    limit = int(os.environ["SWEEP_EVAL_LIMIT"]) if os.environ.get("SWEEP_EVAL_LIMIT") else None
+    limit = _eval_limit()
     result = {"checkpoint": last.name, "wall_s": round(time.time() - start, 1),
               "report": _evaluate(clf, _dev_examples(data, "report", limit)),
               "select": _evaluate(clf, _dev_examples(data, "select", limit))}

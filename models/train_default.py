@@ -22,8 +22,9 @@ texts ``benchmarks/compare_dev.py`` reports on). This script is that run's recip
     5% warmup and linear decay over 4,280 steps.
 
 What the sweep found (``benchmarks/RESULTS.md`` §2): the topic-domain data is what lifts BBC News and FOLDOC;
-the harder WordNet negatives alone do not help. On a GPU this takes ~5 minutes; on 2 CPU cores about 3 hours
-(it checkpoints every 200 steps and resumes, so it can span sessions)::
+the harder WordNet negatives alone do not help. On the H200 the whole replay took 119 s
+(``benchmarks/results/gpu_replay.json``); on 2 CPU cores it takes hours (v1's steps of 16 took 1.3-2 s
+each), so it checkpoints every 200 steps and resumes::
 
     python models/train_default.py --out runs/v2-default
     python models/train_default.py --out runs/v2-default --export src/uniclass/models/uniclass-minilm
@@ -46,6 +47,8 @@ BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
 WORDNET_SAMPLE = 40_000  # v1's sample (``train_v1.py``), kept for the sweep's control runs
 WORDNET_HARD_SAMPLE = 60_000
 DEFAULT_STEPS = 4280
+# the backbone folder's files besides its weights
+BACKBONE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 
 # Mixtures: (component, repeats). Components are built by ``build_components``.
 MIXTURES: dict[str, list[tuple[str, int]]] = {
@@ -132,7 +135,7 @@ def fp16_rounded_backbone(target: Path, source: Path | None = None) -> Path:
         return target
     source = source or backbone_path()
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+    for name in BACKBONE_FILES:
         (target / name).write_bytes((source / name).read_bytes())
     weights = {k: v.to(torch.float16).to(torch.float32).contiguous() for k, v in load_file(source / "model.safetensors").items()}
     tmp = target / "model.safetensors.tmp"
