@@ -224,15 +224,16 @@ def format_table(result: Mapping[str, Any]) -> str:
 
 # ====================================================================== CLI
 def _load_model(path: str) -> Scorer:
+    """A model folder, or "default" for the bundled default model (``Classifier.from_pretrained()``)."""
     from ..classifier import Classifier
 
-    return Classifier.from_pretrained(path)
+    return Classifier.from_pretrained(None if path == "default" else path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m uniclass.evaluation.suite", description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", default=[], metavar="PATH",
-                        help="a uniclass model folder (repeatable); named by its folder name")
+                        help="a uniclass model folder, or 'default' for the bundled model (repeatable)")
     parser.add_argument("--baseline", action="append", default=[], choices=sorted(BASELINES),
                         help="a baseline scorer (repeatable): minilm = embedding similarity, all-MiniLM-L6-v2")
     parser.add_argument("--sets", default=",".join(DEFAULT_SETS), help="comma-separated corpus names or files")
