@@ -199,7 +199,7 @@ def _gcide_tags(raw: str) -> list[str]:
 def _gcide_markup(text: str) -> str:
     """Drop cross-reference braces and the ``[ae]``/``[=e]`` letter markup (``papill[ae]`` -> ``papillae``)."""
     text = text.replace("{", "").replace("}", "")
-    return _GCIDE_ACCENT.sub(lambda m: m.group(1) if m.group(0) not in ("[R.]", "[Obs.]") else m.group(0), text)
+    return _GCIDE_ACCENT.sub(r"\1", text)  # usage notes such as "[Obs.]" have 3+ letters and stay
 
 
 def parse_gcide_entry(entry: str) -> list[tuple[list[str], str, str]]:
