@@ -1,9 +1,9 @@
-"""The default model's recipe script (models/train_default.py): its schedule, its data mixing, its resume."""
+"""The default model's recipe (recipes/train_default.py, code in uniclass.training.recipes.default and
+uniclass.data.mixtures): its schedule, its data mixing, its resume."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,10 +11,9 @@ import torch
 
 from conftest import topic_items
 from uniclass import Classifier
+from uniclass.data import mixtures
 from uniclass.training import Trainer, TrainingArguments
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "models"))
-import train_default  # noqa: E402
+from uniclass.training.recipes import default as train_default
 
 
 def test_lr_multiplier_is_the_sweeps_fitted_schedule() -> None:
@@ -58,8 +57,8 @@ def test_trainer_follows_the_schedule_and_keeps_it_on_resume(tiny_backbone, tmp_
 def test_mix_is_seeded_and_counts_repeats(tmp_path, monkeypatch) -> None:
     components = {name: [json.dumps({"text": f"{name} {i}", "all_labels": ["a", "b"], "true_labels": ["a"]}) for i in range(5)]
                   for name in ("snli", "vader", "wordnet_hard", "topics_hard")}
-    first = train_default.mix(components, "hard_topics", tmp_path / "one.jsonl").read_text()
-    second = train_default.mix(components, "hard_topics", tmp_path / "two.jsonl").read_text()
+    first = mixtures.mix(components, "hard_topics", tmp_path / "one.jsonl").read_text()
+    second = mixtures.mix(components, "hard_topics", tmp_path / "two.jsonl").read_text()
     assert first == second
     texts = [json.loads(line)["text"] for line in first.splitlines()]
     counts = {name: sum(t.startswith(name) for t in texts) for name in components}

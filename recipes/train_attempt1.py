@@ -1,21 +1,16 @@
 """First attempt at the default model (kept to reproduce its row in benchmarks/RESULTS.md; not shipped).
 
-Same data, seed, batch, schedule and negatives as ``models/train_v1.py``; it differs in the model and
+Same data, seed, batch, schedule and negatives as ``recipes/train_v1.py``; it differs in the model and
 learning rates: official small random head initialisation, ``avg`` pooling over the whole sequence (labels
 included), ``first``-token label vectors, unnormalised dot product, encoder LR 5e-5, 1000 steps.
 
-    python models/train_attempt1.py --out runs/default --max-steps 1000
-    python models/train_attempt1.py --out runs/default --max-steps 1000 --export runs/v1-export
+    python recipes/train_attempt1.py --out runs/default --max-steps 1000
+    python recipes/train_attempt1.py --out runs/default --max-steps 1000 --export runs/v1-export
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from train_v1 import main  # noqa: E402
+from uniclass.training.recipes.v1 import main
 
 MODEL_OPTIONS = dict(prompt_first=True, pooling_strategy="avg", scorer_type="simple")
 TRAINING_OPTIONS = dict(learning_rate=5e-5, head_learning_rate=5e-4)

@@ -1,6 +1,6 @@
 """Experiment (not shipped): a second stage on WordNet topic domains, from a stage-1 checkpoint.
 
-Stage-1 checkpoints of ``models/train_v1.py`` trail embedding similarity on topical sets (BBC News,
+Stage-1 checkpoints of ``recipes/train_v1.py`` trail embedding similarity on topical sets (BBC News,
 FOLDOC). The training corpora's only subject-area signal is WordNet's topic-domain pointers (corpus
 ``wordnet_topics``: gloss -> "computer science", "law", ...). This stage trains on that corpus three times
 over plus 20,000 items of the stage-1 mixture (against forgetting), with the shipped recipe's model and
@@ -8,25 +8,17 @@ optimiser settings, from a stage-1 checkpoint's weights (fresh optimiser and sch
 
 Measured (``benchmarks/RESULTS.md`` §2): it did not help, so the shipped model does not include it::
 
-    python models/train_topic_stage.py --init runs/v2/checkpoint-2000 --out runs/v3 --max-steps 600
+    python recipes/train_topic_stage.py --init runs/v2/checkpoint-2000 --out runs/v3 --max-steps 600
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from train_v1 import (
-    SEED,
-    TRAINING_OPTIONS,
-    build_mixture,
-    train_and_resume,
-    write_shuffled,
-)
+from uniclass.data.mixtures import SEED, build_v1_mixture, write_shuffled
+from uniclass.training.recipes.v1 import TRAINING_OPTIONS, train_and_resume
 
 TOPIC_COPIES = 3
 GENERAL_SAMPLE = 20_000
@@ -50,13 +42,13 @@ def train(init: Path, out: Path, max_steps: int) -> None:
     from uniclass import Classifier
 
     torch.manual_seed(SEED)
-    data = build_topic_mixture(out / "mixture.jsonl", build_mixture(init.parent / "mixture.jsonl"))
+    data = build_topic_mixture(out / "mixture.jsonl", build_v1_mixture(init.parent / "mixture.jsonl"))
     train_and_resume(Classifier.from_pretrained(init, device="cpu"), data, out, max_steps, TRAINING_OPTIONS)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--init", type=Path, required=True, help="a stage-1 checkpoint of models/train_v1.py")
+    parser.add_argument("--init", type=Path, required=True, help="a stage-1 checkpoint of recipes/train_v1.py")
     parser.add_argument("--out", type=Path, default=Path("runs/v3"))
     parser.add_argument("--max-steps", type=int, default=600)
     args = parser.parse_args()

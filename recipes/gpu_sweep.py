@@ -8,15 +8,15 @@ and the best run by selection mean macro-F1 is exported as fp16 to ``--out`` (a 
 
 Steps (the GPU machine has no network; everything it needs travels with the repository)::
 
-    python models/gpu_sweep.py prepare --data .devrun/data --backbone .devrun/backbone   # here, on CPU
-    python models/gpu_sweep.py run --data .devrun/data --backbone .devrun/backbone --out OUT --budget 350
-    python models/gpu_sweep.py unpack --parts OUT --to src/uniclass/models/uniclass-minilm  # here again
-    python models/gpu_sweep.py replay --data .devrun/data --backbone .devrun/backbone --out OUT  # optional
+    python recipes/gpu_sweep.py prepare --data .devrun/data --backbone .devrun/backbone   # here, on CPU
+    python recipes/gpu_sweep.py run --data .devrun/data --backbone .devrun/backbone --out OUT --budget 350
+    python recipes/gpu_sweep.py unpack --parts OUT --to src/uniclass/models/uniclass-minilm  # here again
+    python recipes/gpu_sweep.py replay --data .devrun/data --backbone .devrun/backbone --out OUT  # optional
 
 ``prepare`` writes the recipe components (seeded samples of the training corpora, including WordNet
 converted with more negatives) and the dev subsets, xz-compressed, and the backbone in fp16 (the 90 MB fp32
 file does not fit the 64 MB the GPU machine receives; the run casts it back to fp32 before training).
-``replay`` retrains the shipped recipe through ``models/train_default.py`` and scores it the same way.
+``replay`` retrains the shipped recipe through ``recipes/train_default.py`` and scores it the same way.
 
 How the shipped model was made (2026-11-27, one H200, 15 minutes of device time in all): ``.devrun/`` is
 listed in ``.git/info/exclude`` and was carried to the machine (55 MB); the bundled model file, which is
@@ -40,17 +40,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from train_default import (  # noqa: E402  (the recipe's data, model and schedule: one definition for both)
-    MIXTURES,
+from uniclass.data.mixtures import MIXTURES, SEED, build_components, mix
+from uniclass.training.recipes.default import (  # the recipe's model and schedule: one definition for both
+    BACKBONE_FILES,
     MODEL_OPTIONS,
-    SEED,
+    RECIPE_MIXTURE,
+    SCHEDULE_SWITCH,
     TRAINER_OPTIONS,
-    build_components,
+    backbone_path,
     export_fp16,
-    mix,
+    fp16_rounded_backbone,
     set_schedule,
+    train,
+    trainer_arguments,
 )
 
 DEV_SETS = ("bbc_news", "rotten_tomatoes", "foldoc")
@@ -59,7 +61,7 @@ SELECT_LIMIT = 300  # per dev set, drawn from the texts outside the report subse
 # Every run starts from v1's trainer settings (encoder LR 3e-5, head LR 5e-4) and changes what it names.
 SWEEP_BASE: dict[str, Any] = dict(TRAINER_OPTIONS, learning_rate=3e-5, head_learning_rate=5e-4)
 
-# name -> (mixture of train_default.MIXTURES, overrides of SWEEP_BASE). c5 is the shipped recipe.
+# name -> (mixture of uniclass.data.mixtures.MIXTURES, overrides of SWEEP_BASE). c5 is the shipped recipe.
 CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "c0_shipped": ("shipped", {"negatives_per_item": 2}),
     "c1_shipped_topics": ("shipped_topics", {"negatives_per_item": 2}),
@@ -105,8 +107,6 @@ def prepare(data: Path, backbone_out: Path) -> None:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from train_default import BACKBONE_FILES, backbone_path
-
     for name, lines in {**build_components(), **dev_subsets()}.items():
         _write_xz(data / f"{name}.jsonl.xz", lines)
         print(f"{name}: {len(lines)} items", flush=True)
@@ -119,7 +119,7 @@ def prepare(data: Path, backbone_out: Path) -> None:
 
 
 def build_mixture(data: Path, mixture: str, path: Path) -> Path:
-    """``train_default.mix`` of the prepared components: the file the recipe builds from the corpora."""
+    """``uniclass.data.mixtures.mix`` of the prepared components: the file the recipe builds from the corpora."""
     return mix({component: _read_xz(data / f"{component}.jsonl.xz") for component, _ in MIXTURES[mixture]}, mixture, path)
 
 
@@ -139,9 +139,7 @@ def _dev_examples(data: Path, kind: str, limit: int | None = None) -> dict[str, 
 def fp32_backbone(backbone: Path, target: Path) -> Path:
     """The fp16-travelled backbone cast back to fp32 on disk, so every run starts exactly as from an fp32
     folder (transformers would otherwise load it in fp16 and save that dtype into the model's config).
-    The same weights as ``train_default.fp16_rounded_backbone`` (fp16 -> fp32 is exact)."""
-    from train_default import fp16_rounded_backbone
-
+    The same weights as ``fp16_rounded_backbone`` (fp16 -> fp32 is exact)."""
     return fp16_rounded_backbone(target, source=backbone)
 
 
@@ -163,9 +161,8 @@ def _budget_callback(clf: Any, select: dict[str, list[Any]], run_dir: Path, dead
     """Stops at the deadline, rescales the linear schedule to the steps the measured speed allows, evaluates
     every ``eval_every`` steps and keeps the best state (by selection mean macro-F1) in ``run_dir/best``.
 
-    The fit happens at step ``train_default.SCHEDULE_SWITCH`` (100); the schedule from then on is
-    ``train_default.lr_multiplier``, so the winner's run can be replayed with a fixed number of steps."""
-    from train_default import SCHEDULE_SWITCH
+    The fit happens at step ``SCHEDULE_SWITCH`` (100); the schedule from then on is
+    ``lr_multiplier`` of the recipe, so the winner's run can be replayed with a fixed number of steps."""
     import transformers
 
     class Budget(transformers.TrainerCallback):
@@ -209,7 +206,6 @@ def _budget_callback(clf: Any, select: dict[str, list[Any]], run_dir: Path, dead
 def worker(name: str, data: Path, backbone: Path, out: Path, deadline: float, eval_every: int) -> None:
     import torch
 
-    from train_default import trainer_arguments
     from uniclass import Classifier
     from uniclass.training import Trainer
 
@@ -302,12 +298,11 @@ def export_parts(best: Path, out: Path, export: Path, part_bytes: int = 15_000_0
 
 
 def replay(data: Path, backbone: Path, out: Path, work: Path, max_steps: int) -> None:
-    """Retrain the shipped recipe with ``models/train_default.py`` (a fixed step count, checkpoints, no sweep)
+    """Retrain the shipped recipe with ``recipes/train_default.py`` (a fixed step count, checkpoints, no sweep)
     from the travelled components, and score its last checkpoint on the report and selection subsets: does
     the recipe script give the model the sweep gave?"""
     import torch
 
-    from train_default import RECIPE_MIXTURE, train
     from uniclass import Classifier
 
     start = time.time()
