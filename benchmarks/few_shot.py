@@ -3,7 +3,7 @@
 For each set and seed: 8 labelled texts per label are drawn for training, and a disjoint seeded test subset
 is scored before and after ``Classifier.fit`` (LoRA, merged). Reproduce:
 
-    python benchmarks/few_shot.py --model models/uniclass-minilm --seeds 0 1 2 --test 300
+    python benchmarks/few_shot.py --model src/uniclass/models/uniclass-minilm --seeds 0 1 2 --test 300
 
 Writes ``benchmarks/results/few_shot.json`` and prints a markdown table (macro-F1, single-label protocol).
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEV_SETS = ("bbc_news", "rotten_tomatoes", "foldoc")
+from uniclass.bench.common import repo_relative_paths
+from uniclass.data.corpora import DEV_SETS
 
 
 def split(examples, shots: int, test_size: int, seed: int):
@@ -63,7 +64,8 @@ def main() -> None:
             print(json.dumps({"data": name, "seed": seed, "zero_shot": zero[-1], "few_shot": few[-1], "train": len(train), "test": len(test)}), flush=True)
         rows[name] = {"zero_shot": zero, "few_shot": few}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"setup": vars(args) | {"out": str(args.out), "command": " ".join(sys.argv)}, "rows": rows}, indent=2, default=str))
+    setup = repo_relative_paths(vars(args) | {"out": str(args.out), "command": " ".join(sys.argv)})
+    args.out.write_text(json.dumps({"setup": setup, "rows": rows}, indent=2, default=str))
     print("| set | zero-shot macro-F1 | 8-shot fine-tuned macro-F1 | gain |")
     print("|---|---|---|---|")
     for name, row in rows.items():

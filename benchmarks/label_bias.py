@@ -18,9 +18,9 @@ import numpy as np
 
 from uniclass import Classifier
 from uniclass.evaluation.metrics import single_label_report
+from uniclass.data.corpora import DEV_SETS
 from uniclass.evaluation.runner import load_eval_data
 
-SETS = ("bbc_news", "rotten_tomatoes", "foldoc")
 CONTENT_FREE = "N/A"
 
 
@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message=".*did not fit.*")
     clf = Classifier.from_pretrained(args.model)
-    for name in SETS:
+    for name in DEV_SETS:
         print(json.dumps(analyse(clf, name, args.limit, args.max_length)), flush=True)
 
 

@@ -3,7 +3,7 @@
 Every arm starts from ONE supervised checkpoint (``--start``, default the bundled ``uniclass-minilm``):
 
 1. Mid-training, same data and budget: a seeded sample of ``--steps x --batch-size`` items of the training
-   mixture of ``models/train_v1.py`` (``build_mixture``: SNLI, VADER x2, 40k WordNet glosses; never a dev
+   mixture of ``recipes/train_v1.py`` (``uniclass.data.mixtures.build_v1_mixture``: SNLI, VADER x2, 40k WordNet glosses; never a dev
    set) is written to ``WORK/general_<items>_seed<seed>.jsonl``; both arms see each of these items once, in a
    seeded order (about 12% of them are among the 9,600 items the shipped model was trained on).
 
@@ -76,10 +76,10 @@ from typing import Any
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "models"))
+from uniclass.bench.common import repo_relative_paths
+from uniclass.data.corpora import DEV_SETS
 
-DEV_SETS = ("bbc_news", "rotten_tomatoes", "foldoc")
+ROOT = Path(__file__).resolve().parent.parent
 NARROW = "foldoc"
 MAX_LENGTH = 256
 N_BINS = 15
@@ -140,12 +140,12 @@ def _write_lines(path: Path, lines: Sequence[str]) -> Path:
 
 def general_sample(work: Path, size: int, seed: int) -> Path:
     """``size`` items of the default model's training mixture, seeded: the data of both mid-training arms."""
-    from train_v1 import build_mixture
+    from uniclass.data.mixtures import build_v1_mixture
 
     path = work / f"general_{size}_seed{seed}.jsonl"
     if path.is_file():
         return path
-    lines = build_mixture(work / "mixture.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = build_v1_mixture(work / "mixture.jsonl").read_text(encoding="utf-8").splitlines()
     return _write_lines(path, random.Random(seed).sample(lines, size))
 
 
@@ -184,7 +184,7 @@ def _digest(examples: Sequence[Any]) -> str:
 
 # ====================================================================== arms (uniclass.training stages)
 def supervised_stage(args: argparse.Namespace, train: Path) -> dict[str, Any]:
-    """Continued supervised training with the shipped recipe's settings (models/train_v1.py)."""
+    """Continued supervised training with the shipped recipe's settings (recipes/train_v1.py)."""
     return {"name": "supervised", "kind": "supervised", "train": str(train), "args": {
         "max_steps": args.steps, "per_device_train_batch_size": args.batch_size, "learning_rate": 3e-5,
         "head_learning_rate": 5e-4, "warmup_steps": 0.05, "lr_scheduler_type": "linear", "weight_decay": 0.01,
@@ -438,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     result = {"settings": settings(args, general, narrow, eval_settings), "arms": arms, "evaluation": evaluation,
               "ewc_distance": distances}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str))
+    args.out.write_text(json.dumps(repo_relative_paths(result), indent=2, default=str))  # no machine's paths
     table = markdown(result)
     args.out.with_suffix(".md").write_text(table)
     print(table)

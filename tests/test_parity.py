@@ -8,41 +8,16 @@ from typing import Any
 import pytest
 import torch
 
-from conftest import PARITY_CHECKPOINTS, load_expected
+from conftest import PARITY, PARITY_CHECKPOINTS, load_expected
+from uniclass.bench.parity import comparable_calls
+from uniclass.bench.parity import multi_label as _multi_label
 
 TOLERANCE = 1e-5
 
 
-def _multi_label(call: dict[str, Any]) -> bool | list[bool]:
-    kind = call["kwargs"]["classification_type"]
-    if isinstance(kind, list):
-        return [k == "multi-label" for k in kind]
-    return kind == "multi-label"
-
-
-def _has_padding(call: dict[str, Any]) -> bool:
-    return any(len(set(batch["lengths"])) > 1 for batch in call["batches"])
-
-
 def _comparable_calls() -> list[tuple[str, str]]:
-    """Every (checkpoint, call) whose official result the mask-aware implementation must reproduce.
-
-    Excluded by design: official errors; padded batches of padding-sensitive checkpoints (official pooling
-    averages over padding there); and truncation calls where the official code cut label tokens.
-    """
-    cases = []
-    for name in PARITY_CHECKPOINTS:
-        expected = load_expected(name)
-        sensitive = name == "uni_bert_promptfirst_avg_wdot"
-        for call in expected["calls"]:
-            if "error" in call and call["error"]:
-                continue
-            if sensitive and _has_padding(call):
-                continue
-            if call["id"].endswith("maxlen24") and expected["architecture_type"] == "uni-encoder":
-                continue
-            cases.append((name, call["id"]))
-    return cases
+    """The selection lives in uniclass.bench.parity, shared with benchmarks/parity_report.py."""
+    return comparable_calls(PARITY)
 
 
 def _call(expected: dict[str, Any], call_id: str) -> dict[str, Any]:

@@ -311,6 +311,30 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the git checkout it lies in, else as given.
+
+    Results under ``benchmarks/results/`` are committed and read on other machines, where an absolute path of
+    the machine that ran them means nothing.
+    """
+    resolved = Path(path).resolve()
+    for parent in (resolved, *resolved.parents):
+        if (parent / ".git").exists():
+            return resolved.relative_to(parent).as_posix() or "."
+    return str(path)
+
+
+def repo_relative_paths(value: Any) -> Any:
+    """``value`` (JSON-like) with every absolute path string inside a git checkout made :func:`repo_relative`."""
+    if isinstance(value, dict):
+        return {key: repo_relative_paths(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [repo_relative_paths(item) for item in value]
+    if isinstance(value, Path) or (isinstance(value, str) and os.path.isabs(value) and "\n" not in value):
+        return repo_relative(value)
+    return value
+
+
 def write_results(out_dir: str | Path, name: str, payload: dict[str, Any], markdown: str) -> dict[str, Path]:
     """Write ``<out>/<name>.json`` and ``<out>/<name>.md``; return their paths."""
     out = Path(out_dir)

@@ -1,8 +1,9 @@
 """uniclass against the official ``gliclass`` package: same checkpoint, texts, labels, threads, batch size.
 
-The official package runs in its own virtual environment, created here on first use
-(``runs/bench-envs/official``: ``torch==2.13.0`` and ``gliclass==0.1.21``; torch is pinned because an
-unpinned one pulls a multi-GB CUDA build), driven as a subprocess running :mod:`.official_runner`, which
+The official package runs in its own virtual environment, created on first use in ``--official-env`` (default
+``<cache>/bench-envs/official``, the cache being ``$UNICLASS_CACHE`` or ``~/.cache/uniclass``, never a folder
+of the installed package or of the working directory; ``torch==2.13.0`` and ``gliclass==0.1.21``; torch is
+pinned because an unpinned one pulls a multi-GB CUDA build), driven as a subprocess running :mod:`.official_runner`, which
 writes scores and timings as JSON. uniclass runs in this process: the torch backend, and the ONNX backend in
 fp32 and int8 when ``uniclass.backends.onnx_export`` is available (otherwise those rows are skipped with a
 note).
@@ -33,6 +34,7 @@ from .common import (
     measure,
     measure_recorded,
     quiet_transformers,
+    repo_relative,
     run_header,
     set_threads,
     setup_lines,
@@ -43,7 +45,7 @@ from .common import (
 from .workloads import LABELS_8, dev_mix
 
 OFFICIAL_REQUIREMENTS = ("torch==2.13.0", "gliclass==0.1.21")
-DEFAULT_ENV = Path("runs") / "bench-envs" / "official"
+ENV_SUBDIR = Path("bench-envs") / "official"
 RUNNER = Path(__file__).with_name("official_runner.py")
 READY_MARKER = ".uniclass-bench-ready"
 TARGETS = {"uniclass torch": 3.0, "uniclass ONNX fp32": 4.0}
@@ -53,7 +55,7 @@ SCORE_TOLERANCE = 1e-5
 @dataclass
 class OfficialSetup:
     model: str | None
-    env: str = str(DEFAULT_ENV)
+    env: str | None = None  # the official package's environment; None: default_env()
     python: str | None = None  # an interpreter that already has gliclass (skips the environment)
     threads: int = 2
     batch_size: int = 32
@@ -69,6 +71,13 @@ class OfficialSetup:
 
 
 # ====================================================================== the official environment
+def default_env() -> Path:
+    """``<cache>/bench-envs/official``: the user's uniclass cache (``$UNICLASS_CACHE`` or ``~/.cache/uniclass``)."""
+    from ..data.corpora.base import default_cache_dir
+
+    return default_cache_dir() / ENV_SUBDIR
+
+
 def env_python(env: str | Path) -> Path:
     env = Path(env)
     return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
@@ -278,7 +287,7 @@ def run(setup: OfficialSetup, out_dir: str | Path) -> dict[str, Any]:
     items = dev_mix(setup.texts, setup.seed)
     texts, labels = [item["text"] for item in items], list(LABELS_8)
     reference_texts = len(texts) if setup.reference_texts < 0 else min(setup.reference_texts, len(texts))
-    python = Path(setup.python) if setup.python else ensure_official_env(setup.env)
+    python = Path(setup.python) if setup.python else ensure_official_env(setup.env or default_env())
     request = {"checkpoint": str(Path(checkpoint).resolve()), "texts": texts, "labels": labels, "threads": setup.threads,
                "batch_size": setup.batch_size, "max_length": setup.max_length, "repeats": setup.repeats,
                "warmup_texts": setup.warmup_texts, "reference_texts": reference_texts}
@@ -302,7 +311,7 @@ def run(setup: OfficialSetup, out_dir: str | Path) -> dict[str, Any]:
         "benchmark": "official",
         "header": run_header(threads, quick=setup.quick),
         "setup": vars(setup),
-        "checkpoint": str(checkpoint),
+        "checkpoint": repo_relative(checkpoint),
         "labels": labels,
         "texts": text_info,
         "official": {k: v for k, v in official.items() if k not in ("scores", "reference_scores")}
@@ -320,8 +329,9 @@ def run(setup: OfficialSetup, out_dir: str | Path) -> dict[str, Any]:
 # ====================================================================== command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="GLiClass checkpoint (default: the bundled model)")
-    parser.add_argument("--official-env", default=str(DEFAULT_ENV),
-                        help="virtual environment of the official package, created on first use (default %(default)s)")
+    parser.add_argument("--official-env", default=None, metavar="DIR",
+                        help="virtual environment of the official package, created on first use "
+                        "(default: $UNICLASS_CACHE/bench-envs/official, else ~/.cache/uniclass/bench-envs/official)")
     parser.add_argument("--official-python", default=None,
                         help="use this interpreter (which must have gliclass) instead of --official-env")
     parser.add_argument("--texts", type=int, default=None, help="texts in the mix, half short, half long (default 128)")

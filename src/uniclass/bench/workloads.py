@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .baselines import NLIBaseline
 from .common import torch_module
 
 # Common English words for synthetic sentences (nouns, verbs, adjectives, function words).
@@ -53,7 +54,6 @@ mammals reptiles plants flowers trees
 """.split()
 
 LABELS_8 = ["positive", "negative", "business", "entertainment", "politics", "sport", "technology", "science"]
-NLI_HYPOTHESIS = "This example is {}."  # transformers' zero-shot pipeline default template
 
 
 # ====================================================================== texts and labels
@@ -170,46 +170,21 @@ def gliclass_contender(name: str, clf: Any, batch_size: int, note: str = "") -> 
     )
 
 
-class NLICrossEncoder:
-    """A cross-encoder used like transformers' zero-shot pipeline: one (text, hypothesis) pair per label.
+class NLICrossEncoder(NLIBaseline):
+    """The NLI baseline as the label benchmark times it: a fresh seeded 3-way head on the backbone.
 
     Pairs are made text by text in label order and run ``batch_size`` pairs at a time, truncating only the
-    text (``only_first``) to ``max_length``. The backbone gets a fresh sequence-classification head (3 NLI
-    classes); a random head costs the same as a trained one, so timing does not need an NLI checkpoint. The
-    score of a label is the softmax of (contradiction, entailment) as in the pipeline's multi-label mode.
+    text (``only_first``) to ``max_length``. A random head costs the same as a trained one, so timing does not
+    need an NLI checkpoint. The score of a label is the softmax of (contradiction, entailment) as in the
+    pipeline's multi-label mode (see ``baselines.NLIBaseline``, the one NLI baseline).
     """
 
     def __init__(self, backbone: str | Path, *, batch_size: int = 32, max_length: int = 512, seed: int = 0):
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        self.tokenizer = AutoTokenizer.from_pretrained(str(backbone))
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # "newly initialized classifier weights": expected here
-        try:
-            torch.manual_seed(seed)
-            self.model = AutoModelForSequenceClassification.from_pretrained(str(backbone), num_labels=3).eval()
-        finally:
-            hf_logging.set_verbosity(verbosity)
-        limit = getattr(self.model.config, "max_position_embeddings", None) or max_length
-        self.max_length = min(max_length, limit)
+        super().__init__(backbone, max_length, num_labels=3, seed=seed, sort_by_length=False)
         self.batch_size = batch_size
 
-    def scores(self, texts: Sequence[str], labels: Sequence[str]) -> list[list[float]]:
-        import torch
-
-        pairs = [(text, NLI_HYPOTHESIS.format(label)) for text in texts for label in labels]
-        entail = []
-        with torch.inference_mode():
-            for start in range(0, len(pairs), self.batch_size):
-                chunk = pairs[start : start + self.batch_size]
-                batch = self.tokenizer([p[0] for p in chunk], [p[1] for p in chunk], padding=True,
-                                       truncation="only_first", max_length=self.max_length, return_tensors="pt")
-                logits = self.model(**batch).logits.float()
-                entail += torch.softmax(logits[:, [0, 2]], dim=-1)[:, 1].tolist()
-        k = len(labels)
-        return [entail[i * k : (i + 1) * k] for i in range(len(texts))]
+    def scores(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> list[list[float]]:  # type: ignore[override]
+        return super().scores(texts, labels, multi_label=True, batch_size=self.batch_size)
 
 
 def nli_contender(backbone: str | Path, batch_size: int, max_length: int, pair_budget: int,

@@ -86,6 +86,7 @@ from .foldoc import (  # noqa: F401
 )
 from .registry import (  # noqa: F401
     CORPORA,
+    DEV_SETS,
     _ensure_raw,
     eval_sets,
     fetch,
@@ -127,6 +128,7 @@ from .wordnet import (  # noqa: F401
 )
 
 __all__ = [
+    "DEV_SETS",
     "BBC_LABELS",
     "COMPLETE_MARKER",
     "CORPORA",

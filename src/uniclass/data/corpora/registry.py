@@ -25,6 +25,14 @@ def eval_sets() -> list[str]:
     return [name for name, corpus in CORPORA.items() if corpus.role == "eval"]
 
 
+# The development sets every study reports on (benchmarks/, recipes/gpu_sweep.py), in this order: the eval
+# corpora of the registry as the studies were run. Named, not recomputed, so that an eval corpus added later
+# does not silently change the comparisons of committed results; each must be an eval corpus.
+DEV_SETS: tuple[str, ...] = ("bbc_news", "rotten_tomatoes", "foldoc")
+if not set(DEV_SETS) <= set(eval_sets()):
+    raise RuntimeError(f"DEV_SETS {DEV_SETS} must be eval corpora of the registry ({eval_sets()})")
+
+
 def _ensure_raw(corpus: Corpus, raw_dir: Path, *, force: bool) -> dict[str, Any]:
     """Download unless a complete download is cached; a partial one (no marker) is discarded and redone."""
     marker = raw_dir / COMPLETE_MARKER

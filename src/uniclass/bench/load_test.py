@@ -5,11 +5,11 @@ server's /metrics, i.e. whether micro-batching pays) and the server's peak resid
 
 Against a running server (give its pid for the memory figure):
 
-    python benchmarks/load_test.py --url http://127.0.0.1:8000 --pid 12345 --clients 8 --duration 20
+    python -m uniclass.bench.load_test --url http://127.0.0.1:8000 --pid 12345 --clients 8 --duration 20
 
 Or let the script start ``uniclass serve`` itself on a free port and stop it afterwards:
 
-    python benchmarks/load_test.py --model tests/fixtures/parity/uni_bert_default --clients 8 --duration 20
+    python -m uniclass.bench.load_test --model tests/fixtures/parity/uni_bert_default --clients 8 --duration 20
 
 Only the standard library is needed on the client side (http.client with keep-alive connections, threads).
 """
@@ -239,7 +239,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m uniclass.bench.load_test", description=__doc__.split("\n\n")[0])
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--url", help="a running server, e.g. http://127.0.0.1:8000")
     target.add_argument("--model", help="start `uniclass serve --model MODEL` on a free port for the test")
