@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from uniclass.data.corpora import DEV_SETS
 from uniclass.data.mixtures import MIXTURES, SEED, build_components, mix
 from uniclass.training.recipes.default import (  # the recipe's model and schedule: one definition for both
     BACKBONE_FILES,
@@ -55,7 +56,6 @@ from uniclass.training.recipes.default import (  # the recipe's model and schedu
     trainer_arguments,
 )
 
-DEV_SETS = ("bbc_news", "rotten_tomatoes", "foldoc")
 REPORT_LIMIT = 500  # compare_dev.py's subset: load_eval_data(name, 500, seed=0)
 SELECT_LIMIT = 300  # per dev set, drawn from the texts outside the report subset
 # Every run starts from v1's trainer settings (encoder LR 3e-5, head LR 5e-4) and changes what it names.
