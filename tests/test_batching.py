@@ -53,7 +53,7 @@ def test_pad_ids() -> None:
 
 def test_classifier_token_budget_bounds_batches_and_keeps_scores(parity_classifier, one_torch_thread) -> None:
     """Through the classifier: every model call stays within the budget, and scores equal unbudgeted ones."""
-    from conftest import load_expected
+    from tests.conftest import load_expected
 
     clf = parity_classifier("uni_bert_promptfirst_avg_wdot")  # padding-sensitive options
     texts = load_expected("uni_bert_default")["texts"]

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import PARITY, load_expected
+from tests.conftest import PARITY, load_expected
 
 TEXTS = load_expected("uni_bert_default")["texts"]
 LABELS = ["sports", "business and finance", "science", "health care", "question"]

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from conftest import PARITY
+from tests.conftest import PARITY
 
 MODEL = str(PARITY / "uni_bert_default")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PARITY
+from tests.conftest import PARITY
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

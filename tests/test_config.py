@@ -7,7 +7,7 @@ import json
 import pytest
 from transformers import BertConfig
 
-from conftest import PARITY, PARITY_CHECKPOINTS
+from tests.conftest import PARITY, PARITY_CHECKPOINTS
 from uniclass.config import GLiClassConfig
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from conftest import PARITY, PARITY_CHECKPOINTS, load_expected
+from tests.conftest import PARITY, PARITY_CHECKPOINTS, load_expected
 from uniclass.bench.parity import comparable_calls
 from uniclass.bench.parity import multi_label as _multi_label
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from conftest import PARITY, load_expected
+from tests.conftest import PARITY, load_expected
 from uniclass.processing import (
     encode_layouts,
     format_examples,

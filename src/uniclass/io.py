@@ -26,13 +26,28 @@ Result = list[dict[str, Any]]
 
 
 # ====================================================================== formats and optional dependencies
-def detect_format(path: str | Path, explicit: str | None = None) -> str:
-    """The file format: ``explicit`` if given, else from the extension (a clear error if neither says)."""
+def detect_format(path: str | Path | Sequence[str | Path], explicit: str | None = None, *,
+                  formats: Sequence[str] = FORMATS, hint: str = "--format") -> str:
+    """The file format: ``explicit`` if given, else from the extension (a clear error if neither says).
+
+    The one extension rule of uniclass (``classify --input/--output`` and the Ray Data job): ``path`` may also be
+    a sequence of paths (the first one decides) or a local folder (the one format its files share). Only
+    ``formats`` are accepted; ``hint`` names the option that sets the format explicitly.
+    """
     if explicit:
         return explicit
-    fmt = _SUFFIXES.get(Path(path).suffix.lower())
-    if fmt is None:
-        raise ValueError(f"{path}: cannot tell the format from the extension; use .jsonl, .csv or .parquet (or --format)")
+    first = str(path if isinstance(path, (str, Path)) else next(iter(path), ""))
+    names = " or ".join([", ".join(f".{f}" for f in formats[:-1]), f".{formats[-1]}"]) if len(formats) > 1 else f".{formats[0]}"
+    if "://" not in first and Path(first).is_dir():
+        found = {_SUFFIXES[p.suffix.lower()] for p in Path(first).rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES}
+        found &= set(formats)
+        if len(found) == 1:
+            return found.pop()
+        what = f"files of several formats ({', '.join(sorted(found))})" if found else f"no {names} files"
+        raise ValueError(f"{first}: the folder holds {what}; pass {hint}")
+    fmt = _SUFFIXES.get(Path(first).suffix.lower())
+    if fmt is None or fmt not in formats:
+        raise ValueError(f"{first}: cannot tell the format from the extension; use {names} (or {hint})")
     return fmt
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: official_reference (configs, tokenizers)
-import official_reference as ref
+from tests import official_reference as ref  # configs, tokenizers
 
 
 def random_classifier(
@@ -58,8 +56,7 @@ def random_classifier(
 
 
 # ---------------------------------------------------------------- fixtures (imported by the test modules)
-# A plain module rather than tests/backends/conftest.py: a second ``conftest`` module would replace
-# tests/conftest.py in sys.modules and break the ``from conftest import ...`` of other test files.
+# A plain module rather than tests/backends/conftest.py, so the fixtures are imported where they are used.
 _EXPORTS: dict[str, tuple[Any, Path]] = {}
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from conftest import PARITY
-from onnx_helpers import ref
+from tests.conftest import PARITY
+from tests.backends.onnx_helpers import ref
 
 
 def test_export_onnx_round_trip(tmp_path, capsys) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PARITY
-from onnx_helpers import (  # noqa: F401 (fixtures)
+from tests.conftest import PARITY
+from tests.backends.onnx_helpers import (  # noqa: F401 (fixtures)
     exported_fixture,
     one_thread_module_fixture,
     random_classifier,
@@ -137,7 +137,7 @@ def test_onnx_scores_equal_torch(onnx_pair, case: Case) -> None:
 
 def test_onnx_reproduces_official_scores(onnx_pair) -> None:
     """The exported parity checkpoint gives the official gliclass outputs stored with the fixture."""
-    from conftest import load_expected
+    from tests.conftest import load_expected
 
     _, onnx_clf, _ = onnx_pair(CASES[0])
     call = next(c for c in load_expected("uni_bert_default")["calls"] if c["id"] == "L8_multi_bs1")

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import PARITY
-from onnx_helpers import exported_fixture, ref  # noqa: F401 (fixture)
+from tests.conftest import PARITY
+from tests.backends.onnx_helpers import exported_fixture, ref  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="module")

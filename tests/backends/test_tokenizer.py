@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PARITY
-from onnx_helpers import ref
+from tests.conftest import PARITY
+from tests.backends.onnx_helpers import ref
 
 DEFAULT_MODEL = PARITY.parents[2] / "src" / "uniclass" / "models" / "uniclass-minilm"
 FOLDERS = {

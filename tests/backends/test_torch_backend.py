@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import PARITY
-from onnx_helpers import ref
+from tests.conftest import PARITY
+from tests.backends.onnx_helpers import ref
 
 
 def test_num_threads_sets_torch_threads() -> None:

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PARITY
-from onnx_helpers import exported_fixture, ref  # noqa: F401 (fixture)
+from tests.conftest import PARITY
+from tests.backends.onnx_helpers import exported_fixture, ref  # noqa: F401 (fixture)
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 # what `pip install "uniclass[onnx]"` brings: the base dependencies and onnxruntime, with their own requirements

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import PARITY
+from tests.conftest import PARITY
 from uniclass.data.formats import load_examples, write_jsonl
 from uniclass.evaluation.runner import evaluate
 

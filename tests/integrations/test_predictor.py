@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import PARITY
+from tests.conftest import PARITY
 from uniclass.integrations import Predictor
 
 pd = pytest.importorskip("pandas")

@@ -26,7 +26,7 @@ except ImportError:
 
 pd = pytest.importorskip("pandas")
 
-from conftest import PARITY
+from tests.conftest import PARITY
 from uniclass.cli import main
 from uniclass.integrations import Predictor
 from uniclass.integrations.ray import classify_dataset

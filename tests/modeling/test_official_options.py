@@ -13,7 +13,6 @@ size 1; the reference is therefore the official pipeline at ``batch_size=1`` and
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,8 @@ import gliclass  # the reference implementation (test extra); a missing install 
 import pytest
 import torch
 
+from tests import official_reference as ref  # the shared reference helper
 from uniclass import Classifier
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared official_reference helper
-import official_reference as ref  # noqa: E402
 
 TOLERANCE = 1e-5
 UNICLASS_BATCH = 4  # < number of texts, so uniclass batches hold texts of different lengths (padding)

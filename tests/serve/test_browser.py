@@ -42,8 +42,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import PARITY
-from live_server import LiveServer
+from tests.conftest import PARITY
+from tests.serve.live_server import LiveServer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -17,8 +17,8 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from conftest import PARITY
-from live_server import LiveServer, free_port
+from tests.conftest import PARITY
+from tests.serve.live_server import LiveServer, free_port
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

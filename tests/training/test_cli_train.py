@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from conftest import topic_items
+from tests.conftest import topic_items
 from uniclass import Classifier
 from uniclass.data.formats import write_jsonl
 

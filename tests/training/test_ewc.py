@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import topic_items
+from tests.conftest import topic_items
 from uniclass import Classifier
 from uniclass.data.formats import load_examples
 from uniclass.training import EWCPenalty, Trainer, TrainingArguments, compute_fisher

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import topic_items
+from tests.conftest import topic_items
 from uniclass import Classifier
 from uniclass.training import RLTrainer, RLTrainingArguments, Trainer, TrainingArguments
 from uniclass.training.rl import (

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import topic_items
+from tests.conftest import topic_items
 from uniclass import Classifier
 from uniclass.data.formats import write_jsonl
 from uniclass.training import run_stages

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from conftest import topic_items
+from tests.conftest import topic_items
 from uniclass import Classifier
 from uniclass.training import Trainer, TrainingArguments
 

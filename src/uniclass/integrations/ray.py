@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..io import detect_format as _detect_format
 from .predictor import Predictor
 
-_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+RAY_FORMATS = ("parquet", "jsonl")
 
 
 def classify_dataset(
@@ -103,22 +104,12 @@ def classify_dataset(
 
 def detect_format(input: str | Path | Sequence[str | Path], explicit: str | None = None) -> str:
     """``"parquet"`` or ``"jsonl"``: ``explicit``, else the extension of the (first) input path, or of the files
-    in a local folder."""
+    in a local folder (the extension rule is :func:`uniclass.io.detect_format`'s)."""
     if explicit is not None:
-        if explicit not in ("parquet", "jsonl"):
+        if explicit not in RAY_FORMATS:
             raise ValueError(f"input format must be 'parquet' or 'jsonl', got {explicit!r}")
         return explicit
-    first = str(input if isinstance(input, (str, Path)) else next(iter(input), ""))
-    if "://" not in first and Path(first).is_dir():
-        found = {_SUFFIXES[p.suffix.lower()] for p in Path(first).rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES}
-        if len(found) == 1:
-            return found.pop()
-        what = "both Parquet and JSONL files" if found else "no .parquet or .jsonl files"
-        raise ValueError(f"{first}: the folder holds {what}; pass input_format=... (--input-format)")
-    fmt = _SUFFIXES.get(Path(first).suffix.lower())
-    if fmt is None:
-        raise ValueError(f"{first}: cannot tell the format from the extension; use .parquet or .jsonl (or input_format=...)")
-    return fmt
+    return _detect_format(input, formats=RAY_FORMATS, hint="input_format=...")
 
 
 def read_dataset(input: str | Path | Sequence[str | Path], fmt: str) -> Any:
