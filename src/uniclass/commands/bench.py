@@ -1,7 +1,7 @@
-"""``uniclass bench labels|official|efficiency``: argument parsing and dispatch.
+"""``uniclass bench labels|official|efficiency``: argument parsing and dispatch of the speed benchmarks.
 
-Kept apart from ``uniclass/cli.py`` so the main command only needs two lines to host it; nothing heavy is
-imported until a benchmark runs (``uniclass --help`` stays instant).
+The benchmarks themselves live in :mod:`uniclass.bench`; nothing heavy is imported until one runs
+(``uniclass --help`` stays instant).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ BENCHMARKS = {
 DEFAULT_OUT = "benchmarks/results/speed"
 
 
-def add_bench_parser(commands: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``bench`` and its three subcommands to the main parser's subcommands."""
-    bench = commands.add_parser(
+    bench = subparsers.add_parser(
         "bench", help="speed benchmarks (label scaling, vs the official package, efficiency)",
         description="Speed benchmarks. Each writes JSON (raw numbers, machine, versions, setup) and a markdown table "
         "into --out; 'labels' also a PNG plot (pip install 'uniclass[bench]' for matplotlib). Use --quick for a "
@@ -49,10 +49,10 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _module(name: str) -> Any:
-    return import_module(f".{name}", __package__)
+    return import_module(f"uniclass.bench.{name}")
 
 
-def run_bench(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the chosen benchmark and print where its files went and its headline numbers."""
     if args.batch_size < 1 or (args.repeats is not None and args.repeats < 1):
         raise ValueError("--batch-size and --repeats must be >= 1")

@@ -1,0 +1,235 @@
+"""``uniclass classify``: texts from arguments, stdin or a JSONL/CSV/Parquet file, one result per text, streamed a
+chunk at a time (``--engine ray``: the same as a Ray Data job)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ._options import add_backend_options as _add_backend_options
+from ._options import backend_options as _backend_options
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    classify = subparsers.add_parser(
+        "classify",
+        help="classify texts against labels",
+        description="Classify texts (arguments, one per line on stdin, or a JSONL/CSV/Parquet --input file) and "
+        "write one result per text: JSON lines by default, a table on a terminal, or JSONL/CSV/Parquet with --output.",
+        epilog="examples:\n"
+        "  uniclass classify 'Shares fell 5%' --labels sports,finance --model M\n"
+        "  uniclass classify --input reviews.parquet --text-column body --labels-file labels.txt --model M \\\n"
+        "      --single-label --output scored.parquet --resume",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    classify.add_argument("texts", nargs="*", help="texts to classify; without texts or --input, one per line on stdin")
+    classify.add_argument("--model", default=None, help="GLiClass checkpoint folder or hub id (default: the bundled model)")
+    source = classify.add_argument_group("input")
+    source.add_argument("--input", "-i", metavar="FILE", help="JSONL, CSV or Parquet file of texts (by extension)")
+    source.add_argument("--input-format", choices=["jsonl", "csv", "parquet"], help="format of --input if its extension does not say")
+    source.add_argument("--text-column", default="text", help="field or column holding the text (default: text)")
+    labels = classify.add_argument_group("labels and decisions")
+    label_source = labels.add_mutually_exclusive_group(required=True)
+    label_source.add_argument("--labels", help="comma-separated labels, e.g. 'positive,negative'")
+    label_source.add_argument("--labels-file", metavar="FILE", help="labels, one per line (labels may contain commas)")
+    mode = labels.add_mutually_exclusive_group()
+    mode.add_argument("--multi-label", dest="single_label", action="store_false", help="sigmoid per label, keep those over the threshold (default)")
+    mode.add_argument("--single-label", dest="single_label", action="store_true", help="softmax over labels, keep the best one")
+    labels.add_argument("--threshold", type=float, default=None, help="multi-label score threshold (default: the model's fitted thresholds, else 0.5)")
+    labels.add_argument("--top-k", type=int, default=None, help="keep at most K labels per text")
+    labels.add_argument("--prompt", default=None, help="task description placed before the text")
+    output = classify.add_argument_group("output")
+    output.add_argument("--output", "-o", metavar="FILE", help="write results to a .jsonl, .csv or .parquet file")
+    output.add_argument("--format", choices=["jsonl", "csv", "parquet", "table"], default=None,
+                        help="output format (default: from --output's extension; on stdout a table on a terminal, else jsonl)")
+    output.add_argument("--resume", action="store_true", help="keep the rows already in --output, classify the rest and append")
+    output.add_argument("--chunk-size", type=int, default=256, help="rows classified and written at a time (default 256)")
+    output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr (default: on a terminal for inputs longer than one chunk)")
+    runtime = classify.add_argument_group("model runtime")
+    runtime.add_argument("--batch-size", type=int, default=32)
+    runtime.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
+    runtime.add_argument("--device", default="auto")
+    _add_backend_options(runtime)
+    scale = classify.add_argument_group("scaling out (Ray Data; pip install 'uniclass[ray]')")
+    scale.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="ray: read the --input Parquet/JSONL file or folder with Ray Data, classify with a pool of "
+                       "actors and write Parquet files into the --output folder (input columns + label, score)")
+    scale.add_argument("--num-actors", type=int, default=None, help="actors in the pool, each loading the model once (default 1)")
+    scale.add_argument("--cpus-per-actor", type=float, default=1.0, help="Ray CPUs reserved per actor (default 1)")
+    scale.add_argument("--gpus-per-actor", type=float, default=0.0, help="Ray GPUs per actor (use with --device cuda)")
+    scale.add_argument("--ray-address", default=None, help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
+    classify.set_defaults(single_label=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Stream texts through the model a chunk at a time, writing (and flushing) each chunk's results."""
+    from .. import io as uio
+
+    if args.engine == "ray":
+        return _classify_ray(args)
+    if args.num_actors is not None:
+        raise ValueError("--num-actors needs --engine ray")
+    labels = uio.read_labels_file(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)
+    out_format = _output_format(args)
+    _check_classify_options(args, labels)
+    skip = uio.resume_point(args.output, out_format) if args.resume else 0
+    chunks, total = _text_chunks(args, skip)
+    chunks = _primed(chunks)
+    if total is not None and skip > total:
+        raise ValueError(f"cannot resume: {args.output} has {skip} rows but the input has only {total}")
+    if skip:
+        print(f"uniclass: resuming: {skip} rows already in {args.output}", file=sys.stderr)
+    sink = uio.open_sink(args.output, out_format, append=args.resume)
+    progress = _progress_bar(args, None if total is None else total - skip)
+    classify = _chunk_classifier(args, labels)
+    written = 0
+    try:
+        with _sigterm_as_interrupt():
+            for chunk in chunks:
+                sink.write(chunk, classify(chunk))
+                written += len(chunk)
+                progress.update(len(chunk))
+    finally:
+        progress.close()
+        sink.close()
+    if written == 0 and skip == 0 and not args.input:
+        raise ValueError("no texts given (pass them as arguments, on stdin, or with --input FILE)")
+    return 0
+
+
+def _classify_ray(args: argparse.Namespace) -> int:
+    """``--engine ray``: the same classification as a Ray Data job (uniclass.integrations.ray.classify_dataset)."""
+    from .. import io as uio
+
+    if not args.input or not args.output:
+        raise ValueError("--engine ray needs --input FILE_OR_FOLDER (Parquet or JSONL) and --output FOLDER (Parquet files)")
+    unsupported = [flag for flag, used in (
+        ("text arguments", bool(args.texts)), ("--resume", args.resume), ("--format", args.format not in (None, "parquet")),
+        ("--input-format csv", args.input_format == "csv"),
+    ) if used]
+    if unsupported:
+        raise ValueError(f"--engine ray does not support {', '.join(unsupported)}")
+    labels = uio.read_labels_file(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)
+    _check_classify_options(args, labels)
+    from ..integrations.ray import classify_dataset
+
+    output = classify_dataset(
+        args.input, args.output, labels, model=args.model, input_format=args.input_format, text_column=args.text_column,
+        multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k, prompt=args.prompt,
+        num_actors=args.num_actors or 1, batch_size=args.batch_size, rows_per_batch=args.chunk_size,
+        num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=args.gpus_per_actor, address=args.ray_address,
+        device=args.device, max_length=args.max_length,
+    )
+    print(json.dumps({"output": output}))
+    return 0
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    """--format, else the --output extension, else a table for a person at a terminal and JSON lines otherwise."""
+    from ..io import detect_format
+
+    if args.output:
+        return detect_format(args.output, args.format)
+    if args.resume:
+        raise ValueError("--resume needs --output FILE (the rows already written there are skipped)")
+    if args.format:
+        return args.format
+    return "table" if sys.stdout.isatty() else "jsonl"
+
+
+def _check_classify_options(args: argparse.Namespace, labels: list[str]) -> None:
+    """Reject bad labels and options before the model loads and before any output file is touched."""
+    from ..postprocessing import check_top_k, normalize_thresholds
+    from ..processing import normalize_request
+
+    if args.chunk_size < 1:
+        raise ValueError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    if args.input and args.texts:
+        raise ValueError("give texts as arguments or with --input FILE, not both")
+    normalize_request([""], labels, multi_label=not args.single_label, prompt=args.prompt)
+    check_top_k(args.top_k)
+    if args.threshold is not None:
+        normalize_thresholds(args.threshold, 1)
+
+
+def _text_chunks(args: argparse.Namespace, skip: int) -> tuple[Iterator[list[str]], int | None]:
+    """The texts to classify, in chunks after the first ``skip``, and how many there are (None: unknown)."""
+    from pathlib import Path
+
+    from .. import io as uio
+
+    if args.input:
+        if not Path(args.input).is_file():
+            raise FileNotFoundError(f"--input {args.input}: no such file")
+        fmt = uio.detect_format(args.input, args.input_format)
+        total = uio.count_rows(args.input, fmt, args.text_column)
+        return uio.iter_text_chunks(args.input, fmt, args.text_column, args.chunk_size, skip), total
+    if args.texts:
+        return uio.rechunk(args.texts, args.chunk_size, skip), len(args.texts)
+    if sys.stdin.isatty():
+        raise ValueError("no texts given (pass them as arguments, on stdin, or with --input FILE)")
+    lines = (line.rstrip("\r\n") for line in sys.stdin if line.strip())
+    return uio.rechunk(lines, args.chunk_size, skip), None
+
+
+def _primed(chunks: Iterator[list[str]]) -> Iterator[list[str]]:
+    """Read the first chunk now, so a missing column or a broken first line fails before the output is touched."""
+    from itertools import chain
+
+    first = next(chunks, None)
+    return chunks if first is None else chain([first], chunks)
+
+
+def _chunk_classifier(args: argparse.Namespace, labels: list[str]) -> Callable[[list[str]], list[Any]]:
+    """A function classifying one chunk; the model loads on the first chunk (none left: never loaded)."""
+    state: dict[str, Any] = {}
+
+    def classify(texts: list[str]) -> list[Any]:
+        if "clf" not in state:
+            from ..classifier import Classifier
+
+            state["clf"] = Classifier.from_pretrained(args.model, device=args.device, max_length=args.max_length,
+                                                      **_backend_options(args))
+        return state["clf"].classify(
+            texts, labels, multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k,
+            prompt=args.prompt, batch_size=args.batch_size, show_progress=False,
+        )
+
+    return classify
+
+
+def _progress_bar(args: argparse.Namespace, total: int | None) -> Any:
+    """tqdm on stderr, with an ETA when the number of texts is known; on by default only on a terminal."""
+    from tqdm.auto import tqdm
+
+    show = args.progress
+    if show is None:  # not when a table is being drawn on the same terminal: the rows show progress already
+        on_screen = args.output is None and sys.stdout.isatty()
+        show = sys.stderr.isatty() and not on_screen and (total is None or total > args.chunk_size)
+    return tqdm(total=total, unit="text", desc="uniclass", file=sys.stderr, disable=not show, dynamic_ncols=True)
+
+
+class _sigterm_as_interrupt:
+    """Turn SIGTERM into KeyboardInterrupt while classifying, so output files are closed cleanly on `kill`."""
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        self.active = threading.current_thread() is threading.main_thread()  # signals only work there
+        if self.active:
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.active:
+            signal.signal(signal.SIGTERM, self.previous if self.previous is not None else signal.SIG_DFL)
+
+    @staticmethod
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
