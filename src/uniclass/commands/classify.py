@@ -9,8 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._options import add_backend_options as _add_backend_options
-from ._options import backend_options as _backend_options
+from ._options import add_backend_options, backend_options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     runtime.add_argument("--batch-size", type=int, default=32)
     runtime.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
     runtime.add_argument("--device", default="auto")
-    _add_backend_options(runtime)
+    add_backend_options(runtime)
     scale = classify.add_argument_group("scaling out (Ray Data; pip install 'uniclass[ray]')")
     scale.add_argument("--engine", choices=["local", "ray"], default="local",
                        help="ray: read the --input Parquet/JSONL file or folder with Ray Data, classify with a pool of "
@@ -193,7 +192,7 @@ def _chunk_classifier(args: argparse.Namespace, labels: list[str]) -> Callable[[
             from ..classifier import Classifier
 
             state["clf"] = Classifier.from_pretrained(args.model, device=args.device, max_length=args.max_length,
-                                                      **_backend_options(args))
+                                                      **backend_options(args))
         return state["clf"].classify(
             texts, labels, multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k,
             prompt=args.prompt, batch_size=args.batch_size, show_progress=False,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._options import add_backend_options as _add_backend_options
-from ._options import backend_options as _backend_options
+from ._options import add_backend_options, backend_options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="torch CPU threads for the model (default: torch's choice); fewer than the cores leaves room "
                        "for the HTTP side and other processes, and avoids latency spikes on a busy machine")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    _add_backend_options(serve)
+    add_backend_options(serve)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         max_texts=args.max_texts, max_labels=args.max_labels, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes,
         max_batch_texts=args.max_batch_texts, max_wait_ms=args.max_wait_ms, max_queue_texts=args.max_queue_texts,
     )
-    load_options = _backend_options(args)
+    load_options = backend_options(args)
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")

