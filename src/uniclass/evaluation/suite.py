@@ -1,8 +1,8 @@
 """Evaluate several zero-shot scorers on several evaluation sets with one protocol: the model-selection suite.
 
-The protocol follows the GLiClass paper and ``/work/shared/data/README.md``: every set is loaded with
-:func:`uniclass.evaluation.runner.load_eval_data` (the same seeded subset of ``limit`` items for every model);
-texts are scored against each item's human-readable label names, as a user would type them, with no prompt;
+The protocol follows the GLiClass paper and the project's evaluation protocol (README.md, "Evaluation and
+calibration"): every set is loaded with :func:`uniclass.evaluation.runner.load_eval_data` (the same seeded
+subset of ``limit`` items for every model); texts are scored against each item's human-readable label names, as a user would type them, with no prompt;
 
 - single-label sets: argmax over the item's labels, accuracy and macro-F1 over the set's label names;
 - multi-label sets (any item with other than one true label): micro- and macro-F1 at a stated threshold, plus the
@@ -12,7 +12,7 @@ texts are scored against each item's human-readable label names, as a user would
 The mean over the single-label sets is the selection criterion (issue 12: choose on the mean over several sets of
 different kinds, and keep some sets for the final report only). A "scorer" is anything with
 ``scores(texts, labels, multi_label=False, batch_size=32)`` returning one score per label per text, such as
-:class:`uniclass.Classifier` and :class:`EmbeddingBaseline` below.
+:class:`uniclass.Classifier` and :class:`uniclass.bench.baselines.EmbeddingBaseline`.
 
 CLI::
 
@@ -32,12 +32,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..bench.baselines import EmbeddingBaseline
 from ..data.formats import Example
 from .metrics import multi_label_report, single_label_report
 from .runner import load_eval_data
 
 DEFAULT_THRESHOLD = 0.5
-LABEL_PROMPT = "This text is about {}."
 # The evaluation sets of the registry (role "eval"), in a stable order: the default of --sets.
 DEFAULT_SETS = (
     "bbc_news", "rotten_tomatoes", "foldoc",
@@ -51,51 +51,9 @@ class Scorer(Protocol):
 
 
 # ====================================================================== the embedding-similarity baseline
-def _per_text(labels: Any, n: int) -> list[list[str]]:
-    if labels and isinstance(labels[0], str):
-        return [list(labels)] * n
-    return [list(x) for x in labels]
-
-
-class EmbeddingBaseline:
-    """Mean-pooled sentence embeddings of the text and of "This text is about {label}.", cosine, argmax.
-
-    The cheap baseline every zero-shot model must beat (a copy of ``benchmarks/baselines.py``'s class, so the
-    package does not import a script). Scores are cosines in [-1, 1], not probabilities: for multi-label sets
-    compare it at its best global threshold, not at 0.5.
-    """
-
-    def __init__(self, model_path: str | Path, max_length: int = 256, device: str = "cpu") -> None:
-        from transformers import AutoModel, AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-        self.model = AutoModel.from_pretrained(str(model_path)).to(device).eval()
-        self.max_length, self.device = max_length, device
-
-    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        import torch
-
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths share a batch
-        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt").to(self.device)
-                hidden = self.model(**batch)[0]
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1)
-                out[idx] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
-        return out
-
-    def scores(self, texts: Sequence[str], labels: Any, *, multi_label: bool = False, batch_size: int = 32,
-               **_: Any) -> list[list[float]]:
-        label_lists = _per_text(labels, len(texts))
-        unique = sorted({label for ls in label_lists for label in ls})
-        vectors = self.embed([LABEL_PROMPT.format(label) for label in unique], batch_size)
-        label_vectors = dict(zip(unique, vectors, strict=True))
-        text_vectors = self.embed(list(texts), batch_size)
-        return [[float(text_vectors[i] @ label_vectors[label]) for label in ls] for i, ls in enumerate(label_lists)]
+# EmbeddingBaseline (text vs "This text is about {label}.", cosine) is uniclass.bench.baselines': one class for the
+# suite and benchmarks/compare_dev.py. Its scores are cosines in [-1, 1], not probabilities: for multi-label sets
+# compare it at its best global threshold, not at 0.5.
 
 
 def minilm_baseline(max_length: int = 256) -> EmbeddingBaseline:
