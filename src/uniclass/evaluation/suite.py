@@ -2,7 +2,8 @@
 
 The protocol follows the GLiClass paper and the project's evaluation protocol (README.md, "Evaluation and
 calibration"): every set is loaded with :func:`uniclass.evaluation.runner.load_eval_data` (the same seeded
-subset of ``limit`` items for every model); texts are scored against each item's human-readable label names, as a user would type them, with no prompt;
+subset of ``limit`` items for every model); texts are scored against each item's human-readable label names,
+as a user would type them, with no prompt;
 
 - single-label sets: argmax over the item's labels, accuracy and macro-F1 over the set's label names;
 - multi-label sets (any item with other than one true label): micro- and macro-F1 at a stated threshold, plus the
