@@ -12,7 +12,7 @@ from typing import Any
 
 def _build_parser() -> argparse.ArgumentParser:
     # Both modules are light: the benchmarks and the export import torch only when they run.
-    from .backends.export_cli import add_export_parser
+    from .exporters.cli import add_export_parser
     from .bench.cli import add_bench_parser
 
     parser = argparse.ArgumentParser(prog="uniclass", description="Zero-shot text classification with GLiClass models.")
@@ -556,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_bench(args)
         if args.command == "export":
-            from .backends.export_cli import run_export
+            from .exporters.cli import run_export
 
             return run_export(args)
     except BrokenPipeError:  # `uniclass classify ... | head`: the reader has all it wants
