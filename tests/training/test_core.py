@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
-from conftest import PARITY
 from uniclass.data.formats import Example
 from uniclass.training import RLTrainingArguments, TrainingArguments
 from uniclass.training.args import GLiClassArguments
 from uniclass.training.core import build_augmenter, find_checkpoints
 
+PARITY = Path(__file__).resolve().parents[1] / "fixtures" / "parity"
 EXAMPLES = [Example("a goal", ("sports", "finance"), (1.0, 0.0)), Example("shares fell", ("sports", "finance"), (0.0, 1.0))]
 
 
