@@ -238,3 +238,14 @@ def test_hub_ids_go_through_huggingface_hub(monkeypatch) -> None:
     clf = Classifier.from_pretrained("knowledgator/gliclass-small-v1.0", revision="main", local_files_only=True)
     assert calls == [("knowledgator/gliclass-small-v1.0", {"revision": "main", "token": None, "cache_dir": None, "local_files_only": True})]
     assert len(clf.scores("ok", ["a", "b"])) == 2
+
+
+def test_reset_caches_forgets_the_label_vectors() -> None:
+    """The public way (used by the trainers) to drop what belongs to the old weights."""
+    from uniclass import Classifier
+
+    clf = Classifier.from_pretrained(PARITY / "biencoder_bert", device="cpu")
+    clf.scores("The striker scored", ["sports", "finance"])
+    assert set(clf.engine.label_cache) == {"sports", "finance"}
+    clf.reset_caches()
+    assert not clf.engine.label_cache

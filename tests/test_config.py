@@ -68,3 +68,20 @@ def test_label_slots_follow_max_labels_alloc() -> None:
     assert GLiClassConfig.from_dict({**base, "max_labels_alloc": "fixed"}).label_slots(3) == 25
     assert GLiClassConfig.from_dict({**base, "max_labels_alloc": 10}).label_slots(3) == 10
     assert GLiClassConfig.from_dict({**base, "max_labels_alloc": 10}).label_slots(30) == 30  # never drops labels
+
+
+def test_architecture_family_properties() -> None:
+    from uniclass.config import ARCHITECTURES, BI_ENCODERS, ENCODER_DECODERS
+
+    for arch in ARCHITECTURES:
+        config = GLiClassConfig.__new__(GLiClassConfig)
+        config.architecture_type = arch
+        assert config.is_bi_encoder == arch.startswith("bi-encoder") == (arch in BI_ENCODERS)
+        assert config.is_encoder_decoder == arch.startswith("encoder-decoder") == (arch in ENCODER_DECODERS)
+
+
+def test_find_reserved_marker() -> None:
+    from uniclass.config import find_reserved_marker
+
+    assert find_reserved_marker("a plain text") is None
+    assert find_reserved_marker("x <<SEP>> y <<LABEL>>") == "<<LABEL>>"  # the first marker checked, in SPECIAL_TOKENS order

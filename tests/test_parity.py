@@ -69,7 +69,7 @@ def test_token_ids_match_official(parity_classifier, name: str) -> None:
         call = _call(expected, call_id)
         kwargs = call["kwargs"]
         request = normalize_request(call["texts"], call["labels"], prompt=kwargs.get("prompt"), examples=kwargs.get("examples"))
-        plans = clf._builder.build(request, WindowPolicy(1024))
+        plans = clf.engine.plan(request, WindowPolicy(1024))
         ours = [segment.input_ids for plan in plans for segment in plan.segments]
         official = [row for batch in call["batches"] for row in batch["input_ids"]]
         assert sorted(ours) == sorted(official), call_id

@@ -46,3 +46,18 @@ def test_thresholds_validation() -> None:
             normalize_thresholds(bad, 1)
     with pytest.raises(TypeError):
         normalize_thresholds("0.5", 1)
+
+
+def test_resolve_threshold_prefers_the_given_value_then_fitted_thresholds() -> None:
+    from types import SimpleNamespace
+
+    from uniclass.postprocessing import DEFAULT_THRESHOLD, check_threshold, resolve_threshold
+
+    fitted = SimpleNamespace(thresholds={"a": 0.3})
+    assert resolve_threshold(0.7, fitted) == 0.7
+    assert resolve_threshold(None, fitted) == {"a": 0.3}
+    assert resolve_threshold(None, SimpleNamespace(thresholds=None)) == DEFAULT_THRESHOLD
+    assert resolve_threshold(None, None) == DEFAULT_THRESHOLD
+    check_threshold(None)
+    with pytest.raises(ValueError):
+        check_threshold(1.5)

@@ -26,7 +26,13 @@ TEXT_TOKEN = "<<SEP>>"
 EXAMPLE_TOKEN = "<<EXAMPLE>>"
 SPECIAL_TOKENS = (CLASS_TOKEN, TEXT_TOKEN, EXAMPLE_TOKEN)
 
+# File names of a checkpoint folder, defined here (torch-free) so every layer can name them.
+WEIGHTS_FILE = "model.safetensors"
+LABEL_TOKENIZER_DIR = "label_tokenizer"
+
 ARCHITECTURES = ("uni-encoder", "bi-encoder", "bi-encoder-fused", "encoder-decoder", "encoder-decoder-cls")
+BI_ENCODERS = ("bi-encoder", "bi-encoder-fused")
+ENCODER_DECODERS = ("encoder-decoder", "encoder-decoder-cls")
 POOLINGS = ("first", "last", "avg", "max", "sum", "rms", "abs_max", "abs_avg", "pass")
 SCORERS = ("simple", "weighted-dot", "mlp", "hopfield", "cross-attn")
 CLASS_TOKEN_POOLINGS = ("first", "average")
@@ -135,13 +141,23 @@ class GLiClassConfig:
                     f"hidden_size={self.hidden_size} differs from the encoder's {self.encoder_hidden_size}: only the "
                     "'simple' scorer without LSTM supports that (the official code cannot run it either)."
                 )
-        if self.architecture_type in ("bi-encoder", "bi-encoder-fused") and self.label_model_config is None:
+        if self.is_bi_encoder and self.label_model_config is None:
             raise ValueError(f"{self.architecture_type} needs label_model_config (the label encoder's config).")
         alloc = self.max_labels_alloc
         if not (alloc in ("dynamic", "fixed") or (isinstance(alloc, int) and not isinstance(alloc, bool))):
             raise ValueError(f"max_labels_alloc must be 'dynamic', 'fixed' or an int, got {alloc!r}.")
 
     # ------------------------------------------------------------------ derived values
+    @property
+    def is_bi_encoder(self) -> bool:
+        """Labels have their own encoder (``bi-encoder``, ``bi-encoder-fused``): label vectors can be cached."""
+        return self.architecture_type in BI_ENCODERS
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        """Labels go to the decoder as a second sequence (``encoder-decoder``, ``encoder-decoder-cls``)."""
+        return self.architecture_type in ENCODER_DECODERS
+
     @property
     def encoder_hidden_size(self) -> int:
         return self.encoder_config.get_text_config().hidden_size
@@ -159,7 +175,7 @@ class GLiClassConfig:
         they always use ``max_num_classes``. K is never below the real number of labels: the official code
         silently drops labels beyond K, uniclass scores them.
         """
-        if self.architecture_type in ("encoder-decoder", "encoder-decoder-cls") or self.max_labels_alloc == "fixed":
+        if self.is_encoder_decoder or self.max_labels_alloc == "fixed":
             slots = self.max_num_classes
         elif self.max_labels_alloc == "dynamic":
             slots = num_labels
@@ -289,6 +305,15 @@ def _backbone_config(data: Any, *, plain: bool = False) -> Any:
 _RELATIVE_POSITION_TYPES = {"t5", "mt5", "umt5", "longt5"}
 # Backbones whose learned position ids start after the padding index (RoBERTa family): 2 rows are lost.
 _OFFSET_POSITION_TYPES = {"roberta", "xlm-roberta", "camembert", "mpnet", "longformer", "bart", "mbart"}
+
+
+def find_reserved_marker(value: str) -> str | None:
+    """The first of the model's own markers (``<<LABEL>>``...) found in ``value``, else None.
+
+    User text containing one would be read as input structure; every entry point (requests, training data,
+    corpora) rejects or skips such text through this one check.
+    """
+    return next((token for token in SPECIAL_TOKENS if token in value), None)
 
 
 def max_positions(config: Any) -> int | None:

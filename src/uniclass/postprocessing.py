@@ -39,6 +39,22 @@ def normalize_thresholds(threshold: Any, n: int) -> list[Threshold]:
     return [_check_threshold(threshold, "threshold")] * n
 
 
+def resolve_threshold(threshold: Any, calibration: Any = None) -> Any:
+    """What ``threshold=None`` means everywhere (``classify``, the server, the batch ``Predictor``): the
+    per-label thresholds fitted by ``calibrate``, else ``DEFAULT_THRESHOLD``. Anything else is returned as is."""
+    if threshold is not None:
+        return threshold
+    fitted = calibration.thresholds if calibration else None
+    return dict(fitted) if fitted else DEFAULT_THRESHOLD
+
+
+def check_threshold(threshold: Any) -> None:
+    """Validate a single text's threshold early (``None`` passes: it means the default): a float or a per-label
+    dict, every value in [0, 1]. Front ends call it before any model work so a bad value fails alone."""
+    if threshold is not None:
+        normalize_thresholds(threshold, 1)
+
+
 def _check_threshold(value: Any, where: str) -> Threshold:
     if isinstance(value, Mapping):
         for label, t in value.items():

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import CLASS_TOKEN, EXAMPLE_TOKEN, SPECIAL_TOKENS, TEXT_TOKEN, GLiClassConfig
+from .config import CLASS_TOKEN, EXAMPLE_TOKEN, TEXT_TOKEN, GLiClassConfig, find_reserved_marker
 
 LABEL_SEPARATOR = "."
 
@@ -82,9 +82,9 @@ def _per_text(value: Any, n: int, name: str, kind: type, default: Any) -> list[A
 
 
 def _reject_special_tokens(value: str, where: str) -> None:
-    for token in SPECIAL_TOKENS:
-        if token in value:
-            raise ValueError(f"{where} contains the reserved marker {token!r}, which would corrupt the input layout")
+    token = find_reserved_marker(value)
+    if token is not None:
+        raise ValueError(f"{where} contains the reserved marker {token!r}, which would corrupt the input layout")
 
 
 def flatten_label_tree(tree: Any, prefix: str = "", separator: str = LABEL_SEPARATOR) -> list[str]:

@@ -63,7 +63,7 @@ _EXPORTS: dict[str, tuple[Any, Path]] = {}
 @pytest.fixture(scope="session", name="exported")
 def exported_fixture(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tuple[Any, Path]]:
     """``exported(key, build, **export_kwargs)`` -> (torch classifier, export folder), built once per key."""
-    from uniclass.backends.onnx_export import export_onnx
+    from uniclass.exporters.onnx import export_onnx
 
     def get(key: str, build: Callable[[], Any], **kwargs: Any) -> tuple[Any, Path]:
         if key not in _EXPORTS:

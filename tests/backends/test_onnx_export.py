@@ -174,7 +174,7 @@ def test_bi_encoder_exports_two_graphs(onnx_pair) -> None:
 # ---------------------------------------------------------------- the parity check can fail
 def test_export_fails_loudly_when_the_graph_differs(tmp_path, monkeypatch) -> None:
     """A graph that computes something else than torch (here: logits + 1e-3) is refused after export."""
-    from uniclass.backends import onnx_export
+    from uniclass.exporters import onnx as onnx_export
 
     original = onnx_export._LogitsGraph.forward
     monkeypatch.setattr(onnx_export._LogitsGraph, "forward", lambda self, *inputs: original(self, *inputs) + 1e-3)
@@ -232,7 +232,7 @@ def test_quantized_needs_the_int8_files(onnx_pair) -> None:
 def test_dynamo_exporter_gives_the_same_scores(tmp_path, one_torch_thread) -> None:
     """torch.onnx's dynamo exporter (slower; no packed LSTM or T5) also yields a correct dynamic graph."""
     from uniclass import Classifier
-    from uniclass.backends.onnx_export import export_onnx
+    from uniclass.exporters.onnx import export_onnx
 
     out = export_onnx(PARITY / "uni_deberta_default", tmp_path / "dynamo", exporter="dynamo")
     parity = json.loads((out / "onnx_parity.json").read_text())
@@ -244,7 +244,7 @@ def test_dynamo_exporter_gives_the_same_scores(tmp_path, one_torch_thread) -> No
 
 
 def test_export_refuses_bad_arguments(tmp_path) -> None:
-    from uniclass.backends.onnx_export import export_onnx
+    from uniclass.exporters.onnx import export_onnx
 
     with pytest.raises(ValueError, match="exporter"):
         export_onnx(PARITY / "uni_bert_default", tmp_path / "x", exporter="jit")
@@ -257,7 +257,7 @@ def test_export_leaves_the_source_model_alone(tmp_path) -> None:
     import torch
 
     from uniclass import Classifier
-    from uniclass.backends.onnx_export import export_onnx
+    from uniclass.exporters.onnx import export_onnx
 
     clf = Classifier.from_pretrained(PARITY / "uni_bert_default", device="cpu", dtype="float16")
     before = clf.scores(ref.TEXTS[:2], ref.LABELS_3)

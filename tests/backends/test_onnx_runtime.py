@@ -72,7 +72,7 @@ def test_torch_bi_encoder_cache_still_works(parity_classifier) -> None:
     clf.scores(ref.TEXTS, ref.LABELS_8)
     clf.scores(ref.TEXTS, ref.LABELS_8[:2] + ["finance", "technology"])
     assert sum(counting.encoded) == 8 + 2  # "finance"/"technology" are new, the other two are cached
-    assert all(isinstance(v, np.ndarray) for v in clf._label_cache.values())
+    assert all(isinstance(v, np.ndarray) for v in clf.engine.label_cache.values())
 
 
 # ---------------------------------------------------------------- same API
@@ -96,7 +96,7 @@ def test_onnx_classifier_api_matches_torch(uni) -> None:
 
 def test_calibration_works_and_is_loaded_with_the_export(uni, tmp_path) -> None:
     from uniclass import Classifier
-    from uniclass.backends.onnx_export import export_onnx
+    from uniclass.exporters.onnx import export_onnx
 
     torch_clf, _, clf = uni
     texts, truth = ref.TEXTS, [["sports"], ["finance"], ["technology"], ["sports"], ["finance"], ["technology"]]

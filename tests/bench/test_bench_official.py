@@ -60,7 +60,7 @@ def test_comparison_rows_and_verdicts() -> None:
 
 
 def test_onnx_rows_are_skipped_with_a_note_when_the_backend_is_missing(monkeypatch, tmp_path) -> None:
-    monkeypatch.setitem(sys.modules, "uniclass.backends.onnx_export", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "uniclass.exporters.onnx", None)  # import raises ImportError
     setup = official.OfficialSetup(model=None)
     models, note = official.onnx_classifiers(PARITY / "uni_bert_default", setup, tmp_path)
     assert models == {} and note.startswith("ONNX rows skipped")
@@ -98,9 +98,9 @@ def test_onnx_rows_use_the_export_api(monkeypatch, tmp_path) -> None:
     from uniclass import classifier
 
     calls = []
-    fake = types.ModuleType("uniclass.backends.onnx_export")
+    fake = types.ModuleType("uniclass.exporters.onnx")
     fake.export_onnx = lambda model, out_dir, quantize: calls.append(("export", model, Path(out_dir), quantize))
-    monkeypatch.setitem(sys.modules, "uniclass.backends.onnx_export", fake)
+    monkeypatch.setitem(sys.modules, "uniclass.exporters.onnx", fake)
 
     def from_pretrained(path, **kwargs):
         calls.append(("load", Path(path), kwargs))

@@ -12,7 +12,7 @@ from uniclass.training import EWCPenalty, Trainer, TrainingArguments, compute_fi
 from uniclass.training.collator import Collator
 from uniclass.training.dataset import TrainingDataset
 from uniclass.training.losses import FocalLoss
-from uniclass.training.lora import merged_copy
+from uniclass.modeling.lora import merged_copy
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

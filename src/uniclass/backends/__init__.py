@@ -1,11 +1,11 @@
 """Model backends: the one stage of a request that differs between torch and ONNX Runtime.
 
 Everything before (validation, input layout, tokenisation, batching) and after (activations, thresholds,
-chunk aggregation) is shared numpy/tokenizers code in ``Classifier``. A backend only turns a collated batch of
+chunk aggregation) is shared numpy/tokenizers code in ``engine.Engine``. A backend only turns a collated batch of
 numpy arrays into logits, and, for bi-encoders, label token ids into label vectors:
 
 * ``torch_backend.TorchBackend`` wraps a ``GLiClassModel`` (training, LoRA, saving, GPUs);
-* ``onnx_runtime.OnnxBackend`` runs graphs written by ``onnx_export.export_onnx`` with numpy and onnxruntime
+* ``onnx_runtime.OnnxBackend`` runs graphs written by ``exporters.onnx.export_onnx`` with numpy and onnxruntime
   only, so ``pip install "uniclass[onnx]"`` classifies without torch.
 
 Nothing here imports torch or onnxruntime; each backend module imports what it needs.
@@ -21,7 +21,7 @@ BACKENDS = ("torch", "onnx")
 
 
 class Backend(Protocol):
-    """What ``Classifier`` needs from a model stage.
+    """What the engine (``engine.Engine``) needs from a model stage.
 
     The collated batch has ``input_ids`` and ``attention_mask`` (int64 ``[B, L]``), ``slot_counts`` (int64
     ``[B]``, label slots per row), and per architecture ``label_vectors`` (float32 ``[B, K, D]``,

@@ -1,6 +1,6 @@
 """The ONNX Runtime backend: exported GLiClass graphs run with numpy and onnxruntime only (no torch).
 
-An export folder (written by ``uniclass.backends.onnx_export.export_onnx``) holds::
+An export folder (written by ``uniclass.exporters.onnx.export_onnx``) holds::
 
     config.json              the GLiClass config (read here without transformers)
     tokenizer.json ...       the fast tokenizer (label_tokenizer/ for bi-encoders)
@@ -88,7 +88,7 @@ class OnnxBackend:
         providers = providers or ["CPUExecutionProvider"]
         self.session = ort.InferenceSession(str(self._graph(MODEL_FILE)), options, providers=providers)
         self.label_session = None
-        if config.architecture_type in ("bi-encoder", "bi-encoder-fused"):
+        if config.is_bi_encoder:
             self.label_session = ort.InferenceSession(str(self._graph(LABEL_ENCODER_FILE)), options, providers=providers)
         self._inputs = [i.name for i in self.session.get_inputs()]
 

@@ -5,7 +5,7 @@ The official package runs in its own virtual environment, created on first use i
 of the installed package or of the working directory; ``torch==2.13.0`` and ``gliclass==0.1.21``; torch is
 pinned because an unpinned one pulls a multi-GB CUDA build), driven as a subprocess running :mod:`.official_runner`, which
 writes scores and timings as JSON. uniclass runs in this process: the torch backend, and the ONNX backend in
-fp32 and int8 when ``uniclass.backends.onnx_export`` is available (otherwise those rows are skipped with a
+fp32 and int8 when ``uniclass.exporters.onnx`` is available (otherwise those rows are skipped with a
 note).
 
 Both sides use ``max_length=512``: the official default of 1024 crashes on a 512-position backbone such as
@@ -182,9 +182,9 @@ def onnx_classifiers(checkpoint: Path, setup: OfficialSetup, workdir: Path) -> t
     if not setup.onnx:
         return {}, "ONNX rows not run (--no-onnx)."
     try:
-        from ..backends.onnx_export import export_onnx
+        from ..exporters.onnx import export_onnx
     except ImportError as err:
-        return {}, f"ONNX rows skipped: uniclass.backends.onnx_export does not import ({err})."
+        return {}, f"ONNX rows skipped: uniclass.exporters.onnx does not import ({err})."
     from ..classifier import Classifier
 
     out_dir = Path(setup.onnx_dir) if setup.onnx_dir else workdir / "onnx-export"

@@ -1,4 +1,4 @@
-"""``uniclass export onnx``: hosted here, defined next to the exporter (``uniclass.backends.export_cli``)."""
+"""``uniclass export onnx``: hosted here, defined next to the exporter (``uniclass.exporters.cli``)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..backends.export_cli import add_export_parser  # light: torch is imported only when an export runs
+    from ..exporters.cli import add_export_parser  # light: torch is imported only when an export runs
 
     add_export_parser(subparsers)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..backends.export_cli import run_export
+    from ..exporters.cli import run_export
 
     return run_export(args)

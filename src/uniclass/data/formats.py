@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import SPECIAL_TOKENS
+from ..config import find_reserved_marker
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,9 @@ def _targets(true_labels: Any, all_labels: list[str], where: str) -> tuple[float
 
 
 def _no_markers(value: str, where: str, key: str) -> None:
-    for token in SPECIAL_TOKENS:
-        if token in value:
-            raise DataFormatError(f"{where}: '{key}' contains the reserved marker {token!r}")
+    token = find_reserved_marker(value)
+    if token is not None:
+        raise DataFormatError(f"{where}: '{key}' contains the reserved marker {token!r}")
 
 
 def write_jsonl(items: Iterable[Mapping[str, Any]], path: str | Path) -> Path:

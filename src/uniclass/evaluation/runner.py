@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..data.formats import Example, load_examples
 from .metrics import brier_score, expected_calibration_error, multi_label_report, single_label_report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..classifier import Classifier
 
 
 def load_eval_data(data: str | Path, limit: int | None = None, seed: int = 0) -> list[Example]:
@@ -31,7 +34,7 @@ def load_eval_data(data: str | Path, limit: int | None = None, seed: int = 0) ->
     return examples
 
 
-def evaluate(classifier: Any, examples: Sequence[Example], *, multi_label: bool = False, threshold: float = 0.5,
+def evaluate(classifier: Classifier, examples: Sequence[Example], *, multi_label: bool = False, threshold: float = 0.5,
              batch_size: int = 32) -> dict[str, Any]:
     """Evaluate ``classifier`` (anything with ``predict``-compatible ``scores``) on ``examples``.
 

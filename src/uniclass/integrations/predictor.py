@@ -15,11 +15,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..postprocessing import DEFAULT_THRESHOLD, check_top_k, normalize_thresholds, select
+from ..postprocessing import check_threshold, check_top_k, normalize_thresholds, resolve_threshold, select
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..classifier import Classifier
 
 OUTPUT_COLUMNS = ("label", "score", "scores")
 
@@ -87,8 +90,7 @@ class Predictor:
         self.labels = _check_labels(labels)
         self.text_column = text_column
         self.multi_label = bool(multi_label)
-        if threshold is not None:
-            normalize_thresholds(threshold, 1)  # a clear error now, on the driver, not in every worker
+        check_threshold(threshold)  # a clear error now, on the driver, not in every worker
         self.threshold = threshold
         self.top_k = check_top_k(top_k)
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -98,7 +100,7 @@ class Predictor:
         self.return_scores = bool(return_scores)
         self.output_prefix = output_prefix
         self.load_options = load_options
-        self._classifier: Any = None
+        self._classifier: Classifier | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ pickling: options only, never the model
@@ -167,13 +169,11 @@ class Predictor:
         """Whether ``label``/``score`` hold lists (multi-label, or several labels kept) rather than scalars."""
         return self.multi_label or self.top_k is not None
 
-    def _threshold(self, clf: Any) -> Any:
+    def _threshold(self, clf: Classifier) -> Any:
         """``threshold=None`` means what ``Classifier.classify`` uses: fitted per-label thresholds, else 0.5."""
         if self.threshold is not None:
             return normalize_thresholds(self.threshold, 1)[0]
-        calibration = getattr(clf, "calibration", None)
-        fitted = calibration.thresholds if calibration else None
-        return dict(fitted) if fitted else DEFAULT_THRESHOLD
+        return resolve_threshold(None, getattr(clf, "calibration", None))
 
     def _texts(self, column: Any) -> list[str]:
         """The column as Python strings; a missing text (None, NaN) is an error, not a silent empty string."""

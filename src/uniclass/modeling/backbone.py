@@ -9,6 +9,11 @@ from transformers import AutoModel, PretrainedConfig, T5EncoderModel, UMT5Encode
 
 from ..config import max_positions  # noqa: F401  (re-exported: it reads only config fields)
 
+# Official attribute names of the pretrained backbones inside a family network (``GLiClassModel.model``):
+# everything else there is the GLiClass head. LoRA wraps these, the optimiser gives them the encoder learning
+# rate, and a new model from a backbone puts the pretrained weights here.
+BACKBONE_ATTRIBUTES = ("encoder_model", "label_encoder", "encoder_decoder_model")
+
 _T5_FAMILY = {"t5": T5EncoderModel, "mt5": T5EncoderModel, "umt5": UMT5EncoderModel}
 
 

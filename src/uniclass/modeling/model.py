@@ -7,18 +7,19 @@ named ``model.<...>``; this class keeps that layout, so ``model.safetensors`` fi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..config import GLiClassConfig
-from .backbone import skip_init
+from ..config import WEIGHTS_FILE, GLiClassConfig
+from .backbone import BACKBONE_ATTRIBUTES, skip_init
 from .bi_encoder import BiEncoder
 from .encoder_decoder import EncoderDecoder
 from .uni_encoder import UniEncoder
 
-WEIGHTS_FILE = "model.safetensors"
+__all__ = ["WEIGHTS_FILE", "GLiClassModel"]
 _FAMILIES: dict[str, type[nn.Module]] = {
     "uni-encoder": UniEncoder,
     "bi-encoder": BiEncoder,
@@ -30,6 +31,8 @@ _FAMILIES: dict[str, type[nn.Module]] = {
 _IGNORED_UNEXPECTED = ("position_embeddings",)
 # Tied weight the official loader does not re-tie (see ``GLiClassModel.save_weights``): always written out.
 _OFFICIAL_UNTIED_SUFFIX = "decoder.embed_tokens.weight"
+_ENCODER_PREFIXES = tuple(f"model.{name}." for name in BACKBONE_ATTRIBUTES)
+_NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
 
 class GLiClassModel(nn.Module):
@@ -55,6 +58,24 @@ class GLiClassModel(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
+
+    # ------------------------------------------------------------------ optimisation
+    def param_groups(
+        self, *, learning_rate: float, head_learning_rate: float, weight_decay: float, head_weight_decay: float
+    ) -> list[dict[str, Any]]:
+        """Optimiser parameter groups: encoder vs head learning rate and weight decay, no decay on biases and
+        norms; frozen parameters are left out. Defined here, once, for every training loop (the model knows
+        which of its weights are the pretrained backbone), as nanoGPT's ``configure_optimizers`` does."""
+        groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            encoder = name.startswith(_ENCODER_PREFIXES)
+            lr = learning_rate if encoder else head_learning_rate
+            no_decay = any(part in name for part in _NO_DECAY) or param.ndim < 2
+            decay = 0.0 if no_decay else (weight_decay if encoder else head_weight_decay)
+            groups.setdefault((lr, decay), []).append(param)
+        return [{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()]
 
     # ------------------------------------------------------------------ weights
     def tie_weights(self) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -37,6 +37,9 @@ from .batcher import Job, MicroBatcher, Overloaded
 from .limits import Limits
 from .metrics import Metrics
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..classifier import Classifier
+
 logger = logging.getLogger("uniclass.serve")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,7 +49,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 # ====================================================================== request and response bodies
-class Example(BaseModel):
+class FewShotExample(BaseModel):
     """A labelled example shown to the model before the text (few-shot, official layout)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -66,7 +69,7 @@ class ClassifyRequest(BaseModel):
     )
     top_k: int | None = Field(None, description="keep at most K labels per text")
     prompt: str | None = Field(None, description="task description placed before each text")
-    examples: list[Example] | None = Field(None, description="few-shot examples shown with every text")
+    examples: list[FewShotExample] | None = Field(None, description="few-shot examples shown with every text")
 
 
 class LabelScore(BaseModel):
@@ -169,7 +172,7 @@ def _load(model: Any, *, device: str, max_length: int | None, model_name: str | 
 
 
 def _add_routes(
-    app: FastAPI, clf: Any, name: str, limits: Limits, metrics: Metrics, batcher: MicroBatcher, api_key: str | None
+    app: FastAPI, clf: Classifier, name: str, limits: Limits, metrics: Metrics, batcher: MicroBatcher, api_key: str | None
 ) -> None:
     default_threshold = _default_threshold(clf)
     page = resources.files("uniclass.serve").joinpath("static/index.html").read_text(encoding="utf-8")
@@ -218,13 +221,12 @@ def _add_routes(
         return HTMLResponse(page)
 
 
-def _default_threshold(clf: Any) -> float | dict[str, float]:
+def _default_threshold(clf: Classifier) -> float | dict[str, float]:
     """What ``classify`` uses for ``threshold=None``: fitted per-label thresholds, else 0.5 (resolved once,
     because merged calls pass one threshold per text and cannot carry ``None``)."""
-    from ..postprocessing import DEFAULT_THRESHOLD
+    from ..postprocessing import resolve_threshold
 
-    fitted = clf.calibration.thresholds if clf.calibration else None
-    return dict(fitted) if fitted else DEFAULT_THRESHOLD
+    return resolve_threshold(None, clf.calibration)
 
 
 def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float | dict[str, float]) -> Job:

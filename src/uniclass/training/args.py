@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import transformers
 
 
-@dataclass
-class TrainingArguments(transformers.TrainingArguments):
-    """Everything ``transformers.TrainingArguments`` has (schedule, accumulation, bf16/fp16, checkpoints,
-    resume, evaluation, DDP), plus:
+@dataclass(kw_only=True)
+class GLiClassArguments:
+    """The GLiClass fields both training loops read (``TrainingArguments`` and ``RLTrainingArguments``).
+
+    Declared once, so an option (say, label descriptions) cannot exist in one loop and silently not in the
+    other. Keyword-only, so a subclass may still start with a positional ``output_dir``.
 
     Args:
         head_learning_rate: learning rate of everything outside the encoder(s): projectors, scorer, LSTM,
             segment embeddings, logit scale. ``learning_rate`` applies to the encoder. Default: 3x encoder.
         head_weight_decay: weight decay of the head (``weight_decay`` applies to the encoder).
-        loss: ``"focal"`` (binary, multi-label; soft targets allowed) or ``"softmax"`` (single-label
-            cross-entropy over each text's labels).
-        focal_alpha, focal_gamma: focal-loss parameters (``alpha<0`` and ``gamma=0`` give plain BCE).
-        label_smoothing: smoothing of the targets.
-        contrastive_coef: weight of the label-contrastive term (pushes a text's label vectors apart).
         max_length: token window for training inputs (capped by the backbone); the text is cut, never labels.
         shuffle_labels: shuffle each item's labels every time it is drawn (copies; the data is not mutated).
         negatives_per_item: extra negative labels sampled from the dataset's label pool for each item.
@@ -30,23 +28,10 @@ class TrainingArguments(transformers.TrainingArguments):
             ("label: description" notes next to the text; labels swapped for synonyms).
         use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules: train LoRA adapters on the encoder
             (peft); the saved model has the adapters merged, so it is a plain GLiClass checkpoint.
-        ewc_lambda, ewc_samples: Elastic Weight Consolidation (``training/ewc.py``) against the ``previous_data``
-            given to ``Trainer``: penalty ``ewc_lambda / 2 * sum F (theta - theta_start)**2`` with the Fisher
-            measured on ``ewc_samples`` previous texts. ``0`` disables it.
-
-    Example:
-        >>> args = TrainingArguments(output_dir="out", max_steps=10, per_device_train_batch_size=8)
-        >>> args.loss, args.head_learning_rate == 3 * args.learning_rate
-        ('focal', True)
     """
 
     head_learning_rate: float | None = field(default=None, metadata={"help": "LR outside the encoder (default 3x)."})
     head_weight_decay: float = field(default=0.01, metadata={"help": "Weight decay outside the encoder."})
-    loss: str = field(default="focal", metadata={"help": "'focal' (multi-label) or 'softmax' (single-label)."})
-    focal_alpha: float = field(default=-1.0, metadata={"help": "Focal alpha; <0 disables it."})
-    focal_gamma: float = field(default=0.0, metadata={"help": "Focal gamma; 0 disables it."})
-    label_smoothing: float = field(default=0.0, metadata={"help": "Target smoothing."})
-    contrastive_coef: float = field(default=0.0, metadata={"help": "Label-contrastive loss weight."})
     max_length: int = field(default=512, metadata={"help": "Token window for training inputs."})
     shuffle_labels: bool = field(default=True, metadata={"help": "Shuffle labels each time an item is drawn."})
     negatives_per_item: int = field(default=0, metadata={"help": "Random negative labels added per item."})
@@ -60,6 +45,44 @@ class TrainingArguments(transformers.TrainingArguments):
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     lora_target_modules: str = field(default="all-linear", metadata={"help": "peft target_modules."})
+
+    def param_groups(self, model: Any) -> list[dict[str, Any]]:
+        """The optimiser groups of ``model`` (a ``GLiClassModel``) for these learning rates and decays."""
+        return model.param_groups(learning_rate=self.learning_rate, head_learning_rate=self.head_learning_rate,  # type: ignore[attr-defined]
+                                  weight_decay=self.weight_decay, head_weight_decay=self.head_weight_decay)  # type: ignore[attr-defined]
+
+    def _default_head_learning_rate(self) -> None:
+        if self.head_learning_rate is None:
+            self.head_learning_rate = self.learning_rate * 3  # type: ignore[attr-defined]
+
+
+@dataclass
+class TrainingArguments(GLiClassArguments, transformers.TrainingArguments):
+    """Everything ``transformers.TrainingArguments`` has (schedule, accumulation, bf16/fp16, checkpoints,
+    resume, evaluation, DDP), the shared fields of :class:`GLiClassArguments` (two learning rates, window,
+    augmentation, LoRA), plus:
+
+    Args:
+        loss: ``"focal"`` (binary, multi-label; soft targets allowed) or ``"softmax"`` (single-label
+            cross-entropy over each text's labels).
+        focal_alpha, focal_gamma: focal-loss parameters (``alpha<0`` and ``gamma=0`` give plain BCE).
+        label_smoothing: smoothing of the targets.
+        contrastive_coef: weight of the label-contrastive term (pushes a text's label vectors apart).
+        ewc_lambda, ewc_samples: Elastic Weight Consolidation (``training/ewc.py``) against the ``previous_data``
+            given to ``Trainer``: penalty ``ewc_lambda / 2 * sum F (theta - theta_start)**2`` with the Fisher
+            measured on ``ewc_samples`` previous texts. ``0`` disables it.
+
+    Example:
+        >>> args = TrainingArguments(output_dir="out", max_steps=10, per_device_train_batch_size=8)
+        >>> args.loss, args.head_learning_rate == 3 * args.learning_rate
+        ('focal', True)
+    """
+
+    loss: str = field(default="focal", metadata={"help": "'focal' (multi-label) or 'softmax' (single-label)."})
+    focal_alpha: float = field(default=-1.0, metadata={"help": "Focal alpha; <0 disables it."})
+    focal_gamma: float = field(default=0.0, metadata={"help": "Focal gamma; 0 disables it."})
+    label_smoothing: float = field(default=0.0, metadata={"help": "Target smoothing."})
+    contrastive_coef: float = field(default=0.0, metadata={"help": "Label-contrastive loss weight."})
     # Elastic Weight Consolidation (ewc.py)
     ewc_lambda: float = field(default=0.0, metadata={"help": "EWC strength against previous_data; 0 disables it."})
     ewc_samples: int = field(default=256, metadata={"help": "Previous texts used to estimate the EWC Fisher."})
@@ -76,8 +99,7 @@ class TrainingArguments(transformers.TrainingArguments):
         super().__post_init__()
         if self.loss not in ("focal", "softmax"):
             raise ValueError(f"loss must be 'focal' or 'softmax', got {self.loss!r}")
-        if self.head_learning_rate is None:
-            self.head_learning_rate = self.learning_rate * 3
+        self._default_head_learning_rate()
         augmenting = (self.shuffle_labels or self.negatives_per_item or self.remove_labels_prob or self.add_examples_prob
                       or self.add_descriptions_prob or self.synonyms_prob)
         if augmenting and self.dataloader_persistent_workers and self.dataloader_num_workers > 0:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -36,11 +36,14 @@ from .collator import Collator
 from .dataset import TrainingDataset
 from .losses import FocalLoss
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..classifier import Classifier
+
 LossFn = Any  # (logits [B, K], targets [B, K], mask [B, K]) -> scalar tensor
 
 
 def compute_fisher(
-    classifier: Any,
+    classifier: Classifier,
     examples: Sequence[Example],
     max_length: int = 512,
     samples: int = 256,
@@ -53,7 +56,7 @@ def compute_fisher(
     ``samples`` texts are drawn (seeded) from ``examples``; every parameter of the model gets an entry, zeros
     for those the loss does not reach (frozen ones included). Dropout is off while the Fisher is measured.
     """
-    from .lora import has_lora
+    from ..modeling.lora import has_lora
 
     model = classifier.model
     if has_lora(model):
@@ -99,7 +102,7 @@ class EWCPenalty:
 
     @classmethod
     def from_data(
-        cls, classifier: Any, examples: Sequence[Example], *, lam: float, samples: int = 256, max_length: int = 512,
+        cls, classifier: Classifier, examples: Sequence[Example], *, lam: float, samples: int = 256, max_length: int = 512,
         loss_fn: LossFn | None = None, seed: int = 0,
     ) -> EWCPenalty:
         """Fisher on ``examples`` at the classifier's current weights, which become the anchor."""

@@ -74,15 +74,19 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .collator import Collator
-from .dataset import LabelAugmenter, TrainingDataset
-from .trainer import _ENCODER_PREFIXES, _NO_DECAY, TrainData, _as_examples
+from ..config import WEIGHTS_FILE
+from .args import GLiClassArguments
+from .core import TrainData, as_examples, build_augmenter, build_collator, enable_lora, find_checkpoints
+from .dataset import TrainingDataset
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..classifier import Classifier
 
 logger = logging.getLogger(__name__)
 
@@ -309,11 +313,16 @@ def pooled_text_states(model: nn.Module) -> Iterator[list[torch.Tensor]]:
 
 # ====================================================================== arguments
 @dataclass
-class RLTrainingArguments:
+class RLTrainingArguments(GLiClassArguments):
     """Arguments of :class:`RLTrainer`. Shared names mean what they mean in ``TrainingArguments``.
 
+    The GLiClass fields (head learning rate and decay, window, augmentation including label descriptions and
+    synonyms, LoRA) come from :class:`~uniclass.training.args.GLiClassArguments`, shared with
+    ``TrainingArguments``. The schedule fields below carry the names of ``transformers.TrainingArguments``
+    with the RL loop's own defaults (the RL loop is not a ``transformers.Trainer``).
+
     Args:
-        learning_rate, head_learning_rate, weight_decay, head_weight_decay: as in ``TrainingArguments`` (two
+        learning_rate, weight_decay: encoder learning rate and decay, as in ``TrainingArguments`` (two
             parameter groups: encoder and head; head LR defaults to 3x).
         max_steps: number of batches (rollouts); each makes ``num_rl_iters`` optimiser steps. ``-1``: use
             ``num_train_epochs``.
@@ -334,9 +343,7 @@ class RLTrainingArguments:
 
     output_dir: str
     learning_rate: float = 5e-5
-    head_learning_rate: float | None = None
     weight_decay: float = 0.01
-    head_weight_decay: float = 0.01
     num_train_epochs: float = 1.0
     max_steps: int = -1
     per_device_train_batch_size: int = 8
@@ -348,17 +355,6 @@ class RLTrainingArguments:
     save_steps: int = 500
     save_total_limit: int | None = None
     use_cpu: bool = False
-    # data, as in TrainingArguments
-    max_length: int = 512
-    shuffle_labels: bool = True
-    negatives_per_item: int = 0
-    remove_labels_prob: float = 0.0
-    add_examples_prob: float = 0.0
-    use_lora: bool = False
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_target_modules: str = "all-linear"
     # RL
     clip_epsilon: float = 0.2
     num_rl_iters: int = 3
@@ -372,8 +368,7 @@ class RLTrainingArguments:
     greedy_threshold: float | None = None
 
     def __post_init__(self) -> None:
-        if self.head_learning_rate is None:
-            self.head_learning_rate = self.learning_rate * 3
+        self._default_head_learning_rate()
         if self.kl_coef < 0 or self.entropy_coef < 0:
             raise ValueError("kl_coef and entropy_coef must be >= 0 (0 disables the term)")
         if self.baseline not in ("mean", "value_head"):
@@ -406,32 +401,26 @@ class RLState:
 class RLTrainer:
     """PPO-style RL fine-tuning of a :class:`~uniclass.Classifier` (see the module docstring)."""
 
-    def __init__(self, classifier: Any, args: RLTrainingArguments, train_data: TrainData):
+    def __init__(self, classifier: Classifier, args: RLTrainingArguments, train_data: TrainData):
         self.classifier = classifier
         self.args = args
         self.device = torch.device("cpu") if args.use_cpu else _best_device()
         classifier.to(self.device)
-        examples = _as_examples(train_data)
+        examples = as_examples(train_data)
         if not examples:
             raise ValueError("RLTrainer: no training data")
-        self.augmenter = LabelAugmenter(
-            examples, shuffle_labels=args.shuffle_labels, negatives_per_item=args.negatives_per_item,
-            remove_labels_prob=args.remove_labels_prob, add_examples_prob=args.add_examples_prob, seed=args.seed,
-        )
+        self.augmenter = build_augmenter(examples, args)
         self.dataset = TrainingDataset(examples, self.augmenter)
         self.rewards = resolve_reward_components(args.reward_components)
         # The reference is the model as given, copied before LoRA wraps it; on resume the same starting model
         # is passed in and the checkpoint weights are loaded afterwards, so the reference stays the start.
         self.reference = _frozen_copy(classifier.model) if args.kl_coef else None
-        if args.use_lora:
-            classifier.enable_lora(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
-                                   target_modules=args.lora_target_modules)
+        enable_lora(classifier, args)
         self.model = classifier.model
-        self.collator = Collator(classifier.config, classifier.tokenizer, classifier.label_tokenizer,
-                                 max_length=min(args.max_length, classifier.max_length))
+        self.collator = build_collator(classifier, args)
         self.batches_per_epoch = math.ceil(len(self.dataset) / args.per_device_train_batch_size)
         self.total_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * self.batches_per_epoch)
-        self.optimizer = torch.optim.AdamW(param_groups(self.model, args))
+        self.optimizer = torch.optim.AdamW(args.param_groups(self.model))
         self.scheduler = _scheduler(self.optimizer, args, self.total_steps * args.num_rl_iters)
         self.value_head: ValueHead | None = None
         self.value_optimizer: torch.optim.Optimizer | None = None
@@ -461,7 +450,7 @@ class RLTrainer:
                     self.save_checkpoint()
         finally:
             self.model.eval()
-            self.classifier._label_cache.clear()  # cached bi-encoder label vectors are stale after training
+            self.classifier.reset_caches()  # cached bi-encoder label vectors are stale after training
         return self.state
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -564,7 +553,7 @@ class RLTrainer:
     def _load_checkpoint(self, folder: Path) -> None:
         from safetensors.torch import load_file
 
-        self.model.load_state_dict_checked(load_file(str(folder / "model.safetensors")))
+        self.model.load_state_dict_checked(load_file(str(folder / WEIGHTS_FILE)))
         state = torch.load(folder / STATE_FILE, weights_only=False, map_location="cpu")  # optimisers move their state
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -598,22 +587,7 @@ class RLTrainer:
 # ====================================================================== helpers
 def checkpoints(output: Path) -> list[Path]:
     """Complete RL checkpoints in ``output``, oldest first."""
-    found = [p for p in output.glob("checkpoint-*") if (p / STATE_FILE).is_file() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
-
-
-def param_groups(model: nn.Module, args: Any) -> list[dict[str, Any]]:
-    """Encoder vs head learning rates, no decay on biases and norms: the supervised Trainer's grouping."""
-    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        encoder = name.startswith(_ENCODER_PREFIXES)
-        lr = args.learning_rate if encoder else args.head_learning_rate
-        no_decay = any(part in name for part in _NO_DECAY) or param.ndim < 2
-        decay = 0.0 if no_decay else (args.weight_decay if encoder else args.head_weight_decay)
-        groups.setdefault((lr, decay), []).append(param)
-    return [{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()]
+    return find_checkpoints(output, STATE_FILE)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, args: RLTrainingArguments, total: int) -> Any:
@@ -632,6 +606,6 @@ def _frozen_copy(model: nn.Module) -> nn.Module:
 
 
 def _best_device() -> torch.device:
-    from ..classifier import resolve_device
+    from ..backends.torch_backend import resolve_device
 
     return resolve_device("auto")

@@ -43,9 +43,12 @@ import shutil
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..classifier import Classifier
 
 FINAL = "final"
 STAGE_FILE = "stage.json"
@@ -178,7 +181,7 @@ def run_stage(
     return summary
 
 
-def _run_supervised(classifier: Any, stage: Mapping[str, Any], stage_dir: Path, train_file: str, base: Path,
+def _run_supervised(classifier: Classifier, stage: Mapping[str, Any], stage_dir: Path, train_file: str, base: Path,
                     resume: Path | None) -> int:
     from .args import TrainingArguments
     from .trainer import Trainer
@@ -194,7 +197,7 @@ def _run_supervised(classifier: Any, stage: Mapping[str, Any], stage_dir: Path, 
     return int(trainer.state.global_step)
 
 
-def _run_rl(classifier: Any, stage: Mapping[str, Any], stage_dir: Path, train_file: str, resume: Path | None) -> int:
+def _run_rl(classifier: Classifier, stage: Mapping[str, Any], stage_dir: Path, train_file: str, resume: Path | None) -> int:
     from .rl import RLTrainer, RLTrainingArguments
 
     values = {"save_total_limit": 3, **stage.get("args", {}), "output_dir": str(stage_dir)}
@@ -205,7 +208,7 @@ def _run_rl(classifier: Any, stage: Mapping[str, Any], stage_dir: Path, train_fi
     return trainer.state.global_step
 
 
-def save_final(classifier: Any, stage_dir: Path) -> Path:
+def save_final(classifier: Classifier, stage_dir: Path) -> Path:
     """Write ``final`` (LoRA merged) under a temporary name and rename it: a ``final`` folder is always whole."""
     final, partial = stage_dir / FINAL, stage_dir / (FINAL + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -216,13 +219,10 @@ def save_final(classifier: Any, stage_dir: Path) -> Path:
 
 
 def _latest_checkpoint(stage_dir: Path, kind: str) -> Path | None:
-    if kind == "rl":
-        from .rl import checkpoints
+    from .core import find_checkpoints
+    from .rl import STATE_FILE
 
-        found = checkpoints(stage_dir)
-    else:
-        found = sorted((p for p in stage_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()
-                        and p.name.split("-")[-1].isdigit()), key=lambda p: int(p.name.split("-")[-1]))
+    found = find_checkpoints(stage_dir, STATE_FILE if kind == "rl" else "trainer_state.json")
     return found[-1] if found else None
 
 
@@ -237,7 +237,7 @@ def _initial_start(recipe: Mapping[str, Any], base: Path) -> dict[str, Any]:
     }
 
 
-def _load_start(start: Mapping[str, Any]) -> Any:
+def _load_start(start: Mapping[str, Any]) -> Classifier:
     from ..classifier import Classifier
 
     if "model" in start:

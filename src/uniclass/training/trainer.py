@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import transformers
 
-from ..data.formats import Example, load_examples
+from ..config import WEIGHTS_FILE
 from .args import TrainingArguments
-from .collator import Collator
-from .dataset import LabelAugmenter, TrainingDataset, load_label_descriptions
+from .core import TrainData, as_examples, build_augmenter, build_collator, enable_lora
+from .dataset import TrainingDataset
 from .losses import FocalLoss, SoftmaxCrossEntropyLoss
 
-_ENCODER_PREFIXES = ("model.encoder_model.", "model.label_encoder.", "model.encoder_decoder_model.")
-_NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+if TYPE_CHECKING:  # pragma: no cover
+    from ..classifier import Classifier
 
-TrainData = str | Path | Iterable[Mapping[str, Any]] | list[Example]
+__all__ = ["TrainData", "Trainer"]
 
 
 class Trainer(transformers.Trainer):
@@ -33,31 +32,19 @@ class Trainer(transformers.Trainer):
         >>> clf.save_pretrained("models/x")  # doctest: +SKIP
     """
 
-    def __init__(self, classifier: Any, args: TrainingArguments, train_data: TrainData, eval_data: TrainData | None = None,
+    def __init__(self, classifier: Classifier, args: TrainingArguments, train_data: TrainData, eval_data: TrainData | None = None,
                  previous_data: TrainData | None = None, **kwargs: Any):
         """``previous_data``: the data of an earlier stage to protect with EWC when ``args.ewc_lambda > 0``."""
         self.classifier = classifier
         transformers.set_seed(args.seed)  # before LoRA adapters are created, so their init is reproducible
-        train_examples = _as_examples(train_data)
-        augmenter = LabelAugmenter(
-            train_examples,
-            shuffle_labels=args.shuffle_labels,
-            negatives_per_item=args.negatives_per_item,
-            remove_labels_prob=args.remove_labels_prob,
-            add_examples_prob=args.add_examples_prob,
-            label_descriptions=load_label_descriptions(args.label_descriptions_file) if args.label_descriptions_file else None,
-            add_descriptions_prob=args.add_descriptions_prob,
-            synonyms_prob=args.synonyms_prob,
-            seed=args.seed,
-        )
-        eval_dataset = TrainingDataset(_as_examples(eval_data)) if eval_data is not None else None
+        train_examples = as_examples(train_data)
+        augmenter = build_augmenter(train_examples, args)
+        eval_dataset = TrainingDataset(as_examples(eval_data)) if eval_data is not None else None
         self.loss_fn = SoftmaxCrossEntropyLoss(args.label_smoothing) if args.loss == "softmax" else FocalLoss(args.focal_alpha, args.focal_gamma, args.label_smoothing)
         self.ewc = _ewc_penalty(classifier, args, previous_data, self.loss_fn)  # before LoRA renames the weights
-        if args.use_lora:
-            classifier.enable_lora(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout, target_modules=args.lora_target_modules)
+        enable_lora(classifier, args)
         args.label_names = ["targets"]
-        max_length = min(args.max_length, classifier.max_length)
-        collator = Collator(classifier.config, classifier.tokenizer, classifier.label_tokenizer, max_length=max_length)
+        collator = build_collator(classifier, args)
         # Augmentation keyed by (seed, epoch, index) from the first draw on, so a resumed run replays it exactly.
         train_dataset = TrainingDataset(train_examples, augmenter)
         train_dataset.set_epoch(0)
@@ -76,7 +63,7 @@ class Trainer(transformers.Trainer):
             return super().train(*args, **kwargs)
         finally:
             self.classifier.model.eval()
-            self.classifier._label_cache.clear()  # cached bi-encoder label vectors are stale after training
+            self.classifier.reset_caches()  # cached bi-encoder label vectors are stale after training
 
     # ------------------------------------------------------------------ loss
     def compute_loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor], return_outputs: bool = False, num_items_in_batch: Any = None):
@@ -101,15 +88,7 @@ class Trainer(transformers.Trainer):
         if self.optimizer is not None:
             return self.optimizer
         args = self.args
-        groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
-        for name, param in self.model.named_parameters():
-            if not param.requires_grad:
-                continue
-            encoder = name.startswith(_ENCODER_PREFIXES)
-            lr = args.learning_rate if encoder else args.head_learning_rate
-            decay = 0.0 if any(part in name for part in _NO_DECAY) or param.ndim < 2 else (args.weight_decay if encoder else args.head_weight_decay)
-            groups.setdefault((lr, decay), []).append(param)
-        params = [{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()]
+        params = args.param_groups(self.model)
         optimizer_cls, optimizer_kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(args, self.model)
         optimizer_kwargs.pop("lr", None)
         self.optimizer = optimizer_cls(params, **optimizer_kwargs)
@@ -130,7 +109,7 @@ class Trainer(transformers.Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
         from safetensors.torch import load_file
 
-        state = load_file(str(Path(resume_from_checkpoint) / "model.safetensors"))
+        state = load_file(str(Path(resume_from_checkpoint) / WEIGHTS_FILE))
         (model or self.model).load_state_dict_checked(state)
 
 
@@ -151,7 +130,7 @@ class _AugmentationEpoch(transformers.TrainerCallback):
         self.dataset.set_epoch(int(state.epoch or 0))
 
 
-def _ewc_penalty(classifier: Any, args: TrainingArguments, previous_data: TrainData | None, loss_fn: Any) -> Any:
+def _ewc_penalty(classifier: Classifier, args: TrainingArguments, previous_data: TrainData | None, loss_fn: Any) -> Any:
     """EWC against ``previous_data`` (ewc.py), measured at the starting weights on the training device."""
     if not args.ewc_lambda:
         if previous_data is not None:
@@ -162,13 +141,6 @@ def _ewc_penalty(classifier: Any, args: TrainingArguments, previous_data: TrainD
     from .ewc import EWCPenalty
 
     classifier.model.to(args.device)
-    return EWCPenalty.from_data(classifier, _as_examples(previous_data), lam=args.ewc_lambda, samples=args.ewc_samples,
+    return EWCPenalty.from_data(classifier, as_examples(previous_data), lam=args.ewc_lambda, samples=args.ewc_samples,
                                 max_length=min(args.max_length, classifier.max_length), loss_fn=loss_fn, seed=args.seed)
 
-
-def _as_examples(data: TrainData | None) -> list[Example]:
-    if data is None:
-        return []
-    if isinstance(data, list) and data and isinstance(data[0], Example):
-        return data
-    return load_examples(data)  # type: ignore[arg-type]

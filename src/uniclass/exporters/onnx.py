@@ -30,22 +30,26 @@ import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..classifier import LABEL_TOKENIZER_DIR, Classifier
+from ..backends import slot_mask
+from ..backends.onnx_runtime import LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, graph_file, verify_export
+from ..backends.torch_backend import TorchBackend
+from ..config import LABEL_TOKENIZER_DIR, GLiClassConfig
+from ..engine import Engine, resolve_max_length
+from ..loading import load_torch, resolve_checkpoint
+from ..modeling.lora import has_lora, merged_copy
 from ..processing import WindowPolicy, normalize_request
-from . import slot_mask
-from .onnx_runtime import LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, graph_file, verify_export
-from .torch_backend import TorchBackend
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..classifier import Classifier
 
 FP32_TOLERANCE = 1e-4  # max |Δlogit| allowed between torch and the fp32 ONNX graph
 DEFAULT_OPSET = {"torchscript": 17, "dynamo": 18}
-_BI_ENCODERS = ("bi-encoder", "bi-encoder-fused")
-_ENCODER_DECODERS = ("encoder-decoder", "encoder-decoder-cls")
 
 _HOSPITAL = (
     "A long report on the new hospital wing describes the funding, the delays, the patients who waited, the nurses "
@@ -116,7 +120,7 @@ def export_onnx(
         The export folder.
 
     Example:
-        >>> from uniclass.backends.onnx_export import export_onnx
+        >>> from uniclass.exporters.onnx import export_onnx
         >>> out = export_onnx("tests/fixtures/parity/uni_bert_default", "/tmp/uni-onnx", quantize=True)  # doctest: +SKIP
         >>> from uniclass import Classifier
         >>> clf = Classifier.from_pretrained(out, backend="onnx")  # doctest: +SKIP
@@ -126,22 +130,22 @@ def export_onnx(
     if exporter not in DEFAULT_OPSET:
         raise ValueError(f"exporter must be 'torchscript' or 'dynamo', got {exporter!r}")
     opset = opset or DEFAULT_OPSET[exporter]
-    clf = _float_cpu_classifier(model)
-    arch = clf.config.architecture_type
+    engine = _float_cpu_engine(model)
+    config = engine.config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_companion_files(clf, out)
+    _write_companion_files(engine, out)
 
-    reference = _reference(clf, _REFERENCE_ITEMS, _REFERENCE_BATCHES)
-    trace = _reference(clf, _TRACE_ITEMS, ((0, 1),))
-    network = clf.model.model
+    reference = _reference(engine, _REFERENCE_ITEMS, _REFERENCE_BATCHES)
+    trace = _reference(engine, _TRACE_ITEMS, ((0, 1),))
+    network = engine.backend.model.model
     files = {"model": MODEL_FILE}
-    _export_graph(_LogitsGraph(network, _logit_inputs(arch)), trace["batches"][0]["feeds"], out / MODEL_FILE, opset, exporter)
-    if arch in _BI_ENCODERS:
+    _export_graph(_LogitsGraph(network, _logit_inputs(config)), trace["batches"][0]["feeds"], out / MODEL_FILE, opset, exporter)
+    if config.is_bi_encoder:
         files["label_encoder"] = LABEL_ENCODER_FILE
         _export_graph(_LabelEncoderGraph(network), trace["label_feeds"], out / LABEL_ENCODER_FILE, opset, exporter)
 
-    parity = _parity_document(clf, reference, files, opset, exporter)
+    parity = _parity_document(engine, reference, files, opset, exporter)
     _write_json(out / PARITY_FILE, parity)
     fp32 = verify_export(out)
     parity["fp32"] = fp32["summary"]
@@ -158,34 +162,40 @@ def export_onnx(
 
 
 # ====================================================================== model preparation
-def _float_cpu_classifier(model: str | Path | Classifier) -> Classifier:
-    """A float32 CPU copy of the classifier (the caller's model is left untouched)."""
-    if isinstance(model, Classifier):
-        source = model
+def _float_cpu_engine(model: str | Path | Classifier | Engine) -> Engine:
+    """A float32 CPU copy of the model's engine (the caller's model is left untouched).
+
+    Works on the engine (``loading`` + ``engine``), not on the ``Classifier`` API, so the exporters sit beside
+    the classifier rather than on top of it: a loaded ``Classifier`` is read through its public ``engine``.
+    """
+    if isinstance(model, (str, Path)):
+        parts = load_torch(resolve_checkpoint(model), device="cpu")
+        backend, tokenizer, label_tokenizer, calibration = parts.backend, parts.tokenizer, parts.label_tokenizer, parts.calibration
+        max_length = resolve_max_length(backend.config, None)
     else:
-        source = Classifier.from_pretrained(model, device="cpu")
-    if source.backend.name != "torch":
+        source: Engine = getattr(model, "engine", model)
+        backend, tokenizer, label_tokenizer, calibration = source.backend, source.tokenizer, source.label_tokenizer, source.calibration
+        max_length = source.max_length
+    if backend.name != "torch":
         raise ValueError("export_onnx needs a torch Classifier (this one already runs ONNX graphs)")
-    from ..training.lora import has_lora, merged_copy
-
-    network = merged_copy(source.model) if has_lora(source.model) else copy.deepcopy(source.model)
+    torch_model = backend.model  # type: ignore[attr-defined]
+    network = merged_copy(torch_model) if has_lora(torch_model) else copy.deepcopy(torch_model)
     network = network.to(device="cpu", dtype=torch.float32).eval()
-    return Classifier(TorchBackend(network), source.tokenizer, source.label_tokenizer, max_length=source.max_length,
-                      calibration=source.calibration)
+    return Engine(TorchBackend(network), tokenizer, label_tokenizer, max_length=max_length, calibration=calibration)
 
 
-def _write_companion_files(clf: Classifier, out: Path) -> None:
+def _write_companion_files(engine: Engine, out: Path) -> None:
     """config.json (dtype float32), tokenizer files (tokenizer.json required), calibration."""
-    config = copy.copy(clf.config)
-    config.extra = {**clf.config.extra, "dtype": "float32"}
+    config = copy.copy(engine.config)
+    config.extra = {**engine.config.extra, "dtype": "float32"}
     config.save(out)
-    clf.tokenizer.save_pretrained(str(out))
+    engine.tokenizer.save_pretrained(str(out))
     _require_tokenizer_json(out)
-    if clf.label_tokenizer is not None:
-        clf.label_tokenizer.save_pretrained(str(out / LABEL_TOKENIZER_DIR))
+    if engine.label_tokenizer is not None:
+        engine.label_tokenizer.save_pretrained(str(out / LABEL_TOKENIZER_DIR))
         _require_tokenizer_json(out / LABEL_TOKENIZER_DIR)
-    if clf.calibration is not None:
-        clf.calibration.save(out)
+    if engine.calibration is not None:
+        engine.calibration.save(out)
 
 
 def _require_tokenizer_json(folder: Path) -> None:
@@ -197,11 +207,11 @@ def _require_tokenizer_json(folder: Path) -> None:
 
 
 # ====================================================================== graphs
-def _logit_inputs(arch: str) -> list[str]:
+def _logit_inputs(config: GLiClassConfig) -> list[str]:
     names = ["input_ids", "attention_mask"]
-    if arch in _BI_ENCODERS:
+    if config.is_bi_encoder:
         names.append("label_vectors")
-    if arch in _ENCODER_DECODERS:
+    if config.is_encoder_decoder:
         names += ["class_input_ids", "class_attention_mask"]
     return [*names, "slot_mask"]
 
@@ -272,7 +282,7 @@ def _export_graph(graph: nn.Module, feeds: dict[str, np.ndarray], path: Path, op
 
 
 # ====================================================================== reference inputs
-def _reference(clf: Classifier, items: list[tuple[str, list[str], str]], batches: tuple[tuple[int, ...], ...]) -> dict[str, Any]:
+def _reference(engine: Engine, items: list[tuple[str, list[str], str]], batches: tuple[tuple[int, ...], ...]) -> dict[str, Any]:
     """Collated numpy feeds for ``items`` grouped as ``batches``, with the torch logits of each batch.
 
     Bi-encoders also get the label encoder inputs (every distinct label once) and, per batch, ``label_index``
@@ -281,30 +291,30 @@ def _reference(clf: Classifier, items: list[tuple[str, list[str], str]], batches
     """
     texts, labels, prompts = (list(column) for column in zip(*items, strict=True))
     request = normalize_request(texts, labels, prompt=prompts)
-    plans = clf._builder.build(request, WindowPolicy(clf.max_length))
+    plans = engine.plan(request, WindowPolicy(engine.max_length))
     segments = [plan.segments[0] for plan in plans]  # the reference texts fit one window with all their labels
-    arch = clf.config.architecture_type
+    bi_encoder = engine.config.is_bi_encoder
     out: dict[str, Any] = {"batches": []}
     label_list: list[str] = []
-    if arch in _BI_ENCODERS:
+    if bi_encoder:
         label_list = sorted({label for group in labels for label in group})
-        ids = clf.label_tokenizer(label_list, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        ids = engine.label_tokenizer(label_list, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         from ..batching import pad_ids
 
-        label_ids, label_mask = pad_ids(ids, clf.label_tokenizer.pad_token_id or 0)
+        label_ids, label_mask = pad_ids(ids, engine.label_tokenizer.pad_token_id or 0)
         out["labels"] = label_list
         out["label_feeds"] = {"label_input_ids": label_ids, "label_attention_mask": label_mask}
-        out["label_vectors"] = clf.backend.encode_labels(label_ids, label_mask)
-        clf._label_cache.clear()
-        clf._cache_label_vectors(set(label_list), len(label_list))
+        out["label_vectors"] = engine.backend.encode_labels(label_ids, label_mask)
+        engine.label_cache.clear()
+        engine.cache_label_vectors(set(label_list), len(label_list))
     for batch in batches:
         rows = [segments[i] for i in batch]
-        collated = clf._collate(rows)
-        logits = clf.backend.run(collated)
+        collated = engine.collate(rows)
+        logits = engine.backend.run(collated)
         feeds = {name: value for name, value in collated.items() if name != "slot_counts"}
         feeds["slot_mask"] = slot_mask(collated["slot_counts"], logits.shape[1])
         entry = {"feeds": feeds, "num_labels": [len(r.labels) for r in rows], "logits": logits}
-        if arch in _BI_ENCODERS:
+        if bi_encoder:
             index = np.full(feeds["slot_mask"].shape, -1, dtype=np.int64)
             for i, r in enumerate(rows):
                 index[i, : len(r.labels)] = [label_list.index(label) for label in r.labels]
@@ -313,7 +323,7 @@ def _reference(clf: Classifier, items: list[tuple[str, list[str], str]], batches
     return out
 
 
-def _parity_document(clf: Classifier, reference: dict[str, Any], files: dict[str, str], opset: int, exporter: str) -> dict[str, Any]:
+def _parity_document(engine: Engine, reference: dict[str, Any], files: dict[str, str], opset: int, exporter: str) -> dict[str, Any]:
     import onnxruntime
 
     batches = []
@@ -325,9 +335,9 @@ def _parity_document(clf: Classifier, reference: dict[str, Any], files: dict[str
         batches.append(record)
     document: dict[str, Any] = {
         "format": 1,
-        "architecture_type": clf.config.architecture_type,
+        "architecture_type": engine.config.architecture_type,
         "graphs": files,
-        "inputs": _logit_inputs(clf.config.architecture_type),
+        "inputs": _logit_inputs(engine.config),
         "exporter": exporter,
         "opset": opset,
         "torch_version": torch.__version__,

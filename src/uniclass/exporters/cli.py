@@ -1,4 +1,4 @@
-"""``uniclass export onnx``: the command-line face of ``onnx_export.export_onnx``.
+"""``uniclass export onnx``: the command-line face of ``exporters.onnx.export_onnx``.
 
 Kept apart from ``cli.py`` so that building the parser stays light (torch is imported only when an export runs).
 """
@@ -39,13 +39,12 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export, then print the parity summary as one JSON line."""
-    from .onnx_export import OnnxParityError, export_onnx
-    from .onnx_runtime import PARITY_FILE
+    from ..backends.onnx_runtime import PARITY_FILE
+    from ..loading import DEFAULT_MODEL_DIR
+    from .onnx import OnnxParityError, export_onnx
 
     model = args.model
     if model is None:
-        from ..classifier import DEFAULT_MODEL_DIR
-
         model = DEFAULT_MODEL_DIR
     try:
         out = export_onnx(model, args.out, quantize=args.quantize, opset=args.opset, check=not args.no_check,

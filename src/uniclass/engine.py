@@ -1,0 +1,256 @@
+"""The inference engine: from a normalised request to ``Prediction`` objects, on any backend.
+
+One request goes through four stages, each a public method here, so the exporters and the parity tests
+drive the same code the ``Classifier`` does (they used to reach into its private parts):
+
+1. ``plan``: the ``InputBuilder`` (``processing``) fits each text, its labels, prompt and examples into
+   token windows (segments);
+2. ``run``: segments are sorted by length and batched (``batching``); bi-encoder label vectors are
+   encoded once and cached (``cache_label_vectors``); each batch is ``collate``-d into numpy arrays and
+   handed to the backend (``backends``), which returns logits;
+3. ``assemble``: per text, logits are aggregated over chunks and label groups, calibrated and activated
+   (``postprocessing``).
+
+numpy and tokenizers only: torch is imported by the torch backend, never here.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .batching import pad_ids, plan_batches
+from .config import CLASS_TOKEN, TEXT_TOKEN, GLiClassConfig, max_positions
+from .postprocessing import activate, aggregate_chunks
+from .processing import InputBuilder, ItemPlan, Request, Segment, WindowPolicy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .backends import Backend
+    from .evaluation.calibration import Calibration
+
+DEFAULT_MAX_LENGTH = 1024  # the official pipelines' default, capped by what the backbone supports
+LABEL_CACHE_SIZE = 4096
+
+
+@dataclass
+class Prediction:
+    """Everything known about one text's result.
+
+    Attributes:
+        labels: the text's labels, in the order given.
+        scores: one score per label (sigmoid if ``multi_label`` else softmax over the labels).
+        logits: the raw model logits, aggregated over chunks.
+        multi_label: how ``scores`` were computed.
+        text_tokens: tokens of the text; ``text_tokens_used``: how many of them the model saw.
+        truncated: the text was cut to fit the window (``long_text="truncate"``).
+        chunks: windows the text was split into (``long_text="chunk"``); label_groups: passes the labels
+            needed (more than 1 when the label set does not fit one window with the text).
+    """
+
+    labels: list[str]
+    scores: list[float]
+    logits: list[float]
+    multi_label: bool
+    text_tokens: int
+    text_tokens_used: int
+    truncated: bool
+    chunks: int
+    label_groups: int
+    label_tree: Any = None  # the hierarchical (dict) labels this text was given, if any
+
+
+class Engine:
+    """Input builder, backend and label-vector cache of one loaded model.
+
+    Args:
+        backend: the model stage (``backends.Backend``): torch or ONNX Runtime.
+        tokenizer: the fast tokenizer of the checkpoint; ``label_tokenizer``: bi-encoders' label tokenizer.
+        max_length: the token window (already resolved, see ``resolve_max_length``).
+        calibration: temperature / thresholds applied in ``assemble``.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        tokenizer: Any,
+        label_tokenizer: Any = None,
+        *,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        calibration: Calibration | None = None,
+    ):
+        self.backend = backend
+        self.config: GLiClassConfig = backend.config
+        self.tokenizer = tokenizer
+        self.label_tokenizer = label_tokenizer
+        self.max_length = max_length
+        self.calibration = calibration
+        self.builder = InputBuilder(self.config, tokenizer, label_tokenizer)
+        self.label_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # bi-encoders: label -> vector [D]
+        check_tokenizer(self.config, tokenizer)
+
+    # ------------------------------------------------------------------ stages
+    def plan(self, request: Request, policy: WindowPolicy) -> list[ItemPlan]:
+        """Token ids of every window each text needs (``processing.InputBuilder``)."""
+        return self.builder.build(request, policy)
+
+    def run(
+        self, segments: list[Segment], batch_size: int, show_progress: bool | None = None, max_batch_tokens: int | None = None
+    ) -> list[np.ndarray]:
+        """Model logits for each segment; batches are length-sorted (and token-budgeted) to minimise padding."""
+        lengths = [len(s.input_ids) + len(s.class_input_ids or ()) for s in segments]
+        batches = plan_batches(lengths, batch_size, max_batch_tokens)
+        if self.config.is_bi_encoder:
+            self.cache_label_vectors({label for s in segments for label in s.labels}, batch_size)
+        results: list[np.ndarray] = [np.empty(0)] * len(segments)
+        for batch in _progress(batches, show_progress):
+            logits = self.backend.run(self.collate([segments[i] for i in batch]))
+            for row, index in enumerate(batch):
+                results[index] = logits[row, : len(segments[index].labels)]
+        return results
+
+    def collate(self, rows: list[Segment]) -> dict[str, np.ndarray]:
+        """The backend-independent batch: padded int64 ids and masks, slot counts, cached label vectors."""
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.config.pad_token_id
+        input_ids, attention_mask = pad_ids([r.input_ids for r in rows], pad)
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self.config.is_bi_encoder:
+            counts = [len(r.labels) for r in rows]
+            dim = next(iter(self.label_cache.values())).shape[-1]
+            vectors = np.zeros((len(rows), max(counts), dim), dtype=np.float32)
+            for i, r in enumerate(rows):
+                vectors[i, : counts[i]] = np.stack([self.label_cache[label] for label in r.labels])
+            batch["label_vectors"] = vectors
+        else:
+            counts = [self.config.label_slots(len(r.labels)) for r in rows]
+        if self.config.is_encoder_decoder:
+            batch["class_input_ids"], batch["class_attention_mask"] = pad_ids([r.class_input_ids for r in rows], pad)
+        batch["slot_counts"] = np.asarray(counts, dtype=np.int64)
+        return batch
+
+    def cache_label_vectors(self, labels: set[str], batch_size: int) -> None:
+        """Encode the labels not yet cached (bi-encoders: label vectors do not depend on the text).
+
+        The cache (LRU, at least ``LABEL_CACHE_SIZE`` labels) lives on the engine, so many calls against a
+        fixed label set cost one label-encoder pass, on either backend.
+        """
+        missing = sorted((label for label in labels if label not in self.label_cache), key=len)
+        window = max_positions(self.config.label_model_config) or self.max_length
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            ids = self.label_tokenizer(chunk, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+            for label, label_ids in zip(chunk, ids, strict=True):
+                if len(label_ids) > window:
+                    raise ValueError(f"label {label[:80]!r} has {len(label_ids)} tokens; the label encoder reads {window}")
+            input_ids, mask = pad_ids(ids, self.label_tokenizer.pad_token_id or 0)
+            vectors = self.backend.encode_labels(input_ids, mask)
+            for label, vector in zip(chunk, vectors, strict=True):
+                self.label_cache[label] = vector
+        for label in labels:
+            self.label_cache.move_to_end(label)
+        while len(self.label_cache) > max(LABEL_CACHE_SIZE, len(labels)):
+            self.label_cache.popitem(last=False)
+
+    def assemble(
+        self, request: Request, plans: list[ItemPlan], segments: list[Segment], logits: list[np.ndarray], aggregate: str
+    ) -> list[Prediction]:
+        """One ``Prediction`` per text: logits gathered over its segments, aggregated, calibrated, activated."""
+        by_item: dict[int, list[tuple[Segment, np.ndarray]]] = {}
+        for segment, values in zip(segments, logits, strict=True):
+            by_item.setdefault(segment.item, []).append((segment, values))
+        out = []
+        for index, plan in enumerate(plans):
+            labels = request.labels[index]
+            per_label: list[list[np.ndarray]] = [[] for _ in labels]
+            for segment, values in by_item[index]:
+                for j, value in enumerate(values):
+                    per_label[segment.label_offset + j].append(value)
+            item_logits = np.array([aggregate_chunks(v, aggregate) for v in per_label], dtype=np.float64)
+            calibrated = self.calibration.apply(item_logits) if self.calibration else item_logits
+            scores = activate(calibrated, request.multi_label[index])
+            out.append(
+                Prediction(
+                    labels=list(labels),
+                    scores=scores.tolist(),
+                    logits=item_logits.tolist(),
+                    multi_label=request.multi_label[index],
+                    text_tokens=plan.text_tokens,
+                    text_tokens_used=plan.text_tokens_used,
+                    truncated=plan.truncated,
+                    chunks=plan.chunks,
+                    label_groups=plan.label_groups,
+                    label_tree=request.label_trees[index] if request.label_trees else None,
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ state
+    def reset_caches(self) -> None:
+        """Drop what belongs to the old weights: cached label vectors and a compiled forward pass."""
+        self.label_cache.clear()
+        reset = getattr(self.backend, "reset", None)
+        if reset is not None:
+            reset()
+
+
+# ====================================================================== helpers
+def resolve_max_length(config: GLiClassConfig, requested: int | None, *, stacklevel: int = 2) -> int:
+    """``requested`` (default 1024) capped at the backbone's positions, with a warning if it was asked for."""
+    if requested is not None and (isinstance(requested, bool) or not isinstance(requested, int) or requested < 8):
+        raise ValueError(f"max_length must be an int >= 8, got {requested!r}")
+    limit = max_positions(config.encoder_config)
+    value = requested or DEFAULT_MAX_LENGTH
+    if limit is not None and value > limit:
+        if requested is not None:
+            warnings.warn(f"max_length={requested} exceeds the backbone's {limit} positions; using {limit}", stacklevel=stacklevel + 1)
+        value = limit
+    return value
+
+
+def check_tokenizer(config: GLiClassConfig, tokenizer: Any) -> None:
+    """The tokenizer must be fast (offsets) and map the markers to the ids the checkpoint was trained with."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("uniclass needs a fast (tokenizers-backed) tokenizer to locate text tokens")
+    if config.architecture_type == "bi-encoder":
+        return
+    for token, expected in ((CLASS_TOKEN, config.class_token_index), (TEXT_TOKEN, config.text_token_index)):
+        found = tokenizer.convert_tokens_to_ids(token)
+        if found != expected:
+            raise ValueError(
+                f"tokenizer maps {token} to id {found} but config.json expects {expected}: "
+                "the tokenizer files do not belong to this checkpoint"
+            )
+
+
+def warn_about_fitting(plans: list[ItemPlan], window: int, *, stacklevel: int = 2) -> None:
+    """One warning for texts that were cut, one for texts whose labels needed several passes."""
+    truncated = sum(p.truncated for p in plans)
+    if truncated:
+        warnings.warn(
+            f"{truncated} of {len(plans)} texts did not fit the {window}-token window with their labels and were "
+            "truncated (labels, prompt and examples are kept whole). Use long_text='chunk' to score every token; "
+            "Classifier.predict() reports which texts were cut.",
+            stacklevel=stacklevel + 1,
+        )
+    split = sum(p.label_groups > 1 for p in plans)
+    if split:
+        warnings.warn(
+            f"{split} of {len(plans)} texts had more labels than fit one {window}-token window; their labels were "
+            "scored in separate groups, so scores across groups come from separate passes.",
+            stacklevel=stacklevel + 1,
+        )
+
+
+def _progress(batches: list[list[int]], show: bool | None) -> Iterator[list[int]]:
+    if show is None:
+        show = len(batches) > 4 and sys.stderr.isatty()
+    if not show:
+        return iter(batches)
+    from tqdm.auto import tqdm
+
+    return iter(tqdm(batches, desc="uniclass", unit="batch"))

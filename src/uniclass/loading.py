@@ -1,0 +1,177 @@
+"""Loading: checkpoint resolution (folder or hub id), backend choice, tokenizers, the bundled default model.
+
+``load_torch`` and ``load_onnx`` return the parts an ``Engine`` (and a ``Classifier``) is built from, so the
+exporters can load a checkpoint without the public API class. Nothing here imports torch at module level:
+``load_onnx`` runs with numpy, tokenizers and onnxruntime only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .backends import BACKENDS
+from .config import LABEL_TOKENIZER_DIR, WEIGHTS_FILE, GLiClassConfig
+from .evaluation.calibration import Calibration
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .backends import Backend
+
+__all__ = [
+    "DEFAULT_MODEL_DIR", "LABEL_TOKENIZER_DIR", "WEIGHTS_FILE", "LoadedParts", "default_model_dir", "load_onnx",
+    "load_torch", "resolve_backend", "resolve_checkpoint", "resolve_device",
+]
+
+# The default model ships inside the package (fp16 safetensors; see models/train_default.py and its card).
+DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "uniclass-minilm"
+TORCH_MISSING = (
+    "torch is not installed. Install the torch backend with pip install 'uniclass[torch]', or run an exported "
+    "model without torch: `uniclass export onnx --model M --out DIR` (on a machine with torch), then "
+    "Classifier.from_pretrained(DIR, backend='onnx') with pip install 'uniclass[onnx]'."
+)
+
+
+@dataclass
+class LoadedParts:
+    """What a checkpoint folder holds, ready to run: the backend, tokenizer(s) and calibration."""
+
+    backend: Backend
+    tokenizer: Any
+    label_tokenizer: Any
+    calibration: Calibration | None
+
+
+def default_model_dir() -> Path:
+    """The bundled default model's folder; a clear error when this copy of uniclass ships without it."""
+    if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+        raise ValueError(
+            "The default model is not installed with this copy of uniclass: pass a GLiClass checkpoint "
+            "folder or hub id to Classifier.from_pretrained()."
+        )
+    return DEFAULT_MODEL_DIR
+
+
+def load_torch(
+    folder: Path,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype | None = None,
+    compile: bool = False,
+    num_threads: int | None = None,
+) -> LoadedParts:
+    """A checkpoint folder (official layout) on the torch backend."""
+    from .backends.torch_backend import TorchBackend, resolve_dtype
+    from .modeling import GLiClassModel
+
+    config = GLiClassConfig.from_json_file(folder / "config.json")
+    if not (folder / WEIGHTS_FILE).is_file() and (folder / "model.onnx").is_file():
+        raise FileNotFoundError(f"{folder} is an ONNX export without torch weights: load it with backend='onnx'")
+    model = GLiClassModel(config, init_weights=False)
+    model.load_weights(folder / WEIGHTS_FILE)
+    tokenizer = load_tokenizer(folder)
+    label_tokenizer = load_label_tokenizer(folder, config) if config.is_bi_encoder else None
+    model.to(device=resolve_device(device), dtype=resolve_dtype(dtype))
+    backend = TorchBackend(model, compile=compile, num_threads=num_threads)
+    return LoadedParts(backend, tokenizer, label_tokenizer, Calibration.load(folder))
+
+
+def load_onnx(folder: Path, *, quantized: bool = False, num_threads: int | None = None) -> LoadedParts:
+    """The torch-free path: config without transformers, ``tokenizer.json`` with tokenizers, graphs on onnxruntime."""
+    from .backends.onnx_runtime import OnnxBackend, is_export_folder
+    from .backends.tokenizer import FastTokenizer
+
+    if not is_export_folder(folder):
+        raise FileNotFoundError(
+            f"{folder} has no model.onnx: export the checkpoint first with "
+            f"`uniclass export onnx --model {folder} --out DIR` and load DIR with backend='onnx'"
+        )
+    config = GLiClassConfig.from_json_file(folder / "config.json", plain_backbones=True)
+    tokenizer = FastTokenizer.from_folder(folder)
+    label_tokenizer = FastTokenizer.from_folder(folder / LABEL_TOKENIZER_DIR) if config.is_bi_encoder else None
+    backend = OnnxBackend(folder, config, quantized=quantized, num_threads=num_threads)
+    return LoadedParts(backend, tokenizer, label_tokenizer, Calibration.load(folder))
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"``: CUDA, then MPS, then CPU; anything else as ``torch.device`` (imports torch)."""
+    from .backends.torch_backend import resolve_device as resolve
+
+    return resolve(device)
+
+
+def is_backend(model: Any) -> bool:
+    """A backend object (``run`` and ``encode_labels``) rather than a bare torch model."""
+    return callable(getattr(model, "run", None)) and callable(getattr(model, "encode_labels", None))
+
+
+def torch_backend(model: Any) -> Backend:
+    """Wrap a ``GLiClassModel`` in the torch backend."""
+    from .backends.torch_backend import TorchBackend
+
+    return TorchBackend(model)
+
+
+def resolve_backend(backend: str | None) -> str:
+    """``None`` means torch; a clear error when torch is asked for (or implied) but not installed."""
+    if backend is None:
+        if importlib.util.find_spec("torch") is None:
+            raise ImportError(TORCH_MISSING)
+        return "torch"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "torch" and importlib.util.find_spec("torch") is None:
+        raise ImportError(TORCH_MISSING)
+    return backend
+
+
+def check_onnx_options(*, device: Any, dtype: Any, compile: bool) -> None:
+    """Reject torch-only options with ``backend="onnx"`` instead of ignoring them."""
+    if str(device) not in ("auto", "cpu"):
+        raise ValueError(f"backend='onnx' runs on the CPU (onnxruntime); device={device!r} needs the torch backend")
+    if dtype is not None and str(dtype).removeprefix("torch.") != "float32":
+        raise ValueError(f"backend='onnx' runs the exported float32 graphs (or quantized=True), not dtype={dtype!r}")
+    if compile:
+        raise ValueError("compile=True is a torch option (torch.compile); ONNX Runtime optimises its graphs itself")
+
+
+def resolve_checkpoint(name: str | Path, **hub_kwargs: Any) -> Path:
+    """A local folder as is; anything else is treated as a hub id and downloaded with huggingface_hub."""
+    path = Path(name)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} has no config.json: not a GLiClass checkpoint folder")
+        return path
+    if path.exists() or str(name).startswith((".", "/")) or str(name).count("/") > 1:
+        raise FileNotFoundError(f"{name} is not a checkpoint folder")
+    from huggingface_hub import snapshot_download
+
+    hub_kwargs = {k: (str(v) if isinstance(v, Path) else v) for k, v in hub_kwargs.items()}
+    return Path(snapshot_download(str(name), **hub_kwargs))
+
+
+def load_tokenizer(name: str | Path) -> Any:
+    """AutoTokenizer without its warning about the GLiClass config.json it cannot map to a model type."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoTokenizer.from_pretrained(str(name))
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def load_label_tokenizer(folder: Path, config: GLiClassConfig) -> Any:
+    """Bi-encoders: ``label_tokenizer/`` in the folder, else the tokenizer of ``label_model_name``."""
+    local = folder / LABEL_TOKENIZER_DIR
+    if local.is_dir():
+        return load_tokenizer(local)
+    if config.label_model_name:
+        candidate = folder / config.label_model_name
+        return load_tokenizer(candidate if candidate.is_dir() else config.label_model_name)
+    raise ValueError(f"{folder}: bi-encoder checkpoint without label_tokenizer/ or label_model_name")
