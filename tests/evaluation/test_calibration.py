@@ -13,6 +13,7 @@ from uniclass.evaluation import (
     CALIBRATION_FILE,
     Calibration,
     calibration_report,
+    fit_shift_temperature,
     fit_temperature,
     fit_thresholds,
     multi_label_report,
@@ -65,7 +66,7 @@ def test_save_load_round_trip(tmp_path):
     calibration = Calibration(temperature=2.5, thresholds={"sports": 0.3, "politics": 0.65})
     path = calibration.save(tmp_path / "checkpoint")
     assert path == tmp_path / "checkpoint" / CALIBRATION_FILE == tmp_path / "checkpoint" / "calibration.json"
-    assert json.loads(path.read_text()) == {"temperature": 2.5, "thresholds": {"politics": 0.65, "sports": 0.3}}
+    assert json.loads(path.read_text()) == {"temperature": 2.5, "thresholds": {"politics": 0.65, "sports": 0.3}, "shift": 0.0}
     assert Calibration.load(tmp_path / "checkpoint") == calibration
     assert Calibration.load(tmp_path) is None  # no calibration.json there
     assert Calibration.from_dict({"temperature": 2}) == Calibration(temperature=2.0)
@@ -287,3 +288,22 @@ def test_fit_thresholds_default_grid():
 def test_fit_thresholds_rejects_bad_input(labels, scores, true, grid, message):
     with pytest.raises(ValueError, match=message):
         fit_thresholds(labels, scores, true, grid)
+
+
+def test_shift_moves_sigmoid_but_not_softmax_ranking():
+    calibration = Calibration(temperature=2.0, shift=6.0)
+    assert np.allclose(calibration.apply(np.array([6.0, 8.0])), [0.0, 1.0])
+    assert Calibration.from_dict(calibration.to_dict()) == calibration
+    with pytest.raises(ValueError, match="shift"):
+        Calibration(shift=math.nan)
+
+
+def test_fit_shift_temperature_recovers_a_known_logistic():
+    rng = np.random.default_rng(0)
+    logits = rng.uniform(0, 12, size=20000)
+    true_shift, true_temperature = 7.0, 0.8
+    targets = rng.random(20000) < 1 / (1 + np.exp(-(logits - true_shift) / true_temperature))
+    shift, temperature = fit_shift_temperature(logits, targets.astype(float))
+    assert abs(shift - true_shift) < 0.1 and abs(temperature - true_temperature) < 0.1
+    with pytest.raises(ValueError, match="both true and false"):
+        fit_shift_temperature(logits, np.ones_like(logits))

@@ -27,6 +27,7 @@ __all__ = [
     "CALIBRATION_FILE",
     "Calibration",
     "calibration_report",
+    "fit_shift_temperature",
     "fit_temperature",
     "fit_thresholds",
 ]
@@ -39,10 +40,14 @@ __all__ = [
 
 @dataclass
 class Calibration:
-    """A fitted temperature and, optionally, one decision threshold per label.
+    """A fitted temperature and shift and, optionally, one decision threshold per label.
 
     Args:
         temperature: Positive number the logits are divided by before the sigmoid / softmax.
+        shift: Number subtracted from the logits first. A softmax ignores it (single-label results do not change);
+            for sigmoid scores it moves where 0.5 falls. Models whose logits are a scaled cosine (bi-encoders with
+            ``normalize_features``) need it: a cosine has no natural zero, so without a shift a text can be
+            "above 0.5" for every label or for none.
         thresholds: Optional ``label -> threshold`` (each in ``[0, 1]``) for multi-label decisions; labels not in
             it keep the caller's threshold.
 
@@ -57,6 +62,7 @@ class Calibration:
 
     temperature: float = 1.0
     thresholds: dict[str, float] | None = None
+    shift: float = 0.0
 
     def __post_init__(self) -> None:
         temperature = self.temperature
@@ -65,6 +71,9 @@ class Calibration:
         if not math.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature must be a finite positive number, got {temperature}")
         self.temperature = float(temperature)
+        if isinstance(self.shift, bool) or not isinstance(self.shift, numbers.Real) or not math.isfinite(self.shift):
+            raise ValueError(f"shift must be a finite number, got {self.shift!r}")
+        self.shift = float(self.shift)
         if self.thresholds is not None:
             thresholds = {}
             for label, value in self.thresholds.items():
@@ -74,18 +83,18 @@ class Calibration:
             self.thresholds = thresholds
 
     def apply(self, logits: np.ndarray) -> np.ndarray:
-        """The logits divided by the temperature (same shape)."""
-        return np.asarray(logits) / self.temperature
+        """The logits minus the shift, divided by the temperature (same shape)."""
+        return (np.asarray(logits) - self.shift) / self.temperature
 
     def to_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "thresholds": self.thresholds}
+        return {"temperature": self.temperature, "thresholds": self.thresholds, "shift": self.shift}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
-        unknown = sorted(set(data) - {"temperature", "thresholds"})
+        unknown = sorted(set(data) - {"temperature", "thresholds", "shift"})
         if unknown:
             raise ValueError(f"unknown calibration fields: {unknown}")
-        return cls(temperature=data.get("temperature", 1.0), thresholds=data.get("thresholds"))
+        return cls(temperature=data.get("temperature", 1.0), thresholds=data.get("thresholds"), shift=data.get("shift", 0.0))
 
     def save(self, directory: str | Path) -> Path:
         """Write ``calibration.json`` into ``directory`` (created if needed); returns the file's path."""
@@ -211,6 +220,40 @@ def _golden_section(f: Callable[[float], float], low: float, high: float, tol: f
             d = a + ratio * (b - a)
             fd = f(d)
     return (a + b) / 2.0
+
+
+def fit_shift_temperature(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
+    """``(shift, temperature)`` minimising the binary cross-entropy of ``sigmoid((logits - shift) / T)``.
+
+    A one-feature logistic regression ``sigmoid(a * logit + c)`` (convex; Newton's method), returned as
+    ``T = 1 / a`` and ``shift = -c / a``. For multi-label models whose logits have no natural zero (a scaled cosine),
+    this puts 0.5 where a label becomes more likely true than not on the given data.
+
+    Example:
+
+    >>> logits = np.array([5.0, 6.0, 7.0, 8.0, 6.5, 7.5])
+    >>> targets = np.array([0, 0, 1, 1, 0, 1])
+    >>> shift, temperature = fit_shift_temperature(logits, targets)
+    >>> 6.0 < shift < 7.5 and temperature > 0
+    True
+    """
+    x, y, m = _prepare(logits, targets, mask, True)
+    x, y = x[m], y[m]
+    if np.all(y == y[0]):
+        raise ValueError("fitting a shift needs both true and false labels")
+    a, c = 1.0, -float(np.mean(x))
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(a * x + c)))
+        w = p * (1 - p) + 1e-9
+        grad = np.array([np.sum((p - y) * x), np.sum(p - y)])
+        hess = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        a, c = a - step[0], c - step[1]
+        if np.abs(step).max() < 1e-10:
+            break
+    if not a > 0:
+        raise ValueError("the logits do not rank true labels above false ones: no positive temperature fits")
+    return float(-c / a), float(1.0 / a)
 
 
 def fit_temperature(
