@@ -67,11 +67,17 @@ def load_torch(
     from .backends.torch_backend import TorchBackend, resolve_dtype
     from .modeling import GLiClassModel
 
+    from .modeling.delta import is_delta_folder, load_delta_state
+
     config = GLiClassConfig.from_json_file(folder / "config.json")
     if not (folder / WEIGHTS_FILE).is_file() and (folder / "model.onnx").is_file():
         raise FileNotFoundError(f"{folder} is an ONNX export without torch weights: load it with backend='onnx'")
     model = GLiClassModel(config, init_weights=False)
-    model.load_weights(folder / WEIGHTS_FILE)
+    if not (folder / WEIGHTS_FILE).is_file() and is_delta_folder(folder):
+        # stored as a delta over a backbone installed from a registry (modeling/delta.py): rebuilt in full here
+        model.load_state_dict_checked(load_delta_state(folder))
+    else:
+        model.load_weights(folder / WEIGHTS_FILE)
     tokenizer = load_tokenizer(folder)
     label_tokenizer = load_label_tokenizer(folder, config) if config.is_bi_encoder else None
     model.to(device=resolve_device(device), dtype=resolve_dtype(dtype))

@@ -24,7 +24,7 @@ def model_from_backbone(
     architecture: str = "uni-encoder",
     *,
     label_backbone: str | Path | None = None,
-    identity_projectors: bool = False,
+    identity_projectors: bool | str = False,
     **options: Any,
 ) -> tuple[GLiClassModel, Any, Any]:
     """Build ``(model, tokenizer, label_tokenizer)``: markers added, embeddings resized, head initialised.
@@ -32,7 +32,8 @@ def model_from_backbone(
     ``options`` are GLiClass config fields (``pooling_strategy``, ``scorer_type``, ``prompt_first``...).
     ``identity_projectors`` starts both projectors near the identity instead of the official small random
     init, so that a sentence-embedding backbone starts from its own similarity (with ``normalize_features``,
-    the model begins as cosine similarity between pooled text and label states).
+    the model begins as cosine similarity between pooled text and label states). ``"exact"``: exactly the
+    identity (:func:`exact_identity_projectors`; needs ``hidden_size`` twice the backbone width).
     """
     from transformers import AutoModel, AutoTokenizer, T5EncoderModel
 
@@ -67,7 +68,9 @@ def model_from_backbone(
     )
     model = GLiClassModel(config)
     init_head(model, config.initializer_range)
-    if identity_projectors:
+    if identity_projectors == "exact":
+        exact_identity_projectors(model)
+    elif identity_projectors:
         _identity_projectors(model)
     # the pretrained backbone(s) replace the randomly built ones (official attribute names)
     setattr(model.model, "encoder_decoder_model" if hasattr(model.model, "encoder_decoder_model") else "encoder_model", pretrained)
@@ -102,3 +105,31 @@ def _identity_projectors(model: GLiClassModel) -> None:
                 with torch.no_grad():
                     linear.weight.copy_(torch.eye(linear.weight.shape[0]))
                     linear.bias.zero_()
+
+
+def exact_identity_projectors(model: GLiClassModel) -> None:
+    """Every projector (``linear_2(act(linear_1(x)))``) computes exactly ``x``; needs ``hidden_size = 2 x width``.
+
+    ``linear_1 = [I; -I]`` and ``linear_2 = [I, -I]`` give ``gelu(x) - gelu(-x) = x * (Phi(x) + Phi(-x)) = x``.
+    (Setting both to ``I``, as ``identity_projectors=True`` does, computes ``gelu(x)``, which drops most of the
+    negative half of every vector: a MiniLM bi-encoder started that way scores at chance, started this way it
+    scores what MiniLM's own cosine similarity scores.) Only for the GELU activation.
+    """
+    import torch
+
+    if model.config.projector_hidden_act != "gelu":
+        raise ValueError("exact identity projectors need projector_hidden_act='gelu'")
+    for name in ("text_projector", "classes_projector", "biencoder_projector"):
+        projector = getattr(model.model, name, None)
+        if projector is None:
+            continue
+        first, second = projector.linear_1, projector.linear_2
+        width = first.in_features
+        if first.out_features != 2 * width or second.out_features != width:
+            raise ValueError(f"exact identity projectors need hidden_size = 2 x {width} (got {first.out_features})")
+        eye = torch.eye(width)
+        with torch.no_grad():
+            first.weight.copy_(torch.cat([eye, -eye], 0))
+            first.bias.zero_()
+            second.weight.copy_(torch.cat([eye, -eye], 1))
+            second.bias.zero_()
