@@ -1,4 +1,4 @@
-"""Reproduce the default model ``uniclass-minilm`` (v3): a MiniLM bi-encoder with a trained head, frozen backbones.
+"""Build the v3 candidate: a MiniLM bi-encoder with a trained head, frozen backbones (measured, not shipped: RESULTS §7).
 
 The recipe (``uniclass.training.recipes.v3``, whose docstring says why it has this shape):
 
@@ -17,7 +17,7 @@ Training corpora only (``vader``, ``wordnet``, ``gcide_train``); the evaluation 
 among recipes (``benchmarks/RESULTS.md`` §7). About 10 minutes on 2 CPU cores, most of it embedding strings::
 
     python recipes/train_v3.py --out runs/v3
-    python recipes/train_v3.py --out src/uniclass/models/uniclass-minilm --force
+    python -m uniclass.evaluation.suite --model runs/v3 --sets gcide_eval,amazon_food,debates_party,political_statements,bbc_news,rotten_tomatoes,foldoc,roget,gcide_multi --limit 600
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ import torch
 DELTA_FILE = "delta.safetensors"
 DELTA_CONFIG = "delta.json"
 _A, _B = "::A", "::B"
+# Buffers some backbone files carry that the model rebuilds itself (older transformers saved them; newer ones do not).
+_BUFFERS = ("embeddings.position_ids",)
 
 
 class DeltaError(ValueError):
@@ -83,6 +85,8 @@ def load_delta_state(folder: str | Path, *, verify: bool = True) -> dict[str, to
     state: dict[str, torch.Tensor] = {}
     for prefix in meta["prefixes"]:
         for name, tensor in base.items():
+            if name.endswith(_BUFFERS):
+                continue
             state[prefix + name] = tensor.clone()
     delta = load_file(str(folder / DELTA_FILE))
     for name, tensor in delta.items():

@@ -1,4 +1,7 @@
-"""The default model v3 (``uniclass-minilm``) as code: a MiniLM bi-encoder whose backbones stay frozen.
+"""Candidate default model v3 as code: a MiniLM bi-encoder whose backbones stay frozen.
+
+Measured and NOT shipped (``benchmarks/RESULTS.md`` §7): on the eight single-label evaluation sets it ties v2 and
+embedding similarity on the mean (0.566 / 0.565 / 0.571) while trading sentiment for topics, so the bundled model stays v2.
 
 Why this shape (``benchmarks/RESULTS.md`` §7 has the measurements):
 
@@ -206,7 +209,7 @@ def calibration_pairs(head: Head, data: dict[str, Any]) -> tuple[np.ndarray, np.
 
 # ------------------------------------------------------------------------------------------------ build
 def build(out: Path, *, log: Any = print) -> Path:
-    """Train the v3 head and write the shipped folder ``out`` (delta over the PyPI backbone + calibration)."""
+    """Train the v3 head and write the folder ``out`` (delta over the PyPI backbone + calibration)."""
     from ...classifier import Classifier
     from ...evaluation.calibration import Calibration, fit_shift_temperature
     from ...modeling.delta import write_delta
