@@ -129,10 +129,12 @@ def test_malformed_json(server: str) -> None:
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "invalid_json" and "not valid JSON" in error["message"]
-    # curl -d sends a form content type: the body is still read as JSON
-    form = httpx.post(f"{server}/v1/classify", content=b'{"texts": ["a"], "labels": ["x"]}', timeout=30,
-                      headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert form.status_code == 200
+    # a form or text/plain type is refused (415): a page on another site can send those without a CORS preflight
+    for kind in ("application/x-www-form-urlencoded", "text/plain"):
+        form = httpx.post(f"{server}/v1/classify", content=b'{"texts": ["a"], "labels": ["x"]}', timeout=30,
+                          headers={"Content-Type": kind, "Origin": "http://evil.example"})
+        assert form.status_code == 415 and form.json()["error"]["code"] == "unsupported_media_type"
+        assert "access-control-allow-origin" not in form.headers
 
 
 @pytest.mark.parametrize(
@@ -317,4 +319,5 @@ def test_serve_command(tmp_path) -> None:
         assert response.status_code == 422 and response.json()["error"]["code"] == "too_many_texts"
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        status = process.wait(timeout=30)
+    assert status == 0, "SIGTERM must shut down cleanly with status 0"
