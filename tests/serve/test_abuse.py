@@ -223,3 +223,32 @@ def test_second_signal_exits_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert server.should_exit and batcher.draining and not exits and not server._captured_signals
     server.handle_exit(15, None)
     assert exits == [1]
+
+
+def test_hung_up_clients_work_is_dropped(clf: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients that give up while the model is busy: their queued texts never reach the model."""
+    from uniclass.serve.app import create_app
+
+    seen: list[str] = []
+    real = clf.classify
+
+    def slow(texts: list[str], labels: Any, **options: Any) -> Any:
+        seen.extend(texts)
+        if "first" in texts:
+            time.sleep(1.5)  # every later client hangs up meanwhile
+        return real(texts, labels, **options)
+
+    monkeypatch.setattr(clf, "classify", slow)
+    with LiveServer(create_app(clf, max_wait_ms=0)) as url:
+        first = threading.Thread(target=post, args=(url, {"texts": ["first"], "labels": ["x"]}))
+        first.start()
+        time.sleep(0.2)  # the first call is running
+        for i in range(4):
+            with pytest.raises(httpx.TimeoutException):
+                httpx.post(f"{url}/v1/classify", json={"texts": [f"gone {i}"], "labels": ["x"]}, timeout=0.1)
+        first.join(10)
+        time.sleep(0.3)
+        health = httpx.get(f"{url}/healthz").json()
+        assert post(url, {"texts": ["after"], "labels": ["x"]}).status_code == 200
+    assert health["queue_texts"] == 0
+    assert seen == ["first", "after"]
