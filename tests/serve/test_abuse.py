@@ -252,3 +252,71 @@ def test_hung_up_clients_work_is_dropped(clf: Any, monkeypatch: pytest.MonkeyPat
         assert post(url, {"texts": ["after"], "labels": ["x"]}).status_code == 200
     assert health["queue_texts"] == 0
     assert seen == ["first", "after"]
+
+
+SLOW_SERVER = """
+import sys, time
+import uvicorn
+from uniclass import Classifier
+from uniclass.commands.serve import GracefulServer
+from uniclass.serve.app import create_app
+
+clf = Classifier.from_pretrained(sys.argv[1], device="cpu")
+real = clf.classify
+
+def slow(texts, labels, **options):
+    time.sleep(3)
+    return real(texts, labels, **options)
+
+clf.classify = slow
+app = create_app(clf, max_wait_ms=0)
+config = uvicorn.Config(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="critical", timeout_graceful_shutdown=5)
+GracefulServer(config, app.state.batcher, 0.5).run()
+"""
+
+
+def test_sigterm_answers_the_rest_with_json_503_and_exits_0(tmp_path: Any) -> None:
+    """SIGTERM with one request in the model and one queued: both get a JSON 503 after --shutdown-timeout, exit 0."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.serve.live_server import free_port
+
+    port = free_port()
+    script = tmp_path / "slow_server.py"
+    script.write_text(SLOW_SERVER)
+    process = subprocess.Popen([sys.executable, str(script), str(MODEL), str(port)], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
+                time.sleep(0.1)
+        answers: list[Any] = [None, None]
+
+        def client(i: int) -> None:
+            answers[i] = post(url, {"texts": [f"t{i}"], "labels": ["x"]})
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+            time.sleep(0.3)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(10)
+        assert time.monotonic() - started < 2.5  # answered at the 0.5 s drain deadline, not after the 3 s model call
+        for answer in answers:
+            assert answer.status_code == 503 and answer.json()["error"]["code"] == "shutting_down"
+            assert answer.headers["retry-after"] == "1"
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
