@@ -309,11 +309,15 @@ class CsvSink:
         self.pandas = _require("pandas")
 
     def write(self, texts: Sequence[str], results: Sequence[Result]) -> None:
-        frame = self.pandas.DataFrame(
-            {"text": list(texts), "labels": [json.dumps(r, ensure_ascii=False) for r in results]}, columns=list(OUTPUT_COLUMNS)
-        )
-        frame.to_csv(self.handle, header=self.header, index=False, lineterminator="\n")
-        self.header = False
+        # csv's minimal quoting leaves a lone "\r" unquoted, which every reader takes for a line break: such
+        # rows are written fully quoted (the same CSV content; other rows keep the usual bytes)
+        plain = csv.writer(self.handle, lineterminator="\n")
+        quoted = csv.writer(self.handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        if self.header:
+            plain.writerow(OUTPUT_COLUMNS)
+            self.header = False
+        for text, result in zip(texts, results, strict=True):
+            (quoted if "\r" in text else plain).writerow([text, json.dumps(result, ensure_ascii=False)])
         self.handle.flush()
 
     def close(self) -> None:
