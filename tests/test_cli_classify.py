@@ -285,12 +285,12 @@ def test_sigterm_leaves_a_complete_parquet_file(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"text": f"text {i}"}) + "\n" for i in range(5000)), encoding="utf-8")
     out = tmp_path / "out.parquet"
-    partial = tmp_path / "out.parquet.partial"
+    parts = tmp_path / "out.parquet.parts"
     command = [sys.executable, "-m", "uniclass.cli", "classify", "--input", str(src), "--output", str(out),
                "--chunk-size", "5", *BASE]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 120
-    while not (partial.exists() and partial.stat().st_size > 1000):
+    while not (parts.is_dir() and len(list(parts.glob("part-*.parquet"))) > 3):
         assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
@@ -298,4 +298,89 @@ def test_sigterm_leaves_a_complete_parquet_file(tmp_path: Path) -> None:
     assert process.returncode == 130 and err.strip().splitlines()[-1] == "uniclass: interrupted"
     rows = pd.read_parquet(out)
     assert 0 < len(rows) < 5000 and len(rows) % 5 == 0 and rows["text"].tolist() == [f"text {i}" for i in range(len(rows))]
-    assert not partial.exists()
+    assert not parts.exists() and not (tmp_path / "out.parquet.partial").exists()
+
+
+def test_kill_9_then_resume_loses_at_most_one_chunk(tmp_path: Path) -> None:
+    """`kill -9` (no cleanup at all) in every output format: --resume completes the file, no row lost or doubled."""
+    import signal
+
+    src = tmp_path / "in.jsonl"
+    texts = [f"text {i}" for i in range(3000)]
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    for fmt in ("jsonl", "csv", "parquet"):
+        out = tmp_path / f"out.{fmt}"
+        args = ["classify", "--input", str(src), "--output", str(out), "--chunk-size", "5", *BASE]
+        process = subprocess.Popen([sys.executable, "-m", "uniclass.cli", *args], stderr=subprocess.DEVNULL,
+                                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+        parts = tmp_path / f"out.{fmt}.parts"
+        deadline = time.monotonic() + 120
+        while not ((parts.is_dir() and len(list(parts.glob("*.parquet"))) > 3) or (out.exists() and out.stat().st_size > 2000)):
+            assert process.poll() is None and time.monotonic() < deadline, fmt
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        assert run([*args, "--resume"]) == 0, fmt
+        assert [row["text"] for row in read_output(out)] == texts, fmt
+        assert not parts.exists()
+
+
+def test_output_that_is_the_input_is_refused(tmp_path: Path, capsys: Any) -> None:
+    src = write_input(tmp_path / "in.jsonl")
+    before = src.read_bytes()
+    alias = tmp_path / "sub" / ".." / "in.jsonl"
+    (tmp_path / "sub").mkdir()
+    assert run(["classify", "--input", str(src), "--output", str(alias), *BASE]) == 2
+    assert "is the input file" in capsys.readouterr().err and src.read_bytes() == before
+
+
+def test_input_problems_are_one_line_with_file_and_line(tmp_path: Path, capsys: Any) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"text": "ok"}\n{"text": "\xff"}\n')
+    out = tmp_path / "out.jsonl"
+    assert run(["classify", "--input", str(bad), "--output", str(out), *BASE]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{bad}:2: not valid UTF-8" in err[0] and not out.exists()
+    assert run(["classify", "bad \ud800", *BASE]) == 2
+    assert "texts[0] contains a lone surrogate" in capsys.readouterr().err
+
+
+def test_cr_only_line_endings_resume(tmp_path: Path, expected: list[Any]) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_bytes("".join(json.dumps({"text": t}, ensure_ascii=False) + "\r" for t in TEXTS).encode())
+    out = tmp_path / "out.jsonl"
+    args = ["classify", "--input", str(src), "--output", str(out), "--chunk-size", "2", *BASE]
+    assert run(args) == 0
+    full = out.read_text(encoding="utf-8")
+    keep_first_rows(out, 4)
+    assert run([*args, "--resume"]) == 0
+    assert out.read_text(encoding="utf-8") == full and len(full.splitlines()) == len(TEXTS)
+
+
+@pytest.mark.parametrize("damage", ["truncated_weights", "config_types", "no_tokenizer", "local_typo"])
+def test_checkpoint_problems_are_one_line(tmp_path: Path, capsys: Any, monkeypatch: Any, damage: str) -> None:
+    import shutil
+
+    folder = tmp_path / "ck"
+    shutil.copytree(MODEL, folder)
+    model = str(folder)
+    if damage == "truncated_weights":
+        weights = folder / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+        message = "model.safetensors: not a readable safetensors file"
+    elif damage == "config_types":
+        config = json.loads((folder / "config.json").read_text())
+        config["encoder_config"]["max_position_embeddings"] = "1024"
+        (folder / "config.json").write_text(json.dumps(config))
+        message = "encoder_config.max_position_embeddings must be an integer"
+    elif damage == "no_tokenizer":
+        (folder / "tokenizer.json").unlink()
+        message = "has no tokenizer.json"
+    else:
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "runs").mkdir()
+        model = "runs/typo"  # must not be tried as a hub id
+        message = "runs/typo is not a checkpoint folder"
+    assert run(["classify", "x", "--model", model, "--labels", "a,b"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err

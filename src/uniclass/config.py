@@ -237,12 +237,35 @@ class GLiClassConfig:
             raise ValueError(f"{path}: not valid JSON ({err})") from err
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a JSON object")
-        return cls.from_dict(data, plain_backbones=plain_backbones)
+        _check_int_fields(data, path)
+        try:
+            return cls.from_dict(data, plain_backbones=plain_backbones)
+        except ImportError:
+            raise
+        except Exception as err:  # noqa: BLE001 - transformers' validation errors are not ValueError: one line
+            first = str(err).strip().splitlines()
+            raise ValueError(f"{path}: invalid config ({type(err).__name__}: {' '.join(x.strip() for x in first)})") from None
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / _CONFIG_FILE
         path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return path
+
+
+_INT_FIELDS = ("hidden_size", "max_position_embeddings", "vocab_size", "num_hidden_layers", "num_attention_heads",
+               "intermediate_size", "class_token_index", "text_token_index", "example_token_index", "pad_token_id")
+
+
+def _check_int_fields(data: dict[str, Any], path: Path) -> None:
+    """Sizes must be integers: ``"hidden_size": "32"`` would otherwise fail deep inside model construction."""
+    for where, block in (("", data), ("encoder_config.", data.get("encoder_config")),
+                         ("label_model_config.", data.get("label_model_config"))):
+        if not isinstance(block, dict):
+            continue
+        for key in _INT_FIELDS:
+            value = block.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{path}: {where}{key} must be an integer, got {type(value).__name__} {value!r}")
 
 
 # transformers' per-model ``attribute_map`` for the fields uniclass reads (T5/BART: d_model, DistilBERT: dim...).

@@ -80,14 +80,36 @@ def parse_labels(value: str) -> list[str]:
 
 
 def count_rows(path: str | Path, fmt: str, column: str) -> int:
-    """Rows in an input file, for the progress bar's total and ETA (cheap: no model, no text decoding)."""
+    """Rows in an input file, for the progress bar's total and ETA (no model, no JSON parsing).
+
+    It reads the whole file once, so a line that is not UTF-8 fails here, with its file:line, before any
+    output is written.
+    """
     if fmt == "parquet":
         return _require("pyarrow.parquet").ParquetFile(path).metadata.num_rows
     if fmt == "csv":
-        with open(path, newline="", encoding="utf-8") as handle:
-            return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+        try:
+            with open(path, newline="", encoding="utf-8") as handle:
+                return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+        except UnicodeDecodeError:
+            for _ in _decoded_lines(Path(path)):  # raises with the line number
+                pass
+            raise
+    return sum(1 for _, line in _decoded_lines(Path(path)) if line.strip())
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 text file with any line endings (\\n, \\r\\n or a lone \\r, as Python's
+    universal newlines); a line that is not UTF-8 is an error naming file:line."""
+    number = 0
     with open(path, "rb") as handle:
-        return sum(1 for line in handle if line.strip())
+        for raw in handle:
+            for piece in raw.splitlines() if b"\r" in raw else [raw.rstrip(b"\n")]:
+                number += 1
+                try:
+                    yield number, piece.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise ValueError(f"{path}:{number}: not valid UTF-8 (byte {err.start} of the line)") from None
 
 
 def iter_text_chunks(path: str | Path, fmt: str, column: str, chunk_size: int, skip: int = 0) -> Iterator[list[str]]:
@@ -117,15 +139,14 @@ def rechunk(texts: Iterable[str], chunk_size: int, skip: int = 0) -> Iterator[li
 
 
 def _iter_jsonl(path: Path, column: str, chunk_size: int) -> Iterator[str]:
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
-            yield _text_of(item, column, f"{path}:{number}")
+    for number, line in _decoded_lines(path):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+        yield _text_of(item, column, f"{path}:{number}")
 
 
 def _text_of(item: Any, column: str, where: str) -> str:
@@ -170,10 +191,13 @@ def _iter_parquet(path: Path, column: str, chunk_size: int) -> Iterator[str]:
 def resume_point(path: str | Path, fmt: str) -> int:
     """Complete rows already in an output file; a half-written trailing row (a killed run) is cut off.
 
-    JSONL and CSV rows are complete when their line ends; Parquet files are only ever replaced whole
-    (see ``ParquetSink``), so a readable file is complete.
+    JSONL and CSV rows are complete when their line ends; Parquet output is committed chunk by chunk to
+    ``FILE.parts/`` (see ``ParquetSink``): when that folder exists (a killed run), its parts are the rows.
     """
     path = Path(path)
+    if fmt == "parquet" and parts_folder(path).is_dir():
+        parquet = _require("pyarrow.parquet")
+        return sum(parquet.ParquetFile(part).metadata.num_rows for part in _part_files(parts_folder(path)))
     if not path.exists() or path.stat().st_size == 0:
         return 0
     if fmt == "parquet":
@@ -285,11 +309,15 @@ class CsvSink:
         self.pandas = _require("pandas")
 
     def write(self, texts: Sequence[str], results: Sequence[Result]) -> None:
-        frame = self.pandas.DataFrame(
-            {"text": list(texts), "labels": [json.dumps(r, ensure_ascii=False) for r in results]}, columns=list(OUTPUT_COLUMNS)
-        )
-        frame.to_csv(self.handle, header=self.header, index=False, lineterminator="\n")
-        self.header = False
+        # csv's minimal quoting leaves a lone "\r" unquoted, which every reader takes for a line break: such
+        # rows are written fully quoted (the same CSV content; other rows keep the usual bytes)
+        plain = csv.writer(self.handle, lineterminator="\n")
+        quoted = csv.writer(self.handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        if self.header:
+            plain.writerow(OUTPUT_COLUMNS)
+            self.header = False
+        for text, result in zip(texts, results, strict=True):
+            (quoted if "\r" in text else plain).writerow([text, json.dumps(result, ensure_ascii=False)])
         self.handle.flush()
 
     def close(self) -> None:
@@ -300,32 +328,64 @@ class CsvSink:
 
 
 class ParquetSink:
-    """One row group per chunk, written to ``FILE.partial`` and moved over ``FILE`` when closed.
+    """Each chunk a committed Parquet file in ``FILE.parts/``; ``close`` joins them into ``FILE``.
 
-    A Parquet file is unreadable until its footer is written, so the file is never appended in place:
-    with ``append``, the existing rows are copied first; ``close`` (also on Ctrl-C or an error) finishes the
-    footer and replaces the output, so the output is always either the old or the new complete file.
+    A Parquet file is unreadable until its footer is written, so one growing file would lose everything to a
+    ``kill -9``. Instead every chunk is written to ``FILE.parts/part-NNNNNN.parquet`` (written under a temporary
+    name and renamed, so a part is complete or absent) and ``close`` (also on Ctrl-C, SIGTERM or an error)
+    writes ``FILE`` from the parts (one row group per chunk) and removes the folder. After a ``kill -9`` the
+    parts remain and ``--resume`` continues from them: at most the chunk in flight is lost, as with JSONL/CSV.
+    While a ``FILE.parts/`` folder exists it, not ``FILE``, holds the run's rows.
     """
 
     def __init__(self, path: Path, append: bool = False):
         self.pa = _require("pyarrow")
         self.pq = _require("pyarrow.parquet")
-        self.path, self.partial = path, path.with_name(path.name + ".partial")
+        self.path, self.partial, self.parts = path, path.with_name(path.name + ".partial"), parts_folder(path)
         self.schema = self.pa.schema(
             [("text", self.pa.string()),
              ("labels", self.pa.list_(self.pa.struct([("label", self.pa.string()), ("score", self.pa.float64())])))]
         )
-        self.writer = self.pq.ParquetWriter(self.partial, self.schema)
-        if append and path.exists() and path.stat().st_size > 0:
-            self.writer.write_table(self.pq.read_table(path, schema=self.schema))
+        if not append:
+            shutil.rmtree(self.parts, ignore_errors=True)
+        resuming_parts = append and self.parts.is_dir()
+        self.parts.mkdir(exist_ok=True)
+        for stale in self.parts.glob("*.tmp"):
+            stale.unlink()
+        self.count = len(_part_files(self.parts))
+        if append and not resuming_parts and path.exists() and path.stat().st_size > 0:
+            self._commit(self.pq.read_table(path, schema=self.schema))  # the finished file's rows come first
 
     def write(self, texts: Sequence[str], results: Sequence[Result]) -> None:
-        table = self.pa.table({"text": list(texts), "labels": list(results)}, schema=self.schema)
-        self.writer.write_table(table)
+        self._commit(self.pa.table({"text": list(texts), "labels": list(results)}, schema=self.schema))
+
+    def _commit(self, table: Any) -> None:
+        final = self.parts / f"part-{self.count:06d}.parquet"
+        temporary = final.with_suffix(".tmp")
+        self.pq.write_table(table, temporary)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
+        self.count += 1
 
     def close(self) -> None:
-        self.writer.close()
+        writer = self.pq.ParquetWriter(self.partial, self.schema)
+        try:
+            for part in _part_files(self.parts):
+                writer.write_table(self.pq.read_table(part, schema=self.schema))
+        finally:
+            writer.close()
         os.replace(self.partial, self.path)
+        shutil.rmtree(self.parts, ignore_errors=True)
+
+
+def parts_folder(path: Path) -> Path:
+    """Where ``ParquetSink`` commits an unfinished run's chunks."""
+    return path.with_name(path.name + ".parts")
+
+
+def _part_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("part-*.parquet"))
 
 
 class TableSink:

@@ -72,12 +72,18 @@ def load_torch(
     config = GLiClassConfig.from_json_file(folder / "config.json")
     if not (folder / WEIGHTS_FILE).is_file() and (folder / "model.onnx").is_file():
         raise FileNotFoundError(f"{folder} is an ONNX export without torch weights: load it with backend='onnx'")
+    check_tokenizer_file(folder)
     model = GLiClassModel(config, init_weights=False)
     if not (folder / WEIGHTS_FILE).is_file() and is_delta_folder(folder):
         # stored as a delta over a backbone installed from a registry (modeling/delta.py): rebuilt in full here
         model.load_state_dict_checked(load_delta_state(folder))
     else:
-        model.load_weights(folder / WEIGHTS_FILE)
+        try:
+            model.load_weights(folder / WEIGHTS_FILE)
+        except Exception as err:  # safetensors' own error type is not a ValueError: make it one line
+            if isinstance(err, (ValueError, TypeError, OSError)) or type(err).__name__ != "SafetensorError":
+                raise
+            raise ValueError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file, truncated or corrupt ({err})") from None
     tokenizer = load_tokenizer(folder)
     label_tokenizer = load_label_tokenizer(folder, config) if config.is_bi_encoder else None
     model.to(device=resolve_device(device), dtype=resolve_dtype(dtype))
@@ -151,12 +157,29 @@ def resolve_checkpoint(name: str | Path, **hub_kwargs: Any) -> Path:
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} has no config.json: not a GLiClass checkpoint folder")
         return path
-    if path.exists() or str(name).startswith((".", "/")) or str(name).count("/") > 1:
-        raise FileNotFoundError(f"{name} is not a checkpoint folder")
+    if _looks_local(str(name)):
+        raise FileNotFoundError(f"{name} is not a checkpoint folder (no such folder here; a hub id is 'owner/name')")
     from huggingface_hub import snapshot_download
 
     hub_kwargs = {k: (str(v) if isinstance(v, Path) else v) for k, v in hub_kwargs.items()}
     return Path(snapshot_download(str(name), **hub_kwargs))
+
+
+def check_tokenizer_file(folder: Path) -> None:
+    """A checkpoint folder must carry its fast tokenizer (otherwise another one may be picked up, whose marker
+    ids then "do not belong", which hides the real problem)."""
+    if not (folder / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"{folder} has no tokenizer.json: copy the checkpoint's tokenizer files into the folder")
+
+
+def _looks_local(name: str) -> bool:
+    """A path rather than a hub id: it exists, starts like a path, has more than one ``/``, a backslash, or its
+    first part is a local folder (``runs/typo`` next to ``runs/``): never sent to the hub, where a typo would
+    fail with a DNS error and hub advice."""
+    path = Path(name)
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
+        return True
+    return "/" in name and Path(name.split("/", 1)[0]).is_dir()
 
 
 def load_tokenizer(name: str | Path) -> Any:

@@ -82,6 +82,11 @@ def _per_text(value: Any, n: int, name: str, kind: type, default: Any) -> list[A
 
 
 def _reject_special_tokens(value: str, where: str) -> None:
+    """Reserved markers would corrupt the layout; lone surrogates (valid JSON, invalid Unicode) break the tokenizer."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"{where} contains a lone surrogate at character {err.start}: not valid Unicode") from None
     token = find_reserved_marker(value)
     if token is not None:
         raise ValueError(f"{where} contains the reserved marker {token!r}, which would corrupt the input layout")
@@ -408,19 +413,9 @@ class InputBuilder:
                     f"{policy.text_reserve(enc.text_tokens)} of the {policy.max_length}-token window for the text; "
                     "allow split_labels or use fewer/shorter labels"
                 )
-            # Contiguous, near-equal groups: the fewest that all fit (starting from a token-count estimate).
-            count = max(2, self._estimate_groups(encoded[0], label_ids[0], len(labels), policy))
-            while True:
-                if count > len(labels):
-                    raise ValueError(
-                        f"texts[{index}]: a single label (with the prompt and examples) does not fit the "
-                        f"{policy.max_length}-token window; shorten it or raise max_length"
-                    )
-                groups = split_evenly(labels, count)
-                encoded, label_ids = self._encode_groups(request, index, groups)
-                if all(self._fits(e, l, policy) for e, l in zip(encoded, label_ids)):
-                    break
-                count += 1
+            # Contiguous, near-equal groups, the fewest that fit, found arithmetically from each label's token
+            # count (tokenised once): trying group counts by re-tokenising the prompt each time was quadratic.
+            groups, encoded, label_ids = self._pack_groups(request, index, policy, encoded[0], label_ids[0])
         plan = ItemPlan(text_tokens=encoded[0].text_tokens, label_groups=len(groups))
         offset = 0
         used = encoded[0].text_tokens
@@ -435,6 +430,56 @@ class InputBuilder:
             offset += len(group)
         plan.text_tokens_used = used
         return plan
+
+    def _pack_groups(
+        self, request: Request, index: int, policy: WindowPolicy, first: Encoded, first_label_ids: list[int] | None
+    ) -> tuple[list[list[str]], list[Encoded], list[list[int] | None]]:
+        """The fewest contiguous near-equal label groups that fit, with one tokenisation of the final groups.
+
+        Each label's cost (its marker and tokens) is measured once; the fixed tokens that do not depend on the
+        labels (prompt, examples, specials) are the first encoding's minus the labels'. Group counts are then
+        checked by arithmetic only. Tokenisation at group borders can differ by a token, so the encoded result
+        is verified, and at most ``_PACK_RETRIES`` larger counts are tried before giving up.
+        """
+        labels = request.labels[index]
+        costs = self._label_costs(labels)
+        on_label_side = first_label_ids is not None
+        total = len(first_label_ids) if on_label_side else first.fixed_tokens
+        base = max(total - sum(costs), 0)
+        room = policy.max_length if on_label_side else policy.max_length - policy.text_reserve(first.text_tokens)
+        too_big = (
+            f"texts[{index}]: a single label (with the prompt and examples) does not fit the "
+            f"{policy.max_length}-token window; shorten it or raise max_length"
+        )
+        if on_label_side and policy.max_length - first.fixed_tokens < policy.text_reserve(first.text_tokens):
+            raise ValueError(f"texts[{index}]: the prompt and examples leave no room for the text in the "
+                             f"{policy.max_length}-token window; shorten them or raise max_length")
+        if base + max(costs) > room:
+            raise ValueError(too_big)
+        count = max(2, self._estimate_groups(first, first_label_ids, len(labels), policy))
+        while count <= len(labels) and any(
+            base + sum(costs[i] for i in span) > room for span in _spans(len(labels), count)
+        ):
+            count += 1
+        for _ in range(_PACK_RETRIES):
+            if count > len(labels):
+                break
+            groups = split_evenly(labels, count)
+            encoded, label_ids = self._encode_groups(request, index, groups)
+            if all(self._fits(e, l, policy) for e, l in zip(encoded, label_ids)):
+                return groups, encoded, label_ids
+            count += 1
+        raise ValueError(too_big)
+
+    def _label_costs(self, labels: Sequence[str]) -> list[int]:
+        """Tokens each label adds to its input: the marker and the label (fused layouts: the marker only)."""
+        if self.arch == "bi-encoder":
+            return [0] * len(labels)
+        if self.arch == "bi-encoder-fused":
+            return [1] * len(labels)
+        ids = self.tokenizer([f"{CLASS_TOKEN}{label}" for label in labels], add_special_tokens=False,
+                             truncation=False, verbose=False)["input_ids"]
+        return [len(row) for row in ids]
 
     def _fits(self, enc: Encoded, label_ids: list[int] | None, policy: WindowPolicy) -> bool:
         if label_ids is not None and len(label_ids) > policy.max_length:
@@ -457,6 +502,20 @@ class InputBuilder:
         used = len(label_ids) if label_ids is not None else enc.fixed_tokens
         room = policy.max_length - policy.text_reserve(enc.text_tokens)
         return min(num_labels, math.ceil(used / max(room, 1)))
+
+
+_PACK_RETRIES = 3
+
+
+def _spans(n: int, count: int) -> list[range]:
+    """Index ranges of ``split_evenly(range(n), count)``."""
+    size, extra = divmod(n, count)
+    spans, start = [], 0
+    for g in range(count):
+        stop = start + size + (g < extra)
+        spans.append(range(start, stop))
+        start = stop
+    return spans
 
 
 def split_evenly(labels: Sequence[str], count: int) -> list[list[str]]:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from typing import Any
 
-from uniclass.serve.batcher import Job, MicroBatcher, merge_jobs
+import pytest
+
+from uniclass.serve.batcher import Job, MicroBatcher, Overloaded, ShuttingDown, merge_jobs
 
 
 def fake_classify(calls: list[dict[str, Any]]) -> Any:
@@ -71,3 +75,98 @@ def test_max_batch_texts_caps_a_call() -> None:
 def test_merge_jobs_without_examples() -> None:
     merged = merge_jobs([Job(["a"], [["x"]], True, 0.5), Job(["b"], [["y"]], False, 0.3)])
     assert merged["examples"] is None and merged["multi_label"] == [True, False] and merged["threshold"] == [0.5, 0.3]
+
+
+def blocking_classify(calls: list[list[str]], release: threading.Event) -> Any:
+    def classify(texts: list[str], labels: list[list[str]], **options: Any) -> list[Any]:
+        calls.append(list(texts))
+        release.wait(5)
+        return [[] for _ in texts]
+
+    return classify
+
+
+def test_validation_failure_fails_alone_and_the_rest_share_one_call() -> None:
+    calls: list[dict[str, Any]] = []
+
+    def validate(job: Job) -> None:
+        if "boom" in job.texts:
+            raise ValueError("boom is not allowed")
+
+    results = run([Job(["a"], [["x"]], True, 0.5), Job(["boom"], [["x"]], True, 0.5), Job(["c"], [["x"]], True, 0.5)],
+                  calls, validate=validate)
+    assert isinstance(results[1], ValueError) and len(calls) == 1 and calls[0]["texts"] == ["a", "c"]
+    assert results[0][0][0]["label"] == "a:0.5:True" and results[2][0][0]["label"] == "c:0.5:True"
+
+
+def test_cancelled_work_never_reaches_the_model() -> None:
+    calls: list[list[str]] = []
+    release = threading.Event()
+
+    async def main() -> None:
+        batcher = MicroBatcher(blocking_classify(calls, release), max_wait_ms=0)
+        await batcher.start()
+        try:
+            first = asyncio.ensure_future(batcher.submit(Job(["a"], [["x"]], True, 0.5)))
+            await asyncio.sleep(0.05)  # the first call is running
+            gone = [asyncio.ensure_future(batcher.submit(Job([f"g{i}"], [["x"]], True, 0.5))) for i in range(3)]
+            await asyncio.sleep(0.01)
+            for task in gone:
+                task.cancel()  # the clients hung up
+            await asyncio.sleep(0.01)
+            assert batcher.pending_texts == 1
+            release.set()
+            await first
+            await asyncio.sleep(0.05)
+        finally:
+            await batcher.stop()
+
+    asyncio.run(main())
+    assert calls == [["a"]]
+
+
+def test_queue_bound_counts_work() -> None:
+    calls: list[list[str]] = []
+    release = threading.Event()
+
+    async def main() -> None:
+        batcher = MicroBatcher(blocking_classify(calls, release), max_wait_ms=0, max_queue_work=150)
+        await batcher.start()
+        try:
+            first = asyncio.ensure_future(batcher.submit(Job(["a"], [["x"]], True, 0.5, work=100)))
+            await asyncio.sleep(0.02)
+            with pytest.raises(Overloaded, match="150 tokens of work"):
+                await batcher.submit(Job(["b"], [["x"]], True, 0.5, work=100))
+            release.set()
+            await first
+        finally:
+            await batcher.stop()
+
+    asyncio.run(main())
+
+
+def test_shutdown_drains_then_answers_503() -> None:
+    calls: list[list[str]] = []
+    release = threading.Event()
+
+    async def main() -> None:
+        batcher = MicroBatcher(blocking_classify(calls, release), max_wait_ms=0)
+        await batcher.start()
+        try:
+            running = asyncio.ensure_future(batcher.submit(Job(["a"], [["x"]], True, 0.5)))
+            await asyncio.sleep(0.02)
+            queued = asyncio.ensure_future(batcher.submit(Job(["b"], [["x"]], True, 0.5)))
+            await asyncio.sleep(0.01)
+            batcher.begin_shutdown(0.2)
+            with pytest.raises(ShuttingDown):
+                await batcher.submit(Job(["c"], [["x"]], True, 0.5))  # no new work
+            started = time.monotonic()
+            for task in (running, queued):
+                with pytest.raises(ShuttingDown):
+                    await task
+            assert time.monotonic() - started < 1
+            release.set()
+        finally:
+            await batcher.stop()
+
+    asyncio.run(main())

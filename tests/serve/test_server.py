@@ -129,10 +129,12 @@ def test_malformed_json(server: str) -> None:
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "invalid_json" and "not valid JSON" in error["message"]
-    # curl -d sends a form content type: the body is still read as JSON
-    form = httpx.post(f"{server}/v1/classify", content=b'{"texts": ["a"], "labels": ["x"]}', timeout=30,
-                      headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert form.status_code == 200
+    # a form or text/plain type is refused (415): a page on another site can send those without a CORS preflight
+    for kind in ("application/x-www-form-urlencoded", "text/plain"):
+        form = httpx.post(f"{server}/v1/classify", content=b'{"texts": ["a"], "labels": ["x"]}', timeout=30,
+                          headers={"Content-Type": kind, "Origin": "http://evil.example"})
+        assert form.status_code == 415 and form.json()["error"]["code"] == "unsupported_media_type"
+        assert "access-control-allow-origin" not in form.headers
 
 
 @pytest.mark.parametrize(
@@ -299,7 +301,9 @@ def test_serve_command(tmp_path) -> None:
     port = free_port()
     env = {**os.environ, "UNICLASS_API_KEY": KEY, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "uniclass.cli", "serve", "--model", str(MODEL), "--port", str(port),
-               "--max-texts", "3", "--device", "cpu", "--log-level", "warning"]
+               "--max-texts", "3", "--device", "cpu", "--log-level", "warning", "--timeout-keep-alive", "2",
+               "--limit-concurrency", "50", "--shutdown-timeout", "2", "--max-work-tokens", "5000", "--body-timeout", "5",
+               "--cors-origin", "http://good.example"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
@@ -311,10 +315,12 @@ def test_serve_command(tmp_path) -> None:
                 assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.25)
-        assert health["limits"]["max_texts"] == 3 and health["auth"] is True
+        assert health["limits"]["max_texts"] == 3 and health["auth"] is True and "model" not in health
+        assert health["limits"]["max_work_tokens"] == 5000 and health["limits"]["body_timeout_s"] == 5
         assert post(url, {"texts": ["a"], "labels": ["x"]}).status_code == 401
         response = post(url, {"texts": ["a"] * 4, "labels": ["x"]}, headers={"X-API-Key": KEY})
         assert response.status_code == 422 and response.json()["error"]["code"] == "too_many_texts"
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        status = process.wait(timeout=30)
+    assert status == 0, "SIGTERM must shut down cleanly with status 0"

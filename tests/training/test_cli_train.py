@@ -55,3 +55,21 @@ def test_contrastive_term_is_added(tiny_backbone, tmp_path) -> None:
     trainer.args.contrastive_coef = 0.0
     without = trainer.compute_loss(clf.model, batch).item()
     assert with_term > without
+
+
+def test_train_without_model_fine_tunes_the_bundled_model(tmp_path, monkeypatch, capsys) -> None:
+    """`uniclass train --train X --out Y` starts from the bundled model (as classify does), not an error."""
+    from uniclass.classifier import Classifier
+    from uniclass.cli import main
+
+    asked: list[object] = []
+
+    def fake(cls, name=None, **kwargs):
+        asked.append(name)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(Classifier, "from_pretrained", classmethod(fake))
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"text": "a", "all_labels": ["x", "y"], "true_labels": ["x"]}\n')
+    assert main(["train", "--train", str(data), "--out", str(tmp_path / "out")]) == 2
+    assert asked == [None] and "stop here" in capsys.readouterr().err

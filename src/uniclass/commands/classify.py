@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.num_actors is not None:
         raise ValueError("--num-actors needs --engine ray")
     labels = uio.read_labels_file(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)
+    _check_not_the_input(args)
     out_format = _output_format(args)
     _check_classify_options(args, labels)
     skip = uio.resume_point(args.output, out_format) if args.resume else 0
@@ -113,6 +114,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
     if unsupported:
         raise ValueError(f"--engine ray does not support {', '.join(unsupported)}")
     labels = uio.read_labels_file(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)
+    _check_not_the_input(args)
     _check_classify_options(args, labels)
     from ..integrations.ray import classify_dataset
 
@@ -125,6 +127,17 @@ def _classify_ray(args: argparse.Namespace) -> int:
     )
     print(json.dumps({"output": output}))
     return 0
+
+
+def _check_not_the_input(args: argparse.Namespace) -> None:
+    """Writing the output over the input would destroy it (the input is still being read): refuse."""
+    from pathlib import Path
+
+    if not args.input or not args.output:
+        return
+    source, target = Path(args.input).resolve(), Path(args.output).resolve()
+    if source == target or (target.exists() and source.exists() and source.samefile(target)):
+        raise ValueError(f"--output {args.output} is the input file: write the results to another file")
 
 
 def _output_format(args: argparse.Namespace) -> str:

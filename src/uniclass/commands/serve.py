@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+from typing import Any
 
 from ._options import add_backend_options, backend_options
+
+logger = logging.getLogger("uniclass.serve")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +36,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="request body size")
     serve.add_argument("--max-queue-texts", type=int, default=defaults.max_queue_texts,
                        help="texts waiting for the model before new requests get 503")
+    serve.add_argument("--max-queue-tokens", type=int, default=defaults.max_queue_tokens,
+                       help="encoder tokens of work waiting for the model before new requests get 503")
+    serve.add_argument("--max-work-tokens", type=int, default=defaults.max_work_tokens,
+                       help="work budget of one request in encoder tokens (texts x label groups x window); over it: 413")
+    serve.add_argument("--max-prompt-chars", type=int, default=defaults.max_prompt_chars, help="characters of the prompt")
+    serve.add_argument("--max-label-chars", type=int, default=defaults.max_label_chars, help="characters per label")
+    serve.add_argument("--max-examples", type=int, default=defaults.max_examples, help="few-shot examples per request")
+    serve.add_argument("--request-timeout", type=float, default=defaults.request_timeout_s,
+                       help="seconds before an unanswered request gets a JSON 504 and its queued work is dropped")
+    serve.add_argument("--body-timeout", type=float, default=defaults.body_timeout_s,
+                       help="seconds a client has to send the whole request body (slow uploads get 408)")
+    serve.add_argument("--timeout-keep-alive", type=float, default=5.0, help="seconds an idle keep-alive connection stays open")
+    serve.add_argument("--limit-concurrency", type=int, default=256,
+                       help="open connections and tasks before new connections get 503 (uvicorn's limit)")
+    serve.add_argument("--shutdown-timeout", type=float, default=10.0,
+                       help="on SIGTERM/SIGINT: stop accepting, let queued work finish for this many seconds, answer "
+                       "the rest with a JSON 503, exit 0 (a second signal exits at once)")
+    serve.add_argument("--cors-origin", action="append", default=None, metavar="ORIGIN",
+                       help="allow browser pages from ORIGIN to call the API (repeatable; '*' for any). Default: CORS off")
     serve.add_argument("--batch-size", type=int, default=32, help="model batch size inside one call")
     serve.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
     serve.add_argument("--device", default="auto")
@@ -42,8 +66,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     try:
         import fastapi  # noqa: F401
         import uvicorn
@@ -55,7 +77,13 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits(
         max_texts=args.max_texts, max_labels=args.max_labels, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes,
         max_batch_texts=args.max_batch_texts, max_wait_ms=args.max_wait_ms, max_queue_texts=args.max_queue_texts,
+        max_queue_tokens=args.max_queue_tokens, max_work_tokens=args.max_work_tokens, max_prompt_chars=args.max_prompt_chars,
+        max_label_chars=args.max_label_chars, max_examples=args.max_examples, request_timeout_s=args.request_timeout,
+        body_timeout_s=args.body_timeout,
     )
+    for name in ("timeout_keep_alive", "limit_concurrency", "shutdown_timeout"):
+        if getattr(args, name) <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     load_options = backend_options(args)
     if args.threads is not None:
         if args.threads < 1:
@@ -64,6 +92,32 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(
         args.model, limits=limits, api_key=args.api_key or os.environ.get("UNICLASS_API_KEY") or None,
         device=args.device, max_length=args.max_length, batch_size=args.batch_size, load_options=load_options,
+        cors_origins=args.cors_origin,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level, timeout_keep_alive=int(max(args.timeout_keep_alive, 1)),
+        limit_concurrency=args.limit_concurrency, timeout_graceful_shutdown=int(args.shutdown_timeout) + 2,
+    )
+    GracefulServer(config, app.state.batcher, args.shutdown_timeout).run()
     return 0
+
+
+def GracefulServer(config: Any, batcher: Any, shutdown_timeout: float) -> Any:  # noqa: N802 - a class factory
+    """A uvicorn server whose shutdown has a deadline (uvicorn is imported lazily, hence the factory).
+
+    First SIGTERM/SIGINT: uvicorn stops accepting and the batcher refuses new work, drains for at most
+    ``shutdown_timeout`` seconds and answers what is left with a JSON 503; the process then exits 0 (the
+    signal is handled, not re-raised). A second signal exits at once (status 1).
+    """
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.should_exit:
+                logger.warning("second signal: exiting now")
+                os._exit(1)
+            logger.warning("shutting down: draining for at most %g s", shutdown_timeout)
+            self.should_exit = True
+            batcher.begin_shutdown(shutdown_timeout)
+
+    return _Server(config)

@@ -18,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     start = train.add_mutually_exclusive_group(required=False)  # required unless --recipe (checked in run)
     start.add_argument("--backbone", help="pretrained encoder folder or hub id to start a new model from")
-    start.add_argument("--model", help="GLiClass checkpoint to fine-tune")
+    start.add_argument("--model", help="GLiClass checkpoint to fine-tune (default, without --backbone: the bundled model)")
     train.add_argument("--train", default=None, help="training file (.json or .jsonl); required unless --recipe")
     train.add_argument("--eval", default=None, help="evaluation file, scored every --eval-steps")
     train.add_argument("--out", required=True, help="output folder (checkpoints and the final model in OUT/final)")
@@ -115,13 +115,13 @@ def run(args: argparse.Namespace) -> int:
     stage = args.stage or "pretrain"
     if stage not in ("pretrain", "rl", "post"):
         raise ValueError(f"--stage must be pretrain, rl or post (or a stage name with --recipe), got {stage!r}")
-    if not (args.backbone or args.model) or not args.train:
-        raise ValueError("uniclass train needs --backbone or --model, and --train (or a --recipe)")
+    if not args.train:
+        raise ValueError("uniclass train needs --train FILE (or a --recipe)")
     if args.ewc_previous and not args.ewc_lambda > 0:
         raise ValueError("--ewc-previous needs --ewc-lambda > 0")
     if args.backbone:
         clf = Classifier.from_backbone(args.backbone, args.architecture, **_parse_options(args.option))
-    else:
+    else:  # no --model: fine-tune the bundled default model, as classify uses it
         clf = Classifier.from_pretrained(args.model)
     out = Path(args.out)
     if stage == "rl":

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import hmac
@@ -33,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from .batcher import Job, MicroBatcher, Overloaded
+from .batcher import Job, MicroBatcher, Overloaded, ShuttingDown
 from .limits import Limits
 from .metrics import Metrics
 
@@ -105,7 +106,7 @@ def error_response(status: int, code: str, message: str, limit: float | None = N
     if limit is not None:
         detail["limit"] = limit
     detail.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": "1"} if status == 503 else None
     return JSONResponse({"error": detail}, status_code=status, headers=headers)
 
 
@@ -120,9 +121,13 @@ def create_app(
     batch_size: int = 32,
     model_name: str | None = None,
     load_options: dict[str, Any] | None = None,
+    cors_origins: list[str] | None = None,
     **limit_overrides: Any,
 ) -> FastAPI:
     """The service for ``model``: a ``Classifier``, or a checkpoint folder / hub id loaded now.
+
+    CORS is off unless ``cors_origins`` lists the origins (``["*"]`` for any) whose pages may call the API;
+    with /v1 requiring ``Content-Type: application/json``, other sites' pages cannot send requests at all.
 
     ``load_options`` go to ``Classifier.from_pretrained`` (``backend="onnx"``, ``quantized``, ``num_threads``).
     ``limit_overrides`` are ``Limits`` fields (``max_texts=32``, ``max_wait_ms=5``, ...) applied over ``limits``.
@@ -133,7 +138,7 @@ def create_app(
     classify = functools.partial(clf.classify, batch_size=batch_size, show_progress=False)
     batcher = MicroBatcher(
         classify, max_batch_texts=limits.max_batch_texts, max_wait_ms=limits.max_wait_ms,
-        max_queue_texts=limits.max_queue_texts, on_batch=metrics.observe_batch,
+        max_queue_texts=limits.max_queue_texts, max_queue_work=limits.max_queue_tokens, on_batch=metrics.observe_batch,
     )
 
     @asynccontextmanager
@@ -153,7 +158,12 @@ def create_app(
     app.state.classifier, app.state.limits, app.state.metrics, app.state.batcher = clf, limits, metrics, batcher
     _add_error_handlers(app)
     _add_routes(app, clf, name, limits, metrics, batcher, api_key)
-    app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes)
+    app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s)
+    if cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
     app.add_middleware(_Measure, metrics=metrics)
     return app
 
@@ -183,25 +193,36 @@ def _add_routes(
     }
 
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=errors, dependencies=[Security(s) for s in security])
-    async def classify(body: ClassifyRequest) -> Response:
+    async def classify(body: ClassifyRequest, request: Request) -> Response:
         """Classify texts; concurrent requests are merged into shared model calls."""
-        job = _prepare_job(body, limits, default_threshold)
+        job, normalized = _prepare_job(body, limits, default_threshold)
         if not job.texts:
             return JSONResponse({"results": []})
         try:
-            results = await batcher.submit(job)
+            job.work = await asyncio.to_thread(_plan_work, clf, normalized)
+        except (ValueError, TypeError) as err:
+            raise ApiError(422, "invalid_input", str(err)) from None
+        if job.work > limits.max_work_tokens:
+            raise ApiError(413, "too_much_work", f"this request needs {job.work} encoder tokens (texts x label groups x "
+                           f"window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or shorter ones",
+                           limits.max_work_tokens)
+        try:
+            results = await _submit(batcher, job, request, limits.request_timeout_s)
         except Overloaded as err:
             raise ApiError(503, "overloaded", str(err), err.limit) from None
+        except ShuttingDown as err:
+            raise ApiError(503, "shutting_down", str(err)) from None
         except (ValueError, TypeError) as err:
             raise ApiError(422, "invalid_input", str(err)) from None
         return JSONResponse({"results": results})
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        """Liveness and what is being served; never needs the API key."""
+    async def healthz(request: Request) -> dict[str, Any]:
+        """Liveness and what is being served; never needs the API key (the model's name, a path perhaps, does)."""
+        shown = api_key is None or _Guard.authorized(request.headers, api_key)
         return {
             "status": "ok",
-            "model": name,
+            **({"model": name} if shown else {}),
             "architecture": clf.config.architecture_type,
             "max_length": clf.max_length,
             "device": str(clf.device),
@@ -209,6 +230,7 @@ def _add_routes(
             "auth": api_key is not None,
             "limits": dataclasses.asdict(limits),
             "queue_texts": batcher.pending_texts,
+            "queue_tokens": batcher.pending_work,
         }
 
     @app.get("/metrics", include_in_schema=False)
@@ -229,7 +251,43 @@ def _default_threshold(clf: Classifier) -> float | dict[str, float]:
     return resolve_threshold(None, clf.calibration)
 
 
-def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float | dict[str, float]) -> Job:
+async def _submit(batcher: MicroBatcher, job: Job, request: Request, timeout: float) -> list[Any]:
+    """The job's results, unless the client hangs up (its work is then dropped) or ``timeout`` passes (504)."""
+    submitted = asyncio.ensure_future(batcher.submit(job))
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({submitted, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if submitted in done:
+        return submitted.result()
+    submitted.cancel()  # cancels the job's future: the worker skips it before it reaches the model
+    if gone in done:
+        raise ApiError(499, "client_closed", "the client closed the connection")
+    raise ApiError(504, "timeout", f"the request was not answered within {timeout:g} s", timeout)
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client closes the connection (the body was already read)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _plan_work(clf: Any, request: Any) -> int:
+    """Encoder tokens the request costs: every window of every text and label group (linear planning).
+
+    Raises ``ValueError`` for inputs that cannot be fitted (a prompt leaving no room), so such a request
+    fails alone with a 422 before it is queued, instead of failing the merged batch it would join.
+    """
+    from ..processing import WindowPolicy
+
+    plans = clf.engine.plan(request, WindowPolicy(clf.max_length))
+    return sum(len(s.input_ids) + len(s.class_input_ids or ()) for plan in plans for s in plan.segments)
+
+
+def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float | dict[str, float]) -> tuple[Job, Any]:
     """Check the limits, then validate exactly as ``classify`` would, so a bad request fails alone (422)
     instead of failing the batch it would have joined."""
     from ..postprocessing import check_top_k, normalize_thresholds
@@ -246,6 +304,12 @@ def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float
         if len(labels) > limits.max_labels:
             where = f"labels[{i}]" if per_text else "labels"
             raise ApiError(422, "too_many_labels", f"{where} has {len(labels)} labels; the limit is {limits.max_labels}", limits.max_labels)
+        for j, label in enumerate(labels):
+            if len(label) > limits.max_label_chars:
+                where = f"labels[{i}][{j}]" if per_text else f"labels[{j}]"
+                raise ApiError(422, "label_too_long", f"{where} has {len(label)} characters; the limit is "
+                               f"{limits.max_label_chars}", limits.max_label_chars)
+    _check_extras(body, limits)
     examples = [e.model_dump() for e in body.examples] if body.examples else None
     threshold = default_threshold if body.threshold is None else body.threshold
     try:
@@ -254,7 +318,26 @@ def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float
         check_top_k(body.top_k)
     except (ValueError, TypeError) as err:
         raise ApiError(422, "invalid_input", str(err)) from None
-    return Job(list(texts), request.labels, body.multi_label, threshold, body.top_k, body.prompt, examples)
+    job = Job(list(texts), request.labels, body.multi_label, threshold, body.top_k, body.prompt, examples)
+    return job, request
+
+
+def _check_extras(body: ClassifyRequest, limits: Limits) -> None:
+    """Limits on what is sent with every text: prompt, few-shot examples, threshold dict."""
+    if body.prompt is not None and len(body.prompt) > limits.max_prompt_chars:
+        raise ApiError(422, "prompt_too_long", f"prompt has {len(body.prompt)} characters; the limit is "
+                       f"{limits.max_prompt_chars}", limits.max_prompt_chars)
+    examples = body.examples or []
+    if len(examples) > limits.max_examples:
+        raise ApiError(422, "too_many_examples", f"{len(examples)} examples; the limit is {limits.max_examples}", limits.max_examples)
+    for i, example in enumerate(examples):
+        size = len(example.text) + sum(len(label) for label in example.labels)
+        if size > limits.max_example_chars:
+            raise ApiError(422, "example_too_long", f"examples[{i}] has {size} characters; the limit is "
+                           f"{limits.max_example_chars}", limits.max_example_chars)
+    if isinstance(body.threshold, dict) and len(body.threshold) > limits.max_threshold_labels:
+        raise ApiError(422, "too_many_thresholds", f"threshold has {len(body.threshold)} labels; the limit is "
+                       f"{limits.max_threshold_labels}", limits.max_threshold_labels)
 
 
 # ====================================================================== errors
@@ -291,8 +374,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 class _Guard:
     """API key and body size for ``/v1/*``, checked before the body is parsed (or even fully received)."""
 
-    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int):
-        self.app, self.api_key, self.max_body_bytes = app, api_key, max_body_bytes
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int, body_timeout: float = 30.0):
+        self.app, self.api_key, self.max_body_bytes, self.body_timeout = app, api_key, max_body_bytes, body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
@@ -302,20 +385,34 @@ class _Guard:
         if self.api_key is not None and not self._authorized(headers):
             await error_response(401, "unauthorized", "missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")(scope, receive, send)
             return
+        if scope["method"] == "POST" and not _is_json(headers.get("content-type", "")):
+            message = "send the body as JSON with 'Content-Type: application/json'"
+            await error_response(415, "unsupported_media_type", message)(scope, receive, send)
+            return
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._too_large(scope, receive, send)
             return
-        body = await self._read(receive)
+        try:
+            body = await asyncio.wait_for(self._read(receive), self.body_timeout)
+        except TimeoutError:
+            message = f"the request body did not arrive within {self.body_timeout:g} s"
+            await error_response(408, "body_timeout", message, self.body_timeout)(scope, receive, send)
+            return
         if body is None:
             await self._too_large(scope, receive, send)
             return
         await self.app(_as_json(scope), _replay(body, receive), send)
 
     def _authorized(self, headers: dict[str, str]) -> bool:
+        return self.authorized(headers, self.api_key)  # type: ignore[arg-type]
+
+    @staticmethod
+    def authorized(headers: Any, api_key: str) -> bool:
+        """Constant-time comparison; keys are compared as UTF-8 (headers arrive as latin-1 text)."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         offered = token.strip() if scheme.lower() == "bearer" else headers.get("x-api-key", "")
-        return bool(offered) and hmac.compare_digest(offered.encode(), self.api_key.encode())  # type: ignore[union-attr]
+        return bool(offered) and hmac.compare_digest(_header_bytes(offered), api_key.encode("utf-8"))
 
     async def _read(self, receive: Receive) -> bytes | None:
         """The whole body, or None as soon as it grows past the limit (chunked uploads have no length)."""
@@ -338,9 +435,23 @@ class _Guard:
         await error_response(413, "body_too_large", message, self.max_body_bytes)(scope, receive, send)
 
 
+def _is_json(content_type: str) -> bool:
+    """``application/json`` (any parameters) or ``application/*+json``: what a cross-site form cannot send
+    without a CORS preflight, so a page on another site cannot fire requests at a local server."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _header_bytes(value: str) -> bytes:
+    """A header value (decoded as latin-1 by the server) back to its bytes, so a UTF-8 key matches."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
 def _as_json(scope: Scope) -> Scope:
-    """Read /v1 bodies as JSON whatever the Content-Type says: ``curl -d`` sends a form type by default, and
-    failing such a request with 'expected an object' would hide the real mistake."""
+    """Make FastAPI parse the body as JSON for ``application/*+json`` types too (the media type was checked)."""
     headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
     return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
 

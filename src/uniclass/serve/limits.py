@@ -20,6 +20,18 @@ class Limits:
     max_batch_texts: int = 64  # texts merged into one model call
     max_wait_ms: float = 10.0  # how long the first request of a batch waits for company
     max_queue_texts: int = 4096  # texts accepted but not yet answered; beyond it new requests get 503
+    max_prompt_chars: int = 2_000  # characters of the prompt
+    max_label_chars: int = 200  # characters per label
+    max_examples: int = 16  # few-shot examples per request
+    max_example_chars: int = 2_000  # characters per example (its text and labels)
+    max_threshold_labels: int = 1_024  # keys of a per-label threshold dict
+    # The work budget, in encoder tokens: every window the model will read (texts x label groups x window),
+    # measured by planning the request before it is queued. 16,384 tokens is 32 full 512-token windows, about
+    # 8 s of the bundled model on 2 busy CPU cores (README, serve section).
+    max_work_tokens: int = 16_384  # per request
+    max_queue_tokens: int = 65_536  # accepted but not yet answered (the queue bound counts work, not only texts)
+    body_timeout_s: float = 30.0  # the whole body must arrive by then (slow uploads get 408 and free their memory)
+    request_timeout_s: float = 60.0  # a request not answered by then gets a JSON 504 (its queued work is dropped)
 
     def __post_init__(self) -> None:
         for field in fields(self):

@@ -1,0 +1,327 @@
+"""Fault and abuse probes (issue 16) as small, fast tests: work budget, isolation, cancelled clients, deadlines,
+slow uploads, content types and CORS, shutdown. The tiny parity checkpoint keeps every model call cheap."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+
+from tests.conftest import PARITY
+from tests.serve.live_server import LiveServer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+MODEL = PARITY / "uni_bert_default"
+KEY = "s3cret-key"
+
+
+@pytest.fixture(scope="module")
+def clf() -> Any:
+    from uniclass import Classifier
+
+    return Classifier.from_pretrained(MODEL, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def small(clf: Any) -> Iterator[str]:
+    from uniclass.serve.app import create_app
+
+    app = create_app(clf, max_work_tokens=400, max_prompt_chars=300, max_label_chars=20, max_examples=2,
+                     max_example_chars=50, max_threshold_labels=3, max_wait_ms=5)
+    with LiveServer(app) as url:
+        yield url
+
+
+def post(url: str, body: Any, **kwargs: Any) -> httpx.Response:
+    return httpx.post(f"{url}/v1/classify", json=body, timeout=30, **kwargs)
+
+
+# ---------------------------------------------------------------- defects 1, 2, 12: limits and the work budget
+@pytest.mark.parametrize(
+    ("body", "status", "code", "limit"),
+    [
+        ({"texts": ["a"], "labels": ["x"], "prompt": "word " * 10_000}, 422, "prompt_too_long", 300),
+        ({"texts": ["a"], "labels": ["x" * 21]}, 422, "label_too_long", 20),
+        ({"texts": ["a"], "labels": ["x"], "examples": [{"text": "e", "labels": ["x"]}] * 3}, 422, "too_many_examples", 2),
+        ({"texts": ["a"], "labels": ["x"], "examples": [{"text": "e" * 60, "labels": ["x"]}]}, 422, "example_too_long", 50),
+        ({"texts": ["a"], "labels": ["x"], "threshold": {f"k{i}": 0.5 for i in range(4)}}, 422, "too_many_thresholds", 3),
+        # 128 texts x 16 labels: small, but over the 400-token budget
+        ({"texts": ["some text"] * 128, "labels": [f"label {i}" for i in range(16)]}, 413, "too_much_work", 400),
+    ],
+)
+def test_limits_cover_everything_sent(small: str, body: dict[str, Any], status: int, code: str, limit: int) -> None:
+    started = time.monotonic()
+    response = post(small, body)
+    assert time.monotonic() - started < 5
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code and response.json()["error"]["limit"] == limit
+
+
+def test_issue_requests_are_refused_fast_with_default_limits(clf: Any) -> None:
+    """The two requests of the issue (62 s of planning; an hour of model time) are refused in well under a second."""
+    from uniclass.serve.app import create_app
+
+    with LiveServer(create_app(clf)) as url:
+        labels = [f"l{i}" for i in range(128)]
+        for body in ({"texts": ["a"], "labels": labels, "prompt": "word " * 10_000},
+                     {"texts": [f"text {i}" for i in range(128)], "labels": labels, "prompt": "word " * 502}):
+            started = time.monotonic()
+            response = post(url, body)
+            assert time.monotonic() - started < 2
+            assert response.status_code in (413, 422) and response.json()["error"]["limit"] is not None
+
+
+def test_planning_is_linear(clf: Any) -> None:
+    """Labels that need many groups are packed arithmetically: a fixed number of tokenizer calls, not one per try."""
+    from uniclass.processing import WindowPolicy, normalize_request
+
+    calls = []
+    tokenizer = clf.engine.builder.tokenizer
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(tokenizer, name)
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            return tokenizer(*args, **kwargs)
+
+    clf.engine.builder.tokenizer = Counting()
+    try:
+        labels = [f"a rather long label number {i}" for i in range(128)]
+        request = normalize_request(["a short text"], labels, prompt="word " * 5)
+        plan = clf.engine.plan(request, WindowPolicy(64))
+        assert plan[0].label_groups > 10 and len(calls) <= 5
+        assert sum((s.labels for s in plan[0].segments), []) == labels
+        assert all(len(s.input_ids) <= 64 for s in plan[0].segments)
+        calls.clear()
+        with pytest.raises(ValueError, match="does not fit"):
+            clf.engine.plan(normalize_request(["a"], labels, prompt="word " * 100), WindowPolicy(64))
+        assert len(calls) <= 2
+    finally:
+        clf.engine.builder.tokenizer = tokenizer
+
+
+# ---------------------------------------------------------------- defect 3: a bad request fails alone
+def test_unfittable_request_fails_before_the_queue(tmp_path: Any) -> None:
+    """A prompt that leaves no room is a 422 found while planning, before queueing: normal clients are unaffected."""
+    from uniclass import Classifier
+    from uniclass.serve.app import create_app
+
+    narrow = Classifier.from_pretrained(MODEL, device="cpu", max_length=32)
+    with LiveServer(create_app(narrow, max_wait_ms=50)) as url:
+        bad = {"texts": ["a"], "labels": ["x", "y"], "prompt": "word " * 40}
+        good = {"texts": ["fine"], "labels": ["x"], "threshold": 0.0}
+        answers: list[Any] = [None] * 6
+
+        def client(i: int) -> None:
+            answers[i] = post(url, bad if i % 3 == 0 else good)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        for i, answer in enumerate(answers):
+            assert answer.status_code == (422 if i % 3 == 0 else 200), answer.text
+        metrics = httpx.get(f"{url}/metrics").text
+    requests = sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("uniclass_batch_requests_sum"))
+    assert requests == 4  # only the good requests reached the model
+
+
+# ---------------------------------------------------------------- defects 4, 12: deadlines, 503s
+def test_deadline_gives_json_504(clf: Any) -> None:
+    from uniclass.serve.app import create_app
+
+    with LiveServer(create_app(clf, request_timeout_s=1e-6)) as url:
+        response = post(url, {"texts": ["a"], "labels": ["x"]})
+    assert response.status_code == 504 and response.json()["error"]["code"] == "timeout"
+
+
+def test_overloaded_has_retry_after(clf: Any) -> None:
+    from uniclass.serve.app import create_app
+
+    with LiveServer(create_app(clf, max_queue_texts=1)) as url:
+        response = post(url, {"texts": ["a", "b"], "labels": ["x"]})
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+
+
+# ---------------------------------------------------------------- defects 8, 9, 12: uploads, content type, CORS, health
+def test_slow_upload_gets_408(clf: Any) -> None:
+    from uniclass.serve.app import create_app
+
+    with LiveServer(create_app(clf, body_timeout_s=0.5)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n{\"texts\"")
+            reply = ""
+            while "}}" not in reply:  # headers and body may come in separate packets
+                data = sock.recv(4096)
+                if not data:
+                    break
+                reply += data.decode()
+    assert reply.startswith("HTTP/1.1 408") and "body_timeout" in reply
+
+
+def test_cors_is_off_by_default_and_allow_listed(clf: Any) -> None:
+    from uniclass.serve.app import create_app
+
+    body = {"texts": ["a"], "labels": ["x"]}
+    with LiveServer(create_app(clf)) as url:
+        response = post(url, body, headers={"Origin": "http://evil.example"})
+        assert response.status_code == 200 and "access-control-allow-origin" not in response.headers
+    with LiveServer(create_app(clf, cors_origins=["http://good.example"])) as url:
+        ok = post(url, body, headers={"Origin": "http://good.example"})
+        assert ok.headers["access-control-allow-origin"] == "http://good.example"
+        other = post(url, body, headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_healthz_hides_the_model_path_without_the_key(clf: Any) -> None:
+    from uniclass.serve.app import create_app
+
+    with LiveServer(create_app(clf, api_key=KEY, model_name="/secret/path/model")) as url:
+        assert "model" not in httpx.get(f"{url}/healthz").json()
+        shown = httpx.get(f"{url}/healthz", headers={"X-API-Key": KEY}).json()
+        assert shown["model"] == "/secret/path/model"
+
+
+def test_non_ascii_api_key(clf: Any) -> None:
+    from uniclass.serve.app import create_app
+
+    key = "clé-ü"
+    with LiveServer(create_app(clf, api_key=key)) as url:
+        headers = {"X-API-Key": key.encode("utf-8")}
+        assert post(url, {"texts": ["a"], "labels": ["x"]}, headers=headers).status_code == 200
+
+
+def test_lone_surrogate_names_the_field(small: str) -> None:
+    response = httpx.post(f"{small}/v1/classify", content=b'{"texts": ["ok", "bad \\ud800"], "labels": ["x"]}',
+                          headers={"Content-Type": "application/json"}, timeout=30)
+    assert response.status_code == 422 and "texts[1]" in response.json()["error"]["message"]
+
+
+# ---------------------------------------------------------------- defect 7: shutdown
+def test_second_signal_exits_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from uniclass.commands.serve import GracefulServer
+    from uniclass.serve.batcher import MicroBatcher
+
+    exits: list[int] = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    batcher = MicroBatcher(lambda **_: [])
+    server = GracefulServer(uvicorn.Config(lambda *a: None), batcher, 3.0)
+    server.handle_exit(15, None)
+    assert server.should_exit and batcher.draining and not exits and not server._captured_signals
+    server.handle_exit(15, None)
+    assert exits == [1]
+
+
+def test_hung_up_clients_work_is_dropped(clf: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients that give up while the model is busy: their queued texts never reach the model."""
+    from uniclass.serve.app import create_app
+
+    seen: list[str] = []
+    real = clf.classify
+
+    def slow(texts: list[str], labels: Any, **options: Any) -> Any:
+        seen.extend(texts)
+        if "first" in texts:
+            time.sleep(1.5)  # every later client hangs up meanwhile
+        return real(texts, labels, **options)
+
+    monkeypatch.setattr(clf, "classify", slow)
+    with LiveServer(create_app(clf, max_wait_ms=0)) as url:
+        first = threading.Thread(target=post, args=(url, {"texts": ["first"], "labels": ["x"]}))
+        first.start()
+        time.sleep(0.2)  # the first call is running
+        for i in range(4):
+            with pytest.raises(httpx.TimeoutException):
+                httpx.post(f"{url}/v1/classify", json={"texts": [f"gone {i}"], "labels": ["x"]}, timeout=0.1)
+        first.join(10)
+        time.sleep(0.3)
+        health = httpx.get(f"{url}/healthz").json()
+        assert post(url, {"texts": ["after"], "labels": ["x"]}).status_code == 200
+    assert health["queue_texts"] == 0
+    assert seen == ["first", "after"]
+
+
+SLOW_SERVER = """
+import sys, time
+import uvicorn
+from uniclass import Classifier
+from uniclass.commands.serve import GracefulServer
+from uniclass.serve.app import create_app
+
+clf = Classifier.from_pretrained(sys.argv[1], device="cpu")
+real = clf.classify
+
+def slow(texts, labels, **options):
+    time.sleep(3)
+    return real(texts, labels, **options)
+
+clf.classify = slow
+app = create_app(clf, max_wait_ms=0)
+config = uvicorn.Config(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="critical", timeout_graceful_shutdown=5)
+GracefulServer(config, app.state.batcher, 0.5).run()
+"""
+
+
+def test_sigterm_answers_the_rest_with_json_503_and_exits_0(tmp_path: Any) -> None:
+    """SIGTERM with one request in the model and one queued: both get a JSON 503 after --shutdown-timeout, exit 0."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.serve.live_server import free_port
+
+    port = free_port()
+    script = tmp_path / "slow_server.py"
+    script.write_text(SLOW_SERVER)
+    process = subprocess.Popen([sys.executable, str(script), str(MODEL), str(port)], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
+                time.sleep(0.1)
+        answers: list[Any] = [None, None]
+
+        def client(i: int) -> None:
+            answers[i] = post(url, {"texts": [f"t{i}"], "labels": ["x"]})
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+            time.sleep(0.3)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(10)
+        assert time.monotonic() - started < 2.5  # answered at the 0.5 s drain deadline, not after the 3 s model call
+        for answer in answers:
+            assert answer.status_code == 503 and answer.json()["error"]["code"] == "shutting_down"
+            assert answer.headers["retry-after"] == "1"
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
