@@ -155,7 +155,7 @@ def _output_format(args: argparse.Namespace) -> str:
 
 def _check_classify_options(args: argparse.Namespace, labels: list[str]) -> None:
     """Reject bad labels and options before the model loads and before any output file is touched."""
-    from ..postprocessing import check_top_k, normalize_thresholds
+    from ..postprocessing import check_threshold, check_top_k
     from ..processing import normalize_request
 
     if args.chunk_size < 1:
@@ -164,8 +164,7 @@ def _check_classify_options(args: argparse.Namespace, labels: list[str]) -> None
         raise ValueError("give texts as arguments or with --input FILE, not both")
     normalize_request([""], labels, multi_label=not args.single_label, prompt=args.prompt)
     check_top_k(args.top_k)
-    if args.threshold is not None:
-        normalize_thresholds(args.threshold, 1)
+    check_threshold(args.threshold)
 
 
 def _text_chunks(args: argparse.Namespace, skip: int) -> tuple[Iterator[list[str]], int | None]:

@@ -40,7 +40,7 @@ from .corpora import (
     CORPORA,
     Corpus,
     CorpusError,
-    Example,
+    CorpusItem,
     _clean,
     _debian_download,
     _extract_zip_members,
@@ -300,7 +300,7 @@ def _gcide_sample(texts: list[str], k: int, *seed: object) -> list[str]:
 
 
 def convert_gcide_eval(index_path: Path, dict_path: Path, *, per_field: int = GCIDE_EVAL_PER_FIELD,
-                       min_entries: int | None = None) -> Iterator[Example]:
+                       min_entries: int | None = None) -> Iterator[CorpusItem]:
     """Single-label "sense -> subject field" items of the held-out fields, ``per_field`` seeded items each.
 
     ``all_labels`` is every held-out field label, the same for all items (the single-label protocol).
@@ -315,7 +315,7 @@ def convert_gcide_eval(index_path: Path, dict_path: Path, *, per_field: int = GC
 
 def convert_gcide_train(index_path: Path, dict_path: Path, *, per_field: int = GCIDE_TRAIN_PER_FIELD,
                         n_negatives: int = GCIDE_TRAIN_NEGATIVES,
-                        min_entries: int | None = None) -> Iterator[Example]:
+                        min_entries: int | None = None) -> Iterator[CorpusItem]:
     """Training items of the train-half fields: the true field plus ``n_negatives`` seeded other train fields.
 
     At most ``per_field`` senses per field (zoology alone has thousands); label order is shuffled per item.
@@ -333,7 +333,7 @@ def convert_gcide_train(index_path: Path, dict_path: Path, *, per_field: int = G
 
 
 def convert_gcide_multi(index_path: Path, dict_path: Path, *, min_entries: int | None = None,
-                        min_fields: int = 2) -> Iterator[Example]:
+                        min_fields: int = 2) -> Iterator[CorpusItem]:
     """Multi-label items: dictionary entries whose senses carry ``min_fields`` or more held-out fields.
 
     Senses are grouped by term (the headword, or a phrase such as "Long purple"). The text is the term and
@@ -433,7 +433,7 @@ def amazon_rows(frames: Iterable[Any]) -> Iterator[tuple[str, str]]:
             yield str(review), str(score)
 
 
-def convert_amazon_rows(rows: Iterable[tuple[str, str]]) -> Iterator[Example]:
+def convert_amazon_rows(rows: Iterable[tuple[str, str]]) -> Iterator[CorpusItem]:
     """Single-label "review -> great / not great" items; ``<br />`` breaks become spaces; duplicates dropped.
 
     A review text that occurs with both scores is dropped (it cannot be right under both).
@@ -450,7 +450,7 @@ def convert_amazon_rows(rows: Iterable[tuple[str, str]]) -> Iterator[Example]:
             yield make_example(text, labels, [next(iter(found))])
 
 
-def convert_amazon_food(data_dir: Path) -> Iterator[Example]:
+def convert_amazon_food(data_dir: Path) -> Iterator[CorpusItem]:
     """The 4,000 training and 1,000 test reviews of modeldata's ``small_fine_foods``, as one evaluation set."""
     frames = [read_r_lazyload(data_dir, "training_data"), read_r_lazyload(data_dir, "testing_data")]
     return convert_amazon_rows(amazon_rows(frames))
@@ -463,7 +463,7 @@ DEBATE_MIN_WORDS = 8  # "Thank you." and "Wrong." say nothing about a party
 SPEECH_PASSAGE_CHARS = 600
 
 
-def convert_debates(csv_gz: Path) -> Iterator[Example]:
+def convert_debates(csv_gz: Path) -> Iterator[CorpusItem]:
     """Statements of the four candidates in the 2016 presidential and vice-presidential debates -> party.
 
     Moderators are dropped, as are statements under ``DEBATE_MIN_WORDS`` words and duplicates.
@@ -498,7 +498,7 @@ def _passages(text: str, size: int = SPEECH_PASSAGE_CHARS) -> list[str]:
     return passages
 
 
-def convert_political_statements(csv_path: Path, *, max_per_speech: int = 8) -> Iterator[Example]:
+def convert_political_statements(csv_path: Path, *, max_per_speech: int = 8) -> Iterator[CorpusItem]:
     """2012 convention speeches (189, by party) cut into passages of ~600 characters -> "democrat"/"republican".
 
     At most ``max_per_speech`` seeded passages per speech, so a few long speeches do not dominate; a passage
@@ -566,7 +566,7 @@ def _roget_stems(category: str, label: str) -> set[str]:
 
 def convert_roget(csv_bz2: Path, categories: Mapping[str, str] = ROGET_CATEGORIES, *,
                   words_per_item: int = ROGET_WORDS_PER_ITEM,
-                  items_per_category: int = ROGET_ITEMS_PER_CATEGORY) -> Iterator[Example]:
+                  items_per_category: int = ROGET_ITEMS_PER_CATEGORY) -> Iterator[CorpusItem]:
     """Single-label "list of related words -> thesaurus category" items over a fixed set of 40 categories.
 
     Each text is ``words_per_item`` consecutive entries of one category, comma-separated ("evil, vice,
@@ -605,7 +605,7 @@ def convert_roget(csv_bz2: Path, categories: Mapping[str, str] = ROGET_CATEGORIE
 _GCIDE_FILES = ("root/usr/share/dictd/gcide.index", "root/usr/share/dictd/gcide.dict.dz")
 
 
-def _gcide(convert: Callable[[Path, Path], Iterable[Example]]) -> Callable[[Path], Iterable[Example]]:
+def _gcide(convert: Callable[[Path, Path], Iterable[CorpusItem]]) -> Callable[[Path], Iterable[CorpusItem]]:
     return lambda raw: convert(raw / _GCIDE_FILES[0], raw / _GCIDE_FILES[1])
 
 

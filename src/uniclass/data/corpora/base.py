@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...config import SPECIAL_TOKENS
+from ...config import find_reserved_marker
 
 
 FORMAT_VERSION = 1
 ROLES = ("train", "eval")
 COMPLETE_MARKER = ".complete"
 
-Example = dict[str, Any]
+CorpusItem = dict[str, Any]
 
 
 class CorpusError(RuntimeError):
@@ -33,7 +33,7 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "uniclass"
 
 
-def make_example(text: str, all_labels: Sequence[str], true_labels: Sequence[str]) -> Example:
+def make_example(text: str, all_labels: Sequence[str], true_labels: Sequence[str]) -> CorpusItem:
     """Build one item and check the invariants every converter must keep (a failure here is a converter bug)."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"empty text: {text!r}")
@@ -48,10 +48,9 @@ def make_example(text: str, all_labels: Sequence[str], true_labels: Sequence[str
     return {"text": text, "all_labels": all_labels, "true_labels": true_labels}
 
 
-def _has_reserved_marker(example: Example) -> bool:
+def _has_reserved_marker(example: CorpusItem) -> bool:
     """The model's own markers (``<<LABEL>>`` ...) must not occur in data, or they would be read as structure."""
-    values = [example["text"], *example["all_labels"]]
-    return any(token in value for value in values for token in SPECIAL_TOKENS)
+    return any(find_reserved_marker(value) for value in [example["text"], *example["all_labels"]])
 
 
 def _atomic_path(path: Path) -> Path:
@@ -68,7 +67,7 @@ def _write_text_atomic(path: Path, content: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_jsonl_atomic(path: Path, examples: Iterable[Example]) -> dict[str, Any]:
+def write_jsonl_atomic(path: Path, examples: Iterable[CorpusItem]) -> dict[str, Any]:
     """Write items as JSONL through a temporary file; return counts for the meta file.
 
     Items containing a reserved marker are skipped (and counted) rather than failing the whole corpus.
@@ -144,7 +143,7 @@ class Corpus:
     license: str
     source: str
     download: Callable[[Path], dict[str, Any]]
-    convert: Callable[[Path], Iterable[Example]]
+    convert: Callable[[Path], Iterable[CorpusItem]]
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:

