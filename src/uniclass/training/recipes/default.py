@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..core import find_checkpoints
 from ...data.mixtures import SEED, build_components, mix
 
 BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -120,7 +121,7 @@ def train(out: Path, max_steps: int) -> None:
     clf = Classifier.from_backbone(backbone, **MODEL_OPTIONS)
     workers = 2 if torch.cuda.is_available() else 0  # tokenising beside a GPU; the data order does not change
     args = trainer_arguments(out, max_steps, logging_steps=50, save_steps=200, save_total_limit=2, dataloader_num_workers=workers)
-    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    checkpoints = find_checkpoints(out, "trainer_state.json")
     trainer = Trainer(clf, args, train_data=data, callbacks=[schedule_callback(max_steps)])
     trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)  # saves the last step too
 
@@ -144,6 +145,6 @@ def export_fp16(source: Path, target: Path, training_state: dict[str, Any]) -> P
 
 
 def export(out: Path, target: Path) -> None:
-    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    checkpoints = find_checkpoints(out, "trainer_state.json")
     state = json.loads((checkpoints[-1] / "trainer_state.json").read_text()) if (checkpoints[-1] / "trainer_state.json").is_file() else {}
     export_fp16(checkpoints[-1], target, {"global_step": state.get("global_step"), "seed": SEED, "recipe": "recipes/train_default.py"})

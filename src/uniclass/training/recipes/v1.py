@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..core import find_checkpoints
 from ...data.mixtures import SEED, build_v1_mixture
 from .default import backbone_path, export_fp16
 
@@ -40,7 +41,7 @@ def train_and_resume(clf: Any, data: Path, out: Path, max_steps: int, training_o
 
     from .. import Trainer, TrainingArguments
 
-    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    checkpoints = find_checkpoints(out, "trainer_state.json")
     args = TrainingArguments(
         output_dir=str(out),
         max_steps=max_steps,
@@ -65,7 +66,7 @@ def train_and_resume(clf: Any, data: Path, out: Path, max_steps: int, training_o
 
 
 def export(out: Path, target: Path) -> None:
-    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    checkpoints = find_checkpoints(out, "trainer_state.json")
     state = json.loads((checkpoints[-1] / "trainer_state.json").read_text())
     export_fp16(checkpoints[-1], target, {"global_step": state["global_step"], "seed": SEED})
 
