@@ -250,7 +250,13 @@ class Classifier:
         The official ``gliclass`` package loads the result with ``GLiClassModel.from_pretrained``. LoRA
         adapters, if any, are merged into the saved weights (the classifier itself keeps them).
         """
-        model = self.require_torch("save_pretrained").model
+        backend = self.require_torch("save_pretrained")
+        if getattr(backend, "precision", "fp32") != "fp32":
+            raise ValueError(
+                f"this classifier was loaded with precision={backend.precision!r} (an inference-only form): load the "
+                "checkpoint in fp32 (the default) to save, fine-tune or export it"
+            )
+        model = backend.model
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if merge_lora:

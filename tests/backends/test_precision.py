@@ -156,3 +156,12 @@ def test_cli_precision_option() -> None:
     args = parser.parse_args(["serve", "--precision", "int8"])
     assert backend_options(args)["precision"] == "int8"
     assert "precision" not in backend_options(parser.parse_args(["serve"]))
+
+
+def test_a_fast_mode_is_inference_only(tmp_path, flags) -> None:
+    from uniclass import Classifier
+
+    flags(NATIVE_BF16)
+    clf = Classifier.from_pretrained(PARITY / "uni_bert_default", device="cpu", precision="bf16")
+    with pytest.raises(ValueError, match="inference-only"):
+        clf.save_pretrained(tmp_path / "out")
