@@ -166,3 +166,16 @@ def test_a_fast_mode_is_inference_only(tmp_path, flags) -> None:
     clf = Classifier.from_pretrained(PARITY / "uni_bert_default", device="cpu", precision="bf16")
     with pytest.raises(ValueError, match="inference-only"):
         clf.save_pretrained(tmp_path / "out")
+
+
+def test_batch_predictor_takes_a_precision(flags) -> None:
+    """The Predictor (and so the Ray job, which builds one per actor) loads its model in the given precision."""
+    import numpy as np
+
+    from uniclass.integrations.predictor import Predictor
+
+    flags(NATIVE_BF16)
+    predictor = Predictor(PARITY / "uni_bert_default", ["sports", "finance"], device="cpu", precision="bf16")
+    out = predictor({"text": np.array(["The striker scored", "Stocks fell"], dtype=object)})
+    assert len(out["label"]) == 2
+    assert predictor._classifier.backend.precision == "bf16"
