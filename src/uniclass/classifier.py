@@ -32,6 +32,7 @@ from .loading import (
     is_backend,
     load_onnx,
     load_torch,
+    onnx_quantized,
     resolve_backend,
     resolve_checkpoint,
     resolve_device,
@@ -167,6 +168,7 @@ class Classifier:
         num_threads: int | None = None,
         compile: bool = False,
         max_batch_tokens: int | None = None,
+        precision: str | None = None,
     ) -> Classifier:
         """Load a checkpoint folder (official GLiClass layout) or a Hugging Face Hub id.
 
@@ -185,6 +187,11 @@ class Classifier:
                 Runtime session's ``intra_op_num_threads``.
             compile: torch only: ``torch.compile`` the forward pass (slow first calls, faster later ones).
             max_batch_tokens: default token budget per batch for ``predict``/``scores``/``classify``.
+            precision: ``"fp32"`` (default: exact, the official package's scores), ``"bf16"`` (backbone in
+                bfloat16, head in float32; CPUs with avx512_bf16/AMX and GPUs), ``"int8"`` (CPU: dynamic int8
+                Linear layers; ONNX: the int8 graphs), ``"fp16"`` (GPUs only: a CPU without native fp16 raises)
+                or ``"auto"`` (the fast mode the hardware runs natively, else fp32). What each costs in accuracy:
+                benchmarks/RESULTS.md ("Precision").
 
         Example:
             >>> clf = Classifier.from_pretrained("exported/", backend="onnx", num_threads=2)  # doctest: +SKIP
@@ -198,7 +205,7 @@ class Classifier:
                 raise ValueError("backend='onnx' needs the folder of an ONNX export (uniclass export onnx --out DIR)")
             folder = resolve_checkpoint(model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
                                         local_files_only=local_files_only)
-            parts = load_onnx(folder, quantized=quantized, num_threads=num_threads)
+            parts = load_onnx(folder, quantized=onnx_quantized(precision, quantized), num_threads=num_threads)
         else:
             if quantized:
                 raise ValueError("quantized=True applies to backend='onnx' (int8 ONNX graphs); the torch backend is float")
@@ -206,7 +213,8 @@ class Classifier:
                 model_name_or_path = default_model_dir()
             folder = resolve_checkpoint(model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
                                         local_files_only=local_files_only)
-            parts = load_torch(folder, device=device, dtype=dtype, compile=compile, num_threads=num_threads)
+            parts = load_torch(folder, device=device, dtype=dtype, compile=compile, num_threads=num_threads,
+                               precision=precision)
         return cls(parts.backend, parts.tokenizer, parts.label_tokenizer, max_length=max_length,
                    calibration=parts.calibration, max_batch_tokens=max_batch_tokens)
 
@@ -242,7 +250,13 @@ class Classifier:
         The official ``gliclass`` package loads the result with ``GLiClassModel.from_pretrained``. LoRA
         adapters, if any, are merged into the saved weights (the classifier itself keeps them).
         """
-        model = self.require_torch("save_pretrained").model
+        backend = self.require_torch("save_pretrained")
+        if getattr(backend, "precision", "fp32") != "fp32":
+            raise ValueError(
+                f"this classifier was loaded with precision={backend.precision!r} (an inference-only form): load the "
+                "checkpoint in fp32 (the default) to save, fine-tune or export it"
+            )
+        model = backend.model
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if merge_lora:

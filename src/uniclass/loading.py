@@ -62,8 +62,10 @@ def load_torch(
     dtype: str | torch.dtype | None = None,
     compile: bool = False,
     num_threads: int | None = None,
+    precision: str | None = None,
 ) -> LoadedParts:
-    """A checkpoint folder (official layout) on the torch backend."""
+    """A checkpoint folder (official layout) on the torch backend, in ``precision`` (``backends.precision``)."""
+    from .backends.precision import apply_precision, normalize_precision, resolve_precision
     from .backends.torch_backend import TorchBackend, resolve_dtype
     from .modeling import GLiClassModel
 
@@ -86,8 +88,13 @@ def load_torch(
             raise ValueError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file, truncated or corrupt ({err})") from None
     tokenizer = load_tokenizer(folder)
     label_tokenizer = load_label_tokenizer(folder, config) if config.is_bi_encoder else None
-    model.to(device=resolve_device(device), dtype=resolve_dtype(dtype))
-    backend = TorchBackend(model, compile=compile, num_threads=num_threads)
+    if normalize_precision(precision) not in (None, "fp32") and dtype is not None:
+        raise ValueError(f"pass precision={precision!r} or dtype={dtype!r}, not both (precision sets the dtypes)")
+    target = resolve_device(device)
+    chosen = resolve_precision(precision, target)
+    model.to(device=target, dtype=resolve_dtype(dtype))
+    apply_precision(model, chosen)
+    backend = TorchBackend(model, compile=compile, num_threads=num_threads, precision=chosen)
     return LoadedParts(backend, tokenizer, label_tokenizer, Calibration.load(folder))
 
 
@@ -138,6 +145,18 @@ def resolve_backend(backend: str | None) -> str:
     if backend == "torch" and importlib.util.find_spec("torch") is None:
         raise ImportError(TORCH_MISSING)
     return backend
+
+
+def onnx_quantized(precision: str | None, quantized: bool) -> bool:
+    """``backend="onnx"``: ``precision="int8"`` means the int8 graphs; fp32 the float ones; others raise."""
+    from .backends.precision import normalize_precision
+
+    name = normalize_precision(precision)
+    if name in (None, "fp32"):
+        return quantized
+    if name == "int8":
+        return True
+    raise ValueError(f"backend='onnx' runs float32 or int8 graphs (precision='fp32' or 'int8'), not {precision!r}")
 
 
 def check_onnx_options(*, device: Any, dtype: Any, compile: bool) -> None:

@@ -25,6 +25,9 @@ class TorchBackend:
         compile: wrap the forward pass in ``torch.compile(dynamic=True)``: the first batches are slow (graph
             capture and code generation), later ones faster on large models. Needs a C++ compiler on CPU.
         num_threads: ``torch.set_num_threads`` (process-wide: torch has one intra-op pool per process).
+        precision: the recipe ``backends.precision.apply_precision`` already applied to ``model`` (``"fp32"``,
+            ``"bf16"``, ``"fp16"``, ``"int8"``): float inputs (label vectors) then go in as float32, the dtype
+            of the head, which those recipes keep in float32.
 
     Example:
         >>> from uniclass.backends.torch_backend import TorchBackend  # doctest: +SKIP
@@ -35,12 +38,15 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, model: GLiClassModel, *, compile: bool = False, num_threads: int | None = None):
+    def __init__(
+        self, model: GLiClassModel, *, compile: bool = False, num_threads: int | None = None, precision: str = "fp32",
+    ):
         if num_threads is not None:
             check_num_threads(num_threads)
             torch.set_num_threads(num_threads)
         self.model = model.eval()
         self.compile = compile
+        self.precision = precision
         self._compiled: Any = None
 
     @property
@@ -55,6 +61,11 @@ class TorchBackend:
     def dtype(self) -> torch.dtype:
         return self.model.dtype
 
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """The dtype of float inputs: the model's, except under a mixed recipe (float32 head)."""
+        return self.model.dtype if self.precision == "fp32" else torch.float32
+
     def reset(self) -> None:
         """Forget the compiled forward (the model's modules changed, e.g. LoRA adapters were added or merged)."""
         self._compiled = None
@@ -68,7 +79,7 @@ class TorchBackend:
 
     def to_tensors(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """Numpy arrays to tensors on the model's device (float inputs in the model's dtype)."""
-        device, dtype = self.device, self.dtype
+        device, dtype = self.device, self.input_dtype
         out = {}
         for name, array in batch.items():
             tensor = torch.from_numpy(np.ascontiguousarray(array))

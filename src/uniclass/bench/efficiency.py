@@ -1,4 +1,4 @@
-"""Efficiency: estimated FLOPs per text, achieved GFLOP/s, and the machine's measured fp32 matmul peak.
+"""Efficiency: estimated FLOPs per text, achieved GFLOP/s, and the machine's measured fp32 and bf16 matmul peaks.
 
 FLOPs are counted analytically from the batches the classifier really ran (shapes read by forward hooks, so
 padding is counted as the hardware pays for it). Per encoder layer and sequence of ``T`` padded tokens,
@@ -12,6 +12,9 @@ counted (a multiply-add is 2 FLOPs); embeddings, layer norms, softmax and activa
 achieved rate is a slight underestimate. The peak is ``torch.matmul`` on large square fp32 matrices with the
 same thread count, measured at the start and at the end of the same run (the larger is used), so the
 fraction of peak says how far the whole pipeline (tokenisation included) is from what the cores can do.
+The bf16 peak (the same matmuls in bfloat16) is measured in the same run too, so ``--precision bf16`` reports
+its fraction of the ceiling it can actually reach; ``fraction_of_peak`` is against the peak of the run's
+precision (bf16 for bf16, fp32 otherwise) and ``fraction_of_bf16_peak`` is always reported.
 """
 
 from __future__ import annotations
@@ -105,13 +108,13 @@ def batches_flops(config: Any, batches: Sequence[BatchShape]) -> tuple[int, bool
 
 
 # ====================================================================== peak
-def matmul_peak(sizes: Sequence[int], repeats: int = 5) -> dict[str, Any]:
-    """fp32 ``torch.matmul`` GFLOP/s on ``n x n`` matrices (best of ``repeats`` per size) with the current threads."""
+def matmul_peak(sizes: Sequence[int], repeats: int = 5, dtype: str = "float32") -> dict[str, Any]:
+    """``torch.matmul`` GFLOP/s in ``dtype`` on ``n x n`` matrices (best of ``repeats`` per size), current threads."""
     import torch
 
     results = {}
     for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, dtype=getattr(torch, dtype)), torch.randn(n, n, dtype=getattr(torch, dtype))
         torch.matmul(a, b)  # warm-up: thread pool, allocator
         best = float("inf")
         for _ in range(repeats):
@@ -137,6 +140,7 @@ class EfficiencySetup:
     min_time: float = 1.0
     seed: int = 0
     quick: bool = False  # --quick: a smoke test; results say they are not a measurement
+    precision: str = "fp32"  # Classifier.from_pretrained(precision=...): fp32, bf16 or int8
 
 
 def workloads(clf: Any, setup: EfficiencySetup) -> dict[str, tuple[list[str], list[str]]]:
@@ -170,15 +174,19 @@ def render_markdown(payload: dict[str, Any]) -> str:
     parts = ["# Efficiency: FLOPs per text and fraction of the measured matmul peak\n", setup_lines(payload["header"])]
     sizes = ", ".join(f"{n}: {g:.1f}" for n, g in peak["start"]["gflops_by_size"].items())
     parts.append(
-        f"Model `{payload['checkpoint']}` ({payload['encoder']}), batch size {setup['batch_size']}, max_length "
-        f"{setup['max_length']}, torch backend. Peak fp32 matmul: {peak['peak_gflops']:.1f} GFLOP/s (best of start "
-        f"[{sizes}] and end of the run, {peak['end']['peak_gflops']:.1f}). End to end includes tokenisation and "
-        "batching; forward is the model calls alone.\n\n")
+        f"Model `{payload['checkpoint']}` ({payload['encoder']}), precision {setup.get('precision', 'fp32')}, batch "
+        f"size {setup['batch_size']}, max_length {setup['max_length']}, torch backend. Peak fp32 matmul: "
+        f"{peak['peak_gflops']:.1f} GFLOP/s (best of start [{sizes}] and end of the run, "
+        f"{peak['end']['peak_gflops']:.1f}); peak bf16 matmul: {payload['peak_bf16']['peak_gflops']:.1f} GFLOP/s in "
+        "the same run. \"of peak\" is against the peak of the run's precision (bf16 for bf16, fp32 otherwise). End "
+        "to end includes tokenisation and batching; forward is the model calls alone.\n\n")
     rows = [[name, w["texts"], w["labels"], w["batches"]["padded_tokens"] / w["texts"], w["gflop_per_text"],
              w["texts_per_s"], w["achieved_gflops"], w["fraction_of_peak"], w["achieved_gflops_forward"],
-             w["fraction_of_peak_forward"]] for name, w in payload["workloads"].items()]
+             w["fraction_of_peak_forward"], w["fraction_of_bf16_peak_forward"]]
+            for name, w in payload["workloads"].items()]
     parts.append(markdown_table(["workload", "texts", "labels", "padded tokens/text", "GFLOP/text", "texts/s",
-                                 "GFLOP/s end to end", "of peak", "GFLOP/s forward", "of peak (forward)"], rows))
+                                 "GFLOP/s end to end", "of peak", "GFLOP/s forward", "of peak (forward)",
+                                 "of bf16 peak (forward)"], rows))
     if not all(w["flops_exact"] for w in payload["workloads"].values()):
         parts.append("\nThe scorer of this checkpoint is counted approximately (as a dot product).\n")
     return "".join(parts)
@@ -190,22 +198,29 @@ def run(setup: EfficiencySetup, out_dir: str | Path) -> dict[str, Any]:
 
     threads = set_threads(setup.threads)
     quiet_transformers()
-    clf = Classifier.from_pretrained(setup.model, device="cpu", max_length=setup.max_length)
+    clf = Classifier.from_pretrained(setup.model, device="cpu", max_length=setup.max_length, precision=setup.precision)
     if clf.config.architecture_type != "uni-encoder":
         raise ValueError(f"the efficiency benchmark counts uni-encoder FLOPs; got a {clf.config.architecture_type} checkpoint")
     start_peak = matmul_peak(setup.matmul_sizes)
-    print(f"efficiency bench: matmul peak {start_peak['peak_gflops']:.1f} GFLOP/s", flush=True)
+    bf16_start = matmul_peak(setup.matmul_sizes, dtype="bfloat16")
+    print(f"efficiency bench: matmul peak {start_peak['peak_gflops']:.1f} GFLOP/s fp32, "
+          f"{bf16_start['peak_gflops']:.1f} bf16", flush=True)
     results = {}
     for name, (texts, labels) in workloads(clf, setup).items():
         results[name] = measure_workload(clf, texts, labels, setup)
         print(f"efficiency bench: {name:24s} {results[name]['gflop_per_text']:.3f} GFLOP/text "
               f"{results[name]['achieved_gflops']:.1f} GFLOP/s end to end", flush=True)
     end_peak = matmul_peak(setup.matmul_sizes)
-    peak = max(start_peak["peak_gflops"], end_peak["peak_gflops"])
+    bf16_end = matmul_peak(setup.matmul_sizes, dtype="bfloat16")
+    fp32_peak = max(start_peak["peak_gflops"], end_peak["peak_gflops"])
+    bf16_peak = max(bf16_start["peak_gflops"], bf16_end["peak_gflops"])
+    peak = bf16_peak if clf.backend.precision == "bf16" else fp32_peak
     for result in results.values():  # fractions against the best peak seen in the run
         result["fraction_of_peak"] = result["achieved_gflops"] / peak
         forward = result["achieved_gflops_forward"]
         result["fraction_of_peak_forward"] = forward / peak if forward else None
+        result["fraction_of_bf16_peak"] = result["achieved_gflops"] / bf16_peak
+        result["fraction_of_bf16_peak_forward"] = forward / bf16_peak if forward else None
     shape = EncoderShape.from_config(clf.config.encoder_config)
     payload = {
         "benchmark": "efficiency",
@@ -214,7 +229,10 @@ def run(setup: EfficiencySetup, out_dir: str | Path) -> dict[str, Any]:
         "checkpoint": repo_relative(setup.model or DEFAULT_MODEL_DIR),
         "encoder": f"{shape.layers} layers, d={shape.hidden}, d_ff={shape.ffn}",
         "formula": "per layer and sequence: 2*T*(4*d^2 + 2*d*d_ff) + 4*T^2*d over padded tokens T; plus head",
-        "peak": {"start": start_peak, "end": end_peak, "peak_gflops": peak},
+        "precision": clf.backend.precision,
+        "peak": {"start": start_peak, "end": end_peak, "peak_gflops": fp32_peak},
+        "peak_bf16": {"start": bf16_start, "end": bf16_end, "peak_gflops": bf16_peak},
+        "peak_used": peak,
         "workloads": results,
     }
     paths = write_results(out_dir, "efficiency", payload, render_markdown(payload))
@@ -230,6 +248,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", type=int, default=8, help="labels per text (default 8)")
     parser.add_argument("--matmul-sizes", nargs="+", type=int, default=None, help="square matmul sizes (default 1024 2048)")
     parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
+                        help="inference precision of the classifier (fraction of the bf16 peak is always reported)")
 
 
 def setup_from_args(args: argparse.Namespace) -> EfficiencySetup:
@@ -240,12 +260,15 @@ def setup_from_args(args: argparse.Namespace) -> EfficiencySetup:
         labels=args.labels, matmul_sizes=tuple(args.matmul_sizes or ((256,) if quick else DEFAULT_MATMUL_SIZES)),
         repeats=args.repeats if args.repeats is not None else (1 if quick else 3),
         min_time=args.min_time if args.min_time is not None else (0.0 if quick else 1.0), seed=args.seed, quick=quick,
+        precision=getattr(args, "precision", "fp32"),
     )
 
 
 def headline(payload: dict[str, Any]) -> str:
-    lines = [f"matmul peak: {payload['peak']['peak_gflops']:.1f} GFLOP/s"]
+    lines = [f"matmul peak: {payload['peak']['peak_gflops']:.1f} GFLOP/s fp32, "
+             f"{payload['peak_bf16']['peak_gflops']:.1f} GFLOP/s bf16 (precision {payload['precision']})"]
     lines += [f"{name}: {w['gflop_per_text']:.3f} GFLOP/text, {w['texts_per_s']:.2f} texts/s, "
-              f"{w['achieved_gflops']:.1f} GFLOP/s = {w['fraction_of_peak']:.1%} of peak"
+              f"{w['achieved_gflops']:.1f} GFLOP/s = {w['fraction_of_peak']:.1%} of peak, "
+              f"{w['fraction_of_bf16_peak']:.1%} of the bf16 peak"
               for name, w in payload["workloads"].items()]
     return "\n".join(lines)

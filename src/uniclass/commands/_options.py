@@ -10,9 +10,18 @@ def add_backend_options(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     parser.add_argument("--backend", choices=["torch", "onnx"], default=None,
                         help="onnx: run a folder written by `uniclass export onnx` on ONNX Runtime (no torch needed)")
     parser.add_argument("--quantized", action="store_true", help="with --backend onnx: the int8 graphs")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "int8", "fp16", "auto"], default=None,
+                        help="fp32 (default: exact, the official package's scores); bf16 (CPUs with avx512_bf16/AMX, "
+                        "GPUs); int8 (CPU, or the ONNX int8 graphs); fp16 (GPUs only); auto: the fast mode this "
+                        "hardware runs natively. Accuracy cost of each: benchmarks/RESULTS.md")
 
 
 def backend_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.quantized and args.backend != "onnx":
         raise ValueError("--quantized needs --backend onnx")
-    return {"backend": args.backend, "quantized": True} if args.quantized else {"backend": args.backend}
+    options: dict[str, Any] = {"backend": args.backend}
+    if args.quantized:
+        options["quantized"] = True
+    if getattr(args, "precision", None) is not None:
+        options["precision"] = args.precision
+    return options

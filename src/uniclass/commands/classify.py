@@ -124,6 +124,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
         num_actors=args.num_actors or 1, batch_size=args.batch_size, rows_per_batch=args.chunk_size,
         num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=args.gpus_per_actor, address=args.ray_address,
         device=args.device, max_length=args.max_length,
+        **({"precision": args.precision} if args.precision is not None else {}),
     )
     print(json.dumps({"output": output}))
     return 0

@@ -47,7 +47,8 @@ class Predictor:
             array for numpy batches, a list of floats per row for pandas and pyarrow).
         output_prefix: prepended to the added column names (``"pred_"`` gives ``pred_label``...), for data that
             already has a ``label`` column (gold labels, say): an existing column is never overwritten.
-        **load_options: passed to ``Classifier.from_pretrained`` (``device="cuda"``, ``max_length=512``, ...).
+        **load_options: passed to ``Classifier.from_pretrained`` (``device="cuda"``, ``max_length=512``,
+            ``precision="bf16"`` or ``"int8"`` for the fast modes, ...).
 
     The decisions and scores equal ``Classifier.classify(texts, labels, multi_label=..., threshold=...,
     top_k=..., prompt=...)`` for the same texts.

@@ -58,7 +58,8 @@ def classify_dataset(
             concurrency"); a few blocks per actor spread it over the pool. Large inputs need nothing.
         address: the Ray cluster to join when Ray is not initialised yet (default: ``RAY_ADDRESS``, else a local
             Ray); a running ``ray.init(...)`` is used as it is.
-        Other options are those of ``Predictor`` (and of ``Classifier.from_pretrained`` through ``load_options``).
+        Other options are those of ``Predictor`` (and of ``Classifier.from_pretrained`` through ``load_options``,
+            e.g. ``precision="bf16"``: each actor loads its model in that precision).
 
     Returns:
         ``output`` as a string.

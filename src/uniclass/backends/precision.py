@@ -1,0 +1,235 @@
+"""Inference precision for the torch backend: ``fp32`` (exact), ``bf16``, ``int8`` and, on GPUs, ``fp16``.
+
+Why a precision and not just a dtype: a fast mode is a recipe, not one cast. ``bf16``/``fp16`` store the
+pretrained backbone(s) in the low dtype (attention stays on the backbone's SDPA path) while the small GLiClass
+head (pooling, projectors, normalisation, scorer) stays in float32: it costs well under 1% of the FLOPs and keeps
+the logits of nearly tied labels from being rounded to 8 mantissa bits. ``int8`` is torch dynamic quantization
+(per-channel int8 weights, VNNI kernels through fbgemm/oneDNN) of the backbone's ``Linear`` layers, with the
+sensitive ones left in float32: embeddings, the pooler, projectors and scorer, and every down-projection (a
+``Linear`` with more inputs than outputs, e.g. BERT's FFN ``output.dense``), whose GELU inputs have outliers that
+per-tensor dynamic activation scales clip (quantizing them took the max |Δscore| from 0.06 to 0.26 on the
+bundled model; keeping the last layer in float32 changed nothing measurable, so ``keep_last_layers`` is 0).
+
+The hardware check refuses what would crawl (fp16 on a CPU without native fp16 runs about 100x slower than fp32,
+and is no faster than fp32 with it)
+and warns where bf16 is emulated. ``precision="auto"`` picks the fast mode the hardware runs natively.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+__all__ = [
+    "PRECISIONS", "apply_precision", "cpu_flags", "cpu_native", "precision_dtype", "resolve_precision",
+]
+
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "qint8": "int8"}
+# CPU fp16 is never a fast mode in torch: 1.1 GFLOP/s against 196 in fp32 on a CPU without native fp16 (issue
+# 13), and no faster than fp32 on a Xeon with avx512_fp16 (512x512 matmuls, 2 threads: 16.8 vs 18.4 GFLOP/s,
+# bf16 81.4), so it is always refused on the CPU, whatever the flags.
+_CPU_NATIVE = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ()}
+# Official names of the pretrained backbones inside a family network (mirrors modeling.backbone).
+_BACKBONES = ("encoder_model", "label_encoder", "encoder_decoder_model")
+_LAYER_INDEX = re.compile(r"\.(?:layer|layers|block)\.(\d+)\.")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of ``/proc/cpuinfo`` (Linux); empty where the file does not exist."""
+    path = Path("/proc/cpuinfo")
+    if not path.is_file():
+        return frozenset()
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith(("flags", "Features")):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_native(precision: str, flags: frozenset[str] | None = None) -> bool | None:
+    """Whether this CPU runs ``precision`` matmuls natively: True/False, or None when the flags are unknown."""
+    flags = cpu_flags() if flags is None else flags
+    if precision in ("fp32", "int8"):
+        return True
+    if not flags:
+        return None
+    return any(flag in flags for flag in _CPU_NATIVE[precision])
+
+
+def normalize_precision(precision: str | None) -> str | None:
+    """``None`` stays None; aliases (``"bfloat16"``, ``"float16"``) map to the short names; others raise."""
+    if precision is None:
+        return None
+    name = _ALIASES.get(str(precision).lower(), str(precision).lower())
+    if name not in (*PRECISIONS, "auto"):
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)} or 'auto', got {precision!r}")
+    return name
+
+
+def resolve_precision(precision: str | None, device: Any) -> str:
+    """The precision to run on ``device`` (a ``torch.device``): checked against the hardware.
+
+    Raises ``ValueError`` for a choice the device cannot run at useful speed (fp16 on a CPU without native
+    fp16, int8 off the CPU, bf16 on a GPU without bf16) and warns where bf16 is emulated on a CPU.
+    """
+    name = normalize_precision(precision) or "fp32"
+    kind = getattr(device, "type", str(device))
+    if name == "auto":
+        return _auto(kind)
+    if name == "fp32":
+        return name
+    if kind == "cuda":
+        return _check_cuda(name)
+    if kind == "cpu":
+        return _check_cpu(name)
+    if name == "int8":
+        raise ValueError(f"precision='int8' (torch dynamic quantization) runs on the CPU only, not on {kind}")
+    return name  # mps and others: fp16/bf16 are the device's business
+
+
+def _auto(kind: str) -> str:
+    if kind == "cuda":
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if kind == "cpu":
+        return "bf16" if cpu_native("bf16") else "fp32"
+    return "fp32"
+
+
+def _check_cuda(name: str) -> str:
+    import torch
+
+    if name == "int8":
+        raise ValueError("precision='int8' (torch dynamic quantization) runs on the CPU only; use 'fp16' or 'bf16' on CUDA")
+    if name == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ValueError("this GPU has no native bf16 (needs compute capability >= 8.0): use precision='fp16'")
+    return name
+
+
+def _check_cpu(name: str) -> str:
+    native = cpu_native(name)
+    if name == "fp16":
+        raise ValueError(
+            "precision='fp16' is not a fast mode on the CPU: torch's CPU fp16 matmul runs about 100x slower than fp32 "
+            "without native fp16, and no faster than fp32 with avx512_fp16; use precision='bf16' on the CPU (fp16 "
+            "is for GPUs)"
+        )
+    if name == "bf16" and native is False:
+        warnings.warn(
+            "precision='bf16': this CPU has no avx512_bf16/amx_bf16, so bf16 matmuls are emulated and may be "
+            "slower than fp32; precision='int8' is the fast CPU mode here", stacklevel=3,
+        )
+    return name
+
+
+def precision_dtype(precision: str) -> torch.dtype:
+    """The dtype the backbone weights are stored in for ``precision`` (int8: float32 outside the int8 layers)."""
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}[precision]
+
+
+def apply_precision(
+    model: nn.Module, precision: str, *, keep_head_fp32: bool = True, keep_last_layers: int = 0,
+    keep_down_projections: bool = True,
+) -> nn.Module:
+    """Turn a float32 ``GLiClassModel`` into its ``precision`` form (in place; returns the model).
+
+    Args:
+        keep_head_fp32: bf16/fp16: only the backbones go to the low dtype (False: the whole model, for measuring).
+        keep_last_layers: int8: how many of the last transformer layers stay float32 (0: quantize them all).
+        keep_down_projections: int8: leave the ``Linear`` layers with in_features > out_features in float32.
+    """
+    if precision == "fp32":
+        return model
+    if precision in ("bf16", "fp16"):
+        return _cast_low(model, precision_dtype(precision), keep_head_fp32)
+    if precision == "int8":
+        return _quantize_int8(model, int8_layer_names(model, keep_last_layers, keep_down_projections))
+    raise ValueError(f"unknown precision {precision!r}")
+
+
+def backbones(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The pretrained backbone modules of a ``GLiClassModel`` (``model.model.<name>``) with their paths."""
+    inner = getattr(model, "model", model)
+    return [(f"model.{name}", getattr(inner, name)) for name in _BACKBONES if getattr(inner, name, None) is not None]
+
+
+def _cast_low(model: nn.Module, dtype: torch.dtype, keep_head_fp32: bool) -> nn.Module:
+    if not keep_head_fp32:
+        return model.to(dtype)
+    for _, backbone in backbones(model):
+        backbone.to(dtype)
+        # float inputs (inputs_embeds, float masks) in, float32 hidden states out: one cast each way per call
+        backbone.register_forward_pre_hook(functools.partial(_cast_inputs, dtype=dtype), with_kwargs=True)
+        backbone.register_forward_hook(_outputs_to_fp32)
+    return model
+
+
+def _cast_inputs(module: nn.Module, args: tuple, kwargs: dict, *, dtype: torch.dtype) -> tuple[tuple, dict]:
+    return tuple(_to(a, dtype) for a in args), {k: _to(v, dtype) for k, v in kwargs.items()}
+
+
+def _outputs_to_fp32(module: nn.Module, args: tuple, output: Any) -> Any:
+    import torch
+
+    return _to(output, torch.float32)
+
+
+def _to(value: Any, dtype: torch.dtype) -> Any:
+    """Floating tensors (also inside tuples and transformers ``ModelOutput``s) to ``dtype``; others unchanged."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() and value.dtype != dtype else value
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_to(v, dtype) for v in value)
+    if isinstance(value, dict) and hasattr(value, "to_tuple"):  # a transformers ModelOutput
+        for key in list(value.keys()):
+            value[key] = _to(value[key], dtype)
+        return value
+    return value
+
+
+def int8_layer_names(model: nn.Module, keep_last_layers: int = 0, keep_down_projections: bool = True) -> list[str]:
+    """The ``Linear`` layers ``int8`` quantizes: inside the transformer layers of the backbones, minus the last
+    ``keep_last_layers`` of each and (``keep_down_projections``) the down-projections; the poolers and the head
+    (projectors, scorer) are never quantized."""
+    from torch import nn
+
+    names: list[str] = []
+    for prefix, backbone in backbones(model):
+        linears = [(f"{prefix}.{n}", m) for n, m in backbone.named_modules() if isinstance(m, nn.Linear)]
+        indices = [int(m.group(1)) for n, _ in linears if (m := _LAYER_INDEX.search(n))]
+        last = max(indices, default=-1)
+        for name, linear in linears:
+            found = _LAYER_INDEX.search(name)
+            if found is None or "pooler" in name:
+                continue  # poolers, heads and anything outside the layer stack stay float32
+            if keep_down_projections and linear.in_features > linear.out_features:
+                continue
+            if keep_last_layers and int(found.group(1)) > last - keep_last_layers:
+                continue
+            names.append(name)
+    return names
+
+
+def _quantize_int8(model: nn.Module, names: list[str]) -> nn.Module:
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    if "x86" in torch.backends.quantized.supported_engines:
+        torch.backends.quantized.engine = "x86"  # fbgemm (VNNI) for dynamic Linear
+    with warnings.catch_warnings():  # torch.ao.quantization's deprecation notice in favour of torchao
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, {name: per_channel_dynamic_qconfig for name in names}, dtype=torch.qint8,
+                                inplace=True)
