@@ -2,7 +2,7 @@
 
 Everything runs on mean-pooled MiniLM vectors cached under runs/v3-study/emb (the backbone is frozen, so one forward
 pass per string suffices); the head is the bi-encoder's own projectors, so what is measured here is what the model
-computes. Eval sets are scored in full (not the 600-text subsets of ``uniclass.evaluation.suite``). Commands (C is
+computes. Eval sets are scored in full (not the 600-text subsets of ``python -m uniclass.bench.suite``). Commands (C is
 the corpus cache, ~/.cache/uniclass; ``uniclass data fetch NAME`` fills it)::
 
     python benchmarks/v3_head_study.py embed vader 128 C/vader.jsonl          # also wordnet_topics, gcide_train,

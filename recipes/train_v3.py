@@ -17,7 +17,7 @@ Training corpora only (``vader``, ``wordnet``, ``gcide_train``); the evaluation 
 among recipes (``benchmarks/RESULTS.md`` §7). About 10 minutes on 2 CPU cores, most of it embedding strings::
 
     python recipes/train_v3.py --out runs/v3
-    python -m uniclass.evaluation.suite --model runs/v3 --sets gcide_eval,amazon_food,debates_party,political_statements,bbc_news,rotten_tomatoes,foldoc,roget,gcide_multi --limit 600
+    python -m uniclass.bench.suite --model runs/v3 --sets gcide_eval,amazon_food,debates_party,political_statements,bbc_news,rotten_tomatoes,foldoc,roget,gcide_multi --limit 600
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from uniclass.data.corpora import (
     vader_polarity,
     write_jsonl_atomic,
 )
-from uniclass.data.extra_corpora import EXTRA_CORPORA
+from uniclass.data.corpora.extra import EXTRA_CORPORA
 
 EXTRA_NAMES = {corpus.name for corpus in EXTRA_CORPORA}
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from uniclass.bench import suite as suite_cli
 from uniclass.evaluation import suite
 from uniclass.evaluation.suite import best_global_threshold, evaluate_set, format_table, run_suite
 
@@ -91,13 +92,13 @@ def test_main_with_a_fake_baseline(sets: dict[str, Path], tmp_path: Path, monkey
                                    capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(suite.BASELINES, "minilm", KeywordScorer)
     out = tmp_path / "r.json"
-    code = suite.main(["--baseline", "minilm", "--sets", f"{sets['single']},{sets['multi']}", "--limit", "2",
+    code = suite_cli.main(["--baseline", "minilm", "--sets", f"{sets['single']},{sets['multi']}", "--limit", "2",
                        "--out", str(out)])
     assert code == 0
     result = json.loads(out.read_text(encoding="utf-8"))
     assert list(result["results"]) == ["embedding similarity (minilm)"]
     assert all(info["n"] == 2 for info in result["sets"].values())
-    assert result["command"].startswith("python -m uniclass.evaluation.suite --baseline minilm")
+    assert result["command"].startswith("python -m uniclass.bench.suite --baseline minilm")
     assert "mean" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        suite.main(["--sets", "x"])
+        suite_cli.main(["--sets", "x"])

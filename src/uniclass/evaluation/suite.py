@@ -15,20 +15,16 @@ different kinds, and keep some sets for the final report only). A "scorer" is an
 ``scores(texts, labels, multi_label=False, batch_size=32)`` returning one score per label per text, such as
 :class:`uniclass.Classifier` and :class:`uniclass.evaluation.baselines.EmbeddingBaseline`.
 
-CLI::
+Its command line, which loads models and so sits above the classifier, is :mod:`uniclass.bench.suite`::
 
-    python -m uniclass.evaluation.suite --model models/uniclass-minilm --baseline minilm \\
+    python -m uniclass.bench.suite --model default --baseline minilm \\
         --sets gcide_eval,amazon_food,debates_party --limit 600 --threads 2 --out suite.json
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -179,51 +175,3 @@ def format_table(result: Mapping[str, Any]) -> str:
                              f"{r['macro_f1']:.3f} | {r['best_threshold']:.3f} | {r['best_micro_f1']:.3f} | "
                              f"{r['best_macro_f1']:.3f} |")
     return "\n".join(lines)
-
-
-# ====================================================================== CLI
-def _load_model(path: str) -> Scorer:
-    """A model folder, or "default" for the bundled default model (``Classifier.from_pretrained()``)."""
-    from ..classifier import Classifier
-
-    return Classifier.from_pretrained(None if path == "default" else path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m uniclass.evaluation.suite", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", default=[], metavar="PATH",
-                        help="a uniclass model folder, or 'default' for the bundled model (repeatable)")
-    parser.add_argument("--baseline", action="append", default=[], choices=sorted(BASELINES),
-                        help="a baseline scorer (repeatable): minilm = embedding similarity, all-MiniLM-L6-v2")
-    parser.add_argument("--sets", default=",".join(DEFAULT_SETS), help="comma-separated corpus names or files")
-    parser.add_argument("--limit", type=int, default=600, help="seeded subset per set (0 = all items)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="multi-label threshold")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--out", type=Path, default=None, help="write the result dict as JSON here")
-    args = parser.parse_args(argv)
-    if not args.model and not args.baseline:
-        parser.error("give at least one --model or --baseline")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    models: dict[str, Scorer] = {}
-    for name in args.baseline:
-        models[f"embedding similarity ({name})"] = BASELINES[name]()
-    for path in args.model:
-        models[Path(path).name or path] = _load_model(path)
-    set_names = [s.strip() for s in args.sets.split(",") if s.strip()]
-    result = run_suite(models, set_names, args.limit or None, args.seed, threshold=args.threshold,
-                       batch_size=args.batch_size, log=lambda line: print(line, file=sys.stderr, flush=True))
-    result["command"] = "python -m uniclass.evaluation.suite " + " ".join(sys.argv[1:] if argv is None else argv)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(format_table(result))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

