@@ -148,7 +148,6 @@ def write_delta(
         out[name] = tensor.to(dtype if tensor.is_floating_point() else tensor.dtype).contiguous()
     save_file(out, str(folder / DELTA_FILE), metadata={"format": "pt"})
     meta = {"base": {**base, "sha256": _sha256(base_file)}, "prefixes": prefixes}
-    meta["base"].pop("folder", None) if "package" in base else None
     (folder / DELTA_CONFIG).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     size = (folder / DELTA_FILE).stat().st_size
     return {"tensors": len(out), "factorised": factorised, "bytes": size}
