@@ -44,6 +44,7 @@ from .processing import WindowPolicy, build_label_tree, normalize_request
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from .backends.embedding import EmbeddingPrior
     from .modeling import GLiClassModel
 
 __all__ = [
@@ -70,6 +71,8 @@ class Classifier:
         max_length: token window (default 1024, capped by the backbone).
         calibration: temperature / thresholds applied to every score.
         max_batch_tokens: default token budget per batch (see ``predict``).
+        prior: an embedding-similarity prior added to the model's logits (``backends.embedding``); loaded from
+            a checkpoint's ``prior.json`` by ``from_pretrained``.
 
     Example:
         >>> from uniclass import Classifier
@@ -87,12 +90,14 @@ class Classifier:
         max_length: int | None = None,
         calibration: Calibration | None = None,
         max_batch_tokens: int | None = None,
+        prior: EmbeddingPrior | None = None,
     ):
         backend: Backend = model if is_backend(model) else torch_backend(model)
         max_length = resolve_max_length(backend.config, max_length, stacklevel=2)
         check_batch_options(1, max_batch_tokens)
         self.max_batch_tokens = max_batch_tokens
-        self.engine = Engine(backend, tokenizer, label_tokenizer, max_length=max_length, calibration=calibration)
+        self.engine = Engine(backend, tokenizer, label_tokenizer, max_length=max_length, calibration=calibration,
+                             prior=prior)
 
     # The loaded parts live on the engine; these read (and, where it makes sense, replace) them there.
     @property
@@ -129,6 +134,15 @@ class Classifier:
     @calibration.setter
     def calibration(self, calibration: Calibration | None) -> None:
         self.engine.calibration = calibration
+
+    @property
+    def prior(self) -> EmbeddingPrior | None:
+        """The embedding-similarity prior added to every logit (``prior.json``), or None; settable."""
+        return self.engine.prior
+
+    @prior.setter
+    def prior(self, prior: EmbeddingPrior | None) -> None:
+        self.engine.prior = prior
 
     @property
     def model(self) -> GLiClassModel:
@@ -169,6 +183,7 @@ class Classifier:
         compile: bool = False,
         max_batch_tokens: int | None = None,
         precision: str | None = None,
+        prior: bool = True,
     ) -> Classifier:
         """Load a checkpoint folder (official GLiClass layout) or a Hugging Face Hub id.
 
@@ -192,6 +207,9 @@ class Classifier:
                 Linear layers; ONNX: the int8 graphs), ``"fp16"`` (GPUs only: a CPU without native fp16 raises)
                 or ``"auto"`` (the fast mode the hardware runs natively, else fp32). What each costs in accuracy:
                 benchmarks/RESULTS.md ("Precision").
+            prior: use the checkpoint's embedding-similarity prior (``prior.json``, as the default model has:
+                model logit + weight x cosine of a frozen sentence-embedding model); ``False`` runs the GLiClass
+                model alone. Checkpoints without ``prior.json`` (all official ones) are unaffected.
 
         Example:
             >>> clf = Classifier.from_pretrained("exported/", backend="onnx", num_threads=2)  # doctest: +SKIP
@@ -214,9 +232,9 @@ class Classifier:
             folder = resolve_checkpoint(model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
                                         local_files_only=local_files_only)
             parts = load_torch(folder, device=device, dtype=dtype, compile=compile, num_threads=num_threads,
-                               precision=precision)
+                               precision=precision, prior=prior)
         return cls(parts.backend, parts.tokenizer, parts.label_tokenizer, max_length=max_length,
-                   calibration=parts.calibration, max_batch_tokens=max_batch_tokens)
+                   calibration=parts.calibration, max_batch_tokens=max_batch_tokens, prior=parts.prior)
 
     @classmethod
     def from_backbone(
@@ -272,6 +290,8 @@ class Classifier:
             self.label_tokenizer.save_pretrained(str(directory / LABEL_TOKENIZER_DIR))
         if self.calibration is not None:
             self.calibration.save(directory)  # calibration.json: ignored by the official package
+        if self.prior is not None:
+            self.prior.spec.portable(self.prior.checkpoint).save(directory)  # prior.json: ignored by the official package
         return directory
 
     def enable_lora(self, *, r: int = 8, alpha: int = 16, dropout: float = 0.05, target_modules: str | list[str] = "all-linear") -> Classifier:

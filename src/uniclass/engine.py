@@ -32,6 +32,7 @@ from .processing import InputBuilder, ItemPlan, Request, Segment, WindowPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backends import Backend
+    from .backends.embedding import EmbeddingPrior
     from .evaluation.calibration import Calibration
 
 DEFAULT_MAX_LENGTH = 1024  # the official pipelines' default, capped by what the backbone supports
@@ -73,6 +74,8 @@ class Engine:
         tokenizer: the fast tokenizer of the checkpoint; ``label_tokenizer``: bi-encoders' label tokenizer.
         max_length: the token window (already resolved, see ``resolve_max_length``).
         calibration: temperature / thresholds applied in ``assemble``.
+        prior: the checkpoint's embedding-similarity prior (``backends.embedding``), added to the model's logits in
+            ``assemble``; None for checkpoints without ``prior.json`` (every official one).
     """
 
     def __init__(
@@ -83,8 +86,10 @@ class Engine:
         *,
         max_length: int = DEFAULT_MAX_LENGTH,
         calibration: Calibration | None = None,
+        prior: EmbeddingPrior | None = None,
     ):
         self.backend = backend
+        self.prior = prior
         self.config: GLiClassConfig = backend.config
         self.tokenizer = tokenizer
         self.label_tokenizer = label_tokenizer
@@ -159,10 +164,12 @@ class Engine:
     def assemble(
         self, request: Request, plans: list[ItemPlan], segments: list[Segment], logits: list[np.ndarray], aggregate: str
     ) -> list[Prediction]:
-        """One ``Prediction`` per text: logits gathered over its segments, aggregated, calibrated, activated."""
+        """One ``Prediction`` per text: logits gathered over its segments, aggregated, plus the prior (if any),
+        calibrated, activated."""
         by_item: dict[int, list[tuple[Segment, np.ndarray]]] = {}
         for segment, values in zip(segments, logits, strict=True):
             by_item.setdefault(segment.item, []).append((segment, values))
+        prior = self.prior.logits(request.texts, request.labels) if self.prior is not None else None
         out = []
         for index, plan in enumerate(plans):
             labels = request.labels[index]
@@ -171,6 +178,8 @@ class Engine:
                 for j, value in enumerate(values):
                     per_label[segment.label_offset + j].append(value)
             item_logits = np.array([aggregate_chunks(v, aggregate) for v in per_label], dtype=np.float64)
+            if prior is not None:
+                item_logits = item_logits + prior[index]
             calibrated = self.calibration.apply(item_logits) if self.calibration else item_logits
             scores = activate(calibrated, request.multi_label[index])
             out.append(

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from .backends import Backend
+    from .backends.embedding import EmbeddingPrior
 
 __all__ = [
     "DEFAULT_MODEL_DIR", "LABEL_TOKENIZER_DIR", "WEIGHTS_FILE", "LoadedParts", "default_model_dir", "load_onnx",
@@ -43,6 +44,7 @@ class LoadedParts:
     tokenizer: Any
     label_tokenizer: Any
     calibration: Calibration | None
+    prior: EmbeddingPrior | None = None
 
 
 def default_model_dir() -> Path:
@@ -63,8 +65,13 @@ def load_torch(
     compile: bool = False,
     num_threads: int | None = None,
     precision: str | None = None,
+    prior: bool = True,
 ) -> LoadedParts:
-    """A checkpoint folder (official layout) on the torch backend, in ``precision`` (``backends.precision``)."""
+    """A checkpoint folder (official layout) on the torch backend, in ``precision`` (``backends.precision``).
+
+    With ``prior`` (default) a ``prior.json`` in the folder adds its embedding-similarity prior
+    (``backends.embedding``); ``prior=False`` runs the GLiClass model alone.
+    """
     from .backends.precision import apply_precision, normalize_precision, resolve_precision
     from .backends.torch_backend import TorchBackend, resolve_dtype
     from .modeling import GLiClassModel
@@ -95,7 +102,21 @@ def load_torch(
     model.to(device=target, dtype=resolve_dtype(dtype))
     apply_precision(model, chosen)
     backend = TorchBackend(model, compile=compile, num_threads=num_threads, precision=chosen)
-    return LoadedParts(backend, tokenizer, label_tokenizer, Calibration.load(folder))
+    embedding_prior = load_prior(folder, device=target, precision=chosen) if prior else None
+    return LoadedParts(backend, tokenizer, label_tokenizer, Calibration.load(folder), embedding_prior)
+
+
+def load_prior(folder: Path, *, device: Any, precision: str) -> EmbeddingPrior | None:
+    """The folder's embedding-similarity prior (``prior.json``) on ``device``, or None when it has none."""
+    from .backends.embedding import EmbeddingPrior, PriorSpec
+
+    spec = PriorSpec.load(folder)
+    if spec is None:
+        return None
+    import torch
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    return EmbeddingPrior.load(spec, folder, device=device, dtype=dtype)
 
 
 def load_onnx(folder: Path, *, quantized: bool = False, num_threads: int | None = None) -> LoadedParts:

