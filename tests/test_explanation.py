@@ -180,3 +180,22 @@ def test_bi_encoder(parity_classifier: Any) -> None:
     e = bi.explain([TEXT], LABELS)[0]
     assert len(e.units) == 3
     assert_deltas_are_occlusions(bi, e)
+
+
+@pytest.mark.parametrize(
+    ("options", "build"),
+    [
+        ({"architecture_type": "encoder-decoder", "class_token_pooling": "average", "extract_text_features": True},
+         {"backbone": "t5-encdec"}),
+        ({"architecture_type": "bi-encoder-fused", "logit_scale_init_value": 0.5}, {"label_encoder": True}),
+    ],
+    ids=["encoder-decoder", "bi-encoder-fused"],
+)
+def test_other_families(options: dict[str, Any], build: dict[str, Any]) -> None:
+    """Occlusion needs only scores: every family explains the same way."""
+    from tests.backends.onnx_helpers import random_classifier
+
+    model = random_classifier(options, **build)
+    e = model.explain(TEXT, LABELS)
+    assert len(e.units) == 3
+    assert_deltas_are_occlusions(model, e)
