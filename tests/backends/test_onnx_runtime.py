@@ -182,3 +182,21 @@ def test_plain_backbone_config_reads_what_inference_needs() -> None:
         _ = t5.nonsense
     saved = json.loads(json.dumps(config.to_dict()))
     assert saved["encoder_config"]["hidden_size"] == full.encoder_hidden_size
+
+
+# ---------------------------------------------------------------- explanations
+def test_explain_on_onnx_equals_torch(uni) -> None:
+    """Occlusion needs only scores: the ONNX classifier explains like the torch one, in one batched call."""
+    clf, _, onnx = uni
+    text = "The striker scored twice. Shares fell 5% after the call! Dr. Smith said so."
+    counting = CountingBackend(onnx.backend)
+    onnx.engine.backend = counting
+    try:
+        got = onnx.explain(text, ["sports", "finance"], unit="sentence")
+    finally:
+        onnx.engine.backend = counting.inner
+    want = clf.explain(text, ["sports", "finance"], unit="sentence")
+    assert [u.text for u in got.units] == [u.text for u in want.units] and len(got.units) == 3
+    for g, w in zip(got.deltas, want.deltas, strict=True):
+        assert g == pytest.approx(w, abs=1e-4)
+    assert len(counting.batches) == 1 and counting.batches[0][0] == 4  # the text and its 3 variants together

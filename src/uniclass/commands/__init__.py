@@ -7,4 +7,4 @@ Every module has ``add_parser(subparsers)``, which adds its subcommand and impor
 from __future__ import annotations
 
 # In the order of ``uniclass --help``.
-COMMANDS = ("classify", "serve", "bench", "export", "train", "eval", "data")
+COMMANDS = ("classify", "explain", "serve", "bench", "export", "train", "eval", "data")

@@ -1,7 +1,8 @@
 """The FastAPI application behind ``uniclass serve``.
 
 ``POST /v1/classify`` answers ``{"results": ...}`` exactly as ``Classifier.classify`` would for the same list
-of texts; concurrent requests are merged into shared model calls by ``MicroBatcher``. Every error, whatever
+of texts; concurrent requests are merged into shared model calls by ``MicroBatcher``. ``POST /v1/explain``
+answers ``Classifier.explain`` (occlusion per sentence or chunk) under the same limits, queue and work budget. Every error, whatever
 produced it (a limit, malformed JSON, a wrong type, a label the classifier rejects, a missing key), has the
 same body ``{"error": {"code", "message", ...}}`` so clients need one error path, and none of them can stop
 the server. ``/healthz``, ``/metrics`` (Prometheus), ``/openapi.json`` and the demo page ``/`` stay open
@@ -24,7 +25,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..explanation import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_UNITS, MAX_UNITS_LIMIT
 from .batcher import Job, MicroBatcher, Overloaded, ShuttingDown
 from .limits import Limits
 from .metrics import Metrics
@@ -80,6 +82,49 @@ class LabelScore(BaseModel):
 
 class ClassifyResponse(BaseModel):
     results: list[list[LabelScore]] = Field(description="per text, its labels sorted by score, highest first")
+
+
+class ExplainRequest(BaseModel):
+    """Arguments of ``Classifier.explain``: which units of each text moved each label's score (occlusion)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    texts: list[str] = Field(description="texts to explain")
+    labels: list[str] | list[list[str]] = Field(description="labels shared by all texts, or one label list per text")
+    multi_label: bool = Field(True, description="sigmoid per label (True) or softmax over the labels (False)")
+    unit: Literal["sentence", "chunk"] = Field(
+        "sentence", description="sentences (a regex splitter), or runs of about chunk_tokens tokens (texts without punctuation)"
+    )
+    max_units: int = Field(DEFAULT_MAX_UNITS, ge=1, le=MAX_UNITS_LIMIT,
+                           description="at most this many units per text: more sentences or chunks are grouped into runs")
+    chunk_tokens: int = Field(DEFAULT_CHUNK_TOKENS, ge=1, le=4096, description="tokens per chunk (unit='chunk')")
+    prompt: str | None = Field(None, description="task description placed before each text")
+    examples: list[FewShotExample] | None = Field(None, description="few-shot examples shown with every text")
+
+
+class ExplainedUnit(BaseModel):
+    text: str
+    start: int = Field(description="first character of the unit in the text (Unicode code points)")
+    end: int = Field(description="one past its last character")
+
+
+class LabelEffect(BaseModel):
+    label: str
+    score: float = Field(description="the label's score for the whole text")
+    deltas: list[float] = Field(description="per unit: score(text) - score(text without the unit); > 0 raises the score")
+
+
+class ExplanationBody(BaseModel):
+    text: str
+    multi_label: bool
+    unit: str
+    seen_chars: int = Field(description="characters the model reads (less than the text when it was truncated)")
+    pieces: int = Field(description="sentences or chunks found; more than len(units) when runs were grouped")
+    units: list[ExplainedUnit]
+    labels: list[LabelEffect]
+
+
+class ExplainResponse(BaseModel):
+    results: list[ExplanationBody] = Field(description="one explanation per text, in order")
 
 
 class ErrorDetail(BaseModel):
@@ -158,6 +203,7 @@ def create_app(
     app.state.classifier, app.state.limits, app.state.metrics, app.state.batcher = clf, limits, metrics, batcher
     _add_error_handlers(app)
     _add_routes(app, clf, name, limits, metrics, batcher, api_key)
+    _add_explain_route(app, clf, limits, batcher, api_key, batch_size)
     app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s)
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
@@ -241,6 +287,67 @@ def _add_routes(
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(page)
+
+
+def _add_explain_route(
+    app: FastAPI, clf: Classifier, limits: Limits, batcher: MicroBatcher, api_key: str | None, batch_size: int
+) -> None:
+    """``POST /v1/explain``: the limits of ``/v1/classify``, and every occluded variant counted as work."""
+    security = [HTTPBearer(auto_error=False), APIKeyHeader(name="X-API-Key", auto_error=False)] if api_key else []
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 413, 422, 503)}
+
+    @app.post("/v1/explain", response_model=ExplainResponse, responses=errors, dependencies=[Security(s) for s in security])
+    async def explain(body: ExplainRequest, request: Request) -> Response:
+        """Which sentences (or token chunks) of each text raised or lowered each label's score.
+
+        Occlusion: each unit is removed in turn and the text scored again, so a text costs its units + 1
+        scorings (all counted against the work budget, ``max_work_tokens``). Same limits and errors as
+        ``/v1/classify``; the answer is ``Classifier.explain(...).to_dict()`` per text.
+        """
+        from ..explanation import ExplainOptions, expand_request, plan_explanations
+        from ..processing import WindowPolicy
+
+        as_classify = ClassifyRequest(texts=body.texts, labels=body.labels, multi_label=body.multi_label,
+                                      prompt=body.prompt, examples=body.examples)
+        _, normalized = _prepare_job(as_classify, limits, 0.5)  # the same limits and validation as classify
+        if not body.texts:
+            return JSONResponse({"results": []})
+        options = ExplainOptions(body.unit, body.max_units, body.chunk_tokens)
+        try:
+            plans = await asyncio.to_thread(plan_explanations, clf.engine, normalized, WindowPolicy(clf.max_length), options)
+        except (ValueError, TypeError) as err:
+            raise ApiError(422, "invalid_input", str(err)) from None
+        work = sum(plan.work for plan in plans)
+        if work > limits.max_work_tokens:
+            raise ApiError(413, "too_much_work", f"explaining this request needs {work} encoder tokens (each text is "
+                           f"scored whole and once without each of its units); the limit is {limits.max_work_tokens}: "
+                           "send fewer or shorter texts, or a smaller max_units", limits.max_work_tokens)
+        expanded = expand_request(normalized, plans)
+        examples = [e.model_dump() for e in body.examples] if body.examples else None
+        call = functools.partial(_explain_texts, clf, body, examples, batch_size)
+        job = Job(expanded.texts, expanded.labels, body.multi_label, 0.5, work=work, call=call)
+        return JSONResponse({"results": await _submit_mapped(batcher, job, request, limits.request_timeout_s)})
+
+
+def _explain_texts(clf: Any, body: ExplainRequest, examples: list[dict[str, Any]] | None, batch_size: int) -> list[Any]:
+    """The explanations of one request as JSON (runs on the batcher's worker thread)."""
+    explanations = clf.explain(
+        list(body.texts), body.labels, unit=body.unit, max_units=body.max_units, chunk_tokens=body.chunk_tokens,
+        multi_label=body.multi_label, prompt=body.prompt, examples=examples, batch_size=batch_size, show_progress=False,
+    )
+    return [e.to_dict() for e in explanations]
+
+
+async def _submit_mapped(batcher: MicroBatcher, job: Job, request: Request, timeout: float) -> list[Any]:
+    """``_submit`` with the queue's and the classifier's errors mapped to API errors (503, 422)."""
+    try:
+        return await _submit(batcher, job, request, timeout)
+    except Overloaded as err:
+        raise ApiError(503, "overloaded", str(err), err.limit) from None
+    except ShuttingDown as err:
+        raise ApiError(503, "shutting_down", str(err)) from None
+    except (ValueError, TypeError) as err:
+        raise ApiError(422, "invalid_input", str(err)) from None
 
 
 def _default_threshold(clf: Classifier) -> float | dict[str, float]:

@@ -6,6 +6,8 @@ for at most ``max_wait_ms`` or until ``max_batch_texts`` texts, and runs one ``c
 requests with the same ``top_k`` (the only option that ``Classifier.classify`` cannot take per text: labels,
 thresholds, ``multi_label``, prompts and examples are passed as per-text lists). The call runs in a thread so
 the event loop keeps accepting requests meanwhile; each request's future gets its own slice of the results.
+A job with its own call (``Job.call``: an explanation from ``/v1/explain``) waits in the same queue under the
+same bounds, and runs alone.
 
 Isolation: ``validate(job)`` (the app's planner) runs per request before the merged call, so a request that
 would fail fails alone and the others are answered from the same call. A request whose client hung up or
@@ -38,6 +40,9 @@ class Job:
     prompt: str | None = None
     examples: list[dict[str, Any]] | None = None
     work: int = 0  # encoder tokens this job costs (counted against the queue's work bound)
+    # A job that makes its own call (an explanation) instead of joining a merged ``classify`` call: it waits in
+    # the same queue, under the same bounds, and runs alone on the worker; ``texts`` are then the texts it scores.
+    call: Callable[[], list[Any]] | None = field(default=None, repr=False)
     future: asyncio.Future[list[Any]] | None = field(default=None, repr=False)
 
     @property
@@ -195,6 +200,9 @@ class MicroBatcher:
         live = [job for job in batch if job.live]  # skip disconnected or timed-out clients
         groups: dict[int | None, list[Job]] = {}
         for job in live:
+            if job.call is not None:
+                await self._run_own(job)
+                continue
             groups.setdefault(job.top_k, []).append(job)
         for group in groups.values():
             await self._run_group(group)
@@ -230,6 +238,22 @@ class MicroBatcher:
                 job.future.set_result(results[start:end])
             start = end
 
+
+    async def _run_own(self, job: Job) -> None:
+        """A job with its own call (``Job.call``): run alone in a thread; its error is its own."""
+        if not job.live or job.call is None:
+            return
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            results = await asyncio.to_thread(job.call)
+        except Exception as err:  # noqa: BLE001 - the error belongs to that request only
+            _fail([job], err)
+            return
+        if self.on_batch is not None:
+            self.on_batch(1, len(job.texts), loop.time() - started)
+        if job.future is not None and not job.future.done():
+            job.future.set_result(results)
 
     def _valid(self, group: list[Job]) -> list[Job]:
         """The jobs that pass ``validate``; the others' futures get their error now (runs in a thread)."""
