@@ -292,7 +292,7 @@ class Classifier:
         if self.calibration is not None:
             self.calibration.save(directory)  # calibration.json: ignored by the official package
         if self.prior is not None:
-            self.prior.spec.portable(self.prior.checkpoint).save(directory)  # prior.json: ignored by the official package
+            self.prior.save(directory)  # prior.json (+ label prototypes): ignored by the official package
         return directory
 
     def enable_lora(self, *, r: int = 8, alpha: int = 16, dropout: float = 0.05, target_modules: str | list[str] = "all-linear") -> Classifier:
@@ -331,15 +331,28 @@ class Classifier:
         lora: bool = True,
         output_dir: str | Path | None = None,
         seed: int = 0,
+        finetune: bool | None = None,
+        prototypes: bool = True,
+        prototype_prompt_weight: float = 1.0,
         **training_args: Any,
     ) -> Classifier:
-        """Few-shot fine-tuning on a handful of labelled texts (LoRA by default, merged afterwards).
+        """Few-shot learning from a handful of labelled texts: label prototypes and/or fine-tuning.
+
+        With an embedding-similarity prior (``prior.json``, as the default model has), each label with examples gets
+        a prototype vector in the prior (the normalised mean of its prompt's and its examples' embeddings), saved by
+        ``save_pretrained``. The model itself is fine-tuned with LoRA (merged afterwards) unless ``finetune=False``.
 
         Args:
             texts: the training texts.
             labels: per text, its true label (str) or labels (list).
-            all_labels: the candidate labels of the task (default: every label seen in ``labels``).
+            all_labels: the candidate labels of the task (default: every label seen in ``labels``). Give prototypes
+                to every label you will classify with: a label without one is compared by its prompt vector, which
+                is less similar to any text than a prototype is, so it is chosen less often.
             multi_label: focal/BCE training if True, softmax cross-entropy over the labels if False.
+            finetune: fine-tune the GLiClass model; None (default) chooses by measurement
+                (``training.fit.default_finetune``): always without a prior.
+            prototypes: set the prior's label prototypes (ignored without a prior).
+            prototype_prompt_weight: how many examples the label prompt's vector counts as in a prototype.
 
         Example:
             >>> clf.fit(["goal in extra time", "shares fell"], ["sports", "finance"], epochs=5)  # doctest: +SKIP
@@ -348,6 +361,7 @@ class Classifier:
 
         return fit(self, texts, labels, all_labels=all_labels, multi_label=multi_label, epochs=epochs,
                    learning_rate=learning_rate, batch_size=batch_size, lora=lora, output_dir=output_dir, seed=seed,
+                   finetune=finetune, prototypes=prototypes, prototype_prompt_weight=prototype_prompt_weight,
                    **training_args)
 
     @property

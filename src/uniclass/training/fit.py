@@ -1,4 +1,9 @@
-"""``Classifier.fit``: few-shot fine-tuning on a handful of labelled texts, on top of the ``Trainer``.
+"""``Classifier.fit``: few-shot learning from a handful of labelled texts.
+
+Two parts, either or both: label prototypes in the classifier's embedding-similarity prior (``prior.json``; each
+label's prompt vector replaced by the mean of it and its examples' vectors, ``backends.embedding``), and fine-tuning
+the GLiClass model itself on the ``Trainer``. Which is the default is measured in ``benchmarks/few_shot_prior.py``
+(``benchmarks/RESULTS.md``).
 
 ``Classifier.fit`` imports this module only when called, so the classifier never depends on ``training``.
 """
@@ -15,6 +20,10 @@ from ..data.formats import Example
 if TYPE_CHECKING:  # pragma: no cover
     from ..classifier import Classifier
 
+# Whether fit fine-tunes the model when the prior's prototypes are set too (``finetune=None``): chosen on the
+# selection sets of the few-shot protocol (benchmarks/RESULTS.md, few-shot section).
+FINETUNE_WITH_PROTOTYPES = True
+
 
 def fit(
     classifier: Classifier,
@@ -29,17 +38,67 @@ def fit(
     lora: bool = True,
     output_dir: str | Path | None = None,
     seed: int = 0,
+    finetune: bool | None = None,
+    prototypes: bool = True,
+    prototype_prompt_weight: float = 1.0,
     **training_args: Any,
 ) -> Classifier:
     """Train ``classifier`` in place (see ``Classifier.fit`` for the arguments) and return it."""
-    classifier.require_torch("fit")
-    from .args import TrainingArguments
-    from .trainer import Trainer
-
     true_lists = [[y] if isinstance(y, str) else list(y) for y in labels]
     if len(true_lists) != len(texts):
         raise ValueError(f"fit: {len(texts)} texts but {len(true_lists)} label entries")
     candidates = list(all_labels) if all_labels is not None else sorted({y for ys in true_lists for y in ys})
+    use_prototypes = prototypes and classifier.prior is not None
+    if finetune is None:
+        finetune = default_finetune(classifier, prototypes)
+    if not finetune and not use_prototypes:
+        raise ValueError("fit: nothing to train: finetune=False needs a classifier with an embedding-similarity prior "
+                         "(prior.json) and prototypes=True")
+    if use_prototypes:
+        set_prototypes(classifier, texts, true_lists, candidates, prompt_weight=prototype_prompt_weight)
+    if finetune:
+        finetune_model(classifier, texts, true_lists, candidates, multi_label=multi_label, epochs=epochs,
+                       learning_rate=learning_rate, batch_size=batch_size, lora=lora, output_dir=output_dir, seed=seed,
+                       **training_args)
+    return classifier
+
+
+def default_finetune(classifier: Classifier, prototypes: bool) -> bool:
+    """Fine-tune unless the prior's prototypes do the learning (``FINETUNE_WITH_PROTOTYPES``, set by measurement)."""
+    return classifier.prior is None or not prototypes or FINETUNE_WITH_PROTOTYPES
+
+
+def set_prototypes(classifier: Classifier, texts: Sequence[str], true_lists: Sequence[Sequence[str]],
+                   candidates: Sequence[str], *, prompt_weight: float) -> None:
+    """One prototype per candidate label with examples (a multi-label text counts for each of its labels)."""
+    by_label: dict[str, list[str]] = {label: [] for label in candidates}
+    for text, ys in zip(texts, true_lists, strict=True):
+        for y in ys:
+            if y in by_label:
+                by_label[y].append(text)
+    classifier.prior.set_prototypes(by_label, prompt_weight=prompt_weight)
+
+
+def finetune_model(
+    classifier: Classifier,
+    texts: Sequence[str],
+    true_lists: Sequence[Sequence[str]],
+    candidates: Sequence[str],
+    *,
+    multi_label: bool,
+    epochs: float,
+    learning_rate: float,
+    batch_size: int,
+    lora: bool,
+    output_dir: str | Path | None,
+    seed: int,
+    **training_args: Any,
+) -> None:
+    """Fine-tune the GLiClass model (not the prior) on the examples, every candidate label in each item."""
+    classifier.require_torch("fit")
+    from .args import TrainingArguments
+    from .trainer import Trainer
+
     examples = [
         Example(text, tuple(candidates), tuple(1.0 if c in ys else 0.0 for c in candidates))
         for text, ys in zip(texts, true_lists, strict=True)
@@ -64,4 +123,3 @@ def fit(
         classifier.merge_lora()
     classifier.model.eval()
     classifier.reset_caches()
-    return classifier

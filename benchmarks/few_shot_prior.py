@@ -1,0 +1,177 @@
+"""Few-shot (8 examples per label) on the protocol sets: fit and label prototypes against the cheap alternatives.
+
+Issue 12 item 4. For each set one seeded split (``split``: 8 training texts per label, then up to ``--test`` test
+texts from the rest, the same for every row) and these rows, single-label argmax macro-F1:
+
+* ``embedding zero-shot``: MiniLM cosine to "This text is about {label}." (the prior's embedder and template);
+* ``prototype baseline``: cosine to each label's prototype (L2-normalised mean of the prompt vector and the 8
+  example vectors, ``backends.embedding.prototype``), argmax; ``prototypes pw=K``: the prompt counted K times;
+* ``v2 zero-shot`` / ``v2 + fit``: the model alone (``prior=False``), before and after ``Classifier.fit``;
+* ``fused zero-shot``: model logit + weight x prompt cosine (the checkpoint's ``prior.json``, weight read from it);
+* ``fused + prototypes``: the same with prototype vectors (what ``fit(finetune=False)`` gives);
+* ``fused + prototypes + fit``: fitted model logits + weight x prototype cosine (``fit(finetune=True)``).
+
+The fused rows add the prior's logits to the model's exactly as ``Engine.assemble`` does (the bundled model has no
+calibration, so argmax is unchanged), from cached vectors and logits: each model is run once per set. Caches
+(embeddings, logits) go to ``--cache`` (under ``runs/``, ignored), so an interrupted run resumes. Reproduce:
+
+    cp -r src/uniclass/models/uniclass-minilm /tmp/fs-v3   # + /tmp/fs-v3/prior.json (see backends/embedding.py)
+    python benchmarks/few_shot_prior.py --model /tmp/fs-v3 --test 300
+
+Writes ``benchmarks/results/few_shot_prior.json`` and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from uniclass.backends.embedding import EmbeddingPrior, PriorSpec, prototype
+from uniclass.bench.common import repo_relative_paths
+from uniclass.data.formats import Example
+from uniclass.evaluation.metrics import single_label_report
+
+SELECTION = ("bbc_news", "rotten_tomatoes", "foldoc", "gcide_eval", "roget", "debates_party")
+REPORT_ONLY = ("political_statements", "amazon_food")
+PROMPT_WEIGHTS = (0.0, 1.0, 2.0, 4.0)
+
+
+def split(examples: list[Example], shots: int, test_size: int, seed: int) -> tuple[list[Example], list[Example]]:
+    """``shots`` training texts per label (sorted labels, seeded), then a seeded test sample of the rest."""
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        by_label.setdefault(e.true_labels[0], []).append(i)
+    train = [i for label in sorted(by_label) for i in rng.sample(by_label[label], min(shots, len(by_label[label])))]
+    rest = sorted(set(range(len(examples))) - set(train))
+    test = rng.sample(rest, min(test_size, len(rest)))
+    return [examples[i] for i in train], [examples[i] for i in test]
+
+
+def macro_f1(scores: np.ndarray, labels: list[str], test: list[Example]) -> float:
+    gold = [e.true_labels[0] for e in test]
+    predicted = [labels[int(i)] for i in scores.argmax(axis=1)]
+    return float(single_label_report(gold, predicted, sorted(labels))["macro_f1"])
+
+
+def cached(path: Path, compute: Any) -> np.ndarray:
+    if path.is_file():
+        return np.load(path)
+    value = np.asarray(compute())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, value)
+    return value
+
+
+def model_logits(clf: Any, texts: list[str], labels: list[str]) -> np.ndarray:
+    predictions = clf.predict(texts, labels, multi_label=False, batch_size=16)
+    return np.array([p.logits for p in predictions], dtype=np.float64)
+
+
+def prototypes(prompts: np.ndarray, labels: list[str], train: list[Example], train_vectors: np.ndarray, weight: float) -> np.ndarray:
+    rows = []
+    for j, label in enumerate(labels):
+        mine = [i for i, e in enumerate(train) if e.true_labels[0] == label]
+        rows.append(prototype(prompts[j], train_vectors[mine], weight))
+    return np.stack(rows)
+
+
+def fit_logits(args: argparse.Namespace, recipe: dict[str, Any], train: list[Example], test: list[Example], labels: list[str]) -> np.ndarray:
+    from uniclass import Classifier
+
+    clf = Classifier.from_pretrained(args.model, device="cpu", max_length=256, prior=False)
+    start = time.perf_counter()
+    clf.fit([e.text for e in train], [e.true_labels[0] for e in train], all_labels=labels, multi_label=False,
+            seed=args.seed, **recipe)
+    print(f"    fit {recipe} in {time.perf_counter() - start:.0f} s", flush=True)
+    return model_logits(clf, [e.text for e in test], labels)
+
+
+RECIPES: dict[str, dict[str, Any]] = {
+    # Classifier.fit's defaults before this change (LoRA r=8, 10 epochs, lr 1e-4), capped in steps for 2 CPU cores.
+    "lora-1e-4": {"epochs": 10, "learning_rate": 1e-4, "batch_size": 8, "lora": True, "max_steps": 40},
+    "lora-5e-4": {"epochs": 10, "learning_rate": 5e-4, "batch_size": 8, "lora": True, "max_steps": 40},
+}
+
+
+def run_set(name: str, args: argparse.Namespace, prior: EmbeddingPrior, clf: Any) -> dict[str, float]:
+    from uniclass.evaluation.runner import load_eval_data
+
+    examples = load_eval_data(name)
+    train, test = split(examples, args.shots, args.test, args.seed)
+    labels = list(test[0].all_labels)
+    cache = args.cache / f"{name}-s{args.seed}-k{args.shots}-t{args.test}"
+    texts = [e.text for e in test]
+    start = time.perf_counter()
+    train_vectors = cached(cache / "train_vectors.npy", lambda: prior.embedder.embed([e.text for e in train]))
+    test_vectors = cached(cache / "test_vectors.npy", lambda: prior.embedder.embed(texts))
+    prompts = cached(cache / "prompt_vectors.npy", lambda: prior.prompt_vectors(labels))
+    zero = cached(cache / "v2_zero.npy", lambda: model_logits(clf, texts, labels))
+    print(f"  {name}: {len(train)} train, {len(test)} test, {len(labels)} labels, zero-shot in {time.perf_counter() - start:.0f} s", flush=True)
+    weight = prior.spec.weight
+    prompt_cos = test_vectors @ prompts.T
+    row = {"embedding zero-shot": macro_f1(prompt_cos, labels, test), "v2 zero-shot": macro_f1(zero, labels, test),
+           "fused zero-shot": macro_f1(zero + weight * prompt_cos, labels, test)}
+    proto_cos = {pw: test_vectors @ prototypes(prompts, labels, train, train_vectors, pw).T for pw in PROMPT_WEIGHTS}
+    for pw, cos in proto_cos.items():
+        tag = "prototype baseline" if pw == 1.0 else f"prototypes pw={pw:g}"
+        row[tag] = macro_f1(cos, labels, test)
+        row["fused + prototypes" + ("" if pw == 1.0 else f" pw={pw:g}")] = macro_f1(zero + weight * cos, labels, test)
+    for recipe in args.recipes:
+        fitted = cached(cache / f"fit_{recipe}.npy", lambda r=recipe: fit_logits(args, RECIPES[r], train, test, labels))
+        row[f"v2 + fit [{recipe}]"] = macro_f1(fitted, labels, test)
+        row[f"fused + fit [{recipe}]"] = macro_f1(fitted + weight * prompt_cos, labels, test)
+        for pw, cos in proto_cos.items():
+            suffix = "" if pw == 1.0 else f" pw={pw:g}"
+            row[f"fused + prototypes + fit [{recipe}]{suffix}"] = macro_f1(fitted + weight * cos, labels, test)
+    return row
+
+
+def main() -> None:
+    from uniclass import Classifier
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a checkpoint folder with prior.json")
+    parser.add_argument("--sets", default=",".join(SELECTION + REPORT_ONLY))
+    parser.add_argument("--shots", type=int, default=8)
+    parser.add_argument("--test", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--recipes", default=",".join(RECIPES), help="fit recipes (names in RECIPES), '' for none")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cache", type=Path, default=Path("runs/few_shot_prior"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "few_shot_prior.json")
+    args = parser.parse_args()
+    args.recipes = [r for r in args.recipes.split(",") if r]
+    torch.set_num_threads(args.threads)
+    spec = PriorSpec.load(args.model)
+    if spec is None:
+        raise SystemExit(f"{args.model} has no prior.json")
+    prior = EmbeddingPrior.load(spec, args.model)
+    clf = Classifier.from_pretrained(args.model, device="cpu", max_length=256, prior=False)
+    rows = {name: run_set(name, args, prior, clf) for name in args.sets.split(",")}
+    selection = [n for n in rows if n in SELECTION]
+    means = {"selection mean": {k: float(np.mean([rows[n][k] for n in selection])) for k in rows[selection[0]]}} if selection else {}
+    if len(rows) > len(selection):
+        means["mean of all"] = {k: float(np.mean([r[k] for r in rows.values()])) for k in next(iter(rows.values()))}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    setup = repo_relative_paths(vars(args) | {"out": str(args.out), "cache": str(args.cache), "prior": spec.to_dict(),
+                                              "fit_recipes": {r: RECIPES[r] for r in args.recipes}, "command": " ".join(sys.argv)})
+    args.out.write_text(json.dumps({"setup": setup, "rows": rows, "means": means}, indent=2, default=str) + "\n")
+    columns = list(rows) + list(means)
+    table = rows | means
+    print("| method | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for key in next(iter(rows.values())):
+        print(f"| {key} | " + " | ".join(f"{table[c][key]:.3f}" for c in columns) + " |")
+
+
+if __name__ == "__main__":
+    main()
