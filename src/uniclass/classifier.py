@@ -340,7 +340,9 @@ class Classifier:
 
         With an embedding-similarity prior (``prior.json``, as the default model has), each label with examples gets
         a prototype vector in the prior (the normalised mean of its prompt's and its examples' embeddings), saved by
-        ``save_pretrained``. The model itself is fine-tuned with LoRA (merged afterwards) unless ``finetune=False``.
+        ``save_pretrained``, and by default the model itself is left as it is (measured: fine-tuning on top of the
+        prototypes lost on the few-shot protocol, ``benchmarks/RESULTS.md``); ``finetune=True`` does both. Without a
+        prior the model is fine-tuned with LoRA (merged afterwards).
 
         Args:
             texts: the training texts.
@@ -350,7 +352,7 @@ class Classifier:
                 is less similar to any text than a prototype is, so it is chosen less often.
             multi_label: focal/BCE training if True, softmax cross-entropy over the labels if False.
             finetune: fine-tune the GLiClass model; None (default) chooses by measurement
-                (``training.fit.default_finetune``): always without a prior.
+                (``training.fit.default_finetune``): not when prototypes are set, always without a prior.
             prototypes: set the prior's label prototypes (ignored without a prior).
             prototype_prompt_weight: how many examples the label prompt's vector counts as in a prototype.
 

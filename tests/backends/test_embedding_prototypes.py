@@ -143,3 +143,15 @@ def test_fit_without_a_prior(classifier) -> None:
     with pytest.raises(ValueError, match="nothing to train"):
         classifier.fit(["a goal"], ["sports"], finetune=False)
     classifier.fit(["a goal", "shares"], ["sports", "finance"], lora=False, max_steps=1)  # default: fine-tunes
+
+
+def test_fit_default_follows_the_measured_choice(classifier) -> None:
+    """With a prior, ``finetune=None`` fine-tunes only if the few-shot protocol chose to (``FINETUNE_WITH_PROTOTYPES``)."""
+    from uniclass.training import fit as fit_module
+
+    weights = {n: p.detach().clone() for n, p in classifier.model.named_parameters()}
+    classifier.fit(["a goal", "shares"], ["sports", "finance"], lora=False, max_steps=1, learning_rate=1e-2)
+    unchanged = all(torch.equal(p, weights[n]) for n, p in classifier.model.named_parameters())
+    assert unchanged != fit_module.FINETUNE_WITH_PROTOTYPES
+    assert set(classifier.prior.prototypes) == {"sports", "finance"}
+    assert fit_module.default_finetune(classifier, prototypes=False)
