@@ -22,8 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # Whether fit fine-tunes the model when the prior's prototypes are set too (``finetune=None``): chosen on the
 # selection sets of the few-shot protocol (benchmarks/few_shot_prior.py, benchmarks/RESULTS.md §9): prototypes
-# alone 0.700 mean macro-F1, prototypes + LoRA fine-tuning 0.691 (it helps the topic sets with many labels and
-# hurts 2-label sentiment), so prototypes alone, which also take seconds instead of minutes.
+# alone 0.700 mean macro-F1; prototypes + LoRA fine-tuning 0.691 at lr 5e-4 (hurts 2-label sentiment) and 0.704 at
+# lr 1e-4 (helps many-label topics, hurts foldoc), a tie on one split; so the cheaper choice, prototypes alone
+# (seconds instead of minutes, the model's weights untouched).
 FINETUNE_WITH_PROTOTYPES = False
 
 
