@@ -224,7 +224,7 @@ class Classifier:
                 raise ValueError("backend='onnx' needs the folder of an ONNX export (uniclass export onnx --out DIR)")
             folder = resolve_checkpoint(model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
                                         local_files_only=local_files_only)
-            parts = load_onnx(folder, quantized=onnx_quantized(precision, quantized), num_threads=num_threads)
+            parts = load_onnx(folder, quantized=onnx_quantized(precision, quantized), num_threads=num_threads, prior=prior)
         else:
             if quantized:
                 raise ValueError("quantized=True applies to backend='onnx' (int8 ONNX graphs); the torch backend is float")
