@@ -13,9 +13,11 @@ embeddings (``uniclass.backends.embedding``). This script computes, on the proto
 3. reports gcide_multi (multi-label, report-only) at the default threshold 0.5 and at its best global threshold.
 
 ``--write-model DIR`` writes the chosen ``prior.json`` and ``calibration.json`` into a checkpoint folder (that is how
-``src/uniclass/models/uniclass-minilm`` got them). Run (about 10 minutes on 2 cores)::
+``src/uniclass/models/uniclass-minilm`` got them). Run (about 10 minutes on 2 idle cores)::
 
     python benchmarks/prior_study.py --out benchmarks/results/prior_study.json
+    python benchmarks/prior_study.py --from-results benchmarks/results/prior_study.json \
+        --write-model src/uniclass/models/uniclass-minilm
 """
 
 from __future__ import annotations
@@ -110,7 +112,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/prior_study.json"))
     parser.add_argument("--write-model", type=Path, help="write prior.json and calibration.json into this checkpoint folder")
+    parser.add_argument("--from-results", type=Path, help="with --write-model: take the choice from a saved --out JSON")
     args = parser.parse_args()
+    if args.from_results:
+        saved = json.loads(args.from_results.read_text())
+        write_model(args.write_model, saved["chosen_weight"], Calibration(temperature=saved["temperature"], shift=saved["shift"]))
+        return
 
     data = collect([*SELECTION, *REPORT_ONLY, MULTI], args.limit, args.seed, args.threads)
     sweep = {}
@@ -140,9 +147,13 @@ def main() -> None:
     print(json.dumps({k: result[k] for k in ("chosen_weight", "temperature", "shift", "selection_micro_f1_at_shift")}))
     print(json.dumps(multi, indent=1))
     if args.write_model:
-        PriorSpec(weight=chosen, backbone=dict(SPEC.backbone), center=True).save(args.write_model)
-        calibration.save(args.write_model)
-        print(f"wrote prior.json and calibration.json into {args.write_model}")
+        write_model(args.write_model, chosen, calibration)
+
+
+def write_model(folder: Path, weight: float, calibration: Calibration) -> None:
+    PriorSpec(weight=weight, backbone=dict(SPEC.backbone), center=True).save(folder)
+    calibration.save(folder)
+    print(f"wrote prior.json and calibration.json into {folder}")
 
 
 if __name__ == "__main__":
