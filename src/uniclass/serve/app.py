@@ -7,6 +7,10 @@ same body ``{"error": {"code", "message", ...}}`` so clients need one error path
 the server. ``/healthz``, ``/metrics`` (Prometheus), ``/openapi.json`` and the demo page ``/`` stay open
 when an API key is set; ``/v1/*`` then needs ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``.
 
+Clients (remote addresses) share the model fairly: the batcher's ``FairQueue`` gives each one turn per model
+call, and ``RefusalPacer`` makes a client whose requests keep being refused wait before its next one is read,
+so neither valid heavy work nor a stream of bad requests takes the service from everyone else.
+
 Example:
     >>> app = create_app("path/to/checkpoint", max_texts=32, api_key="secret")  # doctest: +SKIP
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
@@ -19,6 +23,7 @@ import dataclasses
 import functools
 import hmac
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -36,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from .batcher import Job, MicroBatcher, Overloaded, ShuttingDown
 from .limits import Limits
+from .pacing import RefusalPacer
 from .metrics import Metrics
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,12 +107,14 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.limit = status, code, message, limit
 
 
-def error_response(status: int, code: str, message: str, limit: float | None = None, **extra: Any) -> JSONResponse:
+def error_response(status: int, code: str, message: str, limit: float | None = None, *,
+                   retry_after: float = 1.0, **extra: Any) -> JSONResponse:
     detail: dict[str, Any] = {"code": code, "message": message}
     if limit is not None:
         detail["limit"] = limit
     detail.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": "1"} if status == 503 else None
+    headers = ({"WWW-Authenticate": "Bearer"} if status == 401
+               else {"Retry-After": str(max(1, math.ceil(retry_after)))} if status in (429, 503) else None)
     return JSONResponse({"error": detail}, status_code=status, headers=headers)
 
 
@@ -137,8 +145,9 @@ def create_app(
     metrics = Metrics()
     classify = functools.partial(clf.classify, batch_size=batch_size, show_progress=False)
     batcher = MicroBatcher(
-        classify, max_batch_texts=limits.max_batch_texts, max_wait_ms=limits.max_wait_ms,
-        max_queue_texts=limits.max_queue_texts, max_queue_work=limits.max_queue_tokens, on_batch=metrics.observe_batch,
+        classify, max_batch_texts=limits.max_batch_texts, max_batch_work=limits.max_batch_tokens,
+        max_wait_ms=limits.max_wait_ms, max_queue_texts=limits.max_queue_texts, max_queue_work=limits.max_queue_tokens,
+        quantum=limits.client_quantum_tokens, presence_s=limits.client_presence_s, on_batch=metrics.observe_batch,
     )
 
     @asynccontextmanager
@@ -158,7 +167,8 @@ def create_app(
     app.state.classifier, app.state.limits, app.state.metrics, app.state.batcher = clf, limits, metrics, batcher
     _add_error_handlers(app)
     _add_routes(app, clf, name, limits, metrics, batcher, api_key)
-    app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s)
+    app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s,
+                       pacer=RefusalPacer(limits.refusal_share))
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -189,7 +199,7 @@ def _add_routes(
     # Declared for the OpenAPI schema only (the "Authorize" button of /docs); _Guard enforces the key.
     security = [HTTPBearer(auto_error=False), APIKeyHeader(name="X-API-Key", auto_error=False)] if api_key else []
     errors: dict[int | str, dict[str, Any]] = {
-        code: {"model": ErrorResponse} for code in (401, 413, 422, 503)
+        code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 503)
     }
 
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=errors, dependencies=[Security(s) for s in security])
@@ -199,13 +209,14 @@ def _add_routes(
         if not job.texts:
             return JSONResponse({"results": []})
         try:
-            job.work = await asyncio.to_thread(_plan_work, clf, normalized)
+            job.text_work = await asyncio.to_thread(_plan_work, clf, normalized, limits.max_work_tokens)
         except (ValueError, TypeError) as err:
             raise ApiError(422, "invalid_input", str(err)) from None
-        if job.work > limits.max_work_tokens:
-            raise ApiError(413, "too_much_work", f"this request needs {job.work} encoder tokens (texts x label groups x "
-                           f"window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or shorter ones",
-                           limits.max_work_tokens)
+        except _TooMuchWork as err:
+            raise ApiError(413, "too_much_work", f"this request needs {err.describe()} encoder tokens (texts x label "
+                           f"groups x window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or "
+                           "shorter ones", limits.max_work_tokens) from None
+        job.work, job.client = sum(job.text_work), client_id(request.scope)
         try:
             results = await _submit(batcher, job, request, limits.request_timeout_s)
         except Overloaded as err:
@@ -275,16 +286,48 @@ async def _disconnected(request: Request) -> None:
             return
 
 
-def _plan_work(clf: Any, request: Any) -> int:
-    """Encoder tokens the request costs: every window of every text and label group (linear planning).
+class _TooMuchWork(Exception):
+    """The request's work is over the budget; planning stopped once that was certain."""
 
-    Raises ``ValueError`` for inputs that cannot be fitted (a prompt leaving no room), so such a request
-    fails alone with a 422 before it is queued, instead of failing the merged batch it would join.
+    def __init__(self, counted: int, planned: int, texts: int):
+        super().__init__(counted)
+        self.counted, self.planned, self.texts = counted, planned, texts
+
+    def describe(self) -> str:
+        if self.planned == self.texts:
+            return str(self.counted)
+        return f"more than {self.counted} (counted over its first {self.planned} of {self.texts} texts)"
+
+
+def _plan_work(clf: Any, request: Any, budget: int) -> list[int]:
+    """Encoder tokens each text costs: every window of every label group (linear planning).
+
+    Texts are planned in slices of 1, 2, 4, ... and planning stops as soon as the total is over ``budget``
+    (``_TooMuchWork``), so refusing a request costs about the budget's worth of planning, never the whole of a
+    huge request. Raises ``ValueError`` for inputs that cannot be fitted (a prompt leaving no room), so such a
+    request fails alone with a 422 before it is queued (after planning one text), instead of failing the
+    merged batch it would join.
     """
     from ..processing import WindowPolicy
 
-    plans = clf.engine.plan(request, WindowPolicy(clf.max_length))
-    return sum(len(s.input_ids) + len(s.class_input_ids or ()) for plan in plans for s in plan.segments)
+    policy = WindowPolicy(clf.max_length)
+    work: list[int] = []
+    start, size, n = 0, 1, len(request.texts)
+    while start < n:
+        items = range(start, min(n, start + size))
+        for plan in clf.engine.plan(request, policy, items):
+            work.append(sum(len(s.input_ids) + len(s.class_input_ids or ()) for s in plan.segments))
+        if sum(work) > budget:
+            raise _TooMuchWork(sum(work), len(work), n)
+        start, size = items.stop, size * 2
+    return work
+
+
+def client_id(scope: Scope) -> str | None:
+    """Who sent a request, for fair sharing and pacing: its remote address (uvicorn rewrites it from
+    ``X-Forwarded-For`` only for the proxies given in ``--forwarded-allow-ips``, loopback by default)."""
+    client = scope.get("client")
+    return client[0] if client else None
 
 
 def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float | dict[str, float]) -> tuple[Job, Any]:
@@ -372,15 +415,45 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 # ====================================================================== middleware (plain ASGI: cheap, and sees every request)
 class _Guard:
-    """API key and body size for ``/v1/*``, checked before the body is parsed (or even fully received)."""
+    """Pacing, API key and body size for ``/v1/*``, checked before the body is parsed (or even fully received).
 
-    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int, body_timeout: float = 30.0):
+    A client whose requests were refused waits (``RefusalPacer``) before this request's body is even read; one
+    that is too deep in debt gets a 429 without it being read. Every refusal is charged to its client.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int, body_timeout: float = 30.0,
+                 pacer: RefusalPacer | None = None):
         self.app, self.api_key, self.max_body_bytes, self.body_timeout = app, api_key, max_body_bytes, body_timeout
+        self.pacer = pacer or RefusalPacer(1.0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
+        client = client_id(scope)
+        wait = self.pacer.wait_s(client)
+        if wait > 0:
+            await asyncio.sleep(min(wait, self.pacer.max_wait_s))
+            if wait > self.pacer.max_wait_s:
+                retry = self.pacer.wait_s(client)
+                message = f"too many refused requests from this client; retry in {retry:.1f} s"
+                await error_response(429, "too_many_refusals", message, retry_after=retry)(scope, receive, send)
+                return
+        started, status = time.perf_counter(), 0
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, record_status)
+        finally:
+            if RefusalPacer.refused(status):
+                self.pacer.charge(client, time.perf_counter() - started)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.api_key is not None and not self._authorized(headers):
             await error_response(401, "unauthorized", "missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")(scope, receive, send)

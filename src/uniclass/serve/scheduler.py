@@ -1,0 +1,177 @@
+"""Fair sharing of the model between clients: what goes into the next model call.
+
+The model is one worker, so whoever fills a call delays everyone behind it. ``FairQueue`` decides each call's
+content by deficit round robin over clients (a client is a remote address, see ``app.client_id``), counted in
+encoder tokens of work:
+
+- every client with queued work gets one turn per call, in rotation; a turn adds ``quantum`` tokens of credit
+  and takes whole texts while the credit lasts, so a request of a few texts goes whole in one turn, and a
+  large one is cut into slices of about ``quantum`` tokens spread over successive calls;
+- a call holds at most ``max_texts`` texts and ``max_work`` tokens (one text bigger than that goes alone), so
+  one heavy request cannot make a single long call that everyone waits behind;
+- while a client is *present* (seen within ``presence_s``) but has nothing queued, as a client waiting for
+  its answer before sending the next request is, backlogged clients get only their one turn per call: the
+  call is not filled up with their work, so the returning client does not wait behind it. With nobody else
+  around, a backlogged client gets turn after turn and fills the call (no capacity is wasted).
+
+Within one client, its requests also take turns (a long one goes to the back of the client's line after each
+slice), so a short request behind a long one from the same address is not held for all of it.
+
+Deterministic and synchronous (the clock is injectable): the tests check the order of service directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class Schedulable(Protocol):
+    """What the queue needs of a job (``batcher.Job``)."""
+
+    texts: list[str]
+    client: Hashable
+    scheduled: int  # texts already handed to model calls
+
+    @property
+    def live(self) -> bool: ...
+
+    def cost(self, index: int) -> int: ...
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Texts ``start:stop`` of one job, answered by one model call."""
+
+    job: Any
+    start: int
+    stop: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+class FairQueue:
+    """Deficit round robin over clients, one turn per client per call while others are present (module doc)."""
+
+    def __init__(self, quantum: int = 256, presence_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        if quantum < 1:
+            raise ValueError(f"quantum must be >= 1, got {quantum}")
+        self.quantum, self.presence_s, self.clock = quantum, presence_s, clock
+        self._lines: dict[Hashable, deque[Any]] = {}  # clients with queued jobs, in rotation order
+        self._credit: dict[Hashable, int] = {}
+        self._seen: dict[Hashable, float] = {}
+
+    # ---------------------------------------------------------------- state
+    def push(self, job: Schedulable) -> None:
+        """Queue a job at the end of its client's line (a new client joins the end of the rotation)."""
+        self._lines.setdefault(job.client, deque()).append(job)
+        self.seen(job.client)
+
+    def seen(self, client: Hashable) -> None:
+        """The client sent a request or got an answer just now (it counts as present for ``presence_s``)."""
+        self._seen[client] = self.clock()
+
+    def __bool__(self) -> bool:
+        self._drop_dead()
+        return bool(self._lines)
+
+    def clients(self) -> list[Hashable]:
+        """Clients with queued work, in the order their next turns come."""
+        self._drop_dead()
+        return list(self._lines)
+
+    def waiting_for_company(self) -> bool:
+        """Whether a present client has nothing queued (it may send its next request any moment)."""
+        now = self.clock()
+        for client, when in list(self._seen.items()):
+            if now - when > self.presence_s:
+                del self._seen[client]  # forget absent clients: the table stays as small as the present set
+            elif client not in self._lines:
+                return True
+        return False
+
+    # ---------------------------------------------------------------- the next call
+    def take(self, max_texts: int, max_work: int) -> list[Chunk]:
+        """The content of the next model call (empty only when nothing live is queued)."""
+        self._drop_dead()
+        chunks: list[Chunk] = []
+        room = [max_texts, max_work]
+        one_turn_each = self.waiting_for_company()
+        while self._lines:
+            for client in list(self._lines):
+                if self._turn(client, chunks, room):
+                    return chunks  # the call is full; the rotation resumes after this client
+            if chunks and one_turn_each:
+                break
+        return chunks
+
+    def _turn(self, client: Hashable, chunks: list[Chunk], room: list[int]) -> bool:
+        """One turn of ``client``: credit a quantum, take whole texts while credit and room last. Returns
+        whether the call is full."""
+        line = self._lines[client]
+        credit = self._credit.get(client, 0) + self.quantum
+        full = False
+        while line and not full:
+            job = line[0]
+            if not job.live:
+                line.popleft()
+                continue
+            start = stop = job.scheduled
+            while stop < len(job.texts):
+                cost = job.cost(stop)
+                if cost > credit:
+                    break
+                if room[0] < 1 or (cost > room[1] and (chunks or stop > start)):
+                    full = True
+                    break
+                credit, room[0], room[1] = credit - cost, room[0] - 1, room[1] - cost
+                stop += 1
+            if stop > start:
+                chunks.append(Chunk(job, start, stop))
+                job.scheduled = stop
+            if job.scheduled == len(job.texts):
+                line.popleft()  # all of it is on its way: the client's next job may use the rest of the turn
+                continue
+            if not full:
+                line.rotate(-1)  # out of credit mid-job: the client's other jobs go first next turn
+            break
+        del self._lines[client]
+        if line:
+            self._lines[client] = line  # to the end of the rotation, keeping its unspent credit
+            self._credit[client] = credit
+        else:
+            self._credit.pop(client, None)  # no queued work: no credit banked (deficit round robin)
+        return full or room[0] < 1 or room[1] < 1
+
+    def _drop_dead(self) -> None:
+        """Forget jobs whose clients hung up or timed out, and clients left with nothing queued."""
+        for client in list(self._lines):
+            line = self._lines[client]
+            if any(not job.live for job in line):
+                live = deque(job for job in line if job.live)
+                if live:
+                    self._lines[client] = line = live
+                else:
+                    del self._lines[client]
+                    self._credit.pop(client, None)
+
+
+def spread(work: int, texts: int) -> list[int]:
+    """Per-text costs summing to ``work`` when only the total is known (at least 1 each)."""
+    if texts <= 0:
+        return []
+    base, extra = divmod(max(work, texts), texts)
+    return [base + (i < extra) for i in range(texts)]
+
+
+def merged_results(chunks: Sequence[Chunk], results: Sequence[Any]) -> list[tuple[Chunk, list[Any]]]:
+    """Each chunk with its slice of one call's results (in the order the chunks were merged)."""
+    out, start = [], 0
+    for chunk in chunks:
+        out.append((chunk, list(results[start:start + len(chunk)])))
+        start += len(chunk)
+    return out
