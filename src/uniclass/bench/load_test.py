@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import socket
@@ -165,6 +166,22 @@ def abuser(url: str, deadline: float, kind: str, seed: int, args: argparse.Names
     connection.close()
 
 
+def abuse_process(url: str, deadline: float, kinds: list[str], args: argparse.Namespace, out: Any) -> None:
+    """Every abusive client, as threads of this separate process (the normal clients' process and its GIL are
+    not slowed by them, as they would not be by clients on other machines); puts their statuses on ``out``."""
+    abusers = [(kind, Tally()) for kind in kinds for _ in range(args.abuse_clients)]
+    threads = [threading.Thread(target=abuser, args=(url, deadline, kind, 1000 + n, args, tally, source_address(2, n, args)),
+                                daemon=True) for n, (kind, tally) in enumerate(abusers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max(deadline - time.monotonic(), 0) + HANGUP_S + 1)
+    statuses: dict[str, Counter[str]] = {}
+    for kind, tally in abusers:
+        statuses.setdefault(kind, Counter()).update(tally.statuses)
+    out.put({kind: dict(c) for kind, c in statuses.items()})
+
+
 class MemoryWatch:
     """Peak RSS of the server process: VmHWM from /proc (the kernel's own high-water mark) when available,
     else the highest of RSS samples taken every 100 ms (psutil)."""
@@ -239,6 +256,7 @@ def spawned_server(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
         command += ["--api-key", args.api_key]
     if args.server_threads:
         command += ["--threads", str(args.server_threads)]
+    command += args.server_option or []
     process = subprocess.Popen(command)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -283,7 +301,7 @@ def compare(phases: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
     dirty = sum(p["requests"] for p in phases["with_abuse"]) / sum(p["duration_s"] for p in phases["with_abuse"])
     return {
         "abuse_clients_per_kind": args.abuse_clients,
-        "abuse_kinds": list(ABUSE),
+        "abuse_kinds": args.abuse_kinds,
         "rounds": args.rounds,
         **phases,
         "normal_throughput_rps": {"without_abuse": round(clean, 2), "with_abuse": round(dirty, 2)},
@@ -298,18 +316,19 @@ def phase(url: str, pid: int | None, args: argparse.Namespace, *, abusive: bool)
     calls_before = scrape(url, "uniclass_batch_requests_count")
     requests_before = scrape(url, "uniclass_batch_requests_sum")
     tallies = [Tally() for _ in range(args.clients)]
-    abusers = [(kind, i, Tally()) for kind in ABUSE for i in range(args.abuse_clients)] if abusive else []
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
     with MemoryWatch(pid) as memory:
         started = time.monotonic()
         deadline = started + args.duration
+        if abusive:
+            attack = context.Process(target=abuse_process, args=(url, deadline, args.abuse_kinds, args, out), daemon=True)
+            attack.start()
         threads = [threading.Thread(target=client, args=(url, deadline, i, args, tallies[i], source_address(1, i, args)))
                    for i in range(args.clients)]
-        threads += [threading.Thread(target=abuser, args=(url, deadline, kind, 1000 + n, args, tally,
-                                                          source_address(2, n, args)), daemon=True)
-                    for n, (kind, i, tally) in enumerate(abusers)]
         for thread in threads:
             thread.start()
-        for thread in threads[: args.clients]:  # abusive clients may still be waiting on a reply: not joined
+        for thread in threads:
             thread.join()
         elapsed = time.monotonic() - started
     calls = scrape(url, "uniclass_batch_requests_count") - calls_before
@@ -338,10 +357,8 @@ def phase(url: str, pid: int | None, args: argparse.Namespace, *, abusive: bool)
         "server_peak_rss_mb": round(memory.peak / 2**20, 1) if pid else None,
     }
     if abusive:
-        statuses: dict[str, Counter[str]] = {}
-        for kind, _, tally in abusers:
-            statuses.setdefault(kind, Counter()).update(tally.statuses)
-        report["abusive_statuses"] = {kind: dict(c) for kind, c in statuses.items()}
+        report["abusive_statuses"] = out.get(timeout=HANGUP_S + 30)
+        attack.join(timeout=10)
     return report
 
 
@@ -368,8 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-wait-ms", type=float, default=10.0, help="with --model: the server's batching wait")
     parser.add_argument("--max-batch-texts", type=int, default=64, help="with --model: the server's batch cap")
     parser.add_argument("--server-threads", type=int, default=None, help="with --model: the server's torch threads")
+    parser.add_argument("--server-option", action="append", default=None, metavar="ARG",
+                        help="with --model: one more argument for `uniclass serve` (repeat, e.g. --server-option=--refusal-share=1)")
     parser.add_argument("--abuse-clients", type=int, default=0,
                         help=f"clients of each abusive kind ({', '.join(ABUSE)}); alternates phases without and with them")
+    parser.add_argument("--abuse-kinds", nargs="+", choices=list(ABUSE), default=list(ABUSE),
+                        help="with --abuse-clients: which kinds (default: all)")
     parser.add_argument("--rounds", type=int, default=1, help="with --abuse-clients: pairs of phases (without, with)")
     parser.add_argument("--same-address", action="store_true",
                         help="every client connects from 127.0.0.1 (default: one loopback address per client)")

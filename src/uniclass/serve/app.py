@@ -141,6 +141,7 @@ def create_app(
     ``limit_overrides`` are ``Limits`` fields (``max_texts=32``, ``max_wait_ms=5``, ...) applied over ``limits``.
     """
     limits = dataclasses.replace(limits or Limits(), **limit_overrides)
+    check_api_key(api_key)
     clf, name = _load(model, device=device, max_length=max_length, model_name=model_name, **(load_options or {}))
     metrics = Metrics()
     classify = functools.partial(clf.classify, batch_size=batch_size, show_progress=False)
@@ -176,6 +177,25 @@ def create_app(
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
     app.add_middleware(_Measure, metrics=metrics)
     return app
+
+
+def check_api_key(api_key: str | None) -> None:
+    """Refuse, before anything is loaded, a key that some HTTP clients could not send as the server reads it.
+
+    Header values travel as bytes, and clients disagree on how to encode other characters: curl sends the
+    shell's UTF-8, browsers (the demo page) and Python's http.client/requests send latin-1 or refuse, httpx
+    refuses. A key with such characters would work from some clients and be "wrong" from others, so only
+    printable ASCII without spaces is accepted (spaces at either end are dropped by HTTP itself).
+    """
+    if api_key is None:
+        return
+    bad = next((c for c in api_key if not "!" <= c <= "~"), None) if api_key else ""
+    if bad is not None:
+        what = "is empty" if not api_key else f"contains {bad!r} (U+{ord(bad):04X})"
+        raise ValueError(
+            f"the API key {what}: use printable ASCII without spaces (letters, digits, punctuation), which every "
+            "HTTP client sends the same way; e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 def _load(model: Any, *, device: str, max_length: int | None, model_name: str | None,
@@ -482,10 +502,10 @@ class _Guard:
 
     @staticmethod
     def authorized(headers: Any, api_key: str) -> bool:
-        """Constant-time comparison; keys are compared as UTF-8 (headers arrive as latin-1 text)."""
+        """Constant-time comparison of the header's bytes with the key (printable ASCII, ``check_api_key``)."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         offered = token.strip() if scheme.lower() == "bearer" else headers.get("x-api-key", "")
-        return bool(offered) and hmac.compare_digest(_header_bytes(offered), api_key.encode("utf-8"))
+        return bool(offered) and hmac.compare_digest(_header_bytes(offered), api_key.encode("ascii"))
 
     async def _read(self, receive: Receive) -> bytes | None:
         """The whole body, or None as soon as it grows past the limit (chunked uploads have no length)."""
@@ -516,11 +536,12 @@ def _is_json(content_type: str) -> bool:
 
 
 def _header_bytes(value: str) -> bytes:
-    """A header value (decoded as latin-1 by the server) back to its bytes, so a UTF-8 key matches."""
+    """A header value back to the bytes that were sent (the server decodes headers as latin-1; anything else,
+    e.g. from a test client, as UTF-8): non-ASCII bytes then never match an ASCII key."""
     try:
         return value.encode("latin-1")
     except UnicodeEncodeError:
-        return value.encode("utf-8")
+        return value.encode("utf-8", "surrogatepass")
 
 
 def _as_json(scope: Scope) -> Scope:

@@ -126,7 +126,7 @@ class MicroBatcher:
         max_wait_ms: float = 10.0,
         max_queue_texts: int = 4096,
         max_queue_work: int | None = None,
-        quantum: int = 256,
+        quantum: int = 64,
         presence_s: float = 1.0,
         on_batch: Callable[[int, int, float], None] | None = None,
         validate: Callable[[Job], None] | None = None,

@@ -21,9 +21,10 @@ class Limits:
     # Work of one model call, in encoder tokens: a larger request is answered in slices over several calls, so
     # no single call keeps everyone waiting (1,024 tokens: about 0.3 s of the bundled model on 2 busy cores).
     max_batch_tokens: int = 1_024
-    # Fair sharing (serve.scheduler): each client (remote address) gets one turn of this many tokens per model
-    # call while other clients are around; a request within it goes whole, a larger one is sliced.
-    client_quantum_tokens: int = 256
+    # Fair sharing (serve.scheduler): while clients compete, each (a remote address) gets one turn per round of
+    # this many tokens: a request of one text always goes whole, a larger one is sliced over rounds. About one
+    # short text, so a client with a deep backlog gets about what each client sending one text at a time gets.
+    client_quantum_tokens: int = 64
     client_presence_s: float = 1.0  # a client seen this recently counts as around (it may send again any moment)
     # A client whose requests are refused (4xx) is paced: each refusal is charged its handling time (at least
     # 5 ms) divided by this share, and the client's next request waits until that is paid off, so refused

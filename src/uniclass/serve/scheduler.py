@@ -1,18 +1,26 @@
 """Fair sharing of the model between clients: what goes into the next model call.
 
 The model is one worker, so whoever fills a call delays everyone behind it. ``FairQueue`` decides each call's
-content by deficit round robin over clients (a client is a remote address, see ``app.client_id``), counted in
-encoder tokens of work:
+content by surplus round robin (deficit round robin whose last item may overdraw the credit) over clients (a
+client is a remote address, see ``app.client_id``), counted in encoder tokens of work:
 
-- every client with queued work gets one turn per call, in rotation; a turn adds ``quantum`` tokens of credit
-  and takes whole texts while the credit lasts, so a request of a few texts goes whole in one turn, and a
-  large one is cut into slices of about ``quantum`` tokens spread over successive calls;
+- service goes in rounds, and every client with queued work gets one turn per round, in rotation; a turn adds
+  ``quantum`` tokens of credit and takes whole texts while the credit is positive (the last one may overdraw
+  it; the overdraft is paid from the next rounds' credit), so a small request goes whole in one turn, and a
+  large one is cut into slices of about ``quantum`` tokens spread over successive rounds. A client whose
+  line empties keeps no credit and no overdraft, as in deficit round robin;
+- a round may span several calls: a client that has had its turn waits until every other client with queued
+  work has had its own, so clients that come back late in a round (answered, sending their next request)
+  are served before a backlogged client's next slice;
 - a call holds at most ``max_texts`` texts and ``max_work`` tokens (one text bigger than that goes alone), so
   one heavy request cannot make a single long call that everyone waits behind;
 - while a client is *present* (seen within ``presence_s``) but has nothing queued, as a client waiting for
-  its answer before sending the next request is, backlogged clients get only their one turn per call: the
-  call is not filled up with their work, so the returning client does not wait behind it. With nobody else
-  around, a backlogged client gets turn after turn and fills the call (no capacity is wasted).
+  its answer before sending the next request is, a call holds at most one round: it is not filled up with
+  backlogged work, so the returning client does not wait behind it. With nobody else around, a backlogged
+  client gets round after round and fills the call (no capacity is wasted).
+
+So a client sending a request at a time gets the same share per round as one with a deep backlog: under load
+a backlogged client's share of the model is about ``quantum`` tokens per round of everyone else's requests.
 
 Within one client, its requests also take turns (a long one goes to the back of the client's line after each
 slice), so a short request behind a long one from the same address is not held for all of it.
@@ -57,13 +65,14 @@ class Chunk:
 class FairQueue:
     """Deficit round robin over clients, one turn per client per call while others are present (module doc)."""
 
-    def __init__(self, quantum: int = 256, presence_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, quantum: int = 64, presence_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
         if quantum < 1:
             raise ValueError(f"quantum must be >= 1, got {quantum}")
         self.quantum, self.presence_s, self.clock = quantum, presence_s, clock
         self._lines: dict[Hashable, deque[Any]] = {}  # clients with queued jobs, in rotation order
         self._credit: dict[Hashable, int] = {}
         self._seen: dict[Hashable, float] = {}
+        self._turned: set[Hashable] = set()  # clients that had their turn in the current round
 
     # ---------------------------------------------------------------- state
     def push(self, job: Schedulable) -> None:
@@ -100,18 +109,23 @@ class FairQueue:
         self._drop_dead()
         chunks: list[Chunk] = []
         room = [max_texts, max_work]
-        one_turn_each = self.waiting_for_company()
         while self._lines:
-            for client in list(self._lines):
+            due = [client for client in self._lines if client not in self._turned]
+            if not due:  # everyone queued has had a turn: a new round, unless this call already holds one while
+                # a client is around with nothing queued (those served whole in this call are, too)
+                if chunks and self.waiting_for_company():
+                    break
+                self._turned.clear()
+                continue
+            for client in due:
+                self._turned.add(client)
                 if self._turn(client, chunks, room):
                     return chunks  # the call is full; the rotation resumes after this client
-            if chunks and one_turn_each:
-                break
         return chunks
 
     def _turn(self, client: Hashable, chunks: list[Chunk], room: list[int]) -> bool:
-        """One turn of ``client``: credit a quantum, take whole texts while credit and room last. Returns
-        whether the call is full."""
+        """One turn of ``client``: credit a quantum, take whole texts while the credit is positive and the call
+        has room. Returns whether the call is full."""
         line = self._lines[client]
         credit = self._credit.get(client, 0) + self.quantum
         full = False
@@ -123,7 +137,7 @@ class FairQueue:
             start = stop = job.scheduled
             while stop < len(job.texts):
                 cost = job.cost(stop)
-                if cost > credit:
+                if credit <= 0:
                     break
                 if room[0] < 1 or (cost > room[1] and (chunks or stop > start)):
                     full = True
@@ -131,6 +145,8 @@ class FairQueue:
                 credit, room[0], room[1] = credit - cost, room[0] - 1, room[1] - cost
                 stop += 1
             if stop > start:
+                if chunks and chunks[-1].job is job and chunks[-1].stop == start:
+                    start = chunks.pop().start  # the same job's next slice in the same call: one chunk
                 chunks.append(Chunk(job, start, stop))
                 job.scheduled = stop
             if job.scheduled == len(job.texts):
