@@ -241,7 +241,10 @@ class MicroBatcher:
                 _fail([chunk.job for chunk in chunks], err)
 
     async def _gather(self) -> list[Chunk]:
-        """Wait for work, give present clients up to ``max_wait`` to join, then take the next call's content."""
+        """Wait for work, give present clients up to ``max_wait`` to join, then take the next call's content.
+
+        The wait ends early once every present client has work queued (nobody left to wait for).
+        """
         assert self._arrived is not None
         while True:
             while not self.queue:
@@ -249,7 +252,7 @@ class MicroBatcher:
                 await self._arrived.wait()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.max_wait
-            while self.queue.waiting_for_company() and self.pending_texts < self.max_batch_texts:
+            while self.queue.waiting_for_company():  # even behind a backlog: the backlog gets one turn per round
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
