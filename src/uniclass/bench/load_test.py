@@ -227,6 +227,18 @@ class MemoryWatch:
         return 0
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc; None elsewhere or without a pid)."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def scrape(url: str, name: str) -> float:
     """One unlabelled sample from the server's Prometheus /metrics (0 if missing)."""
     parsed = urllib.parse.urlsplit(url)
@@ -306,9 +318,17 @@ def compare(phases: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
         **phases,
         "normal_throughput_rps": {"without_abuse": round(clean, 2), "with_abuse": round(dirty, 2)},
         "throughput_kept": round(dirty / clean, 3) if clean else None,
+        "requests_per_server_cpu_s": {"without_abuse": per_cpu(phases["without_abuse"]),
+                                      "with_abuse": per_cpu(phases["with_abuse"])},
         "p99_ms_with_abuse": max(p["latency_ms"]["p99"] for p in phases["with_abuse"]),
         "errors": sum(p["errors"] for ps in phases.values() for p in ps),
     }
+
+
+def per_cpu(phases: list[dict[str, Any]]) -> float | None:
+    """Normal requests per second of server CPU over the phases (None without the server's pid)."""
+    cpu = sum(p["server_cpu_s"] or 0 for p in phases)
+    return round(sum(p["requests"] for p in phases) / cpu, 2) if cpu else None
 
 
 def phase(url: str, pid: int | None, args: argparse.Namespace, *, abusive: bool) -> dict[str, Any]:
@@ -316,6 +336,7 @@ def phase(url: str, pid: int | None, args: argparse.Namespace, *, abusive: bool)
     calls_before = scrape(url, "uniclass_batch_requests_count")
     requests_before = scrape(url, "uniclass_batch_requests_sum")
     tallies = [Tally() for _ in range(args.clients)]
+    cpu_before = cpu_seconds(pid)
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
     with MemoryWatch(pid) as memory:
@@ -331,6 +352,7 @@ def phase(url: str, pid: int | None, args: argparse.Namespace, *, abusive: bool)
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - started
+    cpu_after = cpu_seconds(pid)
     calls = scrape(url, "uniclass_batch_requests_count") - calls_before
     merged = scrape(url, "uniclass_batch_requests_sum") - requests_before
     latencies = sorted(x for t in tallies for x in t.latencies)
@@ -355,7 +377,12 @@ def phase(url: str, pid: int | None, args: argparse.Namespace, *, abusive: bool)
         "model_calls": int(calls),
         "requests_per_model_call": round(merged / calls, 2) if calls else None,
         "server_peak_rss_mb": round(memory.peak / 2**20, 1) if pid else None,
+        # the server's own CPU time: on a machine shared with other work, requests per server CPU second
+        # compares phases without the noise of what else runs (clients included)
+        "server_cpu_s": round(cpu_after - cpu_before, 2) if cpu_before is not None and cpu_after is not None else None,
     }
+    if report["server_cpu_s"]:
+        report["requests_per_server_cpu_s"] = round(len(latencies) / report["server_cpu_s"], 2)
     if abusive:
         report["abusive_statuses"] = out.get(timeout=HANGUP_S + 30)
         attack.join(timeout=10)
