@@ -38,7 +38,7 @@ def small(clf: Any) -> Iterator[str]:
     from uniclass.serve.app import create_app
 
     app = create_app(clf, max_work_tokens=400, max_prompt_chars=300, max_label_chars=20, max_examples=2,
-                     max_example_chars=50, max_threshold_labels=3, max_wait_ms=5)
+                     max_example_chars=50, max_threshold_labels=3, max_wait_ms=5, refusal_share=1.0)
     with LiveServer(app) as url:
         yield url
 
@@ -120,7 +120,9 @@ def test_unfittable_request_fails_before_the_queue(tmp_path: Any) -> None:
     from uniclass.serve.app import create_app
 
     narrow = Classifier.from_pretrained(MODEL, device="cpu", max_length=32)
-    with LiveServer(create_app(narrow, max_wait_ms=50)) as url:
+    # every client here is 127.0.0.1, i.e. one client for the refusal pacing, which would slow the good requests
+    # after the bad ones (test_a_refused_client_waits_and_others_do_not): kept short
+    with LiveServer(create_app(narrow, max_wait_ms=50, refusal_share=1.0)) as url:
         bad = {"texts": ["a"], "labels": ["x", "y"], "prompt": "word " * 40}
         good = {"texts": ["fine"], "labels": ["x"], "threshold": 0.0}
         answers: list[Any] = [None] * 6
