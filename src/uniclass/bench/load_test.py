@@ -15,8 +15,8 @@ Fairness under abuse (issue 16): ``--abuse-clients K`` adds K clients of each ab
 (``ABUSE``), and the run alternates phases without and with them against the same server, so one report
 compares normal clients' throughput and p99 with and without abuse:
 
-    python -m uniclass.bench.load_test --model src/uniclass/models/uniclass-minilm --clients 8 --duration 30 \\
-        --abuse-clients 1 --rounds 2
+    python -m uniclass.bench.load_test --model src/uniclass/models/uniclass-minilm --clients 8 --duration 10 \\
+        --abuse-clients 1 --rounds 3
 
 Every simulated client connects from its own loopback address (127.0.1.N normal, 127.0.2.N abusive; Linux
 routes all of 127/8 to loopback), because the server shares the model between clients by remote address, as
