@@ -19,7 +19,7 @@ class Limits:
     max_body_bytes: int = 1_000_000  # request body size
     max_batch_texts: int = 64  # texts merged into one model call
     # Work of one model call, in encoder tokens: a larger request is answered in slices over several calls, so
-    # no single call keeps everyone waiting (1,024 tokens: about 0.3 s of the bundled model on 2 busy cores).
+    # no single call keeps everyone waiting (1,024 tokens: about 0.5 s of the bundled model on 2 busy cores).
     max_batch_tokens: int = 1_024
     # Fair sharing (serve.scheduler): while clients compete, each (a remote address) gets one turn per round of
     # this many tokens: a request of one text always goes whole, a larger one is sliced over rounds. About one
