@@ -38,3 +38,16 @@ def test_errors_are_one_line_with_exit_code() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["uniclass: error: labels has the label 'a' twice; labels must be unique"]
+
+
+def test_a_multi_line_library_error_is_printed_on_one_line(monkeypatch, capsys) -> None:
+    """E.g. the hub client's offline error spans two lines; the CLI promises one."""
+    from uniclass import cli
+
+    def run(args) -> int:
+        raise OSError("Got: ConnectError\nAn error happened while trying to locate the files on the Hub.\n")
+
+    monkeypatch.setattr(cli._command("serve"), "run", run)
+    assert cli.main(["serve"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "uniclass: error: Got: ConnectError / An error happened while trying to locate the files on the Hub."]

@@ -100,9 +100,9 @@ class Engine:
         check_tokenizer(self.config, tokenizer)
 
     # ------------------------------------------------------------------ stages
-    def plan(self, request: Request, policy: WindowPolicy) -> list[ItemPlan]:
-        """Token ids of every window each text needs (``processing.InputBuilder``)."""
-        return self.builder.build(request, policy)
+    def plan(self, request: Request, policy: WindowPolicy, items: range | None = None) -> list[ItemPlan]:
+        """Token ids of every window each text needs, or each of the texts ``items`` (``processing.InputBuilder``)."""
+        return self.builder.build(request, policy, items)
 
     def run(
         self, segments: list[Segment], batch_size: int, show_progress: bool | None = None, max_batch_tokens: int | None = None
