@@ -25,6 +25,7 @@ from .batching import check_batch_options
 from .config import LABEL_TOKENIZER_DIR, WEIGHTS_FILE, GLiClassConfig
 from .engine import DEFAULT_MAX_LENGTH, Engine, Prediction, resolve_max_length, warn_about_fitting
 from .evaluation.calibration import Calibration, calibration_report, fit_temperature, fit_thresholds
+from .label_order import resolve_label_order
 from .loading import (
     DEFAULT_MODEL_DIR,
     check_onnx_options,
@@ -356,6 +357,8 @@ class Classifier:
         aggregate: str = "max",
         split_labels: bool = True,
         max_batch_tokens: int | None = None,
+        label_order: str = "given",
+        permutations: int | None = None,
     ) -> list[Prediction]:
         """Score every label of every text and report how each text was fitted into the window.
 
@@ -369,6 +372,12 @@ class Classifier:
         input), so many short texts share a batch and long ones do not exhaust memory. Scores do not depend on
         the batching.
 
+        ``label_order`` makes scores independent of the order of the labels (``label_order`` module):
+        ``"given"`` (default, the official behaviour), ``"positions"`` (order-free label position ids: one pass;
+        uni-encoders on BERT/RoBERTa/ELECTRA/ModernBERT backbones, torch backend), ``"permutations"`` (logits
+        averaged over ``permutations`` seeded orders, default 4: that many passes, any model), or ``"stable"``
+        (``"positions"`` where possible, else ``"permutations"``). Cost and effect: benchmarks/RESULTS.md.
+
         Example:
             >>> p = clf.predict(["Shares fell", "A long report ..."], ["finance", "sports"], max_batch_tokens=4096)  # doctest: +SKIP
             >>> p[0].scores, p[0].truncated  # doctest: +SKIP
@@ -381,6 +390,14 @@ class Classifier:
             raise ValueError(f"aggregate must be 'max' or 'mean', got {aggregate!r}")
         window = self._resolve_max_length(max_length) if max_length is not None else self.max_length
         policy = WindowPolicy(window, long_text, min(chunk_overlap, window // 4), split_labels)
+        order = resolve_label_order(label_order, permutations, self.config, self.backend.name)
+        if order.mode != "given":
+            plans, predictions = self.engine.run_ordered(
+                request, policy, order, batch_size=batch_size, show_progress=show_progress,
+                max_batch_tokens=max_batch_tokens, aggregate=aggregate,
+            )
+            warn_about_fitting(plans, window, stacklevel=2)
+            return predictions
         plans = self.engine.plan(request, policy)
         warn_about_fitting(plans, window, stacklevel=2)
         segments = [segment for plan in plans for segment in plan.segments]
