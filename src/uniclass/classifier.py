@@ -23,6 +23,7 @@ import numpy as np
 from .backends import Backend
 from .batching import check_batch_options
 from .config import LABEL_TOKENIZER_DIR, WEIGHTS_FILE, GLiClassConfig
+from .decisions import check_rules_against, decide, make_rules, tree_of
 from .engine import DEFAULT_MAX_LENGTH, Engine, Prediction, resolve_max_length, warn_about_fitting
 from .evaluation.calibration import Calibration, calibration_report, fit_temperature, fit_thresholds
 from .label_order import resolve_label_order
@@ -39,7 +40,7 @@ from .loading import (
     resolve_device,
     torch_backend,
 )
-from .postprocessing import activate, check_top_k, normalize_thresholds, resolve_threshold, select
+from .postprocessing import activate, check_top_k, normalize_thresholds, resolve_threshold
 from .processing import WindowPolicy, build_label_tree, normalize_request
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -450,6 +451,12 @@ class Classifier:
         examples: Any = None,
         batch_size: int = 32,
         show_progress: bool | None = None,
+        abstain: float | None = None,
+        groups: Sequence[Sequence[str]] | None = None,
+        min_labels: int = 0,
+        max_labels: int | None = None,
+        hierarchy: bool = False,
+        as_tree: bool = False,
         **window: Any,
     ) -> list[Any]:
         """Per text, ``[{"label": str, "score": float}, ...]`` sorted by score, highest first.
@@ -458,6 +465,15 @@ class Classifier:
         those per text; default 0.5, or the per-label thresholds fitted by ``calibrate``); single-label returns
         the best label (or the ``top_k`` best).
 
+        Structured decisions (``decisions`` module, applied in this order): ``groups`` are exclusive label groups
+        (exactly one label of each group, the best); ``min_labels``/``max_labels`` bound the number of labels per
+        text; ``abstain`` is a score floor below which no label is returned, in either mode, whatever the
+        threshold, groups or ``min_labels`` say: if no label reaches it the answer is ``[]`` ("none of these").
+        With dict (tree) labels, ``hierarchy=True`` adds the ancestors of every returned label (an ancestor
+        scores the best score below it, so never less than a child), and ``as_tree=True`` returns that answer as
+        a tree ``{name: {"score": s, "children": {...}}}``. Other keyword arguments are ``predict``'s
+        (``label_order``, ``max_length``...).
+
         Example:
             >>> clf.classify("The striker scored twice", ["sports", "finance"], multi_label=False)  # doctest: +SKIP
             [{'label': 'sports', 'score': 0.91}]
@@ -465,14 +481,24 @@ class Classifier:
         top_k = check_top_k(top_k)
         n = 1 if isinstance(texts, str) else len(texts) if isinstance(texts, Sequence) else 0
         thresholds = normalize_thresholds(resolve_threshold(threshold, self.calibration), n)
+        rules = make_rules(abstain=abstain, groups=groups, min_labels=min_labels, max_labels=max_labels,
+                           hierarchy=hierarchy or as_tree)
+        if rules.groups or rules.hierarchy:  # before any model work: a bad group fails alone
+            request = normalize_request(texts, labels, multi_label=multi_label, prompt=prompt, examples=examples)
+            for i, item_labels in enumerate(request.labels):
+                tree = request.label_trees[i] if request.label_trees else None
+                check_rules_against(rules, item_labels, tree, "labels" if n == 1 else f"labels of texts[{i}]")
         predictions = self.predict(
             texts, labels, multi_label=multi_label, prompt=prompt, examples=examples,
             batch_size=batch_size, show_progress=show_progress, **window,
         )
-        out = [
-            select(p.labels, np.asarray(p.scores), multi_label=p.multi_label, threshold=t, top_k=top_k)
+        out: list[Any] = [
+            decide(p.labels, np.asarray(p.scores), multi_label=p.multi_label, threshold=t, top_k=top_k, rules=rules,
+                   tree=p.label_tree)
             for p, t in zip(predictions, thresholds, strict=True)
         ]
+        if as_tree:
+            out = [tree_of(kept, p.label_tree) for kept, p in zip(out, predictions, strict=True)]
         return out[0] if isinstance(texts, str) else out
 
     __call__ = classify
