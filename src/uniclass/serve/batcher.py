@@ -17,6 +17,7 @@ queue drain for ``timeout`` seconds, then fails what is left with ``ShuttingDown
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class Job:
     prompt: str | None = None
     examples: list[dict[str, Any]] | None = None
     work: int = 0  # encoder tokens this job costs (counted against the queue's work bound)
+    options: dict[str, Any] = field(default_factory=dict)  # per-call classify keywords (decisions, label order)
     future: asyncio.Future[list[Any]] | None = field(default=None, repr=False)
 
     @property
@@ -74,7 +76,13 @@ def merge_jobs(jobs: Sequence[Job]) -> dict[str, Any]:
         "prompt": [job.prompt for job, _ in per_text],
         "examples": [job.examples or [] for job, _ in per_text] if with_examples else None,
         "top_k": jobs[0].top_k,
+        **jobs[0].options,  # jobs are grouped by options (call_key), so the first job's are everyone's
     }
+
+
+def call_key(job: Job) -> str:
+    """Jobs with the same key can share one ``classify`` call: same ``top_k`` and per-call options."""
+    return json.dumps([job.top_k, job.options], sort_keys=True)
 
 
 class MicroBatcher:
@@ -193,9 +201,9 @@ class MicroBatcher:
 
     async def _answer(self, batch: list[Job]) -> None:
         live = [job for job in batch if job.live]  # skip disconnected or timed-out clients
-        groups: dict[int | None, list[Job]] = {}
+        groups: dict[str, list[Job]] = {}
         for job in live:
-            groups.setdefault(job.top_k, []).append(job)
+            groups.setdefault(call_key(job), []).append(job)
         for group in groups.values():
             await self._run_group(group)
 
