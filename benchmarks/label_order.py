@@ -7,10 +7,11 @@ its mean and max over texts and labels. Throughput is texts per second over all 
 same batching for every mode, so the ratios within one run are comparable). Macro-F1 is the single-label argmax
 against the gold label, averaged over the orders (its min and max over the orders are in the JSON).
 
-Modes: ``given`` (default), ``stable`` (what the option picks for the model: positions or permutations),
-``permutations`` (explicit, ``--permutations`` orders) and the two "model only" rows, ``positions*`` and
-``permutations*``: the same mechanisms without the canonical sort, i.e. how invariant the model itself becomes
-(the options sort the label set first, which makes their own spread 0 by construction).
+Modes: ``given`` (default), ``positions`` (order-free label position ids, where the backbone allows),
+``permutations`` (``--permutations`` seeded orders averaged; what ``label_order="stable"`` runs on these
+checkpoints) and the two "model only" rows, ``positions*`` and ``permutations*``: the same mechanisms without the
+canonical sort, i.e. how invariant the model itself becomes (the options sort the label set first, which makes
+their own spread 0 by construction).
 
     python benchmarks/label_order.py --texts 100 --out benchmarks/results
 """
@@ -32,7 +33,7 @@ from uniclass import Classifier
 from uniclass.bench.common import fmt_number, markdown_table, quiet_transformers, run_header, set_threads, setup_lines, write_results
 from uniclass.data.corpora import fetch
 from uniclass.evaluation.metrics import single_label_report
-from uniclass.label_order import resolve_label_order
+from uniclass.label_order import position_offset, resolve_label_order
 from uniclass.processing import WindowPolicy, normalize_request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,9 +103,10 @@ def summarize(result: dict[str, Any], gold: list[str], labels: list[str], n_text
 
 
 def modes_for(clf: Classifier, model_only_skipped: bool = False) -> list[str]:
-    modes = ["given", "stable", "permutations"]
-    if resolve_label_order("stable", None, clf.config, clf.backend.name).mode == "positions":
-        modes.append("positions*")
+    modes = ["given"]
+    if clf.config.architecture_type != "bi-encoder" and position_offset(clf.config) is not None:
+        modes += ["positions", "positions*"]
+    modes.append("permutations")
     if clf.config.architecture_type != "bi-encoder" and not model_only_skipped:
         modes.append("permutations*")
     return modes

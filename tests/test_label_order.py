@@ -79,6 +79,19 @@ def test_positions_alone_make_the_model_order_invariant(parity_classifier) -> No
     assert float((stacked.max(0) - stacked.min(0)).max()) < 1e-4
 
 
+def test_stable_picks_positions_only_for_checkpoints_trained_order_free(parity_classifier) -> None:
+    config = parity_classifier("uni_bert_default").config
+    assert resolve_label_order("stable", None, config, "torch").mode == "permutations"
+    before = dict(config.extra)
+    try:
+        config.extra["label_positions"] = "order-free"
+        assert resolve_label_order("stable", None, config, "torch").mode == "positions"
+        assert resolve_label_order("stable", None, config, "onnx").mode == "permutations"
+    finally:
+        config.extra.clear()
+        config.extra.update(before)
+
+
 def test_deberta_falls_back_to_permutations_and_positions_raise(parity_classifier) -> None:
     clf = parity_classifier("uni_deberta_default")
     assert resolve_label_order("stable", None, clf.config, "torch").mode == "permutations"

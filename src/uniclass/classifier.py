@@ -377,7 +377,8 @@ class Classifier:
         ``"given"`` (default, the official behaviour), ``"positions"`` (order-free label position ids: one pass;
         uni-encoders on BERT/RoBERTa/ELECTRA/ModernBERT backbones, torch backend), ``"permutations"`` (logits
         averaged over ``permutations`` seeded orders, default 4: that many passes, any model), or ``"stable"``
-        (``"positions"`` where possible, else ``"permutations"``). Cost and effect: benchmarks/RESULTS.md.
+        (``"permutations"``, or ``"positions"`` for checkpoints trained with order-free label positions: on
+        other models positions cost accuracy). Cost and effect: benchmarks/RESULTS.md §9.
 
         Example:
             >>> p = clf.predict(["Shares fell", "A long report ..."], ["finance", "sports"], max_batch_tokens=4096)  # doctest: +SKIP

@@ -12,8 +12,12 @@ order"). Two remedies, chosen with ``label_order`` (``Classifier.predict`` and e
   and the torch backend (the exported ONNX graphs have no ``position_ids`` input).
 * ``"permutations"``: logits averaged over ``permutations`` seeded orders (``n`` passes): any backbone and
   backend, e.g. DeBERTa, whose relative positions cannot be overridden.
-* ``"stable"``: ``"positions"`` where they apply, else ``"permutations"``. Bi-encoders encode each label on its
-  own and are order-invariant already, so every mode is the plain run for them.
+* ``"stable"``: the mode that keeps the model's accuracy: ``"permutations"``, or ``"positions"`` for a
+  checkpoint trained with order-free label positions (``config.json`` ``"label_positions": "order-free"``).
+  Measured on the bundled model (trained with ordinary positions, benchmarks/RESULTS.md §9): positions are
+  exactly order-invariant at no cost but lose 0.15 macro-F1 on FOLDOC (15 labels); 4 permutations keep
+  macro-F1 within the spread of single orders at 4x the cost. Bi-encoders encode each label on its own and are
+  order-invariant already, so every mode is the plain run for them.
 
 Both modes start from the canonical order (labels sorted as strings), so the result is a function of the label
 *set*: exactly the same scores for any order given, also when a large label set is split into groups.
@@ -34,6 +38,7 @@ from .processing import Request
 LABEL_ORDERS = ("given", "stable", "positions", "permutations")
 DEFAULT_PERMUTATIONS = 4
 PERMUTATION_SEED = 0
+ORDER_FREE = "order-free"  # config.json "label_positions" of checkpoints trained with stable_position_ids
 
 # Backbones whose HF forward takes ``position_ids`` and whose only positional signal is the embedding (or
 # rotary angle) of those ids -> the id of the first position (RoBERTa-style models start after the padding id).
@@ -76,6 +81,11 @@ def position_offset(config: Any) -> int | None:
     return offset
 
 
+def trained_order_free(config: Any) -> bool:
+    """The checkpoint was trained with order-free label positions, so ``"positions"`` cost it no accuracy."""
+    return getattr(config, "extra", {}).get("label_positions") == ORDER_FREE
+
+
 def resolve_label_order(label_order: str, permutations: int | None, config: Any, backend: str) -> OrderPlan:
     """What ``label_order`` means for this model and backend; ``"positions"`` where impossible raises."""
     check_label_order(label_order, permutations)
@@ -96,7 +106,8 @@ def resolve_label_order(label_order: str, permutations: int | None, config: Any,
                 f"label_order='positions' needs the torch backend (the {backend} graph has no position_ids input): "
                 "use label_order='permutations' (or 'stable', which picks it)"
             )
-    if label_order in ("positions", "stable") and offset is not None and backend == "torch":
+    if label_order == "positions" or (label_order == "stable" and trained_order_free(config) and offset is not None
+                                      and backend == "torch"):
         return OrderPlan("positions", 1, offset)
     return OrderPlan("permutations", n)
 
