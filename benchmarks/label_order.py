@@ -148,10 +148,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 rows.append(summary)
                 table.append([dataset, model, mode, summary["effective"], fmt_number(summary["spread_mean"], 4),
                               fmt_number(summary["spread_max"], 4), fmt_number(summary["texts_per_s"], 3),
-                              fmt_number(summary["throughput_ratio"], 2), fmt_number(summary["macro_f1_mean"], 3)])
+                              fmt_number(summary["throughput_ratio"], 2), fmt_number(summary["macro_f1_mean"], 3),
+                              f'{summary["macro_f1_min"]:.3f}-{summary["macro_f1_max"]:.3f}'])
                 print(json.dumps({k: v for k, v in summary.items() if k != "seconds"}), flush=True)
     markdown = setup_lines(header) + "\n" + markdown_table(
-        ["set", "model", "mode", "runs as", "spread mean", "spread max", "texts/s", "x given", "macro-F1"], table) + "\n"
+        ["set", "model", "mode", "runs as", "spread mean", "spread max", "texts/s", "x given", "macro-F1",
+         "F1 range over orders"], table) + "\n"
     write_results(args.out, "label_order", {"header": header, "rows": rows}, markdown)
     print(markdown)
     return {"header": header, "rows": rows}
