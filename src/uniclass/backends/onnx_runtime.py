@@ -102,6 +102,9 @@ class OnnxBackend:
         return path
 
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        if "position_ids" in batch and "position_ids" not in self._inputs:
+            # silently dropping them would return order-dependent scores under label_order="positions"
+            raise ValueError("this ONNX graph has no position_ids input: use label_order='permutations' with backend='onnx'")
         counts = batch["slot_counts"]
         width = batch["label_vectors"].shape[1] if "label_vectors" in batch else None
         return self.run_graph({**batch, "slot_mask": slot_mask(counts, width)})

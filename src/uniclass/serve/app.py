@@ -79,6 +79,16 @@ class ClassifyRequest(BaseModel):
     top_k: int | None = Field(None, description="keep at most K labels per text")
     prompt: str | None = Field(None, description="task description placed before each text")
     examples: list[FewShotExample] | None = Field(None, description="few-shot examples shown with every text")
+    abstain: float | None = Field(
+        None, description="score floor: no label below it is returned, in either mode; [] means 'none of these'"
+    )
+    groups: list[list[str]] | None = Field(None, description="exclusive label groups: exactly one label of each, the best")
+    min_labels: int = Field(0, description="return at least this many labels per text (never below abstain)")
+    max_labels: int | None = Field(None, description="return at most this many labels per text")
+    label_order: Literal["given", "stable", "positions", "permutations"] = Field(
+        "given", description="'stable': scores that do not depend on the order of the labels"
+    )
+    permutations: int | None = Field(None, description="orders averaged with label_order 'permutations' (default 4)")
 
 
 class LabelScore(BaseModel):
@@ -274,11 +284,14 @@ def _add_routes(
         job, normalized = _prepare_job(body, limits, default_threshold)
         if not job.texts:
             return JSONResponse({"results": []})
+        passes = _passes(clf, job.options)  # label_order permutations: every window runs that many times
         try:
-            job.text_work = await asyncio.to_thread(_plan_work, clf, normalized, limits.max_work_tokens)
+            planned = await asyncio.to_thread(_plan_work, clf, normalized, limits.max_work_tokens // passes)
+            job.text_work = [work * passes for work in planned]
         except (ValueError, TypeError) as err:
             raise ApiError(422, "invalid_input", str(err)) from None
         except _TooMuchWork as err:
+            err.counted *= passes
             raise ApiError(413, "too_much_work", f"this request needs {err.describe()} encoder tokens (texts x label "
                            f"groups x window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or "
                            "shorter ones", limits.max_work_tokens) from None
@@ -459,6 +472,18 @@ def client_id(scope: Scope) -> str | None:
     return client[0] if client else None
 
 
+def _passes(clf: Any, options: dict[str, Any]) -> int:
+    """How many times each window runs: ``permutations`` under label_order averaging, else once."""
+    from ..label_order import resolve_label_order
+
+    try:
+        order = resolve_label_order(options.get("label_order", "given"), options.get("permutations"), clf.config,
+                                    clf.backend.name)
+    except ValueError as err:
+        raise ApiError(422, "invalid_input", str(err)) from None
+    return order.permutations if order.mode == "permutations" else 1
+
+
 def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float | dict[str, float]) -> tuple[Job, Any]:
     """Check the limits, then validate exactly as ``classify`` would, so a bad request fails alone (422)
     instead of failing the batch it would have joined."""
@@ -490,8 +515,32 @@ def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float
         check_top_k(body.top_k)
     except (ValueError, TypeError) as err:
         raise ApiError(422, "invalid_input", str(err)) from None
-    job = Job(list(texts), request.labels, body.multi_label, threshold, body.top_k, body.prompt, examples)
+    options = _call_options(body, request)
+    job = Job(list(texts), request.labels, body.multi_label, threshold, body.top_k, body.prompt, examples, options=options)
     return job, request
+
+
+def _call_options(body: ClassifyRequest, request: Any) -> dict[str, Any]:
+    """The structured-decision and label-order keywords of the request (only those set), validated now."""
+    from ..decisions import check_rules_against, make_rules
+    from ..label_order import check_label_order
+
+    options: dict[str, Any] = {}
+    for name in ("abstain", "groups", "max_labels", "permutations"):
+        if getattr(body, name) is not None:
+            options[name] = getattr(body, name)
+    if body.min_labels:
+        options["min_labels"] = body.min_labels
+    if body.label_order != "given":
+        options["label_order"] = body.label_order
+    try:
+        check_label_order(body.label_order, body.permutations)
+        rules = make_rules(**{k: v for k, v in options.items() if k not in ("label_order", "permutations")})
+        for i, labels in enumerate(request.labels):
+            check_rules_against(rules, labels, None, "labels" if len(request.labels) == 1 else f"labels of texts[{i}]")
+    except (ValueError, TypeError) as err:
+        raise ApiError(422, "invalid_input", str(err)) from None
+    return options
 
 
 def _check_extras(body: ClassifyRequest, limits: Limits) -> None:

@@ -22,6 +22,7 @@ refused before anyone else. ``begin_shutdown(timeout)`` refuses new work, lets t
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
@@ -52,6 +53,7 @@ class Job:
     # A job that makes its own call (an explanation) instead of joining a merged ``classify`` call: it waits in the
     # same fair queue, under the same bounds, as ONE text (never sliced) costing ``work``, and runs alone.
     call: Callable[[], list[Any]] | None = field(default=None, repr=False)
+    options: dict[str, Any] = field(default_factory=dict)  # per-call classify keywords (decisions, label order)
     future: asyncio.Future[list[Any]] | None = field(default=None, repr=False)
     scheduled: int = field(default=0, repr=False)  # texts handed to model calls so far
     validated: bool = field(default=False, repr=False)
@@ -112,7 +114,13 @@ def merge_chunks(chunks: Sequence[Chunk]) -> dict[str, Any]:
         "prompt": [job.prompt for job, _ in per_text],
         "examples": [job.examples or [] for job, _ in per_text] if with_examples else None,
         "top_k": chunks[0].job.top_k,
+        **chunks[0].job.options,  # chunks are grouped by options (call_key), so the first job's are everyone's
     }
+
+
+def call_key(job: Job) -> str:
+    """Jobs with the same key can share one ``classify`` call: same ``top_k`` and per-call options."""
+    return json.dumps([job.top_k, job.options], sort_keys=True)
 
 
 class MicroBatcher:
@@ -270,14 +278,14 @@ class MicroBatcher:
                 return chunks
 
     async def _answer(self, chunks: list[Chunk]) -> None:
-        groups: dict[int | None, list[Chunk]] = {}
+        groups: dict[str, list[Chunk]] = {}
         for chunk in chunks:
             if not chunk.job.live:  # skip disconnected or timed-out clients
                 continue
             if chunk.job.call is not None:
                 await self._run_own(chunk.job)
             else:
-                groups.setdefault(chunk.job.top_k, []).append(chunk)
+                groups.setdefault(call_key(chunk.job), []).append(chunk)
         for group in groups.values():
             await self._run_group(group)
         for chunk in chunks:
