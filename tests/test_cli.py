@@ -38,3 +38,45 @@ def test_errors_are_one_line_with_exit_code() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["uniclass: error: labels has the label 'a' twice; labels must be unique"]
+
+
+def test_a_multi_line_library_error_is_printed_on_one_line(monkeypatch, capsys) -> None:
+    """E.g. the hub client's offline error spans two lines; the CLI promises one."""
+    from uniclass import cli
+
+    def run(args) -> int:
+        raise OSError("Got: ConnectError\nAn error happened while trying to locate the files on the Hub.\n")
+
+    monkeypatch.setattr(cli._command("serve"), "run", run)
+    assert cli.main(["serve"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "uniclass: error: Got: ConnectError / An error happened while trying to locate the files on the Hub."]
+
+
+def test_classify_decisions_and_label_order(capsys) -> None:
+    from uniclass.cli import main
+
+    texts = ["Our team won", "Shares fell"]
+    base = ["classify", *texts, "--labels", "sports,finance,weather", "--model", MODEL, "--threshold", "0"]
+    assert main([*base, "--group", "sports,finance", "--label-order", "stable"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert all(sum(r["label"] in ("sports", "finance") for r in line["labels"]) == 1 for line in lines)
+    assert main([*base, "--abstain", "1.0"]) == 0
+    assert all(json.loads(line)["labels"] == [] for line in capsys.readouterr().out.splitlines())
+    assert main([*base, "--max-labels", "1", "--label-order", "permutations", "--permutations", "2"]) == 0
+    assert all(len(json.loads(line)["labels"]) == 1 for line in capsys.readouterr().out.splitlines())
+
+
+def test_decision_errors_before_the_model_loads(capsys, monkeypatch) -> None:
+    from uniclass import classifier
+    from uniclass.cli import main
+
+    monkeypatch.setattr(classifier.Classifier, "from_pretrained", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    for extra, message in (
+        (["--group", "sports,rain"], "'rain', which is not among --labels"),
+        (["--min-labels", "3", "--max-labels", "1"], "larger than max_labels"),
+        (["--abstain", "2"], "outside [0, 1]"),
+        (["--permutations", "0", "--label-order", "permutations"], "permutations must be a positive int"),
+    ):
+        assert main(["classify", "x", "--labels", "sports,finance", "--model", MODEL, *extra]) == 2
+        assert message in capsys.readouterr().err

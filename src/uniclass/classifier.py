@@ -23,9 +23,11 @@ import numpy as np
 from .backends import Backend
 from .batching import check_batch_options
 from .config import LABEL_TOKENIZER_DIR, WEIGHTS_FILE, GLiClassConfig
+from .decisions import check_rules_against, decide, make_rules, tree_of
 from .engine import DEFAULT_MAX_LENGTH, Engine, Prediction, resolve_max_length, warn_about_fitting
 from .evaluation.calibration import Calibration, calibration_report, fit_temperature, fit_thresholds
 from .explanation import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_UNITS, Explanation, ExplainOptions, explain
+from .label_order import resolve_label_order
 from .loading import (
     DEFAULT_MODEL_DIR,
     check_onnx_options,
@@ -39,7 +41,7 @@ from .loading import (
     resolve_device,
     torch_backend,
 )
-from .postprocessing import activate, check_top_k, normalize_thresholds, resolve_threshold, select
+from .postprocessing import activate, check_top_k, normalize_thresholds, resolve_threshold
 from .processing import WindowPolicy, build_label_tree, normalize_request
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -224,7 +226,7 @@ class Classifier:
                 raise ValueError("backend='onnx' needs the folder of an ONNX export (uniclass export onnx --out DIR)")
             folder = resolve_checkpoint(model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
                                         local_files_only=local_files_only)
-            parts = load_onnx(folder, quantized=onnx_quantized(precision, quantized), num_threads=num_threads)
+            parts = load_onnx(folder, quantized=onnx_quantized(precision, quantized), num_threads=num_threads, prior=prior)
         else:
             if quantized:
                 raise ValueError("quantized=True applies to backend='onnx' (int8 ONNX graphs); the torch backend is float")
@@ -393,6 +395,8 @@ class Classifier:
         aggregate: str = "max",
         split_labels: bool = True,
         max_batch_tokens: int | None = None,
+        label_order: str = "given",
+        permutations: int | None = None,
     ) -> list[Prediction]:
         """Score every label of every text and report how each text was fitted into the window.
 
@@ -406,6 +410,13 @@ class Classifier:
         input), so many short texts share a batch and long ones do not exhaust memory. Scores do not depend on
         the batching.
 
+        ``label_order`` makes scores independent of the order of the labels (``label_order`` module):
+        ``"given"`` (default, the official behaviour), ``"positions"`` (order-free label position ids: one pass;
+        uni-encoders on BERT/RoBERTa/ELECTRA/ModernBERT backbones, torch backend), ``"permutations"`` (logits
+        averaged over ``permutations`` seeded orders, default 4: that many passes, any model), or ``"stable"``
+        (``"permutations"``, or ``"positions"`` for checkpoints trained with order-free label positions: on
+        other models positions cost accuracy). Cost and effect: benchmarks/RESULTS.md §9.
+
         Example:
             >>> p = clf.predict(["Shares fell", "A long report ..."], ["finance", "sports"], max_batch_tokens=4096)  # doctest: +SKIP
             >>> p[0].scores, p[0].truncated  # doctest: +SKIP
@@ -418,6 +429,14 @@ class Classifier:
             raise ValueError(f"aggregate must be 'max' or 'mean', got {aggregate!r}")
         window = self._resolve_max_length(max_length) if max_length is not None else self.max_length
         policy = WindowPolicy(window, long_text, min(chunk_overlap, window // 4), split_labels)
+        order = resolve_label_order(label_order, permutations, self.config, self.backend.name)
+        if order.mode != "given":
+            plans, predictions = self.engine.run_ordered(
+                request, policy, order, batch_size=batch_size, show_progress=show_progress,
+                max_batch_tokens=max_batch_tokens, aggregate=aggregate,
+            )
+            warn_about_fitting(plans, window, stacklevel=2)
+            return predictions
         plans = self.engine.plan(request, policy)
         warn_about_fitting(plans, window, stacklevel=2)
         segments = [segment for plan in plans for segment in plan.segments]
@@ -470,6 +489,12 @@ class Classifier:
         examples: Any = None,
         batch_size: int = 32,
         show_progress: bool | None = None,
+        abstain: float | None = None,
+        groups: Sequence[Sequence[str]] | None = None,
+        min_labels: int = 0,
+        max_labels: int | None = None,
+        hierarchy: bool = False,
+        as_tree: bool = False,
         **window: Any,
     ) -> list[Any]:
         """Per text, ``[{"label": str, "score": float}, ...]`` sorted by score, highest first.
@@ -478,6 +503,15 @@ class Classifier:
         those per text; default 0.5, or the per-label thresholds fitted by ``calibrate``); single-label returns
         the best label (or the ``top_k`` best).
 
+        Structured decisions (``decisions`` module, applied in this order): ``groups`` are exclusive label groups
+        (exactly one label of each group, the best); ``min_labels``/``max_labels`` bound the number of labels per
+        text; ``abstain`` is a score floor below which no label is returned, in either mode, whatever the
+        threshold, groups or ``min_labels`` say: if no label reaches it the answer is ``[]`` ("none of these").
+        With dict (tree) labels, ``hierarchy=True`` adds the ancestors of every returned label (an ancestor
+        scores the best score below it, so never less than a child), and ``as_tree=True`` returns that answer as
+        a tree ``{name: {"score": s, "children": {...}}}``. Other keyword arguments are ``predict``'s
+        (``label_order``, ``max_length``...).
+
         Example:
             >>> clf.classify("The striker scored twice", ["sports", "finance"], multi_label=False)  # doctest: +SKIP
             [{'label': 'sports', 'score': 0.91}]
@@ -485,14 +519,24 @@ class Classifier:
         top_k = check_top_k(top_k)
         n = 1 if isinstance(texts, str) else len(texts) if isinstance(texts, Sequence) else 0
         thresholds = normalize_thresholds(resolve_threshold(threshold, self.calibration), n)
+        rules = make_rules(abstain=abstain, groups=groups, min_labels=min_labels, max_labels=max_labels,
+                           hierarchy=hierarchy or as_tree)
+        if rules.groups or rules.hierarchy:  # before any model work: a bad group fails alone
+            request = normalize_request(texts, labels, multi_label=multi_label, prompt=prompt, examples=examples)
+            for i, item_labels in enumerate(request.labels):
+                tree = request.label_trees[i] if request.label_trees else None
+                check_rules_against(rules, item_labels, tree, "labels" if n == 1 else f"labels of texts[{i}]")
         predictions = self.predict(
             texts, labels, multi_label=multi_label, prompt=prompt, examples=examples,
             batch_size=batch_size, show_progress=show_progress, **window,
         )
-        out = [
-            select(p.labels, np.asarray(p.scores), multi_label=p.multi_label, threshold=t, top_k=top_k)
+        out: list[Any] = [
+            decide(p.labels, np.asarray(p.scores), multi_label=p.multi_label, threshold=t, top_k=top_k, rules=rules,
+                   tree=p.label_tree)
             for p, t in zip(predictions, thresholds, strict=True)
         ]
+        if as_tree:
+            out = [tree_of(kept, p.label_tree) for kept, p in zip(out, predictions, strict=True)]
         return out[0] if isinstance(texts, str) else out
 
     __call__ = classify

@@ -36,6 +36,11 @@ def _silence_stdout() -> None:
         pass
 
 
+def one_line(err: BaseException) -> str:
+    """The error's message on one line (some libraries', e.g. the hub client's offline error, span several)."""
+    return " / ".join(line.strip() for line in str(err).splitlines() if line.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
@@ -44,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return 141
     except (ValueError, TypeError, FileNotFoundError, OSError, ImportError) as err:
-        print(f"uniclass: error: {err}", file=sys.stderr)
+        print(f"uniclass: error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("uniclass: interrupted", file=sys.stderr)

@@ -27,6 +27,7 @@ import numpy as np
 
 from .batching import pad_ids, plan_batches
 from .config import CLASS_TOKEN, TEXT_TOKEN, GLiClassConfig, max_positions
+from .label_order import OrderPlan, average_orders, expand_request, label_orders, stable_position_ids
 from .postprocessing import activate, aggregate_chunks
 from .processing import InputBuilder, ItemPlan, Request, Segment, WindowPolicy
 
@@ -100,30 +101,46 @@ class Engine:
         check_tokenizer(self.config, tokenizer)
 
     # ------------------------------------------------------------------ stages
-    def plan(self, request: Request, policy: WindowPolicy) -> list[ItemPlan]:
-        """Token ids of every window each text needs (``processing.InputBuilder``)."""
-        return self.builder.build(request, policy)
+    def plan(self, request: Request, policy: WindowPolicy, items: range | None = None) -> list[ItemPlan]:
+        """Token ids of every window each text needs, or each of the texts ``items`` (``processing.InputBuilder``)."""
+        return self.builder.build(request, policy, items)
 
     def run(
-        self, segments: list[Segment], batch_size: int, show_progress: bool | None = None, max_batch_tokens: int | None = None
+        self,
+        segments: list[Segment],
+        batch_size: int,
+        show_progress: bool | None = None,
+        max_batch_tokens: int | None = None,
+        *,
+        position_offset: int | None = None,
     ) -> list[np.ndarray]:
-        """Model logits for each segment; batches are length-sorted (and token-budgeted) to minimise padding."""
+        """Model logits for each segment; batches are length-sorted (and token-budgeted) to minimise padding.
+
+        ``position_offset`` (not None): order-free label position ids start there (``label_order``).
+        """
         lengths = [len(s.input_ids) + len(s.class_input_ids or ()) for s in segments]
         batches = plan_batches(lengths, batch_size, max_batch_tokens)
         if self.config.is_bi_encoder:
             self.cache_label_vectors({label for s in segments for label in s.labels}, batch_size)
         results: list[np.ndarray] = [np.empty(0)] * len(segments)
         for batch in _progress(batches, show_progress):
-            logits = self.backend.run(self.collate([segments[i] for i in batch]))
+            logits = self.backend.run(self.collate([segments[i] for i in batch], position_offset=position_offset))
             for row, index in enumerate(batch):
                 results[index] = logits[row, : len(segments[index].labels)]
         return results
 
-    def collate(self, rows: list[Segment]) -> dict[str, np.ndarray]:
-        """The backend-independent batch: padded int64 ids and masks, slot counts, cached label vectors."""
+    def collate(self, rows: list[Segment], *, position_offset: int | None = None) -> dict[str, np.ndarray]:
+        """The backend-independent batch: padded int64 ids and masks, slot counts, cached label vectors, and
+        with ``position_offset`` the order-free ``position_ids`` (``label_order.stable_position_ids``)."""
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.config.pad_token_id
         input_ids, attention_mask = pad_ids([r.input_ids for r in rows], pad)
         batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if position_offset is not None:
+            positions = [
+                stable_position_ids(r.input_ids, self.config.class_token_index, self.config.text_token_index, position_offset)
+                for r in rows
+            ]
+            batch["position_ids"], _ = pad_ids(positions, position_offset)
         if self.config.is_bi_encoder:
             counts = [len(r.labels) for r in rows]
             dim = next(iter(self.label_cache.values())).shape[-1]
@@ -166,37 +183,76 @@ class Engine:
     ) -> list[Prediction]:
         """One ``Prediction`` per text: logits gathered over its segments, aggregated, plus the prior (if any),
         calibrated, activated."""
+        item_logits = self.with_prior(request, self.item_logits(request, segments, logits, aggregate))
+        return [self.prediction(request, i, plan, item_logits[i]) for i, plan in enumerate(plans)]
+
+    def with_prior(self, request: Request, item_logits: list[np.ndarray]) -> list[np.ndarray]:
+        """The model's logits plus the checkpoint's embedding-similarity prior (``backends.embedding``), if any."""
+        if self.prior is None:
+            return item_logits
+        prior = self.prior.logits(request.texts, request.labels)
+        return [logits + extra for logits, extra in zip(item_logits, prior, strict=True)]
+
+    def item_logits(
+        self, request: Request, segments: list[Segment], logits: list[np.ndarray], aggregate: str
+    ) -> list[np.ndarray]:
+        """Per text, one logit per label (in the request's order), aggregated over its windows."""
         by_item: dict[int, list[tuple[Segment, np.ndarray]]] = {}
         for segment, values in zip(segments, logits, strict=True):
             by_item.setdefault(segment.item, []).append((segment, values))
-        prior = self.prior.logits(request.texts, request.labels) if self.prior is not None else None
         out = []
-        for index, plan in enumerate(plans):
-            labels = request.labels[index]
+        for index, labels in enumerate(request.labels):
             per_label: list[list[np.ndarray]] = [[] for _ in labels]
             for segment, values in by_item[index]:
                 for j, value in enumerate(values):
                     per_label[segment.label_offset + j].append(value)
-            item_logits = np.array([aggregate_chunks(v, aggregate) for v in per_label], dtype=np.float64)
-            if prior is not None:
-                item_logits = item_logits + prior[index]
-            calibrated = self.calibration.apply(item_logits) if self.calibration else item_logits
-            scores = activate(calibrated, request.multi_label[index])
-            out.append(
-                Prediction(
-                    labels=list(labels),
-                    scores=scores.tolist(),
-                    logits=item_logits.tolist(),
-                    multi_label=request.multi_label[index],
-                    text_tokens=plan.text_tokens,
-                    text_tokens_used=plan.text_tokens_used,
-                    truncated=plan.truncated,
-                    chunks=plan.chunks,
-                    label_groups=plan.label_groups,
-                    label_tree=request.label_trees[index] if request.label_trees else None,
-                )
-            )
+            out.append(np.array([aggregate_chunks(v, aggregate) for v in per_label], dtype=np.float64))
         return out
+
+    def prediction(self, request: Request, index: int, plan: ItemPlan, item_logits: np.ndarray) -> Prediction:
+        """Text ``index``'s ``Prediction`` from its aggregated logits: calibrated, then activated."""
+        calibrated = self.calibration.apply(item_logits) if self.calibration else item_logits
+        scores = activate(calibrated, request.multi_label[index])
+        return Prediction(
+            labels=list(request.labels[index]),
+            scores=scores.tolist(),
+            logits=item_logits.tolist(),
+            multi_label=request.multi_label[index],
+            text_tokens=plan.text_tokens,
+            text_tokens_used=plan.text_tokens_used,
+            truncated=plan.truncated,
+            chunks=plan.chunks,
+            label_groups=plan.label_groups,
+            label_tree=request.label_trees[index] if request.label_trees else None,
+        )
+
+    def run_ordered(
+        self,
+        request: Request,
+        policy: WindowPolicy,
+        order: OrderPlan,
+        *,
+        batch_size: int,
+        show_progress: bool | None = None,
+        max_batch_tokens: int | None = None,
+        aggregate: str = "max",
+    ) -> tuple[list[ItemPlan], list[Prediction]]:
+        """``plan`` + ``run`` + ``assemble`` with order-stable labels (``label_order``): each text is run in its
+        canonical order (and seeded shuffles of it, averaged) and the logits are put back in the given order.
+
+        Returns the plans of each text's first order (for the fitting warnings) and the predictions.
+        """
+        orders = [label_orders(labels, order) for labels in request.labels]
+        expanded = expand_request(request, orders)
+        plans = self.plan(expanded, policy)
+        segments = [segment for plan in plans for segment in plan.segments]
+        offset = order.position_offset if order.mode == "positions" else None
+        logits = self.run(segments, batch_size, show_progress, max_batch_tokens, position_offset=offset)
+        # the prior scores each label alone (order-free already): added once, on the request as given
+        averaged = self.with_prior(request, average_orders(self.item_logits(expanded, segments, logits, aggregate), orders))
+        starts = np.cumsum([0] + [len(o) for o in orders[:-1]]).tolist()
+        first_plans = [plans[k] for k in starts]
+        return first_plans, [self.prediction(request, i, first_plans[i], averaged[i]) for i in range(len(orders))]
 
     # ------------------------------------------------------------------ state
     def reset_caches(self) -> None:

@@ -119,7 +119,7 @@ def load_prior(folder: Path, *, device: Any, precision: str) -> EmbeddingPrior |
     return EmbeddingPrior.load(spec, folder, device=device, dtype=dtype)
 
 
-def load_onnx(folder: Path, *, quantized: bool = False, num_threads: int | None = None) -> LoadedParts:
+def load_onnx(folder: Path, *, quantized: bool = False, num_threads: int | None = None, prior: bool = True) -> LoadedParts:
     """The torch-free path: config without transformers, ``tokenizer.json`` with tokenizers, graphs on onnxruntime."""
     from .backends.onnx_runtime import OnnxBackend, is_export_folder
     from .backends.tokenizer import FastTokenizer
@@ -133,7 +133,26 @@ def load_onnx(folder: Path, *, quantized: bool = False, num_threads: int | None 
     tokenizer = FastTokenizer.from_folder(folder)
     label_tokenizer = FastTokenizer.from_folder(folder / LABEL_TOKENIZER_DIR) if config.is_bi_encoder else None
     backend = OnnxBackend(folder, config, quantized=quantized, num_threads=num_threads)
-    return LoadedParts(backend, tokenizer, label_tokenizer, Calibration.load(folder))
+    embedding_prior = load_onnx_prior(folder, num_threads=num_threads) if prior else None
+    return LoadedParts(backend, tokenizer, label_tokenizer, Calibration.load(folder), embedding_prior)
+
+
+def load_onnx_prior(folder: Path, *, num_threads: int | None = None) -> EmbeddingPrior | None:
+    """An export's prior (``prior.json`` + ``prior/embedder.onnx``) on onnxruntime, or None when it has none."""
+    from .backends.embedding import EmbeddingPrior, PriorError, PriorSpec, load_prototypes
+    from .backends.onnx_runtime import EMBEDDER_FILE, OnnxEmbedder
+
+    spec = PriorSpec.load(folder)
+    if spec is None:
+        return None
+    embedder_folder = spec.resolve_folder(folder)
+    if not (embedder_folder / EMBEDDER_FILE).is_file():
+        raise PriorError(
+            f"{folder}/prior.json names an embedding model without {EMBEDDER_FILE}: re-export the checkpoint with "
+            "`uniclass export onnx` (which exports the prior too), or load with prior=False"
+        )
+    return EmbeddingPrior(spec, OnnxEmbedder(embedder_folder, max_length=spec.max_length, num_threads=num_threads), folder,
+                          prototypes=load_prototypes(folder))
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

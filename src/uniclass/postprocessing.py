@@ -77,7 +77,7 @@ def select(
     """
     order = sorted(range(len(labels)), key=lambda i: (-scores[i], i))
     if multi_label:
-        order = [i for i in order if scores[i] >= _label_threshold(threshold, labels[i])]
+        order = [i for i in order if scores[i] >= label_threshold(threshold, labels[i])]
     else:
         order = order[: top_k or 1]
     if top_k is not None:
@@ -85,7 +85,8 @@ def select(
     return [{"label": labels[i], "score": float(scores[i])} for i in order]
 
 
-def _label_threshold(threshold: Threshold, label: str) -> float:
+def label_threshold(threshold: Threshold, label: str) -> float:
+    """The threshold of one label: its entry of a per-label dict (default 0.5), or the single float."""
     if isinstance(threshold, Mapping):
         return float(threshold.get(label, DEFAULT_THRESHOLD))
     return float(threshold)

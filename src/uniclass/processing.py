@@ -378,13 +378,15 @@ class InputBuilder:
         self.arch = config.architecture_type
 
     # ---------------------------------------------------------------- public
-    def build(self, request: Request, policy: WindowPolicy) -> list[ItemPlan]:
+    def build(self, request: Request, policy: WindowPolicy, items: range | None = None) -> list[ItemPlan]:
+        """Plans of every text, or of the texts ``items`` only (indices, and errors, stay the request's)."""
         # One batched tokenizer call for every text with all its labels (the common case: everything fits);
         # only texts whose labels need groups are re-tokenised, group by group.
-        first = [self._layouts(request, i, request.labels[i]) for i in range(len(request.texts))]
+        indices = range(len(request.texts)) if items is None else items
+        first = [self._layouts(request, i, request.labels[i]) for i in indices]
         encoded = encode_layouts(self.tokenizer, [layout for layout, _ in first])
         label_ids = self._tokenize_label_sides([side for _, side in first])
-        return [self._plan_item(request, i, policy, encoded[i], label_ids[i]) for i in range(len(request.texts))]
+        return [self._plan_item(request, i, policy, encoded[k], label_ids[k]) for k, i in enumerate(indices)]
 
     # ---------------------------------------------------------------- per item
     def _layouts(self, request: Request, index: int, labels: Sequence[str]) -> tuple[Layout, str | None]:

@@ -66,7 +66,8 @@ def test_labels_without_prototypes_keep_the_prompt_vector(classifier) -> None:
         np.testing.assert_allclose(after[j], prototype(before[j], example[None]), atol=1e-6)
         assert not np.allclose(after[j], before[j])
     cos = np.array(prior.logits(TEXTS[:1], [LABELS])[0]) / prior.spec.weight
-    np.testing.assert_allclose(cos, prior.embedder.embed(TEXTS[:1])[0] @ after.T, atol=1e-5)
+    expected = prior.embedder.embed(TEXTS[:1])[0] @ after.T
+    np.testing.assert_allclose(cos, expected - expected.mean() if prior.spec.center else expected, atol=1e-5)
     prior.reset()  # clears the prompt cache only
     assert set(prior.prototypes) == {"sports", "finance"}
     prior.clear_prototypes()
@@ -155,3 +156,16 @@ def test_fit_default_follows_the_measured_choice(classifier) -> None:
     assert unchanged != fit_module.FINETUNE_WITH_PROTOTYPES
     assert set(classifier.prior.prototypes) == {"sports", "finance"}
     assert fit_module.default_finetune(classifier, prototypes=False)
+
+
+def test_onnx_export_carries_the_prototypes(classifier, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from uniclass.exporters.onnx import export_onnx
+
+    classifier.prior.set_prototypes({"sports": TEXTS[:1], "finance": TEXTS[1:2]})
+    classifier.save_pretrained(tmp_path / "ckpt")
+    out = export_onnx(tmp_path / "ckpt", tmp_path / "onnx")
+    assert (out / PROTOTYPES_FILE).is_file()
+    onnx_clf = Classifier.from_pretrained(out, backend="onnx")
+    assert set(onnx_clf.prior.prototypes) == {"sports", "finance"}
+    np.testing.assert_allclose(onnx_clf.scores(TEXTS, LABELS), classifier.scores(TEXTS, LABELS), atol=1e-5)

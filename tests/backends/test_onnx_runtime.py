@@ -200,3 +200,22 @@ def test_explain_on_onnx_equals_torch(uni) -> None:
     for g, w in zip(got.deltas, want.deltas, strict=True):
         assert g == pytest.approx(w, abs=1e-4)
     assert len(counting.batches) == 1 and counting.batches[0][0] == 4  # the text and its 3 variants together
+
+
+def test_label_order_on_onnx(uni) -> None:
+    """'stable' falls back to seeded permutations (same scores as torch's permutations); 'positions' raise."""
+    torch_clf, _, clf = uni
+    texts = ref.TEXTS[:2]
+    got = clf.scores(texts, ref.LABELS_3, label_order="stable", permutations=2)
+    want = torch_clf.scores(texts, ref.LABELS_3, label_order="permutations", permutations=2)
+    assert ref.max_abs_diff(got, want) <= 1e-5
+    assert ref.max_abs_diff(clf.scores(texts, ref.LABELS_3[::-1], label_order="stable", permutations=2),
+                            [row[::-1] for row in got]) <= 1e-6
+    with pytest.raises(ValueError, match="torch backend"):
+        clf.scores(texts, ref.LABELS_3, label_order="positions")
+    from uniclass.processing import WindowPolicy, normalize_request
+
+    plans = torch_clf.engine.plan(normalize_request(texts, ref.LABELS_3), WindowPolicy(64))
+    batch = torch_clf.engine.collate(plans[0].segments, position_offset=0)
+    with pytest.raises(ValueError, match="no position_ids input"):
+        clf.backend.run(batch)

@@ -38,7 +38,7 @@ def small(clf: Any) -> Iterator[str]:
     from uniclass.serve.app import create_app
 
     app = create_app(clf, max_work_tokens=400, max_prompt_chars=300, max_label_chars=20, max_examples=2,
-                     max_example_chars=50, max_threshold_labels=3, max_wait_ms=5)
+                     max_example_chars=50, max_threshold_labels=3, max_wait_ms=5, refusal_share=1.0)
     with LiveServer(app) as url:
         yield url
 
@@ -120,7 +120,9 @@ def test_unfittable_request_fails_before_the_queue(tmp_path: Any) -> None:
     from uniclass.serve.app import create_app
 
     narrow = Classifier.from_pretrained(MODEL, device="cpu", max_length=32)
-    with LiveServer(create_app(narrow, max_wait_ms=50)) as url:
+    # every client here is 127.0.0.1, i.e. one client for the refusal pacing, which would slow the good requests
+    # after the bad ones (test_a_refused_client_waits_and_others_do_not): kept short
+    with LiveServer(create_app(narrow, max_wait_ms=50, refusal_share=1.0)) as url:
         bad = {"texts": ["a"], "labels": ["x", "y"], "prompt": "word " * 40}
         good = {"texts": ["fine"], "labels": ["x"], "threshold": 0.0}
         answers: list[Any] = [None] * 6
@@ -198,13 +200,104 @@ def test_healthz_hides_the_model_path_without_the_key(clf: Any) -> None:
         assert shown["model"] == "/secret/path/model"
 
 
-def test_non_ascii_api_key(clf: Any) -> None:
+@pytest.mark.parametrize("key", ["clé-ü", "two words", "tab\tkey", "", "bad\udcff"])
+def test_api_keys_other_than_printable_ascii_are_refused_at_startup(clf: Any, key: str) -> None:
+    """Clients send non-ASCII header bytes differently (curl UTF-8, browsers and http.client latin-1, httpx not
+    at all), so such a key would work from some clients only: refused before the model is loaded."""
     from uniclass.serve.app import create_app
 
-    key = "clé-ü"
+    with pytest.raises(ValueError, match="printable ASCII"):
+        create_app(clf, api_key=key)
+
+
+def test_a_non_ascii_api_key_is_a_one_line_cli_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from uniclass.cli import main
+
+    assert main(["serve", "--model", str(MODEL), "--api-key", "clé"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "printable ASCII" in err and "U+00E9" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_an_ascii_key_with_punctuation_works_in_both_headers(clf: Any) -> None:
+    from uniclass.serve.app import create_app
+
+    key = "k3y_-.~!#$%&*+/=?^`|"
     with LiveServer(create_app(clf, api_key=key)) as url:
-        headers = {"X-API-Key": key.encode("utf-8")}
-        assert post(url, {"texts": ["a"], "labels": ["x"]}, headers=headers).status_code == 200
+        body = {"texts": ["a"], "labels": ["x"]}
+        assert post(url, body, headers={"X-API-Key": key}).status_code == 200
+        assert post(url, body, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert post(url, body, headers={"X-API-Key": "cl\u00e9".encode("utf-8")}).status_code == 401
+
+
+# ---------------------------------------------------------------- fairness under abuse (issue 16 target)
+def test_a_refused_client_waits_and_others_do_not(clf: Any) -> None:
+    """Each refusal is charged to its client (address): its next request waits (5 ms / 0.01 = 0.5 s); a client
+    on another address is not slowed."""
+    from uniclass.serve.app import create_app
+
+    good, bad = {"texts": ["a"], "labels": ["x"]}, {"texts": ["a"], "labels": ["x"], "top_k": 0}
+    other = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=30)
+    with LiveServer(create_app(clf, refusal_share=0.01)) as url, other:
+        assert post(url, bad).status_code == 422
+        started = time.monotonic()
+        assert other.post(f"{url}/v1/classify", json=good).status_code == 200
+        assert time.monotonic() - started < 0.4
+        started = time.monotonic()
+        assert post(url, good).status_code == 200
+        assert time.monotonic() - started >= 0.45
+
+
+def test_a_client_deep_in_debt_gets_429_without_its_body_being_read() -> None:
+    from uniclass.serve.app import _Guard
+    from uniclass.serve.pacing import RefusalPacer
+
+    called: list[Any] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        called.append(scope)
+
+    async def main() -> list[dict[str, Any]]:
+        guard = _Guard(inner, None, 1_000, pacer=RefusalPacer(0.001, max_wait_s=0.01))
+        guard.pacer.charge("10.0.0.1", 0.01)  # 10 s of debt
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        async def receive() -> dict[str, Any]:
+            raise AssertionError("the body must not be read")
+
+        scope = {"type": "http", "path": "/v1/classify", "method": "POST", "client": ("10.0.0.1", 1234),
+                 "headers": [(b"content-type", b"application/json")]}
+        await guard(scope, receive, send)
+        return sent
+
+    sent = asyncio.run(main())
+    assert sent[0]["status"] == 429 and not called
+    assert int(dict(sent[0]["headers"])[b"retry-after"]) >= 9
+
+
+def test_planning_stops_once_a_request_is_over_the_budget(clf: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slices of 1, 2, 4, ... texts: a huge request is refused after about the budget's worth of planning, and a
+    request that cannot be fitted after its first text, not after all 128."""
+    from uniclass.processing import normalize_request
+    from uniclass.serve.app import _plan_work, _TooMuchWork
+
+    planned: list[int] = []
+    real = clf.engine.plan
+    monkeypatch.setattr(clf.engine, "plan", lambda request, policy, items=None: planned.extend(items) or real(request, policy, items))
+    labels = [f"label {i}" for i in range(64)]
+    request = normalize_request([f"text {i}" for i in range(128)], labels)
+    with pytest.raises(_TooMuchWork) as err:
+        _plan_work(clf, request, 2_000)
+    assert err.value.planned < 32 and len(planned) == err.value.planned and "more than" in err.value.describe()
+    planned.clear()
+    failing = normalize_request([f"text {i}" for i in range(128)], ["x"], examples=[{"text": "word " * clf.max_length, "labels": ["x"]}])
+    with pytest.raises(ValueError, match="texts\\[0\\]"):
+        _plan_work(clf, failing, 10**9)
+    assert planned == [0]
+    planned.clear()
+    assert len(_plan_work(clf, normalize_request(["a", "b", "c"], ["x"]), 10**9)) == 3 and planned == [0, 1, 2]
 
 
 def test_lone_surrogate_names_the_field(small: str) -> None:
@@ -325,3 +418,9 @@ def test_sigterm_answers_the_rest_with_json_503_and_exits_0(tmp_path: Any) -> No
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_client_is_the_remote_address() -> None:
+    from uniclass.serve.app import client_id
+
+    assert client_id({"client": ("10.1.2.3", 5555)}) == "10.1.2.3" and client_id({"client": None}) is None

@@ -170,3 +170,14 @@ def test_shutdown_drains_then_answers_503() -> None:
             await batcher.stop()
 
     asyncio.run(main())
+
+
+def test_decision_options_split_groups_and_reach_the_call() -> None:
+    calls: list[dict[str, Any]] = []
+    plain = Job(["a"], [["x", "y"]], True, 0.5)
+    grouped = Job(["b"], [["x", "y"]], True, 0.5, options={"groups": [["x", "y"]], "abstain": 0.2})
+    same = Job(["c"], [["x", "y"]], True, 0.5, options={"abstain": 0.2, "groups": [["x", "y"]]})
+    run([plain, grouped, same], calls)
+    assert len(calls) == 2
+    merged = next(call for call in calls if "groups" in call)
+    assert merged["texts"] == ["b", "c"] and merged["abstain"] == 0.2

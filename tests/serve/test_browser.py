@@ -195,3 +195,35 @@ def test_empty_form_is_caught_in_the_page(page: Any) -> None:
     fill(page, [], "sports")
     assert submit(page) == "error"
     assert page.find_element(By.ID, "error").text == "Enter at least one text and one label."
+
+
+def decide(page: Any, *, abstain: str = "", groups: str = "", min_labels: str = "", max_labels: str = "",
+           stable: bool = False) -> None:
+    """Open the decisions panel and fill it."""
+    page.find_element(By.CSS_SELECTOR, "#decisions > summary").click()
+    for field, value in (("abstain", abstain), ("groups", groups), ("min-labels", min_labels), ("max-labels", max_labels)):
+        box = page.find_element(By.ID, field)
+        box.clear()
+        if value:
+            box.send_keys(value)
+    checkbox = page.find_element(By.ID, "stable")
+    if checkbox.is_selected() != stable:
+        checkbox.click()
+
+
+def test_decisions_highlight_what_classify_keeps(page: Any, clf: Any) -> None:
+    fill(page, TEXTS, "sports, finance, politics")
+    decide(page, groups="sports, finance", min_labels="1", stable=True)
+    assert submit(page) == "done"
+    every = clf.classify(TEXTS, LABELS, threshold=0.0, label_order="stable")
+    chosen = clf.classify(TEXTS, LABELS, threshold=0.5, groups=[["sports", "finance"]], min_labels=1, label_order="stable")
+    assert_bars_equal(shown(page), TEXTS, every, chosen)
+    assert page.find_elements(By.CSS_SELECTOR, "[data-none]") == []
+
+
+def test_abstain_shows_none_of_these(page: Any) -> None:
+    fill(page, TEXTS[:1], "sports, finance")
+    decide(page, abstain="1")
+    assert submit(page) == "done"
+    assert [n.text for n in page.find_elements(By.CSS_SELECTOR, "#results [data-none]")] == ["none of these"]
+    assert not any(bar["hit"] for bar in shown(page)[0]["bars"])

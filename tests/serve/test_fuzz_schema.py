@@ -47,7 +47,8 @@ def client() -> Iterator[Any]:
     from uniclass.serve.app import create_app
 
     clf = Classifier.from_pretrained(PARITY / "uni_bert_default", device="cpu")
-    app = create_app(clf, max_texts=4, max_labels=5, max_chars=100, max_prompt_chars=50, max_wait_ms=0)
+    app = create_app(clf, max_texts=4, max_labels=5, max_chars=100, max_prompt_chars=50, max_wait_ms=0,
+                     refusal_share=1.0)  # thousands of refusals from one address: pacing (tested elsewhere) kept short
     with TestClient(app, raise_server_exceptions=False) as session:
         yield session
 

@@ -39,7 +39,8 @@ def clf() -> Any:
 def server(clf: Any) -> Iterator[str]:
     from uniclass.serve.app import create_app
 
-    app = create_app(clf, max_texts=8, max_labels=5, max_chars=200, max_body_bytes=4000, max_wait_ms=5)
+    app = create_app(clf, max_texts=8, max_labels=5, max_chars=200, max_body_bytes=4000, max_wait_ms=5,
+                     refusal_share=1.0)  # many refusals from one address: pacing is tested in test_abuse
     with LiveServer(app) as url:
         yield url
 
@@ -48,7 +49,7 @@ def server(clf: Any) -> Iterator[str]:
 def keyed(clf: Any) -> Iterator[str]:
     from uniclass.serve.app import create_app
 
-    with LiveServer(create_app(clf, api_key=KEY)) as url:
+    with LiveServer(create_app(clf, api_key=KEY, refusal_share=1.0)) as url:
         yield url
 
 

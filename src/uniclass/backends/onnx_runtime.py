@@ -8,6 +8,7 @@ An export folder (written by ``uniclass.exporters.onnx.export_onnx``) holds::
     label_encoder.onnx       bi-encoders: label vectors [N, D] from label token ids
     model_int8.onnx ...      optional int8 dynamic quantization of each graph
     onnx_parity.json         reference inputs and torch logits, and the measured differences
+    prior.json, prior/       checkpoints with an embedding-similarity prior: prior/embedder.onnx + its tokenizer
 
 Every axis is dynamic: batch, sequence and label count (the label count comes from the ``slot_mask`` input,
 ``[B, K]``, not from a constant baked into the graph).
@@ -16,6 +17,7 @@ Every axis is dynamic: batch, sequence and label count (the label count comes fr
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,9 @@ class OnnxBackend:
         return path
 
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        if "position_ids" in batch and "position_ids" not in self._inputs:
+            # silently dropping them would return order-dependent scores under label_order="positions"
+            raise ValueError("this ONNX graph has no position_ids input: use label_order='permutations' with backend='onnx'")
         counts = batch["slot_counts"]
         width = batch["label_vectors"].shape[1] if "label_vectors" in batch else None
         return self.run_graph({**batch, "slot_mask": slot_mask(counts, width)})
@@ -169,3 +174,46 @@ def verify_export(folder: str | Path, *, quantized: bool = False, num_threads: i
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+EMBEDDER_FILE = "embedder.onnx"
+
+
+class OnnxEmbedder:
+    """The torch-free twin of ``backends.embedding.SentenceEmbedder``: ``embedder.onnx`` (mean-pooled, L2-normalised
+    sentence embeddings, exported by ``exporters.onnx``) with ``tokenizer.json`` from the same folder."""
+
+    def __init__(self, folder: str | Path, *, max_length: int = 256, num_threads: int | None = None):
+        import onnxruntime as ort
+
+        from .tokenizer import FastTokenizer
+
+        self.folder = Path(folder)
+        if not (self.folder / EMBEDDER_FILE).is_file():
+            raise FileNotFoundError(f"{self.folder} has no {EMBEDDER_FILE}")
+        self.tokenizer = FastTokenizer.from_folder(self.folder)
+        options = ort.SessionOptions()
+        if num_threads is not None:
+            check_num_threads(num_threads)
+            options.intra_op_num_threads = num_threads
+            options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(self.folder / EMBEDDER_FILE), options, providers=["CPUExecutionProvider"])
+        self.max_length = max_length
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        """Token ids with special tokens, cut as transformers' ``truncation=True`` cuts one sequence (last id kept)."""
+        ids = self.tokenizer(texts, add_special_tokens=True)["input_ids"]
+        return [row if len(row) <= self.max_length else [*row[: self.max_length - 1], row[-1]] for row in ids]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        from ..batching import pad_ids
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        pad = self.tokenizer.pad_token_id or 0
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            input_ids, mask = pad_ids(self.tokenize([texts[i] for i in idx]), pad)
+            out[idx] = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+        return out

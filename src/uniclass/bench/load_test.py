@@ -11,6 +11,17 @@ Or let the script start ``uniclass serve`` itself on a free port and stop it aft
 
     python -m uniclass.bench.load_test --model tests/fixtures/parity/uni_bert_default --clients 8 --duration 20
 
+Fairness under abuse (issue 16): ``--abuse-clients K`` adds K clients of each abusive kind that issue 16 names
+(``ABUSE``), and the run alternates phases without and with them against the same server, so one report
+compares normal clients' throughput and p99 with and without abuse:
+
+    python -m uniclass.bench.load_test --model src/uniclass/models/uniclass-minilm --clients 8 --duration 10 \\
+        --abuse-clients 1 --rounds 3
+
+Every simulated client connects from its own loopback address (127.0.1.N normal, 127.0.2.N abusive; Linux
+routes all of 127/8 to loopback), because the server shares the model between clients by remote address, as
+it would between real clients; ``--same-address`` puts them all on 127.0.0.1 instead.
+
 Only the standard library is needed on the client side (http.client with keep-alive connections, threads).
 """
 
@@ -19,6 +30,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import socket
@@ -40,6 +52,25 @@ WORDS = (
     "new", "budget", "and", "the", "battery", "lasts", "two", "days",
 )
 LABELS = ["sports", "finance", "weather", "politics", "technology", "health", "travel", "food"]
+MANY_LABELS = [f"l{i}" for i in range(128)]
+# The abusive requests of issue 16, sent back to back (each kind by its own clients):
+ABUSE = {
+    # 51 KB: 1 text, 128 labels, a 10,000-word prompt (once 62 s of planning and 963 MB)
+    "huge_prompt": lambda rng: {"texts": ["a"], "labels": MANY_LABELS, "prompt": "word " * 10_000},
+    # 4.4 KB: 128 short texts x 128 labels, a 502-word prompt (once an hour of model time)
+    "long_prompt_128x128": lambda rng: {"texts": [f"text {i}" for i in range(128)], "labels": MANY_LABELS,
+                                        "prompt": "word " * 502},
+    # the same within the default character limits (1,995-character prompt): it must be planned to be refused
+    "heavy_128x128": lambda rng: {"texts": [f"text {i}" for i in range(128)], "labels": MANY_LABELS,
+                                  "prompt": "word " * 399},
+    # failing late: valid JSON within every character limit, but the examples leave no room in the window
+    "failing": lambda rng: {"texts": [f"text {i}" for i in range(128)], "labels": ["x", "y"],
+                            "examples": [{"text": "word " * 395, "labels": ["x"]}] * 2},
+    # valid work (128 texts) from a client that gives up after HANGUP_S and sends it again
+    "hangup": lambda rng: {"texts": [" ".join(rng.choices(WORDS, k=rng.randint(5, 60))) for _ in range(128)],
+                           "labels": rng.sample(LABELS, 4)},
+}
+HANGUP_S = 2.0
 
 
 @dataclass
@@ -49,6 +80,7 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     texts: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)  # abusive clients: what they got back
 
 
 def make_body(rng: random.Random, texts: int, labels: int) -> bytes:
@@ -61,14 +93,30 @@ def make_body(rng: random.Random, texts: int, labels: int) -> bytes:
     return json.dumps(body).encode()
 
 
-def client(url: str, deadline: float, seed: int, args: argparse.Namespace, tally: Tally) -> None:
-    """Send requests back to back on one keep-alive connection until the deadline."""
+def connect(url: str, source: str | None, timeout: float) -> http.client.HTTPConnection:
+    """A keep-alive connection from the loopback address ``source`` (None: the system's choice)."""
     parsed = urllib.parse.urlsplit(url)
-    rng = random.Random(seed)
+    return http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
+
+
+def source_address(group: int, index: int, args: argparse.Namespace) -> str | None:
+    """127.0.<group>.<index+1>: one address per simulated client, unless ``--same-address``."""
+    return None if args.same_address else f"127.0.{group}.{index % 254 + 1}"
+
+
+def headers_for(args: argparse.Namespace) -> dict[str, str]:
     headers = {"Content-Type": "application/json"}
     if args.api_key:
         headers["Authorization"] = f"Bearer {args.api_key}"
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    return headers
+
+
+def client(url: str, deadline: float, seed: int, args: argparse.Namespace, tally: Tally, source: str | None = None) -> None:
+    """Send requests back to back on one keep-alive connection until the deadline."""
+    rng = random.Random(seed)
+    headers = headers_for(args)
+    connection = connect(url, source, 60)
     while time.monotonic() < deadline:
         body = make_body(rng, args.texts_per_request, args.labels)
         started = time.perf_counter()
@@ -79,7 +127,7 @@ def client(url: str, deadline: float, seed: int, args: argparse.Namespace, tally
         except (OSError, http.client.HTTPException) as err:
             tally.errors[type(err).__name__] += 1
             connection.close()
-            connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+            connection = connect(url, source, 60)
             continue
         elapsed = time.perf_counter() - started
         if response.status != 200:
@@ -88,6 +136,50 @@ def client(url: str, deadline: float, seed: int, args: argparse.Namespace, tally
         tally.latencies.append(elapsed)
         tally.texts += args.texts_per_request
     connection.close()
+
+
+def abuser(url: str, deadline: float, kind: str, seed: int, args: argparse.Namespace, tally: Tally,
+           source: str | None = None) -> None:
+    """Send one kind of abusive request back to back until the deadline; tally the statuses it gets.
+
+    ``hangup`` clients wait at most ``HANGUP_S`` for an answer, then close the connection and send again.
+    """
+    rng = random.Random(seed)
+    headers = headers_for(args)
+    timeout = HANGUP_S if kind == "hangup" else 60
+    bodies = [json.dumps(ABUSE[kind](rng)).encode() for _ in range(4)]  # built once: the client's CPU is not the test
+    connection = connect(url, source, timeout)
+    while time.monotonic() < deadline:
+        try:
+            connection.request("POST", "/v1/classify", body=rng.choice(bodies), headers=headers)
+            response = connection.getresponse()
+            response.read()
+            tally.statuses[str(response.status)] += 1
+        except TimeoutError:
+            tally.statuses["hung up"] += 1
+            connection.close()
+            connection = connect(url, source, timeout)
+        except (OSError, http.client.HTTPException) as err:
+            tally.statuses[type(err).__name__] += 1
+            connection.close()
+            connection = connect(url, source, timeout)
+    connection.close()
+
+
+def abuse_process(url: str, deadline: float, kinds: list[str], args: argparse.Namespace, out: Any) -> None:
+    """Every abusive client, as threads of this separate process (the normal clients' process and its GIL are
+    not slowed by them, as they would not be by clients on other machines); puts their statuses on ``out``."""
+    abusers = [(kind, Tally()) for kind in kinds for _ in range(args.abuse_clients)]
+    threads = [threading.Thread(target=abuser, args=(url, deadline, kind, 1000 + n, args, tally, source_address(2, n, args)),
+                                daemon=True) for n, (kind, tally) in enumerate(abusers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max(deadline - time.monotonic(), 0) + HANGUP_S + 1)
+    statuses: dict[str, Counter[str]] = {}
+    for kind, tally in abusers:
+        statuses.setdefault(kind, Counter()).update(tally.statuses)
+    out.put({kind: dict(c) for kind, c in statuses.items()})
 
 
 class MemoryWatch:
@@ -135,6 +227,18 @@ class MemoryWatch:
         return 0
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc; None elsewhere or without a pid)."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def scrape(url: str, name: str) -> float:
     """One unlabelled sample from the server's Prometheus /metrics (0 if missing)."""
     parsed = urllib.parse.urlsplit(url)
@@ -164,6 +268,7 @@ def spawned_server(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
         command += ["--api-key", args.api_key]
     if args.server_threads:
         command += ["--threads", str(args.server_threads)]
+    command += args.server_option or []
     process = subprocess.Popen(command)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -188,26 +293,71 @@ def spawned_server(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
 
 
 def run(url: str, pid: int | None, args: argparse.Namespace) -> dict[str, Any]:
+    """Warm up, then measure; with ``--abuse-clients`` alternate phases without and with abuse."""
     if args.warmup > 0:  # first calls pay for lazy initialisation; keep them out of the figures
         warm = Tally()
-        client(url, time.monotonic() + args.warmup, -1, args, warm)
+        client(url, time.monotonic() + args.warmup, -1, args, warm, source_address(1, 0, args))
+    if not args.abuse_clients:
+        return phase(url, pid, args, abusive=False)
+    phases: dict[str, list[dict[str, Any]]] = {"without_abuse": [], "with_abuse": []}
+    for _ in range(args.rounds):
+        phases["without_abuse"].append(phase(url, pid, args, abusive=False))
+        phases["with_abuse"].append(phase(url, pid, args, abusive=True))
+        time.sleep(HANGUP_S)  # let the abandoned work of the hung-up clients leave the queue
+    return compare(phases, args)
+
+
+def compare(phases: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> dict[str, Any]:
+    """Both kinds of phase, and normal clients' throughput with abuse as a share of theirs without."""
+    clean = sum(p["requests"] for p in phases["without_abuse"]) / sum(p["duration_s"] for p in phases["without_abuse"])
+    dirty = sum(p["requests"] for p in phases["with_abuse"]) / sum(p["duration_s"] for p in phases["with_abuse"])
+    return {
+        "abuse_clients_per_kind": args.abuse_clients,
+        "abuse_kinds": args.abuse_kinds,
+        "rounds": args.rounds,
+        **phases,
+        "normal_throughput_rps": {"without_abuse": round(clean, 2), "with_abuse": round(dirty, 2)},
+        "throughput_kept": round(dirty / clean, 3) if clean else None,
+        "requests_per_server_cpu_s": {"without_abuse": per_cpu(phases["without_abuse"]),
+                                      "with_abuse": per_cpu(phases["with_abuse"])},
+        "p99_ms_with_abuse": max(p["latency_ms"]["p99"] for p in phases["with_abuse"]),
+        "errors": sum(p["errors"] for ps in phases.values() for p in ps),
+    }
+
+
+def per_cpu(phases: list[dict[str, Any]]) -> float | None:
+    """Normal requests per second of server CPU over the phases (None without the server's pid)."""
+    cpu = sum(p["server_cpu_s"] or 0 for p in phases)
+    return round(sum(p["requests"] for p in phases) / cpu, 2) if cpu else None
+
+
+def phase(url: str, pid: int | None, args: argparse.Namespace, *, abusive: bool) -> dict[str, Any]:
+    """``args.clients`` normal clients for ``args.duration`` seconds (plus the abusive ones if ``abusive``)."""
     calls_before = scrape(url, "uniclass_batch_requests_count")
     requests_before = scrape(url, "uniclass_batch_requests_sum")
     tallies = [Tally() for _ in range(args.clients)]
+    cpu_before = cpu_seconds(pid)
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
     with MemoryWatch(pid) as memory:
         started = time.monotonic()
         deadline = started + args.duration
-        threads = [threading.Thread(target=client, args=(url, deadline, i, args, tallies[i])) for i in range(args.clients)]
+        if abusive:
+            attack = context.Process(target=abuse_process, args=(url, deadline, args.abuse_kinds, args, out), daemon=True)
+            attack.start()
+        threads = [threading.Thread(target=client, args=(url, deadline, i, args, tallies[i], source_address(1, i, args)))
+                   for i in range(args.clients)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - started
+    cpu_after = cpu_seconds(pid)
     calls = scrape(url, "uniclass_batch_requests_count") - calls_before
     merged = scrape(url, "uniclass_batch_requests_sum") - requests_before
     latencies = sorted(x for t in tallies for x in t.latencies)
     errors: Counter[str] = sum((t.errors for t in tallies), Counter())
-    return {
+    report: dict[str, Any] = {
         "clients": args.clients,
         "duration_s": round(elapsed, 2),
         "texts_per_request": args.texts_per_request,
@@ -227,7 +377,16 @@ def run(url: str, pid: int | None, args: argparse.Namespace) -> dict[str, Any]:
         "model_calls": int(calls),
         "requests_per_model_call": round(merged / calls, 2) if calls else None,
         "server_peak_rss_mb": round(memory.peak / 2**20, 1) if pid else None,
+        # the server's own CPU time: on a machine shared with other work, requests per server CPU second
+        # compares phases without the noise of what else runs (clients included)
+        "server_cpu_s": round(cpu_after - cpu_before, 2) if cpu_before is not None and cpu_after is not None else None,
     }
+    if report["server_cpu_s"]:
+        report["requests_per_server_cpu_s"] = round(len(latencies) / report["server_cpu_s"], 2)
+    if abusive:
+        report["abusive_statuses"] = out.get(timeout=HANGUP_S + 30)
+        attack.join(timeout=10)
+    return report
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -253,6 +412,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-wait-ms", type=float, default=10.0, help="with --model: the server's batching wait")
     parser.add_argument("--max-batch-texts", type=int, default=64, help="with --model: the server's batch cap")
     parser.add_argument("--server-threads", type=int, default=None, help="with --model: the server's torch threads")
+    parser.add_argument("--server-option", action="append", default=None, metavar="ARG",
+                        help="with --model: one more argument for `uniclass serve` (repeat, e.g. --server-option=--refusal-share=1)")
+    parser.add_argument("--abuse-clients", type=int, default=0,
+                        help=f"clients of each abusive kind ({', '.join(ABUSE)}); alternates phases without and with them")
+    parser.add_argument("--abuse-kinds", nargs="+", choices=list(ABUSE), default=list(ABUSE),
+                        help="with --abuse-clients: which kinds (default: all)")
+    parser.add_argument("--rounds", type=int, default=1, help="with --abuse-clients: pairs of phases (without, with)")
+    parser.add_argument("--same-address", action="store_true",
+                        help="every client connects from 127.0.0.1 (default: one loopback address per client)")
     args = parser.parse_args(argv)
     if not 1 <= args.labels <= len(LABELS):
         parser.error(f"--labels must be between 1 and {len(LABELS)}")

@@ -40,6 +40,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     labels.add_argument("--threshold", type=float, default=None, help="multi-label score threshold (default: the model's fitted thresholds, else 0.5)")
     labels.add_argument("--top-k", type=int, default=None, help="keep at most K labels per text")
     labels.add_argument("--prompt", default=None, help="task description placed before the text")
+    labels.add_argument("--abstain", type=float, default=None, metavar="SCORE",
+                        help="no label scores below SCORE in either mode, whatever --threshold, --group or --min-labels "
+                        "say; an empty answer means 'none of these'")
+    labels.add_argument("--group", action="append", default=None, metavar="L1,L2,...", dest="groups",
+                        help="exclusive labels: exactly one of them is kept, the best (repeatable)")
+    labels.add_argument("--min-labels", type=int, default=0, help="keep at least N labels per text (the best; never below --abstain)")
+    labels.add_argument("--max-labels", type=int, default=None, help="keep at most N labels per text")
+    labels.add_argument("--label-order", choices=["given", "stable", "positions", "permutations"], default="given",
+                        help="stable: scores that do not depend on the order of --labels (position ids where the "
+                        "model allows, else averaging over --permutations orders)")
+    labels.add_argument("--permutations", type=int, default=None, help="orders averaged by --label-order permutations (default 4)")
     output = classify.add_argument_group("output")
     output.add_argument("--output", "-o", metavar="FILE", help="write results to a .jsonl, .csv or .parquet file")
     output.add_argument("--format", choices=["jsonl", "csv", "parquet", "table"], default=None,
@@ -109,7 +120,8 @@ def _classify_ray(args: argparse.Namespace) -> int:
         raise ValueError("--engine ray needs --input FILE_OR_FOLDER (Parquet or JSONL) and --output FOLDER (Parquet files)")
     unsupported = [flag for flag, used in (
         ("text arguments", bool(args.texts)), ("--resume", args.resume), ("--format", args.format not in (None, "parquet")),
-        ("--input-format csv", args.input_format == "csv"),
+        ("--input-format csv", args.input_format == "csv"), ("decision options", bool(_decision_options(args))),
+        ("--label-order", args.label_order != "given"),
     ) if used]
     if unsupported:
         raise ValueError(f"--engine ray does not support {', '.join(unsupported)}")
@@ -156,6 +168,8 @@ def _output_format(args: argparse.Namespace) -> str:
 
 def _check_classify_options(args: argparse.Namespace, labels: list[str]) -> None:
     """Reject bad labels and options before the model loads and before any output file is touched."""
+    from ..decisions import check_rules_against, make_rules
+    from ..label_order import check_label_order
     from ..postprocessing import check_threshold, check_top_k
     from ..processing import normalize_request
 
@@ -166,6 +180,25 @@ def _check_classify_options(args: argparse.Namespace, labels: list[str]) -> None
     normalize_request([""], labels, multi_label=not args.single_label, prompt=args.prompt)
     check_top_k(args.top_k)
     check_threshold(args.threshold)
+    check_label_order(args.label_order, args.permutations)
+    rules = make_rules(**_decision_options(args))
+    check_rules_against(rules, labels, None, "--labels")
+
+
+def _decision_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The structured-decision keywords of ``Classifier.classify`` given on the command line."""
+    from ..io import parse_labels
+
+    options: dict[str, Any] = {}
+    if args.abstain is not None:
+        options["abstain"] = args.abstain
+    if args.groups:
+        options["groups"] = [parse_labels(group) for group in args.groups]
+    if args.min_labels:
+        options["min_labels"] = args.min_labels
+    if args.max_labels is not None:
+        options["max_labels"] = args.max_labels
+    return options
 
 
 def _text_chunks(args: argparse.Namespace, skip: int) -> tuple[Iterator[list[str]], int | None]:
@@ -208,7 +241,8 @@ def _chunk_classifier(args: argparse.Namespace, labels: list[str]) -> Callable[[
                                                       **backend_options(args))
         return state["clf"].classify(
             texts, labels, multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k,
-            prompt=args.prompt, batch_size=args.batch_size, show_progress=False,
+            prompt=args.prompt, batch_size=args.batch_size, show_progress=False, label_order=args.label_order,
+            permutations=args.permutations, **_decision_options(args),
         )
 
     return classify

@@ -29,7 +29,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--api-key", default=None,
                        help="require 'Authorization: Bearer KEY' or 'X-API-Key: KEY' on /v1/* (default: $UNICLASS_API_KEY)")
     serve.add_argument("--max-batch-texts", type=int, default=defaults.max_batch_texts, help="texts merged into one model call")
+    serve.add_argument("--max-batch-tokens", type=int, default=defaults.max_batch_tokens,
+                       help="encoder tokens of work in one model call (larger requests are answered in slices)")
     serve.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms, help="how long a batch waits for more requests")
+    serve.add_argument("--client-quantum-tokens", type=int, default=defaults.client_quantum_tokens,
+                       help="fair sharing: encoder tokens each client (remote address) may have answered per round "
+                       "while others wait; a larger request is answered in slices")
+    serve.add_argument("--refusal-share", type=float, default=defaults.refusal_share,
+                       help="a client whose requests are refused (4xx) waits before its next one, so refusals cost the "
+                       "server at most this share of a core per client (1: no pacing beyond 5 ms)")
     serve.add_argument("--max-texts", type=int, default=defaults.max_texts, help="texts per request")
     serve.add_argument("--max-labels", type=int, default=defaults.max_labels, help="labels per text")
     serve.add_argument("--max-chars", type=int, default=defaults.max_chars, help="characters per text")
@@ -76,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     limits = Limits(
         max_texts=args.max_texts, max_labels=args.max_labels, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes,
-        max_batch_texts=args.max_batch_texts, max_wait_ms=args.max_wait_ms, max_queue_texts=args.max_queue_texts,
+        max_batch_texts=args.max_batch_texts, max_batch_tokens=args.max_batch_tokens, max_wait_ms=args.max_wait_ms,
+        client_quantum_tokens=args.client_quantum_tokens, refusal_share=args.refusal_share, max_queue_texts=args.max_queue_texts,
         max_queue_tokens=args.max_queue_tokens, max_work_tokens=args.max_work_tokens, max_prompt_chars=args.max_prompt_chars,
         max_label_chars=args.max_label_chars, max_examples=args.max_examples, request_timeout_s=args.request_timeout,
         body_timeout_s=args.body_timeout,

@@ -241,19 +241,25 @@ def fit_shift_temperature(logits: np.ndarray, targets: np.ndarray, mask: np.ndar
     x, y = x[m], y[m]
     if np.all(y == y[0]):
         raise ValueError("fitting a shift needs both true and false labels")
-    a, c = 1.0, -float(np.mean(x))
+    # Newton's method on standardised logits: raw logits of a fused or cosine model span tens of units, where
+    # undamped Newton steps from a = 1 overshoot and diverge. Fit sigmoid(a' * z + c') on z = (x - mu) / sd.
+    mu, sd = float(np.mean(x)), float(np.std(x)) or 1.0
+    z = (x - mu) / sd
+    a, c = 1.0, 0.0
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(a * x + c)))
+        p = 1.0 / (1.0 + np.exp(-(a * z + c)))
         w = p * (1 - p) + 1e-9
-        grad = np.array([np.sum((p - y) * x), np.sum(p - y)])
-        hess = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-9 * np.eye(2)
+        grad = np.array([np.sum((p - y) * z), np.sum(p - y)])
+        hess = np.array([[np.sum(w * z * z), np.sum(w * z)], [np.sum(w * z), np.sum(w)]]) + 1e-9 * np.eye(2)
         step = np.linalg.solve(hess, grad)
+        step *= min(1.0, 4.0 / max(float(np.abs(step).max()), 1e-12))  # damped: at most 4 units per step
         a, c = a - step[0], c - step[1]
         if np.abs(step).max() < 1e-10:
             break
     if not a > 0:
         raise ValueError("the logits do not rank true labels above false ones: no positive temperature fits")
-    return float(-c / a), float(1.0 / a)
+    # sigmoid(a * (x - mu) / sd + c) = sigmoid((x - shift) / T) with T = sd / a, shift = mu - c * sd / a
+    return float(mu - c * sd / a), float(sd / a)
 
 
 def fit_temperature(

@@ -37,7 +37,10 @@ import torch
 from torch import nn
 
 from ..backends import slot_mask
-from ..backends.onnx_runtime import LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, graph_file, verify_export
+from ..backends.embedding import PRIOR_DIR, PriorSpec, save_prototypes
+from ..backends.onnx_runtime import (
+    EMBEDDER_FILE, LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, OnnxEmbedder, graph_file, verify_export,
+)
 from ..backends.torch_backend import TorchBackend
 from ..config import LABEL_TOKENIZER_DIR, GLiClassConfig
 from ..engine import Engine, resolve_max_length
@@ -46,6 +49,7 @@ from ..modeling.lora import has_lora, merged_copy
 from ..processing import WindowPolicy, normalize_request
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..backends.embedding import EmbeddingPrior
     from ..classifier import Classifier
 
 FP32_TOLERANCE = 1e-4  # max |Δlogit| allowed between torch and the fp32 ONNX graph
@@ -146,12 +150,17 @@ def export_onnx(
         _export_graph(_LabelEncoderGraph(network), trace["label_feeds"], out / LABEL_ENCODER_FILE, opset, exporter)
 
     parity = _parity_document(engine, reference, files, opset, exporter)
+    if engine.prior is not None:
+        parity["prior"] = _export_prior(engine.prior, out, opset, exporter)
     _write_json(out / PARITY_FILE, parity)
     fp32 = verify_export(out)
     parity["fp32"] = fp32["summary"]
     if quantize:
         parity["int8"] = _quantize(out, files, fp32)
     _write_json(out / PARITY_FILE, parity)
+    prior_diff = parity.get("prior", {}).get("max_abs_diff", 0.0)
+    if check and prior_diff > FP32_TOLERANCE:
+        raise OnnxParityError(f"{out / PRIOR_DIR / EMBEDDER_FILE}: the prior's embedder differs from torch by {prior_diff:.3g}")
     if check and fp32["summary"]["max_abs_logit_diff"] > FP32_TOLERANCE:
         raise OnnxParityError(
             f"{out / MODEL_FILE}: the fp32 ONNX graph differs from torch by max |Δlogit| = "
@@ -181,7 +190,9 @@ def _float_cpu_engine(model: str | Path | Classifier | Engine) -> Engine:
     torch_model = backend.model  # type: ignore[attr-defined]
     network = merged_copy(torch_model) if has_lora(torch_model) else copy.deepcopy(torch_model)
     network = network.to(device="cpu", dtype=torch.float32).eval()
-    return Engine(TorchBackend(network), tokenizer, label_tokenizer, max_length=max_length, calibration=calibration)
+    prior = parts.prior if isinstance(model, (str, Path)) else source.prior
+    return Engine(TorchBackend(network), tokenizer, label_tokenizer, max_length=max_length, calibration=calibration,
+                  prior=prior)
 
 
 def _write_companion_files(engine: Engine, out: Path) -> None:
@@ -196,6 +207,56 @@ def _write_companion_files(engine: Engine, out: Path) -> None:
         _require_tokenizer_json(out / LABEL_TOKENIZER_DIR)
     if engine.calibration is not None:
         engine.calibration.save(out)
+
+
+def _export_prior(prior: EmbeddingPrior, out: Path, opset: int, exporter: str) -> dict[str, Any]:
+    """``prior/embedder.onnx`` (+ tokenizer and config) and a ``prior.json`` pointing at it; returns its parity.
+
+    The embedder graph maps ``input_ids``/``attention_mask`` to unit vectors (``SentenceEmbedder``'s pooling), so the
+    ONNX backend adds the same prior without torch. Parity: torch vs ONNX embeddings of the reference texts.
+    """
+    folder = out / PRIOR_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    embedder = prior.embedder
+    network = copy.deepcopy(embedder.model).to(device="cpu", dtype=torch.float32).eval()
+    texts = [text for text, _, _ in _REFERENCE_ITEMS]
+    batch = embedder.tokenizer(texts, padding=True, truncation=True, max_length=embedder.max_length, return_tensors="np")
+    feeds = {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": batch["attention_mask"].astype(np.int64)}
+    graph = _EmbedderGraph(network)
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        args = tuple(torch.from_numpy(feeds[name]) for name in _EmbedderGraph.input_names)
+        axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+                "embeddings": {0: "batch"}}
+        torch.onnx.export(graph, args, str(folder / EMBEDDER_FILE), dynamo=False, input_names=list(_EmbedderGraph.input_names),
+                          output_names=["embeddings"], dynamic_axes=axes, opset_version=min(opset, 17), do_constant_folding=True)
+    embedder.tokenizer.save_pretrained(str(folder))
+    _require_tokenizer_json(folder)
+    network.config.save_pretrained(str(folder))
+    spec = prior.spec
+    PriorSpec(spec.weight, {"folder": PRIOR_DIR}, spec.template, embedder.max_length, spec.center).save(out)
+    if prior.prototypes:  # few-shot label prototypes (Classifier.fit) travel with the export
+        save_prototypes(prior.prototypes, out)
+    reference = embedder.embed(texts)
+    got = OnnxEmbedder(folder, max_length=embedder.max_length, num_threads=1).embed(texts)
+    # the ONNX path users run (tokenizers-only tokenisation included) against the torch embedder
+    return {"file": f"{PRIOR_DIR}/{EMBEDDER_FILE}", "reference_texts": len(texts), "max_abs_diff": float(np.abs(got - reference).max())}
+
+
+class _EmbedderGraph(nn.Module):
+    """``prior/embedder.onnx``: mean-pooled, L2-normalised sentence embeddings (``SentenceEmbedder.embed``)."""
+
+    input_names = ("input_ids", "attention_mask")
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.network(input_ids=input_ids, attention_mask=attention_mask)[0].float()
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return torch.nn.functional.normalize(pooled, dim=-1)
 
 
 def _require_tokenizer_json(folder: Path) -> None:

@@ -49,6 +49,7 @@ class UniEncoder(nn.Module):
         slot_counts: torch.Tensor | None = None,
         return_label_vectors: bool = False,
         slot_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
         **_: object,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits ``[B, K]`` for the ``K = max(slot_counts)`` label slots of each row.
@@ -56,11 +57,13 @@ class UniEncoder(nn.Module):
         ``slot_mask`` (``[B, K]``, 1 for the slots of each row) can replace ``slot_counts``: K then comes from a
         tensor shape instead of a Python int, which keeps the label axis dynamic in an exported ONNX graph.
         ``return_label_vectors`` also returns the projected label vectors (for the contrastive loss).
+        ``position_ids`` (``[B, L]``) go to the backbone: ``label_order.stable_position_ids`` makes the label
+        vectors independent of the order of the labels.
         """
         if slot_mask is None:
             slot_mask = slot_mask_from_counts(slot_counts)
         num_slots = slot_mask.shape[1]
-        hidden = self.encode(input_ids, attention_mask)
+        hidden = self.encode(input_ids, attention_mask, position_ids)
         labels = label_vectors(self.config, hidden, input_ids, attention_mask, num_slots)
         text, text_mask = self.text_vector(hidden, input_ids, attention_mask)
 
@@ -74,16 +77,20 @@ class UniEncoder(nn.Module):
             logits = logits * self.logit_scale
         return (logits, labels) if return_label_vectors else logits
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         need_layers = self.config.encoder_layer_id != -1
+        # only passed when given: some backbones' forward has no position_ids argument
+        extra = {} if position_ids is None else {"position_ids": position_ids}
         if self.config.use_segment_embeddings:
             embeds = self.encoder_model.get_input_embeddings()(input_ids)
             embeds = embeds + self.segment_embeddings(self.segment_ids(input_ids))
             outputs = self.encoder_model(
-                inputs_embeds=embeds, attention_mask=attention_mask, output_hidden_states=need_layers
+                inputs_embeds=embeds, attention_mask=attention_mask, output_hidden_states=need_layers, **extra
             )
         else:
-            outputs = self.encoder_model(input_ids, attention_mask=attention_mask, output_hidden_states=need_layers)
+            outputs = self.encoder_model(input_ids, attention_mask=attention_mask, output_hidden_states=need_layers, **extra)
         if need_layers:
             return outputs.hidden_states[self.config.encoder_layer_id]
         return outputs[0]

@@ -8,6 +8,10 @@ same body ``{"error": {"code", "message", ...}}`` so clients need one error path
 the server. ``/healthz``, ``/metrics`` (Prometheus), ``/openapi.json`` and the demo page ``/`` stay open
 when an API key is set; ``/v1/*`` then needs ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``.
 
+Clients (remote addresses) share the model fairly: the batcher's ``FairQueue`` gives each one turn per model
+call, and ``RefusalPacer`` makes a client whose requests keep being refused wait before its next one is read,
+so neither valid heavy work nor a stream of bad requests takes the service from everyone else.
+
 Example:
     >>> app = create_app("path/to/checkpoint", max_texts=32, api_key="secret")  # doctest: +SKIP
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
@@ -20,6 +24,7 @@ import dataclasses
 import functools
 import hmac
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -39,6 +44,7 @@ from ..explanation import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_UNITS, MAX_UNITS_LIM
 from .batcher import Job, MicroBatcher, Overloaded, ShuttingDown
 from .limits import Limits
 from .metrics import Metrics
+from .pacing import RefusalPacer
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..classifier import Classifier
@@ -73,6 +79,16 @@ class ClassifyRequest(BaseModel):
     top_k: int | None = Field(None, description="keep at most K labels per text")
     prompt: str | None = Field(None, description="task description placed before each text")
     examples: list[FewShotExample] | None = Field(None, description="few-shot examples shown with every text")
+    abstain: float | None = Field(
+        None, description="score floor: no label below it is returned, in either mode; [] means 'none of these'"
+    )
+    groups: list[list[str]] | None = Field(None, description="exclusive label groups: exactly one label of each, the best")
+    min_labels: int = Field(0, description="return at least this many labels per text (never below abstain)")
+    max_labels: int | None = Field(None, description="return at most this many labels per text")
+    label_order: Literal["given", "stable", "positions", "permutations"] = Field(
+        "given", description="'stable': scores that do not depend on the order of the labels"
+    )
+    permutations: int | None = Field(None, description="orders averaged with label_order 'permutations' (default 4)")
 
 
 class LabelScore(BaseModel):
@@ -146,12 +162,14 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.limit = status, code, message, limit
 
 
-def error_response(status: int, code: str, message: str, limit: float | None = None, **extra: Any) -> JSONResponse:
+def error_response(status: int, code: str, message: str, limit: float | None = None, *,
+                   retry_after: float = 1.0, **extra: Any) -> JSONResponse:
     detail: dict[str, Any] = {"code": code, "message": message}
     if limit is not None:
         detail["limit"] = limit
     detail.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": "1"} if status == 503 else None
+    headers = ({"WWW-Authenticate": "Bearer"} if status == 401
+               else {"Retry-After": str(max(1, math.ceil(retry_after)))} if status in (429, 503) else None)
     return JSONResponse({"error": detail}, status_code=status, headers=headers)
 
 
@@ -178,12 +196,14 @@ def create_app(
     ``limit_overrides`` are ``Limits`` fields (``max_texts=32``, ``max_wait_ms=5``, ...) applied over ``limits``.
     """
     limits = dataclasses.replace(limits or Limits(), **limit_overrides)
+    check_api_key(api_key)
     clf, name = _load(model, device=device, max_length=max_length, model_name=model_name, **(load_options or {}))
     metrics = Metrics()
     classify = functools.partial(clf.classify, batch_size=batch_size, show_progress=False)
     batcher = MicroBatcher(
-        classify, max_batch_texts=limits.max_batch_texts, max_wait_ms=limits.max_wait_ms,
-        max_queue_texts=limits.max_queue_texts, max_queue_work=limits.max_queue_tokens, on_batch=metrics.observe_batch,
+        classify, max_batch_texts=limits.max_batch_texts, max_batch_work=limits.max_batch_tokens,
+        max_wait_ms=limits.max_wait_ms, max_queue_texts=limits.max_queue_texts, max_queue_work=limits.max_queue_tokens,
+        quantum=limits.client_quantum_tokens, presence_s=limits.client_presence_s, on_batch=metrics.observe_batch,
     )
 
     @asynccontextmanager
@@ -204,7 +224,8 @@ def create_app(
     _add_error_handlers(app)
     _add_routes(app, clf, name, limits, metrics, batcher, api_key)
     _add_explain_route(app, clf, limits, batcher, api_key, batch_size)
-    app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s)
+    app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s,
+                       pacer=RefusalPacer(limits.refusal_share))
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -212,6 +233,25 @@ def create_app(
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
     app.add_middleware(_Measure, metrics=metrics)
     return app
+
+
+def check_api_key(api_key: str | None) -> None:
+    """Refuse, before anything is loaded, a key that some HTTP clients could not send as the server reads it.
+
+    Header values travel as bytes, and clients disagree on how to encode other characters: curl sends the
+    shell's UTF-8, browsers (the demo page) and Python's http.client/requests send latin-1 or refuse, httpx
+    refuses. A key with such characters would work from some clients and be "wrong" from others, so only
+    printable ASCII without spaces is accepted (spaces at either end are dropped by HTTP itself).
+    """
+    if api_key is None:
+        return
+    bad = next((c for c in api_key if not "!" <= c <= "~"), None) if api_key else ""
+    if bad is not None:
+        what = "is empty" if not api_key else f"contains {bad!r} (U+{ord(bad):04X})"
+        raise ValueError(
+            f"the API key {what}: use printable ASCII without spaces (letters, digits, punctuation), which every "
+            "HTTP client sends the same way; e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 def _load(model: Any, *, device: str, max_length: int | None, model_name: str | None,
@@ -235,7 +275,7 @@ def _add_routes(
     # Declared for the OpenAPI schema only (the "Authorize" button of /docs); _Guard enforces the key.
     security = [HTTPBearer(auto_error=False), APIKeyHeader(name="X-API-Key", auto_error=False)] if api_key else []
     errors: dict[int | str, dict[str, Any]] = {
-        code: {"model": ErrorResponse} for code in (401, 413, 422, 503)
+        code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 503)
     }
 
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=errors, dependencies=[Security(s) for s in security])
@@ -244,14 +284,18 @@ def _add_routes(
         job, normalized = _prepare_job(body, limits, default_threshold)
         if not job.texts:
             return JSONResponse({"results": []})
+        passes = _passes(clf, job.options)  # label_order permutations: every window runs that many times
         try:
-            job.work = await asyncio.to_thread(_plan_work, clf, normalized)
+            planned = await asyncio.to_thread(_plan_work, clf, normalized, limits.max_work_tokens // passes)
+            job.text_work = [work * passes for work in planned]
         except (ValueError, TypeError) as err:
             raise ApiError(422, "invalid_input", str(err)) from None
-        if job.work > limits.max_work_tokens:
-            raise ApiError(413, "too_much_work", f"this request needs {job.work} encoder tokens (texts x label groups x "
-                           f"window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or shorter ones",
-                           limits.max_work_tokens)
+        except _TooMuchWork as err:
+            err.counted *= passes
+            raise ApiError(413, "too_much_work", f"this request needs {err.describe()} encoder tokens (texts x label "
+                           f"groups x window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or "
+                           "shorter ones", limits.max_work_tokens) from None
+        job.work, job.client = sum(job.text_work), client_id(request.scope)
         try:
             results = await _submit(batcher, job, request, limits.request_timeout_s)
         except Overloaded as err:
@@ -325,7 +369,9 @@ def _add_explain_route(
         expanded = expand_request(normalized, plans)
         examples = [e.model_dump() for e in body.examples] if body.examples else None
         call = functools.partial(_explain_texts, clf, body, examples, batch_size)
-        job = Job(expanded.texts, expanded.labels, body.multi_label, 0.5, work=work, call=call)
+        # one unit of the fair queue (never sliced), costing every occluded variant's tokens, charged to this client
+        job = Job([f"explain {len(expanded.texts)} variants"], [[]], body.multi_label, 0.5, work=work, call=call,
+                  client=client_id(request.scope))
         return JSONResponse({"results": await _submit_mapped(batcher, job, request, limits.request_timeout_s)})
 
 
@@ -382,16 +428,60 @@ async def _disconnected(request: Request) -> None:
             return
 
 
-def _plan_work(clf: Any, request: Any) -> int:
-    """Encoder tokens the request costs: every window of every text and label group (linear planning).
+class _TooMuchWork(Exception):
+    """The request's work is over the budget; planning stopped once that was certain."""
 
-    Raises ``ValueError`` for inputs that cannot be fitted (a prompt leaving no room), so such a request
-    fails alone with a 422 before it is queued, instead of failing the merged batch it would join.
+    def __init__(self, counted: int, planned: int, texts: int):
+        super().__init__(counted)
+        self.counted, self.planned, self.texts = counted, planned, texts
+
+    def describe(self) -> str:
+        if self.planned == self.texts:
+            return str(self.counted)
+        return f"more than {self.counted} (counted over its first {self.planned} of {self.texts} texts)"
+
+
+def _plan_work(clf: Any, request: Any, budget: int) -> list[int]:
+    """Encoder tokens each text costs: every window of every label group (linear planning).
+
+    Texts are planned in slices of 1, 2, 4, ... and planning stops as soon as the total is over ``budget``
+    (``_TooMuchWork``), so refusing a request costs about the budget's worth of planning, never the whole of a
+    huge request. Raises ``ValueError`` for inputs that cannot be fitted (a prompt leaving no room), so such a
+    request fails alone with a 422 before it is queued (after planning one text), instead of failing the
+    merged batch it would join.
     """
     from ..processing import WindowPolicy
 
-    plans = clf.engine.plan(request, WindowPolicy(clf.max_length))
-    return sum(len(s.input_ids) + len(s.class_input_ids or ()) for plan in plans for s in plan.segments)
+    policy = WindowPolicy(clf.max_length)
+    work: list[int] = []
+    start, size, n = 0, 1, len(request.texts)
+    while start < n:
+        items = range(start, min(n, start + size))
+        for plan in clf.engine.plan(request, policy, items):
+            work.append(sum(len(s.input_ids) + len(s.class_input_ids or ()) for s in plan.segments))
+        if sum(work) > budget:
+            raise _TooMuchWork(sum(work), len(work), n)
+        start, size = items.stop, size * 2
+    return work
+
+
+def client_id(scope: Scope) -> str | None:
+    """Who sent a request, for fair sharing and pacing: its remote address (uvicorn rewrites it from
+    ``X-Forwarded-For`` only for the proxies given in ``--forwarded-allow-ips``, loopback by default)."""
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+def _passes(clf: Any, options: dict[str, Any]) -> int:
+    """How many times each window runs: ``permutations`` under label_order averaging, else once."""
+    from ..label_order import resolve_label_order
+
+    try:
+        order = resolve_label_order(options.get("label_order", "given"), options.get("permutations"), clf.config,
+                                    clf.backend.name)
+    except ValueError as err:
+        raise ApiError(422, "invalid_input", str(err)) from None
+    return order.permutations if order.mode == "permutations" else 1
 
 
 def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float | dict[str, float]) -> tuple[Job, Any]:
@@ -425,8 +515,32 @@ def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float
         check_top_k(body.top_k)
     except (ValueError, TypeError) as err:
         raise ApiError(422, "invalid_input", str(err)) from None
-    job = Job(list(texts), request.labels, body.multi_label, threshold, body.top_k, body.prompt, examples)
+    options = _call_options(body, request)
+    job = Job(list(texts), request.labels, body.multi_label, threshold, body.top_k, body.prompt, examples, options=options)
     return job, request
+
+
+def _call_options(body: ClassifyRequest, request: Any) -> dict[str, Any]:
+    """The structured-decision and label-order keywords of the request (only those set), validated now."""
+    from ..decisions import check_rules_against, make_rules
+    from ..label_order import check_label_order
+
+    options: dict[str, Any] = {}
+    for name in ("abstain", "groups", "max_labels", "permutations"):
+        if getattr(body, name) is not None:
+            options[name] = getattr(body, name)
+    if body.min_labels:
+        options["min_labels"] = body.min_labels
+    if body.label_order != "given":
+        options["label_order"] = body.label_order
+    try:
+        check_label_order(body.label_order, body.permutations)
+        rules = make_rules(**{k: v for k, v in options.items() if k not in ("label_order", "permutations")})
+        for i, labels in enumerate(request.labels):
+            check_rules_against(rules, labels, None, "labels" if len(request.labels) == 1 else f"labels of texts[{i}]")
+    except (ValueError, TypeError) as err:
+        raise ApiError(422, "invalid_input", str(err)) from None
+    return options
 
 
 def _check_extras(body: ClassifyRequest, limits: Limits) -> None:
@@ -479,15 +593,45 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 # ====================================================================== middleware (plain ASGI: cheap, and sees every request)
 class _Guard:
-    """API key and body size for ``/v1/*``, checked before the body is parsed (or even fully received)."""
+    """Pacing, API key and body size for ``/v1/*``, checked before the body is parsed (or even fully received).
 
-    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int, body_timeout: float = 30.0):
+    A client whose requests were refused waits (``RefusalPacer``) before this request's body is even read; one
+    that is too deep in debt gets a 429 without it being read. Every refusal is charged to its client.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int, body_timeout: float = 30.0,
+                 pacer: RefusalPacer | None = None):
         self.app, self.api_key, self.max_body_bytes, self.body_timeout = app, api_key, max_body_bytes, body_timeout
+        self.pacer = pacer or RefusalPacer(1.0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
+        client = client_id(scope)
+        wait = self.pacer.wait_s(client)
+        if wait > 0:
+            await asyncio.sleep(min(wait, self.pacer.max_wait_s))
+            if wait > self.pacer.max_wait_s:
+                retry = self.pacer.wait_s(client)
+                message = f"too many refused requests from this client; retry in {retry:.1f} s"
+                await error_response(429, "too_many_refusals", message, retry_after=retry)(scope, receive, send)
+                return
+        started, status = time.perf_counter(), 0
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, record_status)
+        finally:
+            if RefusalPacer.refused(status):
+                self.pacer.charge(client, time.perf_counter() - started)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.api_key is not None and not self._authorized(headers):
             await error_response(401, "unauthorized", "missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")(scope, receive, send)
@@ -516,10 +660,10 @@ class _Guard:
 
     @staticmethod
     def authorized(headers: Any, api_key: str) -> bool:
-        """Constant-time comparison; keys are compared as UTF-8 (headers arrive as latin-1 text)."""
+        """Constant-time comparison of the header's bytes with the key (printable ASCII, ``check_api_key``)."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         offered = token.strip() if scheme.lower() == "bearer" else headers.get("x-api-key", "")
-        return bool(offered) and hmac.compare_digest(_header_bytes(offered), api_key.encode("utf-8"))
+        return bool(offered) and hmac.compare_digest(_header_bytes(offered), api_key.encode("ascii"))
 
     async def _read(self, receive: Receive) -> bytes | None:
         """The whole body, or None as soon as it grows past the limit (chunked uploads have no length)."""
@@ -550,11 +694,12 @@ def _is_json(content_type: str) -> bool:
 
 
 def _header_bytes(value: str) -> bytes:
-    """A header value (decoded as latin-1 by the server) back to its bytes, so a UTF-8 key matches."""
+    """A header value back to the bytes that were sent (the server decodes headers as latin-1; anything else,
+    e.g. from a test client, as UTF-8): non-ASCII bytes then never match an ASCII key."""
     try:
         return value.encode("latin-1")
     except UnicodeEncodeError:
-        return value.encode("utf-8")
+        return value.encode("utf-8", "surrogatepass")
 
 
 def _as_json(scope: Scope) -> Scope:

@@ -1,28 +1,36 @@
-"""Micro-batching: concurrent requests share one model call.
+"""Micro-batching: concurrent requests share one model call, and clients share the model fairly.
 
 A model call costs nearly the same for 1 text as for 16 (the encoder runs a padded batch), so under load the
-service answers many requests with one call. One worker task takes the first waiting request, collects more
-for at most ``max_wait_ms`` or until ``max_batch_texts`` texts, and runs one ``classify`` call per group of
-requests with the same ``top_k`` (the only option that ``Classifier.classify`` cannot take per text: labels,
-thresholds, ``multi_label``, prompts and examples are passed as per-text lists). The call runs in a thread so
-the event loop keeps accepting requests meanwhile; each request's future gets its own slice of the results.
-A job with its own call (``Job.call``: an explanation from ``/v1/explain``) waits in the same queue under the
-same bounds, and runs alone.
+service answers many requests with one call. One worker task waits until work is queued, gives the clients
+that are around up to ``max_wait_ms`` to join, and asks ``FairQueue`` (``scheduler``) for the next call's
+content: one turn per client in rotation, whole small requests, slices of large ones, at most
+``max_batch_texts`` texts and ``max_batch_work`` tokens per call. It then runs one ``classify`` call per group
+of slices with the same ``top_k`` (the only option that ``Classifier.classify`` cannot take per text: labels,
+thresholds, ``multi_label``, prompts and examples are passed as per-text lists). The call runs in the
+batcher's own thread, so the event loop keeps accepting requests and planning in other threads never delays
+it; each request's future gets its results once all its slices are answered. A job with its own call
+(``Job.call``: an explanation from ``/v1/explain``) waits in the same queue as one unit and runs alone.
 
-Isolation: ``validate(job)`` (the app's planner) runs per request before the merged call, so a request that
+Isolation: ``validate(job)`` (optional) runs per request before its first merged call, so a request that
 would fail fails alone and the others are answered from the same call. A request whose client hung up or
-whose deadline passed has its future cancelled; its work is skipped before it reaches the model. The queue
-bound counts work (encoder tokens), not only texts. ``begin_shutdown(timeout)`` refuses new work, lets the
-queue drain for ``timeout`` seconds, then fails what is left with ``ShuttingDown`` (HTTP 503).
+whose deadline passed has its future cancelled; its remaining work is skipped before it reaches the model.
+The queue bound counts work (encoder tokens), not only texts, and a client over its share of the bound is
+refused before anyone else. ``begin_shutdown(timeout)`` refuses new work, lets the queue drain for
+``timeout`` seconds, then fails what is left with ``ShuttingDown`` (HTTP 503).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+from .scheduler import Chunk, FairQueue, merged_results, spread
 
 logger = logging.getLogger("uniclass.serve")
 ClassifyFn = Callable[..., list[Any]]
@@ -40,15 +48,37 @@ class Job:
     prompt: str | None = None
     examples: list[dict[str, Any]] | None = None
     work: int = 0  # encoder tokens this job costs (counted against the queue's work bound)
-    # A job that makes its own call (an explanation) instead of joining a merged ``classify`` call: it waits in
-    # the same queue, under the same bounds, and runs alone on the worker; ``texts`` are then the texts it scores.
+    text_work: list[int] | None = None  # the same per text (what the fair queue charges); None: spread evenly
+    client: Hashable = None  # who sent it (a remote address): the unit of fair sharing
+    # A job that makes its own call (an explanation) instead of joining a merged ``classify`` call: it waits in the
+    # same fair queue, under the same bounds, as ONE text (never sliced) costing ``work``, and runs alone.
     call: Callable[[], list[Any]] | None = field(default=None, repr=False)
+    options: dict[str, Any] = field(default_factory=dict)  # per-call classify keywords (decisions, label order)
     future: asyncio.Future[list[Any]] | None = field(default=None, repr=False)
+    scheduled: int = field(default=0, repr=False)  # texts handed to model calls so far
+    validated: bool = field(default=False, repr=False)
+    _results: list[Any] | None = field(default=None, repr=False)
+    _answered: int = field(default=0, repr=False)
 
     @property
     def live(self) -> bool:
         """Still wanted: not answered, not cancelled (client gone or deadline passed)."""
         return self.future is not None and not self.future.done()
+
+    def cost(self, index: int) -> int:
+        """Encoder tokens of text ``index`` (what one turn of the fair queue is charged for it)."""
+        if self.text_work is None or len(self.text_work) != len(self.texts):
+            self.text_work = spread(self.work, len(self.texts))
+        return self.text_work[index]
+
+    def answer(self, start: int, results: list[Any]) -> None:
+        """Results of texts ``start:start+len(results)``; the future resolves once every text has its result."""
+        if self._results is None:
+            self._results = [None] * len(self.texts)
+        self._results[start:start + len(results)] = results
+        self._answered += len(results)
+        if self._answered >= len(self.texts) and self.live:
+            self.future.set_result(self._results)  # type: ignore[union-attr]
 
 
 class Overloaded(Exception):
@@ -68,9 +98,14 @@ class ShuttingDown(Exception):
 
 
 def merge_jobs(jobs: Sequence[Job]) -> dict[str, Any]:
-    """Keyword arguments of ONE ``classify`` call answering every job (options expanded per text)."""
-    per_text = [(job, i) for job in jobs for i in range(len(job.texts))]
-    with_examples = any(job.examples for job in jobs)
+    """Keyword arguments of ONE ``classify`` call answering every job whole (options expanded per text)."""
+    return merge_chunks([Chunk(job, 0, len(job.texts)) for job in jobs])
+
+
+def merge_chunks(chunks: Sequence[Chunk]) -> dict[str, Any]:
+    """Keyword arguments of ONE ``classify`` call answering every chunk (options expanded per text)."""
+    per_text = [(chunk.job, i) for chunk in chunks for i in range(chunk.start, chunk.stop)]
+    with_examples = any(chunk.job.examples for chunk in chunks)
     return {
         "texts": [job.texts[i] for job, i in per_text],
         "labels": [job.labels[i] for job, i in per_text],
@@ -78,12 +113,18 @@ def merge_jobs(jobs: Sequence[Job]) -> dict[str, Any]:
         "threshold": [job.threshold for job, _ in per_text],
         "prompt": [job.prompt for job, _ in per_text],
         "examples": [job.examples or [] for job, _ in per_text] if with_examples else None,
-        "top_k": jobs[0].top_k,
+        "top_k": chunks[0].job.top_k,
+        **chunks[0].job.options,  # chunks are grouped by options (call_key), so the first job's are everyone's
     }
 
 
+def call_key(job: Job) -> str:
+    """Jobs with the same key can share one ``classify`` call: same ``top_k`` and per-call options."""
+    return json.dumps([job.top_k, job.options], sort_keys=True)
+
+
 class MicroBatcher:
-    """An asyncio queue with a single worker that merges waiting requests into one model call.
+    """A fair queue with a single worker that merges waiting requests into one model call.
 
     ``on_batch(requests, texts, seconds)`` is called after every model call (for metrics).
     """
@@ -93,14 +134,18 @@ class MicroBatcher:
         classify: ClassifyFn,
         *,
         max_batch_texts: int = 64,
+        max_batch_work: int | None = None,
         max_wait_ms: float = 10.0,
         max_queue_texts: int = 4096,
         max_queue_work: int | None = None,
+        quantum: int = 64,
+        presence_s: float = 1.0,
         on_batch: Callable[[int, int, float], None] | None = None,
         validate: Callable[[Job], None] | None = None,
     ):
         self.classify = classify
         self.max_batch_texts = max_batch_texts
+        self.max_batch_work = max_batch_work
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue_texts = max_queue_texts
         self.max_queue_work = max_queue_work
@@ -109,15 +154,20 @@ class MicroBatcher:
         self.pending_texts = 0
         self.pending_work = 0
         self.draining = False
-        self._queue: asyncio.Queue[Job] | None = None
+        self.queue = FairQueue(quantum=quantum, presence_s=presence_s)
+        self._client_texts: Counter[Hashable] = Counter()
+        self._client_work: Counter[Hashable] = Counter()
+        self._arrived: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._model_thread: ThreadPoolExecutor | None = None
         self._waiting: set[Job] = set()
 
     async def start(self) -> None:
         """Create the queue and worker on the running loop (the server's), not at construction time."""
-        self._queue = asyncio.Queue()
+        self._arrived = asyncio.Event()
         self._loop = asyncio.get_running_loop()
+        self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="uniclass-model")
         self._worker = asyncio.create_task(self._work(), name="uniclass-batcher")
 
     def begin_shutdown(self, timeout: float) -> None:
@@ -141,131 +191,162 @@ class MicroBatcher:
             except asyncio.CancelledError:
                 pass
             self._worker = None
+        if self._model_thread is not None:
+            self._model_thread.shutdown(wait=False, cancel_futures=True)
+            self._model_thread = None
 
     async def submit(self, job: Job) -> list[Any]:
         """Queue a job and wait for its results; raises ``Overloaded`` instead of queueing without bound."""
-        if self._queue is None:
+        if self._arrived is None:
             raise RuntimeError("MicroBatcher.start() was not called")
         if self.draining:
             raise ShuttingDown()
-        n = len(job.texts)
-        if self.pending_texts + n > self.max_queue_texts:
-            raise Overloaded(self.max_queue_texts)
-        # one job alone may always run (its own size is bounded per request), so only a non-empty queue refuses
-        if self.max_queue_work is not None and self.pending_work and self.pending_work + job.work > self.max_queue_work:
-            raise Overloaded(self.max_queue_work, "tokens of work")
+        if not job.texts:
+            return []
+        self._admit(job)
+        n, client = len(job.texts), job.client
         job.future = asyncio.get_running_loop().create_future()
         self.pending_texts += n
         self.pending_work += job.work
+        self._client_texts[client] += n
+        self._client_work[client] += job.work
         self._waiting.add(job)
         try:
-            self._queue.put_nowait(job)
+            self.queue.push(job)
+            self._arrived.set()
             return await job.future  # cancelling the caller cancels the future: the worker then skips the job
         finally:
             self.pending_texts -= n
             self.pending_work -= job.work
+            for counter, amount in ((self._client_texts, n), (self._client_work, job.work)):
+                counter[client] -= amount
+                if counter[client] <= 0:
+                    del counter[client]
             self._waiting.discard(job)
+
+    def _admit(self, job: Job) -> None:
+        """Raise ``Overloaded`` if the queue is full, unless the job fits its client's fair share of the bound.
+
+        One job alone may always run (its own size is bounded per request). When the queue is full, a client
+        that holds less than an equal share of it (the bound divided by the clients holding queued work) is
+        still admitted: a few heavy clients filling the queue cannot lock out everyone else. What that lets
+        in beyond the bound is at most one more bound's worth in all.
+        """
+        n, client = len(job.texts), job.client
+        holders = len(self._client_texts | {client: 1})
+        if self.pending_texts + n > self.max_queue_texts and (
+            self._client_texts[client] + n > self.max_queue_texts // holders
+        ):
+            raise Overloaded(self.max_queue_texts)
+        if self.max_queue_work is not None and self.pending_work and self.pending_work + job.work > self.max_queue_work:
+            if self._client_work[client] + job.work > self.max_queue_work // holders:
+                raise Overloaded(self.max_queue_work, "tokens of work")
 
     async def _work(self) -> None:
         """Forever: gather a batch, answer it. Nothing a request does may end this loop."""
         while True:
-            batch = await self._gather()
+            chunks = await self._gather()
             try:
-                await self._answer(batch)
+                await self._answer(chunks)
             except Exception as err:  # pragma: no cover - _answer already routes errors to the futures
                 logger.exception("batch failed")
-                _fail(batch, err)
+                _fail([chunk.job for chunk in chunks], err)
 
-    async def _gather(self) -> list[Job]:
-        assert self._queue is not None
-        first = await self._queue.get()
-        while not first.live:  # skip work whose client hung up or timed out
-            first = await self._queue.get()
-        batch, texts = [first], len(first.texts)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait
-        while texts < self.max_batch_texts:
-            remaining = deadline - loop.time()
-            try:
-                job = self._queue.get_nowait() if remaining <= 0 else await asyncio.wait_for(self._queue.get(), remaining)
-            except (asyncio.QueueEmpty, TimeoutError):
-                break
-            if not job.live:
-                continue
-            batch.append(job)
-            texts += len(job.texts)
-        return batch
+    async def _gather(self) -> list[Chunk]:
+        """Wait for work, give present clients up to ``max_wait`` to join, then take the next call's content.
 
-    async def _answer(self, batch: list[Job]) -> None:
-        live = [job for job in batch if job.live]  # skip disconnected or timed-out clients
-        groups: dict[int | None, list[Job]] = {}
-        for job in live:
-            if job.call is not None:
-                await self._run_own(job)
+        The wait ends early once every present client has work queued (nobody left to wait for).
+        """
+        assert self._arrived is not None
+        while True:
+            while not self.queue:
+                self._arrived.clear()
+                await self._arrived.wait()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.max_wait
+            while self.queue.waiting_for_company():  # even behind a backlog: the backlog gets one turn per round
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                except TimeoutError:
+                    break
+            chunks = self.queue.take(self.max_batch_texts, self.max_batch_work or 2**62)
+            if chunks:
+                return chunks
+
+    async def _answer(self, chunks: list[Chunk]) -> None:
+        groups: dict[str, list[Chunk]] = {}
+        for chunk in chunks:
+            if not chunk.job.live:  # skip disconnected or timed-out clients
                 continue
-            groups.setdefault(job.top_k, []).append(job)
+            if chunk.job.call is not None:
+                await self._run_own(chunk.job)
+            else:
+                groups.setdefault(call_key(chunk.job), []).append(chunk)
         for group in groups.values():
             await self._run_group(group)
+        for chunk in chunks:
+            self.queue.seen(chunk.job.client)  # answered just now: its client counts as present
 
-    async def _run_group(self, group: list[Job]) -> None:
+    async def _run_group(self, group: list[Chunk]) -> None:
         """One model call for the group; a request that fails validation fails alone, the rest share the call.
 
-        If the merged call still fails (an error validation could not see), each request is retried alone.
+        If the merged call still fails (an error validation could not see), each chunk is retried alone.
         """
         loop = asyncio.get_running_loop()
-        group = [job for job in group if job.live]
-        if self.validate is not None and len(group) > 1:
+        group = [chunk for chunk in group if chunk.job.live]
+        if self.validate is not None and any(not chunk.job.validated for chunk in group):
             group = await asyncio.to_thread(self._valid, group)
         if not group:
             return
         started = loop.time()
         try:
-            results = await asyncio.to_thread(self.classify, **merge_jobs(group))
+            results = await loop.run_in_executor(self._model_thread, lambda: self.classify(**merge_chunks(group)))
         except Exception as err:  # noqa: BLE001 - any failure goes to the requests, never ends the worker
             if len(group) == 1:
-                _fail(group, err)
+                _fail([group[0].job], err)
                 return
-            for job in group:
-                if job.live:
-                    await self._run_group([job])
+            for chunk in group:
+                if chunk.job.live:
+                    await self._run_group([chunk])
             return
         if self.on_batch is not None:
-            self.on_batch(len(group), sum(len(job.texts) for job in group), loop.time() - started)
-        start = 0
-        for job in group:
-            end = start + len(job.texts)
-            if job.future is not None and not job.future.done():
-                job.future.set_result(results[start:end])
-            start = end
-
+            self.on_batch(len({id(chunk.job) for chunk in group}), sum(len(chunk) for chunk in group), loop.time() - started)
+        for chunk, answer in merged_results(group, results):
+            if chunk.job.live:
+                chunk.job.answer(chunk.start, answer)
 
     async def _run_own(self, job: Job) -> None:
-        """A job with its own call (``Job.call``): run alone in a thread; its error is its own."""
-        if not job.live or job.call is None:
-            return
+        """A job with its own call (``Job.call``), alone on the model thread; its error is its own."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            results = await asyncio.to_thread(job.call)
+            results = await loop.run_in_executor(self._model_thread, job.call)
         except Exception as err:  # noqa: BLE001 - the error belongs to that request only
             _fail([job], err)
             return
         if self.on_batch is not None:
             self.on_batch(1, len(job.texts), loop.time() - started)
-        if job.future is not None and not job.future.done():
-            job.future.set_result(results)
+        if job.live:
+            job.future.set_result(results)  # type: ignore[union-attr]
 
-    def _valid(self, group: list[Job]) -> list[Job]:
-        """The jobs that pass ``validate``; the others' futures get their error now (runs in a thread)."""
+    def _valid(self, group: list[Chunk]) -> list[Chunk]:
+        """The chunks whose jobs pass ``validate``; the others' futures get their error now (runs in a thread)."""
         ok = []
-        for job in group:
-            try:
-                self.validate(job)  # type: ignore[misc]
-            except Exception as err:  # noqa: BLE001 - the error belongs to that request only
-                if self._loop is not None:
-                    self._loop.call_soon_threadsafe(_fail, [job], err)
-                continue
-            ok.append(job)
+        for chunk in group:
+            job = chunk.job
+            if not job.validated:
+                try:
+                    self.validate(job)  # type: ignore[misc]
+                except Exception as err:  # noqa: BLE001 - the error belongs to that request only
+                    if self._loop is not None:
+                        self._loop.call_soon_threadsafe(_fail, [job], err)
+                    continue
+                job.validated = True
+            ok.append(chunk)
         return ok
 
 

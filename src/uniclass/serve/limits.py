@@ -18,6 +18,19 @@ class Limits:
     max_chars: int = 10_000  # characters per text (the model reads at most its token window anyway)
     max_body_bytes: int = 1_000_000  # request body size
     max_batch_texts: int = 64  # texts merged into one model call
+    # Work of one model call, in encoder tokens: a larger request is answered in slices over several calls, so
+    # no single call keeps everyone waiting (1,024 tokens: about 0.5 s of the bundled model on 2 busy cores).
+    max_batch_tokens: int = 1_024
+    # Fair sharing (serve.scheduler): while clients compete, each (a remote address) gets one turn per round of
+    # this many tokens: a request of one text always goes whole, a larger one is sliced over rounds. About one
+    # short text, so a client with a deep backlog gets about what each client sending one text at a time gets.
+    client_quantum_tokens: int = 64
+    client_presence_s: float = 1.0  # a client seen this recently counts as around (it may send again any moment)
+    # A client whose requests are refused (4xx) is paced: each refusal is charged its handling time (at least
+    # 5 ms) divided by this share, and the client's next request waits until that is paid off, so refused
+    # requests cost the server at most this share of a core per client (0.02: 2 %, a refusal then costs its
+    # client at least 0.25 s). Clients whose requests are accepted never wait.
+    refusal_share: float = 0.02
     max_wait_ms: float = 10.0  # how long the first request of a batch waits for company
     max_queue_texts: int = 4096  # texts accepted but not yet answered; beyond it new requests get 503
     max_prompt_chars: int = 2_000  # characters of the prompt
@@ -40,3 +53,5 @@ class Limits:
                 raise TypeError(f"{field.name} must be a number, got {type(value).__name__}")
             if value < 0 or (value == 0 and field.name != "max_wait_ms"):
                 raise ValueError(f"{field.name} must be positive, got {value}")
+        if self.refusal_share > 1:
+            raise ValueError(f"refusal_share must be at most 1, got {self.refusal_share}")
