@@ -335,7 +335,12 @@ def _check_label_set(name: str, labels: Any, limits: Limits) -> list[str]:
         if len(label) > limits.max_label_chars:
             raise ApiError(422, "label_too_long", f"label set {name!r}: labels[{j}] has {len(label)} characters; the "
                            f"limit is {limits.max_label_chars}", limits.max_label_chars)
-    return labels
+    from ..shortlist import check_labels
+
+    try:
+        return check_labels(labels)  # empty, duplicate, reserved markers: before anything is computed
+    except (ValueError, TypeError) as err:
+        raise ApiError(422, "invalid_input", f"label set {name!r}: {err}") from None
 
 
 def _describe(name: str, index: Any) -> dict[str, Any]:
