@@ -6,8 +6,9 @@
 
 Label sets and texts come from the cached corpora of :mod:`uniclass.data.corpora` (fetched on first use):
 
-* ``foldoc_all``: FOLDOC definitions with *every* first domain tag as a label (121: all 122 tags but "jargon",
-  a register, not a subject; the 15 frequent ones keep the readable names of ``FOLDOC_DOMAINS``);
+* ``foldoc_all``: FOLDOC definitions with *every* first domain tag as a label (120 labels: the 122 tags but "jargon",
+  a register, not a subject; the 15 frequent ones keep the readable names of ``FOLDOC_DOMAINS``, and the tags
+  "communications" and "telecommunications" both become "telecommunications");
 * ``wordnet_topics_all``: WordNet glosses -> topic domain, all 414 domains of the corpus as the candidates;
 * speed label sets of 1,000 and 10,000 labels: WordNet hypernym labels (``wordnet`` corpus), most frequent first.
 
