@@ -65,8 +65,8 @@ def test_register_and_classify_by_name(server: str, clf: Any) -> None:
     ({"texts": ["t"], "label_set": "boot", "shortlist": 0}, 422, "invalid_input"),
     ({"texts": ["t"], "label_set": "boot", "shortlist": 6}, 422, "too_many_labels"),  # k counts against max_labels
     ({"texts": ["t"], "label_set": "boot"}, 422, "too_many_labels"),  # auto k (16) > max_labels (5)
-    ({"texts": ["t"], "labels": ["a"], "label_set": "boot"}, 422, "invalid_input"),
-    ({"texts": ["t"]}, 422, "invalid_input"),
+    ({"texts": ["t"], "labels": ["a"], "label_set": "boot"}, 422, "invalid_request"),
+    ({"texts": ["t"]}, 422, "invalid_request"),
     ({"texts": ["t"], "labels": LABELS[:6], "shortlist": 2}, 422, "too_many_labels"),
     ({"texts": ["t"], "label_set": "boot", "shortlist": "most"}, 422, "invalid_request"),  # schema: int or "auto"
 ])

@@ -355,8 +355,13 @@ async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf
     With a label set the model scores ``k`` labels per text, so the request's work is planned (and limited by
     ``max_labels`` and the work budget) on those ``k``, not on the whole set.
     """
-    if (body.labels is None) == (body.label_set is None):
-        raise ApiError(422, "invalid_input", "give exactly one of 'labels' and 'label_set'")
+    if (body.labels is None) == (body.label_set is None):  # reported like a schema error, at the field
+        missing = body.labels is None
+        raise RequestValidationError([{
+            "type": "missing" if missing else "value_error", "loc": ("body", "labels" if missing else "label_set"),
+            "msg": "Field required (or give label_set)" if missing else "give labels or label_set, not both",
+            "input": None,
+        }])
     if body.label_set is None:
         if body.shortlist is None:
             return body.labels
