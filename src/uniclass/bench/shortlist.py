@@ -215,7 +215,7 @@ def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
                          "mean_abs_top_score_diff": float(np.mean([abs(max(p.scores) - f[p.labels[int(np.argmax(p.scores))]])
                                                                    for p, f in zip(short, full_scores, strict=True)]))}
         results[data_name] = out
-        print(data_name, json.dumps({k: v.get("macro_f1") if isinstance(v, dict) else v for k, v in out.items()}), file=sys.stderr)
+        print(data_name, json.dumps(out), file=sys.stderr)  # each set's full numbers as soon as they exist
     retriever = clf._retriever(clf._default_retriever())
     header = run_header(args.threads, batch_size=args.batch_size, texts=args.texts, seed=args.seed,
                         model=args.model or "bundled default", max_length=clf.max_length, retriever=retriever.name,
