@@ -384,3 +384,28 @@ def test_checkpoint_problems_are_one_line(tmp_path: Path, capsys: Any, monkeypat
     assert run(["classify", "x", "--model", model, "--labels", "a,b"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_labels_file_with_thousands_of_labels_is_shortlisted(tmp_path: Path, capsys: Any) -> None:
+    """More than 256 labels: shortlisted by default (auto k), so each text is one pass of k labels, not 3,000."""
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"topic {i}\n" for i in range(3000)) + "sports\nfinance\n", encoding="utf-8")
+    args = ["classify", "the team won", "shares fell", "--model", MODEL, "--labels-file", str(labels),
+            "--retriever", "model", "--threshold", "0.0"]
+    assert run(args) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    from uniclass.shortlist import default_k
+
+    assert [len(line["labels"]) for line in lines] == [default_k(3002)] * 2
+    assert run([*args, "--shortlist", "5"]) == 0
+    assert [len(json.loads(line)["labels"]) for line in capsys.readouterr().out.splitlines()] == [5, 5]
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_bad_shortlist_option(tmp_path: Path, value: str) -> None:
+    from uniclass.commands.classify import resolve_shortlist
+
+    with pytest.raises(ValueError, match="--shortlist"):
+        resolve_shortlist(value, 10)
+    assert resolve_shortlist(None, 10) is None and resolve_shortlist(None, 300) == "auto"
+    assert resolve_shortlist("off", 300) is None and resolve_shortlist("7", 10) == 7

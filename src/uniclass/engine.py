@@ -53,6 +53,8 @@ class Prediction:
         truncated: the text was cut to fit the window (``long_text="truncate"``).
         chunks: windows the text was split into (``long_text="chunk"``); label_groups: passes the labels
             needed (more than 1 when the label set does not fit one window with the text).
+        shortlisted_from: with ``shortlist=``, how many labels the set had; ``labels`` are then only the
+            retrieved candidates the model scored (the others have no score).
     """
 
     labels: list[str]
@@ -65,6 +67,7 @@ class Prediction:
     chunks: int
     label_groups: int
     label_tree: Any = None  # the hierarchical (dict) labels this text was given, if any
+    shortlisted_from: int | None = None  # shortlisting: size of the label set ``labels`` were retrieved from
 
 
 class Engine:

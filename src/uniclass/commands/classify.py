@@ -11,6 +11,8 @@ from typing import Any
 
 from ._options import add_backend_options, backend_options
 
+AUTO_SHORTLIST_LABELS = 256  # --labels-file with more labels than this is shortlisted unless --shortlist off
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     classify = subparsers.add_parser(
@@ -51,6 +53,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="stable: scores that do not depend on the order of --labels (position ids where the "
                         "model allows, else averaging over --permutations orders)")
     labels.add_argument("--permutations", type=int, default=None, help="orders averaged by --label-order permutations (default 4)")
+    labels.add_argument("--shortlist", default=None, metavar="K|auto",
+                        help="score only the K labels nearest each text (retrieved with sentence embeddings); 'auto' "
+                        f"picks K from the label count. Default: auto for more than {AUTO_SHORTLIST_LABELS} labels, "
+                        "else off; 'off' scores every label")
+    labels.add_argument("--retriever", choices=["minilm", "model"], default=None,
+                        help="what picks the shortlist: MiniLM sentence embeddings (default) or the model's own encoder")
     output = classify.add_argument_group("output")
     output.add_argument("--output", "-o", metavar="FILE", help="write results to a .jsonl, .csv or .parquet file")
     output.add_argument("--format", choices=["jsonl", "csv", "parquet", "table"], default=None,
@@ -121,7 +129,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
     unsupported = [flag for flag, used in (
         ("text arguments", bool(args.texts)), ("--resume", args.resume), ("--format", args.format not in (None, "parquet")),
         ("--input-format csv", args.input_format == "csv"), ("decision options", bool(_decision_options(args))),
-        ("--label-order", args.label_order != "given"),
+        ("--label-order", args.label_order != "given"), ("--shortlist", args.shortlist not in (None, "off")),
     ) if used]
     if unsupported:
         raise ValueError(f"--engine ray does not support {', '.join(unsupported)}")
@@ -183,6 +191,7 @@ def _check_classify_options(args: argparse.Namespace, labels: list[str]) -> None
     check_label_order(args.label_order, args.permutations)
     rules = make_rules(**_decision_options(args))
     check_rules_against(rules, labels, None, "--labels")
+    args.shortlist = resolve_shortlist(args.shortlist, len(labels))
 
 
 def _decision_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -199,6 +208,21 @@ def _decision_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.max_labels is not None:
         options["max_labels"] = args.max_labels
     return options
+
+
+def resolve_shortlist(value: str | int | None, n_labels: int) -> int | str | None:
+    """``--shortlist``: an int >= 1, ``auto``, ``off``; unset: ``auto`` above ``AUTO_SHORTLIST_LABELS`` labels."""
+    if value is None:
+        return "auto" if n_labels > AUTO_SHORTLIST_LABELS else None
+    if isinstance(value, int) or value in ("auto", "off"):
+        return None if value == "off" else value
+    try:
+        k = int(value)
+    except ValueError:
+        raise ValueError(f"--shortlist must be an integer K >= 1, 'auto' or 'off', got {value!r}") from None
+    if k < 1:
+        raise ValueError(f"--shortlist must be >= 1, got {k}")
+    return k
 
 
 def _text_chunks(args: argparse.Namespace, skip: int) -> tuple[Iterator[list[str]], int | None]:
@@ -239,10 +263,12 @@ def _chunk_classifier(args: argparse.Namespace, labels: list[str]) -> Callable[[
 
             state["clf"] = Classifier.from_pretrained(args.model, device=args.device, max_length=args.max_length,
                                                       **backend_options(args))
+            state["clf"].shortlist_retriever = getattr(args, "retriever", None)
         return state["clf"].classify(
             texts, labels, multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k,
             prompt=args.prompt, batch_size=args.batch_size, show_progress=False, label_order=args.label_order,
             permutations=args.permutations, **_decision_options(args),
+            **({"shortlist": args.shortlist} if getattr(args, "shortlist", None) is not None else {}),
         )
 
     return classify

@@ -63,6 +63,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        "the rest with a JSON 503, exit 0 (a second signal exits at once)")
     serve.add_argument("--cors-origin", action="append", default=None, metavar="ORIGIN",
                        help="allow browser pages from ORIGIN to call the API (repeatable; '*' for any). Default: CORS off")
+    serve.add_argument("--label-set", action="append", default=None, metavar="NAME=FILE",
+                       help="register a label set (one label per line in FILE) that requests name with "
+                       "\"label_set\": \"NAME\" instead of sending the labels; only its shortlist is scored (repeatable)")
     serve.add_argument("--batch-size", type=int, default=32, help="model batch size inside one call")
     serve.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
     serve.add_argument("--device", default="auto")
@@ -71,6 +74,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        "for the HTTP side and other processes, and avoids latency spikes on a busy machine")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     add_backend_options(serve)
+
+
+def parse_label_sets(values: list[str] | None) -> dict[str, list[str]]:
+    """``["topics=topics.txt", ...]`` -> ``{"topics": [labels of topics.txt], ...}`` (before the model loads)."""
+    from ..io import read_labels_file
+
+    out: dict[str, list[str]] = {}
+    for value in values or []:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--label-set expects NAME=FILE, got {value!r}")
+        if name in out:
+            raise ValueError(f"--label-set {name} is given twice")
+        out[name] = read_labels_file(path)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(
         args.model, limits=limits, api_key=args.api_key or os.environ.get("UNICLASS_API_KEY") or None,
         device=args.device, max_length=args.max_length, batch_size=args.batch_size, load_options=load_options,
-        cors_origins=args.cors_origin,
+        cors_origins=args.cors_origin, label_sets=parse_label_sets(args.label_set),
     )
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level, timeout_keep_alive=int(max(args.timeout_keep_alive, 1)),

@@ -29,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from importlib import resources
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -71,7 +72,12 @@ class ClassifyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     texts: list[str] = Field(description="texts to classify")
-    labels: list[str] | list[list[str]] = Field(description="labels shared by all texts, or one label list per text")
+    labels: list[str] | list[list[str]] | None = Field(
+        None, description="labels shared by all texts, or one label list per text (or give label_set)")
+    label_set: str | None = Field(None, description="name of a label set registered with PUT /v1/label-sets/{name}")
+    shortlist: int | Literal["auto"] | None = Field(
+        None, description="score only the k labels nearest each text ('auto': the label set's k); default with "
+        "label_set: 'auto'")
     multi_label: bool = Field(True, description="sigmoid per label (True) or softmax over the labels (False)")
     threshold: float | dict[str, float] | None = Field(
         None, description="multi-label threshold, or per label; default: the model's fitted thresholds, else 0.5"
@@ -185,6 +191,7 @@ def create_app(
     model_name: str | None = None,
     load_options: dict[str, Any] | None = None,
     cors_origins: list[str] | None = None,
+    label_sets: dict[str, list[str]] | None = None,
     **limit_overrides: Any,
 ) -> FastAPI:
     """The service for ``model``: a ``Classifier``, or a checkpoint folder / hub id loaded now.
@@ -194,6 +201,8 @@ def create_app(
 
     ``load_options`` go to ``Classifier.from_pretrained`` (``backend="onnx"``, ``quantized``, ``num_threads``).
     ``limit_overrides`` are ``Limits`` fields (``max_texts=32``, ``max_wait_ms=5``, ...) applied over ``limits``.
+    ``label_sets`` registers named label sets now (``PUT /v1/label-sets/{name}`` registers more while serving):
+    requests name one (``"label_set"``) instead of sending its labels, and only its shortlist is scored.
     """
     limits = dataclasses.replace(limits or Limits(), **limit_overrides)
     check_api_key(api_key)
@@ -221,6 +230,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.classifier, app.state.limits, app.state.metrics, app.state.batcher = clf, limits, metrics, batcher
+    app.state.label_sets = {name: clf.label_index(_check_label_set(name, labels, limits))
+                            for name, labels in (label_sets or {}).items()}
     _add_error_handlers(app)
     _add_routes(app, clf, name, limits, metrics, batcher, api_key)
     _add_explain_route(app, clf, limits, batcher, api_key, batch_size)
@@ -281,7 +292,8 @@ def _add_routes(
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=errors, dependencies=[Security(s) for s in security])
     async def classify(body: ClassifyRequest, request: Request) -> Response:
         """Classify texts; concurrent requests are merged into shared model calls."""
-        job, normalized = _prepare_job(body, limits, default_threshold)
+        labels = await _resolve_labels(body, app.state.label_sets, clf, limits)
+        job, normalized = _prepare_job(body, limits, default_threshold, labels)
         if not job.texts:
             return JSONResponse({"results": []})
         passes = _passes(clf, job.options)  # label_order permutations: every window runs that many times
@@ -305,6 +317,25 @@ def _add_routes(
         except (ValueError, TypeError) as err:
             raise ApiError(422, "invalid_input", str(err)) from None
         return JSONResponse({"results": results})
+
+    @app.put("/v1/label-sets/{name}", responses=errors, dependencies=[Security(s) for s in security])
+    async def put_label_set(name: str, labels: list[str]) -> dict[str, Any]:
+        """Register (or replace) a named label set; its retriever vectors are computed once, now."""
+        checked = _check_label_set(name, labels, limits)
+        if name not in app.state.label_sets and len(app.state.label_sets) >= limits.max_label_sets:
+            raise ApiError(422, "too_many_label_sets", f"{len(app.state.label_sets)} label sets are registered; the "
+                           f"limit is {limits.max_label_sets}", limits.max_label_sets)
+        try:
+            index = await asyncio.to_thread(clf.label_index, checked)
+        except (ValueError, TypeError) as err:
+            raise ApiError(422, "invalid_input", str(err)) from None
+        app.state.label_sets[name] = index
+        return _describe(name, index)
+
+    @app.get("/v1/label-sets", dependencies=[Security(s) for s in security])
+    async def list_label_sets() -> dict[str, Any]:
+        """The registered label sets: name, size and the k that shortlist='auto' uses."""
+        return {"label_sets": [_describe(n, index) for n, index in app.state.label_sets.items()]}
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, Any]:
@@ -484,9 +515,84 @@ def _passes(clf: Any, options: dict[str, Any]) -> int:
     return order.permutations if order.mode == "permutations" else 1
 
 
-def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float | dict[str, float]) -> tuple[Job, Any]:
+_LABEL_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _check_label_set(name: str, labels: Any, limits: Limits) -> list[str]:
+    """A valid name and a flat list of at most ``max_label_set_labels`` labels of at most ``max_label_chars``."""
+    if not isinstance(name, str) or not _LABEL_SET_NAME.fullmatch(name):
+        raise ApiError(422, "invalid_input", "a label set name is 1-64 letters, digits, '.', '_' or '-', starting "
+                       "with a letter or digit")
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise ApiError(422, "invalid_input", "a label set is a JSON list of label strings")
+    if len(labels) > limits.max_label_set_labels:
+        raise ApiError(422, "too_many_labels", f"label set {name!r} has {len(labels)} labels; the limit is "
+                       f"{limits.max_label_set_labels}", limits.max_label_set_labels)
+    for j, label in enumerate(labels):
+        if len(label) > limits.max_label_chars:
+            raise ApiError(422, "label_too_long", f"label set {name!r}: labels[{j}] has {len(label)} characters; the "
+                           f"limit is {limits.max_label_chars}", limits.max_label_chars)
+    from ..shortlist import check_labels
+
+    try:
+        return check_labels(labels)  # empty, duplicate, reserved markers: before anything is computed
+    except (ValueError, TypeError) as err:
+        raise ApiError(422, "invalid_input", f"label set {name!r}: {err}") from None
+
+
+def _describe(name: str, index: Any) -> dict[str, Any]:
+    from ..shortlist import default_k
+
+    return {"name": name, "labels": len(index), "k": index.k or default_k(len(index)), "retriever": index.retriever}
+
+
+async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf: Any, limits: Limits) -> Any:
+    """The labels of the request: as sent, or per text the shortlist of a registered label set.
+
+    With a label set the model scores ``k`` labels per text, so the request's work is planned (and limited by
+    ``max_labels`` and the work budget) on those ``k``, not on the whole set.
+    """
+    if (body.labels is None) == (body.label_set is None):  # reported like a schema error, at the field
+        missing = body.labels is None
+        raise RequestValidationError([{
+            "type": "missing" if missing else "value_error", "loc": ("body", "labels" if missing else "label_set"),
+            "msg": "Field required (or give label_set)" if missing else "give labels or label_set, not both",
+            "input": None,
+        }])
+    if body.label_set is None:
+        if body.shortlist is None:
+            return body.labels
+        if isinstance(body.labels, list) and body.labels and isinstance(body.labels[0], list):
+            raise ApiError(422, "invalid_input", "shortlist needs one label list shared by all texts")
+        if len(body.labels) > limits.max_labels:  # larger sets are registered once (their vectors are kept)
+            raise ApiError(422, "too_many_labels", f"labels has {len(body.labels)} labels; the limit is "
+                           f"{limits.max_labels} (register larger sets with PUT /v1/label-sets/{{name}})", limits.max_labels)
+        source: Any = body.labels
+    else:
+        source = label_sets.get(body.label_set)
+        if source is None:
+            raise ApiError(404, "unknown_label_set", f"no label set named {body.label_set!r} is registered "
+                           "(PUT /v1/label-sets/{name} with a JSON list of labels)")
+    k = "auto" if body.shortlist is None else body.shortlist
+    if k != "auto" and (isinstance(k, bool) or k < 1):
+        raise ApiError(422, "invalid_input", f"shortlist must be an int >= 1 or 'auto', got {k!r}")
+    if k != "auto" and k > limits.max_labels:
+        raise ApiError(422, "too_many_labels", f"shortlist={k} labels per text; the limit is {limits.max_labels}",
+                       limits.max_labels)
+    if not body.texts:
+        return list(getattr(source, "labels", source))[:1]  # nothing to shortlist; validated as a plain list
+    try:
+        labels, _ = await asyncio.to_thread(clf.shortlist_labels, body.texts, source, k)
+    except (ValueError, TypeError) as err:
+        raise ApiError(422, "invalid_input", str(err)) from None
+    return labels
+
+
+def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float | dict[str, float],
+                 labels: Any = None) -> tuple[Job, Any]:
     """Check the limits, then validate exactly as ``classify`` would, so a bad request fails alone (422)
-    instead of failing the batch it would have joined."""
+    instead of failing the batch it would have joined. ``labels``: the resolved labels (``_resolve_labels``)."""
+    labels = body.labels if labels is None else labels
     from ..postprocessing import check_top_k, normalize_thresholds
     from ..processing import normalize_request
 
@@ -496,12 +602,12 @@ def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float
     for i, text in enumerate(texts):
         if len(text) > limits.max_chars:
             raise ApiError(422, "text_too_long", f"texts[{i}] has {len(text)} characters; the limit is {limits.max_chars}", limits.max_chars)
-    per_text = bool(body.labels) and isinstance(body.labels[0], list)
-    for i, labels in enumerate(body.labels if per_text else [body.labels]):
-        if len(labels) > limits.max_labels:
+    per_text = bool(labels) and isinstance(labels[0], list)
+    for i, text_labels in enumerate(labels if per_text else [labels]):
+        if len(text_labels) > limits.max_labels:
             where = f"labels[{i}]" if per_text else "labels"
-            raise ApiError(422, "too_many_labels", f"{where} has {len(labels)} labels; the limit is {limits.max_labels}", limits.max_labels)
-        for j, label in enumerate(labels):
+            raise ApiError(422, "too_many_labels", f"{where} has {len(text_labels)} labels; the limit is {limits.max_labels}", limits.max_labels)
+        for j, label in enumerate(text_labels):
             if len(label) > limits.max_label_chars:
                 where = f"labels[{i}][{j}]" if per_text else f"labels[{j}]"
                 raise ApiError(422, "label_too_long", f"{where} has {len(label)} characters; the limit is "
@@ -510,7 +616,7 @@ def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float
     examples = [e.model_dump() for e in body.examples] if body.examples else None
     threshold = default_threshold if body.threshold is None else body.threshold
     try:
-        request = normalize_request(texts, body.labels, multi_label=body.multi_label, prompt=body.prompt, examples=examples)
+        request = normalize_request(texts, labels, multi_label=body.multi_label, prompt=body.prompt, examples=examples)
         normalize_thresholds(threshold, len(texts))
         check_top_k(body.top_k)
     except (ValueError, TypeError) as err:
@@ -636,7 +742,7 @@ class _Guard:
         if self.api_key is not None and not self._authorized(headers):
             await error_response(401, "unauthorized", "missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")(scope, receive, send)
             return
-        if scope["method"] == "POST" and not _is_json(headers.get("content-type", "")):
+        if scope["method"] in ("POST", "PUT") and not _is_json(headers.get("content-type", "")):
             message = "send the body as JSON with 'Content-Type: application/json'"
             await error_response(415, "unsupported_media_type", message)(scope, receive, send)
             return

