@@ -132,3 +132,66 @@ def test_minilm_retriever_when_installed():
     labels = encoder.encode_labels(["sports", "finance"])
     assert vectors.shape == (1, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
     assert (vectors @ labels.T)[0].argmax() == 0
+
+
+def test_a_model_with_a_prior_retrieves_with_the_prior_and_embeds_each_text_once(tmp_path, tiny_backbone) -> None:
+    """The default retriever of a model with a prior is the prior itself: its text vectors, computed once."""
+    import json
+    import shutil
+
+    from uniclass import Classifier
+
+    from .conftest import PARITY
+
+    folder = tmp_path / "with-prior"
+    shutil.copytree(PARITY / "uni_bert_default", folder)
+    (folder / "prior.json").write_text(json.dumps(
+        {"kind": "embedding-similarity", "weight": 2.0, "backbone": {"folder": str(tiny_backbone)}}))
+    clf = Classifier.from_pretrained(folder, device="cpu")
+    calls = []
+    embed = clf.prior.embedder.embed
+    clf.prior.embedder.embed = lambda texts, batch_size=32: calls.append(list(texts)) or embed(texts, batch_size)
+    labels = [f"topic {i}" for i in range(40)]
+    texts = ["The striker scored twice.", "Shares fell 5%."]
+    clf.label_index(labels)  # label vectors first (their own embed call)
+    calls.clear()
+    predictions = clf.predict(texts, labels, shortlist=5)
+    assert [len(p.labels) for p in predictions] == [5, 5] and predictions[0].shortlisted_from == 40
+    assert calls == [texts]  # retrieval and the prior's logits share one embedding of the texts
+    assert clf.label_index(labels).retriever.startswith("prior:")
+    vectors = clf.prior.text_vectors(texts)
+    expected = clf.label_index(labels).search(vectors, 5)
+    assert [sorted(p.labels) for p in predictions] == [sorted(labels[j] for j in row) for row in expected]
+    calls.clear()
+    clf.predict(texts, labels, shortlist=5)
+    assert calls == [texts]  # a new call embeds again: vectors are shared within one call, never across calls
+
+
+def test_the_prior_is_centred_on_the_whole_set_when_only_a_shortlist_is_scored(tmp_path, tiny_backbone) -> None:
+    """A shortlisted label's prior logit is the one it has when the whole set is scored."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    from uniclass import Classifier
+    from uniclass.processing import normalize_request
+
+    from .conftest import PARITY
+
+    folder = tmp_path / "with-prior"
+    shutil.copytree(PARITY / "uni_bert_default", folder)
+    (folder / "prior.json").write_text(json.dumps(
+        {"kind": "embedding-similarity", "weight": 2.0, "backbone": {"folder": str(tiny_backbone)}}))
+    clf = Classifier.from_pretrained(folder, device="cpu")
+    labels = [f"topic {i}" for i in range(30)]
+    texts = ["The striker scored twice.", "Shares fell 5%."]
+    candidates, total, centers = clf._shortlist(texts, labels, 4)
+    assert total == 30 and centers is not None and len(centers) == 2
+    whole = clf.prior.logits(texts, [labels] * 2)
+    short = clf.prior.logits(texts, candidates, centers=centers)
+    for i, row in enumerate(candidates):
+        expected = [whole[i][labels.index(label)] for label in row]
+        np.testing.assert_allclose(short[i], expected, atol=1e-5)
+    request = normalize_request(texts, candidates)
+    assert request.prior_centers is None  # only predict sets it, from the shortlist

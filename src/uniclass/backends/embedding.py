@@ -244,6 +244,7 @@ class EmbeddingPrior:
     checkpoint: Path | None = None  # the folder ``prior.json`` was read from (resolves a relative ``folder``)
     label_cache: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict)
     prototypes: dict[str, np.ndarray] = field(default_factory=dict)
+    _last_texts: tuple[tuple[str, ...], np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, spec: PriorSpec, checkpoint: str | Path | None = None, *, device: Any = "cpu", dtype: Any = None) -> EmbeddingPrior:
@@ -304,18 +305,38 @@ class EmbeddingPrior:
             written += save_prototypes(self.prototypes, folder)
         return written
 
-    def logits(self, texts: Sequence[str], label_lists: Sequence[Sequence[str]], batch_size: int = 32) -> list[np.ndarray]:
-        """Per text, ``weight * cosine`` (centred over the text's labels if ``spec.center``) per label (float64)."""
-        text_vectors = self.embedder.embed(list(texts), batch_size)
+    def text_vectors(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """``[N, D]`` text vectors; the last call's are kept until ``forget_texts``, so within one ``predict``
+        shortlisting (which retrieves with these vectors before the model runs) and ``logits`` (after it) embed
+        each text once. ``Classifier.predict`` forgets them when it starts, so calls never share them (timings
+        of repeated calls stay honest)."""
+        key = tuple(texts)
+        if self._last_texts is None or self._last_texts[0] != key:
+            self._last_texts = (key, self.embedder.embed(list(texts), batch_size))
+        return self._last_texts[1]
+
+    def logits(self, texts: Sequence[str], label_lists: Sequence[Sequence[str]], batch_size: int = 32, *,
+               centers: Sequence[float] | None = None) -> list[np.ndarray]:
+        """Per text, ``weight * cosine`` (centred if ``spec.center``) per label (float64).
+
+        Centring subtracts the mean cosine over the text's labels, or ``centers[i]`` when given: the mean over a
+        whole label set of which only a shortlist is scored, so a label's logit does not depend on which other
+        labels were shortlisted with it.
+        """
+        text_vectors = self.text_vectors(texts, batch_size)
         unique = list(dict.fromkeys(label for labels in label_lists for label in labels))
         table = dict(zip(unique, self.label_vectors(unique, batch_size), strict=True))
         out = []
         for i, labels in enumerate(label_lists):
             cosines = np.array([float(text_vectors[i] @ table[label]) for label in labels], dtype=np.float64)
             if self.spec.center:
-                cosines -= cosines.mean()
+                cosines -= cosines.mean() if centers is None else centers[i]
             out.append(self.spec.weight * cosines)
         return out
 
+    def forget_texts(self) -> None:
+        self._last_texts = None
+
     def reset(self) -> None:
         self.label_cache.clear()
+        self._last_texts = None

@@ -57,8 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="score only the K labels nearest each text (retrieved with sentence embeddings); 'auto' "
                         f"picks K from the label count. Default: auto for more than {AUTO_SHORTLIST_LABELS} labels, "
                         "else off; 'off' scores every label")
-    labels.add_argument("--retriever", choices=["minilm", "model"], default=None,
-                        help="what picks the shortlist: MiniLM sentence embeddings (default) or the model's own encoder")
+    labels.add_argument("--retriever", choices=["prior", "minilm", "model"], default=None,
+                        help="what picks the shortlist: the model's embedding prior (default when it has one, as the "
+                        "default model does: no extra pass), MiniLM sentence embeddings, or the model's own encoder")
     output = classify.add_argument_group("output")
     output.add_argument("--output", "-o", metavar="FILE", help="write results to a .jsonl, .csv or .parquet file")
     output.add_argument("--format", choices=["jsonl", "csv", "parquet", "table"], default=None,
