@@ -67,7 +67,7 @@ def clf() -> Any:
 def server(clf: Any) -> Iterator[str]:
     from uniclass.serve.app import create_app
 
-    with LiveServer(create_app(clf, max_labels=5, max_chars=200, max_wait_ms=5)) as url:
+    with LiveServer(create_app(clf, max_labels=5, max_chars=200, max_wait_ms=5, refusal_share=1.0)) as url:
         yield url
 
 

@@ -32,7 +32,7 @@ def clf() -> Any:
 def server(clf: Any) -> Iterator[str]:
     from uniclass.serve.app import create_app
 
-    with LiveServer(create_app(clf, max_wait_ms=5, max_work_tokens=2000)) as url:
+    with LiveServer(create_app(clf, max_wait_ms=5, max_work_tokens=2000, refusal_share=1.0)) as url:
         yield url
 
 

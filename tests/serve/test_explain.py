@@ -36,7 +36,7 @@ def server(clf: Any) -> Iterator[str]:
     from uniclass.serve.app import create_app
 
     app = create_app(clf, max_texts=4, max_labels=5, max_chars=2000, max_body_bytes=8000, max_wait_ms=5,
-                     max_work_tokens=4000)
+                     max_work_tokens=4000, refusal_share=1.0)  # refusals from one address: pacing is tested in test_abuse
     with LiveServer(app) as url:
         yield url
 

@@ -33,7 +33,7 @@ def server(clf: Any) -> Iterator[str]:
     from uniclass.serve.app import create_app
 
     app = create_app(clf, max_labels=5, max_wait_ms=5, max_label_sets=2, max_label_set_labels=400,
-                     label_sets={"boot": LABELS[:20]})
+                     label_sets={"boot": LABELS[:20]}, refusal_share=1.0)  # many refusals: pacing is tested in test_abuse
     with LiveServer(app) as url:
         yield url
 
