@@ -134,8 +134,10 @@ def test_minilm_retriever_when_installed():
     assert (vectors @ labels.T)[0].argmax() == 0
 
 
-def test_a_model_with_a_prior_retrieves_with_the_prior_and_embeds_each_text_once(tmp_path, tiny_backbone) -> None:
-    """The default retriever of a model with a prior is the prior itself: its text vectors, computed once."""
+
+@pytest.fixture
+def prior_clf(tmp_path, tiny_backbone):
+    """The parity uni-encoder with an embedding-similarity prior on the tiny random BERT."""
     import json
     import shutil
 
@@ -147,7 +149,12 @@ def test_a_model_with_a_prior_retrieves_with_the_prior_and_embeds_each_text_once
     shutil.copytree(PARITY / "uni_bert_default", folder)
     (folder / "prior.json").write_text(json.dumps(
         {"kind": "embedding-similarity", "weight": 2.0, "backbone": {"folder": str(tiny_backbone)}}))
-    clf = Classifier.from_pretrained(folder, device="cpu")
+    return Classifier.from_pretrained(folder, device="cpu")
+
+
+def test_a_model_with_a_prior_retrieves_with_the_prior_and_embeds_each_text_once(prior_clf) -> None:
+    """The default retriever of a model with a prior is the prior itself: its text vectors, computed once."""
+    clf = prior_clf
     calls = []
     embed = clf.prior.embedder.embed
     clf.prior.embedder.embed = lambda texts, batch_size=32: calls.append(list(texts)) or embed(texts, batch_size)
@@ -167,23 +174,13 @@ def test_a_model_with_a_prior_retrieves_with_the_prior_and_embeds_each_text_once
     assert calls == [texts]  # a new call embeds again: vectors are shared within one call, never across calls
 
 
-def test_the_prior_is_centred_on_the_whole_set_when_only_a_shortlist_is_scored(tmp_path, tiny_backbone) -> None:
+def test_the_prior_is_centred_on_the_whole_set_when_only_a_shortlist_is_scored(prior_clf) -> None:
     """A shortlisted label's prior logit is the one it has when the whole set is scored."""
-    import json
-    import shutil
-
     import numpy as np
 
-    from uniclass import Classifier
     from uniclass.processing import normalize_request
 
-    from .conftest import PARITY
-
-    folder = tmp_path / "with-prior"
-    shutil.copytree(PARITY / "uni_bert_default", folder)
-    (folder / "prior.json").write_text(json.dumps(
-        {"kind": "embedding-similarity", "weight": 2.0, "backbone": {"folder": str(tiny_backbone)}}))
-    clf = Classifier.from_pretrained(folder, device="cpu")
+    clf = prior_clf
     labels = [f"topic {i}" for i in range(30)]
     texts = ["The striker scored twice.", "Shares fell 5%."]
     candidates, total, centers = clf._shortlist(texts, labels, 4)
