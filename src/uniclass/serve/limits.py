@@ -28,9 +28,11 @@ class Limits:
     client_presence_s: float = 1.0  # a client seen this recently counts as around (it may send again any moment)
     # A client whose requests are refused (4xx) is paced: each refusal is charged its handling time (at least
     # 5 ms) divided by this share, and the client's next request waits until that is paid off, so refused
-    # requests cost the server at most this share of a core per client (0.02: 2 %, a refusal then costs its
-    # client at least 0.25 s). Clients whose requests are accepted never wait.
-    refusal_share: float = 0.02
+    # requests cost the server at most this share of a core per client (0.01: 1 %, a refusal then costs its
+    # client at least 0.5 s). Clients whose requests are accepted never wait. 0.01 rather than 0.02: in the
+    # load test of benchmarks/RESULTS.md §4.1 on an idle machine, normal clients kept 83-84% of their throughput
+    # against 66-78% at 0.02.
+    refusal_share: float = 0.01
     max_wait_ms: float = 10.0  # how long the first request of a batch waits for company
     max_queue_texts: int = 4096  # texts accepted but not yet answered; beyond it new requests get 503
     max_prompt_chars: int = 2_000  # characters of the prompt
