@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from pathlib import Path
 
@@ -20,18 +19,10 @@ import numpy as np
 import torch
 
 from uniclass.bench.common import repo_relative_paths
+from uniclass.evaluation.runner import few_shot_split as split  # the same seeded split in every few-shot study
 from uniclass.data.corpora import DEV_SETS
 
 
-def split(examples, shots: int, test_size: int, seed: int):
-    rng = random.Random(seed)
-    by_label: dict[str, list[int]] = {}
-    for i, e in enumerate(examples):
-        by_label.setdefault(e.true_labels[0], []).append(i)
-    train = [i for label in sorted(by_label) for i in rng.sample(by_label[label], min(shots, len(by_label[label])))]
-    rest = sorted(set(range(len(examples))) - set(train))
-    test = rng.sample(rest, min(test_size, len(rest)))
-    return [examples[i] for i in train], [examples[i] for i in test]
 
 
 def main() -> None:

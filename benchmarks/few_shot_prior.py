@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch
 
 from uniclass.backends.embedding import EmbeddingPrior, PriorSpec, prototype
 from uniclass.bench.common import repo_relative_paths
+from uniclass.evaluation.runner import few_shot_split as split  # the same seeded split in every few-shot study
 from uniclass.data.formats import Example
 from uniclass.evaluation.metrics import single_label_report
 
@@ -45,16 +45,6 @@ REPORT_ONLY = ("political_statements", "amazon_food")
 PROMPT_WEIGHTS = (0.0, 1.0, 2.0, 4.0)
 
 
-def split(examples: list[Example], shots: int, test_size: int, seed: int) -> tuple[list[Example], list[Example]]:
-    """``shots`` training texts per label (sorted labels, seeded), then a seeded test sample of the rest."""
-    rng = random.Random(seed)
-    by_label: dict[str, list[int]] = {}
-    for i, e in enumerate(examples):
-        by_label.setdefault(e.true_labels[0], []).append(i)
-    train = [i for label in sorted(by_label) for i in rng.sample(by_label[label], min(shots, len(by_label[label])))]
-    rest = sorted(set(range(len(examples))) - set(train))
-    test = rng.sample(rest, min(test_size, len(rest)))
-    return [examples[i] for i in train], [examples[i] for i in test]
 
 
 def macro_f1(scores: np.ndarray, labels: list[str], test: list[Example]) -> float:

@@ -42,28 +42,17 @@ def entailment_index(label2id: dict[str, int], num_labels: int) -> int:
 
 
 class EmbeddingBaseline:
-    def __init__(self, model_path: str, max_length: int = 256, device: str = "cpu"):
-        from transformers import AutoModel, AutoTokenizer
+    """Cosine of mean-pooled sentence embeddings (``backends.embedding.SentenceEmbedder``, the same embedder the
+    default model's prior uses) between a text and "This text is about {label}."."""
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.model = AutoModel.from_pretrained(model_path).to(device).eval()
-        self.max_length, self.device = max_length, device
+    def __init__(self, model_path: str, max_length: int = 256, device: str = "cpu"):
+        from ..backends.embedding import SentenceEmbedder
+
+        self.embedder = SentenceEmbedder(model_path, max_length=max_length, device=device)
+        self.tokenizer, self.model, self.max_length = self.embedder.tokenizer, self.embedder.model, self.embedder.max_length
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        import torch
-
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_length,
-                                       return_tensors="pt").to(self.device)
-                hidden = self.model(**batch)[0]
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1)
-                out[idx] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
-        return out
+        return self.embedder.embed(texts, batch_size)
 
     def scores(self, texts: Sequence[str], labels: Any, *, multi_label: bool = False, batch_size: int = 32, **_: Any) -> list[list[float]]:
         label_lists = _per_text(labels, len(texts))

@@ -66,3 +66,20 @@ def evaluate(classifier: Classifier, examples: Sequence[Example], *, multi_label
         "brier": brier_score(probs, targets),
         "n": report["n"],
     }
+
+
+def few_shot_split(examples: list[Example], shots: int, test_size: int, seed: int) -> tuple[list[Example], list[Example]]:
+    """``shots`` training items per label (labels sorted, seeded), then a seeded test sample of the rest.
+
+    Single-label items (the first true label counts); the same split for every model given the same seed.
+    """
+    import random
+
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        by_label.setdefault(e.true_labels[0], []).append(i)
+    train = [i for label in sorted(by_label) for i in rng.sample(by_label[label], min(shots, len(by_label[label])))]
+    rest = sorted(set(range(len(examples))) - set(train))
+    test = rng.sample(rest, min(test_size, len(rest)))
+    return [examples[i] for i in train], [examples[i] for i in test]
