@@ -118,7 +118,7 @@ def run_recall(args: argparse.Namespace) -> dict[str, Any]:
     md = setup_lines(header) + "\n" + markdown_table(
         ["data", "labels", "retriever", "text tokens", "precision", *[f"R@{k}" for k in RECALL_KS]], rows) + "\n"
     payload = {**header, "results": results}
-    payload["files"] = {k: str(v) for k, v in write_results(args.out, "recall", payload, md).items()}
+    payload["files"] = {k: str(v) for k, v in write_results(args.out, args.name or "recall", payload, md).items()}
     return payload
 
 
@@ -177,7 +177,7 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
         ["labels", "1-label texts/s (same minute)", "full texts/s", "full: texts timed", "full / 1-label", "k", "shortlist texts/s", "shortlist / 1-label"],
         table) + "\n"
     payload = {**header, "results": rows}
-    payload["files"] = {k: str(v) for k, v in write_results(args.out, "speed", payload, md).items()}
+    payload["files"] = {k: str(v) for k, v in write_results(args.out, args.name or "speed", payload, md).items()}
     return payload
 
 
@@ -233,7 +233,7 @@ def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
         ["data", "labels", "scoring", "k", "macro-F1", "accuracy", "Δ macro-F1", "same top label as full",
          "true label shortlisted", "full's top shortlisted", "seconds"], table) + "\n"
     payload = {**header, "results": results}
-    payload["files"] = {k: str(v) for k, v in write_results(args.out, "accuracy", payload, md).items()}
+    payload["files"] = {k: str(v) for k, v in write_results(args.out, args.name or "accuracy", payload, md).items()}
     return payload
 
 
@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=["recall", "speed", "accuracy"])
     parser.add_argument("--model", default=None, help="uni-encoder checkpoint (default: the bundled model)")
     parser.add_argument("--out", default=OUT)
+    parser.add_argument("--name", default=None,
+                        help="results file stem (default: the command, e.g. accuracy -> accuracy.json/.md); "
+                             "lets a run on another data set sit next to the committed one")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--texts", type=int, default=400, help="texts per data set (recall, accuracy)")
     parser.add_argument("--seed", type=int, default=0)
