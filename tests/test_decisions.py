@@ -15,7 +15,7 @@ from uniclass.decisions import (
     tree_of,
 )
 from uniclass.postprocessing import select
-from uniclass.processing import flatten_label_tree
+from uniclass.processing import build_label_tree, flatten_label_tree, label_tree_from_paths
 
 LABELS = ["positive", "negative", "neutral", "battery", "screen"]
 SCORES = np.array([0.40, 0.45, 0.10, 0.80, 0.20])
@@ -174,3 +174,46 @@ def test_classify_tree_labels(clf) -> None:
     groups = clf.classify(TEXT, TREE, threshold=0.0, as_tree=True, groups=[["sentiment.positive", "sentiment.negative"]])
     assert len(groups["sentiment"]["children"]) == 1
     assert clf.classify([TEXT], TREE, abstain=1.0, as_tree=True) == [{}]
+
+
+# ---------------------------------------------------------------- dotted labels -> a tree (CLI, server, page)
+MIXED = ["news", "sport.football", "sport.tennis", "finance.markets.stocks", "finance.bonds"]
+
+
+def test_dotted_labels_make_a_tree_that_flattens_back() -> None:
+    tree = label_tree_from_paths(MIXED)
+    assert tree == {"news": None, "sport": {"football": None, "tennis": None},
+                    "finance": {"markets": {"stocks": None}, "bonds": None}}
+    assert flatten_label_tree(tree) == MIXED
+    assert label_tree_from_paths([" sport . football "]) == {"sport": {"football": None}}
+    assert ancestor_paths(tree)["news"] == [] and ancestor_paths(tree)["finance.markets.stocks"] == ["finance", "finance.markets"]
+
+
+@pytest.mark.parametrize(
+    ("paths", "message"),
+    [
+        (["sport", "sport.football"], "'sport' is also the parent of 'sport.football'"),
+        (["sport.football", "sport"], "'sport' is also the parent of other labels"),
+        (["a.b", "a.b"], "given twice"),
+        (["a..b"], "empty level"),
+        (["a."], "empty level"),
+    ],
+)
+def test_dotted_labels_that_are_not_a_tree(paths: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        label_tree_from_paths(paths)
+
+
+def test_hierarchy_with_labels_at_every_level() -> None:
+    tree = label_tree_from_paths(MIXED)
+    flat = flatten_label_tree(tree)
+    scores = np.array([0.8, 0.6, 0.1, 0.7, 0.2])
+    got = run(make_rules(hierarchy=True), scores=scores, labels=flat, tree=tree)
+    assert labels_of(got) == ["news", "finance", "finance.markets", "finance.markets.stocks", "sport", "sport.football"]
+    assert tree_of(got, tree) == {
+        "news": {"score": 0.8},
+        "sport": {"score": 0.6, "children": {"football": {"score": 0.6}}},
+        "finance": {"score": 0.7, "children": {"markets": {"score": 0.7, "children": {"stocks": {"score": 0.7}}}}},
+    }
+    assert build_label_tree(tree, dict(zip(flat, scores))) == {
+        "news": 0.8, "sport": {"football": 0.6, "tennis": 0.1}, "finance": {"markets": {"stocks": 0.7}, "bonds": 0.2}}

@@ -178,7 +178,10 @@ def ancestor_paths(tree: Any, prefix: str = "", separator: str = LABEL_SEPARATOR
         if isinstance(node, Mapping):
             for key, child in node.items():
                 inner = f"{path}{separator}{key}" if path else key
-                walk(child, inner, [*above, inner])
+                if child is None:  # a label itself (``flatten_label_tree``)
+                    out[inner] = above
+                else:
+                    walk(child, inner, [*above, inner])
             return
         for leaf in [node] if isinstance(node, str) else node:
             out[f"{path}{separator}{leaf}" if path else leaf] = above
@@ -228,7 +231,7 @@ def tree_of(kept: list[dict[str, Any]], tree: Mapping[str, Any], separator: str 
             for key, child in node.items():
                 inner = f"{path}{separator}{key}" if path else key
                 if inner in scores:
-                    out[key] = {"score": scores[inner], "children": walk(child, inner)}
+                    out[key] = {"score": scores[inner]} if child is None else {"score": scores[inner], "children": walk(child, inner)}
             return out
         for leaf in [node] if isinstance(node, str) else node:
             full = f"{path}{separator}{leaf}" if path else leaf

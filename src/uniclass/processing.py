@@ -96,9 +96,16 @@ def _reject_special_tokens(value: str, where: str) -> None:
 
 
 def flatten_label_tree(tree: Any, prefix: str = "", separator: str = LABEL_SEPARATOR) -> list[str]:
-    """``{"a": ["x", "y"], "b": {"c": ["z"]}}`` -> ``["a.x", "a.y", "b.c.z"]`` (official layout)."""
+    """``{"a": ["x", "y"], "b": {"c": ["z"]}}`` -> ``["a.x", "a.y", "b.c.z"]`` (official layout).
+
+    A key whose value is ``None`` (JSON ``null``) is a label itself: ``{"sports": None, "finance": ["stocks"]}``
+    -> ``["sports", "finance.stocks"]``, so a level may mix plain labels and sub-trees (what
+    ``label_tree_from_paths`` builds from ``["sports", "finance.stocks"]``).
+    """
     if isinstance(tree, str):
         return [f"{prefix}{separator}{tree}" if prefix else tree]
+    if tree is None and prefix:
+        return [prefix]
     if isinstance(tree, Mapping):
         out: list[str] = []
         for key, value in tree.items():
@@ -117,14 +124,51 @@ def flatten_label_tree(tree: Any, prefix: str = "", separator: str = LABEL_SEPAR
 
 
 def build_label_tree(tree: Any, scores: Mapping[str, float], prefix: str = "", separator: str = LABEL_SEPARATOR) -> Any:
-    """The input tree with each leaf label replaced by its score."""
+    """The input tree with each leaf label replaced by its score (a ``None`` leaf key gets its own score)."""
     if isinstance(tree, Mapping):
         return {
-            key: build_label_tree(value, scores, f"{prefix}{separator}{key}" if prefix else key, separator)
+            key: scores[f"{prefix}{separator}{key}" if prefix else key] if value is None
+            else build_label_tree(value, scores, f"{prefix}{separator}{key}" if prefix else key, separator)
             for key, value in tree.items()
         }
     leaves = [tree] if isinstance(tree, str) else list(tree)
     return {leaf: scores[f"{prefix}{separator}{leaf}" if prefix else leaf] for leaf in leaves}
+
+
+def label_tree_from_paths(paths: Sequence[str], separator: str = LABEL_SEPARATOR) -> dict[str, Any]:
+    """Dotted labels -> the tree they name: ``["sports", "finance.stocks", "finance.bonds"]`` ->
+    ``{"sports": None, "finance": {"stocks": None, "bonds": None}}`` (``None``: a label, see
+    ``flatten_label_tree``), which flattens back to the same labels in the same order.
+
+    For command lines and the demo page, where a tree is typed as ``parent.child`` labels. Parts are stripped of
+    spaces; an empty part, a label given twice, or a label that is also the parent of another (its score would
+    come from its children under ``hierarchy``) is a ``ValueError`` naming the label.
+    """
+    if isinstance(paths, (str, bytes)) or not isinstance(paths, Sequence):
+        raise TypeError("labels must be a list of str")
+    tree: dict[str, Any] = {}
+    seen: set[tuple[str, ...]] = set()
+    for path in paths:
+        if not isinstance(path, str):
+            raise TypeError(f"labels must be str, got {type(path).__name__} ({path!r})")
+        parts = tuple(part.strip() for part in path.split(separator))
+        if not all(parts):
+            raise ValueError(f"label {path!r} has an empty level (write parent{separator}child)")
+        node = tree
+        for depth, part in enumerate(parts[:-1]):
+            if part in node and node[part] is None:
+                raise ValueError(f"label {separator.join(parts[: depth + 1])!r} is also the parent of {path!r}: "
+                                 "a parent's score comes from its children, so give only the children")
+            node = node.setdefault(part, {})
+        leaf = parts[-1]
+        if parts in seen:
+            raise ValueError(f"label {path!r} is given twice")
+        if leaf in node:
+            raise ValueError(f"label {path!r} is also the parent of other labels: a parent's score comes from its "
+                             "children, so give only the children")
+        node[leaf] = None
+        seen.add(parts)
+    return tree
 
 
 def _normalize_labels(labels: Any, n: int) -> tuple[list[list[str]], list[Any] | None]:
