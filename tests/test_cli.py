@@ -80,3 +80,69 @@ def test_decision_errors_before_the_model_loads(capsys, monkeypatch) -> None:
     ):
         assert main(["classify", "x", "--labels", "sports,finance", "--model", MODEL, *extra]) == 2
         assert message in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- hierarchy (--hierarchy, --as-tree, .json trees)
+TREE_TEXTS = ["The battery died after an hour", "Shares fell after the call"]
+DOTTED = "product.battery,product.screen,finance.stocks,weather"
+
+
+def _library(**options):
+    from uniclass import Classifier
+    from uniclass.processing import label_tree_from_paths
+
+    clf = Classifier.from_pretrained(MODEL, device="cpu")
+    return clf.classify(TREE_TEXTS, label_tree_from_paths(DOTTED.split(",")), threshold=0.3, **options)
+
+
+def test_classify_hierarchy_from_dotted_labels(capsys) -> None:
+    from uniclass.cli import main
+
+    assert main(["classify", *TREE_TEXTS, "--labels", DOTTED, "--hierarchy", "--threshold", "0.3", "--model", MODEL]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["labels"] for line in lines] == _library(hierarchy=True)
+    for line in lines:
+        score = {r["label"]: r["score"] for r in line["labels"]}
+        for label, value in score.items():
+            if "." in label:  # a kept child brings its parent, never scored below it
+                assert score[label.split(".")[0]] >= value
+
+
+def test_classify_as_tree_from_a_json_tree(tmp_path, capsys) -> None:
+    from uniclass.cli import main
+
+    tree = tmp_path / "tree.json"
+    tree.write_text(json.dumps({"product": ["battery", "screen"], "finance": {"stocks": None}, "weather": None}))
+    base = ["classify", *TREE_TEXTS, "--labels-file", str(tree), "--threshold", "0.3", "--model", MODEL]
+    assert main([*base, "--as-tree"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["labels"] for line in lines] == _library(as_tree=True)
+    assert main([*base, "--as-tree", "--format", "table", "--threshold", "0"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "product " in table[1] and "product.battery " in table[1] and "finance.stocks " in table[1]
+    assert main([*base, "--format", "jsonl"]) == 0  # a tree without --hierarchy: its flattened labels, no parents
+    flat = {r["label"] for line in capsys.readouterr().out.splitlines() for r in json.loads(line)["labels"]}
+    assert flat <= {"product.battery", "product.screen", "finance.stocks", "weather"}
+
+
+def test_hierarchy_errors_before_the_model_loads(tmp_path, capsys, monkeypatch) -> None:
+    from uniclass import classifier
+    from uniclass.cli import main
+
+    monkeypatch.setattr(classifier.Classifier, "from_pretrained", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "num.json").write_text('{"a": 3}')
+    for extra, message in (
+        (["--labels", "sport,sport.football", "--hierarchy"], "'sport' is also the parent of 'sport.football'"),
+        (["--labels", "a..b", "--as-tree"], "empty level"),
+        (["--labels", DOTTED, "--hierarchy", "--shortlist", "2"], "--shortlist needs flat labels"),
+        (["--labels", DOTTED, "--as-tree", "--output", str(tmp_path / "out.parquet")], "--as-tree writes a tree"),
+        (["--labels", DOTTED, "--hierarchy", "--group", "product.battery,weather.rain"], "'weather.rain', which is not"),
+        (["--labels-file", str(tmp_path / "bad.json")], "not valid JSON"),
+        (["--labels-file", str(tmp_path / "num.json"), "--hierarchy"], "labels must be str, list or dict"),
+        (["--labels", "a,b", "--engine", "ray", "--as-tree", "--input", "x.parquet", "--output", "o"], "--as-tree"),
+    ):
+        assert main(["classify", "x", "--model", MODEL, *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err, (extra, err)
+    assert not (tmp_path / "out.parquet").exists()

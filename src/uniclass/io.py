@@ -22,7 +22,7 @@ from typing import Any, Protocol, TextIO
 FORMATS = ("jsonl", "csv", "parquet")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 OUTPUT_COLUMNS = ("text", "labels")
-Result = list[dict[str, Any]]
+Result = list[dict[str, Any]] | dict[str, Any]  # labels with scores, or a tree of them (``classify --as-tree``)
 
 
 # ====================================================================== formats and optional dependencies
@@ -68,6 +68,21 @@ def read_labels_file(path: str | Path) -> list[str]:
     labels = [label for label in labels if label]
     if not labels:
         raise ValueError(f"{path}: no labels (expected one label per line)")
+    return labels
+
+
+def read_labels(path: str | Path) -> list[str] | dict[str, Any]:
+    """``uniclass classify --labels-file``: a ``.json`` file holds a JSON list of labels or a JSON object, a label
+    tree (``{"sentiment": ["positive", "negative"], "news": null}``, see ``processing.flatten_label_tree``);
+    any other file holds one label per line (``read_labels_file``)."""
+    if Path(path).suffix.lower() != ".json":
+        return read_labels_file(path)
+    try:
+        labels = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(labels, (list, dict)) or not labels:
+        raise ValueError(f"{path}: expected a non-empty JSON list of labels or a JSON object (a label tree)")
     return labels
 
 
@@ -405,9 +420,20 @@ class TableSink:
             shown = " ".join(text.split())
             if len(shown) > self.text_width:
                 shown = shown[: self.text_width - 1] + "…"
-            labels = "  ".join(f"{r['label']} {r['score']:.3f}" for r in result) or "-"
+            entries = _tree_entries(result) if isinstance(result, dict) else [(r["label"], r["score"]) for r in result]
+            labels = "  ".join(f"{label} {score:.3f}" for label, score in entries) or "-"
             self.stream.write(f"{shown:<{self.text_width}}  {labels}\n")
         self.stream.flush()
 
     def close(self) -> None:
         pass
+
+
+def _tree_entries(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, float]]:
+    """A ``classify --as-tree`` result as (dotted path, score) pairs, each parent before its children."""
+    out: list[tuple[str, float]] = []
+    for name, node in tree.items():
+        path = f"{prefix}.{name}" if prefix else name
+        out.append((path, node["score"]))
+        out.extend(_tree_entries(node.get("children", {}), path))
+    return out

@@ -23,7 +23,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
         "  uniclass classify 'Shares fell 5%' --labels sports,finance --model M\n"
         "  uniclass classify --input reviews.parquet --text-column body --labels-file labels.txt --model M \\\n"
-        "      --single-label --output scored.parquet --resume",
+        "      --single-label --output scored.parquet --resume\n"
+        "  uniclass classify 'The battery died' --labels 'product.battery,product.screen,service' --hierarchy --as-tree\n"
+        "  uniclass classify --input reviews.jsonl --labels-file tree.json --hierarchy --output scored.jsonl\n"
+        "\nlabel trees: with --hierarchy (or --as-tree) a dot in a label separates levels, so 'product.battery' is\n"
+        "the child 'battery' of 'product'; a returned child brings its parent, scored with the best score below it.\n"
+        "A --labels-file ending in .json may hold the tree itself: {\"product\": [\"battery\", \"screen\"],\n"
+        "\"service\": null} (null: a label with no children; keys may then contain dots).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     classify.add_argument("texts", nargs="*", help="texts to classify; without texts or --input, one per line on stdin")
@@ -35,7 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     labels = classify.add_argument_group("labels and decisions")
     label_source = labels.add_mutually_exclusive_group(required=True)
     label_source.add_argument("--labels", help="comma-separated labels, e.g. 'positive,negative'")
-    label_source.add_argument("--labels-file", metavar="FILE", help="labels, one per line (labels may contain commas)")
+    label_source.add_argument("--labels-file", metavar="FILE",
+                              help="labels, one per line (labels may contain commas); a .json file: a JSON list of "
+                              "labels, or a JSON object mapping parents to children (a label tree, see below)")
     mode = labels.add_mutually_exclusive_group()
     mode.add_argument("--multi-label", dest="single_label", action="store_false", help="sigmoid per label, keep those over the threshold (default)")
     mode.add_argument("--single-label", dest="single_label", action="store_true", help="softmax over labels, keep the best one")
@@ -49,6 +57,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="exclusive labels: exactly one of them is kept, the best (repeatable)")
     labels.add_argument("--min-labels", type=int, default=0, help="keep at least N labels per text (the best; never below --abstain)")
     labels.add_argument("--max-labels", type=int, default=None, help="keep at most N labels per text")
+    labels.add_argument("--hierarchy", action="store_true",
+                        help="hierarchical labels: 'parent.child' labels (or a .json tree) where a returned child "
+                        "brings its parent, scored with the best score below it, so parent >= child always")
+    labels.add_argument("--as-tree", action="store_true",
+                        help="write each text's labels as a tree {name: {score, children}} (implies --hierarchy; "
+                        "JSONL, CSV or the table, not Parquet)")
     labels.add_argument("--label-order", choices=["given", "stable", "positions", "permutations"], default="given",
                         help="stable: scores that do not depend on the order of --labels (position ids where the "
                         "model allows, else averaging over --permutations orders)")
@@ -92,9 +106,11 @@ def run(args: argparse.Namespace) -> int:
         return _classify_ray(args)
     if args.num_actors is not None:
         raise ValueError("--num-actors needs --engine ray")
-    labels = uio.read_labels_file(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)
+    labels = read_labels(args)
     _check_not_the_input(args)
     out_format = _output_format(args)
+    if args.as_tree and out_format == "parquet":
+        raise ValueError("--as-tree writes a tree per text, which Parquet's label list cannot hold: write JSONL or CSV")
     _check_classify_options(args, labels)
     skip = uio.resume_point(args.output, out_format) if args.resume else 0
     chunks, total = _text_chunks(args, skip)
@@ -131,10 +147,15 @@ def _classify_ray(args: argparse.Namespace) -> int:
         ("text arguments", bool(args.texts)), ("--resume", args.resume), ("--format", args.format not in (None, "parquet")),
         ("--input-format csv", args.input_format == "csv"), ("decision options", bool(_decision_options(args))),
         ("--label-order", args.label_order != "given"), ("--shortlist", args.shortlist not in (None, "off")),
+        ("--as-tree", args.as_tree),
     ) if used]
     if unsupported:
         raise ValueError(f"--engine ray does not support {', '.join(unsupported)}")
-    labels = uio.read_labels_file(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)
+    labels = read_labels(args)
+    if isinstance(labels, dict):  # a .json tree without --hierarchy: its flattened labels, as the library scores it
+        from ..processing import flatten_label_tree
+
+        labels = flatten_label_tree(labels)
     _check_not_the_input(args)
     _check_classify_options(args, labels)
     from ..integrations.ray import classify_dataset
@@ -149,6 +170,17 @@ def _classify_ray(args: argparse.Namespace) -> int:
     )
     print(json.dumps({"output": output}))
     return 0
+
+
+def read_labels(args: argparse.Namespace) -> list[str] | dict[str, Any]:
+    """--labels or --labels-file; with --hierarchy/--as-tree a list of 'parent.child' labels becomes their tree."""
+    from .. import io as uio
+    from ..processing import label_tree_from_paths
+
+    labels = uio.read_labels(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)
+    if (args.hierarchy or args.as_tree) and isinstance(labels, list):
+        return label_tree_from_paths(labels)
+    return labels
 
 
 def _check_not_the_input(args: argparse.Namespace) -> None:
@@ -175,12 +207,12 @@ def _output_format(args: argparse.Namespace) -> str:
     return "table" if sys.stdout.isatty() else "jsonl"
 
 
-def _check_classify_options(args: argparse.Namespace, labels: list[str]) -> None:
+def _check_classify_options(args: argparse.Namespace, labels: list[str] | dict[str, Any]) -> None:
     """Reject bad labels and options before the model loads and before any output file is touched."""
     from ..decisions import check_rules_against, make_rules
     from ..label_order import check_label_order
     from ..postprocessing import check_threshold, check_top_k
-    from ..processing import normalize_request
+    from ..processing import flatten_label_tree, normalize_request
 
     if args.chunk_size < 1:
         raise ValueError(f"--chunk-size must be >= 1, got {args.chunk_size}")
@@ -191,8 +223,15 @@ def _check_classify_options(args: argparse.Namespace, labels: list[str]) -> None
     check_threshold(args.threshold)
     check_label_order(args.label_order, args.permutations)
     rules = make_rules(**_decision_options(args))
-    check_rules_against(rules, labels, None, "--labels")
-    args.shortlist = resolve_shortlist(args.shortlist, len(labels))
+    tree = labels if isinstance(labels, dict) else None
+    flat = flatten_label_tree(labels) if tree is not None else labels
+    check_rules_against(rules, flat, tree, "--labels")
+    if tree is not None:  # shortlisting scores a flat set; a tree is scored whole
+        if args.shortlist not in (None, "off"):
+            raise ValueError("--shortlist needs flat labels, not a label tree (--hierarchy, --as-tree or a .json object)")
+        args.shortlist = None
+        return
+    args.shortlist = resolve_shortlist(args.shortlist, len(flat))
 
 
 def _decision_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -208,6 +247,8 @@ def _decision_options(args: argparse.Namespace) -> dict[str, Any]:
         options["min_labels"] = args.min_labels
     if args.max_labels is not None:
         options["max_labels"] = args.max_labels
+    if args.hierarchy or args.as_tree:
+        options["hierarchy"] = True
     return options
 
 
@@ -254,7 +295,7 @@ def _primed(chunks: Iterator[list[str]]) -> Iterator[list[str]]:
     return chunks if first is None else chain([first], chunks)
 
 
-def _chunk_classifier(args: argparse.Namespace, labels: list[str]) -> Callable[[list[str]], list[Any]]:
+def _chunk_classifier(args: argparse.Namespace, labels: list[str] | dict[str, Any]) -> Callable[[list[str]], list[Any]]:
     """A function classifying one chunk; the model loads on the first chunk (none left: never loaded)."""
     state: dict[str, Any] = {}
 
@@ -268,7 +309,7 @@ def _chunk_classifier(args: argparse.Namespace, labels: list[str]) -> Callable[[
         return state["clf"].classify(
             texts, labels, multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k,
             prompt=args.prompt, batch_size=args.batch_size, show_progress=False, label_order=args.label_order,
-            permutations=args.permutations, **_decision_options(args),
+            permutations=args.permutations, as_tree=args.as_tree, **_decision_options(args),
             **({"shortlist": args.shortlist} if getattr(args, "shortlist", None) is not None else {}),
         )
 
