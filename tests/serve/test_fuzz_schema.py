@@ -22,7 +22,9 @@ SPECIAL = ["", " ", "\ud800", "<<LABEL>>", "<<SEP>>", "é\u2028x", "a\r\nb", "x"
 text = st.one_of(st.text(max_size=12), st.sampled_from(SPECIAL))
 scalar = st.one_of(st.none(), st.booleans(), st.integers(-3, 300), st.floats(allow_nan=False, allow_infinity=False), text)
 anything = st.recursive(scalar, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=12)
-labels = st.one_of(st.lists(text, max_size=5), st.lists(st.lists(text, max_size=3), max_size=3), anything)
+tree = st.recursive(st.one_of(st.none(), st.lists(text, max_size=3)), lambda inner: st.dictionaries(text, inner, max_size=3),
+                    max_leaves=6)  # label trees: {parent: [children] | null | {...}}
+labels = st.one_of(st.lists(text, max_size=5), st.lists(st.lists(text, max_size=3), max_size=3), tree, anything)
 body = st.one_of(
     anything,
     st.fixed_dictionaries(
@@ -32,6 +34,8 @@ body = st.one_of(
             "threshold": st.one_of(st.floats(-1, 2), st.dictionaries(text, st.floats(-1, 2), max_size=3), anything),
             "top_k": st.one_of(st.integers(-2, 5), anything),
             "prompt": st.one_of(text, anything),
+            "hierarchy": st.one_of(st.booleans(), anything),
+            "as_tree": st.one_of(st.booleans(), anything),
             "examples": st.one_of(st.lists(st.fixed_dictionaries({"text": text, "labels": st.lists(text, max_size=2)}), max_size=3), anything),
             "extra": anything,
         },

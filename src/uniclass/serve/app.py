@@ -72,8 +72,10 @@ class ClassifyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     texts: list[str] = Field(description="texts to classify")
-    labels: list[str] | list[list[str]] | None = Field(
-        None, description="labels shared by all texts, or one label list per text (or give label_set)")
+    labels: list[str] | list[list[str]] | dict[str, Any] | None = Field(
+        None, description="labels shared by all texts, or one label list per text, or a label tree shared by all "
+        "texts: a JSON object mapping parents to children ({\"product\": [\"battery\", \"screen\"], \"news\": "
+        "null}; null: a label without children), scored as its 'parent.child' labels (or give label_set)")
     label_set: str | None = Field(None, description="name of a label set registered with PUT /v1/label-sets/{name}")
     shortlist: int | Literal["auto"] | None = Field(
         None, description="score only the k labels nearest each text ('auto': the label set's k); default with "
@@ -91,6 +93,10 @@ class ClassifyRequest(BaseModel):
     groups: list[list[str]] | None = Field(None, description="exclusive label groups: exactly one label of each, the best")
     min_labels: int = Field(0, description="return at least this many labels per text (never below abstain)")
     max_labels: int | None = Field(None, description="return at most this many labels per text")
+    hierarchy: bool = Field(False, description="with tree labels: a returned child brings its parents, each scored "
+                            "with the best score below it (so never below a child)")
+    as_tree: bool = Field(False, description="with tree labels: answer per text a tree {name: {score, children}} "
+                          "instead of a list (implies hierarchy)")
     label_order: Literal["given", "stable", "positions", "permutations"] = Field(
         "given", description="'stable': scores that do not depend on the order of the labels"
     )
@@ -102,8 +108,14 @@ class LabelScore(BaseModel):
     score: float
 
 
+class TreeNode(BaseModel):
+    score: float
+    children: dict[str, TreeNode] | None = Field(None, description="absent for a label without children")
+
+
 class ClassifyResponse(BaseModel):
-    results: list[list[LabelScore]] = Field(description="per text, its labels sorted by score, highest first")
+    results: list[list[LabelScore]] | list[dict[str, TreeNode]] = Field(
+        description="per text, its labels sorted by score, highest first (as_tree: the kept labels as a tree)")
 
 
 class ExplainRequest(BaseModel):
@@ -562,8 +574,8 @@ async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf
     if body.label_set is None:
         if body.shortlist is None:
             return body.labels
-        if isinstance(body.labels, list) and body.labels and isinstance(body.labels[0], list):
-            raise ApiError(422, "invalid_input", "shortlist needs one label list shared by all texts")
+        if isinstance(body.labels, dict) or (body.labels and isinstance(body.labels[0], list)):
+            raise ApiError(422, "invalid_input", "shortlist needs one flat label list shared by all texts (not a tree)")
         if len(body.labels) > limits.max_labels:  # larger sets are registered once (their vectors are kept)
             raise ApiError(422, "too_many_labels", f"labels has {len(body.labels)} labels; the limit is "
                            f"{limits.max_labels} (register larger sets with PUT /v1/label-sets/{{name}})", limits.max_labels)
@@ -602,8 +614,10 @@ def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float
     for i, text in enumerate(texts):
         if len(text) > limits.max_chars:
             raise ApiError(422, "text_too_long", f"texts[{i}] has {len(text)} characters; the limit is {limits.max_chars}", limits.max_chars)
-    per_text = bool(labels) and isinstance(labels[0], list)
-    for i, text_labels in enumerate(labels if per_text else [labels]):
+    tree = labels if isinstance(labels, dict) else None
+    flat = _flat_tree(tree) if tree is not None else labels  # the limits count a tree's 'parent.child' labels
+    per_text = bool(flat) and isinstance(flat[0], list)
+    for i, text_labels in enumerate(flat if per_text else [flat]):
         if len(text_labels) > limits.max_labels:
             where = f"labels[{i}]" if per_text else "labels"
             raise ApiError(422, "too_many_labels", f"{where} has {len(text_labels)} labels; the limit is {limits.max_labels}", limits.max_labels)
@@ -622,8 +636,32 @@ def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float
     except (ValueError, TypeError) as err:
         raise ApiError(422, "invalid_input", str(err)) from None
     options = _call_options(body, request)
-    job = Job(list(texts), request.labels, body.multi_label, threshold, body.top_k, body.prompt, examples, options=options)
+    # a tree travels with each of its texts, so merged calls with other trees (or flat labels) stay per-text correct
+    job_labels = [tree] * len(texts) if tree is not None else request.labels
+    job = Job(list(texts), job_labels, body.multi_label, threshold, body.top_k, body.prompt, examples, options=options)
     return job, request
+
+
+MAX_TREE_DEPTH = 16
+
+
+def _flat_tree(tree: dict[str, Any]) -> list[str]:
+    """A request's label tree as its flat labels, after checking its depth without recursion (so a deeply nested
+    body is a 422, never a RecursionError); a wrong shape (a number, a list of lists) is a 422 naming the fault."""
+    from ..processing import flatten_label_tree
+
+    stack: list[tuple[Any, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            raise ApiError(422, "invalid_input", f"the label tree is more than {MAX_TREE_DEPTH} levels deep",
+                           MAX_TREE_DEPTH)
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    try:
+        return flatten_label_tree(tree)
+    except (ValueError, TypeError) as err:
+        raise ApiError(422, "invalid_input", f"labels: {err}") from None
 
 
 def _call_options(body: ClassifyRequest, request: Any) -> dict[str, Any]:
@@ -639,11 +677,16 @@ def _call_options(body: ClassifyRequest, request: Any) -> dict[str, Any]:
         options["min_labels"] = body.min_labels
     if body.label_order != "given":
         options["label_order"] = body.label_order
+    if body.hierarchy or body.as_tree:
+        options["hierarchy"] = True
+    if body.as_tree:
+        options["as_tree"] = True
     try:
         check_label_order(body.label_order, body.permutations)
-        rules = make_rules(**{k: v for k, v in options.items() if k not in ("label_order", "permutations")})
+        rules = make_rules(**{k: v for k, v in options.items() if k not in ("label_order", "permutations", "as_tree")})
         for i, labels in enumerate(request.labels):
-            check_rules_against(rules, labels, None, "labels" if len(request.labels) == 1 else f"labels of texts[{i}]")
+            tree = request.label_trees[i] if request.label_trees else None
+            check_rules_against(rules, labels, tree, "labels" if len(request.labels) == 1 else f"labels of texts[{i}]")
     except (ValueError, TypeError) as err:
         raise ApiError(422, "invalid_input", str(err)) from None
     return options
