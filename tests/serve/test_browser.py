@@ -198,7 +198,7 @@ def test_empty_form_is_caught_in_the_page(page: Any) -> None:
 
 
 def decide(page: Any, *, abstain: str = "", groups: str = "", min_labels: str = "", max_labels: str = "",
-           stable: bool = False) -> None:
+           stable: bool = False, hierarchy: bool = False) -> None:
     """Open the decisions panel and fill it."""
     page.find_element(By.CSS_SELECTOR, "#decisions > summary").click()
     for field, value in (("abstain", abstain), ("groups", groups), ("min-labels", min_labels), ("max-labels", max_labels)):
@@ -206,9 +206,10 @@ def decide(page: Any, *, abstain: str = "", groups: str = "", min_labels: str = 
         box.clear()
         if value:
             box.send_keys(value)
-    checkbox = page.find_element(By.ID, "stable")
-    if checkbox.is_selected() != stable:
-        checkbox.click()
+    for box_id, wanted in (("stable", stable), ("hierarchy", hierarchy)):
+        checkbox = page.find_element(By.ID, box_id)
+        if checkbox.is_selected() != wanted:
+            checkbox.click()
 
 
 def test_decisions_highlight_what_classify_keeps(page: Any, clf: Any) -> None:
@@ -227,3 +228,41 @@ def test_abstain_shows_none_of_these(page: Any) -> None:
     assert submit(page) == "done"
     assert [n.text for n in page.find_elements(By.CSS_SELECTOR, "#results [data-none]")] == ["none of these"]
     assert not any(bar["hit"] for bar in shown(page)[0]["bars"])
+
+
+def tree_entries(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    for name, node in tree.items():
+        path = f"{prefix}.{name}" if prefix else name
+        out += [(path, node["score"]), *tree_entries(node.get("children", {}), path)]
+    return out
+
+
+def test_hierarchy_draws_the_tree_classify_returns(page: Any, clf: Any) -> None:
+    from uniclass.processing import label_tree_from_paths
+
+    dotted = ["product.battery", "product.screen", "finance"]
+    fill(page, TEXTS, ", ".join(dotted))
+    threshold = page.find_element(By.ID, "threshold")
+    threshold.clear()
+    threshold.send_keys("0.2")  # low enough that the first text keeps both children of "product"
+    decide(page, hierarchy=True)
+    assert submit(page) == "done"
+    tree = label_tree_from_paths(dotted)
+    every = clf.classify(TEXTS, tree, threshold=0.0)        # bars: every leaf label, as dotted labels
+    chosen = clf.classify(TEXTS, tree, threshold=0.2)       # highlighted: the leaves the decision keeps
+    assert_bars_equal(shown(page), TEXTS, every, chosen)
+    trees = clf.classify(TEXTS, tree, threshold=0.2, as_tree=True)
+    assert "children" in trees[0]["product"]  # the test draws a parent with its children, not only flat leaves
+    for item, want in zip(page.find_elements(By.CSS_SELECTOR, "#results .result"), trees, strict=True):
+        nodes = item.find_elements(By.CSS_SELECTOR, "ul.tree li")
+        got = [(n.get_attribute("data-path"), float(n.get_attribute("data-score"))) for n in nodes]
+        assert [path for path, _ in got] == [path for path, _ in tree_entries(want)]
+        assert [score for _, score in got] == pytest.approx([score for _, score in tree_entries(want)], abs=1e-6)
+
+
+def test_labels_that_are_not_a_tree_are_caught_in_the_page(page: Any) -> None:
+    fill(page, TEXTS, "sport, sport.football")
+    decide(page, hierarchy=True)
+    assert submit(page) == "error"
+    assert page.find_element(By.ID, "error").text == "label 'sport' is also the parent of 'sport.football': give only the children"
