@@ -157,6 +157,10 @@ def test_missing_texts_and_bad_batches_are_rejected() -> None:
         ({"labels": ["a"], "top_k": 0}, ValueError, "top_k"),
         ({"labels": ["a"], "batch_size": 0}, ValueError, "batch_size"),
         ({"labels": ["a"], "model": object()}, TypeError, "checkpoint folder or hub id"),
+        ({"labels": ["a"], "shortlist": 0}, ValueError, "shortlist must be an int >= 1"),
+        ({"labels": ["a"], "shortlist": "all"}, ValueError, "shortlist must be"),
+        ({"labels": ["a"], "shortlist": True}, ValueError, "shortlist must be"),
+        ({"labels": ["a"], "retriever": "bm25"}, ValueError, "retriever must be"),
     ],
 )
 def test_bad_options_fail_at_construction(kwargs: dict[str, Any], error: type, message: str) -> None:
@@ -199,3 +203,42 @@ def test_dask_map_partitions(clf: Any) -> None:
         out = ddf.map_partitions(predictor, meta=meta).compute()
     want = expected(clf, multi_label=True, threshold=0.3)
     assert out["label"].tolist() == [[r["label"] for r in w] for w in want]
+
+
+# ---------------------------------------------------------------- shortlisting (large label sets)
+MANY = ["sports", "finance", "politics", "weather", "music", "cooking", "travel", "science"]
+
+
+@pytest.fixture(scope="module")
+def model_retriever_clf() -> Any:
+    from uniclass import Classifier
+
+    clf = Classifier.from_pretrained(MODEL, device="cpu")
+    clf.shortlist_retriever = "model"  # the tiny checkpoint's own encoder: offline and fast
+    return clf
+
+
+@pytest.mark.parametrize("options", [{"multi_label": False}, {"multi_label": True, "threshold": 0.0},
+                                     {"multi_label": False, "top_k": 5}, {"multi_label": True, "threshold": 0.3}])
+def test_shortlist_equals_classify_with_shortlist(model_retriever_clf: Any, options: dict[str, Any]) -> None:
+    """Picks only among each row's k shortlisted labels (threshold 0 or top_k > k never adds unscored ones)."""
+    predictor = Predictor(MODEL, MANY, shortlist=3, retriever="model", return_scores=True, device="cpu", **options)
+    predictor = pickle.loads(pickle.dumps(predictor))  # as an engine ships it: the options travel
+    out = predictor(pd.DataFrame({"text": TEXTS}))
+    want = model_retriever_clf.classify(TEXTS, MANY, shortlist=3, **options)
+    as_list = lambda value: list(value) if isinstance(value, (list, np.ndarray)) else [value]  # noqa: E731
+    assert [as_list(v) for v in out["label"]] == [[r["label"] for r in w] for w in want]
+    for got, w in zip(out["score"], want, strict=True):
+        assert as_list(got) == pytest.approx([r["score"] for r in w], abs=1e-6)
+    every = model_retriever_clf.scores(TEXTS, MANY, shortlist=3, multi_label=options["multi_label"])
+    assert [list(row) for row in out["scores"]] == [pytest.approx(row, abs=1e-6) for row in every]
+    assert all(sum(s > 0 for s in row) <= 3 for row in out["scores"])
+    assert predictor.classifier.shortlist_retriever == "model"
+
+
+def test_shortlist_auto_and_k_above_the_label_count(model_retriever_clf: Any) -> None:
+    full = Predictor(MODEL, MANY, device="cpu").predict_texts(TEXTS)
+    wide = Predictor(MODEL, MANY, shortlist=100, retriever="model", device="cpu").predict_texts(TEXTS)
+    assert wide[0] == full[0] and np.allclose(wide[2], full[2], atol=1e-6)  # k >= labels: full scoring
+    auto = Predictor(MODEL, MANY, shortlist="auto", retriever="model", device="cpu").predict_texts(TEXTS)
+    assert auto[0] == [w[0]["label"] for w in model_retriever_clf.classify(TEXTS, MANY, shortlist="auto", multi_label=False)]

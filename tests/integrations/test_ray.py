@@ -161,3 +161,22 @@ def test_refusals_before_any_work(local_ray: None, tmp_path: Path, capsys: Any) 
                                                     str(tmp_path / "o5"), "--resume")
     assert "--num-actors needs --engine ray" in cli_error("--num-actors", "2", "some text")
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o4").exists()
+
+
+def test_cli_engine_ray_with_shortlist(local_ray: None, tmp_path: Path, capsys: Any) -> None:
+    """--shortlist K --retriever model reach every actor's Predictor: each row picks among its K candidates."""
+    from uniclass import Classifier
+
+    many = [*LABELS, "weather", "music", "cooking", "travel", "science"]
+    source = tmp_path / "in.parquet"
+    pd.DataFrame({"id": range(8), "text": TEXTS[:8]}).to_parquet(source)
+    out = tmp_path / "out"
+    code = main(["classify", "--engine", "ray", "--input", str(source), "--output", str(out), "--labels", ",".join(many),
+                 "--single-label", "--shortlist", "3", "--retriever", "model", "--model", str(MODEL), "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    frame = read_output(out)
+    clf = Classifier.from_pretrained(MODEL, device="cpu")
+    clf.shortlist_retriever = "model"
+    want = clf.classify(TEXTS[:8], many, multi_label=False, shortlist=3)
+    assert list(frame["label"]) == [w[0]["label"] for w in want]
+    assert list(frame["score"]) == pytest.approx([w[0]["score"] for w in want], abs=TOLERANCE)

@@ -146,8 +146,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
     unsupported = [flag for flag, used in (
         ("text arguments", bool(args.texts)), ("--resume", args.resume), ("--format", args.format not in (None, "parquet")),
         ("--input-format csv", args.input_format == "csv"), ("decision options", bool(_decision_options(args))),
-        ("--label-order", args.label_order != "given"), ("--shortlist", args.shortlist not in (None, "off")),
-        ("--as-tree", args.as_tree),
+        ("--label-order", args.label_order != "given"), ("--as-tree", args.as_tree),
     ) if used]
     if unsupported:
         raise ValueError(f"--engine ray does not support {', '.join(unsupported)}")
@@ -165,7 +164,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
         multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k, prompt=args.prompt,
         num_actors=args.num_actors or 1, batch_size=args.batch_size, rows_per_batch=args.chunk_size,
         num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=args.gpus_per_actor, address=args.ray_address,
-        device=args.device, max_length=args.max_length,
+        device=args.device, max_length=args.max_length, shortlist=args.shortlist, retriever=args.retriever,
         **({"precision": args.precision} if args.precision is not None else {}),
     )
     print(json.dumps({"output": output}))

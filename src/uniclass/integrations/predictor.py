@@ -47,6 +47,12 @@ class Predictor:
             array for numpy batches, a list of floats per row for pandas and pyarrow).
         output_prefix: prepended to the added column names (``"pred_"`` gives ``pred_label``...), for data that
             already has a ``label`` column (gold labels, say): an existing column is never overwritten.
+        shortlist: for large label sets, score only the ``k`` labels a retriever picks per text (an int, or
+            ``"auto"``: ``default_k`` of the label count), as ``Classifier.classify(..., shortlist=k)``: the
+            label vectors are computed once per worker. ``label``/``score`` come from the shortlisted labels only;
+            in ``scores`` a label that was not shortlisted for a row reads ``0.0`` (not scored).
+        retriever: what picks the shortlist (``"prior"``, ``"minilm"`` or ``"model"``; default: the prior when the
+            model has one, else MiniLM), as ``uniclass classify --retriever``.
         **load_options: passed to ``Classifier.from_pretrained`` (``device="cuda"``, ``max_length=512``,
             ``precision="bf16"`` or ``"int8"`` for the fast modes, ...).
 
@@ -80,6 +86,8 @@ class Predictor:
         prompt: str | None = None,
         return_scores: bool = False,
         output_prefix: str = "",
+        shortlist: int | str | None = None,
+        retriever: str | None = None,
         **load_options: Any,
     ):
         if model is not None and not isinstance(model, (str, Path)):
@@ -100,6 +108,10 @@ class Predictor:
         self.prompt = prompt
         self.return_scores = bool(return_scores)
         self.output_prefix = output_prefix
+        self.shortlist = _check_shortlist(shortlist)
+        if retriever is not None and retriever not in ("prior", "minilm", "model"):
+            raise ValueError(f"retriever must be 'prior', 'minilm' or 'model', got {retriever!r}")
+        self.retriever = retriever
         self.load_options = load_options
         self._classifier: Classifier | None = None
         self._lock = threading.Lock()
@@ -127,7 +139,10 @@ class Predictor:
                 if self._classifier is None:
                     from ..classifier import Classifier
 
-                    self._classifier = Classifier.from_pretrained(self.model, **self.load_options)
+                    clf = Classifier.from_pretrained(self.model, **self.load_options)
+                    if self.retriever is not None:
+                        clf.shortlist_retriever = self.retriever
+                    self._classifier = clf
         return self._classifier
 
     # ------------------------------------------------------------------ the batch call
@@ -153,17 +168,34 @@ class Predictor:
         if not texts:
             return [], [], np.zeros((0, len(self.labels)))
         clf = self.classifier
-        matrix = np.asarray(
-            clf.scores(list(texts), self.labels, multi_label=self.multi_label, prompt=self.prompt,
-                       batch_size=self.batch_size, show_progress=False),
-            dtype=np.float64,
-        )
         threshold = self._threshold(clf)
-        picks = [select(self.labels, row, multi_label=self.multi_label, threshold=threshold, top_k=self.top_k)
-                 for row in matrix]
+        if self.shortlist is None:
+            matrix = np.asarray(
+                clf.scores(list(texts), self.labels, multi_label=self.multi_label, prompt=self.prompt,
+                           batch_size=self.batch_size, show_progress=False),
+                dtype=np.float64,
+            )
+            picks = [select(self.labels, row, multi_label=self.multi_label, threshold=threshold, top_k=self.top_k)
+                     for row in matrix]
+        else:
+            picks, matrix = self._shortlisted(clf, texts, threshold)
         if self._lists:
             return [[p["label"] for p in pick] for pick in picks], [[p["score"] for p in pick] for pick in picks], matrix
         return [pick[0]["label"] for pick in picks], [pick[0]["score"] for pick in picks], matrix
+
+    def _shortlisted(self, clf: Classifier, texts: Sequence[str], threshold: Any) -> tuple[list[Any], np.ndarray]:
+        """Picks among each text's shortlisted labels only (as ``classify`` returns), and the full score matrix
+        with ``0.0`` where a label was not shortlisted (as ``Classifier.scores``)."""
+        predictions = clf.predict(list(texts), self.labels, multi_label=self.multi_label, prompt=self.prompt,
+                                  batch_size=self.batch_size, show_progress=False, shortlist=self.shortlist)
+        column = {label: j for j, label in enumerate(self.labels)}
+        matrix = np.zeros((len(predictions), len(self.labels)))
+        picks = []
+        for i, p in enumerate(predictions):
+            matrix[i, [column[label] for label in p.labels]] = p.scores
+            picks.append(select(p.labels, np.asarray(p.scores, dtype=np.float64), multi_label=self.multi_label,
+                                threshold=threshold, top_k=self.top_k))
+        return picks, matrix
 
     @property
     def _lists(self) -> bool:
@@ -294,6 +326,15 @@ def _check_labels(labels: Sequence[str] | None) -> list[str]:
     if duplicates:
         raise ValueError(f"Predictor labels are repeated: {duplicates}")
     return labels
+
+
+def _check_shortlist(shortlist: Any) -> int | str | None:
+    """``None``, ``"auto"`` or an int >= 1, checked on the driver before any worker starts."""
+    if shortlist is None or shortlist == "auto":
+        return shortlist
+    if isinstance(shortlist, bool) or not isinstance(shortlist, int) or shortlist < 1:
+        raise ValueError(f"shortlist must be an int >= 1, 'auto' or None, got {shortlist!r}")
+    return shortlist
 
 
 def _object_array(values: list[Any]) -> np.ndarray:

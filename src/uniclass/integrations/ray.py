@@ -33,6 +33,8 @@ def classify_dataset(
     prompt: str | None = None,
     return_scores: bool = False,
     output_prefix: str = "",
+    shortlist: int | str | None = None,
+    retriever: str | None = None,
     num_actors: int = 1,
     batch_size: int = 32,
     rows_per_batch: int = 256,
@@ -58,6 +60,8 @@ def classify_dataset(
             concurrency"); a few blocks per actor spread it over the pool. Large inputs need nothing.
         address: the Ray cluster to join when Ray is not initialised yet (default: ``RAY_ADDRESS``, else a local
             Ray); a running ``ray.init(...)`` is used as it is.
+        shortlist, retriever: score only the ``k`` labels nearest each text (``Predictor``): each actor computes
+            the label vectors once.
         Other options are those of ``Predictor`` (and of ``Classifier.from_pretrained`` through ``load_options``,
             e.g. ``precision="bf16"``: each actor loads its model in that precision).
 
@@ -80,7 +84,8 @@ def classify_dataset(
     options = dict(
         model=None if model is None else str(model), labels=list(labels), text_column=text_column,
         multi_label=multi_label, threshold=threshold, top_k=top_k, batch_size=batch_size, prompt=prompt,
-        return_scores=return_scores, output_prefix=output_prefix, **load_options,
+        return_scores=return_scores, output_prefix=output_prefix, shortlist=shortlist, retriever=retriever,
+        **load_options,
     )
     Predictor(**options)  # bad options fail here, on the driver, before Ray starts or reads anything
     _check_output(output)
