@@ -231,7 +231,9 @@ def tree_of(kept: list[dict[str, Any]], tree: Mapping[str, Any], separator: str 
             for key, child in node.items():
                 inner = f"{path}{separator}{key}" if path else key
                 if inner in scores:
-                    out[key] = {"score": scores[inner]} if child is None else {"score": scores[inner], "children": walk(child, inner)}
+                    out[key] = {"score": scores[inner]}
+                    if child is not None:
+                        out[key]["children"] = walk(child, inner)
             return out
         for leaf in [node] if isinstance(node, str) else node:
             full = f"{path}{separator}{leaf}" if path else leaf
