@@ -190,8 +190,13 @@ def prior_cosines(entry: dict, variant: dict, mus: dict[str, np.ndarray], refere
         return unit(texts - alpha * mu) @ unit(labels - alpha * label_mu).T
     cos = texts @ labels.T - alpha * (labels @ mu)[None, :]
     if variant.get("zscore"):  # per label: divide by the spread of its cosines over the reference texts
-        ref = np.concatenate([reference[name] for name in REFERENCE]).astype(np.float64)
-        cos = cos / (ref @ labels.T).std(0)[None, :] * (ref @ labels.T).std()
+        pool = REFERENCE if variant["zscore"] is True else (variant["zscore"],)
+        ref = np.concatenate([reference[name] for name in pool]).astype(np.float64)
+        spread = (ref @ labels.T).std(0)
+        # a fixed scale (the median spread over the training label vocabulary), so the weight means the same for every
+        # label set; the first study used the set's own mean spread (label-set dependent), kept for the record
+        scale = np.median((ref @ reference["labels_about"].astype(np.float64).T).std(0)) if variant.get("zfixed") else (ref @ labels.T).std()
+        cos = cos / spread[None, :] * scale
     return cos
 
 
@@ -223,6 +228,7 @@ def reference_means(reference: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return means
 
 
+CHOSEN = "ensemble, mu=gcide_train, zscore fixed"  # the best shippable selection mean (see RESULTS.md 7.2)
 VARIANTS: dict[str, dict] = {
     "v3 (no mu)": {},
     "mu=mix": {"mu": "mix"},
@@ -246,6 +252,10 @@ VARIANTS: dict[str, dict] = {
     "template ensemble, mu=mix": {"template": "ensemble", "mu": "mix"},
     "uni-encoder logits standardised per text": {"logit_norm": True},
     **{f"template {t!r}": {"template": key} for key, t in EXTRA_TEMPLATES.items()},
+    "ensemble, mu=gcide_train": {"template": "ensemble", "mu": "gcide_train"},
+    "ensemble, mu=gcide_train, zscore": {"template": "ensemble", "mu": "gcide_train", "zscore": True},
+    "ensemble, mu=mix, zscore fixed": {"template": "ensemble", "mu": "mix", "zscore": True, "zfixed": True},
+    CHOSEN: {"template": "ensemble", "mu": "gcide_train", "zscore": True, "zfixed": True},
     "DIAGNOSTIC mu=the set's own texts": {"mu": "mix", "self_mean": True},
 }
 
@@ -288,6 +298,89 @@ def study(cache: Path, out: Path | None, only: list[str] | None) -> dict:
     return results
 
 
+def bootstrap_gain(data: dict, scores: dict[str, np.ndarray], base: dict[str, np.ndarray], reps: int = 300) -> dict:
+    """Paired bootstrap over items (within each selection set) of the selection-mean gain over ``base``."""
+    rng = np.random.default_rng(0)
+    gains = []
+    for _ in range(reps):
+        per_set = []
+        for name in SELECTION:
+            pick = rng.integers(0, len(data[name]["targets"]), len(data[name]["targets"]))
+            entry = {"labels": data[name]["labels"], "targets": data[name]["targets"][pick]}
+            per_set.append(macro_f1(entry, scores[name][pick]) - macro_f1(entry, base[name][pick]))
+        gains.append(float(np.mean(per_set)))
+    return {"mean": float(np.mean(gains)), "p05": float(np.quantile(gains, 0.05)), "p95": float(np.quantile(gains, 0.95)),
+            "share_positive": float(np.mean(np.array(gains) > 0))}
+
+
+def calibrate(cache: Path, name: str, weight: float, out: Path | None) -> dict:
+    """At the chosen variant and weight: softmax temperature (NLL) and multi-label shift on the selection sets (as
+    ``prior_study.py`` does for v3), then gcide_multi (report-only) at the default threshold 0.5."""
+    from uniclass.evaluation.calibration import Calibration, fit_temperature
+    from uniclass.evaluation.metrics import multi_label_report
+    from uniclass.evaluation.suite import best_global_threshold
+
+    sys_path = str(Path(__file__).parent)
+    import sys
+
+    sys.path.insert(0, sys_path)
+    from prior_study import best_shift  # the same shift search as v3's
+
+    data, reference = load_cache(cache)
+    mus = reference_means(reference)
+    variant = VARIANTS[name]
+    scores = {s: fused(data[s], prior_cosines(data[s], variant, mus, reference), weight, variant) for s in SETS}
+    base = {s: fused(data[s], prior_cosines(data[s], {}, mus, reference), 80.0) for s in SETS}
+    rows = [(scores[s][i], data[s]["targets"][i]) for s in SELECTION for i in range(len(scores[s]))]
+    width = max(len(f) for f, _ in rows)
+    logits, targets, mask = np.zeros((len(rows), width)), np.zeros((len(rows), width)), np.zeros((len(rows), width), bool)
+    for i, (f, t) in enumerate(rows):
+        logits[i, : len(f)], targets[i, : len(f)], mask[i, : len(f)] = f, t, True
+    temperature = fit_temperature(logits, targets, mask, multi_label=False)
+    shift, selection_micro = best_shift(logits, targets, mask)
+    calibration = Calibration(temperature=round(temperature, 2), shift=round(shift, 1))
+    entry = data[MULTI]
+    labels = [[str(label) for label in entry["labels"]]] * len(entry["targets"])
+    truth = [{labels[0][j] for j in np.flatnonzero(row)} for row in entry["targets"]]
+    probs = 1 / (1 + np.exp(-calibration.apply(scores[MULTI])))
+    at = multi_label_report(labels, truth, list(probs), 0.5)
+    result = {"variant": name, "weight": weight, "temperature": calibration.temperature, "shift": calibration.shift,
+              "selection_micro_f1_at_shift": selection_micro,
+              MULTI: {"micro_f1": at["micro_f1"], "macro_f1": at["macro_f1"],
+                      "best": best_global_threshold(labels, truth, list(probs))},
+              "per_set": {s: macro_f1(data[s], scores[s]) for s in (*SELECTION, *REPORT_ONLY)},
+              "bootstrap_selection_gain_vs_v3": bootstrap_gain(data, scores, base)}
+    print(json.dumps(result, indent=1))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def write_model(cache: Path, folder: Path, calibration_json: Path) -> None:
+    """Write the chosen variant into a checkpoint folder: ``prior.json`` (weight, ensemble templates, reference),
+    ``prior_reference.safetensors`` (mean of the ``mu`` corpus, covariance of the pooled reference texts) and
+    ``calibration.json`` (the temperature and shift that ``calibrate`` fitted, read from its ``--out``)."""
+    from uniclass.backends.embedding import REFERENCE_FILE, PriorSpec, save_reference
+    from uniclass.evaluation.calibration import Calibration
+
+    _, reference = load_cache(cache)
+    variant = VARIANTS[CHOSEN]
+    mean = reference_means(reference)[variant["mu"]]
+    pool = np.concatenate([reference[name] for name in REFERENCE]).astype(np.float64)
+    cov = np.cov(pool, rowvar=False, bias=True)  # the spread per label = (pool @ l).std(), as in prior_cosines
+    vocabulary = reference["labels_about"].astype(np.float64)
+    scale = float(np.median(np.sqrt(np.einsum("ld,de,le->l", vocabulary, cov, vocabulary))))
+    chosen = json.loads(calibration_json.read_text())
+    assert chosen["variant"] == CHOSEN, f"{calibration_json} is for {chosen['variant']!r}, not {CHOSEN!r}"
+    save_reference(mean, cov, folder)
+    PriorSpec(weight=chosen["weight"], backbone=dict(BACKBONE), template=TEMPLATES["about"], center=True,
+              ensemble=tuple(EXTRA_TEMPLATES.values()), reference=REFERENCE_FILE,
+              reference_scale=round(scale, 6)).save(folder)
+    Calibration(temperature=chosen["temperature"], shift=chosen["shift"]).save(folder)
+    print(f"wrote prior.json, {REFERENCE_FILE} and calibration.json into {folder} (reference scale {scale:.6f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -301,8 +394,21 @@ def main() -> None:
     s.add_argument("--cache", type=Path, default=Path("runs/prior_cache"))
     s.add_argument("--out", type=Path)
     s.add_argument("--only", nargs="*", help="variant names (default: all)")
+    k = sub.add_parser("calibrate", help="temperature, shift and gcide_multi at one variant and weight")
+    k.add_argument("--cache", type=Path, default=Path("runs/prior_cache"))
+    k.add_argument("--variant", default=CHOSEN)
+    k.add_argument("--weight", type=float, default=80.0)
+    k.add_argument("--out", type=Path)
+    w = sub.add_parser("write-model", help="write the chosen variant into a checkpoint folder")
+    w.add_argument("--cache", type=Path, default=Path("runs/prior_cache"))
+    w.add_argument("--from-results", type=Path, default=Path("benchmarks/results/prior_bias_calibration.json"))
+    w.add_argument("folder", type=Path)
     args = parser.parse_args()
-    if args.command == "collect":
+    if args.command == "write-model":
+        write_model(args.cache, args.folder, args.from_results)
+    elif args.command == "calibrate":
+        calibrate(args.cache, args.variant, args.weight, args.out)
+    elif args.command == "collect":
         collect(args.cache, args.limit, args.seed, args.threads, args.skip_logits)
     else:
         study(args.cache, args.out, args.only)
