@@ -255,7 +255,14 @@ VARIANTS: dict[str, dict] = {
     "ensemble, mu=gcide_train": {"template": "ensemble", "mu": "gcide_train"},
     "ensemble, mu=gcide_train, zscore": {"template": "ensemble", "mu": "gcide_train", "zscore": True},
     "ensemble, mu=mix, zscore fixed": {"template": "ensemble", "mu": "mix", "zscore": True, "zfixed": True},
+    "about, mu=gcide_train, zscore fixed": {"mu": "gcide_train", "zscore": True, "zfixed": True},
+    "ensemble, mu=gcide_train, zscore (gcide_train spread)": {"template": "ensemble", "mu": "gcide_train", "zscore": "gcide_train"},
     CHOSEN: {"template": "ensemble", "mu": "gcide_train", "zscore": True, "zfixed": True},
+    # combinations with a cost (chunking) or a different fusion (standardised uni-encoder logits): not shippable as is
+    "ensemble, chunked, mu=gcide_train, zscore": {"template": "ensemble", "chunked": True, "mu": "gcide_train", "zscore": True},
+    "chunked, mu=gcide_train, logits standardised": {"chunked": True, "mu": "gcide_train", "logit_norm": True},
+    "ensemble, chunked, mu=gcide_train, zscore, logits standardised": {
+        "template": "ensemble", "chunked": True, "mu": "gcide_train", "zscore": True, "logit_norm": True},
     "DIAGNOSTIC mu=the set's own texts": {"mu": "mix", "self_mean": True},
 }
 
@@ -266,9 +273,9 @@ def sweep(data: dict, variant: dict, mus: dict, reference: dict) -> dict:
     for weight in WEIGHTS:
         if weight != float("inf") and any(data[name]["logits"] is None for name in cosines):
             continue
-        per_set = {name: macro_f1(data[name], fused(data[name], c, weight, variant)) for name, c in cosines.items()}
-        rows[str(weight)] = {"per_set": per_set, "selection_mean": float(np.mean([per_set[s] for s in SELECTION])),
-                             "mean_all": float(np.mean(list(per_set.values())))}
+        per_set = {name: round(macro_f1(data[name], fused(data[name], c, weight, variant)), 4) for name, c in cosines.items()}
+        rows[str(weight)] = {"per_set": per_set, "selection_mean": round(float(np.mean([per_set[s] for s in SELECTION])), 4),
+                             "mean_all": round(float(np.mean(list(per_set.values()))), 4)}
     finite = [w for w in rows if w != "inf"]
     best = max(finite, key=lambda w: rows[w]["selection_mean"]) if finite else "inf"
     return {"variant": variant, "sweep": rows, "best_weight": best}
@@ -294,7 +301,7 @@ def study(cache: Path, out: Path | None, only: list[str] | None) -> dict:
                 print(line(name if weight == result["best_weight"] else "", weight, result["sweep"][weight]), flush=True)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=1) + "\n")
+        out.write_text(json.dumps(results, separators=(",", ":")) + "\n")
     return results
 
 
