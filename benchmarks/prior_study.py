@@ -13,7 +13,9 @@ embeddings (``uniclass.backends.embedding``). This script computes, on the proto
 3. reports gcide_multi (multi-label, report-only) at the default threshold 0.5 and at its best global threshold.
 
 ``--write-model DIR`` writes the chosen ``prior.json`` and ``calibration.json`` into a checkpoint folder (that is how
-``src/uniclass/models/uniclass-minilm`` got them). Run (about 10 minutes on 2 idle cores)::
+``src/uniclass/models/uniclass-minilm`` got them first). Superseded for the shipped model by
+``benchmarks/prior_bias_study.py write-model`` (RESULTS.md 7.2: the same weight, plus the prompt ensemble and the
+per-label reference standardisation, and a recalibration); writing this script's choice over it would drop those. Run (about 10 minutes on 2 idle cores)::
 
     python benchmarks/prior_study.py --out benchmarks/results/prior_study.json
     python benchmarks/prior_study.py --from-results benchmarks/results/prior_study.json \

