@@ -48,8 +48,11 @@ OFFICIAL_REQUIREMENTS = ("torch==2.13.0", "gliclass==0.1.21")
 ENV_SUBDIR = Path("bench-envs") / "official"
 RUNNER = Path(__file__).with_name("official_runner.py")
 READY_MARKER = ".uniclass-bench-ready"
-TARGETS = {"uniclass torch": 3.0, "uniclass ONNX fp32": 4.0}
+TARGETS = {"uniclass torch": 3.0, "uniclass ONNX fp32": 4.0, "uniclass torch bf16": 6.0, "uniclass torch int8": 8.0}
 SCORE_TOLERANCE = 1e-5
+# issue 13: a fast mode must keep its argmax decisions against uniclass fp32 (bf16 >= 99.5%, int8 >= 99%)
+AGREEMENT_TARGETS = {"uniclass torch bf16": 0.995, "uniclass torch int8": 0.99}
+FP32_ROW = "uniclass torch"
 
 
 @dataclass
@@ -67,6 +70,7 @@ class OfficialSetup:
     seed: int = 0
     onnx: bool = True
     onnx_dir: str | None = None
+    precisions: tuple[str, ...] = ("bf16", "int8")  # the torch backend's fast modes, one row each
     quick: bool = False  # --quick: a smoke test; results say they are not a measurement
 
 
@@ -221,7 +225,19 @@ def comparison_rows(official: dict[str, Any], n_texts: int,
                      "max_abs_diff_vs_official_batched": max_abs_diff(scores, official["scores"]),
                      "max_abs_diff_vs_official_per_text": max_abs_diff(scores, reference) if reference else None,
                      "timing": timing.as_dict(), "batches": batches})
+    if FP32_ROW in ours:
+        exact = ours[FP32_ROW][1]
+        for row in rows[1:]:
+            scores = ours[row["name"]][1]
+            row["max_abs_diff_vs_uniclass_fp32"] = max_abs_diff(scores, exact)
+            row["argmax_agreement_vs_uniclass_fp32"] = argmax_agreement(scores, exact)
     return rows
+
+
+def argmax_agreement(a: list[list[float]], b: list[list[float]]) -> float:
+    """Share of texts whose highest-scoring label is the same in ``a`` and ``b``."""
+    same = [max(range(len(ra)), key=ra.__getitem__) == max(range(len(rb)), key=rb.__getitem__) for ra, rb in zip(a, b)]
+    return sum(same) / len(same) if same else 1.0
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[str]:
@@ -234,6 +250,12 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
             lines.append(f"{name} >= {target:g}x official: not measured.")
         else:
             lines.append(f"{name} >= {target:g}x official: {row['speedup']:.2f}x -> {'met' if row['speedup'] >= target else 'NOT met'}.")
+    for name, target in AGREEMENT_TARGETS.items():
+        row = by_name.get(name)
+        if row is not None and "argmax_agreement_vs_uniclass_fp32" in row:
+            agreement = row["argmax_agreement_vs_uniclass_fp32"]
+            lines.append(f"{name} keeps >= {target:.1%} of the fp32 argmax decisions: {agreement:.1%} -> "
+                         f"{'met' if agreement >= target else 'NOT met'}.")
     for name in ("uniclass torch", "uniclass ONNX fp32"):
         row = by_name.get(name)
         diff = row and row["max_abs_diff_vs_official_per_text"]
@@ -256,10 +278,12 @@ def render_markdown(payload: dict[str, Any]) -> str:
         f"{off['threads']} threads. Per-text column: the first {len(off['reference_scores'])} texts scored one per "
         f"official call.\n\n")
     table = [[r["name"], r["texts_per_s"], f"{r['speedup']:.2f}x", r["max_abs_diff_vs_official_batched"],
-              r["max_abs_diff_vs_official_per_text"],
+              r["max_abs_diff_vs_official_per_text"], r.get("max_abs_diff_vs_uniclass_fp32"),
+              r.get("argmax_agreement_vs_uniclass_fp32"),
               r["batches"]["padded_tokens"] if r.get("batches") else None] for r in payload["rows"]]
     parts.append(markdown_table(["implementation", "texts/s", "vs official", "max abs diff vs official (batched)",
-                                 "max abs diff vs official (per text)", "padded tokens per pass"], table))
+                                 "max abs diff vs official (per text)", "max abs diff vs uniclass fp32",
+                                 "same argmax as uniclass fp32", "padded tokens per pass"], table))
     if payload.get("onnx_note"):
         parts.append(f"\n{payload['onnx_note']}\n")
     parts.append("\n" + "".join(f"- {line}\n" for line in payload["verdicts"]))
@@ -295,9 +319,16 @@ def run(setup: OfficialSetup, out_dir: str | Path) -> dict[str, Any]:
         workdir = Path(tmp)
         print("official bench: timing the official package ...", file=sys.stderr, flush=True)
         official = run_official(python, request, workdir)
-        clf = Classifier.from_pretrained(checkpoint, device="cpu", max_length=setup.max_length)
+        # prior=False: the official package cannot run a checkpoint's embedding prior (it ignores prior.json), so
+        # both sides compute the same GLiClass network
+        clf = Classifier.from_pretrained(checkpoint, device="cpu", max_length=setup.max_length, prior=False)
         print("official bench: timing uniclass (torch) ...", file=sys.stderr, flush=True)
-        ours = {"uniclass torch": time_classifier(clf, texts, labels, setup)}
+        ours = {FP32_ROW: time_classifier(clf, texts, labels, setup)}
+        for precision in setup.precisions:
+            print(f"official bench: timing uniclass (torch, {precision}) ...", file=sys.stderr, flush=True)
+            fast = Classifier.from_pretrained(checkpoint, device="cpu", max_length=setup.max_length, prior=False,
+                                              precision=precision)
+            ours[f"{FP32_ROW} {precision}"] = time_classifier(fast, texts, labels, setup)
         text_info = describe_texts(items, clf.tokenizer)
         try:
             onnx_models, onnx_note = onnx_classifiers(Path(checkpoint), setup, workdir)
@@ -340,6 +371,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX rows")
     parser.add_argument("--onnx-dir", default=None, help="keep the ONNX export here (default: a temporary folder)")
+    parser.add_argument("--precisions", default="bf16,int8",
+                        help="comma-separated fast modes of the torch backend to time, one row each ('' for none)")
 
 
 def setup_from_args(args: argparse.Namespace) -> OfficialSetup:
@@ -351,7 +384,7 @@ def setup_from_args(args: argparse.Namespace) -> OfficialSetup:
         reference_texts=args.reference_texts if args.reference_texts is not None else -1,
         repeats=args.repeats if args.repeats is not None else (1 if quick else 3),
         warmup_texts=min(texts, 2 if quick else args.batch_size), seed=args.seed, quick=quick, onnx=not args.no_onnx,
-        onnx_dir=args.onnx_dir,
+        onnx_dir=args.onnx_dir, precisions=tuple(p for p in args.precisions.split(",") if p.strip()),
     )
 
 
