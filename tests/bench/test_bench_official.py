@@ -121,13 +121,16 @@ def test_onnx_rows_use_the_export_api(monkeypatch, tmp_path) -> None:
 
     def from_pretrained(path, **kwargs):
         calls.append(("load", Path(path), kwargs))
-        return f"clf-{kwargs['quantized']}"
+        return types.SimpleNamespace(name=f"clf-{kwargs['quantized']}", calibration="fitted")
 
     monkeypatch.setattr(classifier.Classifier, "from_pretrained", staticmethod(from_pretrained))
     setup = official.OfficialSetup(model=None, threads=3, max_length=128)
     models, note = official.onnx_classifiers(PARITY / "uni_bert_default", setup, tmp_path)
-    assert note is None and models == {"uniclass ONNX fp32": "clf-False", "uniclass ONNX int8": "clf-True"}
+    assert note is None and {k: m.name for k, m in models.items()} == {"uniclass ONNX fp32": "clf-False",
+                                                                       "uniclass ONNX int8": "clf-True"}
+    assert all(m.calibration is None for m in models.values())  # raw scores, as the official package's
     export_dir = tmp_path / "onnx-export"
     assert calls[0] == ("export", str(PARITY / "uni_bert_default"), export_dir, True)
-    assert calls[1] == ("load", export_dir, {"backend": "onnx", "quantized": False, "num_threads": 3, "max_length": 128})
+    assert calls[1] == ("load", export_dir, {"backend": "onnx", "quantized": False, "num_threads": 3, "max_length": 128,
+                                         "prior": False})
     assert calls[2][2]["quantized"] is True

@@ -198,7 +198,9 @@ def run(setup: EfficiencySetup, out_dir: str | Path) -> dict[str, Any]:
 
     threads = set_threads(setup.threads)
     quiet_transformers()
-    clf = Classifier.from_pretrained(setup.model, device="cpu", max_length=setup.max_length, precision=setup.precision)
+    # prior=False: the FLOPs counted are the GLiClass network's; a checkpoint's embedding prior is a second model
+    clf = Classifier.from_pretrained(setup.model, device="cpu", max_length=setup.max_length, precision=setup.precision,
+                                     prior=False)
     if clf.config.architecture_type != "uni-encoder":
         raise ValueError(f"the efficiency benchmark counts uni-encoder FLOPs; got a {clf.config.architecture_type} checkpoint")
     start_peak = matmul_peak(setup.matmul_sizes)

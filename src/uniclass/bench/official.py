@@ -195,9 +195,17 @@ def onnx_classifiers(checkpoint: Path, setup: OfficialSetup, workdir: Path) -> t
     export_onnx(str(checkpoint), out_dir, quantize=True)
     models = {}
     for name, quantized in (("uniclass ONNX fp32", False), ("uniclass ONNX int8", True)):
-        models[name] = Classifier.from_pretrained(out_dir, backend="onnx", quantized=quantized, num_threads=setup.threads,
-                                                  max_length=setup.max_length)
+        models[name] = raw_scores(Classifier.from_pretrained(out_dir, backend="onnx", quantized=quantized,
+                                                             num_threads=setup.threads, max_length=setup.max_length,
+                                                             prior=False))
     return models, None
+
+
+def raw_scores(clf: Any) -> Any:
+    """The classifier without its calibration (``calibration.json``): the official package applies none, so both
+    sides must report the network's own sigmoid scores."""
+    clf.calibration = None
+    return clf
 
 
 # ====================================================================== the comparison
@@ -321,13 +329,13 @@ def run(setup: OfficialSetup, out_dir: str | Path) -> dict[str, Any]:
         official = run_official(python, request, workdir)
         # prior=False: the official package cannot run a checkpoint's embedding prior (it ignores prior.json), so
         # both sides compute the same GLiClass network
-        clf = Classifier.from_pretrained(checkpoint, device="cpu", max_length=setup.max_length, prior=False)
+        clf = raw_scores(Classifier.from_pretrained(checkpoint, device="cpu", max_length=setup.max_length, prior=False))
         print("official bench: timing uniclass (torch) ...", file=sys.stderr, flush=True)
         ours = {FP32_ROW: time_classifier(clf, texts, labels, setup)}
         for precision in setup.precisions:
             print(f"official bench: timing uniclass (torch, {precision}) ...", file=sys.stderr, flush=True)
-            fast = Classifier.from_pretrained(checkpoint, device="cpu", max_length=setup.max_length, prior=False,
-                                              precision=precision)
+            fast = raw_scores(Classifier.from_pretrained(checkpoint, device="cpu", max_length=setup.max_length,
+                                                         prior=False, precision=precision))
             ours[f"{FP32_ROW} {precision}"] = time_classifier(fast, texts, labels, setup)
         text_info = describe_texts(items, clf.tokenizer)
         try:
