@@ -46,6 +46,7 @@ from uniclass.postprocessing import normalize_thresholds, resolve_threshold
 MODES: dict[str, dict[str, Any]] = {
     "bf16": {"precision": "bf16"},
     "int8": {"precision": "int8"},
+    "bf16 (unfused)": {"variant": ("bf16", {"fuse": False})},
     "bf16 (whole model incl. head)": {"variant": ("bf16", {"keep_head_fp32": False})},
     "int8 (down-projections too)": {"variant": ("int8", {"keep_down_projections": False})},
 }

@@ -75,6 +75,29 @@ def test_bf16_stores_the_backbone_in_bf16_and_keeps_the_head_fp32(flags) -> None
     assert clf.model.model.encoder_model.config._attn_implementation in ("sdpa", "eager")
 
 
+def test_bf16_on_the_cpu_fuses_the_backbone_layers(flags) -> None:
+    from uniclass import Classifier
+    from uniclass.backends.fused import FusedLinear, FusedResidualOutput, fusion_available
+
+    if not fusion_available():
+        pytest.skip("this torch build has no oneDNN (mkldnn)")
+    flags(NATIVE_BF16)
+    clf = Classifier.from_pretrained(PARITY / "uni_bert_default", device="cpu", precision="bf16")
+    kinds = {type(m) for m in clf.backend.model.model.encoder_model.modules()}
+    assert {FusedLinear, FusedResidualOutput} <= kinds
+    assert nn_linears(clf.backend.model.model.encoder_model) == []  # every backbone Linear goes through oneDNN
+    plain = Classifier.from_pretrained(PARITY / "uni_bert_default", device="cpu", precision="fp32")
+    assert not any(isinstance(m, FusedLinear) for m in plain.backend.model.modules())  # fp32 stays exact
+
+
+def nn_linears(module: torch.nn.Module) -> list[str]:
+    """Plain ``nn.Linear`` layers called directly (a fused residual block's own ``dense`` is called through oneDNN)."""
+    from uniclass.backends.fused import FusedResidualOutput
+
+    inside = {id(m.dense) for m in module.modules() if isinstance(m, FusedResidualOutput)}
+    return [n for n, m in module.named_modules() if type(m) is torch.nn.Linear and id(m) not in inside]
+
+
 def test_int8_quantizes_the_layer_linears_only() -> None:
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 

@@ -56,7 +56,24 @@ def test_comparison_rows_and_verdicts() -> None:
     assert rows[1]["max_abs_diff_vs_official_batched"] == pytest.approx(0.1)
     assert rows[1]["max_abs_diff_vs_official_per_text"] == 0.0  # only the first text has a reference
     lines = official.verdicts(rows)
-    assert "8.00x -> met" in lines[0] and "not measured" in lines[1] and "-> met" in lines[2]
+    assert "8.00x -> met" in lines[0] and "not measured" in lines[1]
+    assert any("within 1e-05 of official (per-text)" in line and "-> met" in line for line in lines)
+
+
+def test_fast_mode_rows_report_their_agreement_with_fp32() -> None:
+    result = _result()
+    ours = {"uniclass torch": (Timing(2, [0.25]), [[0.1, 0.8], [0.5, 0.6]], None),
+            "uniclass torch bf16": (Timing(2, [0.05]), [[0.12, 0.79], [0.61, 0.6]], None)}
+    rows = official.comparison_rows(result, 2, ours)
+    fast = rows[2]
+    assert fast["speedup"] == 40.0
+    assert fast["argmax_agreement_vs_uniclass_fp32"] == 0.5  # the second text's top label flipped
+    assert fast["max_abs_diff_vs_uniclass_fp32"] == pytest.approx(0.11)
+    assert rows[1]["argmax_agreement_vs_uniclass_fp32"] == 1.0
+    lines = official.verdicts(rows)
+    assert "uniclass torch bf16 >= 6x official: 40.00x -> met." in lines
+    assert "uniclass torch bf16 keeps >= 99.5% of the fp32 argmax decisions: 50.0% -> NOT met." in lines
+    assert "uniclass torch int8 >= 8x official: not measured." in lines
 
 
 def test_onnx_rows_are_skipped_with_a_note_when_the_backend_is_missing(monkeypatch, tmp_path) -> None:
@@ -104,13 +121,16 @@ def test_onnx_rows_use_the_export_api(monkeypatch, tmp_path) -> None:
 
     def from_pretrained(path, **kwargs):
         calls.append(("load", Path(path), kwargs))
-        return f"clf-{kwargs['quantized']}"
+        return types.SimpleNamespace(name=f"clf-{kwargs['quantized']}", calibration="fitted")
 
     monkeypatch.setattr(classifier.Classifier, "from_pretrained", staticmethod(from_pretrained))
     setup = official.OfficialSetup(model=None, threads=3, max_length=128)
     models, note = official.onnx_classifiers(PARITY / "uni_bert_default", setup, tmp_path)
-    assert note is None and models == {"uniclass ONNX fp32": "clf-False", "uniclass ONNX int8": "clf-True"}
+    assert note is None and {k: m.name for k, m in models.items()} == {"uniclass ONNX fp32": "clf-False",
+                                                                       "uniclass ONNX int8": "clf-True"}
+    assert all(m.calibration is None for m in models.values())  # raw scores, as the official package's
     export_dir = tmp_path / "onnx-export"
     assert calls[0] == ("export", str(PARITY / "uni_bert_default"), export_dir, True)
-    assert calls[1] == ("load", export_dir, {"backend": "onnx", "quantized": False, "num_threads": 3, "max_length": 128})
+    assert calls[1] == ("load", export_dir, {"backend": "onnx", "quantized": False, "num_threads": 3, "max_length": 128,
+                                         "prior": False})
     assert calls[2][2]["quantized"] is True

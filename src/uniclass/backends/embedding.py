@@ -193,6 +193,10 @@ class SentenceEmbedder:
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
         self.model = AutoModel.from_pretrained(str(folder)).to(device=device, dtype=dtype or torch.float32).eval()
+        if self.model.dtype == torch.bfloat16:
+            from .precision import fuse_for_cpu
+
+            fuse_for_cpu(self.model)  # oneDNN-fused layers: about 2x the plain bf16 forward on the CPU
         limit = max_positions(self.model.config)
         self.max_length = min(max_length, limit) if limit else max_length  # never more than the positions it has
 

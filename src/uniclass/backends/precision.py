@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 __all__ = [
-    "PRECISIONS", "apply_precision", "cpu_flags", "cpu_native", "precision_dtype", "resolve_precision",
+    "PRECISIONS", "apply_precision", "cpu_flags", "cpu_native", "fuse_for_cpu", "precision_dtype", "resolve_precision",
 ]
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
@@ -140,7 +140,7 @@ def precision_dtype(precision: str) -> torch.dtype:
 
 def apply_precision(
     model: nn.Module, precision: str, *, keep_head_fp32: bool = True, keep_last_layers: int = 0,
-    keep_down_projections: bool = True,
+    keep_down_projections: bool = True, fuse: bool = True,
 ) -> nn.Module:
     """Turn a float32 ``GLiClassModel`` into its ``precision`` form (in place; returns the model).
 
@@ -148,14 +148,33 @@ def apply_precision(
         keep_head_fp32: bf16/fp16: only the backbones go to the low dtype (False: the whole model, for measuring).
         keep_last_layers: int8: how many of the last transformer layers stay float32 (0: quantize them all).
         keep_down_projections: int8: leave the ``Linear`` layers with in_features > out_features in float32.
+        fuse: bf16 on the CPU: swap the backbones' layers for oneDNN-fused ones (``backends.fused``: bias, GELU and
+            residual add inside the matmul), about 2x the unfused bf16 forward (``benchmarks/RESULTS.md`` §8).
     """
     if precision == "fp32":
         return model
     if precision in ("bf16", "fp16"):
-        return _cast_low(model, precision_dtype(precision), keep_head_fp32)
+        _cast_low(model, precision_dtype(precision), keep_head_fp32)
+        if fuse and precision == "bf16":
+            fuse_for_cpu(model)
+        return model
     if precision == "int8":
         return _quantize_int8(model, int8_layer_names(model, keep_last_layers, keep_down_projections))
     raise ValueError(f"unknown precision {precision!r}")
+
+
+def fuse_for_cpu(model: nn.Module) -> dict[str, int]:
+    """bf16 backbones on the CPU: fuse their layers (``backends.fused``); a no-op elsewhere. Returns the counts."""
+    from .fused import fuse_backbone, fusion_available
+
+    totals: dict[str, int] = {}
+    for _, backbone in backbones(model) or [("", model)]:
+        first = next(backbone.parameters(), None)
+        if first is None or first.device.type != "cpu" or not fusion_available():
+            continue
+        for key, count in fuse_backbone(backbone).items():
+            totals[key] = totals.get(key, 0) + count
+    return totals
 
 
 def backbones(model: nn.Module) -> list[tuple[str, nn.Module]]:

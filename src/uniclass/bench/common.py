@@ -1,8 +1,10 @@
-"""Helpers shared by the benchmarks: threads, timing, the machine description, batch recording, result files.
+"""Helpers shared by the benchmarks: threads, devices, timing, the machine description, batch recording, result files.
 
 Timings on a shared CPU are noisy, so every run records what could explain a number: the thread count
-actually in force, the CPU model and core counts, the load average before the run, and library versions.
-Throughput is taken from the median call, which a single slow call (another process waking up) cannot move.
+actually in force, the CPU model and core counts, the load average before the run, library versions and, on a
+GPU, the device's name. Throughput is taken from the median call, which a single slow call (another process
+waking up) cannot move. CUDA runs asynchronously, so every raw timing around GPU work synchronizes first
+(:func:`synchronize`); the classifier's own calls return numpy arrays, which already wait for the device.
 """
 
 from __future__ import annotations
@@ -20,6 +22,59 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+
+DEVICES = ("cpu", "cuda", "auto")
+
+
+# ====================================================================== devices
+def resolve_device(device: str) -> str:
+    """``"cpu"`` or ``"cuda"`` for a benchmark's ``--device``; ``"auto"``: cuda when torch sees a GPU.
+
+    Asking for cuda where torch sees none raises a one-line ``ValueError`` before any model loads, rather
+    than a torch traceback (or the official pipeline's silent fall-back to the CPU) half-way through a run.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    available = torch.cuda.is_available()
+    if device == "auto":
+        return "cuda" if available else "cpu"
+    if not available:
+        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise ValueError(f"--device cuda: torch {torch.__version__} ({build}) sees no CUDA GPU; "
+                         "use --device cpu, or run on a machine with a GPU and a CUDA build of torch")
+    return "cuda"
+
+
+def synchronize(device: str) -> None:
+    """Wait for the GPU's queued work (no-op on the CPU), so that a wall-clock reading covers it."""
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def device_info(device: str) -> dict[str, Any]:
+    """What ran the model: ``{"type": "cpu"}``, or the GPU's name, capability, memory and CUDA version."""
+    if device != "cuda":
+        return {"type": "cpu", "name": _cpuinfo()[0]}
+    import torch
+
+    props = torch.cuda.get_device_properties(torch.cuda.current_device())
+    return {
+        "type": "cuda",
+        "name": torch.cuda.get_device_name(),
+        "capability": ".".join(str(x) for x in torch.cuda.get_device_capability()),
+        "memory_gib": round(props.total_memory / 2**30, 1),
+        "multiprocessors": props.multi_processor_count,
+        "cuda": torch.version.cuda,
+        "count": torch.cuda.device_count(),
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+    }
 
 
 # ====================================================================== threads and machine
@@ -109,13 +164,14 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def run_header(threads: int, **setup: Any) -> dict[str, Any]:
-    """The part of every result file that describes the run rather than its numbers."""
+def run_header(threads: int, device: str = "cpu", **setup: Any) -> dict[str, Any]:
+    """The part of every result file that describes the run rather than its numbers (``device``: cpu or cuda)."""
     return {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "threads": threads,
+        "device": device_info(device),
         "machine": machine_info(),
         "versions": versions(),
         **setup,
@@ -200,10 +256,13 @@ class BatchRecorder:
         if "label_vectors" in kwargs:
             label_slots = int(kwargs["label_vectors"].shape[1])
         self.batches.append(BatchShape(int(ids.shape[0]), int(ids.shape[1]), real, label_slots))
+        self._device = "cuda" if getattr(ids, "is_cuda", False) else "cpu"
+        synchronize(self._device)
         self._started = time.perf_counter()
 
     def _post(self, module: Any, args: tuple, kwargs: dict, output: Any) -> None:
         if self.batches:
+            synchronize(self._device)
             self.batches[-1].forward_s = time.perf_counter() - self._started
 
     @contextmanager
@@ -349,7 +408,10 @@ def setup_lines(header: dict[str, Any]) -> str:
     """The markdown preamble naming the machine, versions and command, so a table is never read alone."""
     machine, lib = header["machine"], header["versions"]
     warning = "**--quick: a smoke test on a tiny grid, not a measurement.**\n\n" if header.get("quick") else ""
-    return warning + (
+    device = header.get("device") or {"type": "cpu"}
+    gpu = (f"Device: {device['name']} (compute capability {device['capability']}, {device['memory_gib']} GiB, CUDA "
+           f"{device['cuda']})  \n") if device["type"] == "cuda" else ""
+    return warning + gpu + (
         f"Command: `{header['command']}`  \n"
         f"Machine: {machine['cpu_model'] or 'unknown CPU'}, {machine['usable_cores']} usable cores "
         f"({machine['physical_cores'] or '?'} physical), load average before the run {machine['load_average_1_5_15']}  \n"

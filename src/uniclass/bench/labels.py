@@ -1,6 +1,6 @@
 """Label scaling after the GLiClass paper's Table 6: texts/s at 1..128 labels for texts of ~64/256/512 tokens.
 
-Three models of the same backbone, one run, same threads, CPU:
+Three models of the same backbone, one run, same threads, on ``--device`` (the CPU by default):
 
 * the uni-encoder (the bundled default model, or ``--model``): labels and text share one encoder pass, so
   every label adds its tokens to the sequence;
@@ -10,7 +10,10 @@ Three models of the same backbone, one run, same threads, CPU:
 
 Random heads cost exactly what trained ones cost, which is all a timing needs; the result file says so.
 The paper measured on a GPU at batch size 1; here the batch is ``--batch-size`` texts (pairs for the
-cross-encoder) on CPU threads, so the cost of each extra token shows directly.
+cross-encoder) on CPU threads, so the cost of each extra token shows directly. ``--device cuda`` measures on
+the kind of hardware the paper's claim was made on; ``--precision`` sets the uni-encoder's precision (the
+bi-encoder and the cross-encoder are built from a backbone and stay in fp32), and ``--no-prior`` times the
+GLiClass network without a checkpoint's embedding prior (which needs the MiniLM package).
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ class LabelsSetup:
     min_time: float = 1.0
     seed: int = 0
     quick: bool = False  # --quick: a smoke test; results say they are not a measurement
+    device: str = "cpu"  # cpu or cuda (resolved by the command line)
+    precision: str = "fp32"  # the uni-encoder's Classifier.from_pretrained(precision=...)
+    prior: bool = True  # the uni-encoder checkpoint's embedding prior (prior.json), when it has one
 
 
 def default_backbone() -> str:
@@ -78,17 +84,21 @@ def build_contenders(setup: LabelsSetup) -> list[Contender]:
     out: list[Contender] = []
     for key in setup.models:
         if key == "uni":
-            clf = Classifier.from_pretrained(setup.model, device="cpu", max_length=setup.max_length)
+            clf = Classifier.from_pretrained(setup.model, device=setup.device, max_length=setup.max_length,
+                                             precision=setup.precision, prior=setup.prior)
             name = Path(setup.model).name if setup.model else "uniclass-minilm (default)"
-            out.append(gliclass_contender("uni-encoder", clf, setup.batch_size, note=f"{name}, trained weights"))
+            extra = "" if setup.prior else ", without its embedding prior"
+            out.append(gliclass_contender("uni-encoder", clf, setup.batch_size,
+                                          note=f"{name}, trained weights, {setup.precision}{extra}"))
         elif key == "bi":
-            clf = Classifier.from_backbone(backbone, "bi-encoder", label_backbone=backbone, device="cpu",
+            clf = Classifier.from_backbone(backbone, "bi-encoder", label_backbone=backbone, device=setup.device,
                                            max_length=setup.max_length)
             out.append(gliclass_contender("bi-encoder (cached labels)", clf, setup.batch_size,
                                           note=f"{backbone_name} text and label encoders, random head; label "
                                           "vectors encoded in the warm-up call and cached"))
         elif key == "nli":
-            out.append(nli_contender(backbone, setup.batch_size, setup.max_length, setup.nli_pairs, backbone_name))
+            out.append(nli_contender(backbone, setup.batch_size, setup.max_length, setup.nli_pairs, backbone_name,
+                                     device=setup.device))
         else:
             raise ValueError(f"unknown model {key!r}; choose from {', '.join(MODELS)}")
     return out
@@ -200,7 +210,9 @@ def plot(payload: dict[str, Any], path: Path) -> Path | None:
     axes[0][0].set_ylabel("texts/s")
     axes[0][-1].legend(fontsize=8)
     header = payload["header"]
-    fig.suptitle(f"Label scaling, CPU, {header['threads']} threads, batch {payload['setup']['batch_size']}", fontsize=10)
+    device = header.get("device") or {"type": "cpu"}
+    where = device["name"] if device["type"] == "cuda" else f"CPU, {header['threads']} threads"
+    fig.suptitle(f"Label scaling, {where}, batch {payload['setup']['batch_size']}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -229,7 +241,7 @@ def run(setup: LabelsSetup, out_dir: str | Path) -> dict[str, Any]:
     ratios = scaling_ratios(cells)
     payload = {
         "benchmark": "labels",
-        "header": run_header(threads, quick=setup.quick),
+        "header": run_header(threads, setup.device, quick=setup.quick),
         "setup": vars(setup) | {"models": list(setup.models), "lengths": list(setup.lengths),
                                 "label_counts": list(setup.label_counts)},
         "models": [{"name": c.name, "kind": c.kind, "note": c.note} for c in contenders],
@@ -266,6 +278,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nli-pairs", type=int, default=128,
                         help="cross-encoder: at most this many (text, label) pairs per timed call (default 128)")
     parser.add_argument("--max-length", type=int, default=512, help="token window of every model (capped by the backbone)")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16", "int8"], default="fp32",
+                        help="the uni-encoder's precision (fp16: GPUs only; int8: the CPU only); default fp32")
+    parser.add_argument("--no-prior", action="store_true",
+                        help="time the uni-encoder without its checkpoint's embedding prior (prior.json)")
 
 
 def setup_from_args(args: argparse.Namespace) -> LabelsSetup:
@@ -281,6 +297,8 @@ def setup_from_args(args: argparse.Namespace) -> LabelsSetup:
         nli_pairs=args.nli_pairs if not quick else min(args.nli_pairs, 16), max_length=args.max_length,
         repeats=args.repeats if args.repeats is not None else (1 if quick else 3),
         min_time=args.min_time if args.min_time is not None else (0.0 if quick else 1.0), seed=args.seed, quick=quick,
+        device=getattr(args, "device", "cpu"), precision=getattr(args, "precision", "fp32"),
+        prior=not getattr(args, "no_prior", False),
     )
 
 

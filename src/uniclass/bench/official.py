@@ -8,6 +8,16 @@ writes scores and timings as JSON. uniclass runs in this process: the torch back
 fp32 and int8 when ``uniclass.exporters.onnx`` is available (otherwise those rows are skipped with a
 note).
 
+The environment's pip requirements can be replaced (``--official-requirements`` or
+``$UNICLASS_OFFICIAL_REQUIREMENTS``, pip arguments split like a shell line, e.g. ``"--no-index --find-links
+.whl gliclass==0.1.21"``), and ``--official-system-site-packages`` (or ``$UNICLASS_OFFICIAL_SYSTEM_SITE_PACKAGES=1``)
+creates it with the interpreter's own packages visible: on a GPU machine that reuses its CUDA build of torch
+instead of pulling the pinned CPU one. An environment made for other requirements is updated, not reused.
+
+``--device cuda`` runs both sides on the GPU (the official pipeline on ``cuda:0``, in float32 as on the
+CPU); the torch backend's fast-mode rows default to bf16 and fp16 there (int8 is the CPU's: asked for on cuda
+it is skipped with a note), and the ONNX rows, which run on the CPU, are skipped with a note.
+
 Both sides use ``max_length=512``: the official default of 1024 crashes on a 512-position backbone such as
 MiniLM. Scores are compared two ways: against the official batched call that was timed, and against the
 official per-text call (batch size 1). The second is the official computation uniclass reproduces; the first
@@ -20,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -48,8 +59,16 @@ OFFICIAL_REQUIREMENTS = ("torch==2.13.0", "gliclass==0.1.21")
 ENV_SUBDIR = Path("bench-envs") / "official"
 RUNNER = Path(__file__).with_name("official_runner.py")
 READY_MARKER = ".uniclass-bench-ready"
-TARGETS = {"uniclass torch": 3.0, "uniclass ONNX fp32": 4.0}
+REQUIREMENTS_MARKER = ".uniclass-bench-requirements"
+REQUIREMENTS_VAR = "UNICLASS_OFFICIAL_REQUIREMENTS"
+SYSTEM_SITE_VAR = "UNICLASS_OFFICIAL_SYSTEM_SITE_PACKAGES"
+DEFAULT_PRECISIONS = {"cpu": ("bf16", "int8"), "cuda": ("bf16", "fp16")}
+CPU_ONLY_PRECISIONS = ("int8",)  # torch dynamic quantization has CPU kernels only
+TARGETS = {"uniclass torch": 3.0, "uniclass ONNX fp32": 4.0, "uniclass torch bf16": 6.0, "uniclass torch int8": 8.0}
 SCORE_TOLERANCE = 1e-5
+# issue 13: a fast mode must keep its argmax decisions against uniclass fp32 (bf16 >= 99.5%, int8 >= 99%)
+AGREEMENT_TARGETS = {"uniclass torch bf16": 0.995, "uniclass torch int8": 0.99}
+FP32_ROW = "uniclass torch"
 
 
 @dataclass
@@ -67,7 +86,11 @@ class OfficialSetup:
     seed: int = 0
     onnx: bool = True
     onnx_dir: str | None = None
+    precisions: tuple[str, ...] = ("bf16", "int8")  # the torch backend's fast modes, one row each
     quick: bool = False  # --quick: a smoke test; results say they are not a measurement
+    device: str = "cpu"  # cpu or cuda, both sides (resolved by the command line)
+    requirements: tuple[str, ...] = OFFICIAL_REQUIREMENTS  # pip install arguments of the official environment
+    system_site_packages: bool = False  # create the official environment with the interpreter's packages visible
 
 
 # ====================================================================== the official environment
@@ -92,21 +115,44 @@ def _check_call(cmd: list[str], what: str) -> str:
     return proc.stdout
 
 
-def ensure_official_env(env: str | Path) -> Path:
+def official_requirements(value: str | None = None) -> tuple[str, ...]:
+    """pip arguments for the official environment: ``value``, else ``$UNICLASS_OFFICIAL_REQUIREMENTS``, else the pins.
+
+    A GPU machine needs another torch than the pinned CPU wheel (a CUDA build, or the machine's own torch
+    with ``--official-system-site-packages``), and one without network needs ``--no-index --find-links DIR``.
+    """
+    text = value if value is not None else os.environ.get(REQUIREMENTS_VAR)
+    return tuple(shlex.split(text)) if text and text.strip() else OFFICIAL_REQUIREMENTS
+
+
+def system_site_packages_from_env() -> bool:
+    return os.environ.get(SYSTEM_SITE_VAR, "").strip().lower() in ("1", "true", "yes")
+
+
+def ensure_official_env(env: str | Path, requirements: tuple[str, ...] = OFFICIAL_REQUIREMENTS,
+                        system_site_packages: bool = False) -> Path:
     """The interpreter of the official package's environment, creating the environment if it is not ready.
 
     Ready means the marker file exists, written only after ``import gliclass`` succeeded in it, so an
-    interrupted installation is redone rather than used.
+    interrupted installation is redone rather than used, and that it was installed with ``requirements``
+    (an environment without the requirements file was made with the default pins). ``system_site_packages``
+    applies when the environment is created.
     """
     env = Path(env)
     python = env_python(env)
-    if python.is_file() and (env / READY_MARKER).is_file():
+    wanted = " ".join(requirements)
+    recorded = env / REQUIREMENTS_MARKER
+    installed = recorded.read_text(encoding="utf-8") if recorded.is_file() else " ".join(OFFICIAL_REQUIREMENTS)
+    if python.is_file() and (env / READY_MARKER).is_file() and installed == wanted:
         return python
+    (env / READY_MARKER).unlink(missing_ok=True)
     base = getattr(sys, "_base_executable", None) or sys.executable
     if not python.is_file():
         env.parent.mkdir(parents=True, exist_ok=True)
-        _check_call([base, "-m", "venv", str(env)], "creating the official environment")
-    _check_call([str(python), "-m", "pip", "install", "--quiet", *OFFICIAL_REQUIREMENTS], "installing the official package")
+        flags = ["--system-site-packages"] if system_site_packages else []
+        _check_call([base, "-m", "venv", *flags, str(env)], "creating the official environment")
+    _check_call([str(python), "-m", "pip", "install", "--quiet", *requirements], "installing the official package")
+    recorded.write_text(wanted, encoding="utf-8")
     probe = ("import gliclass, torch, transformers, json; print(json.dumps({'gliclass': gliclass.__version__, "
              "'torch': torch.__version__, 'transformers': transformers.__version__}))")
     versions = _check_call([str(python), "-c", probe], "checking the official environment")
@@ -146,6 +192,18 @@ def run_official(python: str | Path, request: dict[str, Any], workdir: Path) -> 
 
 
 # ====================================================================== uniclass side
+def fast_modes(precisions: tuple[str, ...], device: str) -> tuple[tuple[str, ...], list[str]]:
+    """The fast-mode rows this device can run, and a note for each one skipped (int8 is CPU-only)."""
+    kept, notes = [], []
+    for precision in precisions:
+        if device != "cpu" and precision in CPU_ONLY_PRECISIONS:
+            notes.append(f"uniclass torch {precision} skipped: {precision} (torch dynamic quantization) runs on the "
+                         f"CPU only, not on {device}.")
+        else:
+            kept.append(precision)
+    return tuple(kept), notes
+
+
 def time_classifier(clf: Any, texts: list[str], labels: list[str], setup: OfficialSetup
                     ) -> tuple[Timing, list[list[float]], dict[str, Any] | None]:
     """Warm up on the first texts, then time ``scores`` over all texts ``setup.repeats`` times.
@@ -181,6 +239,9 @@ def onnx_classifiers(checkpoint: Path, setup: OfficialSetup, workdir: Path) -> t
     """
     if not setup.onnx:
         return {}, "ONNX rows not run (--no-onnx)."
+    if setup.device != "cpu":
+        return {}, (f"ONNX rows skipped: the ONNX backend runs on the CPU (onnxruntime), and this comparison runs on "
+                    f"{setup.device}.")
     try:
         from ..exporters.onnx import export_onnx
     except ImportError as err:
@@ -191,9 +252,17 @@ def onnx_classifiers(checkpoint: Path, setup: OfficialSetup, workdir: Path) -> t
     export_onnx(str(checkpoint), out_dir, quantize=True)
     models = {}
     for name, quantized in (("uniclass ONNX fp32", False), ("uniclass ONNX int8", True)):
-        models[name] = Classifier.from_pretrained(out_dir, backend="onnx", quantized=quantized, num_threads=setup.threads,
-                                                  max_length=setup.max_length)
+        models[name] = raw_scores(Classifier.from_pretrained(out_dir, backend="onnx", quantized=quantized,
+                                                             num_threads=setup.threads, max_length=setup.max_length,
+                                                             prior=False))
     return models, None
+
+
+def raw_scores(clf: Any) -> Any:
+    """The classifier without its calibration (``calibration.json``): the official package applies none, so both
+    sides must report the network's own sigmoid scores."""
+    clf.calibration = None
+    return clf
 
 
 # ====================================================================== the comparison
@@ -221,7 +290,19 @@ def comparison_rows(official: dict[str, Any], n_texts: int,
                      "max_abs_diff_vs_official_batched": max_abs_diff(scores, official["scores"]),
                      "max_abs_diff_vs_official_per_text": max_abs_diff(scores, reference) if reference else None,
                      "timing": timing.as_dict(), "batches": batches})
+    if FP32_ROW in ours:
+        exact = ours[FP32_ROW][1]
+        for row in rows[1:]:
+            scores = ours[row["name"]][1]
+            row["max_abs_diff_vs_uniclass_fp32"] = max_abs_diff(scores, exact)
+            row["argmax_agreement_vs_uniclass_fp32"] = argmax_agreement(scores, exact)
     return rows
+
+
+def argmax_agreement(a: list[list[float]], b: list[list[float]]) -> float:
+    """Share of texts whose highest-scoring label is the same in ``a`` and ``b``."""
+    same = [max(range(len(ra)), key=ra.__getitem__) == max(range(len(rb)), key=rb.__getitem__) for ra, rb in zip(a, b)]
+    return sum(same) / len(same) if same else 1.0
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[str]:
@@ -234,6 +315,12 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
             lines.append(f"{name} >= {target:g}x official: not measured.")
         else:
             lines.append(f"{name} >= {target:g}x official: {row['speedup']:.2f}x -> {'met' if row['speedup'] >= target else 'NOT met'}.")
+    for name, target in AGREEMENT_TARGETS.items():
+        row = by_name.get(name)
+        if row is not None and "argmax_agreement_vs_uniclass_fp32" in row:
+            agreement = row["argmax_agreement_vs_uniclass_fp32"]
+            lines.append(f"{name} keeps >= {target:.1%} of the fp32 argmax decisions: {agreement:.1%} -> "
+                         f"{'met' if agreement >= target else 'NOT met'}.")
     for name in ("uniclass torch", "uniclass ONNX fp32"):
         row = by_name.get(name)
         diff = row and row["max_abs_diff_vs_official_per_text"]
@@ -253,17 +340,29 @@ def render_markdown(payload: dict[str, Any]) -> str:
         f"batch size {setup['batch_size']}, max_length {setup['max_length']}, threads {setup['threads']} on both sides; "
         f"median of {setup['repeats']} passes after a warm-up. Official side: gliclass {off['versions']['gliclass']}, "
         f"torch {off['versions']['torch']}, transformers {off['versions']['transformers']}, {off['dtype']}, "
-        f"{off['threads']} threads. Per-text column: the first {len(off['reference_scores'])} texts scored one per "
+        f"{off['threads']} threads, on {off.get('device_name') or off.get('device', 'cpu')}. Per-text column: the first {len(off['reference_scores'])} texts scored one per "
         f"official call.\n\n")
     table = [[r["name"], r["texts_per_s"], f"{r['speedup']:.2f}x", r["max_abs_diff_vs_official_batched"],
-              r["max_abs_diff_vs_official_per_text"],
+              r["max_abs_diff_vs_official_per_text"], r.get("max_abs_diff_vs_uniclass_fp32"),
+              r.get("argmax_agreement_vs_uniclass_fp32"),
               r["batches"]["padded_tokens"] if r.get("batches") else None] for r in payload["rows"]]
     parts.append(markdown_table(["implementation", "texts/s", "vs official", "max abs diff vs official (batched)",
-                                 "max abs diff vs official (per text)", "padded tokens per pass"], table))
+                                 "max abs diff vs official (per text)", "max abs diff vs uniclass fp32",
+                                 "same argmax as uniclass fp32", "padded tokens per pass"], table))
     if payload.get("onnx_note"):
         parts.append(f"\n{payload['onnx_note']}\n")
+    for note in payload.get("precision_notes") or []:
+        parts.append(f"\n{note}\n")
     parts.append("\n" + "".join(f"- {line}\n" for line in payload["verdicts"]))
     return "".join(parts)
+
+
+def official_request(setup: OfficialSetup, checkpoint: str, texts: list[str], labels: list[str],
+                     reference_texts: int) -> dict[str, Any]:
+    """The runner's request (:mod:`.official_runner`): the same texts, labels, threads, batches and device."""
+    return {"checkpoint": checkpoint, "texts": texts, "labels": labels, "threads": setup.threads,
+            "batch_size": setup.batch_size, "max_length": setup.max_length, "repeats": setup.repeats,
+            "warmup_texts": setup.warmup_texts, "reference_texts": reference_texts, "device": setup.device}
 
 
 def describe_texts(items: list[dict[str, Any]], tokenizer: Any) -> dict[str, Any]:
@@ -287,17 +386,29 @@ def run(setup: OfficialSetup, out_dir: str | Path) -> dict[str, Any]:
     items = dev_mix(setup.texts, setup.seed)
     texts, labels = [item["text"] for item in items], list(LABELS_8)
     reference_texts = len(texts) if setup.reference_texts < 0 else min(setup.reference_texts, len(texts))
-    python = Path(setup.python) if setup.python else ensure_official_env(setup.env or default_env())
-    request = {"checkpoint": str(Path(checkpoint).resolve()), "texts": texts, "labels": labels, "threads": setup.threads,
-               "batch_size": setup.batch_size, "max_length": setup.max_length, "repeats": setup.repeats,
-               "warmup_texts": setup.warmup_texts, "reference_texts": reference_texts}
+    python = Path(setup.python) if setup.python else ensure_official_env(setup.env or default_env(), setup.requirements,
+                                                                         setup.system_site_packages)
+    request = official_request(setup, str(Path(checkpoint).resolve()), texts, labels, reference_texts)
+    precisions, notes = fast_modes(setup.precisions, setup.device)
     with tempfile.TemporaryDirectory(prefix="uniclass-bench-") as tmp:
         workdir = Path(tmp)
         print("official bench: timing the official package ...", file=sys.stderr, flush=True)
         official = run_official(python, request, workdir)
-        clf = Classifier.from_pretrained(checkpoint, device="cpu", max_length=setup.max_length)
+        # prior=False: the official package cannot run a checkpoint's embedding prior (it ignores prior.json), so
+        # both sides compute the same GLiClass network
+        clf = raw_scores(Classifier.from_pretrained(checkpoint, device=setup.device, max_length=setup.max_length,
+                                                    prior=False))
         print("official bench: timing uniclass (torch) ...", file=sys.stderr, flush=True)
-        ours = {"uniclass torch": time_classifier(clf, texts, labels, setup)}
+        ours = {FP32_ROW: time_classifier(clf, texts, labels, setup)}
+        for precision in precisions:
+            print(f"official bench: timing uniclass (torch, {precision}) ...", file=sys.stderr, flush=True)
+            try:
+                fast = raw_scores(Classifier.from_pretrained(checkpoint, device=setup.device, max_length=setup.max_length,
+                                                             prior=False, precision=precision))
+            except ValueError as err:  # the hardware check refused it (e.g. bf16 on a GPU without bf16)
+                notes.append(f"{FP32_ROW} {precision} skipped: {err}")
+                continue
+            ours[f"{FP32_ROW} {precision}"] = time_classifier(fast, texts, labels, setup)
         text_info = describe_texts(items, clf.tokenizer)
         try:
             onnx_models, onnx_note = onnx_classifiers(Path(checkpoint), setup, workdir)
@@ -309,7 +420,7 @@ def run(setup: OfficialSetup, out_dir: str | Path) -> dict[str, Any]:
     rows = comparison_rows(official, len(texts), ours)
     payload = {
         "benchmark": "official",
-        "header": run_header(threads, quick=setup.quick),
+        "header": run_header(threads, setup.device, quick=setup.quick),
         "setup": vars(setup),
         "checkpoint": repo_relative(checkpoint),
         "labels": labels,
@@ -319,6 +430,7 @@ def run(setup: OfficialSetup, out_dir: str | Path) -> dict[str, Any]:
         "official_scores": official["scores"],
         "rows": rows,
         "onnx_note": onnx_note,
+        "precision_notes": notes,
     }
     payload["verdicts"] = verdicts(rows)
     paths = write_results(out_dir, "official", payload, render_markdown(payload))
@@ -340,10 +452,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX rows")
     parser.add_argument("--onnx-dir", default=None, help="keep the ONNX export here (default: a temporary folder)")
+    parser.add_argument("--precisions", default=None,
+                        help="comma-separated fast modes of the torch backend to time, one row each ('' for none; "
+                        "default bf16,int8 on the CPU, bf16,fp16 on cuda, where int8 is skipped with a note)")
+    parser.add_argument("--official-requirements", default=None, metavar="ARGS",
+                        help=f"pip install arguments of the official environment (default ${REQUIREMENTS_VAR}, "
+                        f"else '{' '.join(OFFICIAL_REQUIREMENTS)}'); e.g. 'gliclass==0.1.21' with "
+                        "--official-system-site-packages to reuse a machine's CUDA torch")
+    parser.add_argument("--official-system-site-packages", action="store_true",
+                        help=f"create the official environment with this interpreter's packages visible (or "
+                        f"${SYSTEM_SITE_VAR}=1)")
 
 
 def setup_from_args(args: argparse.Namespace) -> OfficialSetup:
     quick = args.quick
+    device = getattr(args, "device", "cpu")
     texts = args.texts or (4 if quick else 128)
     return OfficialSetup(
         model=args.model, env=args.official_env, python=args.official_python, threads=args.threads,
@@ -351,12 +474,22 @@ def setup_from_args(args: argparse.Namespace) -> OfficialSetup:
         reference_texts=args.reference_texts if args.reference_texts is not None else -1,
         repeats=args.repeats if args.repeats is not None else (1 if quick else 3),
         warmup_texts=min(texts, 2 if quick else args.batch_size), seed=args.seed, quick=quick, onnx=not args.no_onnx,
-        onnx_dir=args.onnx_dir,
+        onnx_dir=args.onnx_dir, precisions=parse_precisions(args.precisions, device), device=device,
+        requirements=official_requirements(getattr(args, "official_requirements", None)),
+        system_site_packages=getattr(args, "official_system_site_packages", False) or system_site_packages_from_env(),
     )
+
+
+def parse_precisions(text: str | None, device: str) -> tuple[str, ...]:
+    """``--precisions``: comma-separated names, or the device's default fast modes when not given."""
+    if text is None:
+        return DEFAULT_PRECISIONS.get(device, DEFAULT_PRECISIONS["cpu"])
+    return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 def headline(payload: dict[str, Any]) -> str:
     rows = [f"{r['name']}: {r['texts_per_s']:.2f} texts/s ({r['speedup']:.2f}x), max |d| per-text "
             f"{r['max_abs_diff_vs_official_per_text'] if r['max_abs_diff_vs_official_per_text'] is not None else '-'}"
             for r in payload["rows"]]
-    return "\n".join(rows + ([payload["onnx_note"]] if payload.get("onnx_note") else []) + payload["verdicts"])
+    notes = ([payload["onnx_note"]] if payload.get("onnx_note") else []) + list(payload.get("precision_notes") or [])
+    return "\n".join(rows + notes + payload["verdicts"])

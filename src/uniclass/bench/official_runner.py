@@ -6,11 +6,16 @@ This file is executed by a different interpreter (``runs/bench-envs/official``: 
 uniclass), so it imports nothing from uniclass and only the standard library at module level.
 
 REQUEST: ``{"checkpoint", "texts", "labels", "threads", "batch_size", "max_length", "repeats", "warmup_texts",
-"reference_texts"}``. RESULT: ``{"runner_version", "versions", "threads", "dtype", "load_s", "timings_s",
-"scores", "reference_scores", "reference_batch_size", "batch_shapes"}`` where ``scores[i][j]`` is the official multi-label
+"reference_texts", "device"}`` (``device``: ``"cpu"``, the default, or ``"cuda"``). RESULT: ``{"runner_version",
+"versions", "threads", "device", "device_name", "dtype", "load_s", "timings_s", "scores", "reference_scores",
+"reference_batch_size", "batch_shapes"}`` where ``scores[i][j]`` is the official multi-label
 score of ``labels[j]`` for ``texts[i]`` from the timed batched calls, and ``reference_scores`` the same for the
 first ``reference_texts`` texts scored one text per call (the official per-text computation: its pooling
 ignores the attention mask, so batched scores depend on the padding the other texts of a batch add).
+
+On cuda the model is moved to ``cuda:0`` and handed to the pipeline with that device. The official pipeline
+silently falls back to the CPU when CUDA is not available, so the runner checks first and fails instead, and
+it synchronizes the device before reading the clock after each timed pass.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-RUNNER_VERSION = 1
+RUNNER_VERSION = 2
 REQUIRED = ("checkpoint", "texts", "labels", "threads", "batch_size", "max_length", "repeats")
 
 
@@ -45,6 +50,18 @@ def scores_in_label_order(results: list[list[dict[str, Any]]], labels: list[str]
     return out
 
 
+def pipeline_device(requested: str, cuda_available: bool) -> str:
+    """The device string for the official pipeline: ``"cpu"`` or ``"cuda:0"``; cuda without a GPU raises."""
+    if requested == "cpu":
+        return "cpu"
+    if requested != "cuda":
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {requested!r}")
+    if not cuda_available:
+        raise RuntimeError("device 'cuda' requested but torch in the official environment sees no CUDA GPU "
+                           "(a CPU-only torch there? install a CUDA build into that environment)")
+    return "cuda:0"
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -65,14 +82,21 @@ def main(argv: list[str]) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    device = pipeline_device(str(request.get("device", "cpu")), torch.cuda.is_available())
+
+    def sync() -> None:
+        if device != "cpu":
+            torch.cuda.synchronize()
+
     start = time.perf_counter()
     # float32 explicitly: checkpoints stored in fp16 (the bundled model) would otherwise load as fp16 on CPU
-    model = gliclass.GLiClassModel.from_pretrained(request["checkpoint"], dtype=torch.float32).eval()
+    model = gliclass.GLiClassModel.from_pretrained(request["checkpoint"], dtype=torch.float32).eval().to(device)
     tokenizer = AutoTokenizer.from_pretrained(request["checkpoint"])
     pipe = gliclass.ZeroShotClassificationPipeline(
-        model, tokenizer, max_length=int(request["max_length"]), classification_type="multi-label", device="cpu",
+        model, tokenizer, max_length=int(request["max_length"]), classification_type="multi-label", device=device,
         progress_bar=False,
     )
+    sync()
     load_s = time.perf_counter() - start
     texts, labels, batch_size = list(request["texts"]), list(request["labels"]), int(request["batch_size"])
 
@@ -92,8 +116,10 @@ def main(argv: list[str]) -> int:
     for _ in range(int(request["repeats"])):
         shapes.clear()  # keep the batches of the last pass
         handle = model.register_forward_pre_hook(record, with_kwargs=True)
+        sync()
         start = time.perf_counter()
         results = call(texts, batch_size)
+        sync()
         timings.append(time.perf_counter() - start)
         handle.remove()
     reference = texts[: int(request.get("reference_texts", 0))]
@@ -103,6 +129,8 @@ def main(argv: list[str]) -> int:
         "versions": {"gliclass": getattr(gliclass, "__version__", None), "torch": torch.__version__,
                      "transformers": transformers.__version__, "python": sys.version.split()[0]},
         "threads": torch.get_num_threads(),
+        "device": str(next(model.parameters()).device),
+        "device_name": torch.cuda.get_device_name() if device != "cpu" else None,
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "load_s": load_s,
         "timings_s": timings,

@@ -179,8 +179,9 @@ class NLICrossEncoder(NLIBaseline):
     pipeline's multi-label mode (see ``baselines.NLIBaseline``, the one NLI baseline).
     """
 
-    def __init__(self, backbone: str | Path, *, batch_size: int = 32, max_length: int = 512, seed: int = 0):
-        super().__init__(backbone, max_length, num_labels=3, seed=seed, sort_by_length=False)
+    def __init__(self, backbone: str | Path, *, batch_size: int = 32, max_length: int = 512, seed: int = 0,
+                 device: str = "cpu"):
+        super().__init__(backbone, max_length, device, num_labels=3, seed=seed, sort_by_length=False)
         self.batch_size = batch_size
 
     def scores(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> list[list[float]]:  # type: ignore[override]
@@ -188,13 +189,13 @@ class NLICrossEncoder(NLIBaseline):
 
 
 def nli_contender(backbone: str | Path, batch_size: int, max_length: int, pair_budget: int,
-                  backbone_name: str | None = None) -> Contender:
+                  backbone_name: str | None = None, device: str = "cpu") -> Contender:
     """The NLI cross-encoder; one timed call gets at most ``pair_budget`` pairs (at least one text).
 
     Its cost is linear in the label count, so at 128 labels a call over as many texts as the GLiClass models
     get would take minutes on 2 cores; throughput (texts/s) is the same quantity either way.
     """
-    model = NLICrossEncoder(backbone, batch_size=batch_size, max_length=max_length)
+    model = NLICrossEncoder(backbone, batch_size=batch_size, max_length=max_length, device=device)
     return Contender(
         name="NLI cross-encoder",
         kind="cross-encoder",

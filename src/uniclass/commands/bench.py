@@ -20,6 +20,7 @@ BENCHMARKS = {
                   "(efficiency.json/.md)",
 }
 DEFAULT_OUT = "benchmarks/results/speed"
+DEVICES = ("cpu", "cuda", "auto")  # uniclass.bench.common.DEVICES, repeated so that --help imports no torch
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +47,9 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep calling until this many seconds were timed (default 1; --quick 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the texts drawn")
     parser.add_argument("--quick", action="store_true", help="tiny grid and few texts: a smoke test, not a measurement")
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="where the models run: cpu (default), cuda (fails at once without a GPU) or auto (cuda "
+                        "when torch sees one); the result files name the GPU")
 
 
 def _module(name: str) -> Any:
@@ -56,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the chosen benchmark and print where its files went and its headline numbers."""
     if args.batch_size < 1 or (args.repeats is not None and args.repeats < 1):
         raise ValueError("--batch-size and --repeats must be >= 1")
+    from ..bench.common import resolve_device
+
+    args.device = resolve_device(args.device)  # cuda without a GPU: a one-line error before any model loads
     module = _module(args.benchmark)
     payload = module.run(module.setup_from_args(args), args.out)
     print(module.headline(payload))

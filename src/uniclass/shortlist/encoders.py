@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.precision import backbones, cpu_native
+from ..backends.precision import backbones, cpu_native, fuse_for_cpu
 
 RETRIEVERS = ("prior", "model", "minilm")
 # MiniLM: higher recall@k than the bundled model's own backbone on both measured sets (FOLDOC, 121 labels:
@@ -166,4 +166,6 @@ def _low_precision_copy(encoder: Any, precision: str) -> Any:
         return encoder.eval()
     if precision != "bf16":
         raise ValueError(f"retriever precision must be 'bf16' or 'fp32', got {precision!r}")
-    return copy.deepcopy(encoder).to(torch.bfloat16).eval()
+    low = copy.deepcopy(encoder).to(torch.bfloat16).eval()
+    fuse_for_cpu(low)  # oneDNN-fused layers on the CPU (backends.fused); a no-op elsewhere
+    return low
