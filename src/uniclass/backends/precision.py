@@ -9,6 +9,10 @@ sensitive ones left in float32: embeddings, the pooler, projectors and scorer, a
 ``Linear`` with more inputs than outputs, e.g. BERT's FFN ``output.dense``), whose GELU inputs have outliers that
 per-tensor dynamic activation scales clip (quantizing them took the max |Δscore| from 0.06 to 0.26 on the
 bundled model; keeping the last layer in float32 changed nothing measurable, so ``keep_last_layers`` is 0).
+Plain dynamic int8 kept only 91.5-98% of fp32's argmax decisions, so the ``int8`` that ``from_pretrained`` loads
+adds two things (``benchmarks/RESULTS.md`` §8, "int8 variants"): SmoothQuant (``backends.smoothquant``, calibrated
+at load time on a few built-in texts run through the classifier: per-channel activation maxima, ``SMOOTH_ALPHA``)
+and, on CPUs with VNNI, 8-bit instead of 7-bit activations.
 
 The hardware check refuses what would crawl (fp16 on a CPU without native fp16 runs about 100x slower than fp32,
 and is no faster than fp32 with it)
