@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from uniclass import Classifier
-from uniclass.backends.precision import apply_precision, cpu_flags
+from uniclass.backends.precision import apply_precision, cpu_flags, int8_layer_names
+from uniclass.backends.smoothquant import CALIBRATION_LABELS, CALIBRATION_TEXTS, calibrate
 from uniclass.data.corpora import DEV_SETS
 from uniclass.loading import default_model_dir
 from uniclass.evaluation.metrics import single_label_report
@@ -49,11 +50,28 @@ MODES: dict[str, dict[str, Any]] = {
     "bf16 (unfused)": {"variant": ("bf16", {"fuse": False})},
     "bf16 (whole model incl. head)": {"variant": ("bf16", {"keep_head_fp32": False})},
     "int8 (down-projections too)": {"variant": ("int8", {"keep_down_projections": False})},
+    # int8 variants (issue 13 item 3): the previous recipe, then its two changes one at a time, then alphas
+    "int8 plain, 7-bit act. (previous)": {"variant": ("int8", {"full_range": False})},
+    "int8 plain, 8-bit act.": {"variant": ("int8", {"full_range": True})},
+    "int8 SmoothQuant a=0.6, 7-bit act.": {"smooth": {"alpha": 0.6, "full_range": False}},
+    "int8 SmoothQuant a=0.5, 8-bit act.": {"smooth": {"alpha": 0.5, "full_range": True}},
+    "int8 SmoothQuant a=0.6 + down-proj., 8-bit act.": {"smooth": {"alpha": 0.6, "full_range": True,
+                                                                  "keep_down_projections": False}},
 }
 
 
 def load(model: str | None, mode: dict[str, Any], args: argparse.Namespace) -> Classifier:
     """A classifier in ``mode``: a public precision, or a recipe variant applied to an fp32 load."""
+    if "smooth" in mode:  # the int8 recipe's calibration (built-in texts, this pipeline) with other options
+        clf = Classifier.from_pretrained(model, device="cpu", num_threads=args.threads)
+        options = dict(mode["smooth"])
+        keep_down = options.pop("keep_down_projections", True)
+        run = lambda: clf.scores(list(CALIBRATION_TEXTS), list(CALIBRATION_LABELS))  # noqa: E731
+        maxima = calibrate(clf.backend.model, run, int8_layer_names(clf.backend.model, keep_down_projections=keep_down))
+        apply_precision(clf.backend.model, "int8", smooth=maxima, keep_down_projections=keep_down, **options)
+        clf.backend.precision = "int8"
+        clf.reset_caches()
+        return clf
     if "variant" not in mode:
         return Classifier.from_pretrained(model, device="cpu", num_threads=args.threads, precision=mode.get("precision"))
     precision, options = mode["variant"]

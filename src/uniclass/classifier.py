@@ -212,7 +212,7 @@ class Classifier:
             max_batch_tokens: default token budget per batch for ``predict``/``scores``/``classify``.
             precision: ``"fp32"`` (default: exact, the official package's scores), ``"bf16"`` (backbone in
                 bfloat16, head in float32; CPUs with avx512_bf16/AMX and GPUs), ``"int8"`` (CPU: dynamic int8
-                Linear layers; ONNX: the int8 graphs), ``"fp16"`` (GPUs only: a CPU without native fp16 raises)
+                Linear layers after SmoothQuant, calibrated at load on a few built-in texts; ONNX: the int8 graphs), ``"fp16"`` (GPUs only: a CPU without native fp16 raises)
                 or ``"auto"`` (the fast mode the hardware runs natively, else fp32). What each costs in accuracy:
                 benchmarks/RESULTS.md ("Precision").
             prior: use the checkpoint's embedding-similarity prior (``prior.json``, as the default model has:
@@ -241,8 +241,20 @@ class Classifier:
                                         local_files_only=local_files_only)
             parts = load_torch(folder, device=device, dtype=dtype, compile=compile, num_threads=num_threads,
                                precision=precision, prior=prior)
-        return cls(parts.backend, parts.tokenizer, parts.label_tokenizer, max_length=max_length,
-                   calibration=parts.calibration, max_batch_tokens=max_batch_tokens, prior=parts.prior)
+        classifier = cls(parts.backend, parts.tokenizer, parts.label_tokenizer, max_length=max_length,
+                         calibration=parts.calibration, max_batch_tokens=max_batch_tokens, prior=parts.prior)
+        if getattr(parts, "pending_precision", None) == "int8":
+            classifier._quantize_int8()
+        return classifier
+
+    def _quantize_int8(self) -> None:
+        """precision='int8': calibrate SmoothQuant on a few built-in texts run through this pipeline, then quantize."""
+        from .backends.precision import calibrated_int8
+        from .backends.smoothquant import CALIBRATION_LABELS, CALIBRATION_TEXTS
+
+        calibrated_int8(self.backend.model, lambda: self.scores(list(CALIBRATION_TEXTS), list(CALIBRATION_LABELS)))
+        self.backend.precision = "int8"
+        self.reset_caches()
 
     @classmethod
     def from_backbone(

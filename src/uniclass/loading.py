@@ -45,6 +45,9 @@ class LoadedParts:
     label_tokenizer: Any
     calibration: Calibration | None
     prior: EmbeddingPrior | None = None
+    # "int8": the model is still float32 and must be calibrated through the whole pipeline, then quantized
+    # (``backends.precision.calibrated_int8``; SmoothQuant needs activations in the classifier's input format)
+    pending_precision: str | None = None
 
 
 def default_model_dir() -> Path:
@@ -100,10 +103,11 @@ def load_torch(
     target = resolve_device(device)
     chosen = resolve_precision(precision, target)
     model.to(device=target, dtype=resolve_dtype(dtype))
-    apply_precision(model, chosen)
-    backend = TorchBackend(model, compile=compile, num_threads=num_threads, precision=chosen)
+    pending = chosen if chosen == "int8" else None
+    apply_precision(model, "fp32" if pending else chosen)
+    backend = TorchBackend(model, compile=compile, num_threads=num_threads, precision="fp32" if pending else chosen)
     embedding_prior = load_prior(folder, device=target, precision=chosen) if prior else None
-    return LoadedParts(backend, tokenizer, label_tokenizer, Calibration.load(folder), embedding_prior)
+    return LoadedParts(backend, tokenizer, label_tokenizer, Calibration.load(folder), embedding_prior, pending)
 
 
 def load_prior(folder: Path, *, device: Any, precision: str) -> EmbeddingPrior | None:

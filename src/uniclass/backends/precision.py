@@ -9,6 +9,10 @@ sensitive ones left in float32: embeddings, the pooler, projectors and scorer, a
 ``Linear`` with more inputs than outputs, e.g. BERT's FFN ``output.dense``), whose GELU inputs have outliers that
 per-tensor dynamic activation scales clip (quantizing them took the max |Δscore| from 0.06 to 0.26 on the
 bundled model; keeping the last layer in float32 changed nothing measurable, so ``keep_last_layers`` is 0).
+Plain dynamic int8 kept only 91.5-98% of fp32's argmax decisions, so the ``int8`` that ``from_pretrained`` loads
+adds two things (``benchmarks/RESULTS.md`` §8, "int8 variants"): SmoothQuant (``backends.smoothquant``, calibrated
+at load time on a few built-in texts run through the classifier: per-channel activation maxima, ``SMOOTH_ALPHA``)
+and, on CPUs with VNNI, 8-bit instead of 7-bit activations.
 
 The hardware check refuses what would crawl (fp16 on a CPU without native fp16 runs about 100x slower than fp32,
 and is no faster than fp32 with it)
@@ -28,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 __all__ = [
-    "PRECISIONS", "apply_precision", "cpu_flags", "cpu_native", "fuse_for_cpu", "precision_dtype", "resolve_precision",
+    "PRECISIONS", "apply_precision", "calibrated_int8", "cpu_flags", "cpu_native", "fuse_for_cpu", "precision_dtype", "resolve_precision",
 ]
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
@@ -39,6 +43,10 @@ _ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "f
 _CPU_NATIVE = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ()}
 # Official names of the pretrained backbones inside a family network (mirrors modeling.backbone).
 _BACKBONES = ("encoder_model", "label_encoder", "encoder_decoder_model")
+# SmoothQuant's migration strength for int8 (benchmarks/RESULTS.md §8, "int8 variants": with 8-bit activations
+# 0.5-0.7 keep 97-100% of the argmax decisions on 100 texts per dev set, 0.6 the most, with the smallest drift).
+SMOOTH_ALPHA = 0.6
+_VNNI = ("avx512_vnni", "avx_vnni", "amx_int8")
 _LAYER_INDEX = re.compile(r"\.(?:layer|layers|block)\.(\d+)\.")
 
 
@@ -62,6 +70,12 @@ def cpu_native(precision: str, flags: frozenset[str] | None = None) -> bool | No
     if not flags:
         return None
     return any(flag in flags for flag in _CPU_NATIVE[precision])
+
+
+def vnni(flags: frozenset[str] | None = None) -> bool:
+    """Whether this CPU has VNNI int8 dot products (fbgemm then sums u8 x s8 in int32: no saturation)."""
+    flags = cpu_flags() if flags is None else flags
+    return any(flag in flags for flag in _VNNI)
 
 
 def normalize_precision(precision: str | None) -> str | None:
@@ -140,7 +154,8 @@ def precision_dtype(precision: str) -> torch.dtype:
 
 def apply_precision(
     model: nn.Module, precision: str, *, keep_head_fp32: bool = True, keep_last_layers: int = 0,
-    keep_down_projections: bool = True, fuse: bool = True,
+    keep_down_projections: bool = True, fuse: bool = True, smooth: dict[str, torch.Tensor] | None = None,
+    alpha: float = SMOOTH_ALPHA, full_range: bool | None = None,
 ) -> nn.Module:
     """Turn a float32 ``GLiClassModel`` into its ``precision`` form (in place; returns the model).
 
@@ -150,6 +165,10 @@ def apply_precision(
         keep_down_projections: int8: leave the ``Linear`` layers with in_features > out_features in float32.
         fuse: bf16 on the CPU: swap the backbones' layers for oneDNN-fused ones (``backends.fused``: bias, GELU and
             residual add inside the matmul), about 2x the unfused bf16 forward (``benchmarks/RESULTS.md`` §8).
+        smooth: int8: per-channel input maxima of the layers (``backends.smoothquant.calibrate``); the layers that
+            have one are SmoothQuant-ed with ``alpha`` before quantizing (None: plain dynamic int8).
+        full_range: int8: quantize activations to 8 bits (fbgemm's default is 7, ``reduce_range``, because
+            without VNNI its u8 x s8 products are summed in saturating int16); None: 8 bits where the CPU has VNNI.
     """
     if precision == "fp32":
         return model
@@ -159,8 +178,28 @@ def apply_precision(
             fuse_for_cpu(model)
         return model
     if precision == "int8":
-        return _quantize_int8(model, int8_layer_names(model, keep_last_layers, keep_down_projections))
+        names = int8_layer_names(model, keep_last_layers, keep_down_projections)
+        if smooth:
+            from .smoothquant import smooth_bert
+
+            smoothed = [name for name in names if name in smooth]
+            names = [name for name in names if name not in smooth] + smooth_bert(model, smooth, alpha, smoothed)
+        _quantize_int8(model, names)
+        if full_range if full_range is not None else vnni():
+            from .smoothquant import full_range_activations
+
+            full_range_activations(model)
+        return model
     raise ValueError(f"unknown precision {precision!r}")
+
+
+def calibrated_int8(model: nn.Module, run: Any, alpha: float = SMOOTH_ALPHA, **options: Any) -> nn.Module:
+    """The ``int8`` recipe with SmoothQuant: record the int8 layers' input maxima while ``run()`` runs the float32
+    model on calibration inputs (in the classifier's input format), then smooth and quantize (in place)."""
+    from .smoothquant import calibrate
+
+    maxima = calibrate(model, run, int8_layer_names(model))
+    return apply_precision(model, "int8", smooth=maxima, alpha=alpha, **options)
 
 
 def fuse_for_cpu(model: nn.Module) -> dict[str, int]:
