@@ -74,12 +74,21 @@ def default_finetune(classifier: Classifier, prototypes: bool) -> bool:
 def set_prototypes(classifier: Classifier, texts: Sequence[str], true_lists: Sequence[Sequence[str]],
                    candidates: Sequence[str], *, prompt_weight: float) -> None:
     """One prototype per candidate label with examples (a multi-label text counts for each of its labels)."""
+    classifier.prior.set_prototypes(prototype_examples(texts, true_lists, candidates), prompt_weight=prompt_weight)
+
+
+def prototype_examples(texts: Sequence[str], true_lists: Sequence[Sequence[str]],
+                       candidates: Sequence[str]) -> dict[str, list[str]]:
+    """Each candidate's example texts, in order (labels outside ``candidates`` are ignored).
+
+    A function of its own so that ``benchmarks/few_shot_prior.py`` sets exactly the prototypes ``fit`` sets.
+    """
     by_label: dict[str, list[str]] = {label: [] for label in candidates}
     for text, ys in zip(texts, true_lists, strict=True):
         for y in ys:
             if y in by_label:
                 by_label[y].append(text)
-    classifier.prior.set_prototypes(by_label, prompt_weight=prompt_weight)
+    return by_label
 
 
 def finetune_model(
