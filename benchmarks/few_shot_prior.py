@@ -3,20 +3,23 @@
 Issue 12 item 4. For each set one seeded split (``split``: 8 training texts per label, then up to ``--test`` test
 texts from the rest, the same for every row) and these rows, single-label argmax macro-F1:
 
-* ``embedding zero-shot``: MiniLM cosine to "This text is about {label}." (the prior's embedder and template);
-* ``prototype baseline``: cosine to each label's prototype (L2-normalised mean of the prompt vector and the 8
-  example vectors, ``backends.embedding.prototype``), argmax; ``prototypes pw=K``: the prompt counted K times;
+* ``embedding zero-shot``: the checkpoint's prior alone (``EmbeddingPrior.logits``: its template, ensemble and
+  reference standardisation as ``prior.json`` says; with the first prior, plain cosine to "This text is about
+  {label}.");
+* ``prototype baseline``: the prior alone with label prototypes (the L2-normalised mean of the prompt vector and the
+  8 example vectors, set as ``fit`` sets them); ``prototypes pw=K``: the prompt counted K times;
 * ``v2 zero-shot`` / ``v2 + fit``: the model alone (``prior=False``), before and after ``Classifier.fit``;
-* ``fused zero-shot``: model logit + weight x prompt cosine (the checkpoint's ``prior.json``, weight read from it);
-* ``fused + prototypes``: the same with prototype vectors (what ``fit(finetune=False)`` gives);
-* ``fused + prototypes + fit``: fitted model logits + weight x prototype cosine (``fit(finetune=True)``).
+* ``fused zero-shot``: model logits + the prior's logits (what ``Classifier.from_pretrained(model)`` gives);
+* ``fused + prototypes``: the same with prototypes (what ``fit(finetune=False)``, the default, gives);
+* ``fused + prototypes + fit``: fitted model logits + the prior's logits with prototypes (``fit(finetune=True)``).
 
-The fused rows add the prior's logits to the model's exactly as ``Engine.assemble`` does (the bundled model has no
-calibration, so argmax is unchanged), from cached vectors and logits: each model is run once per set. Caches
-(embeddings, logits) go to ``--cache`` (under ``runs/``, ignored), so an interrupted run resumes. Reproduce:
+The prior's logits come from the library itself (``EmbeddingPrior.load`` with the checkpoint's ``prior.json``,
+prototypes set with ``training.fit.prototype_examples`` and ``EmbeddingPrior.set_prototypes`` as ``fit`` does) and
+are added to the model's logits as ``Engine.with_prior`` adds them; the calibration (a shift and a temperature)
+does not change argmax. Only the GLiClass model's logits are cached (under ``--cache``, ``runs/``, ignored): each
+model runs once per set with ``prior=False`` and an interrupted run resumes. Reproduce:
 
-    cp -r src/uniclass/models/uniclass-minilm /tmp/fs-v3   # + /tmp/fs-v3/prior.json (see backends/embedding.py)
-    python benchmarks/few_shot_prior.py --model /tmp/fs-v3 --test 300
+    python benchmarks/few_shot_prior.py --model src/uniclass/models/uniclass-minilm --test 300 --recipes ''
 
 Writes ``benchmarks/results/few_shot_prior.json`` and prints a markdown table.
 """
@@ -34,17 +37,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from uniclass.backends.embedding import EmbeddingPrior, PriorSpec, prototype
+from uniclass.backends.embedding import EmbeddingPrior, PriorSpec
 from uniclass.bench.common import repo_relative_paths
 from uniclass.evaluation.runner import few_shot_split as split  # the same seeded split in every few-shot study
 from uniclass.data.formats import Example
 from uniclass.evaluation.metrics import single_label_report
+from uniclass.training.fit import prototype_examples
 
 SELECTION = ("bbc_news", "rotten_tomatoes", "foldoc", "gcide_eval", "roget", "debates_party")
 REPORT_ONLY = ("political_statements", "amazon_food")
 PROMPT_WEIGHTS = (0.0, 1.0, 2.0, 4.0)
-
-
 
 
 def macro_f1(scores: np.ndarray, labels: list[str], test: list[Example]) -> float:
@@ -67,12 +69,17 @@ def model_logits(clf: Any, texts: list[str], labels: list[str]) -> np.ndarray:
     return np.array([p.logits for p in predictions], dtype=np.float64)
 
 
-def prototypes(prompts: np.ndarray, labels: list[str], train: list[Example], train_vectors: np.ndarray, weight: float) -> np.ndarray:
-    rows = []
-    for j, label in enumerate(labels):
-        mine = [i for i, e in enumerate(train) if e.true_labels[0] == label]
-        rows.append(prototype(prompts[j], train_vectors[mine], weight))
-    return np.stack(rows)
+def prior_logits(prior: EmbeddingPrior, texts: list[str], labels: list[str]) -> np.ndarray:
+    """``[N, L]``: the prior's logits for every text against the same labels (the library's own computation)."""
+    return np.stack(prior.logits(texts, [labels] * len(texts)))
+
+
+def with_prototypes(prior: EmbeddingPrior, train: list[Example], labels: list[str], prompt_weight: float) -> EmbeddingPrior:
+    """``prior`` with one prototype per label from its training texts, exactly as ``fit(finetune=False)`` sets them."""
+    prior.clear_prototypes()
+    examples = prototype_examples([e.text for e in train], [e.true_labels[:1] for e in train], labels)
+    prior.set_prototypes(examples, prompt_weight=prompt_weight)
+    return prior
 
 
 def fit_logits(args: argparse.Namespace, recipe: dict[str, Any], train: list[Example], test: list[Example], labels: list[str]) -> np.ndarray:
@@ -105,27 +112,25 @@ def run_set(name: str, args: argparse.Namespace, prior: EmbeddingPrior, clf: Any
     cache = args.cache / f"{name}-s{args.seed}-k{args.shots}-t{args.test}"
     texts = [e.text for e in test]
     start = time.perf_counter()
-    train_vectors = cached(cache / "train_vectors.npy", lambda: prior.embedder.embed([e.text for e in train]))
-    test_vectors = cached(cache / "test_vectors.npy", lambda: prior.embedder.embed(texts))
-    prompts = cached(cache / "prompt_vectors.npy", lambda: prior.prompt_vectors(labels))
     zero = cached(cache / "v2_zero.npy", lambda: model_logits(clf, texts, labels))
     print(f"  {name}: {len(train)} train, {len(test)} test, {len(labels)} labels, zero-shot in {time.perf_counter() - start:.0f} s", flush=True)
-    weight = prior.spec.weight
-    prompt_cos = test_vectors @ prompts.T
-    row = {"embedding zero-shot": macro_f1(prompt_cos, labels, test), "v2 zero-shot": macro_f1(zero, labels, test),
-           "fused zero-shot": macro_f1(zero + weight * prompt_cos, labels, test)}
-    proto_cos = {pw: test_vectors @ prototypes(prompts, labels, train, train_vectors, pw).T for pw in PROMPT_WEIGHTS}
-    for pw, cos in proto_cos.items():
-        tag = "prototype baseline" if pw == 1.0 else f"prototypes pw={pw:g}"
-        row[tag] = macro_f1(cos, labels, test)
-        row["fused + prototypes" + ("" if pw == 1.0 else f" pw={pw:g}")] = macro_f1(zero + weight * cos, labels, test)
+    prior.clear_prototypes()
+    plain = prior_logits(prior, texts, labels)
+    row = {"embedding zero-shot": macro_f1(plain, labels, test), "v2 zero-shot": macro_f1(zero, labels, test),
+           "fused zero-shot": macro_f1(zero + plain, labels, test)}
+    proto = {pw: prior_logits(with_prototypes(prior, train, labels, pw), texts, labels) for pw in PROMPT_WEIGHTS}
+    prior.clear_prototypes()
+    for pw, extra in proto.items():
+        suffix = "" if pw == 1.0 else f" pw={pw:g}"
+        row["prototype baseline" if pw == 1.0 else f"prototypes pw={pw:g}"] = macro_f1(extra, labels, test)
+        row["fused + prototypes" + suffix] = macro_f1(zero + extra, labels, test)
     for recipe in args.recipes:
         fitted = cached(cache / f"fit_{recipe}.npy", lambda r=recipe: fit_logits(args, RECIPES[r], train, test, labels))
         row[f"v2 + fit [{recipe}]"] = macro_f1(fitted, labels, test)
-        row[f"fused + fit [{recipe}]"] = macro_f1(fitted + weight * prompt_cos, labels, test)
-        for pw, cos in proto_cos.items():
+        row[f"fused + fit [{recipe}]"] = macro_f1(fitted + plain, labels, test)
+        for pw, extra in proto.items():
             suffix = "" if pw == 1.0 else f" pw={pw:g}"
-            row[f"fused + prototypes + fit [{recipe}]{suffix}"] = macro_f1(fitted + weight * cos, labels, test)
+            row[f"fused + prototypes + fit [{recipe}]{suffix}"] = macro_f1(fitted + extra, labels, test)
     return row
 
 
