@@ -55,3 +55,36 @@ def test_fit_logits_equal_model_logits_plus_a_rebuilt_prior(checkpoint: Path) ->
     np.testing.assert_allclose(rebuilt, expected, atol=1e-4)
     prior.clear_prototypes()  # and without prototypes: the zero-shot fused logits differ
     assert not np.allclose(model + np.stack(prior.logits(TEST, [LABELS] * len(TEST))), expected, atol=1e-4)
+
+
+def test_prototype_labels_are_scored_unstandardised(checkpoint: Path) -> None:
+    """With a reference, a prototype's cosine is used as is (RESULTS §10.2); prompt-vector labels stay standardised,
+    and without prototypes the prior is the zero-shot one, unchanged."""
+    prior = EmbeddingPrior.load(PriorSpec.load(checkpoint), checkpoint)
+    texts = prior.embedder.embed(TEST).astype(np.float64)
+    prompts = prior.prompt_vectors(LABELS)
+    bias, factor = prior.label_offsets(prompts)
+    zero = np.stack(prior.logits(TEST, [LABELS] * len(TEST)))
+
+    def centred(cos: np.ndarray) -> np.ndarray:
+        return prior.spec.weight * (cos - cos.mean(axis=1, keepdims=True))
+
+    np.testing.assert_allclose(zero, centred((texts @ prompts.T - bias) * factor), atol=1e-5)
+    prior.set_prototypes(prototype_examples(TRAIN, [[y] for y in TRAIN_LABELS], LABELS))
+    assert set(prior.prototypes) == {"sports", "finance", "weather"}
+    cos = texts @ prior.label_vectors(LABELS).astype(np.float64).T
+    cos[:, 3] = (cos[:, 3] - bias[3]) * factor[3]  # politics has no examples: its prompt vector, standardised
+    np.testing.assert_allclose(np.stack(prior.logits(TEST, [LABELS] * len(TEST))), centred(cos), atol=1e-5)
+    prior.clear_prototypes()
+    np.testing.assert_array_equal(np.stack(prior.logits(TEST, [LABELS] * len(TEST))), zero)
+
+
+def test_fitted_prototypes_score_the_same_after_save_and_load(checkpoint: Path, tmp_path: Path) -> None:
+    fitted = Classifier.from_pretrained(checkpoint, device="cpu")
+    fitted.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, multi_label=False)
+    expected = np.array([p.logits for p in fitted.predict(TEST, LABELS, multi_label=False)])
+    fitted.save_pretrained(tmp_path / "fitted")
+    loaded = Classifier.from_pretrained(tmp_path / "fitted", device="cpu")
+    assert set(loaded.prior.prototypes) == {"sports", "finance", "weather"}
+    actual = np.array([p.logits for p in loaded.predict(TEST, LABELS, multi_label=False)])
+    np.testing.assert_allclose(actual, expected, atol=1e-5)

@@ -42,6 +42,13 @@ The same embedder serves label shortlisting (text vectors against a label index)
 prompt vector, the L2-normalised mean of the prompt's embedding (weighted) and its training examples' embeddings.
 They are saved next to ``prior.json`` as ``prior_prototypes.safetensors`` (one ``[L, D]`` float32 tensor) and
 ``prior_prototypes.json`` (its labels, in row order); labels without a prototype keep the prompt vector.
+A prototype's cosine is **not** standardised against the reference (``weight * cos``, centred per text, as the
+first prior scored every label); only prompt-vector labels are. Why: the standardisation corrects what a label
+*prompt* shares with every text, and was fitted on prompt vectors; a prototype is mostly text vectors, and on the
+few-shot protocol (``benchmarks/prototype_standardisation.py``, RESULTS §10.2) standardising it cost 0.042
+selection-mean macro-F1 (0.659 vs 0.701 unstandardised; with the prompt's own offset and factor 0.685). The two
+scales agree closely (``reference_scale`` makes a prompt's factor about 1: 0.74-1.10 on the protocol's labels);
+a prompt label is still shifted by its offset ``mean . l`` (about 0.1 cosine) where it has no examples.
 """
 
 from __future__ import annotations
@@ -297,7 +304,7 @@ class EmbeddingPrior:
     """``weight * cos(text, label vector)`` per text and label, with an LRU cache of label prompt vectors.
 
     A label's vector is its prototype when it has one (``prototypes``, set by ``set_prototypes`` / ``Classifier.fit``),
-    else the embedding of ``template.format(label)``.
+    else the embedding of ``template.format(label)``; only the latter is standardised against the reference.
     """
 
     spec: PriorSpec
@@ -413,8 +420,8 @@ class EmbeddingPrior:
 
     def logits(self, texts: Sequence[str], label_lists: Sequence[Sequence[str]], batch_size: int = 32, *,
                centers: Sequence[float] | None = None) -> list[np.ndarray]:
-        """Per text, ``weight * cosine`` (standardised per label with ``spec.reference``, centred if ``spec.center``)
-        per label (float64).
+        """Per text, ``weight * cosine`` (standardised per label with ``spec.reference`` unless the label has a
+        prototype, centred if ``spec.center``) per label (float64).
 
         Centring subtracts the mean cosine over the text's labels, or ``centers[i]`` when given: the mean over a
         whole label set of which only a shortlist is scored, so a label's logit does not depend on which other
@@ -424,6 +431,9 @@ class EmbeddingPrior:
         unique = list(dict.fromkeys(label for labels in label_lists for label in labels))
         vectors = self.label_vectors(unique, batch_size)
         bias, factor = self.label_offsets(vectors)
+        if self.prototypes:  # a prototype's cosine stays unstandardised (module docstring, RESULTS §10.2)
+            raw = np.array([label in self.prototypes for label in unique], dtype=bool)
+            bias, factor = np.where(raw, 0.0, bias), np.where(raw, 1.0, factor)
         table = {label: (vectors[j], bias[j], factor[j]) for j, label in enumerate(unique)}
         out = []
         for i, labels in enumerate(label_lists):
