@@ -371,7 +371,8 @@ class Classifier:
             labels: per text, its true label (str) or labels (list).
             all_labels: the candidate labels of the task (default: every label seen in ``labels``). Give prototypes
                 to every label you will classify with: a label without one is compared by its prompt vector, which
-                is less similar to any text than a prototype is, so it is chosen less often.
+                is less similar to any text than a prototype is, so it is chosen less often (measured with
+                prototypes for half the labels: below the zero-shot model, ``benchmarks/RESULTS.md`` §10.2).
             multi_label: focal/BCE training if True, softmax cross-entropy over the labels if False.
             finetune: fine-tune the GLiClass model; None (default) chooses by measurement
                 (``training.fit.default_finetune``): not when prototypes are set, always without a prior.

@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # alone 0.700 mean macro-F1; prototypes + LoRA fine-tuning 0.691 at lr 5e-4 (hurts 2-label sentiment) and 0.704 at
 # lr 1e-4 (helps many-label topics, hurts foldoc), a tie on one split; so the cheaper choice, prototypes alone
 # (seconds instead of minutes, the model's weights untouched). Measured with the previous prior (no reference
-# standardisation, §10.1); with the shipped prior prototypes alone give 0.659 and fine-tuning is not re-measured.
+# standardisation, §10.1); with the shipped prior (prototypes scored unstandardised, §10.2) prototypes alone give
+# 0.701, and fine-tuning is not re-measured.
 FINETUNE_WITH_PROTOTYPES = False
 
 
