@@ -77,3 +77,16 @@ def test_classifier_token_budget_bounds_batches_and_keeps_scores(parity_classifi
     assert np.abs(np.array(budgeted) - np.array(reference)).max() <= 1e-6
     with pytest.raises(ValueError, match="max_batch_tokens"):
         clf.scores(texts, labels, max_batch_tokens=-1)
+
+
+def test_from_pretrained_defaults_to_a_token_budget() -> None:
+    """Batches of long texts are cut at DEFAULT_MAX_BATCH_TOKENS unless the caller opts out with None."""
+    from tests.conftest import PARITY
+
+    from uniclass import Classifier
+    from uniclass.batching import DEFAULT_MAX_BATCH_TOKENS
+
+    assert Classifier.from_pretrained(PARITY / "uni_bert_default", device="cpu").max_batch_tokens == DEFAULT_MAX_BATCH_TOKENS
+    assert Classifier.from_pretrained(PARITY / "uni_bert_default", device="cpu", max_batch_tokens=None).max_batch_tokens is None
+    assert plan_batches([512] * 32, batch_size=32, max_batch_tokens=DEFAULT_MAX_BATCH_TOKENS) == [
+        list(range(i, i + 16)) for i in (0, 16)]  # 32 rows of 512 tokens: two batches of 16

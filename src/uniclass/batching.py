@@ -45,6 +45,14 @@ def pad_sequences(
     return ids_t, mask_t
 
 
+# The classifier's default token budget per batch (``Classifier.from_pretrained(max_batch_tokens=...)``). Why 8,192:
+# without a budget, 32 long texts share one batch (32 x 512 = 16k padded tokens) and both fp32 and bf16 slow down;
+# on the dev mix (short and long texts, 8 labels, 2 threads) a budget of 8,192 padded tokens gave 1.25x at batch
+# size 32 and 1.5-1.6x at 64 in fp32 and bf16 alike (benchmarks/batching_sweep.py, RESULTS.md 8.2). Short texts
+# still fill ``batch_size`` rows; only batches of long texts get fewer rows. Scores do not depend on batching.
+DEFAULT_MAX_BATCH_TOKENS = 8_192
+
+
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None) -> list[list[int]]:
     """Indices of the rows in each batch: longest rows first, so each batch pads to similar lengths.
 

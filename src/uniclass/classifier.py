@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .backends import Backend
-from .batching import check_batch_options
+from .batching import DEFAULT_MAX_BATCH_TOKENS, check_batch_options
 from .config import LABEL_TOKENIZER_DIR, WEIGHTS_FILE, GLiClassConfig
 from .decisions import check_rules_against, decide, make_rules, tree_of
 from .engine import DEFAULT_MAX_LENGTH, Engine, Prediction, resolve_max_length, warn_about_fitting
@@ -189,7 +189,7 @@ class Classifier:
         quantized: bool = False,
         num_threads: int | None = None,
         compile: bool = False,
-        max_batch_tokens: int | None = None,
+        max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS,
         precision: str | None = None,
         prior: bool = True,
     ) -> Classifier:
@@ -209,7 +209,8 @@ class Classifier:
             num_threads: CPU threads for the model: ``torch.set_num_threads`` (process-wide) or the ONNX
                 Runtime session's ``intra_op_num_threads``.
             compile: torch only: ``torch.compile`` the forward pass (slow first calls, faster later ones).
-            max_batch_tokens: default token budget per batch for ``predict``/``scores``/``classify``.
+            max_batch_tokens: default token budget per batch for ``predict``/``scores``/``classify`` (padded
+                tokens; default 8,192, which keeps batches of long texts fast; ``None``: rows only).
             precision: ``"fp32"`` (default: exact, the official package's scores), ``"bf16"`` (backbone in
                 bfloat16, head in float32; CPUs with avx512_bf16/AMX and GPUs), ``"int8"`` (CPU: dynamic int8
                 Linear layers after SmoothQuant, calibrated at load on a few built-in texts; ONNX: the int8 graphs), ``"fp16"`` (GPUs only: a CPU without native fp16 raises)
