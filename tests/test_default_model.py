@@ -67,6 +67,7 @@ def test_prior_false_is_the_uni_encoder_alone(default_clf) -> None:
     extra = default_clf.prior.logits([text], [labels])[0]
     fused, plain = default_clf.predict(text, labels)[0].logits, alone.predict(text, labels)[0].logits
     assert alone.prior is None
+    assert default_clf.calibration is not None and alone.calibration is None  # fitted with the prior: not applied
     assert max(abs(f - p - e) for f, p, e in zip(fused, plain, extra, strict=True)) < 1e-4
 
 

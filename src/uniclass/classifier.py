@@ -218,7 +218,8 @@ class Classifier:
                 benchmarks/RESULTS.md ("Precision").
             prior: use the checkpoint's embedding-similarity prior (``prior.json``, as the default model has:
                 model logit + weight x cosine of a frozen sentence-embedding model); ``False`` runs the GLiClass
-                model alone. Checkpoints without ``prior.json`` (all official ones) are unaffected.
+                model alone, without the checkpoint's ``calibration.json`` (fitted on the logits with the prior).
+                Checkpoints without ``prior.json`` (all official ones) are unaffected.
 
         Example:
             >>> clf = Classifier.from_pretrained("exported/", backend="onnx", num_threads=2)  # doctest: +SKIP

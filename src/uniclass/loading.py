@@ -107,7 +107,7 @@ def load_torch(
     apply_precision(model, "fp32" if pending else chosen)
     backend = TorchBackend(model, compile=compile, num_threads=num_threads, precision="fp32" if pending else chosen)
     embedding_prior = load_prior(folder, device=target, precision=chosen) if prior else None
-    return LoadedParts(backend, tokenizer, label_tokenizer, Calibration.load(folder), embedding_prior, pending)
+    return LoadedParts(backend, tokenizer, label_tokenizer, load_calibration(folder, prior), embedding_prior, pending)
 
 
 def load_prior(folder: Path, *, device: Any, precision: str) -> EmbeddingPrior | None:
@@ -121,6 +121,20 @@ def load_prior(folder: Path, *, device: Any, precision: str) -> EmbeddingPrior |
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
     return EmbeddingPrior.load(spec, folder, device=device, dtype=dtype)
+
+
+def load_calibration(folder: Path, prior: bool) -> Calibration | None:
+    """The folder's ``calibration.json``, unless the folder has a prior that is switched off (``prior=False``).
+
+    Why: a checkpoint saved with a prior was calibrated on its logits *with* the prior (``save_pretrained`` writes
+    ``prior.json`` only when the classifier had one), so its temperature and shift do not fit the GLiClass model's
+    logits alone: ``prior=False`` gives the model's own, uncalibrated scores (for the default model: v2's).
+    """
+    from .backends.embedding import PRIOR_FILE
+
+    if not prior and (folder / PRIOR_FILE).is_file():
+        return None
+    return Calibration.load(folder)
 
 
 def load_onnx(folder: Path, *, quantized: bool = False, num_threads: int | None = None, prior: bool = True) -> LoadedParts:
@@ -138,7 +152,7 @@ def load_onnx(folder: Path, *, quantized: bool = False, num_threads: int | None 
     label_tokenizer = FastTokenizer.from_folder(folder / LABEL_TOKENIZER_DIR) if config.is_bi_encoder else None
     backend = OnnxBackend(folder, config, quantized=quantized, num_threads=num_threads)
     embedding_prior = load_onnx_prior(folder, num_threads=num_threads) if prior else None
-    return LoadedParts(backend, tokenizer, label_tokenizer, Calibration.load(folder), embedding_prior)
+    return LoadedParts(backend, tokenizer, label_tokenizer, load_calibration(folder, prior), embedding_prior)
 
 
 def load_onnx_prior(folder: Path, *, num_threads: int | None = None) -> EmbeddingPrior | None:
