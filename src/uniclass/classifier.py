@@ -210,7 +210,7 @@ class Classifier:
                 Runtime session's ``intra_op_num_threads``.
             compile: torch only: ``torch.compile`` the forward pass (slow first calls, faster later ones).
             max_batch_tokens: default token budget per batch for ``predict``/``scores``/``classify`` (padded
-                tokens; default 8,192, which keeps batches of long texts fast; ``None``: rows only).
+                tokens; default 8,192, which bounds a batch of long texts; ``None``: rows only).
             precision: ``"fp32"`` (default: exact, the official package's scores), ``"bf16"`` (backbone in
                 bfloat16, head in float32; CPUs with avx512_bf16/AMX and GPUs), ``"int8"`` (CPU: dynamic int8
                 Linear layers after SmoothQuant, calibrated at load on a few built-in texts; ONNX: the int8 graphs), ``"fp16"`` (GPUs only: a CPU without native fp16 raises)
