@@ -245,7 +245,7 @@ class Classifier:
                                precision=precision, prior=prior)
         classifier = cls(parts.backend, parts.tokenizer, parts.label_tokenizer, max_length=max_length,
                          calibration=parts.calibration, max_batch_tokens=max_batch_tokens, prior=parts.prior)
-        if getattr(parts, "pending_precision", None) == "int8":
+        if parts.pending_precision == "int8":
             classifier._quantize_int8()
         return classifier
 

@@ -164,7 +164,7 @@ def apply_precision(
         keep_last_layers: int8: how many of the last transformer layers stay float32 (0: quantize them all).
         keep_down_projections: int8: leave the ``Linear`` layers with in_features > out_features in float32.
         fuse: bf16 on the CPU: swap the backbones' layers for oneDNN-fused ones (``backends.fused``: bias, GELU and
-            residual add inside the matmul), about 2x the unfused bf16 forward (``benchmarks/RESULTS.md`` §8).
+            residual add inside the matmul), 1.2-1.3x the unfused bf16 forward idle (``benchmarks/RESULTS.md`` §8.2).
         smooth: int8: per-channel input maxima of the layers (``backends.smoothquant.calibrate``); the layers that
             have one are SmoothQuant-ed with ``alpha`` before quantizing (None: plain dynamic int8).
         full_range: int8: quantize activations to 8 bits (fbgemm's default is 7, ``reduce_range``, because
