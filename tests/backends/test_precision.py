@@ -72,7 +72,9 @@ def test_bf16_stores_the_backbone_in_bf16_and_keeps_the_head_fp32(flags) -> None
     head = [p for n, p in clf.backend.model.named_parameters() if not n.startswith(("model.encoder_model", "model.label_encoder"))]
     assert head and {p.dtype for p in head} == {torch.float32}
     assert clf.backend.input_dtype == torch.float32
-    assert clf.model.model.encoder_model.config._attn_implementation in ("sdpa", "eager")
+    # SDPA, through uniclass' per-sequence CPU attention (backends.cpu_attention)
+    assert clf.model.model.encoder_model.config._attn_implementation == "uniclass_cpu_sdpa"
+    assert clf.model.model.label_encoder.config._attn_implementation == "uniclass_cpu_sdpa"
 
 
 def test_bf16_on_the_cpu_fuses_the_backbone_layers(flags) -> None:

@@ -203,16 +203,20 @@ def calibrated_int8(model: nn.Module, run: Any, alpha: float = SMOOTH_ALPHA, **o
 
 
 def fuse_for_cpu(model: nn.Module) -> dict[str, int]:
-    """bf16 backbones on the CPU: fuse their layers (``backends.fused``); a no-op elsewhere. Returns the counts."""
+    """bf16 backbones on the CPU: fuse their layers (``backends.fused``) and run their attention per sequence on
+    32-aligned lengths (``backends.cpu_attention``); a no-op elsewhere. Returns what was swapped."""
+    from .cpu_attention import use_padded_sdpa
     from .fused import fuse_backbone, fusion_available
 
     totals: dict[str, int] = {}
     for _, backbone in backbones(model) or [("", model)]:
         first = next(backbone.parameters(), None)
-        if first is None or first.device.type != "cpu" or not fusion_available():
+        if first is None or first.device.type != "cpu":
             continue
-        for key, count in fuse_backbone(backbone).items():
-            totals[key] = totals.get(key, 0) + count
+        if fusion_available():
+            for key, count in fuse_backbone(backbone).items():
+                totals[key] = totals.get(key, 0) + count
+        totals["padded_attention"] = totals.get("padded_attention", 0) + int(use_padded_sdpa(backbone))
     return totals
 
 

@@ -1,0 +1,152 @@
+"""Attention for bf16 encoders on the CPU: one SDPA call per sequence, with its length rounded up to 32.
+
+Why: torch's CPU flash-attention kernel is very sensitive to the key length. On 2 threads, bf16, 12 heads of 32
+(MiniLM), a batch at length 256 runs at ~150 GFLOP/s but at length 262 at ~60, and lengths that are multiples
+of 32 are consistently the fast ones (``benchmarks/attention_kernels.py``). A padded batch also pays for every
+padding key and query, and transformers hands SDPA a materialised ``[B, 1, L, L]`` boolean mask that the kernel
+reads in full. For the short-text/long-text mixes a classifier sees, most of a bf16 forward's attention time
+(about half of the whole forward on the dev mix) was this waste, not arithmetic.
+
+So :func:`padded_sdpa_attention` (registered with transformers as ``"uniclass_cpu_sdpa"``):
+
+* receives the 2-D key padding mask as ``[B, 1, 1, L]`` (:func:`key_padding_mask`, the mask function registered
+  under the same name), never the ``[B, 1, L, L]`` one;
+* runs each sequence on its own real length ``n``, rounded up to a multiple of 32 with masked keys (and its
+  extra query rows dropped afterwards), or with no mask at all when ``n`` is already a multiple of 32;
+* writes zeros at padding positions, whose outputs no real token reads (real tokens never attend to padding
+  keys, and pooling masks padding rows out).
+
+The arithmetic is SDPA's own on the same real keys, so results differ from the batched call only by bf16
+rounding order. Anything it was not written for (a 4-D mask from a custom mask function, non-prefix padding,
+dropout in training, causal attention, tensors off the CPU) goes to transformers' own ``sdpa`` function
+unchanged, so the swap is always safe.
+
+Example:
+    >>> import torch
+    >>> from uniclass.backends.cpu_attention import padded_sdpa
+    >>> q = k = v = torch.randn(2, 4, 40, 32, dtype=torch.bfloat16)
+    >>> mask = torch.tensor([[1] * 40, [1] * 33 + [0] * 7], dtype=torch.bool)[:, None, None, :]
+    >>> padded_sdpa(q, k, v, mask, scale=None).shape  # [B, L, H, D], as transformers' attention functions return
+    torch.Size([2, 40, 4, 32])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ATTENTION_NAME", "ALIGN", "key_padding_mask", "padded_sdpa", "padded_sdpa_attention", "use_padded_sdpa"]
+
+ATTENTION_NAME = "uniclass_cpu_sdpa"
+ALIGN = 32  # key lengths the CPU flash kernel runs fastest at (benchmarks/attention_kernels.py)
+
+
+def _round_up(n: int) -> int:
+    return n + (-n) % ALIGN
+
+
+def key_padding_mask(batch_size: int, q_length: int, kv_length: int, q_offset: int = 0, kv_offset: int = 0,
+                     mask_function: Any = None, attention_mask: torch.Tensor | None = None, **kwargs: Any
+                     ) -> torch.Tensor | None:
+    """transformers mask function: the padding mask as ``[B, 1, 1, L]`` booleans for plain bidirectional
+    attention (``None`` when nothing is padded); any other pattern gets transformers' full SDPA mask."""
+    from transformers.masking_utils import bidirectional_mask_function, sdpa_mask
+
+    plain = mask_function is bidirectional_mask_function and q_offset == 0 and kv_offset == 0
+    if not plain or (attention_mask is not None and attention_mask.dim() != 2):
+        return sdpa_mask(batch_size=batch_size, q_length=q_length, kv_length=kv_length, q_offset=q_offset,
+                         kv_offset=kv_offset, mask_function=mask_function, attention_mask=attention_mask, **kwargs)
+    if attention_mask is None:
+        return None
+    keep = attention_mask[:, :kv_length].to(torch.bool)
+    return None if bool(keep.all()) else keep[:, None, None, :]
+
+
+def _prefix_lengths(mask: torch.Tensor | None, batch: int, length: int) -> list[int] | None:
+    """Real lengths per row when ``mask`` (``[B, 1, 1, L]``) keeps a prefix of every row; None otherwise."""
+    if mask is None:
+        return [length] * batch
+    if mask.dtype != torch.bool or mask.shape != (batch, 1, 1, length):
+        return None
+    keep = mask[:, 0, 0, :]
+    lengths = keep.sum(-1)
+    prefix = torch.arange(length, device=keep.device)[None, :] < lengths[:, None]
+    if not bool(torch.equal(prefix, keep)) or bool((lengths == 0).any()):
+        return None
+    return lengths.tolist()
+
+
+def padded_sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None,
+                scale: float | None) -> torch.Tensor | None:
+    """Per-sequence SDPA on 32-aligned real lengths; ``[B, L, H, D]``, or None if ``mask`` is not a prefix mask.
+
+    ``query``/``key``/``value`` are ``[B, H, L, D]``; padding rows of the result are zeros.
+    """
+    batch, heads, length, dim = query.shape
+    lengths = _prefix_lengths(mask, batch, length)
+    if lengths is None:
+        return None
+    out = query.new_empty(batch, length, heads, dim)
+    for row, n in enumerate(lengths):
+        aligned = _round_up(n)
+        q, k, v = query[row:row + 1, :, :n], key[row:row + 1, :, :n], value[row:row + 1, :, :n]
+        if aligned == n:
+            result = F.scaled_dot_product_attention(q, k, v, scale=scale)
+        else:
+            pad = (0, 0, 0, aligned - n)  # zero rows at the end of the sequence axis; their keys are masked below
+            keep = torch.arange(aligned, device=q.device) < n
+            result = F.scaled_dot_product_attention(F.pad(q, pad), F.pad(k, pad), F.pad(v, pad),
+                                                    attn_mask=keep[None, None, None, :], scale=scale)[:, :, :n]
+        out[row, :n] = result[0].transpose(0, 1)
+        if n < length:
+            out[row, n:] = 0
+    return out
+
+
+def padded_sdpa_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                          attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
+                          is_causal: bool | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """transformers attention function (the ``sdpa`` signature): :func:`padded_sdpa` where it applies, else sdpa."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    causal = is_causal if is_causal is not None else getattr(module, "is_causal", False)
+    usable = (query.device.type == "cpu" and not causal and not (module.training and dropout > 0)
+              and key.shape == query.shape and not kwargs.get("output_attentions"))
+    out = padded_sdpa(query, key, value, attention_mask, scaling) if usable else None
+    if out is not None:
+        return out, None
+    if attention_mask is not None and attention_mask.shape[-2] == 1 and query.shape[2] > 1:
+        attention_mask = attention_mask.expand(-1, -1, query.shape[2], -1)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                  is_causal=is_causal, **kwargs)
+
+
+def _register() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    AttentionInterface.register(ATTENTION_NAME, padded_sdpa_attention)
+    AttentionMaskInterface.register(ATTENTION_NAME, key_padding_mask)
+
+
+def use_padded_sdpa(backbone: nn.Module) -> bool:
+    """Switch a transformers backbone running ``sdpa`` to :func:`padded_sdpa_attention` (in place).
+
+    Only models that dispatch attention through transformers' ``AttentionInterface`` and run ``sdpa`` now are
+    switched (BERT, MiniLM, RoBERTa, ModernBERT...); DeBERTa's own attention and eager/flash choices are left
+    alone. Returns whether it was switched.
+    """
+    config = getattr(backbone, "config", None)
+    if config is None or getattr(config, "_attn_implementation", None) not in ("sdpa", ATTENTION_NAME):
+        return False
+    if not getattr(backbone, "_supports_attention_backend", False):
+        return False
+    _register()
+    for module in backbone.modules():
+        sub = getattr(module, "config", None)
+        if sub is not None and getattr(sub, "_attn_implementation", None) == "sdpa":
+            sub._attn_implementation = ATTENTION_NAME
+    return True
