@@ -11,6 +11,8 @@ jobs hits all cells alike; the median texts/s per cell and its ratio to the cell
 same precision and round are reported. The GLiClass network alone (``prior=False``). Reproduce::
 
     python benchmarks/batching_sweep.py --texts 96 --rounds 3 --out benchmarks/results/batching_sweep.json
+    python benchmarks/batching_sweep.py --precisions bf16 --batch-sizes 16,32,64,128 --budgets none,4096,8192,16384 \
+        --texts 128 --rounds 3 --out benchmarks/results/batching_sweep_bf16.json
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from uniclass.bench.common import run_header
 from uniclass.bench.workloads import LABELS_8, dev_mix
 
 BATCH_SIZES = (16, 32, 64)
-TOKEN_BUDGETS = (None, 8192)
 BASELINE = (32, None)
 
 
@@ -44,6 +45,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)), help="comma-separated row caps")
+    parser.add_argument("--budgets", default="none,8192",
+                        help="comma-separated token budgets ('none': no budget; budgets below 64 tokens a row are skipped)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "batching_sweep.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -51,7 +55,11 @@ def main() -> None:
     labels = list(LABELS_8)
     models = {p: Classifier.from_pretrained(device="cpu", precision=p, prior=False, max_length=args.max_length)
               for p in args.precisions.split(",")}
-    cells = [(b, t) for b in BATCH_SIZES for t in TOKEN_BUDGETS if t is None or t >= b * 64]
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    budgets = [None if t.strip().lower() == "none" else int(t) for t in args.budgets.split(",")]
+    cells = [(b, t) for b in batch_sizes for t in budgets if t is None or t >= b * 64]
+    if BASELINE not in cells:
+        cells.insert(0, BASELINE)  # every ratio is to this cell of the same round
     for clf in models.values():  # warm-up
         clf.scores(texts[:32], labels)
     rounds: list[dict[str, dict[str, float]]] = []
