@@ -530,6 +530,8 @@ def run(setup: OfficialSetup, out_dir: str | Path, clock: Callable[[], float] = 
     """
     from ..classifier import DEFAULT_MODEL_DIR, resolve_checkpoint
 
+    if setup.rounds < 1 or setup.repeats < 1:  # before minutes of loading, not after
+        raise ValueError(f"rounds and repeats must be >= 1, got {setup.rounds} and {setup.repeats}")
     threads = set_threads(setup.threads)
     quiet_transformers()
     checkpoint = resolve_checkpoint(setup.model) if setup.model else DEFAULT_MODEL_DIR
@@ -592,7 +594,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use this interpreter (which must have gliclass) instead of --official-env")
     parser.add_argument("--texts", type=int, default=None, help="texts in the mix, half short, half long (default 128)")
     parser.add_argument("--reference-texts", type=int, default=None,
-                        help="texts scored one per official call for the parity column (default: all)")
+                        help="texts scored one per official call for the parity column, in the first round only "
+                        "(default: all)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="interleaved rounds (default 3; --quick 1): each runs the official package once, then "
                         "every uniclass row right after it, each side timing --repeats passes; the speed-up is the "
