@@ -123,8 +123,9 @@ def _official_fakes(monkeypatch, tmp_path):
                 "versions": {}, "threads": 1}
 
     monkeypatch.setattr(official, "run_official", run_official)
-    monkeypatch.setattr(official, "time_classifier",
-                        lambda clf, texts, labels, setup: (Timing(len(texts), [0.5]), [[0.5] * len(labels)] * len(texts), None))
+    monkeypatch.setattr(official, "prepare_classifier", lambda clf, texts, labels, setup: None)
+    monkeypatch.setattr(official, "time_round",
+                        lambda clf, texts, labels, setup, clock: (Timing(len(texts), [0.5]), [[0.5] * len(labels)] * len(texts)))
     from uniclass import classifier
 
     def from_pretrained(path, **kwargs):

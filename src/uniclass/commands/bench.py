@@ -15,7 +15,8 @@ BENCHMARKS = {
     "labels": "texts/s at 1..128 labels for ~64/256/512-token texts: uni-encoder, bi-encoder (cached labels), "
               "NLI cross-encoder (writes labels.json, labels.md, labels.png)",
     "official": "uniclass (torch, ONNX fp32/int8) against the official gliclass package on the same checkpoint, "
-                "texts, labels, threads and batch size; speed-up and max |score difference| (official.json/.md)",
+                "texts, labels, threads and batch size, timed in interleaved rounds; paired speed-up (median over "
+                "rounds of each round's ratio) and max |score difference| (official.json/.md)",
     "efficiency": "analytic FLOPs per text, achieved GFLOP/s and the fraction of the measured fp32 matmul peak "
                   "(efficiency.json/.md)",
 }
