@@ -95,8 +95,8 @@ class OfficialSetup:
     max_length: int = 512
     texts: int = 128
     reference_texts: int = -1  # texts scored one per official call for the parity column; -1: all
-    repeats: int = 3  # timed passes per side per round
-    rounds: int = 3  # interleaved rounds: the official side once, then every uniclass row (--quick: 1)
+    repeats: int = 1  # timed passes per side per round
+    rounds: int = 5  # interleaved rounds: the official side once, then every uniclass row (--quick: 1)
     warmup_texts: int = 32
     seed: int = 0
     onnx: bool = True
@@ -597,7 +597,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="texts scored one per official call for the parity column, in the first round only "
                         "(default: all)")
     parser.add_argument("--rounds", type=int, default=None,
-                        help="interleaved rounds (default 3; --quick 1): each runs the official package once, then "
+                        help="interleaved rounds (default 5; --quick 1): each runs the official package once, then "
                         "every uniclass row right after it, each side timing --repeats passes; the speed-up is the "
                         "median over rounds of the per-round ratio, which the machine's drift affects far less than "
                         "a ratio of medians taken minutes apart")
@@ -627,8 +627,9 @@ def setup_from_args(args: argparse.Namespace) -> OfficialSetup:
         model=args.model, env=args.official_env, python=args.official_python, threads=args.threads,
         batch_size=args.batch_size, max_length=args.max_length, texts=texts,
         reference_texts=args.reference_texts if args.reference_texts is not None else -1,
-        repeats=args.repeats if args.repeats is not None else (1 if quick else 3),
-        rounds=rounds if rounds is not None else (1 if quick else 3),
+        # one timed pass per side per round by default: the rounds, not repeated passes, give the median
+        repeats=args.repeats if args.repeats is not None else 1,
+        rounds=rounds if rounds is not None else (1 if quick else 5),
         warmup_texts=min(texts, 2 if quick else args.batch_size), seed=args.seed, quick=quick, onnx=not args.no_onnx,
         onnx_dir=args.onnx_dir, precisions=parse_precisions(args.precisions, device), device=device,
         requirements=official_requirements(getattr(args, "official_requirements", None)),
