@@ -9,7 +9,12 @@ that this machine's speed swings hit all variants alike:
 2. **Batch layouts** for one padded batch of real lengths (``lo``..``hi``): what transformers does now (one call,
    materialised ``[B, 1, L, L]`` mask), one call on the batch padded to a multiple of 32 with a ``[B, 1, 1, L]``
    key mask, the unmasked padded call (a lower bound that is not correct with padding), and one call per
-   sequence, unaligned and 32-aligned (uniclass' ``padded_sdpa``).
+   sequence on its exact length, and uniclass' ``padded_sdpa`` (rows grouped by their 32-aligned length).
+3. **Linear kernels** (why int8 cannot reach issue 13's 8x here): MiniLM's four linear shapes at 8,192 rows, bf16
+   through oneDNN's fused linear (what ``precision="bf16"`` runs) against int8 through oneDNN's AMX/VNNI
+   ``onednn.qlinear_pointwise`` (per-channel int8 weights, prepacked), once with uint8 activations already
+   quantized (the kernel alone: a bound for a fully static int8 graph) and once quantizing the bf16 activations
+   per tensor first (what a dynamic recipe pays).
 
 Reproduce::
 
@@ -89,7 +94,7 @@ def layout_table(rounds: int) -> list[dict[str, object]]:
             "batched, padded to 32, [B,1,1,L] mask": lambda: F.scaled_dot_product_attention(qp, kp, vp, attn_mask=keep_aligned),
             "batched, padded to 32, no mask (bound, wrong with padding)": lambda: F.scaled_dot_product_attention(qp, kp, vp),
             "per sequence, exact lengths": per_sequence,
-            "per sequence, 32-aligned (uniclass padded_sdpa)": lambda: padded_sdpa(q, k, v, keep[:, None, None, :], None),
+            "grouped by 32-aligned length (uniclass padded_sdpa)": lambda: padded_sdpa(q, k, v, keep[:, None, None, :], None),
         }
         medians = _rounds(variants, rounds)
         base = medians["batched, [B,1,L,L] mask (transformers sdpa)"]
@@ -101,6 +106,40 @@ def layout_table(rounds: int) -> list[dict[str, object]]:
     return rows
 
 
+def linear_table(rounds: int, rows: int = 8192) -> list[dict[str, object]]:
+    out = []
+    for k, n in ((384, 1152), (384, 384), (384, 1536), (1536, 384)):
+        generator = torch.Generator().manual_seed(k + n)
+        x = torch.randn(rows, k, generator=generator).to(torch.bfloat16)
+        weight, bias = torch.randn(n, k, generator=generator) * 0.05, torch.randn(n, generator=generator)
+        w_scale = weight.abs().amax(1) / 127
+        w_int8 = torch.round(weight / w_scale[:, None]).clamp(-128, 127).to(torch.int8)
+        packed = torch.ops.onednn.qlinear_prepack(w_int8, [rows, k])
+        zero_points = torch.zeros(n, dtype=torch.long)
+        x_uint8 = torch.randint(0, 256, (rows, k), dtype=torch.uint8, generator=generator)
+        w_bf16, b_bf16 = weight.to(torch.bfloat16), bias.to(torch.bfloat16)
+
+        def int8(qx: torch.Tensor, scale: float) -> torch.Tensor:
+            return torch.ops.onednn.qlinear_pointwise(qx, scale, 128, packed, w_scale, zero_points, bias, 1.0, 0,
+                                                      torch.bfloat16, "none", [], "")
+
+        def int8_dynamic() -> torch.Tensor:
+            scale = float(x.abs().max()) / 127
+            qx = torch.clamp(torch.round(x.float() / scale) + 128, 0, 255).to(torch.uint8)
+            return int8(qx, scale)
+
+        medians = _rounds({
+            "bf16 fused linear": lambda: torch.ops.mkldnn._linear_pointwise(x, w_bf16, b_bf16, "none", [], ""),
+            "int8 kernel alone (activations already uint8)": lambda: int8(x_uint8, 0.01),
+            "int8 with per-tensor activation quantization": int8_dynamic,
+        }, rounds)
+        gflop = 2 * rows * k * n / 1e9
+        out.append({"rows": rows, "in": k, "out": n, "gflops": {name: gflop / s for name, s in medians.items()}})
+        print(f"linear {k}->{n}: " + " | ".join(f"{name}: {gflop / s:.0f} GFLOP/s" for name, s in medians.items()),
+              file=sys.stderr, flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
@@ -110,7 +149,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     payload = {"header": run_header(args.threads), "command": " ".join(["python", *sys.argv]),
                "heads": HEADS, "head_dim": HEAD_DIM, "rounds": args.rounds,
-               "alignment": alignment_table(args.rounds), "layouts": layout_table(args.rounds)}
+               "alignment": alignment_table(args.rounds), "layouts": layout_table(args.rounds),
+               "linears": linear_table(args.rounds)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)

@@ -34,17 +34,26 @@ def _batched(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tens
     return F.scaled_dot_product_attention(q, k, v, attn_mask=full).transpose(1, 2)
 
 
-@pytest.mark.parametrize("lengths", [[70, 64, 33, 1], [32, 32], [5, 40, 31]])
-def test_real_tokens_get_the_batched_result_and_padding_rows_are_zero(lengths: list[int]) -> None:
+@pytest.mark.parametrize("lengths", [[70, 64, 33, 1], [32, 32], [5, 40, 31], [70, 3, 66, 65, 40], [100, 97, 90, 2]])
+def test_real_tokens_get_the_batched_result_and_padding_stays_finite(lengths: list[int]) -> None:
     length = max(lengths)
     q, k, v = _qkv(len(lengths), length)
     mask = _prefix_mask(lengths, length)
     got = padded_sdpa(q, k, v, mask, scale=None)
     want = _batched(q, k, v, mask)
     assert got is not None and got.shape == (len(lengths), length, 3, 8)
+    assert torch.isfinite(got).all()
     for row, n in enumerate(lengths):
         assert torch.allclose(got[row, :n], want[row, :n], atol=1e-5)
-        assert not got[row, n:].any()
+        assert not got[row, n + (-n) % ALIGN:].any()  # past the row's aligned length: zeros
+
+
+def test_rows_are_grouped_by_aligned_length() -> None:
+    from uniclass.backends import cpu_attention
+
+    # consecutive rows of one 32-bucket share a call; unsorted rows of a bucket are gathered
+    assert cpu_attention._groups([70, 3, 66, 65, 40]) == [(32, [1]), (64, [4]), (96, [0, 2, 3])]
+    assert cpu_attention._groups([300, 290, 288]) == [(288, [2]), (320, [0, 1])]
 
 
 def test_lengths_that_need_aligning_use_masked_keys_not_extra_real_ones() -> None:

@@ -1,4 +1,4 @@
-"""Attention for bf16 encoders on the CPU: one SDPA call per sequence, with its length rounded up to 32.
+"""Attention for bf16 encoders on the CPU: SDPA on real lengths rounded up to 32, rows grouped by that length.
 
 Why: torch's CPU flash-attention kernel is very sensitive to the key length. On 2 threads, bf16, 12 heads of 32
 (MiniLM), a batch at length 256 runs at ~150 GFLOP/s but at length 262 at ~60, and lengths that are multiples
@@ -11,10 +11,11 @@ So :func:`padded_sdpa_attention` (registered with transformers as ``"uniclass_cp
 
 * receives the 2-D key padding mask as ``[B, 1, 1, L]`` (:func:`key_padding_mask`, the mask function registered
   under the same name), never the ``[B, 1, L, L]`` one;
-* runs each sequence on its own real length ``n``, rounded up to a multiple of 32 with masked keys (and its
-  extra query rows dropped afterwards), or with no mask at all when ``n`` is already a multiple of 32;
-* writes zeros at padding positions, whose outputs no real token reads (real tokens never attend to padding
-  keys, and pooling masks padding rows out).
+* runs the rows in groups of equal real length rounded up to a multiple of 32 (one SDPA call per group: one
+  for a length-sorted batch of similar texts, a few for a batch of mixed lengths), each group at its aligned
+  length with the keys past each row's real length masked, or with no mask at all when every row fills it;
+* leaves padding positions with values no real token reads (real tokens never attend to padding keys, and
+  pooling masks padding rows out): zeros past a group's aligned length, below it what padding queries get.
 
 The arithmetic is SDPA's own on the same real keys, so results differ from the batched call only by bf16
 rounding order. Anything it was not written for (a 4-D mask from a custom mask function, non-prefix padding,
@@ -79,31 +80,61 @@ def _prefix_lengths(mask: torch.Tensor | None, batch: int, length: int) -> list[
     return lengths.tolist()
 
 
+def _groups(lengths: list[int]) -> list[tuple[int, list[int]]]:
+    """Rows grouped by their 32-aligned length, as ``(aligned length, row indices)``, shortest first."""
+    groups: dict[int, list[int]] = {}
+    for row, n in enumerate(lengths):
+        groups.setdefault(_round_up(n), []).append(row)
+    return sorted(groups.items())
+
+
+def _rows(tensor: torch.Tensor, rows: list[int]) -> torch.Tensor:
+    """``tensor[rows]``: a view when the rows are consecutive (length-sorted batches), else a gather."""
+    if rows == list(range(rows[0], rows[-1] + 1)):
+        return tensor[rows[0]:rows[-1] + 1]
+    return tensor[torch.tensor(rows, device=tensor.device)]
+
+
 def padded_sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None,
                 scale: float | None) -> torch.Tensor | None:
-    """Per-sequence SDPA on 32-aligned real lengths; ``[B, L, H, D]``, or None if ``mask`` is not a prefix mask.
+    """SDPA per group of rows with the same 32-aligned real length; ``[B, L, H, D]``, or None if ``mask`` is not
+    a prefix mask.
 
-    ``query``/``key``/``value`` are ``[B, H, L, D]``; padding rows of the result are zeros.
+    ``query``/``key``/``value`` are ``[B, H, L, D]``. A group runs at its aligned length ``A`` (keys past each
+    row's real length masked, no mask when every row fills ``A``), zero-padded where ``A`` exceeds ``L``; outputs
+    past ``A`` are zeros, and outputs at padding positions below ``A`` are those of padding queries over the real
+    keys (finite, never read by a real token).
     """
     batch, heads, length, dim = query.shape
     lengths = _prefix_lengths(mask, batch, length)
     if lengths is None:
         return None
     out = query.new_empty(batch, length, heads, dim)
-    for row, n in enumerate(lengths):
-        aligned = _round_up(n)
-        q, k, v = query[row:row + 1, :, :n], key[row:row + 1, :, :n], value[row:row + 1, :, :n]
-        if aligned == n:
-            result = F.scaled_dot_product_attention(q, k, v, scale=scale)
-        else:
-            pad = (0, 0, 0, aligned - n)  # zero rows at the end of the sequence axis; their keys are masked below
-            keep = torch.arange(aligned, device=q.device) < n
-            result = F.scaled_dot_product_attention(F.pad(q, pad), F.pad(k, pad), F.pad(v, pad),
-                                                    attn_mask=keep[None, None, None, :], scale=scale)[:, :, :n]
-        out[row, :n] = result[0].transpose(0, 1)
-        if n < length:
-            out[row, n:] = 0
+    for aligned, rows in _groups(lengths):
+        q, k, v = (_rows(t, rows)[:, :, :aligned] for t in (query, key, value))
+        if aligned > length:  # the longest rows of a batch whose length is not a multiple of 32
+            pad = (0, 0, 0, aligned - length)
+            q, k, v = F.pad(q, pad), F.pad(k, pad), F.pad(v, pad)
+        real = torch.tensor([lengths[row] for row in rows], device=q.device)
+        keep = None
+        if bool((real < aligned).any()):
+            keep = (torch.arange(aligned, device=q.device)[None, :] < real[:, None])[:, None, None, :]
+        result = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=scale).transpose(1, 2)
+        _write(out, rows, result[:, :min(aligned, length)])
     return out
+
+
+def _write(out: torch.Tensor, rows: list[int], result: torch.Tensor) -> None:
+    """``out[rows, :width] = result`` and zeros after ``width`` (a slice for consecutive rows, else per row)."""
+    width = result.shape[1]
+    if rows == list(range(rows[0], rows[-1] + 1)):
+        block = out[rows[0]:rows[-1] + 1]
+        block[:, :width] = result
+        block[:, width:] = 0
+        return
+    for i, row in enumerate(rows):
+        out[row, :width] = result[i]
+        out[row, width:] = 0
 
 
 def padded_sdpa_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
