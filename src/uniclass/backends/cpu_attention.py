@@ -143,7 +143,7 @@ def padded_sdpa_attention(module: nn.Module, query: torch.Tensor, key: torch.Ten
     """transformers attention function (the ``sdpa`` signature): :func:`padded_sdpa` where it applies, else sdpa."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    causal = is_causal if is_causal is not None else getattr(module, "is_causal", False)
+    causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)  # transformers' default
     usable = (query.device.type == "cpu" and not causal and not (module.training and dropout > 0)
               and key.shape == query.shape and not kwargs.get("output_attentions"))
     out = padded_sdpa(query, key, value, attention_mask, scaling) if usable else None
