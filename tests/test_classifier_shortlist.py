@@ -192,3 +192,21 @@ def test_the_prior_is_centred_on_the_whole_set_when_only_a_shortlist_is_scored(p
         np.testing.assert_allclose(short[i], expected, atol=1e-5)
     request = normalize_request(texts, candidates)
     assert request.prior_centers is None  # only predict sets it, from the shortlist
+
+
+def test_labels_with_prototypes_keep_their_whole_set_logit_when_shortlisted(prior_clf) -> None:
+    """With few-shot prototypes (fit) on some labels, the centre is taken over the vectors the logits use: a
+    prototype for those labels, the prompt vector for the rest (the index only holds prompt vectors)."""
+    import numpy as np
+
+    clf = prior_clf
+    labels = [f"topic {i}" for i in range(30)]
+    clf.prior.set_prototypes({"topic 3": ["The striker scored twice.", "A late goal won it."],
+                              "topic 7": ["Shares fell 5%."]})
+    texts = ["The striker scored twice.", "Shares fell 5%."]
+    candidates, _, centers = clf._shortlist(texts, labels, 4)
+    whole = clf.prior.logits(texts, [labels] * 2)
+    short = clf.prior.logits(texts, candidates, centers=centers)
+    for i, row in enumerate(candidates):
+        expected = [whole[i][labels.index(label)] for label in row]
+        np.testing.assert_allclose(short[i], expected, atol=1e-5)

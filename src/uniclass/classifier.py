@@ -751,7 +751,8 @@ class Classifier:
         kind = _retriever_kind(index.retriever)
         vectors = self._retriever(kind).encode_texts(text_list)
         candidates = [[index.labels[j] for j in sorted(row)] for row in index.search(vectors, k)]
-        centers = self.prior.adjust(vectors @ index.vectors.T, index.vectors).mean(axis=1).tolist() if kind == "prior" else None
+        # the index holds prompt vectors; the centre must use what logits() uses (prototypes included)
+        centers = self.prior.mean_cosines(vectors, index.labels, index.vectors) if kind == "prior" else None
         return candidates, len(index), centers
 
     def _default_retriever(self) -> str:

@@ -414,10 +414,27 @@ class EmbeddingPrior:
         spread = np.sqrt(np.maximum(((vectors @ cov) * vectors).sum(axis=1), 1e-12))
         return vectors @ mean, self.spec.reference_scale / spread
 
-    def adjust(self, cosines: np.ndarray, label_vectors: np.ndarray) -> np.ndarray:
-        """``[N, L]`` cosines standardised per label against the reference (unchanged without ``spec.reference``)."""
-        bias, factor = self.label_offsets(label_vectors)
-        return (np.asarray(cosines, dtype=np.float64) - bias[None, :]) * factor[None, :]
+    def scoring_terms(self, labels: Sequence[str], prompt_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per label, the ``(vector, bias, factor)`` of ``logits``: ``cos' = (text . vector - bias) * factor``.
+
+        ``prompt_vectors`` are the labels' prompt vectors (or already their ``label_vectors``); a label with a
+        prototype takes its prototype instead, unstandardised (module docstring, RESULTS §10.2).
+        """
+        vectors = np.asarray(prompt_vectors)
+        if self.prototypes:
+            vectors = np.stack([self.prototypes.get(label, vector) for label, vector in zip(labels, vectors, strict=True)])
+        bias, factor = self.label_offsets(vectors)
+        if self.prototypes:
+            raw = np.array([label in self.prototypes for label in labels], dtype=bool)
+            bias, factor = np.where(raw, 0.0, bias), np.where(raw, 1.0, factor)
+        return vectors, bias, factor
+
+    def mean_cosines(self, text_vectors: np.ndarray, labels: Sequence[str], prompt_vectors: np.ndarray) -> list[float]:
+        """Per text, the mean over ``labels`` of the cosine ``logits`` centres (standardised, prototypes raw): the
+        ``centers`` that make a shortlist's logits those of the whole set."""
+        vectors, bias, factor = self.scoring_terms(labels, prompt_vectors)
+        cosines = (np.asarray(text_vectors, dtype=np.float64) @ vectors.astype(np.float64).T - bias[None, :]) * factor[None, :]
+        return cosines.mean(axis=1).tolist()
 
     def logits(self, texts: Sequence[str], label_lists: Sequence[Sequence[str]], batch_size: int = 32, *,
                centers: Sequence[float] | None = None) -> list[np.ndarray]:
@@ -430,11 +447,7 @@ class EmbeddingPrior:
         """
         text_vectors = self.text_vectors(texts, batch_size)
         unique = list(dict.fromkeys(label for labels in label_lists for label in labels))
-        vectors = self.label_vectors(unique, batch_size)
-        bias, factor = self.label_offsets(vectors)
-        if self.prototypes:  # a prototype's cosine stays unstandardised (module docstring, RESULTS §10.2)
-            raw = np.array([label in self.prototypes for label in unique], dtype=bool)
-            bias, factor = np.where(raw, 0.0, bias), np.where(raw, 1.0, factor)
+        vectors, bias, factor = self.scoring_terms(unique, self.label_vectors(unique, batch_size))
         table = {label: (vectors[j], bias[j], factor[j]) for j, label in enumerate(unique)}
         out = []
         for i, labels in enumerate(label_lists):
