@@ -741,6 +741,26 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 # ====================================================================== middleware (plain ASGI: cheap, and sees every request)
+class _StatusRecorder:
+    """A ``send`` that passes every message on and notes the response status and the time since it was made.
+
+    Both middlewares act on how a request ended (refusal pacing, metrics), even when the app raised: they read
+    ``status`` (``status`` as given until a response starts) and ``seconds()`` in a ``finally``.
+    """
+
+    def __init__(self, send: Send, status: int):
+        self.send, self.status, self.started = send, status, time.perf_counter()
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+    def seconds(self) -> float:
+        """Seconds since this recorder was made (the request's start, for the middleware that made it)."""
+        return time.perf_counter() - self.started
+
+
 class _Guard:
     """Pacing, API key and body size for ``/v1/*``, checked before the body is parsed (or even fully received).
 
@@ -766,19 +786,12 @@ class _Guard:
                 message = f"too many refused requests from this client; retry in {retry:.1f} s"
                 await error_response(429, "too_many_refusals", message, retry_after=retry)(scope, receive, send)
                 return
-        started, status = time.perf_counter(), 0
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recorder = _StatusRecorder(send, status=0)
         try:
-            await self._guarded(scope, receive, record_status)
+            await self._guarded(scope, receive, recorder)
         finally:
-            if RefusalPacer.refused(status):
-                self.pacer.charge(client, time.perf_counter() - started)
+            if RefusalPacer.refused(recorder.status):
+                self.pacer.charge(client, recorder.seconds())
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -881,15 +894,8 @@ class _Measure:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recorder = _StatusRecorder(send, status=500)
         try:
-            await self.app(scope, receive, record_status)
+            await self.app(scope, receive, recorder)
         finally:
-            self.metrics.observe_request(scope["path"], status, time.perf_counter() - started)
+            self.metrics.observe_request(scope["path"], recorder.status, recorder.seconds())
