@@ -1,11 +1,20 @@
-"""A real uvicorn server on a free loopback port, shared by the HTTP and browser tests."""
+"""A real uvicorn server on a free loopback port, shared by the HTTP and browser tests, and what the HTTP tests
+send it with (the checkpoint they serve, an API key, a classify call)."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tests.conftest import PARITY
+
+if TYPE_CHECKING:
+    import httpx
+
+MODEL = PARITY / "uni_bert_default"  # the tiny parity checkpoint: every model call stays cheap
+KEY = "s3cret-key"
 
 
 def free_port() -> int:
@@ -37,3 +46,10 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def post(url: str, body: Any, **kwargs: Any) -> httpx.Response:
+    """``POST /v1/classify`` with ``body`` as JSON (httpx imported here: the test modules skip without it)."""
+    import httpx
+
+    return httpx.post(f"{url}/v1/classify", json=body, timeout=30, **kwargs)

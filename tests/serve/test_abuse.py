@@ -17,20 +17,9 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from tests.conftest import PARITY
-from tests.serve.live_server import LiveServer
+from tests.serve.live_server import KEY, MODEL, LiveServer, post
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-MODEL = PARITY / "uni_bert_default"
-KEY = "s3cret-key"
-
-
-@pytest.fixture(scope="module")
-def clf() -> Any:
-    from uniclass import Classifier
-
-    return Classifier.from_pretrained(MODEL, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +30,6 @@ def small(clf: Any) -> Iterator[str]:
                      max_example_chars=50, max_threshold_labels=3, max_wait_ms=5, refusal_share=1.0)
     with LiveServer(app) as url:
         yield url
-
-
-def post(url: str, body: Any, **kwargs: Any) -> httpx.Response:
-    return httpx.post(f"{url}/v1/classify", json=body, timeout=30, **kwargs)
 
 
 # ---------------------------------------------------------------- defects 1, 2, 12: limits and the work budget

@@ -14,21 +14,11 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from tests.conftest import PARITY
-from tests.serve.live_server import LiveServer
+from tests.serve.live_server import KEY, LiveServer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-MODEL = PARITY / "uni_bert_default"
-KEY = "s3cret-key"
 TEXT = "The striker scored twice. Shares fell 5% after the call! Dr. Smith said so."
-
-
-@pytest.fixture(scope="module")
-def clf() -> Any:
-    from uniclass import Classifier
-
-    return Classifier.from_pretrained(MODEL, device="cpu")
 
 
 @pytest.fixture(scope="module")

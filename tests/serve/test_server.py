@@ -17,22 +17,9 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from tests.conftest import PARITY
-from tests.serve.live_server import LiveServer, free_port
+from tests.serve.live_server import KEY, MODEL, LiveServer, free_port, post
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-MODEL = PARITY / "uni_bert_default"
-KEY = "s3cret-key"
-
-
-
-
-@pytest.fixture(scope="module")
-def clf() -> Any:
-    from uniclass import Classifier
-
-    return Classifier.from_pretrained(MODEL, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +38,6 @@ def keyed(clf: Any) -> Iterator[str]:
 
     with LiveServer(create_app(clf, api_key=KEY, refusal_share=1.0)) as url:
         yield url
-
-
-def post(url: str, body: Any, **kwargs: Any) -> httpx.Response:
-    return httpx.post(f"{url}/v1/classify", json=body, timeout=30, **kwargs)
 
 
 def assert_same(got: list[list[dict[str, Any]]], expected: list[list[dict[str, Any]]]) -> None:
