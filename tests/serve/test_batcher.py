@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -99,77 +100,70 @@ def test_validation_failure_fails_alone_and_the_rest_share_one_call() -> None:
     assert results[0][0][0]["label"] == "a:0.5:True" and results[2][0][0]["label"] == "c:0.5:True"
 
 
-def test_cancelled_work_never_reaches_the_model() -> None:
+def run_blocked(scenario: Callable[[MicroBatcher, threading.Event], Awaitable[None]], **kwargs: Any) -> list[list[str]]:
+    """Play ``scenario`` against a started batcher whose model call blocks until the event is set (so a test
+    can hold a call running while it queues, cancels or shuts down); the texts of every model call."""
     calls: list[list[str]] = []
     release = threading.Event()
 
     async def main() -> None:
-        batcher = MicroBatcher(blocking_classify(calls, release), max_wait_ms=0)
+        batcher = MicroBatcher(blocking_classify(calls, release), max_wait_ms=0, **kwargs)
         await batcher.start()
         try:
-            first = asyncio.ensure_future(batcher.submit(Job(["a"], [["x"]], True, 0.5)))
-            await asyncio.sleep(0.05)  # the first call is running
-            gone = [asyncio.ensure_future(batcher.submit(Job([f"g{i}"], [["x"]], True, 0.5))) for i in range(3)]
-            await asyncio.sleep(0.01)
-            for task in gone:
-                task.cancel()  # the clients hung up
-            await asyncio.sleep(0.01)
-            assert batcher.pending_texts == 1
-            release.set()
-            await first
-            await asyncio.sleep(0.05)
+            await scenario(batcher, release)
         finally:
             await batcher.stop()
 
     asyncio.run(main())
-    assert calls == [["a"]]
+    return calls
+
+
+def test_cancelled_work_never_reaches_the_model() -> None:
+    async def scenario(batcher: MicroBatcher, release: threading.Event) -> None:
+        first = asyncio.ensure_future(batcher.submit(Job(["a"], [["x"]], True, 0.5)))
+        await asyncio.sleep(0.05)  # the first call is running
+        gone = [asyncio.ensure_future(batcher.submit(Job([f"g{i}"], [["x"]], True, 0.5))) for i in range(3)]
+        await asyncio.sleep(0.01)
+        for task in gone:
+            task.cancel()  # the clients hung up
+        await asyncio.sleep(0.01)
+        assert batcher.pending_texts == 1
+        release.set()
+        await first
+        await asyncio.sleep(0.05)
+
+    assert run_blocked(scenario) == [["a"]]
 
 
 def test_queue_bound_counts_work() -> None:
-    calls: list[list[str]] = []
-    release = threading.Event()
+    async def scenario(batcher: MicroBatcher, release: threading.Event) -> None:
+        first = asyncio.ensure_future(batcher.submit(Job(["a"], [["x"]], True, 0.5, work=100)))
+        await asyncio.sleep(0.02)
+        with pytest.raises(Overloaded, match="150 tokens of work"):
+            await batcher.submit(Job(["b"], [["x"]], True, 0.5, work=100))
+        release.set()
+        await first
 
-    async def main() -> None:
-        batcher = MicroBatcher(blocking_classify(calls, release), max_wait_ms=0, max_queue_work=150)
-        await batcher.start()
-        try:
-            first = asyncio.ensure_future(batcher.submit(Job(["a"], [["x"]], True, 0.5, work=100)))
-            await asyncio.sleep(0.02)
-            with pytest.raises(Overloaded, match="150 tokens of work"):
-                await batcher.submit(Job(["b"], [["x"]], True, 0.5, work=100))
-            release.set()
-            await first
-        finally:
-            await batcher.stop()
-
-    asyncio.run(main())
+    run_blocked(scenario, max_queue_work=150)
 
 
 def test_shutdown_drains_then_answers_503() -> None:
-    calls: list[list[str]] = []
-    release = threading.Event()
-
-    async def main() -> None:
-        batcher = MicroBatcher(blocking_classify(calls, release), max_wait_ms=0)
-        await batcher.start()
-        try:
-            running = asyncio.ensure_future(batcher.submit(Job(["a"], [["x"]], True, 0.5)))
-            await asyncio.sleep(0.02)
-            queued = asyncio.ensure_future(batcher.submit(Job(["b"], [["x"]], True, 0.5)))
-            await asyncio.sleep(0.01)
-            batcher.begin_shutdown(0.2)
+    async def scenario(batcher: MicroBatcher, release: threading.Event) -> None:
+        running = asyncio.ensure_future(batcher.submit(Job(["a"], [["x"]], True, 0.5)))
+        await asyncio.sleep(0.02)
+        queued = asyncio.ensure_future(batcher.submit(Job(["b"], [["x"]], True, 0.5)))
+        await asyncio.sleep(0.01)
+        batcher.begin_shutdown(0.2)
+        with pytest.raises(ShuttingDown):
+            await batcher.submit(Job(["c"], [["x"]], True, 0.5))  # no new work
+        started = time.monotonic()
+        for task in (running, queued):
             with pytest.raises(ShuttingDown):
-                await batcher.submit(Job(["c"], [["x"]], True, 0.5))  # no new work
-            started = time.monotonic()
-            for task in (running, queued):
-                with pytest.raises(ShuttingDown):
-                    await task
-            assert time.monotonic() - started < 1
-            release.set()
-        finally:
-            await batcher.stop()
+                await task
+        assert time.monotonic() - started < 1
+        release.set()
 
-    asyncio.run(main())
+    run_blocked(scenario)
 
 
 def test_decision_options_split_groups_and_reach_the_call() -> None:
