@@ -745,7 +745,7 @@ class _StatusRecorder:
     """A ``send`` that passes every message on and notes the response status and the time since it was made.
 
     Both middlewares act on how a request ended (refusal pacing, metrics), even when the app raised: they read
-    ``status`` (``status`` as given until a response starts) and ``seconds()`` in a ``finally``.
+    ``status`` (the default they gave until a response starts) and ``seconds()`` in a ``finally``.
     """
 
     def __init__(self, send: Send, status: int):
