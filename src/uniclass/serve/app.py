@@ -320,14 +320,7 @@ def _add_routes(
                            f"groups x window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or "
                            "shorter ones", limits.max_work_tokens) from None
         job.work, job.client = sum(job.text_work), client_id(request.scope)
-        try:
-            results = await _submit(batcher, job, request, limits.request_timeout_s)
-        except Overloaded as err:
-            raise ApiError(503, "overloaded", str(err), err.limit) from None
-        except ShuttingDown as err:
-            raise ApiError(503, "shutting_down", str(err)) from None
-        except (ValueError, TypeError) as err:
-            raise ApiError(422, "invalid_input", str(err)) from None
+        results = await _submit_mapped(batcher, job, request, limits.request_timeout_s)
         return JSONResponse({"results": results})
 
     @app.put("/v1/label-sets/{name}", responses=errors, dependencies=[Security(s) for s in security])
