@@ -421,13 +421,11 @@ class EmbeddingPrior:
         prototype takes its prototype instead, unstandardised (module docstring, RESULTS §10.2).
         """
         vectors = np.asarray(prompt_vectors)
-        if self.prototypes:
+        raw = np.array([label in self.prototypes for label in labels], dtype=bool)
+        if raw.any():
             vectors = np.stack([self.prototypes.get(label, vector) for label, vector in zip(labels, vectors, strict=True)])
         bias, factor = self.label_offsets(vectors)
-        if self.prototypes:
-            raw = np.array([label in self.prototypes for label in labels], dtype=bool)
-            bias, factor = np.where(raw, 0.0, bias), np.where(raw, 1.0, factor)
-        return vectors, bias, factor
+        return vectors, np.where(raw, 0.0, bias), np.where(raw, 1.0, factor)
 
     def mean_cosines(self, text_vectors: np.ndarray, labels: Sequence[str], prompt_vectors: np.ndarray) -> list[float]:
         """Per text, the mean over ``labels`` of the cosine ``logits`` centres (standardised, prototypes raw): the
