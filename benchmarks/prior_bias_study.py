@@ -11,7 +11,7 @@ reference corpus from TRAINING sources, never an evaluation set)::
 Two phases, so that every variant is numpy on cached arrays:
 
 ``collect`` (slow; the uni-encoder's logits): per protocol set (600 seeded items, seed 0, the same items as
-``prior_study.py`` and ``uniclass.bench.suite``) the uni-encoder's logits alone (``prior=False``), MiniLM's unit text
+``prior_study.py`` and ``uniclass_lab.selection_suite_cli``) the uni-encoder's logits alone (``prior=False``), MiniLM's unit text
 vectors (first 256 tokens, and "chunked": the normalised mean of the vectors of consecutive 256-token chunks), and
 the label prompt vectors; plus the unit vectors of the reference corpora (texts of the training sets
 gcide_train, wordnet, wordnet_topics, snli, vader; the same seeded subset for every run). Written as ``.npz`` under
@@ -21,8 +21,8 @@ gcide_train, wordnet, wordnet_topics, snli, vader; the same seeded subset for ev
 best **selection mean** (bbc_news, rotten_tomatoes, foldoc, gcide_eval, roget, debates_party); political_statements
 and gcide_multi are report-only and amazon_food was seen in exploration, so they are printed, never used to choose.
 
-    python benchmarks/prior_bias_study.py collect --cache runs/prior_cache --threads 2
-    python benchmarks/prior_bias_study.py study --cache runs/prior_cache --out benchmarks/results/prior_bias_study.json
+    python -m benchmarks.prior_bias_study collect --cache runs/prior_cache --threads 2
+    python -m benchmarks.prior_bias_study study --cache runs/prior_cache --out benchmarks/results/prior_bias_study.json
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def chunked_vectors(embedder, texts: list[str], chunk: int = 256, batch_size: in
 
 def reference_texts(name: str, size: int, seed: int = 0) -> list[str]:
     """A seeded subset of a training corpus's texts (distinct texts only)."""
-    from uniclass.data.corpora import fetch
+    from uniclass_lab.corpora import fetch
     from uniclass.data.formats import load_examples
 
     texts = list(dict.fromkeys(e.text for e in load_examples(fetch(name))))
@@ -78,7 +78,7 @@ def reference_texts(name: str, size: int, seed: int = 0) -> list[str]:
 
 def reference_labels(size: int = 3000, seed: int = 0) -> list[str]:
     """A seeded subset of the label vocabulary of the training corpora whose labels are names (not SNLI's sentences)."""
-    from uniclass.data.corpora import fetch
+    from uniclass_lab.corpora import fetch
     from uniclass.data.formats import load_examples
 
     names = {label for name in ("gcide_train", "wordnet", "wordnet_topics", "vader")
@@ -92,7 +92,7 @@ def collect(cache: Path, limit: int, seed: int, threads: int, skip_logits: bool)
     import torch
 
     from uniclass.backends.embedding import EmbeddingPrior, PriorSpec
-    from uniclass.evaluation.runner import load_eval_data
+    from uniclass_lab.eval_data import load_eval_data
 
     torch.set_num_threads(threads)
     cache.mkdir(parents=True, exist_ok=True)
@@ -325,13 +325,9 @@ def calibrate(cache: Path, name: str, weight: float, out: Path | None) -> dict:
     ``prior_study.py`` does for v3), then gcide_multi (report-only) at the default threshold 0.5."""
     from uniclass.evaluation.calibration import Calibration, fit_temperature
     from uniclass.evaluation.metrics import multi_label_report
-    from uniclass.evaluation.suite import best_global_threshold
+    from uniclass_lab.selection_suite import best_global_threshold
 
-    sys_path = str(Path(__file__).parent)
-    import sys
-
-    sys.path.insert(0, sys_path)
-    from prior_study import best_shift  # the same shift search as v3's
+    from benchmarks.prior_study import best_shift  # the same shift search as the bi-encoder's
 
     data, reference = load_cache(cache)
     mus = reference_means(reference)

@@ -2,7 +2,7 @@
 
     python benchmarks/prior_cost.py --texts 64 --labels 5 --threads 2
 
-Texts are BBC News articles (``uniclass data fetch bbc_news``) cut to about ``--words`` words; labels are BBC's five
+Texts are BBC News articles (``python -m uniclass_lab data fetch bbc_news``) cut to about ``--words`` words; labels are BBC's five
 topics (or the first ``--labels`` of them). Each configuration is timed ``--repeats`` times, alternating, and the best
 run is kept (the machine may be shared). The label-vector caches are warm (a server's steady state).
 """
@@ -16,7 +16,7 @@ import time
 import torch
 
 from uniclass import Classifier
-from uniclass.evaluation.runner import load_eval_data
+from uniclass_lab.eval_data import load_eval_data
 
 
 def main() -> None:

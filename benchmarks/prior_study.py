@@ -2,7 +2,7 @@
 
 v3 = the shipped GLiClass uni-encoder (v2 weights, unchanged) + ``weight * centred cosine`` of MiniLM sentence
 embeddings (``uniclass.backends.embedding``). This script computes, on the protocol's sets (600 seeded items each,
-``uniclass.evaluation.suite``), the uni-encoder's logits alone (``prior=False``) and MiniLM's cosines once, then:
+``uniclass_lab.selection_suite``), the uni-encoder's logits alone (``prior=False``) and MiniLM's cosines once, then:
 
 1. sweeps the weight; the weight with the best **mean single-label macro-F1 over the selection sets** wins
    (the report-only sets political_statements and gcide_multi, and amazon_food, seen in exploration, are printed
@@ -35,8 +35,8 @@ from uniclass import Classifier
 from uniclass.backends.embedding import EmbeddingPrior, PriorSpec
 from uniclass.evaluation.calibration import Calibration, fit_temperature
 from uniclass.evaluation.metrics import multi_label_report, single_label_report
-from uniclass.evaluation.runner import load_eval_data
-from uniclass.evaluation.suite import best_global_threshold
+from uniclass_lab.eval_data import load_eval_data
+from uniclass_lab.selection_suite import best_global_threshold
 
 SELECTION = ("bbc_news", "rotten_tomatoes", "foldoc", "gcide_eval", "roget", "debates_party")
 REPORT_ONLY = ("political_statements", "amazon_food")

@@ -22,7 +22,7 @@ macro-F1; centring per text does not change argmax, so it is left out. Report on
 the same with prototypes for every other label (the others keep their standardised prompt vectors), the case
 where the two scales meet. Reproduce (after few_shot_prior.py):
 
-    python benchmarks/prototype_standardisation.py --model src/uniclass/models/uniclass-minilm
+    python -m benchmarks.prototype_standardisation --model src/uniclass/models/uniclass-minilm
 
 Writes ``benchmarks/results/prototype_standardisation.json`` and prints a markdown table.
 """
@@ -37,11 +37,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from few_shot_prior import REPORT_ONLY, SELECTION, macro_f1, with_prototypes  # noqa: E402
-
-from uniclass.backends.embedding import EmbeddingPrior, PriorSpec  # noqa: E402
-from uniclass.evaluation.runner import few_shot_split, load_eval_data  # noqa: E402
+from benchmarks.few_shot_prior import REPORT_ONLY, SELECTION, macro_f1, with_prototypes
+from uniclass.backends.embedding import EmbeddingPrior, PriorSpec
+from uniclass.evaluation.runner import few_shot_split
+from uniclass_lab.eval_data import load_eval_data
 
 SHIPPED = "raw"  # what EmbeddingPrior.logits does with a prototype
 VARIANTS = ("own", "prompt", "raw", "sigma-prompt", "mu-prompt", "raw-mean-factor")

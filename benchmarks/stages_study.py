@@ -3,7 +3,7 @@
 Every arm starts from ONE supervised checkpoint (``--start``, default the bundled ``uniclass-minilm``):
 
 1. Mid-training, same data and budget: a seeded sample of ``--steps x --batch-size`` items of the training
-   mixture of ``recipes/train_v1.py`` (``uniclass.data.mixtures.build_v1_mixture``: SNLI, VADER x2, 40k WordNet glosses; never a dev
+   mixture of ``recipes/train_v1.py`` (``uniclass_lab.mixtures.build_v1_mixture``: SNLI, VADER x2, 40k WordNet glosses; never a dev
    set) is written to ``WORK/general_<items>_seed<seed>.jsonl``; both arms see each of these items once, in a
    seeded order (about 12% of them are among the 9,600 items the shipped model was trained on).
 
@@ -76,8 +76,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from uniclass.bench.common import repo_relative_paths
-from uniclass.data.corpora import DEV_SETS
+from uniclass_lab.bench.common import repo_relative_paths
+from uniclass_lab.corpora import DEV_SETS
 
 ROOT = Path(__file__).resolve().parent.parent
 NARROW = "foldoc"
@@ -140,7 +140,7 @@ def _write_lines(path: Path, lines: Sequence[str]) -> Path:
 
 def general_sample(work: Path, size: int, seed: int) -> Path:
     """``size`` items of the default model's training mixture, seeded: the data of both mid-training arms."""
-    from uniclass.data.mixtures import build_v1_mixture
+    from uniclass_lab.mixtures import build_v1_mixture
 
     path = work / f"general_{size}_seed{seed}.jsonl"
     if path.is_file():
@@ -151,14 +151,14 @@ def general_sample(work: Path, size: int, seed: int) -> Path:
 
 def dev_subsets(limit: int, seed: int) -> dict[str, list[Any]]:
     """The evaluation texts: the same seeded subset of each dev set for every model."""
-    from uniclass.evaluation.runner import load_eval_data
+    from uniclass_lab.eval_data import load_eval_data
 
     return {name: load_eval_data(name, limit, seed=seed) for name in DEV_SETS}
 
 
 def narrow_train_split(work: Path, held_out: Sequence[Any], k: int, seed: int) -> Path:
     """K FOLDOC texts per label, never a text of the evaluation subset (nor a duplicate of one)."""
-    from uniclass.evaluation.runner import load_eval_data
+    from uniclass_lab.eval_data import load_eval_data
 
     path = work / f"{NARROW}_train_k{k}_seed{seed}_{_digest(held_out)}.jsonl"
     if path.is_file():

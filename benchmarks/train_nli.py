@@ -19,7 +19,7 @@ SEED = 13
 
 
 def snli_pairs() -> list[tuple[str, str, int]]:
-    from uniclass.data.corpora import fetch
+    from uniclass_lab.corpora import fetch
 
     pairs = []
     for line in fetch("snli").read_text(encoding="utf-8").splitlines():

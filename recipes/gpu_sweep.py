@@ -40,9 +40,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from uniclass.data.corpora import DEV_SETS
-from uniclass.data.mixtures import MIXTURES, SEED, build_components, mix
-from uniclass.training.recipes.default import (  # the recipe's model and schedule: one definition for both
+from uniclass_lab.corpora import DEV_SETS
+from uniclass_lab.mixtures import MIXTURES, SEED, build_components, mix
+from uniclass_lab.recipe_steps.default import (  # the recipe's model and schedule: one definition for both
     BACKBONE_FILES,
     MODEL_OPTIONS,
     RECIPE_MIXTURE,
@@ -61,7 +61,7 @@ SELECT_LIMIT = 300  # per dev set, drawn from the texts outside the report subse
 # Every run starts from v1's trainer settings (encoder LR 3e-5, head LR 5e-4) and changes what it names.
 SWEEP_BASE: dict[str, Any] = dict(TRAINER_OPTIONS, learning_rate=3e-5, head_learning_rate=5e-4)
 
-# name -> (mixture of uniclass.data.mixtures.MIXTURES, overrides of SWEEP_BASE). c5 is the shipped recipe.
+# name -> (mixture of uniclass_lab.mixtures.MIXTURES, overrides of SWEEP_BASE). c5 is the shipped recipe.
 CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "c0_shipped": ("shipped", {"negatives_per_item": 2}),
     "c1_shipped_topics": ("shipped_topics", {"negatives_per_item": 2}),
@@ -90,7 +90,7 @@ def dev_subsets() -> dict[str, list[str]]:
     """``report_<set>``: compare_dev's seeded 500 texts; ``select_<set>``: 300 others for model selection."""
     import numpy as np
 
-    from uniclass.data.corpora import fetch
+    from uniclass_lab.corpora import fetch
 
     out = {}
     for name in DEV_SETS:
@@ -119,7 +119,7 @@ def prepare(data: Path, backbone_out: Path) -> None:
 
 
 def build_mixture(data: Path, mixture: str, path: Path) -> Path:
-    """``uniclass.data.mixtures.mix`` of the prepared components: the file the recipe builds from the corpora."""
+    """``uniclass_lab.mixtures.mix`` of the prepared components: the file the recipe builds from the corpora."""
     return mix({component: _read_xz(data / f"{component}.jsonl.xz") for component, _ in MIXTURES[mixture]}, mixture, path)
 
 

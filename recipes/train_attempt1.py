@@ -10,7 +10,7 @@ included), ``first``-token label vectors, unnormalised dot product, encoder LR 5
 
 from __future__ import annotations
 
-from uniclass.training.recipes.v1 import main
+from uniclass_lab.recipe_steps.v1 import main
 
 MODEL_OPTIONS = dict(prompt_first=True, pooling_strategy="avg", scorer_type="simple")
 TRAINING_OPTIONS = dict(learning_rate=5e-5, head_learning_rate=5e-4)

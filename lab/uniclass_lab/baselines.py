@@ -5,14 +5,14 @@
 * ``NLIBaseline``: an NLI cross-encoder used like transformers' zero-shot pipeline: one
   (text, "This example is {label}.") pair per label; single-label = softmax of the entailment logits over the
   labels; multi-label = softmax over (contradiction, entailment) per label. The one NLI baseline of the
-  project: ``benchmarks/compare_dev.py`` scores a trained one (``benchmarks/train_nli.py``), ``uniclass bench
+  project: ``benchmarks/compare_dev.py`` scores a trained one (``benchmarks/train_nli.py``), ``python -m uniclass_lab.bench
   labels`` times one with a random 3-way head (``workloads.NLICrossEncoder``).
 
 The entailment class is found as transformers' pipeline finds it: the label whose name starts with
 "entail", else the last class; the contradiction class is class 0. For a 2-way (not entailed, entailed)
 model that is (0, 1); for an unnamed 3-way (MNLI order) head (0, 2).
 
-torch and transformers are imported when a baseline is built, so ``uniclass bench --help`` stays light.
+torch and transformers are imported when a baseline is built, so ``python -m uniclass_lab.bench --help`` stays light.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class EmbeddingBaseline:
     default model's prior uses) between a text and "This text is about {label}."."""
 
     def __init__(self, model_path: str, max_length: int = 256, device: str = "cpu"):
-        from ..backends.embedding import SentenceEmbedder
+        from uniclass.backends.embedding import SentenceEmbedder
 
         self.embedder = SentenceEmbedder(model_path, max_length=max_length, device=device)
         self.tokenizer, self.model, self.max_length = self.embedder.tokenizer, self.embedder.model, self.embedder.max_length

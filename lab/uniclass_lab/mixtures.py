@@ -4,7 +4,7 @@ atomically as one JSONL file.
 Kept in the package (not in a recipe script) because several scripts build the same files: the v2 recipe
 (``recipes/train_default.py``), its GPU sweep (``recipes/gpu_sweep.py``), v1 (``recipes/train_v1.py``) and the
 studies of ``benchmarks/`` that start from v1's mixture. The same seed gives the same bytes everywhere.
-Only training corpora are used, never an evaluation set (see :func:`uniclass.data.corpora.eval_sets`).
+Only training corpora are used, never an evaluation set (see :func:`uniclass_lab.corpora.eval_sets`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ MIXTURES: dict[str, list[tuple[str, int]]] = {
 
 
 def build_components() -> dict[str, list[str]]:
-    """Every mixture component as JSONL lines, from ``uniclass.data.corpora`` (fetched into its cache).
+    """Every mixture component as JSONL lines, from ``uniclass_lab.corpora`` (fetched into its cache).
 
     ``snli``, ``vader``, ``topics``: the corpora as fetched; ``wordnet40k``: v1's seeded 40,000-gloss sample;
     ``wordnet_hard``: 60,000 seeded glosses converted with 6 supersense + 8 hypernym negatives;

@@ -13,11 +13,11 @@ as a user would type them, with no prompt;
 The mean over the single-label sets is the selection criterion (issue 12: choose on the mean over several sets of
 different kinds, and keep some sets for the final report only). A "scorer" is anything with
 ``scores(texts, labels, multi_label=False, batch_size=32)`` returning one score per label per text, such as
-:class:`uniclass.Classifier` and :class:`uniclass.evaluation.baselines.EmbeddingBaseline`.
+:class:`uniclass.Classifier` and :class:`uniclass_lab.baselines.EmbeddingBaseline`.
 
-Its command line, which loads models and so sits above the classifier, is :mod:`uniclass.bench.suite`::
+Its command line, which loads models and so sits above the classifier, is :mod:`uniclass_lab.selection_suite_cli`::
 
-    python -m uniclass.bench.suite --model default --baseline minilm \\
+    python -m uniclass_lab.selection_suite_cli --model default --baseline minilm \\
         --sets gcide_eval,amazon_food,debates_party --limit 600 --threads 2 --out suite.json
 """
 
@@ -30,9 +30,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from .baselines import EmbeddingBaseline
-from ..data.formats import Example
-from .metrics import multi_label_report, single_label_report
-from .runner import load_eval_data
+from uniclass.data.formats import Example
+from uniclass.evaluation.metrics import multi_label_report, single_label_report
+from .eval_data import load_eval_data
 
 DEFAULT_THRESHOLD = 0.5
 # The evaluation sets of the registry (role "eval"), in a stable order: the default of --sets.
@@ -48,7 +48,7 @@ class Scorer(Protocol):
 
 
 # ====================================================================== the embedding-similarity baseline
-# EmbeddingBaseline (text vs "This text is about {label}.", cosine) is uniclass.evaluation.baselines': one class for the
+# EmbeddingBaseline (text vs "This text is about {label}.", cosine) is uniclass_lab.baselines': one class for the
 # suite and benchmarks/compare_dev.py. Its scores are cosines in [-1, 1], not probabilities: for multi-label sets
 # compare it at its best global threshold, not at 0.5.
 

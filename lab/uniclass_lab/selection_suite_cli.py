@@ -1,8 +1,8 @@
-"""``python -m uniclass.bench.suite``: the model-selection suite (:mod:`uniclass.evaluation.suite`) from the shell.
+"""``python -m uniclass_lab.selection_suite_cli``: the model-selection suite (:mod:`uniclass_lab.selection_suite`) from the shell.
 
-Loads models and baselines, runs :func:`~uniclass.evaluation.suite.run_suite` and writes the result JSON::
+Loads models and baselines, runs :func:`~uniclass_lab.selection_suite.run_suite` and writes the result JSON::
 
-    python -m uniclass.bench.suite --model default --baseline minilm --sets gcide_eval,bbc_news --limit 600 --out s.json
+    python -m uniclass_lab.selection_suite_cli --model default --baseline minilm --sets gcide_eval,bbc_news --limit 600 --out s.json
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..evaluation.suite import BASELINES, DEFAULT_SETS, DEFAULT_THRESHOLD, Scorer, format_table, run_suite
+from .selection_suite import BASELINES, DEFAULT_SETS, DEFAULT_THRESHOLD, Scorer, format_table, run_suite
 
 
 def _load_model(path: str) -> Scorer:
     """A model folder, or "default" for the bundled default model (``Classifier.from_pretrained()``)."""
-    from ..classifier import Classifier
+    from uniclass.classifier import Classifier
 
     return Classifier.from_pretrained(None if path == "default" else path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m uniclass.bench.suite", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m uniclass_lab.selection_suite_cli", description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", default=[], metavar="PATH",
                         help="a uniclass model folder, or 'default' for the bundled model (repeatable)")
     parser.add_argument("--baseline", action="append", default=[], choices=sorted(BASELINES),
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_names = [s.strip() for s in args.sets.split(",") if s.strip()]
     result = run_suite(models, set_names, args.limit or None, args.seed, threshold=args.threshold,
                        batch_size=args.batch_size, log=lambda line: print(line, file=sys.stderr, flush=True))
-    result["command"] = "python -m uniclass.bench.suite " + " ".join(sys.argv[1:] if argv is None else argv)
+    result["command"] = "python -m uniclass_lab.selection_suite_cli " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Command line: ``uniclass classify|explain|serve|bench|export|train|eval|data``. Dispatch only: each subcommand is a
+"""Command line: ``uniclass classify|explain|serve|export|train|eval``. Dispatch only: each subcommand is a
 module of :mod:`uniclass.commands` (``add_parser`` and ``run``). Heavy imports (torch, transformers) happen
 only when a command runs, so ``uniclass --help`` answers at once."""
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from uniclass.bench import official
-from uniclass.evaluation.baselines import entailment_index
-from uniclass.bench.common import repo_relative, repo_relative_paths
+from uniclass_lab.bench import official
+from uniclass_lab.baselines import entailment_index
+from uniclass_lab.bench.common import repo_relative, repo_relative_paths
 
 
 def test_entailment_index_as_the_pipeline_finds_it() -> None:

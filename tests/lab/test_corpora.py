@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from uniclass.data import corpora
-from uniclass.data.corpora import download
-from uniclass.data.corpora import (
+from uniclass_lab import corpora
+from uniclass_lab.corpora import download
+from uniclass_lab.corpora import (
     BBC_LABELS,
     CORPORA,
     FOLDOC_DOMAINS,
@@ -41,7 +41,7 @@ from uniclass.data.corpora import (
     vader_polarity,
     write_jsonl_atomic,
 )
-from uniclass.data.corpora.extra import EXTRA_CORPORA
+from uniclass_lab.corpora.extra import EXTRA_CORPORA
 
 EXTRA_NAMES = {corpus.name for corpus in EXTRA_CORPORA}
 

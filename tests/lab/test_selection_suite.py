@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from uniclass.bench import suite as suite_cli
-from uniclass.evaluation import suite
-from uniclass.evaluation.suite import best_global_threshold, evaluate_set, format_table, run_suite
+from uniclass_lab import selection_suite_cli as suite_cli
+from uniclass_lab import selection_suite as suite
+from uniclass_lab.selection_suite import best_global_threshold, evaluate_set, format_table, run_suite
 
 
 class KeywordScorer:
@@ -79,7 +79,7 @@ def test_best_global_threshold_finds_narrow_band() -> None:
 
 
 def test_evaluate_set_forced_protocol(sets: dict[str, Path]) -> None:
-    from uniclass.evaluation.runner import load_eval_data
+    from uniclass_lab.eval_data import load_eval_data
 
     examples = load_eval_data(sets["single"])
     forced = evaluate_set(KeywordScorer(), examples, multi_label=True)
@@ -98,7 +98,7 @@ def test_main_with_a_fake_baseline(sets: dict[str, Path], tmp_path: Path, monkey
     result = json.loads(out.read_text(encoding="utf-8"))
     assert list(result["results"]) == ["embedding similarity (minilm)"]
     assert all(info["n"] == 2 for info in result["sets"].values())
-    assert result["command"].startswith("python -m uniclass.bench.suite --baseline minilm")
+    assert result["command"].startswith("python -m uniclass_lab.selection_suite_cli --baseline minilm")
     assert "mean" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         suite_cli.main(["--sets", "x"])

@@ -1,5 +1,5 @@
-"""The default model's recipe (recipes/train_default.py, code in uniclass.training.recipes.default and
-uniclass.data.mixtures): its schedule, its data mixing, its resume."""
+"""The default model's recipe (recipes/train_default.py, code in uniclass_lab.recipe_steps.default and
+uniclass_lab.mixtures): its schedule, its data mixing, its resume."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch
 
 from tests.conftest import topic_items
 from uniclass import Classifier
-from uniclass.data import mixtures
+from uniclass_lab import mixtures
 from uniclass.training import Trainer, TrainingArguments
-from uniclass.training.recipes import default as train_default
+from uniclass_lab.recipe_steps import default as train_default
 
 
 def test_lr_multiplier_is_the_sweeps_fitted_schedule() -> None:

@@ -1,7 +1,7 @@
-"""``uniclass bench labels|official|efficiency``: argument parsing and dispatch of the speed benchmarks.
+"""``python -m uniclass_lab.bench labels|official|efficiency``: argument parsing and dispatch of the speed benchmarks.
 
-The benchmarks themselves live in :mod:`uniclass.bench`; nothing heavy is imported until one runs
-(``uniclass --help`` stays instant).
+The benchmarks themselves live in :mod:`uniclass_lab.bench`; nothing heavy is imported until one runs
+(``--help`` stays instant).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ BENCHMARKS = {
                   "(efficiency.json/.md)",
 }
 DEFAULT_OUT = "benchmarks/results/speed"
-DEVICES = ("cpu", "cuda", "auto")  # uniclass.bench.common.DEVICES, repeated so that --help imports no torch
+DEVICES = ("cpu", "cuda", "auto")  # uniclass_lab.bench.common.DEVICES, repeated so that --help imports no torch
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -54,14 +54,14 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _module(name: str) -> Any:
-    return import_module(f"uniclass.bench.{name}")
+    return import_module(f"uniclass_lab.bench.{name}")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen benchmark and print where its files went and its headline numbers."""
     if args.batch_size < 1 or (args.repeats is not None and args.repeats < 1):
         raise ValueError("--batch-size and --repeats must be >= 1")
-    from ..bench.common import resolve_device
+    from .common import resolve_device
 
     args.device = resolve_device(args.device)  # cuda without a GPU: a one-line error before any model loads
     module = _module(args.benchmark)

@@ -224,7 +224,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
 
 def run(setup: EfficiencySetup, out_dir: str | Path) -> dict[str, Any]:
     """Measure the peak, run each workload, measure the peak again; write ``efficiency.json``/``.md``."""
-    from ..classifier import DEFAULT_MODEL_DIR, Classifier
+    from uniclass.classifier import DEFAULT_MODEL_DIR, Classifier
 
     threads = set_threads(setup.threads)
     quiet_transformers()

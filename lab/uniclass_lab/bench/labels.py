@@ -77,7 +77,7 @@ def default_backbone() -> str:
 
 def build_contenders(setup: LabelsSetup) -> list[Contender]:
     """The models of the run, in ``setup.models`` order."""
-    from ..classifier import Classifier
+    from uniclass.classifier import Classifier
 
     backbone = setup.backbone or default_backbone()
     backbone_name = Path(setup.backbone).name if setup.backbone else "all-MiniLM-L6-v2"

@@ -111,7 +111,7 @@ class OfficialSetup:
 # ====================================================================== the official environment
 def default_env() -> Path:
     """``<cache>/bench-envs/official``: the user's uniclass cache (``$UNICLASS_CACHE`` or ``~/.cache/uniclass``)."""
-    from ..data.corpora.base import default_cache_dir
+    from ..corpora.base import default_cache_dir
 
     return default_cache_dir() / ENV_SUBDIR
 
@@ -308,10 +308,10 @@ def onnx_classifiers(checkpoint: Path, setup: OfficialSetup, workdir: Path) -> t
         return {}, (f"ONNX rows skipped: the ONNX backend runs on the CPU (onnxruntime), and this comparison runs on "
                     f"{setup.device}.")
     try:
-        from ..exporters.onnx import export_onnx
+        from uniclass.exporters.onnx import export_onnx
     except ImportError as err:
         return {}, f"ONNX rows skipped: uniclass.exporters.onnx does not import ({err})."
-    from ..classifier import Classifier
+    from uniclass.classifier import Classifier
 
     out_dir = Path(setup.onnx_dir) if setup.onnx_dir else workdir / "onnx-export"
     export_onnx(str(checkpoint), out_dir, quantize=True)
@@ -493,7 +493,7 @@ def load_classifiers(checkpoint: str | Path, setup: OfficialSetup, precisions: t
     ``prior=False``: the official package cannot run a checkpoint's embedding prior (it ignores prior.json), so
     both sides compute the same GLiClass network.
     """
-    from ..classifier import Classifier
+    from uniclass.classifier import Classifier
 
     def load(**kwargs: Any) -> Any:
         return raw_scores(Classifier.from_pretrained(checkpoint, device=setup.device, max_length=setup.max_length,
@@ -528,7 +528,7 @@ def run(setup: OfficialSetup, out_dir: str | Path, clock: Callable[[], float] = 
     ``clock`` times the uniclass passes (tests pass a fake one); the official runner times its own. Returns
     the payload.
     """
-    from ..classifier import DEFAULT_MODEL_DIR, resolve_checkpoint
+    from uniclass.classifier import DEFAULT_MODEL_DIR, resolve_checkpoint
 
     if setup.rounds < 1 or setup.repeats < 1:  # before minutes of loading, not after
         raise ValueError(f"rounds and repeats must be >= 1, got {setup.rounds} and {setup.repeats}")

@@ -1,10 +1,10 @@
 """Large label sets (issue 14): retriever recall, shortlisting throughput and accuracy against full scoring.
 
-    python -m uniclass.bench.shortlist recall    # recall@k of the two retrievers (model's own encoder, MiniLM)
-    python -m uniclass.bench.shortlist speed     # texts/s at 1..10,000 labels, 256-token texts: full vs shortlist
-    python -m uniclass.bench.shortlist accuracy  # macro-F1 full vs shortlist: FOLDOC (all domains), WordNet topics
+    python -m uniclass_lab.bench.shortlist recall    # recall@k of the two retrievers (model's own encoder, MiniLM)
+    python -m uniclass_lab.bench.shortlist speed     # texts/s at 1..10,000 labels, 256-token texts: full vs shortlist
+    python -m uniclass_lab.bench.shortlist accuracy  # macro-F1 full vs shortlist: FOLDOC (all domains), WordNet topics
 
-Label sets and texts come from the cached corpora of :mod:`uniclass.data.corpora` (fetched on first use):
+Label sets and texts come from the cached corpora of :mod:`uniclass_lab.corpora` (fetched on first use):
 
 * ``foldoc_all``: FOLDOC definitions with *every* first domain tag as a label (120 labels: the 122 tags but "jargon",
   a register, not a subject; the 15 frequent ones keep the readable names of ``FOLDOC_DOMAINS``, and the tags
@@ -38,11 +38,11 @@ RECALL_KS = (1, 2, 4, 8, 16, 24, 32, 48, 64)
 # ====================================================================== data
 def foldoc_all(n: int, seed: int = 0) -> tuple[list[str], list[str], list[str]]:
     """(texts, true labels, all labels): ``n`` FOLDOC definitions drawn at random, labels = every domain but jargon."""
-    from ..data.corpora import FOLDOC_DOMAINS, fetch
-    from ..data.corpora.foldoc import parse_foldoc_entry, read_dictd_index
+    from ..corpora import FOLDOC_DOMAINS, fetch
+    from ..corpora.foldoc import parse_foldoc_entry, read_dictd_index
 
     fetch("foldoc")
-    from ..data.corpora import default_cache_dir
+    from ..corpora import default_cache_dir
 
     raw = default_cache_dir() / "raw" / "foldoc" / "root/usr/share/dictd"
     data = gzip.decompress((raw / "foldoc.dict.dz").read_bytes())
@@ -75,7 +75,7 @@ def wordnet_labels(n: int) -> list[str]:
 
 
 def _jsonl(name: str) -> list[dict[str, Any]]:
-    from ..data.corpora import fetch
+    from ..corpora import fetch
 
     with open(fetch(name), encoding="utf-8") as f:
         return [json.loads(line) for line in f]
@@ -87,8 +87,8 @@ DATASETS = {"foldoc_all": foldoc_all, "wordnet_topics_all": wordnet_topics_all}
 # ====================================================================== recall
 def run_recall(args: argparse.Namespace) -> dict[str, Any]:
     """recall@k of each retriever on each data set, and the seconds each spends encoding the texts."""
-    from ..classifier import Classifier
-    from ..shortlist import LabelIndex, TextEncoder, minilm_encoder, model_encoder, recall_at_k
+    from uniclass.classifier import Classifier
+    from uniclass.shortlist import LabelIndex, TextEncoder, minilm_encoder, model_encoder, recall_at_k
 
     clf = Classifier.from_pretrained(args.model, device="cpu")
     results: dict[str, Any] = {}
@@ -123,7 +123,7 @@ def run_recall(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _k(value: str, n_labels: int) -> int:
-    from ..shortlist import default_k
+    from uniclass.shortlist import default_k
 
     return min(n_labels, default_k(n_labels) if value == "auto" else int(value))
 
@@ -131,7 +131,7 @@ def _k(value: str, n_labels: int) -> int:
 # ====================================================================== speed
 def run_speed(args: argparse.Namespace) -> dict[str, Any]:
     """texts/s of full scoring and of shortlisting per label count, on 256-token synthetic texts, one process."""
-    from ..classifier import Classifier
+    from uniclass.classifier import Classifier
     from .workloads import synthetic_texts, token_count
 
     clf = Classifier.from_pretrained(args.model, device="cpu")
@@ -184,8 +184,8 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
 # ====================================================================== accuracy
 def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
     """Single-label macro-F1 of full scoring and of shortlisting (default k, fitted k, fixed k) on the same texts."""
-    from ..classifier import Classifier
-    from ..evaluation.metrics import single_label_report
+    from uniclass.classifier import Classifier
+    from uniclass.evaluation.metrics import single_label_report
 
     clf = Classifier.from_pretrained(args.model, device="cpu")
     results: dict[str, Any] = {}
@@ -243,7 +243,7 @@ def _report(report: dict[str, Any], seconds: float) -> dict[str, Any]:
 
 # ====================================================================== command line
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m uniclass.bench.shortlist", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m uniclass_lab.bench.shortlist", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["recall", "speed", "accuracy"])
     parser.add_argument("--model", default=None, help="uni-encoder checkpoint (default: the bundled model)")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..evaluation.baselines import NLIBaseline
+from ..baselines import NLIBaseline
 from .common import torch_module
 
 # Common English words for synthetic sentences (nouns, verbs, adjectives, function words).
@@ -114,10 +114,10 @@ def label_pool(tokenizer: Any, n: int) -> list[str]:
 def dev_mix(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """A realistic mix: half short Rotten Tomatoes snippets, half BBC News articles, seeded, shuffled.
 
-    Items are ``{"text", "source"}``. The cached corpora of :mod:`uniclass.data.corpora` are used (fetched on
+    Items are ``{"text", "source"}``. The cached corpora of :mod:`uniclass_lab.corpora` are used (fetched on
     first use). The order is shuffled so that a batcher which does not sort by length pays for it.
     """
-    from ..evaluation.runner import load_eval_data
+    from ..eval_data import load_eval_data
 
     if n < 2:
         raise ValueError(f"the dev mix needs at least 2 texts, got {n}")

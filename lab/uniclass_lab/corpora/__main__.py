@@ -1,4 +1,4 @@
-"""``python -m uniclass.data.corpora``: the same as ``uniclass data``."""
+"""``python -m uniclass_lab.corpora``: fetch and list the corpora."""
 
 from __future__ import annotations
 

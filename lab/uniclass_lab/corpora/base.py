@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...config import find_reserved_marker
+from uniclass.config import find_reserved_marker
 
 
 FORMAT_VERSION = 1

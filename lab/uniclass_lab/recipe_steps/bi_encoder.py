@@ -1,4 +1,4 @@
-"""Candidate default model v3 as code: a MiniLM bi-encoder whose backbones stay frozen.
+"""The unshipped bi-encoder candidate (once called v3) as code: a MiniLM bi-encoder whose backbones stay frozen.
 
 Measured and NOT shipped (``benchmarks/RESULTS.md`` §7): on the eight single-label evaluation sets it ties v2 and
 embedding similarity on the mean (0.566 / 0.565 / 0.571) while trading sentiment for topics, so the bundled model stays v2.
@@ -21,7 +21,7 @@ Why this shape (``benchmarks/RESULTS.md`` §7 has the measurements):
   ``gcide_train`` (a training corpus: its text-label pairs, true and false) so that 0.5 is a sensible threshold.
 
 Training runs on cached pooled vectors (the backbone is frozen, so one forward pass per string is enough): a few
-minutes on 2 CPU cores in all. ``recipes/train_v3.py`` is the command line.
+minutes on 2 CPU cores in all. ``recipes/train_bi_encoder.py`` is the command line.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def cached(path: Path, build: Any) -> Any:
 
 def corpus_vectors(pooler: Pooler, name: str, max_length: int = 128) -> dict[str, Any]:
     """A corpus's items with pooled vectors of its texts, labels and negated labels."""
-    from ...data.corpora import fetch
+    from ..corpora import fetch
 
     items = [json.loads(line) for line in fetch(name).read_text(encoding="utf-8").splitlines()]
     texts = sorted({item["text"] for item in items})
@@ -109,7 +109,7 @@ def corpus_vectors(pooler: Pooler, name: str, max_length: int = 128) -> dict[str
 
 def label_vocabulary(pooler: Pooler) -> dict[str, torch.Tensor]:
     """Raw and prompted vectors of ``LABEL_VOCAB_SIZE`` seeded WordNet label names (the distillation set)."""
-    from ...data.corpora import fetch
+    from ..corpora import fetch
 
     names: set[str] = set()
     for line in fetch("wordnet").read_text(encoding="utf-8").splitlines():
@@ -209,10 +209,10 @@ def calibration_pairs(head: Head, data: dict[str, Any]) -> tuple[np.ndarray, np.
 
 # ------------------------------------------------------------------------------------------------ build
 def build(out: Path, *, log: Any = print) -> Path:
-    """Train the v3 head and write the folder ``out`` (delta over the PyPI backbone + calibration)."""
-    from ...classifier import Classifier
-    from ...evaluation.calibration import Calibration, fit_shift_temperature
-    from ...modeling.delta import write_delta
+    """Train the bi-encoder head and write the folder ``out`` (delta over the PyPI backbone + calibration)."""
+    from uniclass.classifier import Classifier
+    from uniclass.evaluation.calibration import Calibration, fit_shift_temperature
+    from uniclass.modeling.delta import write_delta
 
     cache = out.parent / (out.name + "-cache")
     torch.manual_seed(SEED)
@@ -242,7 +242,7 @@ def build(out: Path, *, log: Any = print) -> Path:
             target.write_bytes(path.read_bytes())
     summary = write_delta(load_file(str(full / "model.safetensors")), out, base=BACKBONE_PACKAGE,
                           prefixes=["model.encoder_model.", "model.label_encoder."])
-    state = {"recipe": "recipes/train_v3.py", "seed": SEED, "head": HEAD_OPTIONS, "model": MODEL_OPTIONS,
+    state = {"recipe": "recipes/train_bi_encoder.py", "seed": SEED, "head": HEAD_OPTIONS, "model": MODEL_OPTIONS,
              "calibration": {"shift": shift, "temperature": temperature}, "delta": summary}
     (out / "training_state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {out}: {summary}")

@@ -3,7 +3,7 @@ sweep's fitted learning-rate schedule, training and the fp16 export.
 
 ``recipes/train_default.py`` is its command line (and documents the recipe); ``recipes/gpu_sweep.py`` and
 ``recipes/train_v1.py`` share these definitions, so one recipe has one definition. The data is built by
-:mod:`uniclass.data.mixtures`.
+:mod:`uniclass_lab.mixtures`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..core import find_checkpoints
-from ...data.mixtures import SEED, build_components, mix
+from uniclass.training.core import find_checkpoints
+from ..mixtures import SEED, build_components, mix
 
 BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_STEPS = 4280
@@ -99,7 +99,7 @@ def schedule_callback(total: int, **schedule: Any) -> Any:
 def trainer_arguments(output_dir: Path, max_steps: int, **overrides: Any) -> Any:
     import torch
 
-    from .. import TrainingArguments
+    from uniclass.training import TrainingArguments
 
     options = dict(TRAINER_OPTIONS, output_dir=str(output_dir), max_steps=max_steps, disable_tqdm=True,
                    use_cpu=not torch.cuda.is_available(), tf32=torch.cuda.is_available())
@@ -110,8 +110,8 @@ def trainer_arguments(output_dir: Path, max_steps: int, **overrides: Any) -> Any
 def train(out: Path, max_steps: int) -> None:
     import torch
 
-    from ... import Classifier
-    from .. import Trainer
+    from uniclass import Classifier
+    from uniclass.training import Trainer
 
     data = out / "mixture.jsonl"
     if not data.is_file():
@@ -130,7 +130,7 @@ def export_fp16(source: Path, target: Path, training_state: dict[str, Any]) -> P
     """Save the model in ``source`` as fp16 safetensors in the official layout, named by the public backbone id."""
     import torch
 
-    from ... import Classifier
+    from uniclass import Classifier
 
     clf = Classifier.from_pretrained(source, device="cpu")
     clf.model.to(torch.float16)

@@ -1,7 +1,7 @@
 """The first shipped default model's (v1) recipe as code: model options, trainer settings, training with resume,
 export. ``recipes/train_v1.py`` is its command line and documents it; ``recipes/train_attempt1.py`` and
 ``recipes/train_topic_stage.py`` reuse it with other options; the data is
-:func:`uniclass.data.mixtures.build_v1_mixture`.
+:func:`uniclass_lab.mixtures.build_v1_mixture`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..core import find_checkpoints
-from ...data.mixtures import SEED, build_v1_mixture
+from uniclass.training.core import find_checkpoints
+from ..mixtures import SEED, build_v1_mixture
 from .default import backbone_path, export_fp16
 
 
@@ -27,7 +27,7 @@ TRAINING_OPTIONS = dict(learning_rate=3e-5, head_learning_rate=5e-4)
 def train(out: Path, max_steps: int, model_options: dict = MODEL_OPTIONS, training_options: dict = TRAINING_OPTIONS) -> None:
     import torch
 
-    from ... import Classifier
+    from uniclass import Classifier
 
     torch.manual_seed(SEED)
     data = build_v1_mixture(out / "mixture.jsonl")
@@ -39,7 +39,7 @@ def train_and_resume(clf: Any, data: Path, out: Path, max_steps: int, training_o
     """The shipped recipe's trainer settings; resumes from the last checkpoint in ``out`` if there is one."""
     import torch
 
-    from .. import Trainer, TrainingArguments
+    from uniclass.training import Trainer, TrainingArguments
 
     checkpoints = find_checkpoints(out, "trainer_state.json")
     args = TrainingArguments(

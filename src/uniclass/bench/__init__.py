@@ -1,22 +1,13 @@
-"""``uniclass bench``: the speed benchmarks of issue 5, and the other measuring tools a user runs.
+"""Measuring tools that ship with the package: the load test of ``uniclass serve`` and the parity fixture selection.
 
-This is product, not research: it ships with the package so anyone can measure uniclass on their own machine
-and data. With it live the load test of ``uniclass serve`` (:mod:`.load_test`, ``python -m
-uniclass.bench.load_test``) and the selection of the official parity fixtures (:mod:`.parity`). The research
-scripts that produced ``benchmarks/RESULTS.md`` stay in ``benchmarks/`` and import these.
+* :mod:`.load_test` -- N concurrent clients against a server (``python -m uniclass.bench.load_test``): throughput,
+  latency percentiles, micro-batching and memory, with or without abusive clients.
+* :mod:`.parity` -- which recorded calls of the official parity fixtures the implementation must reproduce
+  (``tests/test_parity.py`` and ``benchmarks/parity_report.py`` select through it).
 
-* :mod:`.labels` -- label scaling after the GLiClass paper's Table 6 (uni-encoder, bi-encoder with cached
-  label vectors, NLI cross-encoder of the same backbone).
-* :mod:`.official` -- uniclass against the official ``gliclass`` package on the same checkpoint; the official
-  side runs :mod:`.official_runner` inside its own virtual environment.
-* :mod:`.efficiency` -- analytic FLOPs per text, achieved GFLOP/s and the measured fp32 matmul peak.
-* :mod:`.common` -- timing, thread settings, machine description and result files shared by all three;
-  :mod:`.workloads` -- texts, labels and the comparison models. The command line is
-  :mod:`uniclass.commands.bench`.
-
-Every benchmark writes ``<out>/<name>.json`` (raw numbers and the full setup) and ``<out>/<name>.md`` (a
-markdown table); the label benchmark also writes ``<out>/labels.png``. Nothing here asserts timings: the
-numbers are for a human reading them, on a machine whose load is recorded with them.
+The speed benchmarks against other models and the official package, which fetch corpora or build a virtual
+environment, are the lab's (``python -m uniclass_lab bench``); ``uniclass classify`` reports texts/s on the
+user's own file.
 """
 
 from __future__ import annotations

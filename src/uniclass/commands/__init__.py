@@ -7,4 +7,5 @@ Every module has ``add_parser(subparsers)``, which adds its subcommand and impor
 from __future__ import annotations
 
 # In the order of ``uniclass --help``.
-COMMANDS = ("classify", "explain", "serve", "bench", "export", "train", "eval", "data")
+# Research tools (corpora, speed benchmarks against other packages) are the lab's: ``python -m uniclass_lab``.
+COMMANDS = ("classify", "explain", "serve", "export", "train", "eval")

@@ -100,7 +100,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Stream texts through the model a chunk at a time, writing (and flushing) each chunk's results."""
-    from .. import io as uio
+    from .. import tabular_io as uio
 
     if args.engine == "ray":
         return _classify_ray(args)
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _classify_ray(args: argparse.Namespace) -> int:
     """``--engine ray``: the same classification as a Ray Data job (uniclass.integrations.ray.classify_dataset)."""
-    from .. import io as uio
+    from .. import tabular_io as uio
 
     if not args.input or not args.output:
         raise ValueError("--engine ray needs --input FILE_OR_FOLDER (Parquet or JSONL) and --output FOLDER (Parquet files)")
@@ -173,7 +173,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
 
 def read_labels(args: argparse.Namespace) -> list[str] | dict[str, Any]:
     """--labels or --labels-file; with --hierarchy/--as-tree a list of 'parent.child' labels becomes their tree."""
-    from .. import io as uio
+    from .. import tabular_io as uio
     from ..processing import label_tree_from_paths
 
     labels = uio.read_labels(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)
@@ -195,7 +195,7 @@ def _check_not_the_input(args: argparse.Namespace) -> None:
 
 def _output_format(args: argparse.Namespace) -> str:
     """--format, else the --output extension, else a table for a person at a terminal and JSON lines otherwise."""
-    from ..io import detect_format
+    from ..tabular_io import detect_format
 
     if args.output:
         return detect_format(args.output, args.format)
@@ -235,7 +235,7 @@ def _check_classify_options(args: argparse.Namespace, labels: list[str] | dict[s
 
 def _decision_options(args: argparse.Namespace) -> dict[str, Any]:
     """The structured-decision keywords of ``Classifier.classify`` given on the command line."""
-    from ..io import parse_labels
+    from ..tabular_io import parse_labels
 
     options: dict[str, Any] = {}
     if args.abstain is not None:
@@ -270,7 +270,7 @@ def _text_chunks(args: argparse.Namespace, skip: int) -> tuple[Iterator[list[str
     """The texts to classify, in chunks after the first ``skip``, and how many there are (None: unknown)."""
     from pathlib import Path
 
-    from .. import io as uio
+    from .. import tabular_io as uio
 
     if args.input:
         if not Path(args.input).is_file():

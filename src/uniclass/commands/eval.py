@@ -1,4 +1,4 @@
-"""``uniclass eval``: evaluate a model on labelled files or corpus names (single- or multi-label protocol)."""
+"""``uniclass eval``: evaluate a model on the user's labelled files (single- or multi-label protocol)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate a model on labelled data",
         description="Single-label (argmax, macro-F1, as in the GLiClass paper) or multi-label (F1 at a threshold, "
-        "ECE, Brier) evaluation on a JSON/JSONL file or a corpus name (bbc_news, rotten_tomatoes, foldoc).",
+        "ECE, Brier) evaluation on labelled JSON/JSONL files ({text, all_labels, true_labels} items).",
     )
     evaluate.add_argument("--model", default=None, help="GLiClass checkpoint folder or hub id (default: the bundled model)")
-    evaluate.add_argument("--data", required=True, nargs="+", help="files or corpus names")
+    evaluate.add_argument("--data", required=True, nargs="+", help="labelled JSON/JSONL files")
     evaluate.add_argument("--multi-label", action="store_true", help="multi-label protocol instead of single-label")
     evaluate.add_argument("--threshold", type=float, default=0.5)
     evaluate.add_argument("--limit", type=int, default=None, help="seeded random subset of N items per dataset")

@@ -41,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import io as uio
+    from .. import tabular_io as uio
     from ..classifier import Classifier
 
     labels = uio.read_labels_file(args.labels_file) if args.labels_file else uio.parse_labels(args.labels)

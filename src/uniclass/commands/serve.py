@@ -78,7 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def parse_label_sets(values: list[str] | None) -> dict[str, list[str]]:
     """``["topics=topics.txt", ...]`` -> ``{"topics": [labels of topics.txt], ...}`` (before the model loads)."""
-    from ..io import read_labels_file
+    from ..tabular_io import read_labels_file
 
     out: dict[str, list[str]] = {}
     for value in values or []:

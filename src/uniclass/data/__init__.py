@@ -1,1 +1,1 @@
-"""Labelled text for training and evaluation: fetching corpora from package registries and the JSONL format."""
+"""Labelled text for training and evaluation: the JSONL format of ``{text, all_labels, true_labels}`` items."""

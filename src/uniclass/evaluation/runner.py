@@ -16,17 +16,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def load_eval_data(data: str | Path, limit: int | None = None, seed: int = 0) -> list[Example]:
-    """A JSON/JSONL file, or the name of a corpus of ``uniclass.data.corpora`` (fetched into the cache).
+    """The labelled examples of a JSON/JSONL file (``{text, all_labels, true_labels}`` items).
 
-    ``limit`` keeps a seeded random subset (the same one for every model, so results compare).
+    ``limit`` keeps a seeded random subset (the same one for every model, so results compare). Named research
+    corpora (``bbc_news``, ...) are the lab's: ``python -m uniclass_lab data fetch NAME`` writes one as a file.
     """
     path = Path(data)
     if not path.is_file():
-        from ..data.corpora import CORPORA, fetch
-
-        if str(data) not in CORPORA:
-            raise FileNotFoundError(f"{data}: neither a file nor a corpus name ({', '.join(sorted(CORPORA))})")
-        path = fetch(str(data))
+        raise FileNotFoundError(f"{data}: no such file (named corpora such as bbc_news come from the lab: "
+                                "python -m uniclass_lab data fetch NAME prints the file to pass)")
     examples = load_examples(path)
     if limit is not None and limit < len(examples):
         rng = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..io import detect_format as _detect_format
+from ..tabular_io import detect_format as _detect_format
 from .predictor import Predictor
 
 RAY_FORMATS = ("parquet", "jsonl")
@@ -110,7 +110,7 @@ def classify_dataset(
 
 def detect_format(input: str | Path | Sequence[str | Path], explicit: str | None = None) -> str:
     """``"parquet"`` or ``"jsonl"``: ``explicit``, else the extension of the (first) input path, or of the files
-    in a local folder (the extension rule is :func:`uniclass.io.detect_format`'s)."""
+    in a local folder (the extension rule is :func:`uniclass.tabular_io.detect_format`'s)."""
     if explicit is not None:
         if explicit not in RAY_FORMATS:
             raise ValueError(f"input format must be 'parquet' or 'jsonl', got {explicit!r}")

@@ -1,10 +1,10 @@
-"""``uniclass bench`` argument handling (no benchmark runs here)."""
+"""``python -m uniclass_lab bench`` argument handling (no benchmark runs here)."""
 
 from __future__ import annotations
 
 import pytest
 
-from uniclass import cli
+from uniclass_lab import cli
 
 
 def test_bench_needs_a_benchmark_name(capsys) -> None:
@@ -28,7 +28,7 @@ def test_bad_values_are_one_line_errors(capsys) -> None:
 
 
 def test_quick_grids_are_tiny() -> None:
-    from uniclass.bench import efficiency, labels, official
+    from uniclass_lab.bench import efficiency, labels, official
 
     parser = cli._build_parser()
     setup = labels.setup_from_args(parser.parse_args(["bench", "labels", "--quick"]))

@@ -1,4 +1,4 @@
-"""The pure helpers of ``uniclass bench``: timing loop logic (with a fake clock), batch recording, result files."""
+"""The pure helpers of ``python -m uniclass_lab bench``: timing loop logic (with a fake clock), batch recording, result files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from uniclass.bench.common import (
+from uniclass_lab.bench.common import (
     BatchRecorder,
     BatchShape,
     Timing,
@@ -123,7 +123,7 @@ def test_machine_and_versions_describe_the_run() -> None:
 def test_torch_module_finds_the_model_behind_a_classifier() -> None:
     from types import SimpleNamespace
 
-    from uniclass.bench.common import torch_module
+    from uniclass_lab.bench.common import torch_module
 
     module = Echo()
     assert torch_module(SimpleNamespace(model=module)) is module

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from uniclass import cli
-from uniclass.bench import common, efficiency, labels, official, official_runner
-from uniclass.bench.common import Timing
+from uniclass_lab import cli
+from uniclass_lab.bench import common, efficiency, labels, official, official_runner
+from uniclass_lab.bench.common import Timing
 
-PARITY = Path(__file__).parents[1] / "fixtures" / "parity"
+PARITY = Path(__file__).parents[2] / "fixtures" / "parity"
 
 
 class _Stop(Exception):
@@ -55,7 +55,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error(no_gpu, capsys) -> None:
     for name in ("labels", "official", "efficiency"):
         assert cli.main(["bench", name, "--quick", "--device", "cuda"]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.startswith("uniclass: error: --device cuda:") and "\n" not in err
+        assert err.startswith("uniclass_lab: error: --device cuda:") and "\n" not in err
 
 
 def test_every_bench_subcommand_takes_the_device_option() -> None:
@@ -90,7 +90,7 @@ def test_labels_loads_the_uni_encoder_on_the_device_in_its_precision(loads) -> N
 
 def test_efficiency_loads_on_the_device_and_sizes_the_peak_for_it(loads) -> None:
     args = cli._build_parser().parse_args(["bench", "efficiency", "--precision", "fp16"])
-    args.device = "cuda"  # what commands.bench.run leaves after resolving it
+    args.device = "cuda"  # what uniclass_lab.bench.cli.run leaves after resolving it
     setup = efficiency.setup_from_args(args)
     assert setup.device == "cuda" and setup.matmul_sizes == efficiency.CUDA_MATMUL_SIZES and setup.precision == "fp16"
     with pytest.raises(_Stop):

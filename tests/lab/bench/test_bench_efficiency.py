@@ -1,4 +1,4 @@
-"""The analytic FLOPs count of ``uniclass bench efficiency``, against hand counts and torch's own counter."""
+"""The analytic FLOPs count of ``python -m uniclass_lab bench efficiency``, against hand counts and torch's own counter."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from uniclass.bench.common import BatchShape
-from uniclass.bench.efficiency import EncoderShape, batches_flops, encoder_flops, head_flops
+from uniclass_lab.bench.common import BatchShape
+from uniclass_lab.bench.efficiency import EncoderShape, batches_flops, encoder_flops, head_flops
 
-PARITY = Path(__file__).parents[1] / "fixtures" / "parity"
+PARITY = Path(__file__).parents[2] / "fixtures" / "parity"
 
 
 def test_encoder_flops_hand_count() -> None:
@@ -69,8 +69,8 @@ def test_batches_flops_adds_encoder_and_head_per_batch() -> None:
 
 def test_efficiency_quick_run_on_a_tiny_checkpoint(tmp_path, monkeypatch) -> None:
     """The whole benchmark on the tiny parity checkpoint; the dev mix is replaced (no corpus download)."""
-    from uniclass import cli
-    from uniclass.bench import efficiency
+    from uniclass_lab import cli
+    from uniclass_lab.bench import efficiency
 
     monkeypatch.setattr(efficiency, "dev_mix", lambda n, seed=0: [{"text": f"short text number {i}", "source": "x"} for i in range(n)])
     out = tmp_path / "out"

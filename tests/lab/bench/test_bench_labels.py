@@ -1,4 +1,4 @@
-"""``uniclass bench labels``: synthetic workloads, the ratio summary, and the whole loop on tiny random models."""
+"""``python -m uniclass_lab bench labels``: synthetic workloads, the ratio summary, and the whole loop on tiny random models."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from uniclass.bench.labels import scaling_ratios, target_verdict
-from uniclass.bench.workloads import LABEL_WORDS, NLICrossEncoder, label_pool, synthetic_text, synthetic_texts, token_count
+from uniclass_lab.bench.labels import scaling_ratios, target_verdict
+from uniclass_lab.bench.workloads import LABEL_WORDS, NLICrossEncoder, label_pool, synthetic_text, synthetic_texts, token_count
 
-PARITY = Path(__file__).parents[1] / "fixtures" / "parity"
+PARITY = Path(__file__).parents[2] / "fixtures" / "parity"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_scaling_ratios_and_the_target_line() -> None:
 
 def test_label_loop_quick_on_tiny_random_models(tmp_path, tiny_backbone) -> None:
     """The whole benchmark (three models, tables, plot) on the tiny parity checkpoint and a tiny backbone."""
-    from uniclass import cli
+    from uniclass_lab import cli
 
     out = tmp_path / "out"
     code = cli.main(["bench", "labels", "--quick", "--model", str(PARITY / "uni_bert_default"), "--backbone",

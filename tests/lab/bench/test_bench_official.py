@@ -1,4 +1,4 @@
-"""``uniclass bench official``: the runner's JSON contract, the comparison rows, the ONNX skip, and one real
+"""``python -m uniclass_lab bench official``: the runner's JSON contract, the comparison rows, the ONNX skip, and one real
 runner subprocess (this environment's interpreter has gliclass from the test extra) on a tiny checkpoint."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from uniclass.bench import official, official_runner
-from uniclass.bench.common import Timing
+from uniclass_lab.bench import official, official_runner
+from uniclass_lab.bench.common import Timing
 
-PARITY = Path(__file__).parents[1] / "fixtures" / "parity"
+PARITY = Path(__file__).parents[2] / "fixtures" / "parity"
 LABELS = ["sports", "finance"]
 
 
@@ -198,7 +198,7 @@ def test_round_ratios_spread_when_only_one_side_slows_down(monkeypatch, tmp_path
 
 
 def test_rounds_option() -> None:
-    from uniclass import cli
+    from uniclass_lab import cli
 
     parser = cli._build_parser()
     default = official.setup_from_args(parser.parse_args(["bench", "official"]))

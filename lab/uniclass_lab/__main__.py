@@ -1,0 +1,7 @@
+"""``python -m uniclass_lab``: the lab's command line (:mod:`uniclass_lab.cli`)."""
+
+from __future__ import annotations
+
+from .cli import main
+
+raise SystemExit(main())
