@@ -31,7 +31,7 @@ import csv
 import gzip
 import lzma
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -349,18 +349,6 @@ def convert_gcide_multi(index_path: Path, dict_path: Path, *, min_entries: int |
             if text not in seen:
                 seen.add(text)
                 yield make_example(text, held_out, labels)
-
-
-def count_gcide_tags(index_path: Path, dict_path: Path) -> Counter[str]:
-    """Raw counts of sense-opening tags (before mapping): used to choose :data:`GCIDE_FIELDS`."""
-    data = gzip.decompress(dict_path.read_bytes())
-    spans = sorted({(offset, length) for _, offset, length in read_dictd_index(index_path)})
-    counts: Counter[str] = Counter()
-    for offset, length in spans:
-        entry = data[offset : offset + length].decode("utf-8", errors="replace")
-        for tags, _, _ in parse_gcide_entry(entry):
-            counts.update(tags)
-    return counts
 
 
 # ====================================================================== Amazon fine foods (r-cran-modeldata)
