@@ -323,7 +323,7 @@ def bootstrap_gain(data: dict, scores: dict[str, np.ndarray], base: dict[str, np
 def calibrate(cache: Path, name: str, weight: float, out: Path | None) -> dict:
     """At the chosen variant and weight: softmax temperature (NLL) and multi-label shift on the selection sets (as
     ``prior_study.py`` does for v3), then gcide_multi (report-only) at the default threshold 0.5."""
-    from uniclass.evaluation.calibration import Calibration, fit_temperature
+    from uniclass.calibration import Calibration, fit_temperature
     from uniclass.evaluation.metrics import multi_label_report
     from uniclass_lab.selection_suite import best_global_threshold
 
@@ -365,7 +365,7 @@ def write_model(cache: Path, folder: Path, calibration_json: Path) -> None:
     ``prior_reference.safetensors`` (mean of the ``mu`` corpus, covariance of the pooled reference texts) and
     ``calibration.json`` (the temperature and shift that ``calibrate`` fitted, read from its ``--out``)."""
     from uniclass.backends.embedding import REFERENCE_FILE, PriorSpec, save_reference
-    from uniclass.evaluation.calibration import Calibration
+    from uniclass.calibration import Calibration
 
     _, reference = load_cache(cache)
     variant = VARIANTS[CHOSEN]

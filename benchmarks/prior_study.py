@@ -33,7 +33,7 @@ import numpy as np
 
 from uniclass import Classifier
 from uniclass.backends.embedding import EmbeddingPrior, PriorSpec
-from uniclass.evaluation.calibration import Calibration, fit_temperature
+from uniclass.calibration import Calibration, fit_temperature
 from uniclass.evaluation.metrics import multi_label_report, single_label_report
 from uniclass_lab.eval_data import load_eval_data
 from uniclass_lab.selection_suite import best_global_threshold

@@ -10,12 +10,13 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Classifier", "GLiClassConfig", "Prediction", "Trainer", "TrainingArguments", "__version__"]
+__all__ = ["Classifier", "GLiClassConfig", "LabelIndex", "Prediction", "Trainer", "TrainingArguments", "__version__"]
 
 _LAZY = {
     "Classifier": ".classifier",
     "Prediction": ".classifier",
     "GLiClassConfig": ".config",
+    "LabelIndex": ".shortlist",  # a saved shortlist index: LabelIndex.load(folder)
     "Trainer": ".training",
     "TrainingArguments": ".training",
 }
@@ -23,6 +24,7 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover
     from .classifier import Classifier, Prediction
     from .config import GLiClassConfig
+    from .shortlist import LabelIndex
     from .training import Trainer, TrainingArguments
 
 

@@ -1,5 +1,9 @@
 """Post-hoc calibration: temperature scaling and per-label thresholds, fitted on held-out examples (numpy only).
 
+Part of the core: the classifier applies a checkpoint's :class:`Calibration` to every result and fits one in
+``Classifier.calibrate``. How well a calibration scores (ECE, Brier) is evaluation's
+(:func:`uniclass.evaluation.metrics.calibration_report`).
+
 A :class:`Calibration` is saved as ``calibration.json`` next to a checkpoint's weights. Temperature scaling divides
 every logit by one positive number ``T`` (``T > 1`` softens over-confident scores); it never changes the ranking of
 a text's labels, only how far the scores are from 0.5 (multi-label) or how peaked the softmax is (single-label).
@@ -17,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..postprocessing import DEFAULT_THRESHOLD
-from .metrics import brier_score, expected_calibration_error
+from .postprocessing import DEFAULT_THRESHOLD
 
 CALIBRATION_FILE = "calibration.json"
 TEMPERATURE_BOUNDS = (0.05, 20.0)
@@ -26,7 +29,6 @@ TEMPERATURE_BOUNDS = (0.05, 20.0)
 __all__ = [
     "CALIBRATION_FILE",
     "Calibration",
-    "calibration_report",
     "fit_shift_temperature",
     "fit_temperature",
     "fit_thresholds",
@@ -375,41 +377,3 @@ def _best_threshold(scores: np.ndarray, gold: np.ndarray, grid: np.ndarray, defa
         return float(default)
     candidates = grid[f1 == best]
     return float(min(candidates, key=lambda t: (abs(t - default), t)))
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Report
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def calibration_report(
-    logits: np.ndarray,
-    targets: np.ndarray,
-    temperature: float,
-    mask: np.ndarray | None = None,
-    *,
-    multi_label: bool = True,
-    n_bins: int = 15,
-) -> dict[str, float]:
-    """ECE and Brier score of the probabilities before (``T = 1``) and after dividing the logits by ``temperature``.
-
-    Inputs are as for :func:`fit_temperature`. Single-label probabilities are scored against one-hot targets over
-    every unmasked (row, label) entry.
-
-    Example:
-
-    >>> report = calibration_report(np.array([3.0, -3.0, 3.0, -3.0]), np.array([1, 0, 0, 1]), temperature=20.0)
-    >>> report["ece_after"] < report["ece_before"], report["temperature"]
-    (True, 20.0)
-    """
-    temperature = Calibration(temperature=temperature).temperature
-    logits, targets, mask = _prepare(logits, targets, mask, multi_label)
-    before = _probabilities(logits, mask, multi_label)
-    after = _probabilities(logits / temperature, mask, multi_label)
-    return {
-        "ece_before": expected_calibration_error(before, targets, n_bins=n_bins, mask=mask),
-        "ece_after": expected_calibration_error(after, targets, n_bins=n_bins, mask=mask),
-        "brier_before": brier_score(before, targets, mask=mask),
-        "brier_after": brier_score(after, targets, mask=mask),
-        "temperature": temperature,
-    }

@@ -14,6 +14,7 @@ torch is imported only when a torch backend is built, so ``backend="onnx"`` work
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,10 +24,12 @@ import numpy as np
 
 from .backends import Backend
 from .batching import DEFAULT_MAX_BATCH_TOKENS, check_batch_options
-from .config import LABEL_TOKENIZER_DIR, WEIGHTS_FILE, GLiClassConfig
+from .calibration import Calibration, fit_temperature, fit_thresholds
+from .checkpoint import LABEL_TOKENIZER_DIR, WEIGHTS_FILE, Checkpoint
+from .config import GLiClassConfig
 from .decisions import check_rules_against, decide, make_rules, tree_of
 from .engine import DEFAULT_MAX_LENGTH, Engine, Prediction, resolve_max_length, warn_about_fitting
-from .evaluation.calibration import Calibration, calibration_report, fit_temperature, fit_thresholds
+from .evaluation.metrics import calibration_report
 from .explanation import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_UNITS, Explanation, ExplainOptions, explain
 from .label_order import resolve_label_order
 from .loading import (
@@ -42,7 +45,7 @@ from .loading import (
     resolve_device,
     torch_backend,
 )
-from .postprocessing import activate, check_top_k, normalize_thresholds, resolve_threshold
+from .postprocessing import activate, check_top_k, normalize_thresholds, resolve_threshold, unknown_threshold_labels
 from .processing import WindowPolicy, build_label_tree, normalize_request
 from .shortlist import DEFAULT_RECALL, DEFAULT_RETRIEVER, LabelIndex, TextEncoder, check_k, default_k, fit_k, recall_at_k
 
@@ -305,13 +308,14 @@ class Classifier:
             if has_lora(model):
                 model = merged_copy(model)
         self.config.extra["dtype"] = str(model.dtype).removeprefix("torch.")
-        self.config.save(directory)
-        model.save_weights(directory / WEIGHTS_FILE)
+        checkpoint = Checkpoint(directory)
+        checkpoint.write_config(self.config)
+        model.save_weights(checkpoint.path(WEIGHTS_FILE))
         self.tokenizer.save_pretrained(str(directory))
         if self.label_tokenizer is not None:
-            self.label_tokenizer.save_pretrained(str(directory / LABEL_TOKENIZER_DIR))
+            self.label_tokenizer.save_pretrained(str(checkpoint.path(LABEL_TOKENIZER_DIR)))
         if self.calibration is not None:
-            self.calibration.save(directory)  # calibration.json: ignored by the official package
+            checkpoint.write_calibration(self.calibration)  # calibration.json: ignored by the official package
         if self.prior is not None:
             self.prior.save(directory)  # prior.json (+ label prototypes): ignored by the official package
         return directory
@@ -579,6 +583,8 @@ class Classifier:
                    tree=p.label_tree)
             for p, t in zip(predictions, thresholds, strict=True)
         ]
+        if threshold is not None:  # the user's own thresholds (fitted ones may cover labels of other calls)
+            _warn_about_unknown_threshold_labels(thresholds, labels, predictions)
         if as_tree:
             out = [tree_of(kept, p.label_tree) for kept, p in zip(out, predictions, strict=True)]
         return out[0] if isinstance(texts, str) else out
@@ -806,3 +812,16 @@ def _full_scores(prediction: Prediction, labels: Any) -> list[float]:
     scored = dict(zip(prediction.labels, prediction.scores, strict=True))
     names = labels.labels if isinstance(labels, LabelIndex) else labels
     return [scored.get(label, 0.0) for label in names]
+
+
+def _warn_about_unknown_threshold_labels(thresholds: Sequence[Any], labels: Any, predictions: Sequence[Prediction]) -> None:
+    """Warn when ``threshold={"spam": 0.8}`` names a label that is not in the label set: it would never apply."""
+    known = {label for p in predictions for label in p.labels}
+    if isinstance(labels, LabelIndex):
+        known.update(labels.labels)
+    elif isinstance(labels, Sequence) and not isinstance(labels, str) and all(isinstance(x, str) for x in labels):
+        known.update(labels)  # with a shortlist a text scores only some of them
+    unknown = unknown_threshold_labels(thresholds, known)
+    if unknown:
+        warnings.warn(f"threshold names labels that are not in the label set, so they have no effect: {', '.join(map(repr, unknown))}",
+                      UserWarning, stacklevel=3)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from .processing import InputBuilder, ItemPlan, Request, Segment, WindowPolicy
 if TYPE_CHECKING:  # pragma: no cover
     from .backends import Backend
     from .backends.embedding import EmbeddingPrior
-    from .evaluation.calibration import Calibration
+    from .calibration import Calibration
 
 DEFAULT_MAX_LENGTH = 1024  # the official pipelines' default, capped by what the backbone supports
 LABEL_CACHE_SIZE = 4096
@@ -112,7 +112,7 @@ class Engine:
         self,
         segments: list[Segment],
         batch_size: int,
-        show_progress: bool | None = None,
+        show_progress: bool | Callable[[int, int], Any] | None = None,
         max_batch_tokens: int | None = None,
         *,
         position_offset: int | None = None,
@@ -236,7 +236,7 @@ class Engine:
         order: OrderPlan,
         *,
         batch_size: int,
-        show_progress: bool | None = None,
+        show_progress: bool | Callable[[int, int], Any] | None = None,
         max_batch_tokens: int | None = None,
         aggregate: str = "max",
     ) -> tuple[list[ItemPlan], list[Prediction]]:
@@ -314,7 +314,11 @@ def warn_about_fitting(plans: list[ItemPlan], window: int, *, stacklevel: int = 
         )
 
 
-def _progress(batches: list[list[int]], show: bool | None) -> Iterator[list[int]]:
+def _progress(batches: list[list[int]], show: bool | Callable[[int, int], Any] | None) -> Iterator[list[int]]:
+    """The batches, with a tqdm bar (``show``: True, or None on a terminal for more than 4 batches), or calling
+    ``show(rows_done, rows_total)`` after each batch (a caller's own progress display, e.g. ``uniclass classify``)."""
+    if callable(show):
+        return _reporting(batches, show)
     if show is None:
         show = len(batches) > 4 and sys.stderr.isatty()
     if not show:
@@ -322,3 +326,10 @@ def _progress(batches: list[list[int]], show: bool | None) -> Iterator[list[int]
     from tqdm.auto import tqdm
 
     return iter(tqdm(batches, desc="uniclass", unit="batch"))
+
+
+def _reporting(batches: list[list[int]], report: Callable[[int, int], Any]) -> Iterator[list[int]]:
+    total = sum(len(batch) for batch in batches)
+    for batch in batches:
+        yield batch
+        report(len(batch), total)  # the caller asked for the next batch: this one is done

@@ -1,8 +1,9 @@
 """Loading: checkpoint resolution (folder or hub id), backend choice, tokenizers, the bundled default model.
 
 ``load_torch`` and ``load_onnx`` return the parts an ``Engine`` (and a ``Classifier``) is built from, so the
-exporters can load a checkpoint without the public API class. Nothing here imports torch at module level:
-``load_onnx`` runs with numpy, tokenizers and onnxruntime only.
+exporters can load a checkpoint without the public API class. Which file of the folder holds what is
+:class:`~uniclass.checkpoint.Checkpoint`'s; both loaders read the folder through one. Nothing here imports torch
+at module level: ``load_onnx`` runs with numpy, tokenizers and onnxruntime only.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backends import BACKENDS
-from .config import LABEL_TOKENIZER_DIR, WEIGHTS_FILE, GLiClassConfig
-from .evaluation.calibration import Calibration
+from .calibration import Calibration
+from .checkpoint import CONFIG_FILE, LABEL_TOKENIZER_DIR, WEIGHTS_FILE, Checkpoint
+from .config import GLiClassConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -52,7 +54,7 @@ class LoadedParts:
 
 def default_model_dir() -> Path:
     """The bundled default model's folder; a clear error when this copy of uniclass ships without it."""
-    if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+    if not Checkpoint(DEFAULT_MODEL_DIR).path(CONFIG_FILE).is_file():
         raise ValueError(
             "The default model is not installed with this copy of uniclass: pass a GLiClass checkpoint "
             "folder or hub id to Classifier.from_pretrained()."
@@ -79,14 +81,14 @@ def load_torch(
     from .backends.torch_backend import TorchBackend, resolve_dtype
     from .modeling import GLiClassModel
 
-    from .modeling.delta import is_delta_folder, load_delta_state
+    from .modeling.delta import load_delta_state
 
-    config = GLiClassConfig.from_json_file(folder / "config.json")
-    if not (folder / WEIGHTS_FILE).is_file() and (folder / "model.onnx").is_file():
-        raise FileNotFoundError(f"{folder} is an ONNX export without torch weights: load it with backend='onnx'")
-    check_tokenizer_file(folder)
+    checkpoint = Checkpoint(folder)
+    config = checkpoint.read_config()
+    checkpoint.require_torch_weights()
+    checkpoint.require_tokenizer()
     model = GLiClassModel(config, init_weights=False)
-    if not (folder / WEIGHTS_FILE).is_file() and is_delta_folder(folder):
+    if not checkpoint.has_torch_weights and checkpoint.is_delta:
         # stored as a delta over a backbone installed from a registry (modeling/delta.py): rebuilt in full here
         model.load_state_dict_checked(load_delta_state(folder))
     else:
@@ -107,7 +109,7 @@ def load_torch(
     apply_precision(model, "fp32" if pending else chosen)
     backend = TorchBackend(model, compile=compile, num_threads=num_threads, precision="fp32" if pending else chosen)
     embedding_prior = load_prior(folder, device=target, precision=chosen) if prior else None
-    return LoadedParts(backend, tokenizer, label_tokenizer, load_calibration(folder, prior), embedding_prior, pending)
+    return LoadedParts(backend, tokenizer, label_tokenizer, checkpoint.read_calibration(prior=prior), embedding_prior, pending)
 
 
 def load_prior(folder: Path, *, device: Any, precision: str) -> EmbeddingPrior | None:
@@ -123,42 +125,26 @@ def load_prior(folder: Path, *, device: Any, precision: str) -> EmbeddingPrior |
     return EmbeddingPrior.load(spec, folder, device=device, dtype=dtype)
 
 
-def load_calibration(folder: Path, prior: bool) -> Calibration | None:
-    """The folder's ``calibration.json``, unless the folder has a prior that is switched off (``prior=False``).
-
-    Why: a checkpoint saved with a prior was calibrated on its logits *with* the prior (``save_pretrained`` writes
-    ``prior.json`` only when the classifier had one), so its temperature and shift do not fit the GLiClass model's
-    logits alone: ``prior=False`` gives the model's own, uncalibrated scores (for the default model: v2's).
-    """
-    from .backends.embedding import PRIOR_FILE
-
-    if not prior and (folder / PRIOR_FILE).is_file():
-        return None
-    return Calibration.load(folder)
-
-
 def load_onnx(folder: Path, *, quantized: bool = False, num_threads: int | None = None, prior: bool = True) -> LoadedParts:
     """The torch-free path: config without transformers, ``tokenizer.json`` with tokenizers, graphs on onnxruntime."""
-    from .backends.onnx_runtime import OnnxBackend, is_export_folder
+    from .backends.onnx_runtime import OnnxBackend
     from .backends.tokenizer import FastTokenizer
 
-    if not is_export_folder(folder):
-        raise FileNotFoundError(
-            f"{folder} has no model.onnx: export the checkpoint first with "
-            f"`uniclass export onnx --model {folder} --out DIR` and load DIR with backend='onnx'"
-        )
-    config = GLiClassConfig.from_json_file(folder / "config.json", plain_backbones=True)
+    checkpoint = Checkpoint(folder)
+    checkpoint.require_onnx_export()
+    config = checkpoint.read_config(plain_backbones=True)
     tokenizer = FastTokenizer.from_folder(folder)
-    label_tokenizer = FastTokenizer.from_folder(folder / LABEL_TOKENIZER_DIR) if config.is_bi_encoder else None
+    label_tokenizer = FastTokenizer.from_folder(checkpoint.path(LABEL_TOKENIZER_DIR)) if config.is_bi_encoder else None
     backend = OnnxBackend(folder, config, quantized=quantized, num_threads=num_threads)
     embedding_prior = load_onnx_prior(folder, num_threads=num_threads) if prior else None
-    return LoadedParts(backend, tokenizer, label_tokenizer, load_calibration(folder, prior), embedding_prior)
+    return LoadedParts(backend, tokenizer, label_tokenizer, checkpoint.read_calibration(prior=prior), embedding_prior)
 
 
 def load_onnx_prior(folder: Path, *, num_threads: int | None = None) -> EmbeddingPrior | None:
     """An export's prior (``prior.json`` + ``prior/embedder.onnx``) on onnxruntime, or None when it has none."""
     from .backends.embedding import EmbeddingPrior, PriorError, PriorSpec, load_prototypes
-    from .backends.onnx_runtime import EMBEDDER_FILE, OnnxEmbedder
+    from .backends.onnx_runtime import OnnxEmbedder
+    from .checkpoint import EMBEDDER_FILE
 
     spec = PriorSpec.load(folder)
     if spec is None:
@@ -231,7 +217,7 @@ def resolve_checkpoint(name: str | Path, **hub_kwargs: Any) -> Path:
     """A local folder as is; anything else is treated as a hub id and downloaded with huggingface_hub."""
     path = Path(name)
     if path.is_dir():
-        if not (path / "config.json").is_file():
+        if not Checkpoint(path).path(CONFIG_FILE).is_file():
             raise FileNotFoundError(f"{path} has no config.json: not a GLiClass checkpoint folder")
         return path
     if _looks_local(str(name)):
@@ -240,13 +226,6 @@ def resolve_checkpoint(name: str | Path, **hub_kwargs: Any) -> Path:
 
     hub_kwargs = {k: (str(v) if isinstance(v, Path) else v) for k, v in hub_kwargs.items()}
     return Path(snapshot_download(str(name), **hub_kwargs))
-
-
-def check_tokenizer_file(folder: Path) -> None:
-    """A checkpoint folder must carry its fast tokenizer (otherwise another one may be picked up, whose marker
-    ids then "do not belong", which hides the real problem)."""
-    if not (folder / "tokenizer.json").is_file():
-        raise FileNotFoundError(f"{folder} has no tokenizer.json: copy the checkpoint's tokenizer files into the folder")
 
 
 def _looks_local(name: str) -> bool:
@@ -262,19 +241,16 @@ def _looks_local(name: str) -> bool:
 def load_tokenizer(name: str | Path) -> Any:
     """AutoTokenizer without its warning about the GLiClass config.json it cannot map to a model type."""
     from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
+    from .backends import quiet_transformers
+
+    with quiet_transformers():
         return AutoTokenizer.from_pretrained(str(name))
-    finally:
-        hf_logging.set_verbosity(level)
 
 
 def load_label_tokenizer(folder: Path, config: GLiClassConfig) -> Any:
     """Bi-encoders: ``label_tokenizer/`` in the folder, else the tokenizer of ``label_model_name``."""
-    local = folder / LABEL_TOKENIZER_DIR
+    local = Checkpoint(folder).path(LABEL_TOKENIZER_DIR)
     if local.is_dir():
         return load_tokenizer(local)
     if config.label_model_name:

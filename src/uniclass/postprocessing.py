@@ -85,6 +85,17 @@ def select(
     return [{"label": labels[i], "score": float(scores[i])} for i in order]
 
 
+def unknown_threshold_labels(thresholds: Sequence[Any], known: set[str]) -> list[str]:
+    """The labels named by per-label thresholds that are not in ``known`` (a typo, or a label left out of the
+    set): such an entry can never apply, so the caller warns instead of ignoring it silently.
+
+    >>> unknown_threshold_labels([{"spam": 0.8, "ham": 0.4}, 0.5], {"ham", "eggs"})
+    ['spam']
+    """
+    named = {str(label) for t in thresholds if isinstance(t, Mapping) for label in t}
+    return sorted(named - known)
+
+
 def label_threshold(threshold: Threshold, label: str) -> float:
     """The threshold of one label: its entry of a per-label dict (default 0.5), or the single float."""
     if isinstance(threshold, Mapping):

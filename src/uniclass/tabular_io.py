@@ -137,7 +137,38 @@ def iter_text_chunks(path: str | Path, fmt: str, column: str, chunk_size: int, s
     return rechunk(readers[fmt](Path(path), column, chunk_size), chunk_size, skip)
 
 
-def rechunk(texts: Iterable[str], chunk_size: int, skip: int = 0) -> Iterator[list[str]]:
+def iter_field_chunks(path: str | Path, fmt: str, column: str, chunk_size: int, skip: int = 0) -> Iterator[list[dict[str, Any]]]:
+    """The input's other fields (every field or column but the text's), chunked exactly as ``iter_text_chunks``.
+
+    JSONL output writes them next to each result, so results join back to the input (an ``id``, say). Read in
+    step with the texts; a line the text reader accepted is a JSON object or a string (a string has no fields).
+    """
+    readers = {"jsonl": _iter_jsonl_fields, "csv": _iter_csv_fields, "parquet": _iter_parquet_fields}
+    return rechunk(readers[fmt](Path(path), column, chunk_size), chunk_size, skip)
+
+
+def _iter_jsonl_fields(path: Path, column: str, chunk_size: int) -> Iterator[dict[str, Any]]:
+    for _, line in _decoded_lines(path):
+        if line.strip():
+            item = json.loads(line)
+            yield {key: value for key, value in item.items() if key != column} if isinstance(item, dict) else {}
+
+
+def _iter_csv_fields(path: Path, column: str, chunk_size: int) -> Iterator[dict[str, Any]]:
+    pandas = _require("pandas")
+    for frame in pandas.read_csv(path, dtype=str, keep_default_na=False, chunksize=chunk_size):
+        yield from frame.drop(columns=[column]).to_dict("records")
+
+
+def _iter_parquet_fields(path: Path, column: str, chunk_size: int) -> Iterator[dict[str, Any]]:
+    parquet = _require("pyarrow.parquet")
+    for batch in parquet.ParquetFile(path).iter_batches(batch_size=chunk_size):
+        for row in batch.to_pylist():
+            row.pop(column, None)
+            yield row
+
+
+def rechunk(texts: Iterable[Any], chunk_size: int, skip: int = 0) -> Iterator[list[Any]]:
     """Lists of ``chunk_size`` texts after dropping the first ``skip``, lazily (stdin and big files stream).
 
     Chunks stay aligned to multiples of ``chunk_size`` from the start of the input (the first chunk after a
@@ -301,13 +332,17 @@ def open_sink(path: str | Path | None, fmt: str, *, append: bool = False, stream
 
 
 class JsonlSink:
-    """``{"text": ..., "labels": [{"label", "score"}, ...]}`` per line (the historical default output)."""
+    """``{"text": ..., "labels": [{"label", "score"}, ...]}`` per line (the historical default output), after the
+    input row's other fields when ``write`` is given them (``fields``), so results join back to the input."""
 
     def __init__(self, handle: TextIO, owned: bool = False):
         self.handle, self.owned = handle, owned
 
-    def write(self, texts: Sequence[str], results: Sequence[Result]) -> None:
-        lines = (json.dumps({"text": t, "labels": r}, ensure_ascii=False) + "\n" for t, r in zip(texts, results, strict=True))
+    def write(self, texts: Sequence[str], results: Sequence[Result], fields: Sequence[dict[str, Any]] | None = None) -> None:
+        rows = fields if fields is not None else [{}] * len(texts)
+        # default=str: Parquet inputs may hold dates or decimals, which JSON has no type for
+        lines = (json.dumps({**extra, "text": t, "labels": r}, ensure_ascii=False, default=str) + "\n"
+                 for t, r, extra in zip(texts, results, rows, strict=True))
         self.handle.write("".join(lines))
         self.handle.flush()
 

@@ -18,7 +18,7 @@ from uniclass.evaluation import (
     fit_thresholds,
     multi_label_report,
 )
-from uniclass.evaluation import calibration as calibration_module
+from uniclass import calibration as calibration_module
 
 
 def test_docstring_examples_run():

@@ -211,7 +211,7 @@ def calibration_pairs(head: Head, data: dict[str, Any]) -> tuple[np.ndarray, np.
 def build(out: Path, *, log: Any = print) -> Path:
     """Train the bi-encoder head and write the folder ``out`` (delta over the PyPI backbone + calibration)."""
     from uniclass.classifier import Classifier
-    from uniclass.evaluation.calibration import Calibration, fit_shift_temperature
+    from uniclass.calibration import Calibration, fit_shift_temperature
     from uniclass.modeling.delta import write_delta
 
     cache = out.parent / (out.name + "-cache")

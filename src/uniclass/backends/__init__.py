@@ -13,6 +13,8 @@ Nothing here imports torch or onnxruntime; each backend module imports what it n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
@@ -53,3 +55,23 @@ def check_num_threads(num_threads: Any) -> None:
     """Raise ``ValueError`` unless ``num_threads`` is a positive int."""
     if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers without its log messages and progress bars while uniclass loads a model.
+
+    Why: every ``from_pretrained`` of transformers 5 draws a "Loading weights" bar, and loading the default
+    model (its prior's embedder) would draw one on every load; errors still raise as usual.
+    """
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -64,14 +64,12 @@ from typing import Any
 
 import numpy as np
 
-PRIOR_FILE = "prior.json"
-PRIOR_DIR = "prior"  # ONNX exports: the embedder graph and its tokenizer (``exporters.onnx``)
+# The prior's file names are the checkpoint layout's (uniclass.checkpoint).
+from ..checkpoint import PRIOR_FILE, PROTOTYPE_LABELS_FILE, PROTOTYPES_FILE, REFERENCE_FILE
+
 PRIOR_KIND = "embedding-similarity"
 PRIOR_CACHE_SIZE = 4096
-PROTOTYPES_FILE = "prior_prototypes.safetensors"
-PROTOTYPE_LABELS_FILE = "prior_prototypes.json"
 PROTOTYPES_KEY = "prototypes"
-REFERENCE_FILE = "prior_reference.safetensors"
 
 
 class PriorError(ValueError):
@@ -197,9 +195,11 @@ class SentenceEmbedder:
         from transformers import AutoModel, AutoTokenizer
 
         from ..config import max_positions
+        from . import quiet_transformers
 
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        self.model = AutoModel.from_pretrained(str(folder)).to(device=device, dtype=dtype or torch.float32).eval()
+        with quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+            self.model = AutoModel.from_pretrained(str(folder)).to(device=device, dtype=dtype or torch.float32).eval()
         if self.model.dtype == torch.bfloat16:
             from .precision import fuse_for_cpu
 

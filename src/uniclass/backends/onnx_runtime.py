@@ -16,31 +16,14 @@ Every axis is dynamic: batch, sequence and label count (the label count comes fr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..checkpoint import EMBEDDER_FILE, LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, Checkpoint, graph_file
 from . import check_num_threads, slot_mask
-
-MODEL_FILE = "model.onnx"
-LABEL_ENCODER_FILE = "label_encoder.onnx"
-PARITY_FILE = "onnx_parity.json"
-QUANTIZED_SUFFIX = "_int8"
-
-
-def graph_file(name: str, *, quantized: bool = False) -> str:
-    """``model.onnx`` -> ``model_int8.onnx`` for the quantized variant."""
-    if not quantized:
-        return name
-    stem, _, ext = name.rpartition(".")
-    return f"{stem}{QUANTIZED_SUFFIX}.{ext}"
-
-
-def is_export_folder(folder: str | Path) -> bool:
-    return (Path(folder) / MODEL_FILE).is_file()
 
 
 class OnnxBackend:
@@ -138,11 +121,10 @@ def verify_export(folder: str | Path, *, quantized: bool = False, num_threads: i
         >>> verify_export("exported/")["summary"]["max_abs_logit_diff"] < 1e-4  # doctest: +SKIP
         True
     """
-    from ..config import GLiClassConfig
-
     folder = Path(folder)
-    reference = json.loads((folder / PARITY_FILE).read_text(encoding="utf-8"))["reference"]
-    config = GLiClassConfig.from_json_file(folder / "config.json", plain_backbones=True)
+    checkpoint = Checkpoint(folder)
+    reference = checkpoint.read_json(PARITY_FILE)["reference"]
+    config = checkpoint.read_config(plain_backbones=True)
     backend = OnnxBackend(folder, config, quantized=quantized, num_threads=num_threads)
     label_vectors, label_diff = None, None
     if "label_inputs" in reference:
@@ -176,7 +158,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-EMBEDDER_FILE = "embedder.onnx"
 
 
 class OnnxEmbedder:

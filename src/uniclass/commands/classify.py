@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,6 +79,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--output", "-o", metavar="FILE", help="write results to a .jsonl, .csv or .parquet file")
     output.add_argument("--format", choices=["jsonl", "csv", "parquet", "table"], default=None,
                         help="output format (default: from --output's extension; on stdout a table on a terminal, else jsonl)")
+    output.add_argument("--drop-fields", action="store_true",
+                        help="JSONL output: write only text and labels (by default each result keeps the input row's "
+                        "other fields, e.g. an id, so results join back)")
     output.add_argument("--resume", action="store_true", help="keep the rows already in --output, classify the rest and append")
     output.add_argument("--chunk-size", type=int, default=256, help="rows classified and written at a time (default 256)")
     output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -119,28 +123,58 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"cannot resume: {args.output} has {skip} rows but the input has only {total}")
     if skip:
         print(f"uniclass: resuming: {skip} rows already in {args.output}", file=sys.stderr)
+    fields = _field_chunks(args, out_format, skip)
     sink = uio.open_sink(args.output, out_format, append=args.resume)
     progress = _progress_bar(args, None if total is None else total - skip)
     classify = _chunk_classifier(args, labels)
-    written = 0
+    written, started = 0, time.perf_counter()
     try:
         with _sigterm_as_interrupt():
             for chunk in chunks:
-                sink.write(chunk, classify(chunk))
+                results = classify(chunk, progress.update)
+                if fields is None:
+                    sink.write(chunk, results)
+                else:
+                    sink.write(chunk, results, _checked_fields(next(fields)))
                 written += len(chunk)
-                progress.update(len(chunk))
     finally:
         progress.close()
         sink.close()
     if written == 0 and skip == 0 and not args.input:
         raise ValueError("no texts given (pass them as arguments, on stdin, or with --input FILE)")
+    if args.output:
+        print(_summary(written, time.perf_counter() - started, args.output), file=sys.stderr)
     return 0
+
+
+def _summary(count: int, seconds: float, output: str) -> str:
+    """The end-of-run line: how many texts, how fast (model loading included), and where they went."""
+    rate = f" ({count / seconds:.1f} texts/s)" if count and seconds > 0 else ""
+    return f"uniclass: classified {count} texts in {seconds:.1f} s{rate}; wrote {output}"
+
+
+def _field_chunks(args: argparse.Namespace, out_format: str, skip: int) -> Iterator[list[dict[str, Any]]] | None:
+    """The input rows' other fields, chunk by chunk, when JSONL output keeps them (None: nothing to keep)."""
+    from .. import tabular_io as uio
+
+    if not args.input or out_format != "jsonl" or args.drop_fields:
+        return None
+    fmt = uio.detect_format(args.input, args.input_format)
+    return uio.iter_field_chunks(args.input, fmt, args.text_column, args.chunk_size, skip)
+
+
+def _checked_fields(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An input field named like an output field would be overwritten by the result: refuse instead."""
+    for row in rows:
+        clash = sorted({"text", "labels"} & set(row))
+        if clash:
+            raise ValueError(f"the input has a field {clash[0]!r}, which the output writes too: rename it, or pass "
+                             "--drop-fields to write only text and labels")
+    return rows
 
 
 def _classify_ray(args: argparse.Namespace) -> int:
     """``--engine ray``: the same classification as a Ray Data job (uniclass.integrations.ray.classify_dataset)."""
-    from .. import tabular_io as uio
-
     if not args.input or not args.output:
         raise ValueError("--engine ray needs --input FILE_OR_FOLDER (Parquet or JSONL) and --output FOLDER (Parquet files)")
     unsupported = [flag for flag, used in (
@@ -294,23 +328,36 @@ def _primed(chunks: Iterator[list[str]]) -> Iterator[list[str]]:
     return chunks if first is None else chain([first], chunks)
 
 
-def _chunk_classifier(args: argparse.Namespace, labels: list[str] | dict[str, Any]) -> Callable[[list[str]], list[Any]]:
-    """A function classifying one chunk; the model loads on the first chunk (none left: never loaded)."""
+def _chunk_classifier(
+    args: argparse.Namespace, labels: list[str] | dict[str, Any],
+) -> Callable[[list[str], Callable[[int], Any]], list[Any]]:
+    """A function classifying one chunk and reporting progress in texts after every model batch (``done(n)``), so
+    a progress bar moves per batch, not per chunk; the model loads on the first chunk (none left: never loaded)."""
     state: dict[str, Any] = {}
 
-    def classify(texts: list[str]) -> list[Any]:
+    def classify(texts: list[str], done: Callable[[int], Any]) -> list[Any]:
         if "clf" not in state:
             from ..classifier import Classifier
 
             state["clf"] = Classifier.from_pretrained(args.model, device=args.device, max_length=args.max_length,
                                                       **backend_options(args))
             state["clf"].shortlist_retriever = getattr(args, "retriever", None)
-        return state["clf"].classify(
+        reported = [0]
+
+        def on_batch(rows: int, total_rows: int) -> None:
+            # the engine counts windows (a long text has several): report the chunk's texts in proportion
+            target = min(len(texts), reported[0] + max(1, round(len(texts) * rows / max(total_rows, 1))))
+            done(target - reported[0])
+            reported[0] = target
+
+        results = state["clf"].classify(
             texts, labels, multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k,
-            prompt=args.prompt, batch_size=args.batch_size, show_progress=False, label_order=args.label_order,
+            prompt=args.prompt, batch_size=args.batch_size, show_progress=on_batch, label_order=args.label_order,
             permutations=args.permutations, as_tree=args.as_tree, **_decision_options(args),
             **({"shortlist": args.shortlist} if getattr(args, "shortlist", None) is not None else {}),
         )
+        done(len(texts) - reported[0])  # the whole chunk, whatever the windows added up to
+        return results
 
     return classify
 

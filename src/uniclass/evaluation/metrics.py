@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..calibration import Calibration, _prepare, _probabilities  # the fitting's own input checks and probabilities
 from ..postprocessing import DEFAULT_THRESHOLD
 
 Threshold = float | Mapping[str, float]
@@ -321,3 +322,36 @@ def mean_over_datasets(reports: Mapping[str, Mapping[str, Any]], key: str = "mac
     if missing:
         raise KeyError(f"reports {missing} have no {key!r}")
     return float(np.mean([float(report[key]) for report in reports.values()]))
+
+
+def calibration_report(
+    logits: np.ndarray,
+    targets: np.ndarray,
+    temperature: float,
+    mask: np.ndarray | None = None,
+    *,
+    multi_label: bool = True,
+    n_bins: int = 15,
+) -> dict[str, float]:
+    """ECE and Brier score of the probabilities before (``T = 1``) and after dividing the logits by ``temperature``.
+
+    Inputs are as for :func:`fit_temperature`. Single-label probabilities are scored against one-hot targets over
+    every unmasked (row, label) entry.
+
+    Example:
+
+    >>> report = calibration_report(np.array([3.0, -3.0, 3.0, -3.0]), np.array([1, 0, 0, 1]), temperature=20.0)
+    >>> report["ece_after"] < report["ece_before"], report["temperature"]
+    (True, 20.0)
+    """
+    temperature = Calibration(temperature=temperature).temperature
+    logits, targets, mask = _prepare(logits, targets, mask, multi_label)
+    before = _probabilities(logits, mask, multi_label)
+    after = _probabilities(logits / temperature, mask, multi_label)
+    return {
+        "ece_before": expected_calibration_error(before, targets, n_bins=n_bins, mask=mask),
+        "ece_after": expected_calibration_error(after, targets, n_bins=n_bins, mask=mask),
+        "brier_before": brier_score(before, targets, mask=mask),
+        "brier_after": brier_score(after, targets, mask=mask),
+        "temperature": temperature,
+    }

@@ -39,7 +39,7 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export, then print the parity summary as one JSON line."""
-    from ..backends.onnx_runtime import PARITY_FILE
+    from ..checkpoint import PARITY_FILE
     from ..loading import DEFAULT_MODEL_DIR
     from .onnx import OnnxParityError, export_onnx
 

@@ -38,12 +38,14 @@ import torch
 from torch import nn
 
 from ..backends import slot_mask
-from ..backends.embedding import PRIOR_DIR, save_prototypes, save_reference
-from ..backends.onnx_runtime import (
-    EMBEDDER_FILE, LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, OnnxEmbedder, graph_file, verify_export,
-)
+from ..backends.embedding import save_prototypes, save_reference
+from ..backends.onnx_runtime import OnnxEmbedder, verify_export
 from ..backends.torch_backend import TorchBackend
-from ..config import LABEL_TOKENIZER_DIR, GLiClassConfig
+from ..checkpoint import (
+    EMBEDDER_FILE, LABEL_ENCODER_FILE, LABEL_TOKENIZER_DIR, MODEL_FILE, PARITY_FILE, PRIOR_DIR, TOKENIZER_FILE, Checkpoint,
+    graph_file,
+)
+from ..config import GLiClassConfig
 from ..engine import Engine, resolve_max_length
 from ..loading import load_torch, resolve_checkpoint
 from ..modeling.lora import has_lora, merged_copy
@@ -198,16 +200,17 @@ def _float_cpu_engine(model: str | Path | Classifier | Engine) -> Engine:
 
 def _write_companion_files(engine: Engine, out: Path) -> None:
     """config.json (dtype float32), tokenizer files (tokenizer.json required), calibration."""
+    checkpoint = Checkpoint(out)
     config = copy.copy(engine.config)
     config.extra = {**engine.config.extra, "dtype": "float32"}
-    config.save(out)
+    checkpoint.write_config(config)
     engine.tokenizer.save_pretrained(str(out))
     _require_tokenizer_json(out)
     if engine.label_tokenizer is not None:
-        engine.label_tokenizer.save_pretrained(str(out / LABEL_TOKENIZER_DIR))
-        _require_tokenizer_json(out / LABEL_TOKENIZER_DIR)
+        engine.label_tokenizer.save_pretrained(str(checkpoint.path(LABEL_TOKENIZER_DIR)))
+        _require_tokenizer_json(checkpoint.path(LABEL_TOKENIZER_DIR))
     if engine.calibration is not None:
-        engine.calibration.save(out)
+        checkpoint.write_calibration(engine.calibration)
 
 
 def _export_prior(prior: EmbeddingPrior, out: Path, opset: int, exporter: str) -> dict[str, Any]:
@@ -263,7 +266,7 @@ class _EmbedderGraph(nn.Module):
 
 
 def _require_tokenizer_json(folder: Path) -> None:
-    if not (folder / "tokenizer.json").is_file():
+    if not (folder / TOKENIZER_FILE).is_file():
         raise ValueError(
             f"the tokenizer saved to {folder} has no tokenizer.json (not a fast tokenizer): the ONNX backend "
             "tokenizes with the tokenizers library from that file"

