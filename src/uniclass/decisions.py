@@ -140,7 +140,7 @@ def decide(
         add(i)
     for g, group in enumerate(rules.groups):
         if g not in taken:
-            members = set(labels.index(label) for label in group)
+            members = {labels.index(label) for label in group}
             for i in order:
                 if i in members:
                     add(i)

@@ -78,7 +78,6 @@ def load_torch(
     from .backends.precision import apply_precision, normalize_precision, resolve_precision
     from .backends.torch_backend import TorchBackend, resolve_dtype
     from .modeling import GLiClassModel
-
     from .modeling.delta import is_delta_folder, load_delta_state
 
     config = GLiClassConfig.from_json_file(folder / "config.json")

@@ -403,7 +403,7 @@ class WindowPolicy:
             raise ValueError(f"long_text must be 'truncate' or 'chunk', got {self.long_text!r}")
         if self.max_length < 8:
             raise ValueError(f"max_length={self.max_length} is too small")
-        if not 0 <= self.chunk_overlap:
+        if not self.chunk_overlap >= 0:
             raise ValueError("chunk_overlap must be >= 0")
 
     def text_reserve(self, text_tokens: int) -> int:
@@ -515,7 +515,7 @@ class InputBuilder:
                 break
             groups = split_evenly(labels, count)
             encoded, label_ids = self._encode_groups(request, index, groups)
-            if all(self._fits(e, l, policy) for e, l in zip(encoded, label_ids)):
+            if all(self._fits(e, ids, policy) for e, ids in zip(encoded, label_ids)):
                 return groups, encoded, label_ids
             count += 1
         raise ValueError(too_big)

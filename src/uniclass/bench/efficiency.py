@@ -171,7 +171,10 @@ class EfficiencySetup:
 
 
 def workloads(clf: Any, setup: EfficiencySetup) -> dict[str, tuple[list[str], list[str]]]:
-    """The dev-set mix (the 8 labels of the official comparison) and synthetic texts of each length (``setup.labels`` real-word labels)."""
+    """The dev-set mix (the 8 labels of the official comparison) and synthetic texts of each length.
+
+    The synthetic texts get ``setup.labels`` real-word labels.
+    """
     labels = label_pool(clf.tokenizer, setup.labels)
     extra = [label for label in labels if label not in LABELS_8]
     dev_labels = (list(LABELS_8) + extra)[: setup.labels]
@@ -206,7 +209,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
         f"Model `{payload['checkpoint']}` ({payload['encoder']}), precision {setup.get('precision', 'fp32')}, batch "
         f"size {setup['batch_size']}, max_length {setup['max_length']}, torch backend. Peak fp32 matmul: "
         f"{peak['peak_gflops']:.1f} GFLOP/s (best of start [{sizes}] and end of the run, "
-        f"{peak['end']['peak_gflops']:.1f}); peak bf16 matmul: {payload['peak_bf16']['peak_gflops']:.1f} GFLOP/s{fp16} in "
+        f"{peak['end']['peak_gflops']:.1f}); "
+        f"peak bf16 matmul: {payload['peak_bf16']['peak_gflops']:.1f} GFLOP/s{fp16} in "
         "the same run. \"of peak\" is against the peak of the run's precision (bf16 for bf16, fp16 for fp16, fp32 "
         "otherwise). End "
         "to end includes tokenisation and batching; forward is the model calls alone.\n\n")

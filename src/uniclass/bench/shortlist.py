@@ -24,7 +24,6 @@ import json
 import random
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -153,7 +152,7 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
             start = time.perf_counter()
             clf.label_index(labels)  # built once (the cost a registered label set pays once)
             row["index_build_s"] = round(time.perf_counter() - start, 3)
-            short = measure(lambda ls=labels: clf.scores(texts, ls, shortlist=k, batch_size=args.batch_size),
+            short = measure(lambda ls=labels, k=k: clf.scores(texts, ls, shortlist=k, batch_size=args.batch_size),
                             items=len(texts), repeats=args.repeats)
             base_after = measure(one_label, items=len(texts), repeats=args.repeats).per_second
             row["one_label_after_per_s"] = round(base_after, 4)

@@ -202,7 +202,8 @@ def nli_contender(backbone: str | Path, batch_size: int, max_length: int, pair_b
         scores=model.scores,
         module=model.model,
         tokenizer=model.tokenizer,
-        note=f"{backbone_name or Path(str(backbone)).name} + random 3-way head; one pair per label, {batch_size} pairs per batch, "
+        note=f"{backbone_name or Path(str(backbone)).name} + random 3-way head; one pair per label, "
+        f"{batch_size} pairs per batch, "
         f"at most {pair_budget} pairs per timed call",
         texts_for=lambda labels, texts: max(1, min(texts, pair_budget // labels)),
     )

@@ -24,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "  uniclass classify 'Shares fell 5%' --labels sports,finance --model M\n"
         "  uniclass classify --input reviews.parquet --text-column body --labels-file labels.txt --model M \\\n"
         "      --single-label --output scored.parquet --resume\n"
-        "  uniclass classify 'The battery died' --labels 'product.battery,product.screen,service' --hierarchy --as-tree\n"
+        "  uniclass classify 'The battery died' --labels 'product.battery,product.screen,service' "
+        "--hierarchy --as-tree\n"
         "  uniclass classify --input reviews.jsonl --labels-file tree.json --hierarchy --output scored.jsonl\n"
         "\nlabel trees: with --hierarchy (or --as-tree) a dot in a label separates levels, so 'product.battery' is\n"
         "the child 'battery' of 'product'; a returned child brings its parent, scored with the best score below it.\n"
@@ -139,8 +140,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _classify_ray(args: argparse.Namespace) -> int:
     """``--engine ray``: the same classification as a Ray Data job (uniclass.integrations.ray.classify_dataset)."""
-    from .. import io as uio
-
     if not args.input or not args.output:
         raise ValueError("--engine ray needs --input FILE_OR_FOLDER (Parquet or JSONL) and --output FOLDER (Parquet files)")
     unsupported = [flag for flag, used in (

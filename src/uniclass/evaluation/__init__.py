@@ -5,7 +5,14 @@ Everything here works on plain Python lists and numpy arrays, so it can score an
 
 from __future__ import annotations
 
-from .calibration import CALIBRATION_FILE, Calibration, calibration_report, fit_shift_temperature, fit_temperature, fit_thresholds
+from .calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    calibration_report,
+    fit_shift_temperature,
+    fit_temperature,
+    fit_thresholds,
+)
 from .metrics import (
     brier_score,
     expected_calibration_error,

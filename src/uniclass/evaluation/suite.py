@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .baselines import EmbeddingBaseline
 from ..data.formats import Example
+from .baselines import EmbeddingBaseline
 from .metrics import multi_label_report, single_label_report
 from .runner import load_eval_data
 

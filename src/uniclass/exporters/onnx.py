@@ -40,7 +40,13 @@ from torch import nn
 from ..backends import slot_mask
 from ..backends.embedding import PRIOR_DIR, save_prototypes, save_reference
 from ..backends.onnx_runtime import (
-    EMBEDDER_FILE, LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, OnnxEmbedder, graph_file, verify_export,
+    EMBEDDER_FILE,
+    LABEL_ENCODER_FILE,
+    MODEL_FILE,
+    PARITY_FILE,
+    OnnxEmbedder,
+    graph_file,
+    verify_export,
 )
 from ..backends.torch_backend import TorchBackend
 from ..config import LABEL_TOKENIZER_DIR, GLiClassConfig
@@ -126,7 +132,8 @@ def export_onnx(
 
     Example:
         >>> from uniclass.exporters.onnx import export_onnx
-        >>> out = export_onnx("tests/fixtures/parity/uni_bert_default", "/tmp/uni-onnx", quantize=True)  # doctest: +SKIP
+        >>> fixture = "tests/fixtures/parity/uni_bert_default"
+        >>> out = export_onnx(fixture, "/tmp/uni-onnx", quantize=True)  # doctest: +SKIP
         >>> from uniclass import Classifier
         >>> clf = Classifier.from_pretrained(out, backend="onnx")  # doctest: +SKIP
         >>> clf.scores("The striker scored", ["sports", "finance"])  # doctest: +SKIP

@@ -2,7 +2,8 @@
 
 ``POST /v1/classify`` answers ``{"results": ...}`` exactly as ``Classifier.classify`` would for the same list
 of texts; concurrent requests are merged into shared model calls by ``MicroBatcher``. ``POST /v1/explain``
-answers ``Classifier.explain`` (occlusion per sentence or chunk) under the same limits, queue and work budget. Every error, whatever
+answers ``Classifier.explain`` (occlusion per sentence or chunk) under the same limits, queue and work budget.
+Every error, whatever
 produced it (a limit, malformed JSON, a wrong type, a label the classifier rejects, a missing key), has the
 same body ``{"error": {"code", "message", ...}}`` so clients need one error path, and none of them can stop
 the server. ``/healthz``, ``/metrics`` (Prometheus), ``/openapi.json`` and the demo page ``/`` stay open
@@ -25,11 +26,11 @@ import functools
 import hmac
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from importlib import resources
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -733,7 +734,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", f"{type(err).__name__}: {err}")
 
 
-# ====================================================================== middleware (plain ASGI: cheap, and sees every request)
+# ============================================================== middleware (plain ASGI: cheap, and sees every request)
 class _StatusRecorder:
     """A ``send`` that passes every message on and notes the response status and the time since it was made.
 

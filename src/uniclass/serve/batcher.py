@@ -238,9 +238,13 @@ class MicroBatcher:
             self._client_texts[client] + n > self.max_queue_texts // holders
         ):
             raise Overloaded(self.max_queue_texts)
-        if self.max_queue_work is not None and self.pending_work and self.pending_work + job.work > self.max_queue_work:
-            if self._client_work[client] + job.work > self.max_queue_work // holders:
-                raise Overloaded(self.max_queue_work, "tokens of work")
+        if (
+            self.max_queue_work is not None
+            and self.pending_work
+            and self.pending_work + job.work > self.max_queue_work
+            and self._client_work[client] + job.work > self.max_queue_work // holders
+        ):
+            raise Overloaded(self.max_queue_work, "tokens of work")
 
     async def _work(self) -> None:
         """Forever: gather a batch, answer it. Nothing a request does may end this loop."""

@@ -117,7 +117,10 @@ class LabelIndex:
 
 
 def check_labels(labels: Any) -> list[str]:
-    """A flat, non-empty list of distinct valid labels (checked as ``classify`` checks them) without line breaks (they are saved one per line)."""
+    """A flat, non-empty list of distinct valid labels (checked as ``classify`` checks them) without line breaks.
+
+    Line breaks are rejected because the labels are saved one per line.
+    """
     if isinstance(labels, LabelIndex):
         return list(labels.labels)
     if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):

@@ -11,7 +11,6 @@ from typing import Any
 from . import bbc, extra, foldoc, rotten_tomatoes, snli, vader, wordnet
 from .base import COMPLETE_MARKER, FORMAT_VERSION, Corpus, _write_text_atomic, default_cache_dir, write_jsonl_atomic
 
-
 # Order matters: `uniclass data list`, `fetch` with no names and eval_sets() follow it.
 CORPORA: dict[str, Corpus] = {
     corpus.name: corpus

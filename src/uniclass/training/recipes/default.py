@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..core import find_checkpoints
 from ...data.mixtures import SEED, build_components, mix
+from ..core import find_checkpoints
 
 BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_STEPS = 4280

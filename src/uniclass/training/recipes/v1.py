@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..core import find_checkpoints
 from ...data.mixtures import SEED, build_v1_mixture
+from ..core import find_checkpoints
 from .default import backbone_path, export_fp16
-
 
 # The shipped recipe: model options for Classifier.from_backbone and TrainingArguments overrides.
 MODEL_OPTIONS = dict(

@@ -1,12 +1,14 @@
 """Candidate default model v3 as code: a MiniLM bi-encoder whose backbones stay frozen.
 
 Measured and NOT shipped (``benchmarks/RESULTS.md`` §7): on the eight single-label evaluation sets it ties v2 and
-embedding similarity on the mean (0.566 / 0.565 / 0.571) while trading sentiment for topics, so the bundled model stays v2.
+embedding similarity on the mean (0.566 / 0.565 / 0.571) while trading sentiment for topics, so the bundled model
+stays v2.
 
 Why this shape (``benchmarks/RESULTS.md`` §7 has the measurements):
 
-* A MiniLM bi-encoder whose projectors are the exact identity (:func:`~uniclass.modeling.init.exact_identity_projectors`)
-  *is* MiniLM's cosine similarity, so it starts where the embedding baseline is, on every task. The uni-encoders
+* A MiniLM bi-encoder whose projectors are the exact identity
+  (:func:`~uniclass.modeling.init.exact_identity_projectors`) *is* MiniLM's cosine similarity, so it starts where
+  the embedding baseline is, on every task. The uni-encoders
   v1/v2 start at chance and learn all their zero-shot skill from their training mixture, which is why they fall
   behind embedding similarity on kinds of tasks that are not in it.
 * Fine-tuning the head on the training corpora (SNLI, WordNet, topic domains, GCIDE fields) at any learning rate we
