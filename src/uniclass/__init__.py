@@ -10,7 +10,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Classifier", "GLiClassConfig", "Prediction", "Trainer", "TrainingArguments", "__version__"]
+__all__ = [
+    "Classifier", "GLiClassConfig", "Labels", "Prediction", "Threshold", "Trainer", "TrainingArguments", "__version__",
+]
 
 _LAZY = {
     "Classifier": ".classifier",
@@ -18,12 +20,15 @@ _LAZY = {
     "GLiClassConfig": ".config",
     "Trainer": ".training",
     "TrainingArguments": ".training",
+    "Labels": ".types",
+    "Threshold": ".types",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .classifier import Classifier, Prediction
     from .config import GLiClassConfig
     from .training import Trainer, TrainingArguments
+    from .types import Labels, Threshold
 
 
 def __getattr__(name: str) -> Any:

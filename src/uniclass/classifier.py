@@ -54,6 +54,7 @@ from .shortlist import (
     fit_k,
     recall_at_k,
 )
+from .types import Examples, LabelList, Labels, Thresholds, TrueLabels
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -355,7 +356,7 @@ class Classifier:
     def fit(
         self,
         texts: Sequence[str],
-        labels: Sequence[str | Sequence[str]],
+        labels: TrueLabels,
         *,
         all_labels: Sequence[str] | None = None,
         multi_label: bool = True,
@@ -415,11 +416,11 @@ class Classifier:
     def predict(
         self,
         texts: str | Sequence[str],
-        labels: Any,
+        labels: Labels,
         *,
         multi_label: bool | Sequence[bool] = True,
         prompt: str | Sequence[str] | None = None,
-        examples: Any = None,
+        examples: Examples | None = None,
         batch_size: int = 32,
         show_progress: bool | None = None,
         max_length: int | None = None,
@@ -492,11 +493,11 @@ class Classifier:
     def scores(
         self,
         texts: str | Sequence[str],
-        labels: Any,
+        labels: Labels,
         *,
         multi_label: bool | Sequence[bool] = True,
         prompt: str | Sequence[str] | None = None,
-        examples: Any = None,
+        examples: Examples | None = None,
         batch_size: int = 32,
         as_tree: bool = False,
         **window: Any,
@@ -531,13 +532,13 @@ class Classifier:
     def classify(
         self,
         texts: str | Sequence[str],
-        labels: Any,
+        labels: Labels,
         *,
         multi_label: bool | Sequence[bool] = True,
-        threshold: Any = None,
+        threshold: Thresholds | None = None,
         top_k: int | None = None,
         prompt: str | Sequence[str] | None = None,
-        examples: Any = None,
+        examples: Examples | None = None,
         batch_size: int = 32,
         show_progress: bool | None = None,
         abstain: float | None = None,
@@ -599,14 +600,14 @@ class Classifier:
     def explain(
         self,
         texts: str | Sequence[str],
-        labels: Any,
+        labels: Labels,
         *,
         unit: str = "sentence",
         max_units: int = DEFAULT_MAX_UNITS,
         chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
         multi_label: bool | Sequence[bool] = True,
         prompt: str | Sequence[str] | None = None,
-        examples: Any = None,
+        examples: Examples | None = None,
         batch_size: int = 32,
         show_progress: bool | None = None,
         **window: Any,
@@ -643,8 +644,8 @@ class Classifier:
     def calibrate(
         self,
         texts: Sequence[str],
-        true_labels: Sequence[str | Sequence[str]],
-        labels: Sequence[str],
+        true_labels: TrueLabels,
+        labels: LabelList,
         *,
         multi_label: bool = True,
         thresholds: bool = False,

@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..postprocessing import DEFAULT_THRESHOLD
-
-Threshold = float | Mapping[str, float]
+from ..types import Threshold
 
 __all__ = [
     "brier_score",
