@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -48,6 +48,7 @@ from .shortlist import (
     DEFAULT_RECALL,
     DEFAULT_RETRIEVER,
     LabelIndex,
+    PriorRetriever,
     TextEncoder,
     check_k,
     default_k,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from .backends.embedding import EmbeddingPrior
+    from .backends.torch_backend import TorchBackend
     from .modeling import GLiClassModel
 
 __all__ = [
@@ -114,7 +116,7 @@ class Classifier:
         self.engine = Engine(backend, tokenizer, label_tokenizer, max_length=max_length, calibration=calibration,
                              prior=prior)
         self.shortlist_retriever: str | None = None  # None: "prior" when the model has one, else "minilm"
-        self._retrievers: dict[str, TextEncoder] = {}  # shortlisting: retriever name -> encoder
+        self._retrievers: dict[str, TextEncoder | PriorRetriever] = {}  # shortlisting: retriever name -> encoder
         self._label_indexes: OrderedDict[tuple[str, tuple[str, ...]], LabelIndex] = OrderedDict()
 
     # The loaded parts live on the engine; these read (and, where it makes sense, replace) them there.
@@ -172,7 +174,7 @@ class Classifier:
         self.require_torch("setting clf.model").model = model
         self.reset_caches()
 
-    def require_torch(self, what: str) -> Any:
+    def require_torch(self, what: str) -> TorchBackend:
         """The torch backend, or ``TorchOnlyError`` naming ``what`` needed it (training, LoRA, saving...)."""
         if self.backend.name != "torch":
             raise TorchOnlyError(
@@ -180,7 +182,7 @@ class Classifier:
                 "(inference only: predict, scores, classify, calibrate). Load the torch checkpoint with "
                 "Classifier.from_pretrained(path) for training, LoRA, saving or moving devices."
             )
-        return self.backend
+        return cast("TorchBackend", self.backend)  # the one backend named "torch"
 
     # ================================================================== loading and saving
     @classmethod
@@ -265,8 +267,9 @@ class Classifier:
         from .backends.precision import calibrated_int8
         from .backends.smoothquant import CALIBRATION_LABELS, CALIBRATION_TEXTS
 
-        calibrated_int8(self.backend.model, lambda: self.scores(list(CALIBRATION_TEXTS), list(CALIBRATION_LABELS)))
-        self.backend.precision = "int8"
+        backend = self.require_torch("precision='int8'")
+        calibrated_int8(backend.model, lambda: self.scores(list(CALIBRATION_TEXTS), list(CALIBRATION_LABELS)))
+        backend.precision = "int8"
         self.reset_caches()
 
     @classmethod
@@ -765,7 +768,8 @@ class Classifier:
         vectors = self._retriever(kind).encode_texts(text_list)
         candidates = [[index.labels[j] for j in sorted(row)] for row in index.search(vectors, k)]
         # the index holds prompt vectors; the centre must use what logits() uses (prototypes included)
-        centers = self.prior.mean_cosines(vectors, index.labels, index.vectors) if kind == "prior" else None
+        prior = self.prior if kind == "prior" else None
+        centers = prior.mean_cosines(vectors, index.labels, index.vectors) if prior is not None else None
         return candidates, len(index), centers
 
     def _default_retriever(self) -> str:
@@ -773,7 +777,7 @@ class Classifier:
             return self.shortlist_retriever
         return "prior" if self.prior is not None else DEFAULT_RETRIEVER
 
-    def _retriever(self, kind: str) -> TextEncoder:
+    def _retriever(self, kind: str) -> TextEncoder | PriorRetriever:
         if kind not in self._retrievers:
             from .shortlist import RETRIEVERS, minilm_encoder, model_encoder
 

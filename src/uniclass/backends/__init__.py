@@ -13,9 +13,12 @@ Nothing here imports torch or onnxruntime; each backend module imports what it n
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import GLiClassConfig
 
 BACKENDS = ("torch", "onnx")
 
@@ -29,7 +32,9 @@ class Backend(Protocol):
     """
 
     name: str
-    config: Any
+
+    @property
+    def config(self) -> GLiClassConfig: ...
 
     @property
     def device(self) -> Any: ...

@@ -222,7 +222,7 @@ def _check_classify_options(args: argparse.Namespace, labels: list[str] | dict[s
     check_label_order(args.label_order, args.permutations)
     rules = make_rules(**_decision_options(args))
     tree = labels if isinstance(labels, dict) else None
-    flat = flatten_label_tree(labels) if tree is not None else labels
+    flat = labels if isinstance(labels, list) else flatten_label_tree(labels)
     check_rules_against(rules, flat, tree, "--labels")
     if tree is not None:  # shortlisting scores a flat set; a tree is scored whole
         if args.shortlist not in (None, "off"):
