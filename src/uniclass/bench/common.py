@@ -118,6 +118,7 @@ def _cpuinfo() -> tuple[str | None, int | None]:
 def machine_info() -> dict[str, Any]:
     """What a reader needs to judge a timing: CPU, cores usable by this process, load before the run."""
     model, physical = _cpuinfo()
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

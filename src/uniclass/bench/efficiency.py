@@ -248,7 +248,8 @@ def run(setup: EfficiencySetup, out_dir: str | Path) -> dict[str, Any]:
     end = peaks(setup.matmul_sizes, setup.device)
     best = {dtype: max(start[dtype]["peak_gflops"], end[dtype]["peak_gflops"]) for dtype in start}
     fp32_peak, bf16_peak = best["float32"], best["bfloat16"]
-    peak = best[PRECISION_DTYPE.get(clf.backend.precision, "float32")]
+    precision = clf.require_torch("the efficiency benchmark").precision
+    peak = best[PRECISION_DTYPE.get(precision, "float32")]
     for result in results.values():  # fractions against the best peak seen in the run
         result["fraction_of_peak"] = result["achieved_gflops"] / peak
         forward = result["achieved_gflops_forward"]
@@ -263,7 +264,7 @@ def run(setup: EfficiencySetup, out_dir: str | Path) -> dict[str, Any]:
         "checkpoint": repo_relative(setup.model or DEFAULT_MODEL_DIR),
         "encoder": f"{shape.layers} layers, d={shape.hidden}, d_ff={shape.ffn}",
         "formula": "per layer and sequence: 2*T*(4*d^2 + 2*d*d_ff) + 4*T^2*d over padded tokens T; plus head",
-        "precision": clf.backend.precision,
+        "precision": precision,
         "peak": {"start": start["float32"], "end": end["float32"], "peak_gflops": fp32_peak},
         "peak_bf16": {"start": start["bfloat16"], "end": end["bfloat16"], "peak_gflops": bf16_peak},
         "peak_used": peak,

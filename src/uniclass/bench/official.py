@@ -363,7 +363,7 @@ def comparison_rows(officials: list[dict[str, Any]], n_texts: int, ours: dict[st
     official_rounds = [Timing(n_texts, list(result["timings_s"])) for result in officials]
     official_timing = all_passes(official_rounds)
     reference, batched = officials[0]["reference_scores"], officials[-1]["scores"]
-    rows = [{"name": OFFICIAL_ROW, "texts_per_s": official_timing.per_second, "speedup": 1.0,
+    rows: list[dict[str, Any]] = [{"name": OFFICIAL_ROW, "texts_per_s": official_timing.per_second, "speedup": 1.0,
              "speedup_rounds": [1.0] * len(officials),
              "max_abs_diff_vs_official_batched": 0.0,
              "max_abs_diff_vs_official_per_text": max_abs_diff(batched, reference) if reference else None,
@@ -413,7 +413,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
                          f"{'met' if agreement >= target else 'NOT met'}.")
     for name in ("uniclass torch", "uniclass ONNX fp32"):
         row = by_name.get(name)
-        diff = row and row["max_abs_diff_vs_official_per_text"]
+        diff = row["max_abs_diff_vs_official_per_text"] if row is not None else None
         if row is not None and diff is not None:
             lines.append(f"{name} scores within {SCORE_TOLERANCE:g} of official (per-text): max |d| {diff:.2e} -> "
                          f"{'met' if diff <= SCORE_TOLERANCE else 'NOT met'}.")

@@ -184,7 +184,7 @@ class NLICrossEncoder(NLIBaseline):
         super().__init__(backbone, max_length, device, num_labels=3, seed=seed, sort_by_length=False)
         self.batch_size = batch_size
 
-    def scores(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> list[list[float]]:  # type: ignore[override]
+    def scores(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> list[list[float]]:
         return super().scores(texts, labels, multi_label=True, batch_size=self.batch_size)
 
 

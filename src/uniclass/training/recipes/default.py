@@ -23,7 +23,7 @@ BACKBONE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "voc
 
 RECIPE_MIXTURE = "hard_topics"
 
-MODEL_OPTIONS = dict(
+MODEL_OPTIONS: dict[str, Any] = dict(
     prompt_first=True, pooling_strategy="avg", scorer_type="simple", extract_text_features=True,
     class_token_pooling="average", normalize_features=True, logit_scale_init_value=10.0, identity_projectors=True,
 )
@@ -129,6 +129,7 @@ def train(out: Path, max_steps: int) -> None:
 def export_fp16(source: Path, target: Path, training_state: dict[str, Any]) -> Path:
     """Save the model in ``source`` as fp16 safetensors in the official layout, named by the public backbone id."""
     import torch
+    from transformers import PretrainedConfig
 
     from ... import Classifier
 
@@ -136,7 +137,8 @@ def export_fp16(source: Path, target: Path, training_state: dict[str, Any]) -> P
     clf.model.to(torch.float16)
     # name the backbone by its public id, not by a machine's local path
     clf.config.encoder_model_name = BACKBONE_ID
-    clf.config.encoder_config._name_or_path = BACKBONE_ID
+    if isinstance(clf.config.encoder_config, PretrainedConfig):  # a loaded torch model's config
+        clf.config.encoder_config._name_or_path = BACKBONE_ID
     clf.save_pretrained(target)
     (target / "training_state.json").write_text(json.dumps(training_state, indent=2))
     for path in target.iterdir():

@@ -31,11 +31,14 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import PretrainedConfig
+
+from ...modeling.bi_encoder import BiEncoder
 
 SEED = 0
 BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -126,7 +129,7 @@ def label_vocabulary(pooler: Pooler) -> dict[str, torch.Tensor]:
 class Head(torch.nn.Module):
     """The bi-encoder's own head modules, applied to pooled vectors (the same maths as ``BiEncoder``)."""
 
-    def __init__(self, bi_encoder: torch.nn.Module):
+    def __init__(self, bi_encoder: BiEncoder):
         super().__init__()
         self.inner = bi_encoder
 
@@ -224,14 +227,15 @@ def build(out: Path, *, log: Any = print) -> Path:
     vocab = cached(cache / "label_vocab.pt", lambda: label_vocabulary(pooler))
     calibration_data = cached(cache / "gcide_train.pt", lambda: corpus_vectors(pooler, "gcide_train"))
     clf = Classifier.from_backbone(backbone, "bi-encoder", device="cpu", **MODEL_OPTIONS)
-    head = Head(clf.model.model)
+    head = Head(cast(BiEncoder, clf.model.model))  # MODEL_OPTIONS build a bi-encoder
     train_head(head, task, vocab, log=log, **HEAD_OPTIONS)
     shift, temperature = fit_shift_temperature(*calibration_pairs(head, calibration_data))
     log(f"calibration: shift {shift:.4f} temperature {temperature:.4f}")
     full = cache / "full"
     clf.config.encoder_model_name = clf.config.label_model_name = BACKBONE_ID
     for sub in (clf.config.encoder_config, clf.config.label_model_config):
-        sub._name_or_path = BACKBONE_ID
+        if isinstance(sub, PretrainedConfig):  # the torch model's configs, never BackboneConfig
+            sub._name_or_path = BACKBONE_ID
     clf.calibration = Calibration(temperature=temperature, shift=shift)
     clf.save_pretrained(full)  # a full official checkpoint (the official package loads it)
     from safetensors.torch import load_file
