@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 import numpy as np
 
@@ -55,7 +55,7 @@ from .shortlist import (
     fit_k,
     recall_at_k,
 )
-from .types import Examples, LabelList, Labels, Thresholds, TrueLabels
+from .types import Examples, LabelList, Labels, ScoreOptions, Thresholds, TrueLabels, WindowOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -503,7 +503,7 @@ class Classifier:
         examples: Examples | None = None,
         batch_size: int = 32,
         as_tree: bool = False,
-        **window: Any,
+        **window: Unpack[ScoreOptions],
     ) -> list[Any]:
         """Per text, the score of every label in the given order.
 
@@ -550,7 +550,7 @@ class Classifier:
         max_labels: int | None = None,
         hierarchy: bool = False,
         as_tree: bool = False,
-        **window: Any,
+        **window: Unpack[WindowOptions],
     ) -> list[Any]:
         """Per text, ``[{"label": str, "score": float}, ...]`` sorted by score, highest first.
 
@@ -613,7 +613,7 @@ class Classifier:
         examples: Examples | None = None,
         batch_size: int = 32,
         show_progress: bool | None = None,
-        **window: Any,
+        **window: Unpack[WindowOptions],
     ) -> Any:
         """Per text, which sentences (``unit="chunk"``: runs of about ``chunk_tokens`` tokens) moved each
         label's score, by occlusion: each unit is removed in turn and the text scored again, all variants of all

@@ -14,12 +14,15 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, TypeAlias, Union
+from typing import TYPE_CHECKING, TypeAlias, TypedDict, Union
 
 if TYPE_CHECKING:  # annotations only: the shortlist package needs numpy work this module must not pull in
     from .shortlist import LabelIndex
 
-__all__ = ["Example", "Examples", "LabelList", "LabelTree", "Labels", "Threshold", "Thresholds", "TrueLabels"]
+__all__ = [
+    "Example", "Examples", "LabelList", "LabelTree", "Labels", "ScoreOptions", "Threshold", "Thresholds", "TrueLabels",
+    "WindowOptions",
+]
 
 LabelList: TypeAlias = Sequence[str]
 """Candidate labels of a text: ``["sports", "finance"]``."""
@@ -45,3 +48,23 @@ Examples: TypeAlias = Sequence[Example] | Sequence[Sequence[Example] | None]
 
 TrueLabels: TypeAlias = Sequence[str | Sequence[str]]
 """Per text, its true label or labels (``fit`` and ``calibrate``): ``["sports", ["finance", "politics"]]``."""
+
+
+class WindowOptions(TypedDict, total=False):
+    """The keyword arguments of ``Classifier.predict`` that ``classify``, ``scores`` and ``explain`` pass on."""
+
+    max_length: int | None
+    long_text: str
+    chunk_overlap: int
+    aggregate: str
+    split_labels: bool
+    max_batch_tokens: int | None
+    label_order: str
+    permutations: int | None
+    shortlist: int | str | None
+
+
+class ScoreOptions(WindowOptions, total=False):
+    """``WindowOptions`` plus ``show_progress`` (``Classifier.scores`` passes it on to ``predict`` as well)."""
+
+    show_progress: bool | None
