@@ -90,7 +90,7 @@ class FusedResidualOutput(nn.Module):
         super().__init__()
         # the types _is_residual_output checked before the block was fused
         self.dense = cast(nn.Linear, block.dense)
-        self.LayerNorm = cast(nn.LayerNorm, block.LayerNorm)  # noqa: N815 (the transformers attribute name, kept for state dicts)
+        self.LayerNorm = cast(nn.LayerNorm, block.LayerNorm)
 
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
         weight, bias = self.dense.weight, self.dense.bias
