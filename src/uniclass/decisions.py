@@ -140,7 +140,7 @@ def decide(
         add(i)
     for g, group in enumerate(rules.groups):
         if g not in taken:
-            members = set(labels.index(label) for label in group)
+            members = {labels.index(label) for label in group}
             for i in order:
                 if i in members:
                     add(i)
@@ -190,7 +190,7 @@ def ancestor_paths(tree: Any, prefix: str = "", separator: str = LABEL_SEPARATOR
     return out
 
 
-def node_scores(tree: Any, labels: Sequence[str], scores: Sequence[float]) -> dict[str, float]:
+def node_scores(tree: Any, labels: Sequence[str], scores: Sequence[float] | np.ndarray) -> dict[str, float]:
     """Every inner node of the tree -> the highest score among the leaves below it.
 
     The rule "a child implies its parent" makes P(parent) >= P(child) for every child, and the max is the
@@ -204,7 +204,9 @@ def node_scores(tree: Any, labels: Sequence[str], scores: Sequence[float]) -> di
     return out
 
 
-def with_ancestors(kept: list[dict[str, Any]], tree: Any, labels: Sequence[str], scores: Sequence[float]) -> list[dict[str, Any]]:
+def with_ancestors(
+    kept: list[dict[str, Any]], tree: Any, labels: Sequence[str], scores: Sequence[float] | np.ndarray
+) -> list[dict[str, Any]]:
     """``kept`` plus the ancestors of each kept label, ordered by score, a parent before its children on ties."""
     ancestors = ancestor_paths(tree)
     inner = node_scores(tree, labels, scores)

@@ -154,7 +154,7 @@ class Engine:
         else:
             counts = [self.config.label_slots(len(r.labels)) for r in rows]
         if self.config.is_encoder_decoder:
-            batch["class_input_ids"], batch["class_attention_mask"] = pad_ids([r.class_input_ids for r in rows], pad)
+            batch["class_input_ids"], batch["class_attention_mask"] = pad_ids([r.class_ids() for r in rows], pad)
         batch["slot_counts"] = np.asarray(counts, dtype=np.int64)
         return batch
 

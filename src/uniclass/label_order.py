@@ -106,8 +106,9 @@ def resolve_label_order(label_order: str, permutations: int | None, config: Any,
                 f"label_order='positions' needs the torch backend (the {backend} graph has no position_ids input): "
                 "use label_order='permutations' (or 'stable', which picks it)"
             )
-    if label_order == "positions" or (label_order == "stable" and trained_order_free(config) and offset is not None
-                                      and backend == "torch"):
+    # "positions" with no offset raised above
+    if offset is not None and (label_order == "positions" or (label_order == "stable" and trained_order_free(config)
+                                                              and backend == "torch")):
         return OrderPlan("positions", 1, offset)
     return OrderPlan("permutations", n)
 

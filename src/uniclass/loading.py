@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .backends import BACKENDS
 from .calibration import Calibration
@@ -166,7 +166,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolve(device)
 
 
-def is_backend(model: Any) -> bool:
+def is_backend(model: object) -> TypeGuard[Backend]:
     """A backend object (``run`` and ``encode_labels``) rather than a bare torch model."""
     return callable(getattr(model, "run", None)) and callable(getattr(model, "encode_labels", None))
 

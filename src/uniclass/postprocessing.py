@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-Threshold = float | Mapping[str, float]
+from .types import Threshold
+
 DEFAULT_THRESHOLD = 0.5
 
 

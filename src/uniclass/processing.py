@@ -46,7 +46,7 @@ def normalize_request(
 ) -> Request:
     """Validate a call and expand shared arguments to one entry per text. Raises ``TypeError``/``ValueError``."""
     single = isinstance(texts, str)
-    text_list = [texts] if single else _as_list(texts, "texts")
+    text_list: list[str] = [texts] if isinstance(texts, str) else _as_list(texts, "texts")
     for i, text in enumerate(text_list):
         if not isinstance(text, str):
             raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
@@ -371,6 +371,12 @@ class Segment:
     class_input_ids: list[int] | None = None
     text_tokens_used: int = 0
 
+    def class_ids(self) -> list[int]:
+        """``class_input_ids``, which every segment built for an encoder-decoder model has."""
+        if self.class_input_ids is None:
+            raise ValueError("this segment has no class_input_ids: it was not built for an encoder-decoder model")
+        return self.class_input_ids
+
 
 @dataclass
 class ItemPlan:
@@ -403,7 +409,7 @@ class WindowPolicy:
             raise ValueError(f"long_text must be 'truncate' or 'chunk', got {self.long_text!r}")
         if self.max_length < 8:
             raise ValueError(f"max_length={self.max_length} is too small")
-        if not 0 <= self.chunk_overlap:
+        if not self.chunk_overlap >= 0:
             raise ValueError("chunk_overlap must be >= 0")
 
     def text_reserve(self, text_tokens: int) -> int:
@@ -493,7 +499,7 @@ class InputBuilder:
         labels = request.labels[index]
         costs = self._label_costs(labels)
         on_label_side = first_label_ids is not None
-        total = len(first_label_ids) if on_label_side else first.fixed_tokens
+        total = len(first_label_ids) if first_label_ids is not None else first.fixed_tokens
         base = max(total - sum(costs), 0)
         room = policy.max_length if on_label_side else policy.max_length - policy.text_reserve(first.text_tokens)
         too_big = (
@@ -515,7 +521,7 @@ class InputBuilder:
                 break
             groups = split_evenly(labels, count)
             encoded, label_ids = self._encode_groups(request, index, groups)
-            if all(self._fits(e, l, policy) for e, l in zip(encoded, label_ids)):
+            if all(self._fits(e, ids, policy) for e, ids in zip(encoded, label_ids)):
                 return groups, encoded, label_ids
             count += 1
         raise ValueError(too_big)

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -119,6 +118,7 @@ def _cpuinfo() -> tuple[str | None, int | None]:
 def machine_info() -> dict[str, Any]:
     """What a reader needs to judge a timing: CPU, cores usable by this process, load before the run."""
     model, physical = _cpuinfo()
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -414,7 +414,8 @@ def setup_lines(header: dict[str, Any]) -> str:
     return warning + gpu + (
         f"Command: `{header['command']}`  \n"
         f"Machine: {machine['cpu_model'] or 'unknown CPU'}, {machine['usable_cores']} usable cores "
-        f"({machine['physical_cores'] or '?'} physical), load average before the run {machine['load_average_1_5_15']}  \n"
+        f"({machine['physical_cores'] or '?'} physical), "
+        f"load average before the run {machine['load_average_1_5_15']}  \n"
         f"Threads: {header['threads']}; torch {lib['torch']}, onnxruntime {lib['onnxruntime'] or 'not installed'}, "
         f"transformers {lib['transformers']}; uniclass {lib['uniclass']} ({header['git_commit'] or 'no git'})\n"
     )

@@ -171,7 +171,10 @@ class EfficiencySetup:
 
 
 def workloads(clf: Any, setup: EfficiencySetup) -> dict[str, tuple[list[str], list[str]]]:
-    """The dev-set mix (the 8 labels of the official comparison) and synthetic texts of each length (``setup.labels`` real-word labels)."""
+    """The dev-set mix (the 8 labels of the official comparison) and synthetic texts of each length.
+
+    The synthetic texts get ``setup.labels`` real-word labels.
+    """
     labels = label_pool(clf.tokenizer, setup.labels)
     extra = [label for label in labels if label not in LABELS_8]
     dev_labels = (list(LABELS_8) + extra)[: setup.labels]
@@ -206,7 +209,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
         f"Model `{payload['checkpoint']}` ({payload['encoder']}), precision {setup.get('precision', 'fp32')}, batch "
         f"size {setup['batch_size']}, max_length {setup['max_length']}, torch backend. Peak fp32 matmul: "
         f"{peak['peak_gflops']:.1f} GFLOP/s (best of start [{sizes}] and end of the run, "
-        f"{peak['end']['peak_gflops']:.1f}); peak bf16 matmul: {payload['peak_bf16']['peak_gflops']:.1f} GFLOP/s{fp16} in "
+        f"{peak['end']['peak_gflops']:.1f}); "
+        f"peak bf16 matmul: {payload['peak_bf16']['peak_gflops']:.1f} GFLOP/s{fp16} in "
         "the same run. \"of peak\" is against the peak of the run's precision (bf16 for bf16, fp16 for fp16, fp32 "
         "otherwise). End "
         "to end includes tokenisation and batching; forward is the model calls alone.\n\n")
@@ -244,7 +248,8 @@ def run(setup: EfficiencySetup, out_dir: str | Path) -> dict[str, Any]:
     end = peaks(setup.matmul_sizes, setup.device)
     best = {dtype: max(start[dtype]["peak_gflops"], end[dtype]["peak_gflops"]) for dtype in start}
     fp32_peak, bf16_peak = best["float32"], best["bfloat16"]
-    peak = best[PRECISION_DTYPE.get(clf.backend.precision, "float32")]
+    precision = clf.require_torch("the efficiency benchmark").precision
+    peak = best[PRECISION_DTYPE.get(precision, "float32")]
     for result in results.values():  # fractions against the best peak seen in the run
         result["fraction_of_peak"] = result["achieved_gflops"] / peak
         forward = result["achieved_gflops_forward"]
@@ -259,7 +264,7 @@ def run(setup: EfficiencySetup, out_dir: str | Path) -> dict[str, Any]:
         "checkpoint": repo_relative(setup.model or DEFAULT_MODEL_DIR),
         "encoder": f"{shape.layers} layers, d={shape.hidden}, d_ff={shape.ffn}",
         "formula": "per layer and sequence: 2*T*(4*d^2 + 2*d*d_ff) + 4*T^2*d over padded tokens T; plus head",
-        "precision": clf.backend.precision,
+        "precision": precision,
         "peak": {"start": start["float32"], "end": end["float32"], "peak_gflops": fp32_peak},
         "peak_bf16": {"start": start["bfloat16"], "end": end["bfloat16"], "peak_gflops": bf16_peak},
         "peak_used": peak,

@@ -42,7 +42,7 @@ DEFAULT_LABEL_COUNTS = (1, 2, 4, 8, 16, 32, 64, 128)
 QUICK_LENGTHS = (32,)
 QUICK_LABEL_COUNTS = (1, 4)
 MODELS = ("uni", "bi", "nli")
-TARGET = {"model": "uni-encoder", "length": 256, "ratio": 0.70}
+TARGET: dict[str, Any] = {"model": "uni-encoder", "length": 256, "ratio": 0.70}
 
 
 @dataclass

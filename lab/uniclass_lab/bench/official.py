@@ -3,8 +3,9 @@
 The official package runs in its own virtual environment, created on first use in ``--official-env`` (default
 ``<cache>/bench-envs/official``, the cache being ``$UNICLASS_CACHE`` or ``~/.cache/uniclass``, never a folder
 of the installed package or of the working directory; ``torch==2.13.0`` and ``gliclass==0.1.21``; torch is
-pinned because an unpinned one pulls a multi-GB CUDA build), driven as a subprocess running :mod:`.official_runner`, which
-writes scores and timings as JSON. uniclass runs in this process: the torch backend, and the ONNX backend in
+pinned because an unpinned one pulls a multi-GB CUDA build), driven as a subprocess running
+:mod:`.official_runner`, which writes scores and timings as JSON.
+uniclass runs in this process: the torch backend, and the ONNX backend in
 fp32 and int8 when ``uniclass.exporters.onnx`` is available (otherwise those rows are skipped with a
 note).
 
@@ -362,7 +363,7 @@ def comparison_rows(officials: list[dict[str, Any]], n_texts: int, ours: dict[st
     official_rounds = [Timing(n_texts, list(result["timings_s"])) for result in officials]
     official_timing = all_passes(official_rounds)
     reference, batched = officials[0]["reference_scores"], officials[-1]["scores"]
-    rows = [{"name": OFFICIAL_ROW, "texts_per_s": official_timing.per_second, "speedup": 1.0,
+    rows: list[dict[str, Any]] = [{"name": OFFICIAL_ROW, "texts_per_s": official_timing.per_second, "speedup": 1.0,
              "speedup_rounds": [1.0] * len(officials),
              "max_abs_diff_vs_official_batched": 0.0,
              "max_abs_diff_vs_official_per_text": max_abs_diff(batched, reference) if reference else None,
@@ -412,7 +413,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
                          f"{'met' if agreement >= target else 'NOT met'}.")
     for name in ("uniclass torch", "uniclass ONNX fp32"):
         row = by_name.get(name)
-        diff = row and row["max_abs_diff_vs_official_per_text"]
+        diff = row["max_abs_diff_vs_official_per_text"] if row is not None else None
         if row is not None and diff is not None:
             lines.append(f"{name} scores within {SCORE_TOLERANCE:g} of official (per-text): max |d| {diff:.2e} -> "
                          f"{'met' if diff <= SCORE_TOLERANCE else 'NOT met'}.")
@@ -444,10 +445,12 @@ def render_markdown(payload: dict[str, Any]) -> str:
     parts.append(
         f"Checkpoint `{payload['checkpoint']}`; {mix['count']} texts ({mix['by_source']}; tokens per text "
         f"{mix['tokens_min']}-{mix['tokens_max']}, mean {mix['tokens_mean']}), {len(payload['labels'])} labels, "
-        f"batch size {setup['batch_size']}, max_length {setup['max_length']}, threads {setup['threads']} on both sides; "
-        f"{rounds} round(s) of {setup['repeats']} timed pass(es) per side after a warm-up. Official side: gliclass {off['versions']['gliclass']}, "
+        f"batch size {setup['batch_size']}, max_length {setup['max_length']}, threads {setup['threads']} "
+        f"on both sides; {rounds} round(s) of {setup['repeats']} timed pass(es) per side after a warm-up. "
+        f"Official side: gliclass {off['versions']['gliclass']}, "
         f"torch {off['versions']['torch']}, transformers {off['versions']['transformers']}, {off['dtype']}, "
-        f"{off['threads']} threads, on {off.get('device_name') or off.get('device', 'cpu')}. Per-text column: the first {len(off['reference_scores'])} texts scored one per "
+        f"{off['threads']} threads, on {off.get('device_name') or off.get('device', 'cpu')}. "
+        f"Per-text column: the first {len(off['reference_scores'])} texts scored one per "
         f"official call (first round only).\n\n")
     parts.append(speedup_method(rounds, setup["repeats"]))
     table = [[r["name"], r["texts_per_s"], f"{r['speedup']:.2f}x",
@@ -645,7 +648,8 @@ def parse_precisions(text: str | None, device: str) -> tuple[str, ...]:
 
 
 def headline(payload: dict[str, Any]) -> str:
-    rows = [f"{r['name']}: {r['texts_per_s']:.2f} texts/s ({r['speedup']:.2f}x paired, {speedup_range(r)}), max |d| per-text "
+    rows = [f"{r['name']}: {r['texts_per_s']:.2f} texts/s ({r['speedup']:.2f}x paired, {speedup_range(r)}), "
+            f"max |d| per-text "
             f"{r['max_abs_diff_vs_official_per_text'] if r['max_abs_diff_vs_official_per_text'] is not None else '-'}"
             for r in payload["rows"]]
     notes = ([payload["onnx_note"]] if payload.get("onnx_note") else []) + list(payload.get("precision_notes") or [])

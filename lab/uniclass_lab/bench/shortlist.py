@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import gzip
 import json
 import random
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,7 +145,7 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
         # ratios (the targets) are only meaningful between timings taken close together.
         base = measure(one_label, items=len(texts), repeats=args.repeats).per_second
         full_texts = texts if n <= 128 else texts[: (args.full_texts_10k if n >= 10000 else max(args.full_texts_10k, 4))]
-        full = measure(lambda ls=labels, ts=full_texts: clf.scores(ts, ls, batch_size=args.batch_size), items=len(full_texts),
+        full = measure(functools.partial(clf.scores, full_texts, labels, batch_size=args.batch_size), items=len(full_texts),
                        repeats=args.repeats if n <= 128 else 1, warmup=1 if n <= 128 else 0)
         row = {"labels": n, "one_label_per_s": round(base, 4), "full": {**full.as_dict(), "ratio_to_1_label": full.per_second / base}}
         k = _k(args.shortlist, n)
@@ -153,7 +153,7 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
             start = time.perf_counter()
             clf.label_index(labels)  # built once (the cost a registered label set pays once)
             row["index_build_s"] = round(time.perf_counter() - start, 3)
-            short = measure(lambda ls=labels: clf.scores(texts, ls, shortlist=k, batch_size=args.batch_size),
+            short = measure(functools.partial(clf.scores, texts, labels, shortlist=k, batch_size=args.batch_size),
                             items=len(texts), repeats=args.repeats)
             base_after = measure(one_label, items=len(texts), repeats=args.repeats).per_second
             row["one_label_after_per_s"] = round(base_after, 4)

@@ -184,7 +184,7 @@ class NLICrossEncoder(NLIBaseline):
         super().__init__(backbone, max_length, device, num_labels=3, seed=seed, sort_by_length=False)
         self.batch_size = batch_size
 
-    def scores(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> list[list[float]]:  # type: ignore[override]
+    def scores(self, texts: Sequence[str], labels: Sequence[str], **_: Any) -> list[list[float]]:
         return super().scores(texts, labels, multi_label=True, batch_size=self.batch_size)
 
 
@@ -202,7 +202,8 @@ def nli_contender(backbone: str | Path, batch_size: int, max_length: int, pair_b
         scores=model.scores,
         module=model.model,
         tokenizer=model.tokenizer,
-        note=f"{backbone_name or Path(str(backbone)).name} + random 3-way head; one pair per label, {batch_size} pairs per batch, "
+        note=f"{backbone_name or Path(str(backbone)).name} + random 3-way head; one pair per label, "
+        f"{batch_size} pairs per batch, "
         f"at most {pair_budget} pairs per timed call",
         texts_for=lambda labels, texts: max(1, min(texts, pair_budget // labels)),
     )

@@ -35,10 +35,10 @@ from __future__ import annotations
 
 # Re-exports: scripts, tests and other code import these names from ``uniclass_lab.corpora``.
 from .base import (  # noqa: F401
+    _WORD,
     COMPLETE_MARKER,
     FORMAT_VERSION,
     ROLES,
-    _WORD,
     Corpus,
     CorpusError,
     CorpusItem,
@@ -57,7 +57,7 @@ from .bbc import (  # noqa: F401
     _download_bbc,
     convert_bbc,
 )
-from .cli import (  # noqa: F401
+from .cli import (
     main,
 )
 from .download import (  # noqa: F401
@@ -130,20 +130,16 @@ from .wordnet import (  # noqa: F401
 )
 
 __all__ = [
-    "DEV_SETS",
     "BBC_LABELS",
     "COMPLETE_MARKER",
     "CORPORA",
-    "Corpus",
-    "CorpusError",
+    "DEV_SETS",
     "DICTD_B64_ALPHABET",
-    "CorpusItem",
     "FOLDOC_DOMAINS",
     "FORMAT_VERSION",
     "ROLES",
     "ROTTEN_TOMATOES_LABELS",
     "SNLI_GOLD",
-    "Synset",
     "VADER_NEUTRAL",
     "VADER_PHRASINGS",
     "VADER_POLAR",
@@ -152,6 +148,10 @@ __all__ = [
     "WORDNET_HYPERNYM_POINTERS",
     "WORDNET_SUPERSENSES",
     "WORDNET_TOPIC_POINTER",
+    "Corpus",
+    "CorpusError",
+    "CorpusItem",
+    "Synset",
     "convert_bbc",
     "convert_foldoc",
     "convert_rotten_tomatoes",

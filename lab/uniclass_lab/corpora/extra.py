@@ -26,9 +26,9 @@ Reserved sources (Debian package metadata, fortune files, e-mail corpora, VADER'
 from __future__ import annotations
 
 import bz2
-import hashlib
 import csv
 import gzip
+import hashlib
 import lzma
 import re
 from collections import defaultdict
@@ -404,7 +404,7 @@ def read_r_lazyload(data_dir: Path, name: str, stem: str = "Rdata") -> Any:
 def amazon_rows(frames: Iterable[Any]) -> Iterator[tuple[str, str]]:
     """``(review, score)`` pairs from data frames (or R lists as dicts) with ``review`` and ``score`` columns."""
     for frame in frames:
-        columns = {str(key) for key in frame.keys()}
+        columns = {str(key) for key in frame.keys()}  # noqa: SIM118 - R lists read as dict-likes, not always dicts
         if not {"review", "score"} <= columns:
             raise CorpusError(f"small_fine_foods: expected columns review, score; got {sorted(columns)}")
         for review, score in zip(frame["review"], frame["score"], strict=True):

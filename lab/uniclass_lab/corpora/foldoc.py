@@ -11,7 +11,6 @@ from pathlib import Path
 from .base import Corpus, CorpusError, CorpusItem, _clean, make_example
 from .download import _debian_download
 
-
 DICTD_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _DICTD_DIGIT = {c: i for i, c in enumerate(DICTD_B64_ALPHABET)}
 

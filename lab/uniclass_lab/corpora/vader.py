@@ -11,7 +11,6 @@ from typing import Any
 from .base import _WORD, Corpus, CorpusError, CorpusItem, _clean, _decode, _rng, make_example
 from .download import _extract_tar_member, _pypi_download
 
-
 # Files of hutto_ICWSM_2014.tar.gz used for training. The movie-review snippets are left out on purpose:
 # 97% of them (10,294 of 10,605) are verbatim Rotten Tomatoes snippets that also occur in the
 # ``rotten_tomatoes`` evaluation set, so training on them would leak the evaluation data. NYT editorial

@@ -12,7 +12,6 @@ from pathlib import Path
 from .base import Corpus, CorpusError, CorpusItem, _rng, make_example
 from .download import _debian_download
 
-
 # The 45 lexicographer files (lexnames(5WN)) with a readable, unique phrase each. Phrases are unique across
 # parts of speech (noun.body "body part" vs verb.body "bodily care or grooming"), so a phrase sampled as a
 # negative can never equal the true one.

@@ -1,12 +1,14 @@
 """The unshipped bi-encoder candidate (once called v3) as code: a MiniLM bi-encoder whose backbones stay frozen.
 
 Measured and NOT shipped (``benchmarks/RESULTS.md`` §7): on the eight single-label evaluation sets it ties v2 and
-embedding similarity on the mean (0.566 / 0.565 / 0.571) while trading sentiment for topics, so the bundled model stays v2.
+embedding similarity on the mean (0.566 / 0.565 / 0.571) while trading sentiment for topics, so the bundled model
+stays v2.
 
 Why this shape (``benchmarks/RESULTS.md`` §7 has the measurements):
 
-* A MiniLM bi-encoder whose projectors are the exact identity (:func:`~uniclass.modeling.init.exact_identity_projectors`)
-  *is* MiniLM's cosine similarity, so it starts where the embedding baseline is, on every task. The uni-encoders
+* A MiniLM bi-encoder whose projectors are the exact identity
+  (:func:`~uniclass.modeling.init.exact_identity_projectors`) *is* MiniLM's cosine similarity, so it starts where
+  the embedding baseline is, on every task. The uni-encoders
   v1/v2 start at chance and learn all their zero-shot skill from their training mixture, which is why they fall
   behind embedding similarity on kinds of tasks that are not in it.
 * Fine-tuning the head on the training corpora (SNLI, WordNet, topic domains, GCIDE fields) at any learning rate we
@@ -29,11 +31,14 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import PretrainedConfig
+
+from ...modeling.bi_encoder import BiEncoder
 
 SEED = 0
 BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -124,7 +129,7 @@ def label_vocabulary(pooler: Pooler) -> dict[str, torch.Tensor]:
 class Head(torch.nn.Module):
     """The bi-encoder's own head modules, applied to pooled vectors (the same maths as ``BiEncoder``)."""
 
-    def __init__(self, bi_encoder: torch.nn.Module):
+    def __init__(self, bi_encoder: BiEncoder):
         super().__init__()
         self.inner = bi_encoder
 
@@ -222,14 +227,15 @@ def build(out: Path, *, log: Any = print) -> Path:
     vocab = cached(cache / "label_vocab.pt", lambda: label_vocabulary(pooler))
     calibration_data = cached(cache / "gcide_train.pt", lambda: corpus_vectors(pooler, "gcide_train"))
     clf = Classifier.from_backbone(backbone, "bi-encoder", device="cpu", **MODEL_OPTIONS)
-    head = Head(clf.model.model)
+    head = Head(cast(BiEncoder, clf.model.model))  # MODEL_OPTIONS build a bi-encoder
     train_head(head, task, vocab, log=log, **HEAD_OPTIONS)
     shift, temperature = fit_shift_temperature(*calibration_pairs(head, calibration_data))
     log(f"calibration: shift {shift:.4f} temperature {temperature:.4f}")
     full = cache / "full"
     clf.config.encoder_model_name = clf.config.label_model_name = BACKBONE_ID
     for sub in (clf.config.encoder_config, clf.config.label_model_config):
-        sub._name_or_path = BACKBONE_ID
+        if isinstance(sub, PretrainedConfig):  # the torch model's configs, never BackboneConfig
+            sub._name_or_path = BACKBONE_ID
     clf.calibration = Calibration(temperature=temperature, shift=shift)
     clf.save_pretrained(full)  # a full official checkpoint (the official package loads it)
     from safetensors.torch import load_file

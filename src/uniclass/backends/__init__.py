@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import GLiClassConfig
 
 BACKENDS = ("torch", "onnx")
 
@@ -31,7 +34,9 @@ class Backend(Protocol):
     """
 
     name: str
-    config: Any
+
+    @property
+    def config(self) -> GLiClassConfig: ...
 
     @property
     def device(self) -> Any: ...

@@ -1,9 +1,10 @@
 """Attention for bf16 encoders on the CPU: SDPA on real lengths rounded up to 32, rows grouped by that length.
 
 Why: torch's CPU flash-attention kernel is very sensitive to the key length. On 2 threads, bf16, 12 heads of 32
-(MiniLM), a batch at length 256 or 288 runs about 1.8x faster than one at 262 or 300 (``benchmarks/attention_kernels.py``,
-RESULTS.md §8.3), and lengths that are multiples of 32 are consistently the fast ones. A padded batch also pays for every
-padding key and query, and transformers hands SDPA a materialised ``[B, 1, L, L]`` boolean mask that the kernel
+(MiniLM), a batch at length 256 or 288 runs about 1.8x faster than one at 262 or 300
+(``benchmarks/attention_kernels.py``, RESULTS.md §8.3), and lengths that are multiples of 32 are consistently the
+fast ones. A padded batch also pays for every padding key and query, and transformers hands SDPA
+a materialised ``[B, 1, L, L]`` boolean mask that the kernel
 reads in full. For the short-text/long-text mixes a classifier sees, most of a bf16 forward's attention time
 (about half of the whole forward on the dev mix) was this waste, not arithmetic.
 
@@ -39,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ATTENTION_NAME", "ALIGN", "key_padding_mask", "padded_sdpa", "padded_sdpa_attention", "use_padded_sdpa"]
+__all__ = ["ALIGN", "ATTENTION_NAME", "key_padding_mask", "padded_sdpa", "padded_sdpa_attention", "use_padded_sdpa"]
 
 ATTENTION_NAME = "uniclass_cpu_sdpa"
 ALIGN = 32  # key lengths the CPU flash kernel runs fastest at (benchmarks/attention_kernels.py)

@@ -31,6 +31,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -81,10 +83,14 @@ class FusedLinear(nn.Module):
 class FusedResidualOutput(nn.Module):
     """BERT's ``LayerNorm(dropout(dense(h)) + x)`` at inference, with ``+ x`` fused into the matmul."""
 
+    dense: nn.Linear
+    LayerNorm: nn.LayerNorm  # noqa: N815 (the transformers attribute name, kept for state dicts)
+
     def __init__(self, block: nn.Module):
         super().__init__()
-        self.dense = block.dense
-        self.LayerNorm = block.LayerNorm  # noqa: N815 (the transformers attribute name, kept for state dicts)
+        # the types _is_residual_output checked before the block was fused
+        self.dense = cast(nn.Linear, block.dense)
+        self.LayerNorm = cast(nn.LayerNorm, block.LayerNorm)
 
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
         weight, bias = self.dense.weight, self.dense.bias
@@ -130,7 +136,7 @@ def fuse_backbone(backbone: nn.Module) -> dict[str, int]:
                 setattr(parent, child_name, FusedResidualOutput(child))
                 counts["residual_outputs"] += 1
             elif _is_gelu_intermediate(child):
-                child.dense = FusedLinear(child.dense, activation="gelu")
+                child.dense = FusedLinear(cast(nn.Linear, child.dense), activation="gelu")  # checked just above
                 child.intermediate_act_fn = nn.Identity()
                 counts["gelu_intermediates"] += 1
     for parent in list(backbone.modules()):

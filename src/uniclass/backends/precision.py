@@ -293,5 +293,5 @@ def _quantize_int8(model: nn.Module, names: list[str]) -> nn.Module:
         torch.backends.quantized.engine = "x86"  # fbgemm (VNNI) for dynamic Linear
     with warnings.catch_warnings():  # torch.ao.quantization's deprecation notice in favour of torchao
         warnings.simplefilter("ignore")
-        return quantize_dynamic(model, {name: per_channel_dynamic_qconfig for name in names}, dtype=torch.qint8,
+        return quantize_dynamic(model, dict.fromkeys(names, per_channel_dynamic_qconfig), dtype=torch.qint8,
                                 inplace=True)

@@ -68,6 +68,8 @@ def smoothing_scales(activation_max: torch.Tensor, weight: torch.Tensor, alpha: 
 class SmoothedLinear(nn.Module):
     """``linear(x * inverse_scale)``, ``linear``'s columns already multiplied by the scale: the original in fp32."""
 
+    inverse_scale: torch.Tensor  # a buffer, declared for type checkers (nn.Module.__getattr__ is untyped)
+
     def __init__(self, linear: nn.Module, inverse_scale: torch.Tensor) -> None:
         super().__init__()
         self.linear = linear
@@ -80,6 +82,8 @@ class SmoothedLinear(nn.Module):
 def smooth_input(model: nn.Module, name: str, activation_max: torch.Tensor, alpha: float) -> str:
     """Smooth ``Linear`` ``name`` with an input multiply; returns the inner ``Linear``'s new name."""
     linear = model.get_submodule(name)
+    if not isinstance(linear, nn.Linear):
+        raise TypeError(f"smooth_input: {name!r} is a {type(linear).__name__}, not a Linear layer")
     scales = smoothing_scales(activation_max, linear.weight, alpha)
     with torch.no_grad():
         linear.weight.mul_(scales.to(linear.weight.dtype))

@@ -48,7 +48,7 @@ class FastTokenizer:
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> FastTokenizer:
-        """Load ``folder/tokenizer.json``; the pad token comes from ``tokenizer_config.json`` (or the file's padding)."""
+        """Load ``folder/tokenizer.json``; the pad token is from ``tokenizer_config.json`` (or the file's padding)."""
         folder = Path(folder)
         path = folder / TOKENIZER_FILE
         if not path.is_file():

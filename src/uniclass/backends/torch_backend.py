@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..modeling import GLiClassModel
+from ..modeling.bi_encoder import BiEncoder
 from . import check_num_threads, slot_mask
 
 _FLOAT_INPUTS = ("label_vectors",)
@@ -102,7 +103,10 @@ class TorchBackend:
         self.model.eval()
         tensors = self.to_tensors({"input_ids": input_ids, "attention_mask": attention_mask})
         with torch.inference_mode():
-            vectors = self.model.model.encode_labels(tensors["input_ids"], tensors["attention_mask"])
+            family = self.model.model
+            if not isinstance(family, BiEncoder):
+                raise TypeError(f"encode_labels needs a bi-encoder, this model is {self.model.config.architecture_type}")
+            vectors = family.encode_labels(tensors["input_ids"], tensors["attention_mask"])
             return vectors.float().cpu().numpy()
 
 

@@ -93,10 +93,17 @@ def make_body(rng: random.Random, texts: int, labels: int) -> bytes:
     return json.dumps(body).encode()
 
 
+def _host_port(url: str) -> tuple[str, int | None]:
+    parsed = urllib.parse.urlsplit(url)
+    if not parsed.hostname:
+        raise ValueError(f"no host in the server URL {url!r}")
+    return parsed.hostname, parsed.port
+
+
 def connect(url: str, source: str | None, timeout: float) -> http.client.HTTPConnection:
     """A keep-alive connection from the loopback address ``source`` (None: the system's choice)."""
-    parsed = urllib.parse.urlsplit(url)
-    return http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout,
+    host, port = _host_port(url)
+    return http.client.HTTPConnection(host, port, timeout=timeout,
                                       source_address=(source, 0) if source else None)
 
 
@@ -241,8 +248,7 @@ def cpu_seconds(pid: int | None) -> float | None:
 
 def scrape(url: str, name: str) -> float:
     """One unlabelled sample from the server's Prometheus /metrics (0 if missing)."""
-    parsed = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    connection = http.client.HTTPConnection(*_host_port(url), timeout=10)
     try:
         connection.request("GET", "/metrics")
         text = connection.getresponse().read().decode()

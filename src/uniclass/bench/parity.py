@@ -47,7 +47,7 @@ def comparable_calls(parity_dir: Path) -> list[tuple[str, str]]:
         expected = load_expected(parity_dir, name)
         sensitive = name == PADDING_SENSITIVE
         for call in expected["calls"]:
-            if "error" in call and call["error"]:
+            if call.get("error"):
                 continue
             if sensitive and has_padding(call):
                 continue

@@ -25,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "  uniclass classify 'Shares fell 5%' --labels sports,finance --model M\n"
         "  uniclass classify --input reviews.parquet --text-column body --labels-file labels.txt --model M \\\n"
         "      --single-label --output scored.parquet --resume\n"
-        "  uniclass classify 'The battery died' --labels 'product.battery,product.screen,service' --hierarchy --as-tree\n"
+        "  uniclass classify 'The battery died' --labels 'product.battery,product.screen,service' "
+        "--hierarchy --as-tree\n"
         "  uniclass classify --input reviews.jsonl --labels-file tree.json --hierarchy --output scored.jsonl\n"
         "\nlabel trees: with --hierarchy (or --as-tree) a dot in a label separates levels, so 'product.battery' is\n"
         "the child 'battery' of 'product'; a returned child brings its parent, scored with the best score below it.\n"
@@ -257,7 +258,7 @@ def _check_classify_options(args: argparse.Namespace, labels: list[str] | dict[s
     check_label_order(args.label_order, args.permutations)
     rules = make_rules(**_decision_options(args))
     tree = labels if isinstance(labels, dict) else None
-    flat = flatten_label_tree(labels) if tree is not None else labels
+    flat = labels if isinstance(labels, list) else flatten_label_tree(labels)
     check_rules_against(rules, flat, tree, "--labels")
     if tree is not None:  # shortlisting scores a flat set; a tree is scored whole
         if args.shortlist not in (None, "off"):

@@ -68,8 +68,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     rl.add_argument("--greedy-threshold", type=float, default=None, help="greedy actions p > T instead of sampling")
 
 
-def _parse_options(pairs: list[str]) -> dict[str, object]:
-    options: dict[str, object] = {}
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}  # JSON values (or the raw string): config fields of any type
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:

@@ -44,7 +44,8 @@ def load_examples(source: str | Path | Iterable[Mapping[str, Any]]) -> list[Exam
     """Read and validate training items from a JSON/JSONL file or an iterable of dicts.
 
     Example:
-        >>> load_examples([{"text": "goal!", "all_labels": ["sports", "finance"], "true_labels": ["sports"]}])[0].targets
+        >>> rows = [{"text": "goal!", "all_labels": ["sports", "finance"], "true_labels": ["sports"]}]
+        >>> load_examples(rows)[0].targets
         (1.0, 0.0)
     """
     if isinstance(source, (str, Path)):

@@ -21,8 +21,7 @@ import numpy as np
 
 from ..calibration import Calibration, _prepare, _probabilities  # the fitting's own input checks and probabilities
 from ..postprocessing import DEFAULT_THRESHOLD
-
-Threshold = float | Mapping[str, float]
+from ..types import Threshold
 
 __all__ = [
     "brier_score",

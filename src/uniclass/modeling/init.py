@@ -46,9 +46,9 @@ def model_from_backbone(
         pretrained = T5EncoderModel.from_pretrained(backbone)
     if architecture in _NEEDS_MARKERS:
         pretrained.resize_token_embeddings(len(tokenizer))
-    marker_ids = {}
+    marker_ids: dict[str, Any] = {}
     if architecture in _NEEDS_MARKERS:
-        ids = tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))
+        ids = [tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS]
         marker_ids = dict(zip(("class_token_index", "text_token_index", "example_token_index"), ids, strict=True))
     label_tokenizer, label_model = None, None
     if architecture in BI_ENCODERS:
@@ -87,8 +87,9 @@ def init_head(model: GLiClassModel, std: float) -> None:
         for sub in module.modules() if isinstance(module, nn.Module) else []:
             if isinstance(sub, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(sub.weight, mean=0.0, std=std)
-                if getattr(sub, "bias", None) is not None:
-                    nn.init.zeros_(sub.bias)
+                bias = getattr(sub, "bias", None)  # nn.Embedding has none
+                if bias is not None:
+                    nn.init.zeros_(bias)
             elif isinstance(sub, nn.LSTM):
                 for pname, param in sub.named_parameters():
                     (nn.init.zeros_ if "bias" in pname else lambda p: nn.init.normal_(p, 0.0, std))(param)

@@ -7,10 +7,13 @@ It only rewrites a ``GLiClassModel``, so it lives with the model: the classifier
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 from torch import nn
 
 from .backbone import BACKBONE_ATTRIBUTES as _BACKBONES
+
+M = TypeVar("M", bound=nn.Module)  # merging returns the model it was given (or its copy), same type
 
 
 def enable_lora(model: nn.Module, *, r: int = 8, alpha: int = 16, dropout: float = 0.05, target_modules: str | list[str] = "all-linear") -> None:
@@ -36,7 +39,7 @@ def has_lora(model: nn.Module) -> bool:
     return any(is_lora(getattr(model.model, name)) for name in _BACKBONES if getattr(model.model, name, None) is not None)
 
 
-def merge_lora(model: nn.Module) -> nn.Module:
+def merge_lora(model: M) -> M:
     """Merge adapters into the backbone weights in place (official weight names again)."""
     for name in _BACKBONES:
         backbone = getattr(model.model, name, None)
@@ -47,6 +50,6 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
-def merged_copy(model: nn.Module) -> nn.Module:
+def merged_copy(model: M) -> M:
     """A merged copy, leaving the adapters of ``model`` in place (to save mid-training)."""
     return merge_lora(copy.deepcopy(model))

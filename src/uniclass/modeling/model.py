@@ -20,7 +20,7 @@ from .encoder_decoder import EncoderDecoder
 from .uni_encoder import UniEncoder
 
 __all__ = ["WEIGHTS_FILE", "GLiClassModel"]
-_FAMILIES: dict[str, type[nn.Module]] = {
+_FAMILIES: dict[str, type[UniEncoder | BiEncoder | EncoderDecoder]] = {
     "uni-encoder": UniEncoder,
     "bi-encoder": BiEncoder,
     "bi-encoder-fused": BiEncoder,
@@ -37,6 +37,8 @@ _NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
 class GLiClassModel(nn.Module):
     """The network of a GLiClass checkpoint: ``forward(**batch) -> logits [B, K]``."""
+
+    model: UniEncoder | BiEncoder | EncoderDecoder  # the family network (official attribute name)
 
     def __init__(self, config: GLiClassConfig, *, init_weights: bool = True):
         super().__init__()

@@ -26,13 +26,13 @@ from torch import nn
 
 from ..config import GLiClassConfig
 from .backbone import build_encoder
-from .head import attach_head
+from .head import HeadModules, attach_head
 from .layers import pool_tokens
 
 _EPSILON = 1e-8
 
 
-class UniEncoder(nn.Module):
+class UniEncoder(HeadModules, nn.Module):
     def __init__(self, config: GLiClassConfig):
         super().__init__()
         self.config = config
@@ -143,8 +143,10 @@ class UniEncoder(nn.Module):
         return tokens * real_mask.unsqueeze(-1).to(hidden.dtype), real_mask, lengths
 
 
-def slot_mask_from_counts(slot_counts: torch.Tensor) -> torch.Tensor:
+def slot_mask_from_counts(slot_counts: torch.Tensor | None) -> torch.Tensor:
     """``[B, max(slot_counts)]`` bool mask of the label slots each row was given."""
+    if slot_counts is None:
+        raise ValueError("forward needs slot_counts or slot_mask (the labels of each row)")
     num_slots = int(slot_counts.max())
     return torch.arange(num_slots, device=slot_counts.device)[None, :] < slot_counts[:, None]
 

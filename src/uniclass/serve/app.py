@@ -2,7 +2,8 @@
 
 ``POST /v1/classify`` answers ``{"results": ...}`` exactly as ``Classifier.classify`` would for the same list
 of texts; concurrent requests are merged into shared model calls by ``MicroBatcher``. ``POST /v1/explain``
-answers ``Classifier.explain`` (occlusion per sentence or chunk) under the same limits, queue and work budget. Every error, whatever
+answers ``Classifier.explain`` (occlusion per sentence or chunk) under the same limits, queue and work budget.
+Every error, whatever
 produced it (a limit, malformed JSON, a wrong type, a label the classifier rejects, a missing key), has the
 same body ``{"error": {"code", "message", ...}}`` so clients need one error path, and none of them can stop
 the server. ``/healthz``, ``/metrics`` (Prometheus), ``/openapi.json`` and the demo page ``/`` stay open
@@ -25,11 +26,11 @@ import functools
 import hmac
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from importlib import resources
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -296,7 +297,9 @@ def _add_routes(
     default_threshold = _default_threshold(clf)
     page = resources.files("uniclass.serve").joinpath("static/index.html").read_text(encoding="utf-8")
     # Declared for the OpenAPI schema only (the "Authorize" button of /docs); _Guard enforces the key.
-    security = [HTTPBearer(auto_error=False), APIKeyHeader(name="X-API-Key", auto_error=False)] if api_key else []
+    security: list[HTTPBearer | APIKeyHeader] = (
+        [HTTPBearer(auto_error=False), APIKeyHeader(name="X-API-Key", auto_error=False)] if api_key else []
+    )
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 503)
     }
@@ -373,7 +376,9 @@ def _add_explain_route(
     app: FastAPI, clf: Classifier, limits: Limits, batcher: MicroBatcher, api_key: str | None, batch_size: int
 ) -> None:
     """``POST /v1/explain``: the limits of ``/v1/classify``, and every occluded variant counted as work."""
-    security = [HTTPBearer(auto_error=False), APIKeyHeader(name="X-API-Key", auto_error=False)] if api_key else []
+    security: list[HTTPBearer | APIKeyHeader] = (
+        [HTTPBearer(auto_error=False), APIKeyHeader(name="X-API-Key", auto_error=False)] if api_key else []
+    )
     errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 413, 422, 503)}
 
     @app.post("/v1/explain", response_model=ExplainResponse, responses=errors, dependencies=[Security(s) for s in security])
@@ -567,6 +572,7 @@ async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf
     if body.label_set is None:
         if body.shortlist is None:
             return body.labels
+        assert body.labels is not None  # exactly one of labels and label_set (checked above)
         if isinstance(body.labels, dict) or (body.labels and isinstance(body.labels[0], list)):
             raise ApiError(422, "invalid_input", "shortlist needs one flat label list shared by all texts (not a tree)")
         if len(body.labels) > limits.max_labels:  # larger sets are registered once (their vectors are kept)
@@ -733,7 +739,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", f"{type(err).__name__}: {err}")
 
 
-# ====================================================================== middleware (plain ASGI: cheap, and sees every request)
+# ============================================================== middleware (plain ASGI: cheap, and sees every request)
 class _StatusRecorder:
     """A ``send`` that passes every message on and notes the response status and the time since it was made.
 

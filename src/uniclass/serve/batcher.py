@@ -41,7 +41,7 @@ class Job:
     """One request's share of a batch; every option is already validated and resolved (no ``None`` threshold)."""
 
     texts: list[str]
-    labels: list[list[str]]  # one label list per text
+    labels: Sequence[list[str] | dict[str, Any]]  # one label list (or label tree) per text
     multi_label: bool
     threshold: float | dict[str, float]
     top_k: int | None = None
@@ -238,9 +238,13 @@ class MicroBatcher:
             self._client_texts[client] + n > self.max_queue_texts // holders
         ):
             raise Overloaded(self.max_queue_texts)
-        if self.max_queue_work is not None and self.pending_work and self.pending_work + job.work > self.max_queue_work:
-            if self._client_work[client] + job.work > self.max_queue_work // holders:
-                raise Overloaded(self.max_queue_work, "tokens of work")
+        if (
+            self.max_queue_work is not None
+            and self.pending_work
+            and self.pending_work + job.work > self.max_queue_work
+            and self._client_work[client] + job.work > self.max_queue_work // holders
+        ):
+            raise Overloaded(self.max_queue_work, "tokens of work")
 
     async def _work(self) -> None:
         """Forever: gather a batch, answer it. Nothing a request does may end this loop."""
@@ -324,6 +328,8 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
+            if job.call is None:  # inside the try: like any error here, it fails this job, not the worker
+                raise ValueError("a job without its own call reached _run_own")
             results = await loop.run_in_executor(self._model_thread, job.call)
         except Exception as err:  # noqa: BLE001 - the error belongs to that request only
             _fail([job], err)

@@ -13,7 +13,13 @@ nothing here imports the classifier.
 from __future__ import annotations
 
 from .encoders import (
-    DEFAULT_RETRIEVER, DEFAULT_TEXT_TOKENS, RETRIEVERS, PriorRetriever, TextEncoder, minilm_encoder, model_encoder,
+    DEFAULT_RETRIEVER,
+    DEFAULT_TEXT_TOKENS,
+    RETRIEVERS,
+    PriorRetriever,
+    TextEncoder,
+    minilm_encoder,
+    model_encoder,
 )
 from .index import LabelIndex, check_k, check_labels
 from .tuning import DEFAULT_RECALL, default_k, fit_k, recall_at_k

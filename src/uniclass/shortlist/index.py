@@ -21,7 +21,7 @@ import numpy as np
 from ..processing import normalize_request
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .encoders import TextEncoder
+    from .encoders import PriorRetriever, TextEncoder
 
 FORMAT_VERSION = 1
 LABELS_FILE, VECTORS_FILE, META_FILE = "labels.txt", "vectors.npy", "index.json"
@@ -40,7 +40,7 @@ class LabelIndex:
     """
 
     def __init__(self, labels: Sequence[str], vectors: np.ndarray, retriever: str, *, k: int | None = None,
-                 recall: float | None = None, encoder: TextEncoder | None = None):
+                 recall: float | None = None, encoder: TextEncoder | PriorRetriever | None = None):
         self.labels = check_labels(labels)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(self.labels):
@@ -60,7 +60,7 @@ class LabelIndex:
         return f"LabelIndex({len(self)} labels, retriever={self.retriever!r}, k={self.k})"
 
     @classmethod
-    def build(cls, labels: Sequence[str], encoder: TextEncoder, *, batch_size: int = 256) -> LabelIndex:
+    def build(cls, labels: Sequence[str], encoder: TextEncoder | PriorRetriever, *, batch_size: int = 256) -> LabelIndex:
         """Encode every label once with ``encoder`` (``shortlist.encoders``)."""
         labels = check_labels(labels)
         return cls(labels, encoder.encode_labels(labels, batch_size), encoder.name, encoder=encoder)
@@ -70,7 +70,7 @@ class LabelIndex:
         k = min(check_k(k), len(self))
         sims = np.asarray(text_vectors, dtype=np.float32) @ self.vectors.T
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < len(self) else np.tile(np.arange(len(self)), (len(sims), 1))
-        return [sorted(row.tolist(), key=lambda j, s=s: (-s[j], j)) for row, s in zip(top, sims, strict=True)]
+        return [_by_similarity(row.tolist(), s) for row, s in zip(top, sims, strict=True)]
 
     def ranks(self, text_vectors: np.ndarray, targets: Sequence[Sequence[str]]) -> np.ndarray:
         """For each (text, true label) pair, the label's 1-based rank by similarity (for recall@k and fitting k)."""
@@ -117,7 +117,10 @@ class LabelIndex:
 
 
 def check_labels(labels: Any) -> list[str]:
-    """A flat, non-empty list of distinct valid labels (checked as ``classify`` checks them) without line breaks (they are saved one per line)."""
+    """A flat, non-empty list of distinct valid labels (checked as ``classify`` checks them) without line breaks.
+
+    Line breaks are rejected because the labels are saved one per line.
+    """
     if isinstance(labels, LabelIndex):
         return list(labels.labels)
     if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
@@ -136,3 +139,8 @@ def check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"shortlist k must be an int >= 1 (or 'auto'), got {k!r}")
     return int(k)
+
+
+def _by_similarity(indices: list[int], sims: np.ndarray) -> list[int]:
+    """``indices`` by decreasing similarity, ties broken by label order."""
+    return sorted(indices, key=lambda j: (-sims[j], j))

@@ -48,8 +48,11 @@ class GLiClassArguments:
 
     def param_groups(self, model: Any) -> list[dict[str, Any]]:
         """The optimiser groups of ``model`` (a ``GLiClassModel``) for these learning rates and decays."""
-        return model.param_groups(learning_rate=self.learning_rate, head_learning_rate=self.head_learning_rate,  # type: ignore[attr-defined]
-                                  weight_decay=self.weight_decay, head_weight_decay=self.head_weight_decay)  # type: ignore[attr-defined]
+        # learning_rate and weight_decay are fields of the other base, transformers.TrainingArguments
+        learning_rate: float = self.learning_rate  # type: ignore[attr-defined]
+        weight_decay: float = self.weight_decay  # type: ignore[attr-defined]
+        return model.param_groups(learning_rate=learning_rate, head_learning_rate=self.head_learning_rate,
+                                  weight_decay=weight_decay, head_weight_decay=self.head_weight_decay)
 
     def _default_head_learning_rate(self) -> None:
         if self.head_learning_rate is None:

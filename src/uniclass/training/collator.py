@@ -48,7 +48,7 @@ class Collator:
             targets[row, : counts[row]] = torch.tensor(item["targets"], dtype=torch.float)
             label_mask[row, : counts[row]] = 1
         if self.config.is_encoder_decoder:
-            batch["class_input_ids"], batch["class_attention_mask"] = pad_sequences([s.class_input_ids for s in segments], self.pad_id)
+            batch["class_input_ids"], batch["class_attention_mask"] = pad_sequences([s.class_ids() for s in segments], self.pad_id)
         if self.config.is_bi_encoder:
             batch.update(self._label_inputs([item["labels"] for item in items], width))
             batch["slot_counts"] = torch.tensor(counts)

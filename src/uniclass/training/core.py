@@ -18,7 +18,8 @@ from .dataset import LabelAugmenter, load_label_descriptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..classifier import Classifier
-    from .args import GLiClassArguments
+    from .args import GLiClassArguments, TrainingArguments
+    from .rl import RLTrainingArguments
 
 TrainData = str | Path | Iterable[Mapping[str, Any]] | list[Example]
 
@@ -32,7 +33,7 @@ def as_examples(data: TrainData | None) -> list[Example]:
     return load_examples(data)  # type: ignore[arg-type]
 
 
-def build_augmenter(examples: list[Example], args: GLiClassArguments) -> LabelAugmenter:
+def build_augmenter(examples: list[Example], args: TrainingArguments | RLTrainingArguments) -> LabelAugmenter:
     """The label augmenter both loops use, configured from the shared augmentation arguments."""
     descriptions = load_label_descriptions(args.label_descriptions_file) if args.label_descriptions_file else None
     return LabelAugmenter(

@@ -76,6 +76,8 @@ def default_finetune(classifier: Classifier, prototypes: bool) -> bool:
 def set_prototypes(classifier: Classifier, texts: Sequence[str], true_lists: Sequence[Sequence[str]],
                    candidates: Sequence[str], *, prompt_weight: float) -> None:
     """One prototype per candidate label with examples (a multi-label text counts for each of its labels)."""
+    if classifier.prior is None:
+        raise ValueError("prototypes need a model with an embedding-similarity prior (prior.json)")
     classifier.prior.set_prototypes(prototype_examples(texts, true_lists, candidates), prompt_weight=prompt_weight)
 
 
@@ -109,7 +111,7 @@ def finetune_model(
     **training_args: Any,
 ) -> None:
     """Fine-tune the GLiClass model (not the prior) on the examples, every candidate label in each item."""
-    classifier.require_torch("fit")
+    backend = classifier.require_torch("fit")
     from .args import TrainingArguments
     from .trainer import Trainer
 
@@ -129,7 +131,7 @@ def finetune_model(
             logging_strategy="no",
             disable_tqdm=True,
             seed=seed,
-            use_cpu=classifier.device.type == "cpu",
+            use_cpu=backend.device.type == "cpu",
             **training_args,
         )
         Trainer(classifier, args, train_data=examples).train()

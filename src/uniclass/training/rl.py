@@ -81,12 +81,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import WEIGHTS_FILE
+from ..modeling.encoder_decoder import EncoderDecoder
 from .args import GLiClassArguments
 from .core import TrainData, as_examples, build_augmenter, build_collator, enable_lora, find_checkpoints
 from .dataset import TrainingDataset
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..classifier import Classifier
+    from ..modeling import GLiClassModel
 
 logger = logging.getLogger(__name__)
 
@@ -277,14 +279,15 @@ class ValueHead(nn.Module):
         return self.net(features).squeeze(-1)
 
 
-def _text_encoder(model: nn.Module) -> nn.Module:
+def _text_encoder(model: GLiClassModel) -> nn.Module:
     inner = model.model
-    encoder = getattr(inner, "encoder_model", None)
-    return encoder if encoder is not None else inner.encoder_decoder_model.get_encoder()
+    if isinstance(inner, EncoderDecoder):
+        return inner.encoder_decoder_model.get_encoder()
+    return inner.encoder_model
 
 
 @contextmanager
-def pooled_text_states(model: nn.Module) -> Iterator[list[torch.Tensor]]:
+def pooled_text_states(model: GLiClassModel) -> Iterator[list[torch.Tensor]]:
     """Capture the mask-averaged last hidden states of the model's text encoder during a forward pass.
 
     A forward hook instead of a second encoder pass: the rollout forward already computes them. The first

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import transformers
 
 from ..config import WEIGHTS_FILE
+from ..modeling import GLiClassModel
 from .args import TrainingArguments
 from .core import TrainData, as_examples, build_augmenter, build_collator, enable_lora
 from .dataset import TrainingDataset
@@ -31,6 +32,8 @@ class Trainer(transformers.Trainer):
         >>> Trainer(clf, args, train_data="train.jsonl").train()  # doctest: +SKIP
         >>> clf.save_pretrained("models/x")  # doctest: +SKIP
     """
+
+    args: TrainingArguments  # uniclass's own (the GLiClass fields), not only transformers'
 
     def __init__(self, classifier: Classifier, args: TrainingArguments, train_data: TrainData, eval_data: TrainData | None = None,
                  previous_data: TrainData | None = None, **kwargs: Any):
@@ -89,7 +92,10 @@ class Trainer(transformers.Trainer):
             return self.optimizer
         args = self.args
         params = args.param_groups(self.model)
-        optimizer_cls, optimizer_kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(args, self.model)
+        # transformers annotates PreTrainedModel, but any nn.Module works: only its parameters are read
+        optimizer_cls, optimizer_kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(
+            args, self.model  # type: ignore[arg-type]
+        )
         optimizer_kwargs.pop("lr", None)
         self.optimizer = optimizer_cls(params, **optimizer_kwargs)
         return self.optimizer
@@ -101,7 +107,10 @@ class Trainer(transformers.Trainer):
         With LoRA the adapters stay separate in intermediate checkpoints (so training can resume);
         ``Classifier.save_pretrained`` merges them.
         """
-        output = Path(output_dir or self.args.output_dir)
+        output_dir = output_dir or self.args.output_dir
+        if output_dir is None:
+            raise ValueError("a checkpoint needs an output_dir (TrainingArguments.output_dir)")
+        output = Path(output_dir)
         output.mkdir(parents=True, exist_ok=True)
         self.classifier.save_pretrained(output, merge_lora=False)
         torch.save(self.args, output / "training_args.bin")
@@ -110,7 +119,7 @@ class Trainer(transformers.Trainer):
         from safetensors.torch import load_file
 
         state = load_file(str(Path(resume_from_checkpoint) / WEIGHTS_FILE))
-        (model or self.model).load_state_dict_checked(state)
+        cast(GLiClassModel, model or self.model).load_state_dict_checked(state)  # the classifier's model
 
 
 class _AugmentationEpoch(transformers.TrainerCallback):
