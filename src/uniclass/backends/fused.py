@@ -17,7 +17,8 @@ so the fused model is not bit-identical to the unfused bf16 one; ``precision="bf
 against fp32 (``benchmarks/RESULTS.md`` §8). Modules are only swapped where the structure is the known one (class-
 name suffix, attribute names, exact GELU); anything else (ModernBERT's GLU, DeBERTa's disentangled attention
 projections) keeps its ``nn.Linear`` semantics through :class:`FusedLinear` or is left alone. On tensors that
-are not bf16 on the CPU every fused layer falls back to the plain ops, so a fused model still runs anywhere.
+are not bf16 on the CPU, or on a CPU whose oneDNN has no bf16 kernel, every fused layer falls back to the plain
+ops, so a fused model still runs anywhere.
 
 Example:
     >>> import torch
@@ -31,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from typing import cast
 
 import torch
@@ -43,13 +45,27 @@ _INTERMEDIATE_SUFFIX = "Intermediate"
 _OUTPUT_SUFFIXES = ("SelfOutput", "Output")
 
 
+@functools.cache
 def fusion_available() -> bool:
-    """Whether this torch build has the oneDNN fused-linear ops (CPU builds with mkldnn)."""
-    return bool(torch.backends.mkldnn.is_available()) and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    """Whether this torch build has the oneDNN fused-linear ops and this CPU runs them in bf16.
+
+    Having the op is not enough: on a CPU without AVX-512 (AVX2 only) oneDNN has no bf16 inner-product kernel and
+    the op raises "could not create a primitive descriptor". One tiny call tells, once per process.
+    """
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
+        return False
+    x, weight = torch.ones(2, 8, dtype=torch.bfloat16), torch.ones(4, 8, dtype=torch.bfloat16)
+    try:
+        torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
+        torch.ops.mkldnn._linear_pointwise.binary(x, torch.ones(2, 4, dtype=torch.bfloat16), weight, None, "add")
+    except RuntimeError:
+        return False
+    return True
 
 
 def _fast(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and x.dtype == torch.bfloat16 and weight.dtype == torch.bfloat16
+    return (x.device.type == "cpu" and x.dtype == torch.bfloat16 and weight.dtype == torch.bfloat16
+            and fusion_available())
 
 
 class FusedLinear(nn.Module):
