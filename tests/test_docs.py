@@ -164,6 +164,7 @@ def run_pycon(page: Path, block: Block, globs: dict[str, object]) -> str | None:
     report: list[str] = []
     runner = doctest.DocTestRunner(optionflags=DOCTEST_FLAGS)
     runner.run(test, out=report.append, clear_globs=False)
+    globs.update(test.globs)  # DocTestParser copied the namespace: carry this block's names to the next block
     return "".join(report) or None
 
 
