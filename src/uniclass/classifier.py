@@ -392,7 +392,7 @@ class Classifier:
             all_labels: the candidate labels of the task (default: every label seen in ``labels``). Give prototypes
                 to every label you will classify with: a label without one is compared by its prompt vector, which
                 is less similar to any text than a prototype is, so it is chosen less often (measured with
-                prototypes for half the labels: below the zero-shot model, ``benchmarks/RESULTS.md`` §10.2).
+                prototypes for half the labels: below the zero-shot model, ``benchmarks/RESULTS.md``, "Few-shot").
             multi_label: focal/BCE training if True, softmax cross-entropy over the labels if False.
             finetune: fine-tune the GLiClass model; None (default) chooses by measurement
                 (``training.fit.default_finetune``): not when prototypes are set, always without a prior.
@@ -457,7 +457,7 @@ class Classifier:
         uni-encoders on BERT/RoBERTa/ELECTRA/ModernBERT backbones, torch backend), ``"permutations"`` (logits
         averaged over ``permutations`` seeded orders, default 4: that many passes, any model), or ``"stable"``
         (``"permutations"``, or ``"positions"`` for checkpoints trained with order-free label positions: on
-        other models positions cost accuracy). Cost and effect: benchmarks/RESULTS.md §9.
+        other models positions cost accuracy). Cost and effect: benchmarks/RESULTS.md, "Label order".
 
         Example:
             >>> texts = ["Shares fell", "A long report ..."]

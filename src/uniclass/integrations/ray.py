@@ -60,10 +60,11 @@ def classify_dataset(
             concurrency"); a few blocks per actor spread it over the pool. Large inputs need nothing.
         address: the Ray cluster to join when Ray is not initialised yet (default: ``RAY_ADDRESS``, else a local
             Ray); a running ``ray.init(...)`` is used as it is.
-        shortlist, retriever: score only the ``k`` labels nearest each text (``Predictor``): each actor computes
-            the label vectors once.
-        Other options are those of ``Predictor`` (and of ``Classifier.from_pretrained`` through ``load_options``,
-            e.g. ``precision="bf16"``: each actor loads its model in that precision).
+        shortlist: score only the ``k`` labels nearest each text (``Predictor``): each actor computes the label
+            vectors once.
+        retriever: how the shortlist is retrieved, as in ``Predictor``.
+        **load_options: options of ``Classifier.from_pretrained``, e.g. ``precision="bf16"``: each actor loads its
+            model in that precision. The other arguments mean what they mean for ``Predictor``.
 
     Returns:
         ``output`` as a string.

@@ -68,12 +68,13 @@ class TrainingArguments(GLiClassArguments, transformers.TrainingArguments):
     Args:
         loss: ``"focal"`` (binary, multi-label; soft targets allowed) or ``"softmax"`` (single-label
             cross-entropy over each text's labels).
-        focal_alpha, focal_gamma: focal-loss parameters (``alpha<0`` and ``gamma=0`` give plain BCE).
+        focal_alpha: focal-loss alpha (``alpha<0`` together with ``focal_gamma=0`` gives plain BCE).
+        focal_gamma: focal-loss gamma.
         label_smoothing: smoothing of the targets.
         contrastive_coef: weight of the label-contrastive term (pushes a text's label vectors apart).
-        ewc_lambda, ewc_samples: Elastic Weight Consolidation (``training/ewc.py``) against the ``previous_data``
-            given to ``Trainer``: penalty ``ewc_lambda / 2 * sum F (theta - theta_start)**2`` with the Fisher
-            measured on ``ewc_samples`` previous texts. ``0`` disables it.
+        ewc_lambda: Elastic Weight Consolidation (``training/ewc.py``) against the ``previous_data`` given to
+            ``Trainer``: penalty ``ewc_lambda / 2 * sum F (theta - theta_start)**2``. ``0`` disables it.
+        ewc_samples: the number of previous texts the Fisher is measured on.
 
     Example:
         >>> args = TrainingArguments(output_dir="out", max_steps=10, per_device_train_batch_size=8)

@@ -325,8 +325,9 @@ class RLTrainingArguments(GLiClassArguments):
     with the RL loop's own defaults (the RL loop is not a ``transformers.Trainer``).
 
     Args:
-        learning_rate, weight_decay: encoder learning rate and decay, as in ``TrainingArguments`` (two
-            parameter groups: encoder and head; head LR defaults to 3x).
+        learning_rate: encoder learning rate, as in ``TrainingArguments`` (two parameter groups: encoder and
+            head; head LR defaults to 3x).
+        weight_decay: encoder weight decay, as in ``TrainingArguments``.
         max_steps: number of batches (rollouts); each makes ``num_rl_iters`` optimiser steps. ``-1``: use
             ``num_train_epochs``.
         warmup_steps: optimiser steps of warm-up; a value in (0, 1) is a ratio of all optimiser steps.
