@@ -10,7 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Classifier", "GLiClassConfig", "Prediction", "Trainer", "TrainingArguments", "__version__"]
+__all__ = ["Classifier", "GLiClassConfig", "Prediction", "Trainer", "TrainingArguments", "__version__", "pipeline"]
 
 _LAZY = {
     "Classifier": ".classifier",
@@ -18,11 +18,13 @@ _LAZY = {
     "GLiClassConfig": ".config",
     "Trainer": ".training",
     "TrainingArguments": ".training",
+    "pipeline": ".pipelines",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .classifier import Classifier, Prediction
     from .config import GLiClassConfig
+    from .pipelines import pipeline
     from .training import Trainer, TrainingArguments
 
 
