@@ -247,6 +247,9 @@ def create_app(
     _add_error_handlers(app)
     _add_routes(app, clf, name, limits, metrics, batcher, api_key)
     _add_explain_route(app, clf, limits, batcher, api_key, batch_size)
+    from .hf_inference import add_hf_inference_routes
+
+    add_hf_inference_routes(app, api_key)
     app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s,
                        pacer=RefusalPacer(limits.refusal_share))
     if cors_origins:
@@ -293,7 +296,6 @@ def _load(model: Any, *, device: str, max_length: int | None, model_name: str | 
 def _add_routes(
     app: FastAPI, clf: Classifier, name: str, limits: Limits, metrics: Metrics, batcher: MicroBatcher, api_key: str | None
 ) -> None:
-    default_threshold = _default_threshold(clf)
     page = resources.files("uniclass.serve").joinpath("static/index.html").read_text(encoding="utf-8")
     # Declared for the OpenAPI schema only (the "Authorize" button of /docs); _Guard enforces the key.
     security = [HTTPBearer(auto_error=False), APIKeyHeader(name="X-API-Key", auto_error=False)] if api_key else []
@@ -304,24 +306,7 @@ def _add_routes(
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=errors, dependencies=[Security(s) for s in security])
     async def classify(body: ClassifyRequest, request: Request) -> Response:
         """Classify texts; concurrent requests are merged into shared model calls."""
-        labels = await _resolve_labels(body, app.state.label_sets, clf, limits)
-        job, normalized = _prepare_job(body, limits, default_threshold, labels)
-        if not job.texts:
-            return JSONResponse({"results": []})
-        passes = _passes(clf, job.options)  # label_order permutations: every window runs that many times
-        try:
-            planned = await asyncio.to_thread(_plan_work, clf, normalized, limits.max_work_tokens // passes)
-            job.text_work = [work * passes for work in planned]
-        except (ValueError, TypeError) as err:
-            raise ApiError(422, "invalid_input", str(err)) from None
-        except _TooMuchWork as err:
-            err.counted *= passes
-            raise ApiError(413, "too_much_work", f"this request needs {err.describe()} encoder tokens (texts x label "
-                           f"groups x window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or "
-                           "shorter ones", limits.max_work_tokens) from None
-        job.work, job.client = sum(job.text_work), client_id(request.scope)
-        results = await _submit_mapped(batcher, job, request, limits.request_timeout_s)
-        return JSONResponse({"results": results})
+        return JSONResponse({"results": await classify_body(app, body, request)})
 
     @app.put("/v1/label-sets/{name}", responses=errors, dependencies=[Security(s) for s in security])
     async def put_label_set(name: str, labels: list[str]) -> dict[str, Any]:
@@ -367,6 +352,32 @@ def _add_routes(
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(page)
+
+
+async def classify_body(app: FastAPI, body: ClassifyRequest, request: Request) -> list[Any]:
+    """What ``POST /v1/classify`` answers for ``body`` (its ``results``): limits, planning, the shared queue.
+
+    Other routes that speak another API (``hf_inference``) build a ``ClassifyRequest`` and come through here, so
+    they get the same limits, work budget, fair queue and errors.
+    """
+    clf, limits, batcher = app.state.classifier, app.state.limits, app.state.batcher
+    labels = await _resolve_labels(body, app.state.label_sets, clf, limits)
+    job, normalized = _prepare_job(body, limits, _default_threshold(clf), labels)
+    if not job.texts:
+        return []
+    passes = _passes(clf, job.options)  # label_order permutations: every window runs that many times
+    try:
+        planned = await asyncio.to_thread(_plan_work, clf, normalized, limits.max_work_tokens // passes)
+        job.text_work = [work * passes for work in planned]
+    except (ValueError, TypeError) as err:
+        raise ApiError(422, "invalid_input", str(err)) from None
+    except _TooMuchWork as err:
+        err.counted *= passes
+        raise ApiError(413, "too_much_work", f"this request needs {err.describe()} encoder tokens (texts x label "
+                       f"groups x window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or "
+                       "shorter ones", limits.max_work_tokens) from None
+    job.work, job.client = sum(job.text_work), client_id(request.scope)
+    return await _submit_mapped(batcher, job, request, limits.request_timeout_s)
 
 
 def _add_explain_route(
