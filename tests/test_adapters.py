@@ -163,3 +163,22 @@ def test_save_adapter_after_lora_training_round_trips(tmp_path):
     clf = Classifier.from_pretrained(PARITY / "uni_bert_default", device="cpu").load_adapter(tmp_path / "trained")
     assert clf.adapters == ["trained"]
     close(clf.scores(TEXTS, LABELS, adapter="trained"), expected, 1e-5)
+
+
+def test_cli_adapter_option(adapters, tmp_path, capsys):
+    """``uniclass classify --adapter NAME=PATH`` scores with the adapter, as the library does."""
+    from uniclass.cli import main
+
+    clf, folders, _ = adapters
+    out = tmp_path / "out.jsonl"
+    assert main(["classify", *TEXTS[:2], "--labels", ",".join(LABELS), "--model", str(PARITY / "uni_bert_default"),
+                 "--device", "cpu", "--threshold", "0", "--adapter", f"legal={folders['a']}", "-o", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = merged_scores(clf, folders["a"], TEXTS[:2])
+    for row, scores in zip(rows, expected, strict=True):
+        got = {item["label"]: item["score"] for item in row["labels"]}
+        close([got[label] for label in LABELS], scores, 1e-5)
+    capsys.readouterr()
+    assert main(["classify", "x", "--labels", "a,b", "--model", str(PARITY / "uni_bert_default"), "--device", "cpu",
+                 "--adapter", str(tmp_path / "missing")]) == 2
+    assert "--adapter: " in capsys.readouterr().err  # one line, exit code 2

@@ -1,0 +1,185 @@
+"""CPU throughput of mixed-adapter batches: uniclass's batched LoRA vs peft vs polylora, against the base model.
+
+Every contender scores the same texts (the bench mix: half Rotten Tomatoes snippets, half BBC News articles,
+``uniclass.bench.workloads.dev_mix``) against the same labels, in ONE batch per call (``batch_size`` = the number of
+texts, no token budget), with 1, 4 or 16 LoRA adapters spread over the rows of that batch (row i uses adapter
+i mod k). The adapters are random PEFT LoRA adapters (rank ``--rank``, every Linear layer of the encoder, as
+``enable_lora``'s default "all-linear"), written to a temporary folder and loaded as each library loads them:
+
+* ``base``: the model without adapters (``clf.scores``);
+* ``uniclass``: ``clf.load_adapter`` + ``clf.scores(..., adapter=[...])`` (``modeling.adapters``);
+* ``peft``: the encoder as a ``PeftModel`` with every adapter loaded, rows routed by peft's mixed-batch
+  ``adapter_names`` (its forward hooks), the rest of the pipeline unchanged;
+* ``polylora``: the official server's runtime (``polylora.PolyLoraModel`` around the encoder), if importable. On a
+  CPU it runs its PyTorch reference path (triton kernels are CUDA only).
+
+Rounds are paired and interleaved: each round times one call of every contender, in a rotated order, and the
+speed of a contender is reported as the median over rounds of (base time / its time) in the same round.
+
+    python benchmarks/adapters_throughput.py --threads 1 --texts 32 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+RESULTS = Path(__file__).parent / "results" / "adapters_throughput.json"
+LABELS = ["sports", "finance", "politics", "technology", "entertainment", "health", "positive review", "negative review"]
+
+
+def make_adapters(clf: Any, folder: Path, count: int, rank: int) -> list[Path]:
+    from peft import LoraConfig, get_peft_model
+
+    paths = []
+    for i in range(count):
+        torch.manual_seed(i)
+        encoder = copy.deepcopy(clf.model.model.encoder_model)
+        peft_encoder = get_peft_model(encoder, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear",
+                                                          init_lora_weights=False))
+        with torch.no_grad():
+            for name, param in peft_encoder.named_parameters():
+                if "lora_" in name:
+                    param.mul_(0.1)
+        path = folder / f"adapter{i}"
+        peft_encoder.save_pretrained(str(path))
+        paths.append(path)
+    return paths
+
+
+def uniclass_contender(model_dir: Any, paths: list[Path], texts: list[str], k: int, max_length: int) -> Callable[[], Any]:
+    from uniclass import Classifier
+
+    clf = Classifier.from_pretrained(model_dir, device="cpu", max_length=max_length)
+    for i, path in enumerate(paths[:k]):
+        clf.load_adapter(path, name=f"a{i}")
+    names = [f"a{i % k}" for i in range(len(texts))]
+    return lambda: clf.scores(texts, LABELS, adapter=names, batch_size=len(texts), max_batch_tokens=None)
+
+
+def peft_contender(model_dir: Any, paths: list[Path], texts: list[str], k: int, max_length: int) -> Callable[[], Any]:
+    from peft import PeftModel
+
+    from uniclass import Classifier
+
+    clf = Classifier.from_pretrained(model_dir, device="cpu", max_length=max_length)
+    inner = clf.model.model
+    peft_encoder = PeftModel.from_pretrained(inner.encoder_model, str(paths[0]), adapter_name="a0")
+    for i, path in enumerate(paths[1:k], start=1):
+        peft_encoder.load_adapter(str(path), adapter_name=f"a{i}")
+    peft_encoder.eval()
+    inner.encoder_model = peft_encoder
+    names = [f"a{i % k}" for i in range(len(texts))]  # one per row of the single batch
+
+    def call() -> Any:
+        with peft_encoder.base_model._enable_peft_forward_hooks(adapter_names=names):
+            return clf.scores(texts, LABELS, batch_size=len(texts), max_batch_tokens=None)
+
+    return call
+
+
+def polylora_contender(model_dir: Any, paths: list[Path], texts: list[str], k: int, max_length: int) -> Callable[[], Any] | None:
+    try:
+        from polylora import PolyLoraConfig, PolyLoraModel
+    except ImportError:
+        return None
+    from uniclass import Classifier
+
+    clf = Classifier.from_pretrained(model_dir, device="cpu", max_length=max_length)
+    inner = clf.model.model
+    wrapped = PolyLoraModel(inner.encoder_model, PolyLoraConfig(max_gpu_adapters=max(k, 1), max_rank=64,
+                                                                use_triton_kernels=False))
+    for i, path in enumerate(paths[:k]):
+        wrapped.load_adapter_from_disk(f"a{i}", str(path))
+    wrapped.eval()
+    inner.encoder_model = wrapped
+    names = [f"a{i % k}" for i in range(len(texts))]
+    forward = wrapped.forward
+    wrapped.forward = lambda *args, **kwargs: forward(*args, adapter_ids=names, **kwargs)  # GLiClass calls it plainly
+    return lambda: clf.scores(texts, LABELS, batch_size=len(texts), max_batch_tokens=None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=None, help="checkpoint (default: the bundled model)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--texts", type=int, default=32, help="texts per call (one batch)")
+    parser.add_argument("--max-length", type=int, default=256, help="token window (longer texts are truncated)")
+    parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--adapters", default="1,4,16")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from uniclass import Classifier
+    from uniclass.bench.workloads import dev_mix
+    from uniclass.loading import default_model_dir
+
+    model_dir = args.model or default_model_dir()
+    texts = [item["text"] for item in dev_mix(args.texts)]
+    base = Classifier.from_pretrained(model_dir, device="cpu", max_length=args.max_length)
+    plans = base.predict(texts, LABELS)
+    lengths = [min(p.text_tokens, p.text_tokens_used) for p in plans]
+    counts = [int(c) for c in args.adapters.split(",")]
+    contenders: dict[str, Callable[[], Any]] = {
+        "base": lambda: base.scores(texts, LABELS, batch_size=len(texts), max_batch_tokens=None)}
+    with tempfile.TemporaryDirectory() as scratch:
+        paths = make_adapters(base, Path(scratch), max(counts), args.rank)
+        for k in counts:
+            for name, build in (("uniclass", uniclass_contender), ("peft", peft_contender), ("polylora", polylora_contender)):
+                call = build(model_dir, paths, texts, k, args.max_length)
+                if call is not None:
+                    contenders[f"{name} x{k}"] = call
+        names = list(contenders)
+        for call in contenders.values():
+            call()  # warm-up (allocations, first-call paths)
+        times: dict[str, list[float]] = {n: [] for n in names}
+        for r in range(args.rounds):
+            order = names[r % len(names):] + names[: r % len(names)]
+            for n in order:
+                start = time.perf_counter()
+                contenders[n]()
+                times[n].append(time.perf_counter() - start)
+            print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {times[n][-1]:.2f}s" for n in names), flush=True)
+    results = {
+        n: {"median_s": statistics.median(ts), "texts_per_s": args.texts / statistics.median(ts),
+            "relative_to_base": statistics.median(b / t for b, t in zip(times["base"], ts, strict=True)),
+            "times_s": ts}
+        for n, ts in times.items()
+    }
+    report = {
+        "command": "python benchmarks/adapters_throughput.py " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
+        "model": str(model_dir), "threads": args.threads, "texts_per_batch": args.texts, "labels": len(LABELS),
+        "max_length": args.max_length, "text_tokens_used": {"mean": statistics.mean(lengths), "max": max(lengths)},
+        "rank": args.rank, "target_modules": "all-linear", "rounds": args.rounds,
+        "cpu": _cpu(), "torch": torch.__version__, "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    for n, r in results.items():
+        print(f"{n:14s} {r['texts_per_s']:7.1f} texts/s  {r['relative_to_base']:.2f} x base")
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()
