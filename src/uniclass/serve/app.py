@@ -42,6 +42,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..explanation import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_UNITS, MAX_UNITS_LIMIT
+from .adapters import (
+    DEFAULT_MAX_ADAPTER_MB,
+    DEFAULT_MAX_ADAPTERS,
+    add_adapter_routes,
+    load_startup_adapters,
+    request_adapters,
+)
 from .batcher import Job, MicroBatcher, Overloaded, ShuttingDown
 from .limits import Limits
 from .metrics import Metrics
@@ -101,6 +108,8 @@ class ClassifyRequest(BaseModel):
         "given", description="'stable': scores that do not depend on the order of the labels"
     )
     permutations: int | None = Field(None, description="orders averaged with label_order 'permutations' (default 4)")
+    adapter: str | list[str | None] | None = Field(
+        None, description="a loaded LoRA adapter for every text, or one per text (null: the base model); GET /v1/adapters")
 
 
 class LabelScore(BaseModel):
@@ -204,6 +213,9 @@ def create_app(
     load_options: dict[str, Any] | None = None,
     cors_origins: list[str] | None = None,
     label_sets: dict[str, list[str]] | None = None,
+    adapters: dict[str, str] | None = None,
+    max_adapters: int = DEFAULT_MAX_ADAPTERS,
+    max_adapter_mb: float = DEFAULT_MAX_ADAPTER_MB,
     **limit_overrides: Any,
 ) -> FastAPI:
     """The service for ``model``: a ``Classifier``, or a checkpoint folder / hub id loaded now.
@@ -215,6 +227,8 @@ def create_app(
     ``limit_overrides`` are ``Limits`` fields (``max_texts=32``, ``max_wait_ms=5``, ...) applied over ``limits``.
     ``label_sets`` registers named label sets now (``PUT /v1/label-sets/{name}`` registers more while serving):
     requests name one (``"label_set"``) instead of sending its labels, and only its shortlist is scored.
+    ``adapters`` loads LoRA adapters now (name -> PEFT folder); requests choose them with ``"adapter"``
+    (``serve.adapters``: at most ``max_adapters``, ``max_adapter_mb`` in all).
     """
     limits = dataclasses.replace(limits or Limits(), **limit_overrides)
     check_api_key(api_key)
@@ -250,6 +264,8 @@ def create_app(
     from .hf_inference import add_hf_inference_routes
 
     add_hf_inference_routes(app, api_key)
+    load_startup_adapters(clf, adapters, max_adapters, max_adapter_mb)
+    add_adapter_routes(app, api_key, max_adapters, max_adapter_mb)
     app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s,
                        pacer=RefusalPacer(limits.refusal_share))
     if cors_origins:
@@ -363,6 +379,7 @@ async def classify_body(app: FastAPI, body: ClassifyRequest, request: Request) -
     clf, limits, batcher = app.state.classifier, app.state.limits, app.state.batcher
     labels = await _resolve_labels(body, app.state.label_sets, clf, limits)
     job, normalized = _prepare_job(body, limits, _default_threshold(clf), labels)
+    job.adapters = request_adapters(body.adapter, len(body.texts), clf)
     if not job.texts:
         return []
     passes = _passes(clf, job.options)  # label_order permutations: every window runs that many times
