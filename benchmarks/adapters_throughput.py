@@ -55,7 +55,7 @@ def make_adapters(clf: Any, folder: Path, count: int, rank: int) -> list[Path]:
                 if "lora_" in name:
                     param.mul_(0.1)
         path = folder / f"adapter{i}"
-        peft_encoder.save_pretrained(str(path))
+        peft_encoder.save_pretrained(str(path), save_embedding_layers=False)
         paths.append(path)
     return paths
 

@@ -33,7 +33,7 @@ def make_adapter(clf, folder, seed: int, *, r: int = 4, targets=("query", "value
         for name, param in peft_encoder.named_parameters():
             if "lora_" in name:
                 param.mul_(0.5)  # strong enough to move the scores, small enough to keep them off 0 and 1
-    peft_encoder.save_pretrained(str(folder))
+    peft_encoder.save_pretrained(str(folder), save_embedding_layers=False)
 
 
 def merged_scores(clf, folder, texts, multi_label=True) -> list[list[float]]:

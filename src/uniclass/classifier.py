@@ -390,7 +390,8 @@ class Classifier:
         if not is_lora(encoder):
             raise ValueError("no trainable LoRA on the text encoder: enable_lora() and train first")
         directory = Path(directory)
-        encoder.save_pretrained(str(directory))
+        # no embedding layers (LoRA targets Linear layers), which also spares peft a hub lookup of the base model
+        encoder.save_pretrained(str(directory), save_embedding_layers=False)
         return directory
 
     def _adapter_slots(self, adapter: Any, n: int) -> list[int] | None:
