@@ -11,7 +11,8 @@ i mod k). The adapters are random PEFT LoRA adapters (rank ``--rank``, every Lin
 * ``peft``: the encoder as a ``PeftModel`` with every adapter loaded, rows routed by peft's mixed-batch
   ``adapter_names`` (its forward hooks), the rest of the pipeline unchanged;
 * ``polylora``: the official server's runtime (``polylora.PolyLoraModel`` around the encoder), if importable. On a
-  CPU it runs its PyTorch reference path (triton kernels are CUDA only).
+  CPU it runs its PyTorch reference path (triton kernels are CUDA only). Its wheel requires triton, so for a CPU
+  machine install it without dependencies: ``pip install --no-deps polylora==0.1.1`` (measured with 0.1.1).
 
 Rounds are paired and interleaved: each round times one call of every contender, in a rotated order, and the
 speed of a contender is reported as the median over rounds of (base time / its time) in the same round. Both the
@@ -19,7 +20,9 @@ wall-clock time and the process CPU time of each call are recorded; the ratios u
 default), which is what the work costs: on a machine shared with other jobs, wall-clock time mostly measures how
 long the process waited for a core. With ``--threads 1`` the two agree on an idle machine.
 
-    python benchmarks/adapters_throughput.py --threads 1 --texts 32 --rounds 5
+    python benchmarks/adapters_throughput.py --threads 1 --texts 16 --rounds 5
+    python benchmarks/adapters_throughput.py --threads 1 --texts 64 --max-length 64 --rounds 5 --no-prior \
+        --out benchmarks/results/adapters_throughput_short.json
 """
 
 from __future__ import annotations

@@ -159,6 +159,9 @@ class MultiLoraLinear(nn.Module):
         if rows is None:
             return out
         flat = x.dim() == 2
+        if flat and x.shape[0] % rows.shape[0]:
+            # an unpadded (varlen) layout packs the rows' tokens together: which token is whose is not known here
+            raise RuntimeError("LoRA adapters need padded batches; this backbone ran unpadded (flash-attention varlen)")
         x3 = x.reshape(rows.shape[0], -1, x.shape[-1]) if flat else x
         a = self.A[rows].to(x.dtype)  # [batch, r, in]
         b = self.B[rows].to(x.dtype)  # [batch, out, r]
