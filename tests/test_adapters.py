@@ -66,7 +66,7 @@ def adapters(tmp_path_factory):
 
 
 def test_adapters_are_listed(adapters):
-    clf, folders, _ = adapters
+    clf, _folders, _ = adapters
     assert clf.adapters == ["a", "b", "c", "d"]
 
 
@@ -74,6 +74,7 @@ def test_base_model_unchanged_after_loading(adapters):
     clf, _, base = adapters
     assert clf.scores(TEXTS, LABELS) == base  # bit for bit: the wrapped layers add nothing without adapter=
     assert clf.scores(TEXTS, LABELS, adapter=None) == base
+    assert clf.scores(TEXTS, LABELS, adapter="__base__") == base  # the official server's base-model id
 
 
 def test_one_adapter_for_all_equals_its_merged_model(adapters):
@@ -85,7 +86,7 @@ def test_one_adapter_for_all_equals_its_merged_model(adapters):
 
 @pytest.mark.parametrize("multi_label", [True, False])
 def test_mixed_batch_equals_each_merged_model_alone(adapters, multi_label):
-    clf, folders, base = adapters
+    clf, folders, _base = adapters
     per_text = ["a", None, "b", "c", "d", "a"]
     ours = clf.scores(TEXTS, LABELS, adapter=per_text, multi_label=multi_label, batch_size=32)
     for i, name in enumerate(per_text):
@@ -114,6 +115,8 @@ def test_bad_adapter_arguments(adapters):
         clf.load_adapter(folders["a"], name="a")
     with pytest.raises(ValueError, match="adapter name must be"):
         clf.load_adapter(folders["a"], name="bad name!")
+    with pytest.raises(ValueError, match="reserved for the base model"):
+        clf.load_adapter(folders["a"], name="__base__")
     with pytest.raises(ValueError, match="label_order='given'"):
         clf.scores(TEXTS, LABELS, adapter="a", label_order="permutations")
 

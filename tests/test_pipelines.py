@@ -153,12 +153,12 @@ def test_pipeline_accepts_a_loaded_classifier(oracle):
 
 # ---------------------------------------------------------------- the same shape as transformers' own pipeline
 @pytest.mark.parametrize("call", [
-    dict(sequences=IPHONE, candidate_labels=URGENCY),
-    dict(sequences=IPHONE, candidate_labels="urgent, not urgent, phone"),
-    dict(sequences=IPHONE, candidate_labels=URGENCY, multi_label=True),
-    dict(sequences=IPHONE, candidate_labels=["urgent"]),
-    dict(sequences=[IPHONE, "The match ended in a draw"], candidate_labels=["sports", "phone"]),
-    dict(sequences=[IPHONE], candidate_labels=["sports", "phone"]),
+    {"sequences": IPHONE, "candidate_labels": URGENCY},
+    {"sequences": IPHONE, "candidate_labels": "urgent, not urgent, phone"},
+    {"sequences": IPHONE, "candidate_labels": URGENCY, "multi_label": True},
+    {"sequences": IPHONE, "candidate_labels": ["urgent"]},
+    {"sequences": [IPHONE, "The match ended in a draw"], "candidate_labels": ["sports", "phone"]},
+    {"sequences": [IPHONE], "candidate_labels": ["sports", "phone"]},
 ])
 def test_same_shape_as_the_transformers_pipeline(oracle, hf_oracle, call):
     ours, theirs = oracle(**call), hf_oracle(**call)

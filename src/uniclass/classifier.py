@@ -403,7 +403,7 @@ class Classifier:
             raise TypeError("adapter must be a name, None, or a list of names (or None) with one entry per text")
         if len(names) != n:
             raise ValueError(f"adapter has {len(names)} entries but there are {n} texts")
-        if all(a is None for a in names):
+        if all(a is None or a == "__base__" for a in names):  # "__base__": the official server's base-model id
             return None
         adapters = self.require_torch("adapter=").adapters
         if adapters is None:
@@ -504,9 +504,9 @@ class Classifier:
     ) -> list[Prediction]:
         """Score every label of every text and report how each text was fitted into the window.
 
-        ``adapter``: a LoRA adapter loaded with ``load_adapter``, by name, for every text, or one name (or None: the
-        base model) per text. Texts with different adapters share batches and get the scores each adapter's merged
-        model gives alone (torch backend).
+        ``adapter``: a LoRA adapter loaded with ``load_adapter``, by name, for every text, or one name per text (None,
+        or the official server's ``"__base__"``: the base model). Texts with different adapters share batches and
+        get the scores each adapter's merged model gives alone (torch backend).
 
         ``long_text="truncate"`` keeps the beginning of a text that is too long (a warning says how many
         were cut); ``"chunk"`` scores overlapping windows of ``chunk_overlap`` tokens with all labels in

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")  # the official server's adapter-id pattern
+BASE_ADAPTER = "__base__"  # the official server's reserved id for "no adapter" (a row of the base model)
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 _KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<part>[AB])(?:\.[^.]+)?\.weight$")
@@ -84,6 +85,8 @@ def read_peft_adapter(path: str | Path, name: str) -> LoraAdapter:
 def check_adapter_name(name: Any) -> str:
     if not isinstance(name, str) or not ADAPTER_NAME.fullmatch(name):
         raise ValueError(f"adapter name must be 1-128 letters, digits, '.', '_' or '-', got {name!r}")
+    if name == BASE_ADAPTER:
+        raise ValueError(f"{BASE_ADAPTER!r} is reserved for the base model (as in the official server)")
     return name
 
 
@@ -195,7 +198,7 @@ class AdapterSet:
     layers: dict[str, MultiLoraLinear] = field(default_factory=dict)
 
     def slot(self, name: str | None) -> int:
-        if name is None:
+        if name is None or name == BASE_ADAPTER:
             return 0
         try:
             return list(self.adapters).index(name) + 1

@@ -42,11 +42,11 @@ def request_adapters(adapter: Any, n_texts: int, clf: Any) -> list[str | None] |
     if len(names) != n_texts:
         raise ApiError(422, "invalid_input", f"adapter has {len(names)} entries but there are {n_texts} texts")
     loaded = set(clf.adapters)
-    unknown = sorted({name for name in names if name is not None and name not in loaded})
+    unknown = sorted({name for name in names if name is not None and name != "__base__" and name not in loaded})
     if unknown:
         raise ApiError(404, "unknown_adapter", f"no adapter named {unknown[0]!r} is loaded (loaded: "
                        f"{', '.join(sorted(loaded)) or 'none'}); PUT /v1/adapters/{{name}} loads one")
-    return names if any(name is not None for name in names) else None
+    return names if any(name is not None and name != "__base__" for name in names) else None
 
 
 def load_startup_adapters(clf: Any, adapters: dict[str, str] | None, max_adapters: int, max_mb: float) -> None:
