@@ -20,6 +20,7 @@ __all__ = [
     "Trainer",
     "TrainingArguments",
     "__version__",
+    "pipeline",
 ]
 
 _LAZY = {
@@ -31,11 +32,13 @@ _LAZY = {
     "TrainingArguments": ".training",
     "Labels": ".types",
     "Threshold": ".types",
+    "pipeline": ".pipelines",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .classifier import Classifier, Prediction
     from .config import GLiClassConfig
+    from .pipelines import pipeline
     from .shortlist import LabelIndex
     from .training import Trainer, TrainingArguments
     from .types import Labels, Threshold

@@ -350,6 +350,85 @@ class Classifier:
         self.reset_caches()
         return self
 
+    # ================================================================== LoRA adapters chosen per text
+    def load_adapter(self, path: str | Path, name: str | None = None) -> Classifier:
+        """Load a PEFT LoRA adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``) under ``name``.
+
+        The adapter applies to the text encoder and is used only by calls that name it (``adapter=``); calls
+        without ``adapter`` score with the base model, unchanged. Adapters written by ``save_adapter`` after LoRA
+        training and by ``peft``'s ``save_pretrained`` on the backbone (what the official PolyLoRA server loads)
+        are accepted; DoRA, LoRA bias and ``modules_to_save`` are refused. ``name`` defaults to the folder's name.
+
+        Example:
+            >>> clf.load_adapter("adapters/legal", name="legal")  # doctest: +SKIP
+            >>> clf.scores(["The lease ends in May", "Great goal"], ["contract", "sports"], adapter=["legal", None])  # doctest: +SKIP
+        """
+        from .modeling.adapters import AdapterSet, read_peft_adapter, text_encoder
+        from .modeling.lora import has_lora
+
+        backend = self.require_torch("load_adapter")
+        if has_lora(backend.model):
+            raise ValueError("this model has trainable LoRA layers (enable_lora): merge_lora() or save_adapter() first")
+        if getattr(backend, "precision", "fp32") == "int8":
+            raise ValueError("adapters need a float model: load the checkpoint with precision='fp32' or 'bf16'")
+        name = Path(path).name if name is None else name
+        if name in self.adapters:
+            raise ValueError(f"an adapter named {name!r} is loaded already: unload_adapter({name!r}) first")
+        adapter = read_peft_adapter(path, name)
+        if backend.adapters is None:
+            backend.adapters = AdapterSet(text_encoder(backend.model))
+        backend.adapters.add(adapter)
+        backend.reset()  # a compiled forward saw the old modules
+        return self
+
+    def unload_adapter(self, name: str) -> Classifier:
+        """Forget the adapter ``name`` (its matrices are freed; later calls naming it fail)."""
+        adapters = self.require_torch("unload_adapter").adapters
+        if adapters is None:
+            raise ValueError(f"unknown adapter {name!r} (none loaded)")
+        adapters.remove(name)
+        return self
+
+    @property
+    def adapters(self) -> list[str]:
+        """Names of the loaded LoRA adapters, in load order."""
+        adapters = getattr(self.backend, "adapters", None)
+        return list(adapters.adapters) if adapters is not None else []
+
+    def save_adapter(self, directory: str | Path) -> Path:
+        """Write the trained LoRA of the text encoder (``enable_lora`` + training) as a PEFT adapter folder.
+
+        Only the LoRA matrices are written: a head trained alongside (the Trainer trains it) is not part of the
+        adapter, so ``load_adapter`` on the base model gives the base head with this encoder adapter.
+        """
+        from .modeling.adapters import text_encoder
+        from .modeling.lora import is_lora
+
+        encoder = text_encoder(self.require_torch("save_adapter").model)
+        if not is_lora(encoder):
+            raise ValueError("no trainable LoRA on the text encoder: enable_lora() and train first")
+        directory = Path(directory)
+        # no embedding layers (LoRA targets Linear layers), which also spares peft a hub lookup of the base model
+        encoder.save_pretrained(str(directory), save_embedding_layers=False)
+        return directory
+
+    def _adapter_slots(self, adapter: Any, n: int) -> list[int] | None:
+        """Per text, the adapter slot (0: the base model), or None when no text uses an adapter."""
+        if adapter is None:
+            return None
+        names = [adapter] * n if isinstance(adapter, str) else adapter
+        if not isinstance(names, Sequence) or not all(a is None or isinstance(a, str) for a in names):
+            raise TypeError("adapter must be a name, None, or a list of names (or None) with one entry per text")
+        if len(names) != n:
+            raise ValueError(f"adapter has {len(names)} entries but there are {n} texts")
+        if all(a is None or a == "__base__" for a in names):  # "__base__": the official server's base-model id
+            return None
+        adapters = self.require_torch("adapter=").adapters
+        if adapters is None:
+            raise ValueError(f"unknown adapter {next(a for a in names if a)!r} (none loaded): load it with "
+                             "clf.load_adapter(path, name=...)")
+        return [adapters.slot(a) for a in names]
+
     def reset_caches(self) -> None:
         """Forget what belongs to the old weights: cached bi-encoder label vectors and a compiled forward pass.
 
@@ -439,8 +518,13 @@ class Classifier:
         label_order: str = "given",
         permutations: int | None = None,
         shortlist: int | str | None = None,
+        adapter: str | Sequence[str | None] | None = None,
     ) -> list[Prediction]:
         """Score every label of every text and report how each text was fitted into the window.
+
+        ``adapter``: a LoRA adapter loaded with ``load_adapter``, by name, for every text, or one name per text (None,
+        or the official server's ``"__base__"``: the base model). Texts with different adapters share batches and
+        get the scores each adapter's merged model gives alone (torch backend).
 
         ``long_text="truncate"`` keeps the beginning of a text that is too long (a warning says how many
         were cut); ``"chunk"`` scores overlapping windows of ``chunk_overlap`` tokens with all labels in
@@ -480,6 +564,9 @@ class Classifier:
         window = self._resolve_max_length(max_length) if max_length is not None else self.max_length
         policy = WindowPolicy(window, long_text, min(chunk_overlap, window // 4), split_labels)
         order = resolve_label_order(label_order, permutations, self.config, self.backend.name)
+        item_slots = self._adapter_slots(adapter, len(request.texts))
+        if item_slots is not None and order.mode != "given":
+            raise ValueError("adapter= works with label_order='given' (the default)")
         if order.mode != "given":
             plans, predictions = self.engine.run_ordered(
                 request, policy, order, batch_size=batch_size, show_progress=show_progress,
@@ -490,7 +577,8 @@ class Classifier:
             plans = self.engine.plan(request, policy)
             warn_about_fitting(plans, window, stacklevel=2)
             segments = [segment for plan in plans for segment in plan.segments]
-            logits = self.engine.run(segments, batch_size, show_progress, max_batch_tokens)
+            slots = [item_slots[s.item] for s in segments] if item_slots is not None else None
+            logits = self.engine.run(segments, batch_size, show_progress, max_batch_tokens, adapter_slots=slots)
             predictions = self.engine.assemble(request, plans, segments, logits, aggregate)
         if total is not None:
             for p in predictions:

@@ -116,10 +116,13 @@ class Engine:
         max_batch_tokens: int | None = None,
         *,
         position_offset: int | None = None,
+        adapter_slots: list[int] | None = None,
     ) -> list[np.ndarray]:
         """Model logits for each segment; batches are length-sorted (and token-budgeted) to minimise padding.
 
         ``position_offset`` (not None): order-free label position ids start there (``label_order``).
+        ``adapter_slots``: per segment, the LoRA adapter slot its row runs with (0: none; ``modeling.adapters``);
+        rows with different adapters share batches.
         """
         lengths = [len(s.input_ids) + len(s.class_input_ids or ()) for s in segments]
         batches = plan_batches(lengths, batch_size, max_batch_tokens)
@@ -127,7 +130,10 @@ class Engine:
             self.cache_label_vectors({label for s in segments for label in s.labels}, batch_size)
         results: list[np.ndarray] = [np.empty(0)] * len(segments)
         for batch in _progress(batches, show_progress):
-            logits = self.backend.run(self.collate([segments[i] for i in batch], position_offset=position_offset))
+            collated = self.collate([segments[i] for i in batch], position_offset=position_offset)
+            if adapter_slots is not None and any(adapter_slots[i] for i in batch):
+                collated["adapter_slots"] = np.asarray([adapter_slots[i] for i in batch], dtype=np.int64)
+            logits = self.backend.run(collated)
             for row, index in enumerate(batch):
                 results[index] = logits[row, : len(segments[index].labels)]
         return results

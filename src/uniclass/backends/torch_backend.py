@@ -49,6 +49,7 @@ class TorchBackend:
         self.compile = compile
         self.precision = precision
         self._compiled: Any = None
+        self.adapters: Any = None  # modeling.adapters.AdapterSet once a LoRA adapter is loaded
 
     @property
     def config(self) -> Any:
@@ -89,6 +90,10 @@ class TorchBackend:
 
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         self.model.eval()  # a Trainer may have left it in training mode (dropout)
+        slots = batch.get("adapter_slots")
+        if slots is not None:
+            batch = {name: array for name, array in batch.items() if name != "adapter_slots"}
+            return self._run_with_adapters(batch, slots)
         if self.compile:
             # the label count as a tensor shape (as in the ONNX graph), not int(slot_counts.max()): no graph break
             batch = dict(batch)
@@ -98,6 +103,17 @@ class TorchBackend:
         with torch.inference_mode():
             logits = self._forward()(**self.to_tensors(batch))
             return logits.float().cpu().numpy()  # one device-to-host copy per batch
+
+    def _run_with_adapters(self, batch: dict[str, np.ndarray], slots: np.ndarray) -> np.ndarray:
+        """``run`` with each row's LoRA adapter (``modeling.adapters``): the slots are routed for this pass only."""
+        if self.adapters is None:
+            raise ValueError("adapter_slots given but no adapter is loaded")
+        self.adapters.router.rows = torch.from_numpy(slots).to(self.device)
+        try:
+            with torch.inference_mode():
+                return self.model(**self.to_tensors(batch)).float().cpu().numpy()
+        finally:
+            self.adapters.router.rows = None
 
     def encode_labels(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         self.model.eval()

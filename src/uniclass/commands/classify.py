@@ -91,6 +91,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     runtime.add_argument("--batch-size", type=int, default=32)
     runtime.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
     runtime.add_argument("--device", default="auto")
+    runtime.add_argument("--adapter", default=None, metavar="PATH|NAME=PATH",
+                         help="score with this LoRA adapter (a PEFT adapter folder) on top of the model")
     add_backend_options(runtime)
     scale = classify.add_argument_group("scaling out (Ray Data; pip install 'uniclass[ray]')")
     scale.add_argument("--engine", choices=["local", "ray"], default="local",
@@ -181,7 +183,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
     unsupported = [flag for flag, used in (
         ("text arguments", bool(args.texts)), ("--resume", args.resume), ("--format", args.format not in (None, "parquet")),
         ("--input-format csv", args.input_format == "csv"), ("decision options", bool(_decision_options(args))),
-        ("--label-order", args.label_order != "given"), ("--as-tree", args.as_tree),
+        ("--label-order", args.label_order != "given"), ("--as-tree", args.as_tree), ("--adapter", bool(args.adapter)),
     ) if used]
     if unsupported:
         raise ValueError(f"--engine ray does not support {', '.join(unsupported)}")
@@ -343,6 +345,8 @@ def _chunk_classifier(
             state["clf"] = Classifier.from_pretrained(args.model, device=args.device, max_length=args.max_length,
                                                       **backend_options(args))
             state["clf"].shortlist_retriever = getattr(args, "retriever", None)
+            if getattr(args, "adapter", None):
+                state["adapter"] = load_adapter_option(state["clf"], args.adapter)
         reported = [0]
 
         def on_batch(rows: int, total_rows: int) -> None:
@@ -356,11 +360,25 @@ def _chunk_classifier(
             prompt=args.prompt, batch_size=args.batch_size, show_progress=on_batch, label_order=args.label_order,
             permutations=args.permutations, as_tree=args.as_tree, **_decision_options(args),
             **({"shortlist": args.shortlist} if getattr(args, "shortlist", None) is not None else {}),
+            **({"adapter": state["adapter"]} if "adapter" in state else {}),
         )
         done(len(texts) - reported[0])  # the whole chunk, whatever the windows added up to
         return results
 
     return classify
+
+
+def load_adapter_option(clf: Any, option: str) -> str:
+    """``--adapter PATH`` or ``NAME=PATH``: load the adapter and return its name (the folder's name by default)."""
+    from pathlib import Path
+
+    name, sep, path = option.partition("=")
+    if not sep or not name or Path(option).exists():
+        name, path = Path(option).name, option
+    if not Path(path).is_dir():
+        raise ValueError(f"--adapter: {path} is not a folder (a PEFT LoRA adapter folder with adapter_config.json)")
+    clf.load_adapter(path, name=name)
+    return name
 
 
 def _progress_bar(args: argparse.Namespace, total: int | None) -> Any:

@@ -66,6 +66,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--label-set", action="append", default=None, metavar="NAME=FILE",
                        help="register a label set (one label per line in FILE) that requests name with "
                        "\"label_set\": \"NAME\" instead of sending the labels; only its shortlist is scored (repeatable)")
+    serve.add_argument("--adapter", action="append", default=None, metavar="NAME=PATH",
+                       help="load a LoRA adapter (PEFT folder) that requests choose with \"adapter\": \"NAME\", per "
+                       "request or per text (repeatable; PUT /v1/adapters/NAME loads more, with --api-key)")
+    serve.add_argument("--max-adapters", type=int, default=16, help="LoRA adapters loaded at once (default 16)")
+    serve.add_argument("--max-adapter-mb", type=float, default=512.0,
+                       help="memory of all loaded adapters' matrices, in MB (default 512)")
     serve.add_argument("--batch-size", type=int, default=32, help="model batch size inside one call")
     serve.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
     serve.add_argument("--device", default="auto")
@@ -88,6 +94,19 @@ def parse_label_sets(values: list[str] | None) -> dict[str, list[str]]:
         if name in out:
             raise ValueError(f"--label-set {name} is given twice")
         out[name] = read_labels_file(path)
+    return out
+
+
+def parse_adapters(values: list[str] | None) -> dict[str, str]:
+    """``["legal=/srv/adapters/legal", ...]`` -> ``{"legal": "/srv/adapters/legal", ...}``."""
+    out: dict[str, str] = {}
+    for value in values or []:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--adapter expects NAME=PATH, got {value!r}")
+        if name in out:
+            raise ValueError(f"--adapter {name} is given twice")
+        out[name] = path
     return out
 
 
@@ -120,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         args.model, limits=limits, api_key=args.api_key or os.environ.get("UNICLASS_API_KEY") or None,
         device=args.device, max_length=args.max_length, batch_size=args.batch_size, load_options=load_options,
         cors_origins=args.cors_origin, label_sets=parse_label_sets(args.label_set),
+        adapters=parse_adapters(args.adapter), max_adapters=args.max_adapters, max_adapter_mb=args.max_adapter_mb,
     )
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level, timeout_keep_alive=int(max(args.timeout_keep_alive, 1)),

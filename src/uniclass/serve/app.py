@@ -43,6 +43,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..explanation import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_UNITS, MAX_UNITS_LIMIT
+from .adapters import (
+    DEFAULT_MAX_ADAPTER_MB,
+    DEFAULT_MAX_ADAPTERS,
+    add_adapter_routes,
+    load_startup_adapters,
+    request_adapters,
+)
 from .batcher import Job, MicroBatcher, Overloaded, ShuttingDown
 from .limits import Limits
 from .metrics import Metrics
@@ -102,6 +109,8 @@ class ClassifyRequest(BaseModel):
         "given", description="'stable': scores that do not depend on the order of the labels"
     )
     permutations: int | None = Field(None, description="orders averaged with label_order 'permutations' (default 4)")
+    adapter: str | list[str | None] | None = Field(
+        None, description="a loaded LoRA adapter for every text, or one per text (null: the base model); GET /v1/adapters")
 
 
 class LabelScore(BaseModel):
@@ -205,6 +214,9 @@ def create_app(
     load_options: dict[str, Any] | None = None,
     cors_origins: list[str] | None = None,
     label_sets: dict[str, list[str]] | None = None,
+    adapters: dict[str, str] | None = None,
+    max_adapters: int = DEFAULT_MAX_ADAPTERS,
+    max_adapter_mb: float = DEFAULT_MAX_ADAPTER_MB,
     **limit_overrides: Any,
 ) -> FastAPI:
     """The service for ``model``: a ``Classifier``, or a checkpoint folder / hub id loaded now.
@@ -216,6 +228,8 @@ def create_app(
     ``limit_overrides`` are ``Limits`` fields (``max_texts=32``, ``max_wait_ms=5``, ...) applied over ``limits``.
     ``label_sets`` registers named label sets now (``PUT /v1/label-sets/{name}`` registers more while serving):
     requests name one (``"label_set"``) instead of sending its labels, and only its shortlist is scored.
+    ``adapters`` loads LoRA adapters now (name -> PEFT folder); requests choose them with ``"adapter"``
+    (``serve.adapters``: at most ``max_adapters``, ``max_adapter_mb`` in all).
     """
     limits = dataclasses.replace(limits or Limits(), **limit_overrides)
     check_api_key(api_key)
@@ -248,6 +262,11 @@ def create_app(
     _add_error_handlers(app)
     _add_routes(app, clf, name, limits, metrics, batcher, api_key)
     _add_explain_route(app, clf, limits, batcher, api_key, batch_size)
+    from .hf_inference import add_hf_inference_routes
+
+    add_hf_inference_routes(app, api_key)
+    load_startup_adapters(clf, adapters, max_adapters, max_adapter_mb)
+    add_adapter_routes(app, api_key, max_adapters, max_adapter_mb)
     app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s,
                        pacer=RefusalPacer(limits.refusal_share))
     if cors_origins:
@@ -294,7 +313,6 @@ def _load(model: Any, *, device: str, max_length: int | None, model_name: str | 
 def _add_routes(
     app: FastAPI, clf: Classifier, name: str, limits: Limits, metrics: Metrics, batcher: MicroBatcher, api_key: str | None
 ) -> None:
-    default_threshold = _default_threshold(clf)
     page = resources.files("uniclass.serve").joinpath("static/index.html").read_text(encoding="utf-8")
     # Declared for the OpenAPI schema only (the "Authorize" button of /docs); _Guard enforces the key.
     security: list[HTTPBearer | APIKeyHeader] = (
@@ -307,24 +325,7 @@ def _add_routes(
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=errors, dependencies=[Security(s) for s in security])
     async def classify(body: ClassifyRequest, request: Request) -> Response:
         """Classify texts; concurrent requests are merged into shared model calls."""
-        labels = await _resolve_labels(body, app.state.label_sets, clf, limits)
-        job, normalized = _prepare_job(body, limits, default_threshold, labels)
-        if not job.texts:
-            return JSONResponse({"results": []})
-        passes = _passes(clf, job.options)  # label_order permutations: every window runs that many times
-        try:
-            planned = await asyncio.to_thread(_plan_work, clf, normalized, limits.max_work_tokens // passes)
-            job.text_work = [work * passes for work in planned]
-        except (ValueError, TypeError) as err:
-            raise ApiError(422, "invalid_input", str(err)) from None
-        except _TooMuchWork as err:
-            err.counted *= passes
-            raise ApiError(413, "too_much_work", f"this request needs {err.describe()} encoder tokens (texts x label "
-                           f"groups x window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or "
-                           "shorter ones", limits.max_work_tokens) from None
-        job.work, job.client = sum(job.text_work), client_id(request.scope)
-        results = await _submit_mapped(batcher, job, request, limits.request_timeout_s)
-        return JSONResponse({"results": results})
+        return JSONResponse({"results": await classify_body(app, body, request)})
 
     @app.put("/v1/label-sets/{name}", responses=errors, dependencies=[Security(s) for s in security])
     async def put_label_set(name: str, labels: list[str]) -> dict[str, Any]:
@@ -370,6 +371,33 @@ def _add_routes(
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(page)
+
+
+async def classify_body(app: FastAPI, body: ClassifyRequest, request: Request) -> list[Any]:
+    """What ``POST /v1/classify`` answers for ``body`` (its ``results``): limits, planning, the shared queue.
+
+    Other routes that speak another API (``hf_inference``) build a ``ClassifyRequest`` and come through here, so
+    they get the same limits, work budget, fair queue and errors.
+    """
+    clf, limits, batcher = app.state.classifier, app.state.limits, app.state.batcher
+    labels = await _resolve_labels(body, app.state.label_sets, clf, limits)
+    job, normalized = _prepare_job(body, limits, _default_threshold(clf), labels)
+    job.adapters = request_adapters(body.adapter, len(body.texts), clf)
+    if not job.texts:
+        return []
+    passes = _passes(clf, job.options)  # label_order permutations: every window runs that many times
+    try:
+        planned = await asyncio.to_thread(_plan_work, clf, normalized, limits.max_work_tokens // passes)
+        job.text_work = [work * passes for work in planned]
+    except (ValueError, TypeError) as err:
+        raise ApiError(422, "invalid_input", str(err)) from None
+    except _TooMuchWork as err:
+        err.counted *= passes
+        raise ApiError(413, "too_much_work", f"this request needs {err.describe()} encoder tokens (texts x label "
+                       f"groups x window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or "
+                       "shorter ones", limits.max_work_tokens) from None
+    job.work, job.client = sum(job.text_work), client_id(request.scope)
+    return await _submit_mapped(batcher, job, request, limits.request_timeout_s)
 
 
 def _add_explain_route(

@@ -54,6 +54,7 @@ class Job:
     # same fair queue, under the same bounds, as ONE text (never sliced) costing ``work``, and runs alone.
     call: Callable[[], list[Any]] | None = field(default=None, repr=False)
     options: dict[str, Any] = field(default_factory=dict)  # per-call classify keywords (decisions, label order)
+    adapters: list[str | None] | None = None  # per text, its LoRA adapter (None: the base model)
     future: asyncio.Future[list[Any]] | None = field(default=None, repr=False)
     scheduled: int = field(default=0, repr=False)  # texts handed to model calls so far
     validated: bool = field(default=False, repr=False)
@@ -106,6 +107,8 @@ def merge_chunks(chunks: Sequence[Chunk]) -> dict[str, Any]:
     """Keyword arguments of ONE ``classify`` call answering every chunk (options expanded per text)."""
     per_text = [(chunk.job, i) for chunk in chunks for i in range(chunk.start, chunk.stop)]
     with_examples = any(chunk.job.examples for chunk in chunks)
+    adapters = {"adapter": [job.adapters[i] if job.adapters else None for job, i in per_text]} if any(
+        chunk.job.adapters for chunk in chunks) else {}
     return {
         "texts": [job.texts[i] for job, i in per_text],
         "labels": [job.labels[i] for job, i in per_text],
@@ -115,6 +118,7 @@ def merge_chunks(chunks: Sequence[Chunk]) -> dict[str, Any]:
         "examples": [job.examples or [] for job, _ in per_text] if with_examples else None,
         "top_k": chunks[0].job.top_k,
         **chunks[0].job.options,  # chunks are grouped by options (call_key), so the first job's are everyone's
+        **adapters,  # texts with different adapters share the call (modeling.adapters)
     }
 
 
