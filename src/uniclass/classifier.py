@@ -358,6 +358,7 @@ class Classifier:
         finetune: bool | None = None,
         prototypes: bool = True,
         prototype_prompt_weight: float = 1.0,
+        signal_weights: str | Sequence[float] | None = "auto",
         **training_args: Any,
     ) -> Classifier:
         """Few-shot learning from a handful of labelled texts: label prototypes and/or fine-tuning.
@@ -380,6 +381,12 @@ class Classifier:
                 (``training.fit.default_finetune``): not when prototypes are set, always without a prior.
             prototypes: set the prior's label prototypes (ignored without a prior).
             prototype_prompt_weight: how many examples the label prompt's vector counts as in a prototype.
+            signal_weights: with prototypes and no fine-tuning, how much each signal counts: the model's logits, the
+                prior's prompt similarity and the prototype similarity. ``"auto"`` (default) chooses them from the
+                examples by leave-one-out (each example scored against prototypes built without it), so a task on
+                which one signal is weak does not pay for it; a ``(model, prompt, prototype)`` triple fixes them
+                (``(1, 0, 80)`` is the fixed blend of earlier versions); ``None`` keeps the fixed blend. Labels
+                without examples are scored by their prompt plus an offset fitted on the examples.
 
         Example:
             >>> clf.fit(["goal in extra time", "shares fell"], ["sports", "finance"], epochs=5)  # doctest: +SKIP
@@ -389,7 +396,7 @@ class Classifier:
         return fit(self, texts, labels, all_labels=all_labels, multi_label=multi_label, epochs=epochs,
                    learning_rate=learning_rate, batch_size=batch_size, lora=lora, output_dir=output_dir, seed=seed,
                    finetune=finetune, prototypes=prototypes, prototype_prompt_weight=prototype_prompt_weight,
-                   **training_args)
+                   signal_weights=signal_weights, **training_args)
 
     @property
     def device(self) -> torch.device | str:
