@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> None:
     if not args.report:
         names = list(PROTOCOL["selection"])
     result: dict[str, Any] = {"full": {}, "partial": {}}
+    names = [n for n in names if (args.cache / f"{n}.npz").is_file() or n in PROTOCOL["selection"]]
     for name in names:
         data = load_cache(args.cache, name)
         result["full"][name] = evaluate_set(data)

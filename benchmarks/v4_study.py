@@ -117,7 +117,7 @@ def collect(args: argparse.Namespace) -> None:
     fused = Classifier.from_pretrained(device="cpu")
     prior = fused.prior
     args.cache.mkdir(parents=True, exist_ok=True)
-    names = [*PROTOCOL["selection"], *PROTOCOL["report_only"], "gcide_multi"]
+    names = args.sets.split(",") if args.sets else [*PROTOCOL["selection"], *PROTOCOL["report_only"], "gcide_multi"]
     for name in names:
         path = args.cache / f"{name}.npz"
         if path.is_file():
@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("step", choices=["sets", "collect", "calibration", "few-shot"])
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "v4_cache")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sets", default=None, help="collect: these sets only (comma-separated; default all)")
     parser.add_argument("--chatterbot", type=Path, help="the unpacked chatterbot-corpus 1.3.3 wheel (step sets)")
     parser.add_argument("--report", action="store_true", help="few-shot: score the report-only sets too (final run)")
     parser.add_argument("--rule", default="loo accuracy, ties to (1, 0, 80)", help="few-shot: the rule's name in the log")
