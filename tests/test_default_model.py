@@ -49,7 +49,9 @@ def test_default_model_is_v3_uni_encoder_plus_embedding_prior(default_clf) -> No
     assert len(prior.spec.templates) == 6 and prior.spec.reference == "prior_reference.safetensors"
     mean, cov = prior.reference()
     assert mean.shape == (384,) and cov.shape == (384, 384)
-    assert default_clf.calibration is not None and default_clf.calibration.shift == 7.2
+    # v4 (benchmarks/v4_calibration.py): multi-label scores with a label-count slope and a relative term
+    calibration = default_clf.calibration
+    assert calibration is not None and (calibration.shift, calibration.label_count_slope, calibration.relative) == (-5.0, 2.0, 0.5)
 
 
 def test_multi_label_at_the_default_threshold_is_not_empty_on_the_demo(default_clf) -> None:
