@@ -88,6 +88,8 @@ def set_prototypes(classifier: Classifier, texts: Sequence[str], true_lists: Seq
     from ..backends.embedding import prototype
 
     prior = classifier.prior
+    if prior is None:
+        raise ValueError("prototypes need a model with an embedding-similarity prior (prior.json)")
     if isinstance(signal_weights, str):
         if signal_weights != "auto":
             raise ValueError(f"fit: signal_weights must be 'auto', None or (model, prompt, prototype), got {signal_weights!r}")
