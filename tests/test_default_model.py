@@ -49,7 +49,9 @@ def test_default_model_is_v3_uni_encoder_plus_embedding_prior(default_clf) -> No
     assert len(prior.spec.templates) == 6 and prior.spec.reference == "prior_reference.safetensors"
     mean, cov = prior.reference()
     assert mean.shape == (384,) and cov.shape == (384, 384)
-    assert default_clf.calibration is not None and default_clf.calibration.shift == 7.2
+    # v4 (benchmarks/v4_calibration.py): multi-label scores with a label-count slope and a relative term
+    calibration = default_clf.calibration
+    assert calibration is not None and (calibration.shift, calibration.label_count_slope, calibration.relative) == (-5.0, 2.0, 0.5)
 
 
 def test_multi_label_at_the_default_threshold_is_not_empty_on_the_demo(default_clf) -> None:
@@ -77,3 +79,35 @@ def test_cli_without_model_flag(capsys) -> None:
     assert main(["classify", "I loved the battery life", "--labels", "positive,negative", "--single-label"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["labels"][0]["label"] == "positive"
+
+
+# ---------------------------------------------------------------------- the README's examples, as a new user runs them
+def test_readme_curl_example_returns_sports(default_clf) -> None:
+    """README, "HTTP service": the curl request, answered by the app in-process, at the default threshold."""
+    from fastapi.testclient import TestClient
+
+    from uniclass.serve.app import create_app
+
+    with TestClient(create_app(default_clf, max_wait_ms=0)) as client:
+        reply = client.post("/v1/classify", json={"texts": ["The striker scored"], "labels": ["sports", "finance"]})
+    assert reply.status_code == 200
+    results = reply.json()["results"]
+    assert len(results) == 1 and [r["label"] for r in results[0]] == ["sports"]
+    assert results[0][0]["score"] >= 0.5
+
+
+def test_readme_cli_example_returns_finance(capsys) -> None:
+    """README, "Command line": ``uniclass classify "Shares fell 5% after the earnings call" --labels "sports,finance"``
+    (the bundled model: no --model), one JSON line with finance and only finance."""
+    from uniclass.cli import main
+
+    assert main(["classify", "Shares fell 5% after the earnings call", "--labels", "sports,finance", "--format", "jsonl"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["text"] == "Shares fell 5% after the earnings call"
+    assert [r["label"] for r in line["labels"]] == ["finance"] and line["labels"][0]["score"] >= 0.5
+
+
+def test_readme_python_example_returns_sports(default_clf) -> None:
+    """README, "Python": ``clf.classify("The striker scored twice in the derby", ["sports", "finance", "politics"])``."""
+    result = default_clf.classify("The striker scored twice in the derby", ["sports", "finance", "politics"])
+    assert [r["label"] for r in result] == ["sports"] and result[0]["score"] >= 0.5

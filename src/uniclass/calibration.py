@@ -52,6 +52,17 @@ class Calibration:
             "above 0.5" for every label or for none.
         thresholds: Optional ``label -> threshold`` (each in ``[0, 1]``) for multi-label decisions; labels not in
             it keep the caller's threshold.
+        label_count_slope: Multi-label scores only: ``slope * ln(number of labels)`` is subtracted too, so a text
+            scored against many labels needs a higher logit to pass 0.5 than one scored against two (with many
+            labels, more of them are near any text by chance).
+        relative: Multi-label scores only: ``relative * relative_temperature * log_softmax(logits /
+            relative_temperature)`` is added (it is 0 for a label that dominates the text's others and negative for
+            the rest), so the evident label of a text can pass 0.5 without every label near it passing too.
+        relative_temperature: The softmax temperature of that term.
+
+    Multi-label scores are ``sigmoid(z / temperature)`` with ``z = logits - shift - slope * ln L + relative term``;
+    single-label scores ``softmax((logits - shift) / temperature)`` (the extra terms do not apply: a softmax
+    already compares a text's labels). Files without the three newer keys load and score as before.
 
     Example:
 
@@ -65,6 +76,9 @@ class Calibration:
     temperature: float = 1.0
     thresholds: dict[str, float] | None = None
     shift: float = 0.0
+    label_count_slope: float = 0.0
+    relative: float = 0.0
+    relative_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         temperature = self.temperature
@@ -76,6 +90,13 @@ class Calibration:
         if isinstance(self.shift, bool) or not isinstance(self.shift, numbers.Real) or not math.isfinite(self.shift):
             raise ValueError(f"shift must be a finite number, got {self.shift!r}")
         self.shift = float(self.shift)
+        for name in ("label_count_slope", "relative", "relative_temperature"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+            setattr(self, name, float(value))
+        if self.relative < 0 or self.relative_temperature <= 0:
+            raise ValueError(f"relative must be >= 0 and relative_temperature > 0, got {self.relative}, {self.relative_temperature}")
         if self.thresholds is not None:
             thresholds = {}
             for label, value in self.thresholds.items():
@@ -84,19 +105,43 @@ class Calibration:
                 thresholds[str(label)] = float(value)
             self.thresholds = thresholds
 
-    def apply(self, logits: np.ndarray) -> np.ndarray:
-        """The logits minus the shift, divided by the temperature (same shape)."""
-        return (np.asarray(logits) - self.shift) / self.temperature
+    def apply(self, logits: np.ndarray, *, multi_label: bool = False) -> np.ndarray:
+        """The logits minus the shift, divided by the temperature (same shape); with ``multi_label=True`` the
+        label-count and relative terms too (over the last axis: one text's labels).
+
+        Example:
+
+        >>> calibration = Calibration(temperature=2.0, shift=1.0, relative=1.0, relative_temperature=1.0)
+        >>> calibration.apply(np.array([5.0, 1.0]), multi_label=True).round(3)
+        array([ 1.991, -2.009])
+        """
+        logits = np.asarray(logits, dtype=np.float64) if multi_label else np.asarray(logits)
+        shifted = logits - self.shift
+        if multi_label and logits.shape[-1] and (self.label_count_slope or self.relative):
+            shifted = shifted - self.label_count_slope * math.log(logits.shape[-1])
+            if self.relative:
+                scaled = logits / self.relative_temperature
+                top = scaled.max(axis=-1, keepdims=True)
+                log_softmax = scaled - top - np.log(np.exp(scaled - top).sum(axis=-1, keepdims=True))
+                shifted = shifted + self.relative * self.relative_temperature * log_softmax
+        return shifted / self.temperature
 
     def to_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "thresholds": self.thresholds, "shift": self.shift}
+        data: dict[str, Any] = {"temperature": self.temperature, "thresholds": self.thresholds, "shift": self.shift}
+        if self.label_count_slope or self.relative:  # written only when used, so older files stay byte-identical
+            data.update(label_count_slope=self.label_count_slope, relative=self.relative,
+                        relative_temperature=self.relative_temperature)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
-        unknown = sorted(set(data) - {"temperature", "thresholds", "shift"})
+        unknown = sorted(set(data) - {"temperature", "thresholds", "shift", "label_count_slope", "relative",
+                                      "relative_temperature"})
         if unknown:
             raise ValueError(f"unknown calibration fields: {unknown}")
-        return cls(temperature=data.get("temperature", 1.0), thresholds=data.get("thresholds"), shift=data.get("shift", 0.0))
+        return cls(temperature=data.get("temperature", 1.0), thresholds=data.get("thresholds"), shift=data.get("shift", 0.0),
+                   label_count_slope=data.get("label_count_slope", 0.0), relative=data.get("relative", 0.0),
+                   relative_temperature=data.get("relative_temperature", 1.0))
 
     def save(self, directory: str | Path) -> Path:
         """Write ``calibration.json`` into ``directory`` (created if needed); returns the file's path."""

@@ -455,6 +455,7 @@ class Classifier:
         finetune: bool | None = None,
         prototypes: bool = True,
         prototype_prompt_weight: float = 1.0,
+        signal_weights: str | Sequence[float] | None = None,
         **training_args: Any,
     ) -> Classifier:
         """Few-shot learning from a handful of labelled texts: label prototypes and/or fine-tuning.
@@ -477,6 +478,14 @@ class Classifier:
                 (``training.fit.default_finetune``): not when prototypes are set, always without a prior.
             prototypes: set the prior's label prototypes (ignored without a prior).
             prototype_prompt_weight: how many examples the label prompt's vector counts as in a prototype.
+            signal_weights: with prototypes and no fine-tuning, how much each signal counts: the model's logits, the
+                prior's prompt similarity and the prototype similarity. ``None`` (default): the fixed blend (model +
+                80 x prototype cosine; labels without examples keep their prompt). ``"auto"`` chooses them from the
+                examples by leave-one-out (each example scored against prototypes built without it); it won on the
+                selection sets of the few-shot protocol and lost on the report-only ones (benchmarks/RESULTS.md), so
+                it is not the default. A ``(model, prompt, prototype)`` triple fixes them. With ``"auto"`` or a
+                triple, labels without examples are scored by their prompt plus the average gain examples gave the
+                other labels (far closer to zero-shot than the fixed blend when only some labels have examples).
 
         Example:
             >>> clf.fit(["goal in extra time", "shares fell"], ["sports", "finance"], epochs=5)  # doctest: +SKIP
@@ -486,7 +495,7 @@ class Classifier:
         return fit(self, texts, labels, all_labels=all_labels, multi_label=multi_label, epochs=epochs,
                    learning_rate=learning_rate, batch_size=batch_size, lora=lora, output_dir=output_dir, seed=seed,
                    finetune=finetune, prototypes=prototypes, prototype_prompt_weight=prototype_prompt_weight,
-                   **training_args)
+                   signal_weights=signal_weights, **training_args)
 
     @property
     def device(self) -> torch.device | str:

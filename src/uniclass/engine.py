@@ -200,7 +200,8 @@ class Engine:
         if self.prior is None:
             return item_logits
         prior = self.prior.logits(request.texts, request.labels, centers=request.prior_centers)
-        return [logits + extra for logits, extra in zip(item_logits, prior, strict=True)]
+        scale = self.prior.model_weight  # 1 unless a few-shot fit chose to trust the model less on its task
+        return [scale * logits + extra for logits, extra in zip(item_logits, prior, strict=True)]
 
     def item_logits(
         self, request: Request, segments: list[Segment], logits: list[np.ndarray], aggregate: str
@@ -220,8 +221,9 @@ class Engine:
 
     def prediction(self, request: Request, index: int, plan: ItemPlan, item_logits: np.ndarray) -> Prediction:
         """Text ``index``'s ``Prediction`` from its aggregated logits: calibrated, then activated."""
-        calibrated = self.calibration.apply(item_logits) if self.calibration else item_logits
-        scores = activate(calibrated, request.multi_label[index])
+        multi = request.multi_label[index]
+        calibrated = self.calibration.apply(item_logits, multi_label=multi) if self.calibration else item_logits
+        scores = activate(calibrated, multi)
         return Prediction(
             labels=list(request.labels[index]),
             scores=scores.tolist(),

@@ -307,3 +307,39 @@ def test_fit_shift_temperature_recovers_a_known_logistic():
     assert abs(shift - true_shift) < 0.1 and abs(temperature - true_temperature) < 0.1
     with pytest.raises(ValueError, match="both true and false"):
         fit_shift_temperature(logits, np.ones_like(logits))
+
+
+def test_multi_label_terms_by_hand():
+    """z = logits - shift - slope * ln L + relative * T_r * log_softmax(logits / T_r), divided by the temperature."""
+    calibration = Calibration(temperature=2.0, shift=1.0, label_count_slope=0.5, relative=2.0, relative_temperature=4.0)
+    logits = np.array([6.0, 2.0, -2.0])
+    log_softmax = logits / 4.0 - math.log(np.exp(logits / 4.0).sum())
+    expected = (logits - 1.0 - 0.5 * math.log(3) + 2.0 * 4.0 * log_softmax) / 2.0
+    np.testing.assert_allclose(calibration.apply(logits, multi_label=True), expected)
+    # single-label scores: only shift and temperature (a softmax already compares a text's labels)
+    np.testing.assert_allclose(calibration.apply(logits), (logits - 1.0) / 2.0)
+    # a batch of texts: the terms are per row
+    np.testing.assert_allclose(calibration.apply(np.stack([logits, logits]), multi_label=True)[1], expected)
+
+
+def test_the_relative_term_keeps_a_dominant_label_and_lowers_the_rest():
+    calibration = Calibration(relative=1.0, relative_temperature=1.0)
+    z = calibration.apply(np.array([10.0, 0.0]), multi_label=True)
+    assert abs(z[0] - 10.0) < 1e-3 and z[1] < -9.9
+
+
+def test_older_files_round_trip_unchanged_and_new_keys_load(tmp_path):
+    old = Calibration(temperature=4.96, shift=7.2)
+    assert old.to_dict() == {"temperature": 4.96, "thresholds": None, "shift": 7.2}  # no new keys written
+    new = Calibration(temperature=3.0, shift=2.0, label_count_slope=1.0, relative=0.5, relative_temperature=4.96)
+    new.save(tmp_path)
+    assert Calibration.load(tmp_path) == new
+
+
+@pytest.mark.parametrize("field", ["label_count_slope", "relative", "relative_temperature"])
+def test_invalid_multi_label_terms(field):
+    with pytest.raises(ValueError, match=field if field != "relative_temperature" else "relative"):
+        Calibration(**{field: float("nan")})
+    if field != "label_count_slope":
+        with pytest.raises(ValueError, match="relative"):
+            Calibration(**{field: -1.0})

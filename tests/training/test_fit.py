@@ -12,7 +12,7 @@ import pytest
 
 from uniclass import Classifier
 from uniclass.backends.embedding import REFERENCE_FILE, EmbeddingPrior, PriorSpec, save_reference
-from uniclass.training.fit import prototype_examples
+from uniclass.training.fit import prototype_examples, signal_scores
 
 from ..conftest import PARITY
 
@@ -44,7 +44,9 @@ def test_prototype_examples_keeps_candidates_and_order() -> None:
 
 def test_fit_logits_equal_model_logits_plus_a_rebuilt_prior(checkpoint: Path) -> None:
     fitted = Classifier.from_pretrained(checkpoint, device="cpu")
-    fitted.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, multi_label=False)  # default: prototypes only
+    # the fixed blend (model + weight x prototype cosine), as fit scored before the weights were chosen
+    fitted.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, multi_label=False, signal_weights=None)
+    assert fitted.prior.few_shot is None
     expected = np.array([p.logits for p in fitted.predict(TEST, LABELS, multi_label=False)])
 
     alone = Classifier.from_pretrained(checkpoint, device="cpu", prior=False)
@@ -55,6 +57,55 @@ def test_fit_logits_equal_model_logits_plus_a_rebuilt_prior(checkpoint: Path) ->
     np.testing.assert_allclose(rebuilt, expected, atol=1e-4)
     prior.clear_prototypes()  # and without prototypes: the zero-shot fused logits differ
     assert not np.allclose(model + np.stack(prior.logits(TEST, [LABELS] * len(TEST))), expected, atol=1e-4)
+
+
+def _signal_inputs(checkpoint: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The model's logits on TEST, the prior's unit-weight zero-shot terms, and the text / support / prompt vectors."""
+    alone = Classifier.from_pretrained(checkpoint, device="cpu", prior=False)
+    model = np.array([p.logits for p in alone.predict(TEST, LABELS, multi_label=False)])
+    prior = EmbeddingPrior.load(PriorSpec.load(checkpoint), checkpoint)
+    texts, support = prior.embedder.embed(TEST).astype(np.float64), prior.embedder.embed(TRAIN).astype(np.float64)
+    prompts = prior.prompt_vectors(LABELS).astype(np.float64)
+    bias, factor = prior.label_offsets(prompts)
+    cos = (texts @ prompts.T - bias) * factor
+    return model, cos - cos.mean(axis=1, keepdims=True), texts, support, prompts
+
+
+@pytest.mark.parametrize("weights", ["auto", (0.5, 2.0, 10.0), (0.0, 0.0, 1.0)])
+def test_fit_with_signal_weights_equals_the_numpy_scores(checkpoint: Path, weights, tmp_path: Path) -> None:
+    """What the classifier scores after ``fit`` is ``signal_scores`` (what benchmarks/v4_few_shot.py measures),
+    politics (no examples) included, and it survives save/load."""
+    fitted = Classifier.from_pretrained(checkpoint, device="cpu")
+    fitted.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, multi_label=False, signal_weights=weights)
+    chosen = fitted.prior.few_shot
+    assert chosen is not None and (weights == "auto" or (chosen["model"], chosen["prompt"], chosen["prototype"]) == weights)
+    expected = np.array([p.logits for p in fitted.predict(TEST, LABELS, multi_label=False)])
+    model, zero_shot, texts, support, prompts = _signal_inputs(checkpoint)
+    labels = np.array([LABELS.index(y) for y in TRAIN_LABELS])
+    rebuilt = signal_scores(model, zero_shot, texts, support, labels, prompts,
+                            (chosen["model"], chosen["prompt"], chosen["prototype"]))
+    np.testing.assert_allclose(rebuilt, expected, atol=1e-4)
+    fitted.save_pretrained(tmp_path / "fitted")
+    assert json.loads((tmp_path / "fitted" / "prior.json").read_text())["few_shot"] == chosen
+    reloaded = Classifier.from_pretrained(tmp_path / "fitted", device="cpu")
+    again = np.array([p.logits for p in reloaded.predict(TEST, LABELS, multi_label=False)])
+    np.testing.assert_allclose(again, expected, atol=1e-5)
+
+
+def test_refitting_starts_a_new_task(checkpoint: Path) -> None:
+    """A second fit replaces the first one's prototypes and weights (two tasks' scales must not mix)."""
+    clf = Classifier.from_pretrained(checkpoint, device="cpu")
+    clf.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, multi_label=False)
+    clf.fit(TRAIN[:2] + TRAIN[4:], ["sports", "sports", "weather"], all_labels=["sports", "weather"], multi_label=False)
+    assert set(clf.prior.prototypes) == {"sports", "weather"}
+
+
+def test_bad_signal_weights_are_one_line_errors(checkpoint: Path) -> None:
+    clf = Classifier.from_pretrained(checkpoint, device="cpu")
+    with pytest.raises(ValueError, match="signal_weights must be"):
+        clf.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, signal_weights="best")
+    with pytest.raises(ValueError, match=r"\(model, prompt, prototype\)"):
+        clf.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, signal_weights=(1.0, 2.0))
 
 
 def test_prototype_labels_are_scored_unstandardised(checkpoint: Path) -> None:

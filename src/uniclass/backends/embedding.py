@@ -88,6 +88,7 @@ class PriorSpec:
     ensemble: tuple[str, ...] = ()
     reference: str | None = None
     reference_scale: float = 1.0
+    few_shot: Mapping[str, float] | None = None
 
     @property
     def templates(self) -> tuple[str, ...]:
@@ -131,7 +132,11 @@ class PriorSpec:
             raise PriorError(f"{where}: \"reference\" must be a file name next to prior.json, got {reference!r}")
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
             raise PriorError(f"{where}: \"reference_scale\" must be a positive number, got {scale!r}")
-        return cls(float(weight), dict(backbone), template, max_length, center, tuple(ensemble), reference, float(scale))
+        few_shot = data.get("few_shot")
+        if few_shot is not None:
+            few_shot = check_few_shot(few_shot, where)
+        return cls(float(weight), dict(backbone), template, max_length, center, tuple(ensemble), reference, float(scale),
+                   few_shot)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"kind": PRIOR_KIND, "weight": self.weight, "center": self.center, "template": self.template,
@@ -140,6 +145,8 @@ class PriorSpec:
             data["ensemble"] = list(self.ensemble)
         if self.reference is not None:
             data["reference"], data["reference_scale"] = self.reference, self.reference_scale
+        if self.few_shot is not None:
+            data["few_shot"] = dict(self.few_shot)
         return data
 
     def save(self, folder: str | Path) -> Path:
@@ -174,6 +181,19 @@ class PriorSpec:
         if not (folder / "config.json").is_file():
             raise PriorError(f"the prior's embedding model folder {folder} has no config.json")
         return folder
+
+
+FEW_SHOT_KEYS = ("model", "prompt", "prototype", "offset")
+
+
+def check_few_shot(data: Any, where: str = PRIOR_FILE) -> dict[str, float]:
+    """The ``"few_shot"`` weights of ``prior.json`` (written by ``Classifier.fit``), validated."""
+    if not isinstance(data, Mapping) or set(data) != set(FEW_SHOT_KEYS) or not all(
+            not isinstance(data[k], bool) and isinstance(data[k], (int, float)) and math.isfinite(data[k]) for k in FEW_SHOT_KEYS):
+        raise PriorError(f"{where}: \"few_shot\" must map {', '.join(FEW_SHOT_KEYS)} to finite numbers, got {data!r}")
+    if min(data["model"], data["prompt"], data["prototype"]) < 0:
+        raise PriorError(f"{where}: \"few_shot\" weights must be >= 0, got {data!r}")
+    return {k: float(data[k]) for k in FEW_SHOT_KEYS}
 
 
 class SentenceEmbedder:
@@ -369,8 +389,9 @@ class EmbeddingPrior:
         return new
 
     def clear_prototypes(self) -> None:
-        """Back to the prompt vector for every label."""
+        """Back to the prompt vector for every label (and the fixed blend: fitted ``few_shot`` weights dropped)."""
         self.prototypes.clear()
+        self.set_few_shot(None)
 
     def save(self, folder: str | Path) -> list[Path]:
         """Write ``prior.json`` (a relative embedding-model folder made absolute) and the prototypes, if any."""
@@ -414,18 +435,56 @@ class EmbeddingPrior:
         spread = np.sqrt(np.maximum(((vectors @ cov) * vectors).sum(axis=1), 1e-12))
         return vectors @ mean, self.spec.reference_scale / spread
 
+    @property
+    def few_shot(self) -> dict[str, float] | None:
+        """The support-chosen signal weights of the last ``Classifier.fit`` (``None``: the fixed blend), in force
+        only while the prior has prototypes."""
+        return dict(self.spec.few_shot) if self.spec.few_shot is not None and self.prototypes else None
+
+    @property
+    def model_weight(self) -> float:
+        """What the GLiClass model's logits are multiplied by before the prior is added (1 unless fitted)."""
+        few_shot = self.few_shot
+        return few_shot["model"] if few_shot is not None else 1.0
+
+    def set_few_shot(self, weights: Mapping[str, float] | None) -> None:
+        """Set (or with ``None`` drop) the signal weights ``Classifier.fit`` chose; saved in ``prior.json``."""
+        self.spec = replace(self.spec, few_shot=None if weights is None else check_few_shot(weights, "few_shot"))
+
     def scoring_terms(self, labels: Sequence[str], prompt_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per label, the ``(vector, bias, factor)`` of ``logits``: ``cos' = (text . vector - bias) * factor``.
 
         ``prompt_vectors`` are the labels' prompt vectors (or already their ``label_vectors``); a label with a
-        prototype takes its prototype instead, unstandardised (module docstring, RESULTS §10.2).
+        prototype takes its prototype instead, unstandardised (module docstring, RESULTS §10.2). With fitted
+        ``few_shot`` weights the two terms are summed instead (``_few_shot_terms``).
         """
+        if self.few_shot is not None:
+            return self._few_shot_terms(labels)
         vectors = np.asarray(prompt_vectors)
         raw = np.array([label in self.prototypes for label in labels], dtype=bool)
         if raw.any():
             vectors = np.stack([self.prototypes.get(label, vector) for label, vector in zip(labels, vectors, strict=True)])
         bias, factor = self.label_offsets(vectors)
         return vectors, np.where(raw, 0.0, bias), np.where(raw, 1.0, factor)
+
+    def _few_shot_terms(self, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``prompt * standardised prompt cosine + prototype * raw prototype cosine``, divided by ``weight``.
+
+        Both terms are linear in the text vector, so they fold into one vector and bias per label and go through the
+        same centring (and shortlist centres) as before. A label without a prototype uses its prompt vector as
+        prototype plus the fitted ``offset`` (``training.fit.unlabelled_offset``).
+        """
+        few_shot = self.few_shot
+        assert few_shot is not None
+        prompts = self.prompt_vectors(list(labels)).astype(np.float64) if len(labels) else np.zeros((0, self.embedder.dim))
+        bias, factor = self.label_offsets(prompts)
+        has = np.array([label in self.prototypes for label in labels], dtype=bool)
+        protos = np.stack([self.prototypes[label] if label in self.prototypes else prompts[j]
+                           for j, label in enumerate(labels)]).astype(np.float64) if len(labels) else prompts
+        a_prompt, a_proto = few_shot["prompt"] / self.spec.weight, few_shot["prototype"] / self.spec.weight
+        vectors = a_prompt * factor[:, None] * prompts + a_proto * protos
+        offsets = a_prompt * factor * bias - a_proto * np.where(has, 0.0, few_shot["offset"])
+        return vectors, offsets, np.ones(len(labels))
 
     def mean_cosines(self, text_vectors: np.ndarray, labels: Sequence[str], prompt_vectors: np.ndarray) -> list[float]:
         """Per text, the mean over ``labels`` of the cosine ``logits`` centres (standardised, prototypes raw): the

@@ -10,10 +10,13 @@ the GLiClass model itself on the ``Trainer``. Which is the default is measured i
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..data.formats import Example
 
@@ -46,6 +49,7 @@ def fit(
     finetune: bool | None = None,
     prototypes: bool = True,
     prototype_prompt_weight: float = 1.0,
+    signal_weights: str | Sequence[float] | None = None,
     **training_args: Any,
 ) -> Classifier:
     """Train ``classifier`` in place (see ``Classifier.fit`` for the arguments) and return it."""
@@ -60,7 +64,8 @@ def fit(
         raise ValueError("fit: nothing to train: finetune=False needs a classifier with an embedding-similarity prior "
                          "(prior.json) and prototypes=True")
     if use_prototypes:
-        set_prototypes(classifier, texts, true_lists, candidates, prompt_weight=prototype_prompt_weight)
+        set_prototypes(classifier, texts, true_lists, candidates, prompt_weight=prototype_prompt_weight,
+                       signal_weights=None if finetune else signal_weights)
     if finetune:
         finetune_model(classifier, texts, true_lists, candidates, multi_label=multi_label, epochs=epochs,
                        learning_rate=learning_rate, batch_size=batch_size, lora=lora, output_dir=output_dir, seed=seed,
@@ -74,11 +79,57 @@ def default_finetune(classifier: Classifier, prototypes: bool) -> bool:
 
 
 def set_prototypes(classifier: Classifier, texts: Sequence[str], true_lists: Sequence[Sequence[str]],
-                   candidates: Sequence[str], *, prompt_weight: float) -> None:
-    """One prototype per candidate label with examples (a multi-label text counts for each of its labels)."""
-    if classifier.prior is None:
+                   candidates: Sequence[str], *, prompt_weight: float,
+                   signal_weights: str | Sequence[float] | None = "auto") -> None:
+    """One prototype per candidate label with examples (a multi-label text counts for each of its labels), then the
+    weights of the model, prompt and prototype signals (``choose_signal_weights`` on the examples for ``"auto"``;
+    a ``(model, prompt, prototype)`` triple is used as given; ``None`` keeps the fixed blend, as before weights were
+    chosen, which is what fine-tuning uses: a model tuned on the examples cannot be judged on them)."""
+    from ..backends.embedding import prototype
+
+    prior = classifier.prior
+    if prior is None:
         raise ValueError("prototypes need a model with an embedding-similarity prior (prior.json)")
-    classifier.prior.set_prototypes(prototype_examples(texts, true_lists, candidates), prompt_weight=prompt_weight)
+    if isinstance(signal_weights, str):
+        if signal_weights != "auto":
+            raise ValueError(f"fit: signal_weights must be 'auto', None or (model, prompt, prototype), got {signal_weights!r}")
+    prior.clear_prototypes()  # a new task: earlier prototypes and weights would mix two tasks' scales
+    pairs = [(text, candidates.index(y)) for text, ys in zip(texts, true_lists, strict=True) for y in ys if y in candidates]
+    if not pairs:
+        return
+    # each example embedded once, for its prototype(s) and for choosing the weights
+    unique = list(dict.fromkeys(text for text, _ in pairs))
+    vectors = dict(zip(unique, prior.embedder.embed(unique), strict=True))
+    support_texts, support_labels = [t for t, _ in pairs], np.array([j for _, j in pairs], dtype=int)
+    support = np.stack([vectors[t] for t in support_texts]).astype(np.float64)
+    prompts = prior.prompt_vectors(list(candidates)).astype(np.float64)
+    prior.prototypes.update({candidates[j]: prototype(prompts[j], support[support_labels == j], prompt_weight)
+                             for j in np.unique(support_labels)})
+    if signal_weights is None:
+        return
+    offset = unlabelled_offset(support, support_labels, prompts, prompt_weight)
+    if isinstance(signal_weights, str):
+        bias, factor = prior.label_offsets(prompts)
+        zero_shot = _centred((support @ prompts.T - bias[None]) * factor[None])
+        chosen, _ = choose_signal_weights(model_logits_alone(classifier, support_texts, candidates), zero_shot,
+                                          support, support_labels, prompts, prompt_weight=prompt_weight)
+    else:
+        chosen = tuple(float(w) for w in signal_weights)
+        if len(chosen) != 3:
+            raise ValueError(f"fit: signal_weights must be (model, prompt, prototype), got {signal_weights!r}")
+    prior.set_few_shot(dict(zip(("model", "prompt", "prototype"), chosen, strict=True), offset=offset))
+    classifier.reset_caches()
+
+
+def model_logits_alone(classifier: Classifier, texts: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
+    """``[N, L]`` logits of the GLiClass model without the prior (single-label request, uncalibrated)."""
+    prior = classifier.prior
+    classifier.prior = None
+    try:
+        predictions = classifier.predict(list(texts), list(candidates), multi_label=False)
+    finally:
+        classifier.prior = prior
+    return np.array([p.logits for p in predictions], dtype=np.float64)
 
 
 def prototype_examples(texts: Sequence[str], true_lists: Sequence[Sequence[str]],
@@ -139,3 +190,126 @@ def finetune_model(
         classifier.merge_lora()
     classifier.model.eval()
     classifier.reset_caches()
+
+
+# ====================================================================== support-chosen signal weights
+# A fit with prototypes scores ``model * u + prompt * zs + prototype * pr`` per text and label: ``u`` the GLiClass
+# model's logit, ``zs`` the prior's zero-shot term (standardised cosine to the label prompt), ``pr`` the raw cosine
+# to the label's prototype. Why choose the weights per task: the three fail on different tasks (the model is weak on
+# unfamiliar topics, prototypes on 2-label sentiment), and a fixed blend lets the weak one drag the others down.
+# ``(1, 0, 80)`` is what fit did before the weights were chosen (prototypes replace prompts, the model at full weight).
+DEFAULT_SIGNAL_WEIGHTS = (1.0, 0.0, 80.0)
+SIGNAL_GRID: tuple[tuple[float, float, float], ...] = tuple(
+    w for w in itertools.product((0.0, 0.25, 0.5, 1.0), (0.0, 40.0, 80.0), (0.0, 20.0, 40.0, 80.0, 160.0))
+    if w[0] > 0 or w[2] > 0
+)
+
+
+def prototype_sums(prompts: np.ndarray, support: np.ndarray, support_labels: np.ndarray,
+                   prompt_weight: float = 1.0) -> np.ndarray:
+    """``[L, D]``: ``prompt_weight * prompt + sum of the label's support vectors`` (a label without support: its prompt)."""
+    labels = np.asarray(support_labels, dtype=int)
+    has = np.bincount(labels, minlength=len(prompts)) > 0
+    sums = np.asarray(prompts, dtype=np.float64) * np.where(has, prompt_weight, 1.0)[:, None]
+    np.add.at(sums, labels, np.asarray(support, dtype=np.float64))
+    return sums
+
+
+def prototype_matrix(prompts: np.ndarray, support: np.ndarray, support_labels: np.ndarray,
+                     prompt_weight: float = 1.0) -> np.ndarray:
+    """``[L, D]``: each label's prototype (the unit ``prototype_sums``, as ``backends.embedding.prototype``); a label
+    without support keeps its prompt vector."""
+    sums = prototype_sums(prompts, support, support_labels, prompt_weight)
+    return sums / np.linalg.norm(sums, axis=1, keepdims=True)
+
+
+def unlabelled_offset(support: np.ndarray, support_labels: np.ndarray, prompts: np.ndarray,
+                      prompt_weight: float = 1.0) -> float:
+    """How much a text's cosine to its own label's prototype (rebuilt without it) exceeds its cosine to that label's
+    prompt, on average over the support texts.
+
+    A label with no examples is scored by its prompt vector plus this offset: as if examples would raise it as much
+    as they raise the labels that have some. Why: a prototype lies among texts, so it is closer to every text than a
+    prompt is, and without the offset labels without examples are almost never chosen. (The smaller offset a
+    prototype gets on texts that are *not* its label's was tried first, and lost: labels without examples fell far
+    below zero-shot, benchmarks/results/v4_variants.log.)
+    """
+    labels = np.asarray(support_labels, dtype=int)
+    if len(labels) == 0:
+        return 0.0
+    support = np.asarray(support, dtype=np.float64)
+    own = prototype_sums(prompts, support, labels, prompt_weight)[labels] - support
+    own /= np.maximum(np.linalg.norm(own, axis=1, keepdims=True), 1e-12)
+    return float(((support * own).sum(1) - (support * np.asarray(prompts, dtype=np.float64)[labels]).sum(1)).mean())
+
+
+def _centred(values: np.ndarray) -> np.ndarray:
+    return values - values.mean(axis=1, keepdims=True)
+
+
+def prototype_cosines(texts: np.ndarray, support: np.ndarray, support_labels: np.ndarray, prompts: np.ndarray, *,
+                      leave_one_out: bool = False, prompt_weight: float = 1.0) -> np.ndarray:
+    """``[N, L]`` raw cosines to the prototypes (labels without support: prompt cosine + ``unlabelled_offset``).
+
+    ``leave_one_out=True`` scores the support texts themselves (``texts`` is ``support``): each one's own label's
+    prototype is rebuilt without it, so the score is what a new text of that label would get.
+    """
+    support_labels = np.asarray(support_labels, dtype=int)
+    sums = prototype_sums(prompts, support, support_labels, prompt_weight)
+    cos = np.asarray(texts, dtype=np.float64) @ (sums / np.linalg.norm(sums, axis=1, keepdims=True)).T
+    has = np.zeros(len(prompts), dtype=bool)
+    has[support_labels] = True
+    cos[:, ~has] += unlabelled_offset(support, support_labels, prompts, prompt_weight)
+    if leave_one_out:
+        rows = np.arange(len(support_labels))
+        own = sums[support_labels] - np.asarray(support, dtype=np.float64)
+        own /= np.maximum(np.linalg.norm(own, axis=1, keepdims=True), 1e-12)  # prompt weight 0, one example: 0
+        cos[rows, support_labels] = (np.asarray(texts, dtype=np.float64) * own).sum(1)
+    return cos
+
+
+def signal_scores(model: np.ndarray, zero_shot: np.ndarray, texts: np.ndarray, support: np.ndarray,
+                  support_labels: np.ndarray, prompts: np.ndarray, weights: Sequence[float], *,
+                  leave_one_out: bool = False, prompt_weight: float = 1.0) -> np.ndarray:
+    """``[N, L]``: ``w_model * model + w_prompt * zero_shot + w_prototype * centred prototype cosines``.
+
+    ``model`` are the GLiClass logits, ``zero_shot`` the prior's centred standardised cosines (its logits divided by
+    its weight), ``texts`` / ``support`` unit text vectors, ``support_labels`` label indices.
+    """
+    w_model, w_prompt, w_proto = weights
+    proto = _centred(prototype_cosines(texts, support, support_labels, prompts, leave_one_out=leave_one_out,
+                                       prompt_weight=prompt_weight))
+    return w_model * np.asarray(model, dtype=np.float64) + w_prompt * np.asarray(zero_shot) + w_proto * proto
+
+
+def choose_signal_weights(model: np.ndarray, zero_shot: np.ndarray, support: np.ndarray, support_labels: np.ndarray,
+                          prompts: np.ndarray, grid: Sequence[tuple[float, float, float]] = SIGNAL_GRID, *,
+                          prompt_weight: float = 1.0) -> tuple[tuple[float, float, float], float]:
+    """The grid point with the best leave-one-out accuracy on the support texts, and that accuracy.
+
+    ``model`` / ``zero_shot`` are the support texts' GLiClass logits and prior terms. Ties go to
+    ``DEFAULT_SIGNAL_WEIGHTS`` (what a fixed blend would use), then to the earlier grid point.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> prompts = np.eye(3, 8)
+        >>> support = prompts[[0, 0, 1, 1, 2, 2]] + 0.1 * rng.normal(size=(6, 8))
+        >>> support /= np.linalg.norm(support, axis=1, keepdims=True)
+        >>> wrong_model = 100 * np.eye(3)[[1, 1, 2, 2, 0, 0]]  # confidently wrong on this task
+        >>> weights, accuracy = choose_signal_weights(wrong_model, np.zeros((6, 3)), support, [0, 0, 1, 1, 2, 2], prompts)
+        >>> weights[0] < 1.0, accuracy
+        (True, 1.0)
+    """
+    support_labels = np.asarray(support_labels, dtype=int)
+    if len(support_labels) == 0:
+        return DEFAULT_SIGNAL_WEIGHTS, float("nan")
+    proto = _centred(prototype_cosines(support, support, support_labels, prompts, leave_one_out=True,
+                                       prompt_weight=prompt_weight))
+    model, zero_shot = np.asarray(model, dtype=np.float64), np.asarray(zero_shot, dtype=np.float64)
+    best, best_accuracy = DEFAULT_SIGNAL_WEIGHTS, -1.0
+    for weights in (DEFAULT_SIGNAL_WEIGHTS, *grid):
+        scores = weights[0] * model + weights[1] * zero_shot + weights[2] * proto
+        accuracy = float((scores.argmax(1) == support_labels).mean())
+        if accuracy > best_accuracy + 1e-12:
+            best, best_accuracy = tuple(float(w) for w in weights), accuracy
+    return best, best_accuracy
