@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from uniclass import Classifier
-from uniclass.bench.workloads import dev_mix  # bench workloads (one import line)
-from uniclass.evaluation.calibration import Calibration
+from uniclass.calibration import Calibration
+from uniclass_lab.bench.workloads import dev_mix  # research code: PYTHONPATH=lab or pip install -e lab/
 
 
 def cpu_flags() -> list[str]:

@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from uniclass.data.corpora.base import default_cache_dir  # corpora: moves to lab/ later (one import line)
-from uniclass.evaluation.runner import few_shot_split, load_eval_data  # evaluation runner (one import line)
+from uniclass.evaluation.runner import few_shot_split
+from uniclass_lab.corpora.base import default_cache_dir  # research code: PYTHONPATH=lab or pip install -e lab/
+from uniclass_lab.eval_data import load_eval_data
 from uniclass.data.formats import Example, load_examples
 
 ROOT = Path(__file__).resolve().parent.parent
