@@ -575,8 +575,11 @@ class Classifier:
             batch_size=batch_size, show_progress=show_progress, **window,
         )
         out: list[Any] = [
-            decide(p.labels, np.asarray(p.scores), multi_label=p.multi_label, threshold=t, top_k=top_k, rules=rules,
-                   tree=p.label_tree)
+            with_initial_scores(
+                decide(p.labels, np.asarray(p.scores), multi_label=p.multi_label, threshold=t, top_k=top_k,
+                       rules=rules, tree=p.label_tree),
+                p,
+            )
             for p, t in zip(predictions, thresholds, strict=True)
         ]
         if as_tree:
@@ -799,6 +802,24 @@ class Classifier:
 def _retriever_kind(name: str) -> str:
     """``"model:..."`` -> ``"model"``: the kind of retriever a label index was built with."""
     return name.split(":", 1)[0]
+
+
+def with_initial_scores(kept: list[dict[str, Any]], prediction: Prediction) -> list[dict[str, Any]]:
+    """Add ``initial_score`` (the score before the learned calibrator) to each answer, as the official pipeline
+    does for a calibrated model; answers of models without one are left as they are. A hierarchy's parent gets
+    the best initial score below it, as its score is the best score below it."""
+    if prediction.initial_scores is None:
+        return kept
+    initial = dict(zip(prediction.labels, prediction.initial_scores, strict=True))
+    for item in kept:
+        label = item["label"]
+        if label in initial:
+            item["initial_score"] = float(initial[label])
+        else:
+            below = [v for name, v in initial.items() if name.startswith(f"{label}.")]
+            if below:
+                item["initial_score"] = float(max(below))
+    return kept
 
 
 def _full_scores(prediction: Prediction, labels: Any) -> list[float]:
