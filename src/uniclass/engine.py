@@ -122,17 +122,20 @@ class Engine:
         max_batch_tokens: int | None = None,
         *,
         position_offset: int | None = None,
+        representations: bool | None = None,
     ) -> list[np.ndarray]:
         """Model logits for each segment; batches are length-sorted (and token-budgeted) to minimise padding.
 
         ``position_offset`` (not None): order-free label position ids start there (``label_order``).
+        ``representations`` (default: when the model has a learned calibrator): keep each window's text and label
+        vectors on its segment (``Segment.representations``), for the calibrator or for fitting one.
         """
         lengths = [len(s.input_ids) + len(s.class_input_ids or ()) for s in segments]
         batches = plan_batches(lengths, batch_size, max_batch_tokens)
         if self.config.is_bi_encoder:
             self.cache_label_vectors({label for s in segments for label in s.labels}, batch_size)
         results: list[np.ndarray] = [np.empty(0)] * len(segments)
-        calibrated = self.has_calibrator
+        calibrated = self.has_calibrator if representations is None else representations
         for batch in _progress(batches, show_progress):
             collated = self.collate([segments[i] for i in batch], position_offset=position_offset)
             if calibrated:
