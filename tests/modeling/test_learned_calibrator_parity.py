@@ -189,3 +189,44 @@ def test_pass_pooling_cannot_carry_a_calibrator() -> None:
     with pytest.raises(ValueError, match="pooling_strategy 'pass'"):
         GLiClassConfig(encoder_config=ref.encoder_config("bert", 389), scorer_type="cross-attn",
                        pooling_strategy="pass", use_calibrator=True)
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in (CASES[1], CASES[6])])
+def test_onnx_export_runs_the_calibrator(workspace: Workspace, case: Case, tmp_path: Path) -> None:
+    """The ONNX export carries the calibrator (``calibrator.onnx`` + the vectors as extra outputs of ``model.onnx``):
+    calibrated and initial scores equal the official ones there too."""
+    pytest.importorskip("onnxruntime")
+    from uniclass.exporters.onnx import export_onnx
+
+    model, tokenizer, folder = workspace.checkpoint(case)
+    out = export_onnx(folder, tmp_path / "onnx")
+    assert (out / "calibrator.onnx").is_file()
+    clf = Classifier.from_pretrained(out, backend="onnx")
+    scores, initial = official_multi_label(model, tokenizer, "L8")
+    predictions = clf.predict(ref.TEXTS, ref.CALLS["L8"].labels, batch_size=4)
+    assert ref.max_abs_diff(scores, [p.scores for p in predictions]) <= 1e-5
+    assert ref.max_abs_diff(initial, [p.initial_scores for p in predictions]) <= 1e-5
+    single = ref.official_scores(model, tokenizer, ref.TEXTS, ref.LABELS_8, multi_label=False)
+    assert ref.max_abs_diff(single, clf.scores(ref.TEXTS, ref.LABELS_8, multi_label=False)) <= 1e-5
+
+
+def test_server_returns_initial_score_like_the_official_pipeline(workspace: Workspace) -> None:
+    httpx = pytest.importorskip("httpx")
+    from tests.serve.live_server import LiveServer
+    from uniclass.serve.app import create_app
+
+    model, tokenizer, folder = workspace.checkpoint(CASES[1])
+    clf = Classifier.from_pretrained(folder, device="cpu")
+    pipe = ref.official_pipeline(model, tokenizer)
+    with ref.quiet():
+        official = pipe(list(ref.TEXTS[:2]), ref.LABELS_3, threshold=0.0, batch_size=1)
+    with LiveServer(create_app(clf, max_wait_ms=5, refusal_share=1.0)) as url:
+        response = httpx.post(f"{url}/v1/classify", json={"texts": list(ref.TEXTS[:2]), "labels": ref.LABELS_3,
+                                                            "threshold": 0.0}, timeout=60)
+    assert response.status_code == 200, response.text
+    for got, want in zip(response.json()["results"], official, strict=True):
+        want_by_label = {item["label"]: item for item in want}
+        assert len(got) == len(want)
+        for item in got:
+            assert abs(item["score"] - want_by_label[item["label"]]["score"]) <= TOLERANCE
+            assert abs(item["initial_score"] - want_by_label[item["label"]]["initial_score"]) <= TOLERANCE
