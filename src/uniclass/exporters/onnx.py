@@ -40,7 +40,8 @@ from torch import nn
 from ..backends import slot_mask
 from ..backends.embedding import PRIOR_DIR, save_prototypes, save_reference
 from ..backends.onnx_runtime import (
-    CALIBRATOR_FILE, EMBEDDER_FILE, LABEL_ENCODER_FILE, VECTOR_OUTPUTS, MODEL_FILE, PARITY_FILE, OnnxEmbedder, graph_file, verify_export,
+    CALIBRATOR_FILE, EMBEDDER_FILE, LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, VECTOR_OUTPUTS, OnnxEmbedder, graph_file,
+    verify_export,
 )
 from ..backends.torch_backend import TorchBackend
 from ..config import LABEL_TOKENIZER_DIR, GLiClassConfig
