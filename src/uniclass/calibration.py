@@ -32,6 +32,7 @@ __all__ = [
     "fit_shift_temperature",
     "fit_temperature",
     "fit_thresholds",
+    "probability_metrics",
 ]
 
 

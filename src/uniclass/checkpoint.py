@@ -50,6 +50,7 @@ REFERENCE_FILE = "prior_reference.safetensors"
 MODEL_FILE = "model.onnx"
 LABEL_ENCODER_FILE = "label_encoder.onnx"
 EMBEDDER_FILE = "embedder.onnx"
+CALIBRATOR_FILE = "calibrator.onnx"  # models with a learned calibrator (modeling.calibrator), always fp32
 PARITY_FILE = "onnx_parity.json"
 QUANTIZED_SUFFIX = "_int8"
 

@@ -691,8 +691,11 @@ class Classifier:
             batch_size=batch_size, show_progress=show_progress, **window,
         )
         out: list[Any] = [
-            decide(p.labels, np.asarray(p.scores), multi_label=p.multi_label, threshold=t, top_k=top_k, rules=rules,
-                   tree=p.label_tree)
+            with_initial_scores(
+                decide(p.labels, np.asarray(p.scores), multi_label=p.multi_label, threshold=t, top_k=top_k,
+                       rules=rules, tree=p.label_tree),
+                p,
+            )
             for p, t in zip(predictions, thresholds, strict=True)
         ]
         if threshold is not None:  # the user's own thresholds (fitted ones may cover labels of other calls)
@@ -753,26 +756,52 @@ class Classifier:
         true_labels: TrueLabels,
         labels: LabelList,
         *,
+        method: str = "temperature",
         multi_label: bool = True,
         thresholds: bool = False,
         batch_size: int = 32,
-    ) -> dict[str, float]:
-        """Fit a temperature (and optionally per-label thresholds) on a few labelled texts.
+        **learned: Any,
+    ) -> dict[str, Any]:
+        """Fit a calibration of the scores on labelled texts and keep it on the classifier.
 
-        The calibration is kept on the classifier, applied to every later score, and saved with
-        ``save_pretrained`` (``calibration.json``). Returns ECE and Brier score before and after.
+        ``method="temperature"`` (default): one temperature (and with ``thresholds=True`` per-label thresholds),
+        applied to every later score and saved with ``save_pretrained`` (``calibration.json``). Returns ECE and
+        Brier score before and after, on the same texts.
+
+        ``method="learned"``: a learned calibrator (``modeling.calibrator``, the official GLiClass 0.1.21 one)
+        that predicts an inverse temperature (and with ``use_bias=True`` a bias) per (text, label) pair. It
+        replaces a fitted temperature, is part of the model (``calibrator.*`` weights, ``use_calibrator`` in
+        ``config.json``, so the official package loads it too) and makes ``classify`` add ``initial_score``.
+        A seeded ``held_out`` share of the texts (default 0.2) is kept out of fitting, for early stopping and
+        for the report: ``ece``/``brier``/``nll`` with suffixes ``_before`` (raw model), ``_temperature``
+        (temperature scaling fitted on the other texts) and ``_learned`` (= ``_after``), plus ``temperature``,
+        ``fit_texts`` and ``held_out_texts``. Options (``training.calibration.fit_learned_calibrator``):
+        ``held_out``, ``seed``, ``hidden_size``, ``beta_max``, ``dropout``, ``use_bias``, ``epochs``,
+        ``learning_rate``, ``prior_weight``, ``patience``. Needs the torch backend.
 
         Example:
             >>> report = clf.calibrate(texts, [["sports"], ["finance"]], ["sports", "finance"])  # doctest: +SKIP
             >>> report["ece_after"] <= report["ece_before"]  # doctest: +SKIP
             True
         """
+        if method not in ("temperature", "learned"):
+            raise ValueError(f"calibrate: method must be 'temperature' or 'learned', got {method!r}")
+        if learned and method != "learned":
+            raise TypeError(f"calibrate: {sorted(learned)[0]!r} is an option of method='learned' only")
         truth = [[y] if isinstance(y, str) else list(y) for y in true_labels]
         if len(truth) != len(texts):
             raise ValueError(f"calibrate: {len(texts)} texts but {len(truth)} label entries")
         unknown = {y for ys in truth for y in ys} - set(labels)
         if unknown:
             raise ValueError(f"calibrate: true labels {sorted(unknown)[:3]} are not among the candidate labels")
+        if method == "learned":
+            if thresholds:
+                raise ValueError("calibrate: thresholds=True is for method='temperature'")
+            self.require_torch("calibrate(method='learned')")
+            from .training.calibration import fit_learned_calibrator
+
+            return fit_learned_calibrator(self, list(texts), truth, list(labels), multi_label=multi_label,
+                                          batch_size=batch_size, **learned)
         previous, self.calibration = self.calibration, None
         try:
             predictions = self.predict(texts, list(labels), multi_label=multi_label, batch_size=batch_size)
@@ -919,6 +948,24 @@ class Classifier:
 def _retriever_kind(name: str) -> str:
     """``"model:..."`` -> ``"model"``: the kind of retriever a label index was built with."""
     return name.split(":", 1)[0]
+
+
+def with_initial_scores(kept: list[dict[str, Any]], prediction: Prediction) -> list[dict[str, Any]]:
+    """Add ``initial_score`` (the score before the learned calibrator) to each answer, as the official pipeline
+    does for a calibrated model; answers of models without one are left as they are. A hierarchy's parent gets
+    the best initial score below it, as its score is the best score below it."""
+    if prediction.initial_scores is None:
+        return kept
+    initial = dict(zip(prediction.labels, prediction.initial_scores, strict=True))
+    for item in kept:
+        label = item["label"]
+        if label in initial:
+            item["initial_score"] = float(initial[label])
+        else:
+            below = [v for name, v in initial.items() if name.startswith(f"{label}.")]
+            if below:
+                item["initial_score"] = float(max(below))
+    return kept
 
 
 def _full_scores(prediction: Prediction, labels: Any) -> list[float]:

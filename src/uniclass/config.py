@@ -92,6 +92,13 @@ class GLiClassConfig:
     focal_loss_reduction: str | None = None
     contrastive_loss_coef: float = 0
     ignore_index: int = -100
+    # Learned calibrator (``modeling.calibrator``): an MLP over the text/label vectors and logit statistics that
+    # predicts an inverse temperature in (0, calibrator_beta_max) and, with calibrator_use_bias, a logit bias.
+    use_calibrator: bool = False
+    calibrator_hidden_size: int = 256
+    calibrator_beta_max: float = 3.0
+    calibrator_dropout: float = 0.1
+    calibrator_use_bias: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -143,9 +150,22 @@ class GLiClassConfig:
                 )
         if self.is_bi_encoder and self.label_model_config is None:
             raise ValueError(f"{self.architecture_type} needs label_model_config (the label encoder's config).")
+        if self.use_calibrator:
+            self._validate_calibrator()
         alloc = self.max_labels_alloc
         if not (alloc in ("dynamic", "fixed") or (isinstance(alloc, int) and not isinstance(alloc, bool))):
             raise ValueError(f"max_labels_alloc must be 'dynamic', 'fixed' or an int, got {alloc!r}.")
+
+    def _validate_calibrator(self) -> None:
+        if self.pooling_strategy == "pass":
+            # the calibrator reads one text vector; "pass" keeps every token (the official forward raises too)
+            raise ValueError("use_calibrator needs one text vector: pooling_strategy 'pass' cannot carry a calibrator.")
+        size = self.calibrator_hidden_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"calibrator_hidden_size must be a positive int, got {size!r}.")
+        beta_max = self.calibrator_beta_max
+        if isinstance(beta_max, bool) or not isinstance(beta_max, (int, float)) or not beta_max > 0:
+            raise ValueError(f"calibrator_beta_max must be a number > 0, got {beta_max!r}.")
 
     # ------------------------------------------------------------------ derived values
     @property

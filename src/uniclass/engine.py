@@ -9,7 +9,8 @@ drive the same code the ``Classifier`` does (they used to reach into its private
    encoded once and cached (``cache_label_vectors``); each batch is ``collate``-d into numpy arrays and
    handed to the backend (``backends``), which returns logits;
 3. ``assemble``: per text, logits are aggregated over chunks and label groups, calibrated and activated
-   (``postprocessing``).
+   (``postprocessing``). A model with a learned calibrator (``modeling.calibrator``) has each window's logits
+   (plus the prior, if any) calibrated before they are aggregated; the uncalibrated ones are kept alongside.
 
 numpy and tokenizers only: torch is imported by the torch backend, never here.
 """
@@ -55,6 +56,9 @@ class Prediction:
             needed (more than 1 when the label set does not fit one window with the text).
         shortlisted_from: with ``shortlist=``, how many labels the set had; ``labels`` are then only the
             retrieved candidates the model scored (the others have no score).
+        initial_scores, initial_logits: only for a model with a learned calibrator: the scores and logits before
+            it (``scores`` and ``logits`` are then the calibrated ones), as the official pipeline's
+            ``initial_score``. None otherwise.
     """
 
     labels: list[str]
@@ -68,6 +72,8 @@ class Prediction:
     label_groups: int
     label_tree: Any = None  # the hierarchical (dict) labels this text was given, if any
     shortlisted_from: int | None = None  # shortlisting: size of the label set ``labels`` were retrieved from
+    initial_scores: list[float] | None = None  # learned calibrator: the scores before it
+    initial_logits: list[float] | None = None
 
 
 class Engine:
@@ -117,26 +123,42 @@ class Engine:
         *,
         position_offset: int | None = None,
         adapter_slots: list[int] | None = None,
+        representations: bool | None = None,
     ) -> list[np.ndarray]:
         """Model logits for each segment; batches are length-sorted (and token-budgeted) to minimise padding.
 
         ``position_offset`` (not None): order-free label position ids start there (``label_order``).
         ``adapter_slots``: per segment, the LoRA adapter slot its row runs with (0: none; ``modeling.adapters``);
         rows with different adapters share batches.
+        ``representations`` (default: when the model has a learned calibrator): keep each window's text and label
+        vectors on its segment (``Segment.representations``), for the calibrator or for fitting one.
         """
         lengths = [len(s.input_ids) + len(s.class_input_ids or ()) for s in segments]
         batches = plan_batches(lengths, batch_size, max_batch_tokens)
         if self.config.is_bi_encoder:
             self.cache_label_vectors({label for s in segments for label in s.labels}, batch_size)
         results: list[np.ndarray] = [np.empty(0)] * len(segments)
+        calibrated = self.has_calibrator if representations is None else representations
         for batch in _progress(batches, show_progress):
             collated = self.collate([segments[i] for i in batch], position_offset=position_offset)
             if adapter_slots is not None and any(adapter_slots[i] for i in batch):
                 collated["adapter_slots"] = np.asarray([adapter_slots[i] for i in batch], dtype=np.int64)
-            logits = self.backend.run(collated)
+            if calibrated:
+                # the calibrator reads the window's vectors: kept on the segment until ``assemble``
+                logits, text, labels = self.backend.run_representations(collated)
+            else:
+                logits = self.backend.run(collated)
             for row, index in enumerate(batch):
-                results[index] = logits[row, : len(segments[index].labels)]
+                n = len(segments[index].labels)
+                results[index] = logits[row, :n]
+                if calibrated:
+                    segments[index].representations = (text[row], labels[row, :n])
         return results
+
+    @property
+    def has_calibrator(self) -> bool:
+        """The model has a learned calibrator (``modeling.calibrator``), applied in ``assemble``."""
+        return bool(getattr(self.backend, "has_calibrator", False))
 
     def collate(self, rows: list[Segment], *, position_offset: int | None = None) -> dict[str, np.ndarray]:
         """The backend-independent batch: padded int64 ids and masks, slot counts, cached label vectors, and
@@ -192,8 +214,55 @@ class Engine:
     ) -> list[Prediction]:
         """One ``Prediction`` per text: logits gathered over its segments, aggregated, plus the prior (if any),
         calibrated, activated."""
+        if self.has_calibrator:
+            calibrated, initial = self.calibrated_item_logits(request, segments, logits, aggregate)
+            return [self.prediction(request, i, plan, calibrated[i], initial[i]) for i, plan in enumerate(plans)]
         item_logits = self.with_prior(request, self.item_logits(request, segments, logits, aggregate))
         return [self.prediction(request, i, plan, item_logits[i]) for i, plan in enumerate(plans)]
+
+    def calibrated_item_logits(
+        self, request: Request, segments: list[Segment], logits: list[np.ndarray], aggregate: str
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per text, ``(calibrated logits, uncalibrated logits)``, each aggregated over the text's windows.
+
+        Each window's logits (plus the prior: the calibrator sees the logits the scores come from) are
+        calibrated with that window's vectors, as the official model calibrates each forward pass.
+        """
+        uncalibrated = self.window_logits_with_prior(request, segments, logits)
+        calibrated = self.apply_calibrator(segments, uncalibrated)
+        return (self.item_logits(request, segments, calibrated, aggregate),
+                self.item_logits(request, segments, uncalibrated, aggregate))
+
+    def window_logits_with_prior(
+        self, request: Request, segments: list[Segment], logits: list[np.ndarray]
+    ) -> list[np.ndarray]:
+        """Each window's logits plus the prior of its labels (the prior does not depend on the window)."""
+        if self.prior is None:
+            return [values.astype(np.float32) for values in logits]
+        prior = self.prior.logits(request.texts, request.labels, centers=request.prior_centers)
+        return [
+            (values + prior[s.item][s.label_offset : s.label_offset + len(values)]).astype(np.float32)
+            for s, values in zip(segments, logits, strict=True)
+        ]
+
+    def apply_calibrator(self, segments: list[Segment], logits: list[np.ndarray], batch_size: int = 256) -> list[np.ndarray]:
+        """``beta * z + bias`` for every window, the calibrator run on padded batches of windows."""
+        out: list[np.ndarray] = []
+        for start in range(0, len(segments), batch_size):
+            rows = range(start, min(start + batch_size, len(segments)))
+            width = max(len(logits[i]) for i in rows)
+            dim = segments[start].representations[0].shape[-1]
+            text = np.stack([segments[i].representations[0] for i in rows]).astype(np.float32)
+            labels = np.zeros((len(rows), width, dim), dtype=np.float32)
+            values = np.zeros((len(rows), width), dtype=np.float32)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for row, i in enumerate(rows):
+                n = len(logits[i])
+                labels[row, :n], values[row, :n], mask[row, :n] = segments[i].representations[1], logits[i], 1
+            beta, bias = self.backend.calibrate(text, labels, values, mask)
+            calibrated = beta * values + bias  # float32, as the official model computes it
+            out.extend(calibrated[row, : len(logits[i])] for row, i in enumerate(rows))
+        return out
 
     def with_prior(self, request: Request, item_logits: list[np.ndarray]) -> list[np.ndarray]:
         """The model's logits plus the checkpoint's embedding-similarity prior (``backends.embedding``), if any."""
@@ -219,11 +288,17 @@ class Engine:
             out.append(np.array([aggregate_chunks(v, aggregate) for v in per_label], dtype=np.float64))
         return out
 
-    def prediction(self, request: Request, index: int, plan: ItemPlan, item_logits: np.ndarray) -> Prediction:
-        """Text ``index``'s ``Prediction`` from its aggregated logits: calibrated, then activated."""
-        multi = request.multi_label[index]
-        calibrated = self.calibration.apply(item_logits, multi_label=multi) if self.calibration else item_logits
-        scores = activate(calibrated, multi)
+    def prediction(
+        self, request: Request, index: int, plan: ItemPlan, item_logits: np.ndarray, initial_logits: np.ndarray | None = None
+    ) -> Prediction:
+        """Text ``index``'s ``Prediction`` from its aggregated logits: calibrated, then activated.
+
+        ``initial_logits``: the logits before a learned calibrator (``item_logits`` are then after it).
+        """
+        multi_label = request.multi_label[index]
+        calibrated = self.calibration.apply(item_logits, multi_label=multi_label) if self.calibration else item_logits
+        scores = activate(calibrated, multi_label)
+        initial = None if initial_logits is None else np.asarray(initial_logits, dtype=np.float64)
         return Prediction(
             labels=list(request.labels[index]),
             scores=scores.tolist(),
@@ -235,6 +310,8 @@ class Engine:
             chunks=plan.chunks,
             label_groups=plan.label_groups,
             label_tree=request.label_trees[index] if request.label_trees else None,
+            initial_scores=None if initial is None else activate(initial, multi_label).tolist(),
+            initial_logits=None if initial is None else initial.tolist(),
         )
 
     def run_ordered(
@@ -259,10 +336,16 @@ class Engine:
         segments = [segment for plan in plans for segment in plan.segments]
         offset = order.position_offset if order.mode == "positions" else None
         logits = self.run(segments, batch_size, show_progress, max_batch_tokens, position_offset=offset)
-        # the prior scores each label alone (order-free already): added once, on the request as given
-        averaged = self.with_prior(request, average_orders(self.item_logits(expanded, segments, logits, aggregate), orders))
         starts = np.cumsum([0] + [len(o) for o in orders[:-1]]).tolist()
         first_plans = [plans[k] for k in starts]
+        if self.has_calibrator:
+            # each order's windows are calibrated (with the prior, as in ``assemble``), then the orders averaged
+            calibrated, initial = self.calibrated_item_logits(expanded, segments, logits, aggregate)
+            calibrated, initial = average_orders(calibrated, orders), average_orders(initial, orders)
+            return first_plans, [self.prediction(request, i, first_plans[i], calibrated[i], initial[i])
+                                 for i in range(len(orders))]
+        # the prior scores each label alone (order-free already): added once, on the request as given
+        averaged = self.with_prior(request, average_orders(self.item_logits(expanded, segments, logits, aggregate), orders))
         return first_plans, [self.prediction(request, i, first_plans[i], averaged[i]) for i in range(len(orders))]
 
     # ------------------------------------------------------------------ state

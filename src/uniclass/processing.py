@@ -370,6 +370,8 @@ class Segment:
     input_ids: list[int]
     class_input_ids: list[int] | None = None
     text_tokens_used: int = 0
+    # models with a learned calibrator: the window's text vector [D] and label vectors [n, D] (engine.run)
+    representations: tuple[Any, Any] | None = None
 
     def class_ids(self) -> list[int]:
         """``class_input_ids``, which every segment built for an encoder-decoder model has."""

@@ -49,6 +49,10 @@ class Backend(Protocol):
         """Label vectors ``[N, D]`` (float32) for tokenised labels (bi-encoders only)."""
         ...
 
+    # A backend whose model has a learned calibrator (``modeling.calibrator``) also has ``has_calibrator``
+    # (True), ``run_representations(batch) -> (logits [B, K], text vectors [B, D], label vectors [B, K, D])``
+    # and ``calibrate(text, labels, logits, mask) -> (beta, bias)``; the engine looks them up with getattr.
+
 
 def slot_mask(slot_counts: np.ndarray, num_slots: int | None = None) -> np.ndarray:
     """``[B, K]`` int64 mask, 1 for the label slots each row was given (K = max count unless given)."""

@@ -22,8 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import EMBEDDER_FILE, LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, Checkpoint, graph_file
+from ..checkpoint import (
+    CALIBRATOR_FILE, EMBEDDER_FILE, LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, Checkpoint, graph_file,
+)
 from . import check_num_threads, slot_mask
+
+VECTOR_OUTPUTS = ("logits", "text_vectors", "scored_label_vectors")  # model.onnx outputs when it has a calibrator
 
 
 class OnnxBackend:
@@ -76,6 +80,12 @@ class OnnxBackend:
         if config.is_bi_encoder:
             self.label_session = ort.InferenceSession(str(self._graph(LABEL_ENCODER_FILE)), options, providers=providers)
         self._inputs = [i.name for i in self.session.get_inputs()]
+        self.calibrator_session = None
+        if getattr(config, "use_calibrator", False):
+            path = self.folder / CALIBRATOR_FILE
+            if not path.is_file():
+                raise FileNotFoundError(f"{self.folder} has no {CALIBRATOR_FILE} but config.json has use_calibrator: re-export it")
+            self.calibrator_session = ort.InferenceSession(str(path), options, providers=providers)
 
     def _graph(self, name: str) -> Path:
         path = self.folder / graph_file(name, quantized=self.quantized)
@@ -98,6 +108,26 @@ class OnnxBackend:
         if missing:
             raise ValueError(f"the ONNX graph needs inputs {missing} that this batch does not have")
         return self.session.run(None, {name: feeds[name] for name in self._inputs})[0]
+
+    # ------------------------------------------------------------------ learned calibrator
+    @property
+    def has_calibrator(self) -> bool:
+        return self.calibrator_session is not None
+
+    def run_representations(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(logits, text vectors, label vectors)``: the graph's three outputs (see ``TorchBackend``)."""
+        counts = batch["slot_counts"]
+        width = batch["label_vectors"].shape[1] if "label_vectors" in batch else None
+        feeds = {**batch, "slot_mask": slot_mask(counts, width)}
+        logits, text, labels = self.session.run(list(VECTOR_OUTPUTS), {name: feeds[name] for name in self._inputs})
+        return logits, text, labels
+
+    def calibrate(
+        self, text: np.ndarray, labels: np.ndarray, logits: np.ndarray, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        feeds = {"text_vectors": text, "scored_label_vectors": labels, "logits": logits, "label_mask": mask}
+        beta, bias = self.calibrator_session.run(None, feeds)
+        return beta, bias
 
     def encode_labels(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         if self.label_session is None:

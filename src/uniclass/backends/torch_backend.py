@@ -115,6 +115,41 @@ class TorchBackend:
         finally:
             self.adapters.router.rows = None
 
+    # ------------------------------------------------------------------ learned calibrator
+    @property
+    def has_calibrator(self) -> bool:
+        """The model carries a learned calibrator (``modeling.calibrator``): the engine then asks for vectors."""
+        return getattr(self.model, "calibrator", None) is not None
+
+    def run_representations(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(logits [B, K], text vectors [B, D], label vectors [B, K, D])``, uncalibrated, as float32; rows with
+        ``adapter_slots`` run with their LoRA adapter, as in ``run``."""
+        self.model.eval()
+        slots = batch.get("adapter_slots")
+        if slots is not None:
+            if self.adapters is None:
+                raise ValueError("adapter_slots given but no adapter is loaded")
+            batch = {name: array for name, array in batch.items() if name != "adapter_slots"}
+            self.adapters.router.rows = torch.from_numpy(slots).to(self.device)
+        try:
+            with torch.inference_mode():
+                logits, text, labels = self.model.forward_representations(**self.to_tensors(batch))
+                return tuple(t.float().cpu().numpy() for t in (logits, text, labels))  # type: ignore[return-value]
+        finally:
+            if slots is not None and self.adapters is not None:
+                self.adapters.router.rows = None
+
+    def calibrate(
+        self, text: np.ndarray, labels: np.ndarray, logits: np.ndarray, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The learned calibrator's ``(beta, bias)`` ``[S, K]`` for padded windows (``mask`` 1 for real labels)."""
+        calibrator = self.model.calibrator
+        calibrator.eval()
+        device = self.device
+        with torch.inference_mode():
+            beta, bias = calibrator(*(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (text, labels, logits, mask)))
+            return beta.cpu().numpy(), bias.cpu().numpy()
+
     def encode_labels(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         self.model.eval()
         tensors = self.to_tensors({"input_ids": input_ids, "attention_mask": attention_mask})

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..calibration import Calibration, _prepare, _probabilities  # the fitting's own input checks and probabilities
+from ..calibration import Calibration, _nll_function, _prepare, _probabilities  # the fitting's own input checks and probabilities
 from ..postprocessing import DEFAULT_THRESHOLD
 from ..types import Threshold
 
@@ -353,4 +353,29 @@ def calibration_report(
         "brier_before": brier_score(before, targets, mask=mask),
         "brier_after": brier_score(after, targets, mask=mask),
         "temperature": temperature,
+    }
+
+
+def probability_metrics(
+    logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None, *, multi_label: bool = True,
+    n_bins: int = 15,
+) -> dict[str, float]:
+    """ECE, Brier score and negative log-likelihood of the probabilities the logits give.
+
+    Multi-label: sigmoid per (row, label) pair, binary NLL averaged over pairs. Single-label: softmax over each
+    row's labels, ECE and Brier over every unmasked (row, label) entry against the one-hot targets (as
+    :func:`calibration_report`), NLL the mean cross-entropy per row.
+
+    Example:
+
+    >>> metrics = probability_metrics(np.array([[2.0, -2.0], [-1.0, 1.0]]), np.array([[1, 0], [0, 1]]))
+    >>> sorted(metrics), round(metrics["nll"], 4)
+    (['brier', 'ece', 'nll'], 0.2201)
+    """
+    logits, targets, mask = _prepare(logits, targets, mask, multi_label)
+    probs = _probabilities(logits, mask, multi_label)
+    return {
+        "ece": expected_calibration_error(probs, targets, n_bins=n_bins, mask=mask),
+        "brier": brier_score(probs, targets, mask=mask),
+        "nll": _nll_function(logits, targets, mask, multi_label)(1.0),
     }

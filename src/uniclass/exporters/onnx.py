@@ -39,9 +39,10 @@ from torch import nn
 
 from ..backends import slot_mask
 from ..backends.embedding import save_prototypes, save_reference
-from ..backends.onnx_runtime import OnnxEmbedder, verify_export
+from ..backends.onnx_runtime import VECTOR_OUTPUTS, OnnxEmbedder, verify_export
 from ..backends.torch_backend import TorchBackend
 from ..checkpoint import (
+    CALIBRATOR_FILE,
     EMBEDDER_FILE, LABEL_ENCODER_FILE, LABEL_TOKENIZER_DIR, MODEL_FILE, PARITY_FILE, PRIOR_DIR, TOKENIZER_FILE, Checkpoint,
     graph_file,
 )
@@ -149,7 +150,13 @@ def export_onnx(
     trace = _reference(engine, _TRACE_ITEMS, ((0, 1),))
     network = cast(TorchBackend, engine.backend).model.model  # _float_cpu_engine's torch backend
     files = {"model": MODEL_FILE}
-    _export_graph(_LogitsGraph(network, _logit_inputs(config)), trace["batches"][0]["feeds"], out / MODEL_FILE, opset, exporter)
+    with_vectors = engine.backend.model.calibrator is not None
+    _export_graph(_LogitsGraph(network, _logit_inputs(config), with_vectors), trace["batches"][0]["feeds"], out / MODEL_FILE,
+                  opset, exporter)
+    if with_vectors:
+        # the learned calibrator runs as its own small fp32 graph on the model graph's extra outputs (kept out of
+        # ``files``: never quantized)
+        _export_calibrator(engine.backend.model.calibrator, config.encoder_hidden_size, out / CALIBRATOR_FILE, opset)
     if config.is_bi_encoder:
         files["label_encoder"] = LABEL_ENCODER_FILE
         _export_graph(_LabelEncoderGraph(cast(BiEncoder, network)), trace["label_feeds"], out / LABEL_ENCODER_FILE, opset, exporter)
@@ -286,15 +293,49 @@ def _logit_inputs(config: GLiClassConfig) -> list[str]:
 
 
 class _LogitsGraph(nn.Module):
-    """``model.onnx``: the network's forward pass with the label count taken from the ``slot_mask`` input."""
+    """``model.onnx``: the network's forward pass with the label count taken from the ``slot_mask`` input.
 
-    def __init__(self, network: nn.Module, input_names: list[str]):
+    ``with_vectors`` (models with a learned calibrator): also outputs the text and label vectors the calibrator
+    reads (``text_vectors``, ``scored_label_vectors``), after ``logits``.
+    """
+
+    def __init__(self, network: nn.Module, input_names: list[str], with_vectors: bool = False):
         super().__init__()
         self.network = network
         self.input_names = input_names
+        self.output_names = list(VECTOR_OUTPUTS) if with_vectors else ["logits"]
 
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.network(**dict(zip(self.input_names, inputs, strict=True)))
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        feeds = dict(zip(self.input_names, inputs, strict=True))
+        if len(self.output_names) > 1:
+            return self.network(**feeds, return_representations=True)
+        return self.network(**feeds)
+
+
+class _CalibratorGraph(nn.Module):
+    """``calibrator.onnx``: the learned calibrator, ``(text, labels, logits, mask) -> (beta, bias)``."""
+
+    input_names = ("text_vectors", "scored_label_vectors", "logits", "label_mask")
+
+    def __init__(self, calibrator: nn.Module):
+        super().__init__()
+        self.calibrator = calibrator
+
+    def forward(self, text: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.calibrator(text, labels, logits, mask)
+
+
+def _export_calibrator(calibrator: nn.Module, dim: int, path: Path, opset: int) -> None:
+    graph = _CalibratorGraph(calibrator).eval()
+    args = (torch.randn(2, dim), torch.randn(2, 3, dim), torch.randn(2, 3), torch.ones(2, 3, dtype=torch.int64))
+    axes = {"text_vectors": {0: "batch"}, "scored_label_vectors": {0: "batch", 1: "labels"},
+            "logits": {0: "batch", 1: "labels"}, "label_mask": {0: "batch", 1: "labels"},
+            "beta": {0: "batch", 1: "labels"}, "bias": {0: "batch", 1: "labels"}}
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, args, str(path), dynamo=False, input_names=list(graph.input_names),
+                          output_names=["beta", "bias"], dynamic_axes=axes, opset_version=min(opset, 17),
+                          do_constant_folding=True)
 
 
 class _LabelEncoderGraph(nn.Module):
@@ -320,6 +361,8 @@ _AXES = {
     "label_input_ids": ("num_labels", "label_sequence"),
     "label_attention_mask": ("num_labels", "label_sequence"),
     "logits": ("batch", "labels"),
+    "text_vectors": ("batch", None),
+    "scored_label_vectors": ("batch", "labels", None),
 }
 
 
@@ -332,9 +375,10 @@ def _export_graph(graph: _LogitsGraph | _LabelEncoderGraph, feeds: dict[str, np.
     """Trace ``graph`` on ``feeds`` and write an ONNX file whose named axes are all dynamic."""
     names = list(graph.input_names)
     args = tuple(torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in names)
-    output = "label_vectors" if isinstance(graph, _LabelEncoderGraph) else "logits"
-    axes = {name: _named_axes(name) for name in names}
-    axes[output] = {0: "num_labels"} if output == "label_vectors" else _named_axes("logits")
+    outputs = ["label_vectors"] if isinstance(graph, _LabelEncoderGraph) else graph.output_names
+    axes = {name: _named_axes(name) for name in [*names, *outputs]}
+    if outputs == ["label_vectors"]:
+        axes["label_vectors"] = {0: "num_labels"}
     graph.eval()
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about shapes: the parity check is the real test
@@ -348,10 +392,10 @@ def _export_graph(graph: _LogitsGraph | _LabelEncoderGraph, feeds: dict[str, np.
             spec: tuple[Any, ...] = tuple(shapes[name] for name in names)
             if isinstance(graph, _LogitsGraph):
                 spec = (spec,)  # forward(*inputs): one variadic argument holding every input
-            torch.onnx.export(graph, args, str(path), dynamo=True, input_names=names, output_names=[output],
+            torch.onnx.export(graph, args, str(path), dynamo=True, input_names=names, output_names=outputs,
                               dynamic_shapes=spec, opset_version=opset, external_data=False, verbose=False)
         else:
-            torch.onnx.export(graph, args, str(path), dynamo=False, input_names=names, output_names=[output],
+            torch.onnx.export(graph, args, str(path), dynamo=False, input_names=names, output_names=outputs,
                               dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
 
 

@@ -68,14 +68,16 @@ class BiEncoder(HeadModules, nn.Module):
         label_index: torch.Tensor | None = None,
         return_label_vectors: bool = False,
         slot_mask: torch.Tensor | None = None,
+        return_representations: bool = False,
         **_: object,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Logits ``[B, K]``.
 
         Label vectors ``[B, K, D]`` come either pre-computed (inference caches them with ``encode_labels``) or
         from ``label_input_ids`` (each distinct label once) and ``label_index`` (``[B, K]`` rows into them,
         -1 for padding), which keeps the label encoder in the graph for training. ``slot_mask`` (``[B, K]``)
-        can replace ``slot_counts`` (the exported ONNX graph takes it).
+        can replace ``slot_counts`` (the exported ONNX graph takes it). ``return_representations``: also the
+        text vectors ``[B, D]`` and the scored label vectors ``[B, K, D]`` (the learned calibrator's inputs).
         """
         if label_vectors is None:
             if label_input_ids is None or label_attention_mask is None or label_index is None:
@@ -97,6 +99,8 @@ class BiEncoder(HeadModules, nn.Module):
             hidden = self.encoder_model(input_ids, attention_mask=attention_mask)[0]
         text = self._text_vector(hidden, attention_mask)
         logits = self.scorer(text, label_vectors, slot_mask=slot_mask) * self.logit_scale
+        if return_representations:
+            return logits, text, label_vectors
         return (logits, label_vectors) if return_label_vectors else logits
 
     def _fused_pass(

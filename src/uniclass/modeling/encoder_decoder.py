@@ -43,9 +43,11 @@ class EncoderDecoder(HeadModules, nn.Module):
         slot_counts: torch.Tensor | None = None,
         return_label_vectors: bool = False,
         slot_mask: torch.Tensor | None = None,
+        return_representations: bool = False,
         **_: object,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``[B, K]``; ``slot_mask`` (``[B, K]``) can replace ``slot_counts`` (see ``UniEncoder.forward``)."""
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Logits ``[B, K]``; ``slot_mask`` (``[B, K]``) can replace ``slot_counts``; ``return_representations``
+        also returns the text and label vectors (see ``UniEncoder.forward``)."""
         if slot_mask is None:
             slot_mask = slot_mask_from_counts(slot_counts)
         num_slots = slot_mask.shape[1]
@@ -88,6 +90,8 @@ class EncoderDecoder(HeadModules, nn.Module):
         logits = self.scorer(text, labels, text_mask=text_mask, slot_mask=slot_mask.bool())
         if self.config.normalize_features:
             logits = logits * self.logit_scale
+        if return_representations:
+            return logits, text, labels
         return (logits, labels) if return_label_vectors else logits
 
 

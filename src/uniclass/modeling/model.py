@@ -16,6 +16,7 @@ from torch import nn
 from ..config import WEIGHTS_FILE, GLiClassConfig
 from .backbone import BACKBONE_ATTRIBUTES, skip_init
 from .bi_encoder import BiEncoder
+from .calibrator import LearnedCalibrator, build_calibrator
 from .encoder_decoder import EncoderDecoder
 from .uni_encoder import UniEncoder
 
@@ -36,7 +37,12 @@ _NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
 
 class GLiClassModel(nn.Module):
-    """The network of a GLiClass checkpoint: ``forward(**batch) -> logits [B, K]``."""
+    """The network of a GLiClass checkpoint: ``forward(**batch) -> logits [B, K]``.
+
+    With ``config.use_calibrator`` it also holds the learned calibrator at ``self.calibrator`` (weights
+    ``calibrator.*``, as in the official file). ``forward`` always returns the *uncalibrated* logits; the engine
+    applies the calibrator (``calibrator`` module) to them with ``forward_representations``' vectors.
+    """
 
     model: UniEncoder | BiEncoder | EncoderDecoder  # the family network (official attribute name)
 
@@ -49,9 +55,34 @@ class GLiClassModel(nn.Module):
         else:
             with skip_init():
                 self.model = family(config)
+        self.calibrator: LearnedCalibrator | None = build_calibrator(config) if config.use_calibrator else None
 
     def forward(self, **batch: torch.Tensor) -> torch.Tensor:
         return self.model(**batch)
+
+    def forward_representations(self, **batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(logits [B, K], text vectors [B, D], label vectors [B, K, D])``: the learned calibrator's inputs."""
+        return self.model(**batch, return_representations=True)
+
+    # ------------------------------------------------------------------ learned calibrator
+    def add_calibrator(
+        self, *, hidden_size: int | None = None, beta_max: float | None = None, dropout: float | None = None,
+        use_bias: bool | None = None,
+    ) -> LearnedCalibrator:
+        """Attach a fresh calibrator (the identity: beta 1, bias 0) and record it in the config (official API)."""
+        for key, value in (("hidden_size", hidden_size), ("beta_max", beta_max), ("dropout", dropout),
+                           ("use_bias", use_bias)):
+            if value is not None:
+                setattr(self.config, f"calibrator_{key}", value)
+        self.config.use_calibrator = True
+        self.config.validate()
+        self.calibrator = build_calibrator(self.config).to(self.device)
+        return self.calibrator
+
+    def remove_calibrator(self) -> None:
+        """Drop the calibrator; the checkpoint saved afterwards has none (``use_calibrator`` false)."""
+        self.config.use_calibrator = False
+        self.calibrator = None
 
     @property
     def device(self) -> torch.device:

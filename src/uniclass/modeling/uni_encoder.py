@@ -50,13 +50,16 @@ class UniEncoder(HeadModules, nn.Module):
         return_label_vectors: bool = False,
         slot_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        return_representations: bool = False,
         **_: object,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Logits ``[B, K]`` for the ``K = max(slot_counts)`` label slots of each row.
 
         ``slot_mask`` (``[B, K]``, 1 for the slots of each row) can replace ``slot_counts``: K then comes from a
         tensor shape instead of a Python int, which keeps the label axis dynamic in an exported ONNX graph.
-        ``return_label_vectors`` also returns the projected label vectors (for the contrastive loss).
+        ``return_label_vectors`` also returns the projected label vectors (for the contrastive loss);
+        ``return_representations`` returns ``(logits, text vectors [B, D], label vectors [B, K, D])``, the inputs
+        of the learned calibrator (``calibrator``).
         ``position_ids`` (``[B, L]``) go to the backbone: ``label_order.stable_position_ids`` makes the label
         vectors independent of the order of the labels.
         """
@@ -75,6 +78,8 @@ class UniEncoder(HeadModules, nn.Module):
         logits = self.scorer(text, labels, text_mask=text_mask, slot_mask=slot_mask.bool())
         if self.config.normalize_features:
             logits = logits * self.logit_scale
+        if return_representations:
+            return logits, text, labels
         return (logits, labels) if return_label_vectors else logits
 
     def encode(

@@ -116,6 +116,8 @@ class ClassifyRequest(BaseModel):
 class LabelScore(BaseModel):
     label: str
     score: float
+    initial_score: float | None = Field(
+        None, description="models with a learned calibrator only: the score before it (as the official pipeline)")
 
 
 class TreeNode(BaseModel):
