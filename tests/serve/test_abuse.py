@@ -266,7 +266,8 @@ def test_planning_stops_once_a_request_is_over_the_budget(clf: Any, monkeypatch:
     """Slices of 1, 2, 4, ... texts: a huge request is refused after about the budget's worth of planning, and a
     request that cannot be fitted after its first text, not after all 128."""
     from uniclass.processing import normalize_request
-    from uniclass.serve.app import _plan_work, _TooMuchWork
+    from uniclass.serve.app import _plan_work
+    from uniclass.serve.work import TooMuchWork as _TooMuchWork
 
     planned: list[int] = []
     real = clf.engine.plan

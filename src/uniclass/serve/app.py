@@ -46,6 +46,8 @@ from .batcher import Job, MicroBatcher, Overloaded, ShuttingDown
 from .limits import Limits
 from .metrics import Metrics
 from .pacing import RefusalPacer
+from .planning import DeadlinePassed, Planner
+from .work import TooMuchWork, label_prompt_tokens, prior_label_tokens, prior_text_tokens, retrieval_tokens
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..classifier import Classifier
@@ -227,13 +229,17 @@ def create_app(
         quantum=limits.client_quantum_tokens, presence_s=limits.client_presence_s, on_batch=metrics.observe_batch,
     )
 
+    planner = Planner(threads=limits.planning_threads, max_pending=limits.max_planning)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
+        planner.start()
         await batcher.start()
         try:
             yield
         finally:
             await batcher.stop()
+            planner.stop()
 
     app = FastAPI(
         title="uniclass",
@@ -242,11 +248,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.classifier, app.state.limits, app.state.metrics, app.state.batcher = clf, limits, metrics, batcher
+    app.state.planner = planner
     app.state.label_sets = {name: clf.label_index(_check_label_set(name, labels, limits))
                             for name, labels in (label_sets or {}).items()}
     _add_error_handlers(app)
-    _add_routes(app, clf, name, limits, metrics, batcher, api_key)
-    _add_explain_route(app, clf, limits, batcher, api_key, batch_size)
+    _add_routes(app, clf, name, limits, metrics, batcher, api_key, planner)
+    _add_explain_route(app, clf, limits, batcher, api_key, batch_size, planner)
     app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s,
                        pacer=RefusalPacer(limits.refusal_share))
     if cors_origins:
@@ -291,7 +298,8 @@ def _load(model: Any, *, device: str, max_length: int | None, model_name: str | 
 
 
 def _add_routes(
-    app: FastAPI, clf: Classifier, name: str, limits: Limits, metrics: Metrics, batcher: MicroBatcher, api_key: str | None
+    app: FastAPI, clf: Classifier, name: str, limits: Limits, metrics: Metrics, batcher: MicroBatcher, api_key: str | None,
+    planner: Planner,
 ) -> None:
     default_threshold = _default_threshold(clf)
     page = resources.files("uniclass.serve").joinpath("static/index.html").read_text(encoding="utf-8")
@@ -304,36 +312,33 @@ def _add_routes(
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=errors, dependencies=[Security(s) for s in security])
     async def classify(body: ClassifyRequest, request: Request) -> Response:
         """Classify texts; concurrent requests are merged into shared model calls."""
-        labels = await _resolve_labels(body, app.state.label_sets, clf, limits)
+        turn = _Turn(batcher, planner, request, limits)
+        labels, retrieval = await _resolve_labels(body, app.state.label_sets, clf, limits, turn)
         job, normalized = _prepare_job(body, limits, default_threshold, labels)
         if not job.texts:
             return JSONResponse({"results": []})
         passes = _passes(clf, job.options)  # label_order permutations: every window runs that many times
         try:
-            planned = await asyncio.to_thread(_plan_work, clf, normalized, limits.max_work_tokens // passes)
-            job.text_work = [work * passes for work in planned]
-        except (ValueError, TypeError) as err:
-            raise ApiError(422, "invalid_input", str(err)) from None
-        except _TooMuchWork as err:
-            err.counted *= passes
+            job.text_work = await turn.plan(_plan_request, clf, normalized, limits.max_work_tokens - retrieval, passes)
+        except TooMuchWork as err:
+            err.counted += retrieval
             raise ApiError(413, "too_much_work", f"this request needs {err.describe()} encoder tokens (texts x label "
-                           f"groups x window); the limit is {limits.max_work_tokens}: send fewer texts or labels, or "
-                           "shorter ones", limits.max_work_tokens) from None
-        job.work, job.client = sum(job.text_work), client_id(request.scope)
-        results = await _submit_mapped(batcher, job, request, limits.request_timeout_s)
-        return JSONResponse({"results": results})
+                           "groups x window, the prior's text and new label embeddings, shortlisting); the limit is "
+                           f"{limits.max_work_tokens}: send fewer texts or labels, or shorter ones",
+                           limits.max_work_tokens) from None
+        job.work = sum(job.text_work)
+        return JSONResponse({"results": await turn.submit(job)})
 
     @app.put("/v1/label-sets/{name}", responses=errors, dependencies=[Security(s) for s in security])
-    async def put_label_set(name: str, labels: list[str]) -> dict[str, Any]:
-        """Register (or replace) a named label set; its retriever vectors are computed once, now."""
+    async def put_label_set(name: str, labels: list[str], request: Request) -> dict[str, Any]:
+        """Register (or replace) a named label set; its retriever vectors are computed now, in slices through the
+        fair queue (an upload shares the model like any request), within ``max_label_set_tokens`` of work."""
+        turn = _Turn(batcher, planner, request, limits)
         checked = _check_label_set(name, labels, limits)
         if name not in app.state.label_sets and len(app.state.label_sets) >= limits.max_label_sets:
             raise ApiError(422, "too_many_label_sets", f"{len(app.state.label_sets)} label sets are registered; the "
                            f"limit is {limits.max_label_sets}", limits.max_label_sets)
-        try:
-            index = await asyncio.to_thread(clf.label_index, checked)
-        except (ValueError, TypeError) as err:
-            raise ApiError(422, "invalid_input", str(err)) from None
+        index = await _build_label_index(clf, checked, name, turn)
         app.state.label_sets[name] = index
         return _describe(name, index)
 
@@ -370,7 +375,8 @@ def _add_routes(
 
 
 def _add_explain_route(
-    app: FastAPI, clf: Classifier, limits: Limits, batcher: MicroBatcher, api_key: str | None, batch_size: int
+    app: FastAPI, clf: Classifier, limits: Limits, batcher: MicroBatcher, api_key: str | None, batch_size: int,
+    planner: Planner,
 ) -> None:
     """``POST /v1/explain``: the limits of ``/v1/classify``, and every occluded variant counted as work."""
     security = [HTTPBearer(auto_error=False), APIKeyHeader(name="X-API-Key", auto_error=False)] if api_key else []
@@ -384,31 +390,107 @@ def _add_explain_route(
         scorings (all counted against the work budget, ``max_work_tokens``). Same limits and errors as
         ``/v1/classify``; the answer is ``Classifier.explain(...).to_dict()`` per text.
         """
-        from ..explanation import ExplainOptions, expand_request, plan_explanations
-        from ..processing import WindowPolicy
-
+        turn = _Turn(batcher, planner, request, limits)
         as_classify = ClassifyRequest(texts=body.texts, labels=body.labels, multi_label=body.multi_label,
                                       prompt=body.prompt, examples=body.examples)
         _, normalized = _prepare_job(as_classify, limits, 0.5)  # the same limits and validation as classify
         if not body.texts:
             return JSONResponse({"results": []})
-        options = ExplainOptions(body.unit, body.max_units, body.chunk_tokens)
         try:
-            plans = await asyncio.to_thread(plan_explanations, clf.engine, normalized, WindowPolicy(clf.max_length), options)
-        except (ValueError, TypeError) as err:
-            raise ApiError(422, "invalid_input", str(err)) from None
-        work = sum(plan.work for plan in plans)
-        if work > limits.max_work_tokens:
-            raise ApiError(413, "too_much_work", f"explaining this request needs {work} encoder tokens (each text is "
-                           f"scored whole and once without each of its units); the limit is {limits.max_work_tokens}: "
-                           "send fewer or shorter texts, or a smaller max_units", limits.max_work_tokens)
-        expanded = expand_request(normalized, plans)
+            work = await turn.plan(_plan_explanation, clf, normalized, body, limits.max_work_tokens)
+        except TooMuchWork as err:
+            raise ApiError(413, "too_much_work", f"explaining this request needs {err.describe()} encoder tokens (each "
+                           "text is scored whole and once without each of its units, by the model and its prior); the "
+                           f"limit is {limits.max_work_tokens}: send fewer or shorter texts, or a smaller max_units",
+                           limits.max_work_tokens) from None
         examples = [e.model_dump() for e in body.examples] if body.examples else None
         call = functools.partial(_explain_texts, clf, body, examples, batch_size)
         # one unit of the fair queue (never sliced), costing every occluded variant's tokens, charged to this client
-        job = Job([f"explain {len(expanded.texts)} variants"], [[]], body.multi_label, 0.5, work=work, call=call,
-                  client=client_id(request.scope))
-        return JSONResponse({"results": await _submit_mapped(batcher, job, request, limits.request_timeout_s)})
+        job = Job(["explain"], [[]], body.multi_label, 0.5, work=work, call=call)
+        return JSONResponse({"results": await turn.submit(job)})
+
+
+def _plan_explanation(clf: Any, normalized: Any, body: ExplainRequest, budget: int) -> int:
+    """Encoder tokens of an explanation: every occluded variant through the model and the prior (a thread)."""
+    from ..explanation import ExplainOptions, expand_request, plan_explanations
+    from ..processing import WindowPolicy
+
+    options = ExplainOptions(body.unit, body.max_units, body.chunk_tokens)
+    plans = plan_explanations(clf.engine, normalized, WindowPolicy(clf.max_length), options)
+    work = sum(plan.work for plan in plans)
+    if work > budget:
+        raise TooMuchWork(work, exact=True)
+    expanded = expand_request(normalized, plans)
+    work += sum(prior_text_tokens(clf, expanded.texts, budget, work))
+    return work + prior_label_tokens(clf, [label for labels in normalized.labels for label in labels], budget, work)
+
+
+@dataclasses.dataclass
+class _Turn:
+    """One request's way through the server: its client, its deadline (from its arrival: planning counts), and
+    the planner and queue it uses, with their errors mapped to API errors."""
+
+    batcher: MicroBatcher
+    planner: Planner
+    request: Request
+    limits: Limits
+    client: str | None = None
+    deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.client = client_id(self.request.scope)
+        self.deadline = asyncio.get_running_loop().time() + self.limits.request_timeout_s
+
+    async def plan(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the planning executor; ``ValueError``/``TypeError`` are the request's fault (422)."""
+        try:
+            return await self.planner.run(fn, *args, deadline=self.deadline, expired=self.batcher.until_expired)
+        except (ValueError, TypeError) as err:
+            raise ApiError(422, "invalid_input", str(err)) from None
+        except (DeadlinePassed, Overloaded, ShuttingDown) as err:
+            raise _mapped(err, self.limits.request_timeout_s) from None
+
+    async def submit(self, job: Job) -> list[Any]:
+        """The job's results from the fair queue, charged to this client, within what is left of the deadline."""
+        job.client = self.client
+        remaining = self.deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise _mapped(DeadlinePassed(), self.limits.request_timeout_s)
+        return await _submit_mapped(self.batcher, job, self.request, remaining, self.limits.request_timeout_s)
+
+
+def _mapped(err: Exception, timeout: float) -> ApiError:
+    if isinstance(err, Overloaded):
+        return ApiError(503, "overloaded", str(err), err.limit)
+    if isinstance(err, ShuttingDown):
+        return ApiError(503, "shutting_down", str(err))
+    return ApiError(504, "timeout", f"the request was not answered within {timeout:g} s", timeout)
+
+
+async def _build_label_index(clf: Any, labels: list[str], name: str, turn: _Turn) -> Any:
+    """A label set's ``LabelIndex``: its work counted first (413 over ``max_label_set_tokens``), then its labels
+    encoded in slices through the fair queue, so an upload takes turns with everyone else's requests."""
+    import numpy as np
+
+    from ..shortlist import LabelIndex
+
+    limit = turn.limits.max_label_set_tokens
+    encoder = clf.label_encoder()
+    try:
+        costs = await turn.plan(label_prompt_tokens, encoder, labels, limit)
+    except TooMuchWork as err:
+        raise ApiError(413, "too_much_work", f"label set {name!r} needs {err.describe()} encoder tokens to embed its "
+                       f"labels; the limit for an upload is {limit}: send fewer or shorter labels, or register it at "
+                       "startup (uniclass serve --label-set NAME=FILE)", limit) from None
+    job = Job(list(labels), [[] for _ in labels], True, 0.5, work=sum(costs), text_work=list(costs),
+              slices=functools.partial(_encode_labels, encoder, labels))
+    vectors = await turn.submit(job)
+    return LabelIndex(labels, np.stack(vectors), encoder.name, encoder=encoder)
+
+
+def _encode_labels(encoder: Any, labels: list[str], start: int, stop: int) -> list[Any]:
+    """Vectors of ``labels[start:stop]`` (one slice of an upload, on the model thread)."""
+    return list(encoder.encode_labels(labels[start:stop]))
 
 
 def _explain_texts(clf: Any, body: ExplainRequest, examples: list[dict[str, Any]] | None, batch_size: int) -> list[Any]:
@@ -420,14 +502,13 @@ def _explain_texts(clf: Any, body: ExplainRequest, examples: list[dict[str, Any]
     return [e.to_dict() for e in explanations]
 
 
-async def _submit_mapped(batcher: MicroBatcher, job: Job, request: Request, timeout: float) -> list[Any]:
+async def _submit_mapped(batcher: MicroBatcher, job: Job, request: Request, timeout: float,
+                         configured: float | None = None) -> list[Any]:
     """``_submit`` with the queue's and the classifier's errors mapped to API errors (503, 422)."""
     try:
-        return await _submit(batcher, job, request, timeout)
-    except Overloaded as err:
-        raise ApiError(503, "overloaded", str(err), err.limit) from None
-    except ShuttingDown as err:
-        raise ApiError(503, "shutting_down", str(err)) from None
+        return await _submit(batcher, job, request, timeout, configured)
+    except (Overloaded, ShuttingDown) as err:
+        raise _mapped(err, timeout) from None
     except (ValueError, TypeError) as err:
         raise ApiError(422, "invalid_input", str(err)) from None
 
@@ -440,8 +521,10 @@ def _default_threshold(clf: Classifier) -> float | dict[str, float]:
     return resolve_threshold(None, clf.calibration)
 
 
-async def _submit(batcher: MicroBatcher, job: Job, request: Request, timeout: float) -> list[Any]:
-    """The job's results, unless the client hangs up (its work is then dropped) or ``timeout`` passes (504)."""
+async def _submit(batcher: MicroBatcher, job: Job, request: Request, timeout: float,
+                  configured: float | None = None) -> list[Any]:
+    """The job's results, unless the client hangs up (its work is then dropped) or ``timeout`` passes (504;
+    ``configured``: the request timeout the message names, when ``timeout`` is what was left of it)."""
     submitted = asyncio.ensure_future(batcher.submit(job))
     gone = asyncio.ensure_future(_disconnected(request))
     try:
@@ -453,7 +536,8 @@ async def _submit(batcher: MicroBatcher, job: Job, request: Request, timeout: fl
     submitted.cancel()  # cancels the job's future: the worker skips it before it reaches the model
     if gone in done:
         raise ApiError(499, "client_closed", "the client closed the connection")
-    raise ApiError(504, "timeout", f"the request was not answered within {timeout:g} s", timeout)
+    configured = timeout if configured is None else configured
+    raise ApiError(504, "timeout", f"the request was not answered within {configured:g} s", configured)
 
 
 async def _disconnected(request: Request) -> None:
@@ -464,24 +548,11 @@ async def _disconnected(request: Request) -> None:
             return
 
 
-class _TooMuchWork(Exception):
-    """The request's work is over the budget; planning stopped once that was certain."""
-
-    def __init__(self, counted: int, planned: int, texts: int):
-        super().__init__(counted)
-        self.counted, self.planned, self.texts = counted, planned, texts
-
-    def describe(self) -> str:
-        if self.planned == self.texts:
-            return str(self.counted)
-        return f"more than {self.counted} (counted over its first {self.planned} of {self.texts} texts)"
-
-
 def _plan_work(clf: Any, request: Any, budget: int) -> list[int]:
     """Encoder tokens each text costs: every window of every label group (linear planning).
 
     Texts are planned in slices of 1, 2, 4, ... and planning stops as soon as the total is over ``budget``
-    (``_TooMuchWork``), so refusing a request costs about the budget's worth of planning, never the whole of a
+    (``TooMuchWork``), so refusing a request costs about the budget's worth of planning, never the whole of a
     huge request. Raises ``ValueError`` for inputs that cannot be fitted (a prompt leaving no room), so such a
     request fails alone with a 422 before it is queued (after planning one text), instead of failing the
     merged batch it would join.
@@ -496,8 +567,23 @@ def _plan_work(clf: Any, request: Any, budget: int) -> list[int]:
         for plan in clf.engine.plan(request, policy, items):
             work.append(sum(len(s.input_ids) + len(s.class_input_ids or ()) for s in plan.segments))
         if sum(work) > budget:
-            raise _TooMuchWork(sum(work), len(work), n)
+            raise TooMuchWork(sum(work), len(work), n)
         start, size = items.stop, size * 2
+    return work
+
+
+def _plan_request(clf: Any, request: Any, budget: int, passes: int = 1) -> list[int]:
+    """Per text, every encoder token a classify request costs: the model's windows (``passes`` times under
+    label-order averaging), the prior's embedding of the text, and (charged to the first text) the prior's
+    embeddings of labels it has not cached (``serve.work``). Raises ``TooMuchWork`` over ``budget``."""
+    try:
+        work = [w * passes for w in _plan_work(clf, request, budget // passes)]
+    except TooMuchWork as err:
+        err.counted *= passes
+        raise
+    total = sum(work)
+    work = [w + t for w, t in zip(work, prior_text_tokens(clf, request.texts, budget, total), strict=True)]
+    work[0] += prior_label_tokens(clf, [label for labels in request.labels for label in labels], budget, sum(work))
     return work
 
 
@@ -551,11 +637,15 @@ def _describe(name: str, index: Any) -> dict[str, Any]:
     return {"name": name, "labels": len(index), "k": index.k or default_k(len(index)), "retriever": index.retriever}
 
 
-async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf: Any, limits: Limits) -> Any:
-    """The labels of the request: as sent, or per text the shortlist of a registered label set.
+async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf: Any, limits: Limits,
+                          turn: _Turn) -> tuple[Any, int]:
+    """The labels of the request (as sent, or per text the shortlist of a label list or a registered label set),
+    and the encoder tokens shortlisting cost.
 
-    With a label set the model scores ``k`` labels per text, so the request's work is planned (and limited by
-    ``max_labels`` and the work budget) on those ``k``, not on the whole set.
+    With a shortlist the model scores ``k`` labels per text, so the request's scoring is planned (and limited by
+    ``max_labels`` and the work budget) on those ``k``, not on the whole set. Shortlisting itself (embedding the
+    texts, and the labels of a list whose vectors are not cached) is counted and checked against the budget
+    before it runs, and runs as one turn of the fair queue charged to the client.
     """
     if (body.labels is None) == (body.label_set is None):  # reported like a schema error, at the field
         missing = body.labels is None
@@ -566,7 +656,7 @@ async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf
         }])
     if body.label_set is None:
         if body.shortlist is None:
-            return body.labels
+            return body.labels, 0
         if isinstance(body.labels, dict) or (body.labels and isinstance(body.labels[0], list)):
             raise ApiError(422, "invalid_input", "shortlist needs one flat label list shared by all texts (not a tree)")
         if len(body.labels) > limits.max_labels:  # larger sets are registered once (their vectors are kept)
@@ -585,12 +675,28 @@ async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf
         raise ApiError(422, "too_many_labels", f"shortlist={k} labels per text; the limit is {limits.max_labels}",
                        limits.max_labels)
     if not body.texts:
-        return list(getattr(source, "labels", source))[:1]  # nothing to shortlist; validated as a plain list
+        return list(getattr(source, "labels", source))[:1], 0  # nothing to shortlist; validated as a plain list
+    if len(body.texts) > limits.max_texts:
+        raise ApiError(422, "too_many_texts", f"{len(body.texts)} texts in one request; the limit is {limits.max_texts}",
+                       limits.max_texts)
+    registered = not isinstance(source, list)
+    encoder = (getattr(source, "encoder", None) if registered else None) or clf.label_encoder()
     try:
-        labels, _ = await asyncio.to_thread(clf.shortlist_labels, body.texts, source, k)
-    except (ValueError, TypeError) as err:
-        raise ApiError(422, "invalid_input", str(err)) from None
-    return labels
+        work = await turn.plan(retrieval_tokens, clf, encoder, list(body.texts), None if registered else list(source),
+                               limits.max_work_tokens)
+    except TooMuchWork as err:
+        raise ApiError(413, "too_much_work", f"shortlisting this request needs {err.describe()} encoder tokens (its "
+                       f"texts, and labels not yet embedded); the limit is {limits.max_work_tokens}: send fewer texts "
+                       "or labels, or register the labels once with PUT /v1/label-sets/{name}",
+                       limits.max_work_tokens) from None
+    call = functools.partial(_shortlist, clf, list(body.texts), source, k)
+    labels = (await turn.submit(Job(["shortlist"], [[]], True, 0.5, work=work, call=call)))[0]
+    return labels, work
+
+
+def _shortlist(clf: Any, texts: list[str], source: Any, k: int | str) -> list[Any]:
+    """Per text its shortlisted labels, as the one result of a fair-queue job (runs on the model thread)."""
+    return [clf.shortlist_labels(texts, source, k)[0]]
 
 
 def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float | dict[str, float],
