@@ -257,9 +257,7 @@ def create_app(
     app.add_middleware(_Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s,
                        pacer=RefusalPacer(limits.refusal_share))
     if cors_origins:
-        from starlette.middleware.cors import CORSMiddleware
-
-        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+        app.add_middleware(_json_cors(), allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
     app.add_middleware(_Measure, metrics=metrics)
     return app
@@ -981,6 +979,22 @@ def _replay(body: bytes, original: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive
+
+
+def _json_cors() -> type:
+    from starlette.middleware.cors import CORSMiddleware
+
+    class JsonCORS(CORSMiddleware):
+        """Starlette's CORS middleware, whose refused preflight (plain text) is the common JSON error body."""
+
+        def preflight_response(self, request_headers: Any) -> Response:
+            response = super().preflight_response(request_headers)
+            if response.status_code != 400:
+                return response
+            reason = bytes(response.body).decode("utf-8", "replace")
+            return error_response(400, "cors_refused", f"CORS preflight refused: {reason}")
+
+    return JsonCORS
 
 
 class _Measure:
