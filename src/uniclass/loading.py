@@ -85,7 +85,12 @@ def load_torch(
     if not (folder / WEIGHTS_FILE).is_file() and (folder / "model.onnx").is_file():
         raise FileNotFoundError(f"{folder} is an ONNX export without torch weights: load it with backend='onnx'")
     check_tokenizer_file(folder)
-    model = GLiClassModel(config, init_weights=False)
+    try:
+        model = GLiClassModel(config, init_weights=False)
+    except (RuntimeError, ValueError, TypeError) as err:  # e.g. a negative size: torch's error, many lines deep
+        raise ValueError(f"{folder / 'config.json'}: cannot build the model it describes ({err})") from None
+    if (folder / WEIGHTS_FILE).exists() and not (folder / WEIGHTS_FILE).is_file():
+        raise ValueError(f"{folder / WEIGHTS_FILE} is not a file (a directory?): it should be the model's weights")
     if not (folder / WEIGHTS_FILE).is_file() and is_delta_folder(folder):
         # stored as a delta over a backbone installed from a registry (modeling/delta.py): rebuilt in full here
         model.load_state_dict_checked(load_delta_state(folder))
@@ -93,7 +98,8 @@ def load_torch(
         try:
             model.load_weights(folder / WEIGHTS_FILE)
         except Exception as err:  # safetensors' own error type is not a ValueError: make it one line
-            if isinstance(err, (ValueError, TypeError, OSError)) or type(err).__name__ != "SafetensorError":
+            unnamed_os_error = isinstance(err, OSError) and not getattr(err, "filename", None)
+            if not unnamed_os_error and type(err).__name__ != "SafetensorError":
                 raise
             raise ValueError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file, truncated or corrupt ({err})") from None
     tokenizer = load_tokenizer(folder)
@@ -134,7 +140,12 @@ def load_calibration(folder: Path, prior: bool) -> Calibration | None:
 
     if not prior and (folder / PRIOR_FILE).is_file():
         return None
-    return Calibration.load(folder)
+    from .evaluation.calibration import CALIBRATION_FILE
+
+    try:
+        return Calibration.load(folder)
+    except (ValueError, TypeError, OSError) as err:  # e.g. JSONDecodeError: name the file
+        raise ValueError(f"{folder / CALIBRATION_FILE}: not a valid calibration file ({err})") from None
 
 
 def load_onnx(folder: Path, *, quantized: bool = False, num_threads: int | None = None, prior: bool = True) -> LoadedParts:
@@ -268,6 +279,10 @@ def load_tokenizer(name: str | Path) -> Any:
     hf_logging.set_verbosity_error()
     try:
         return AutoTokenizer.from_pretrained(str(name))
+    except Exception as err:  # tokenizers raises a bare Exception for a broken tokenizer.json: name the file
+        if not Path(name).is_dir() or isinstance(err, (ImportError, FileNotFoundError)):
+            raise
+        raise ValueError(f"{Path(name) / 'tokenizer.json'}: cannot be loaded as a tokenizer ({err})") from None
     finally:
         hf_logging.set_verbosity(level)
 
