@@ -828,6 +828,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        unparsed = _unparsed_json(err)
+        if unparsed is not None:
+            return error_response(422, "invalid_json", f"the body is not valid JSON ({unparsed})")
         code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
         return error_response(err.status_code, code, str(err.detail))
 
@@ -835,6 +838,23 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def crashed(request: Request, err: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s", request.url.path)
         return error_response(500, "internal_error", f"{type(err).__name__}: {err}")
+
+
+def _unparsed_json(err: StarletteHTTPException) -> str | None:
+    """Why FastAPI could not parse a body as JSON, when its generic 400 hides it (the cause is kept): bytes that
+    are not UTF-8 (a compressed body, say), nesting deeper than the parser recurses, a number too long to
+    convert. None for other errors."""
+    cause = err.__cause__
+    if err.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        hint = "; a compressed body? send plain JSON" if cause.object[:2] == b"\x1f\x8b" else ""
+        return f"at byte {cause.start}: not UTF-8{hint}"
+    if isinstance(cause, RecursionError):
+        return "it is nested too deeply to parse"
+    if isinstance(cause, ValueError):
+        return str(cause).split(";")[0]
+    return None
 
 
 # ====================================================================== middleware (plain ASGI: cheap, and sees every request)
