@@ -56,3 +56,18 @@ def test_overlapping_exclusive_groups_are_refused(client: Any) -> None:
     body = {"texts": ["a"], "labels": ["x", "y", "z"], "groups": [["x", "y"], ["y", "z"]]}
     response = client.post("/v1/classify", json=body)
     assert response.status_code == 422 and "groups[0] and groups[1]" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_work_offline(client: Any, page: str) -> None:
+    """The docs pages load Swagger UI / ReDoc from the server itself (fastapi-offline), not from a CDN."""
+    import re
+
+    html = client.get(page).text
+    sources = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)["\']', html) + re.findall(r"url:\s*'([^']+)'", html)
+    assert sources, html
+    assert not [s for s in sources if re.match(r"(https?:)?//", s)], sources
+    assert "cdn.jsdelivr" not in html and "unpkg.com" not in html
+    for source in sources:
+        if source.endswith((".js", ".css")):
+            assert client.get(source).status_code == 200, source

@@ -241,7 +241,7 @@ def create_app(
             await batcher.stop()
             planner.stop()
 
-    app = FastAPI(
+    app = _fastapi(
         title="uniclass",
         version=__version__,
         description="Zero-shot text classification with a GLiClass model. Errors: {\"error\": {\"code\", \"message\"}}.",
@@ -261,6 +261,17 @@ def create_app(
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
     app.add_middleware(_Measure, metrics=metrics)
     return app
+
+
+def _fastapi(**options: Any) -> FastAPI:
+    """The FastAPI app, with /docs and /redoc served from the installed fastapi-offline package's Swagger UI and
+    ReDoc assets instead of a CDN, so the API docs work on a machine without internet access."""
+    try:
+        from fastapi_offline import FastAPIOffline
+    except ImportError:  # pragma: no cover - part of the serve extra; without it the docs pages load from a CDN
+        logger.warning("fastapi-offline is not installed: /docs loads Swagger UI from a CDN (pip install 'uniclass[serve]')")
+        return FastAPI(**options)
+    return FastAPIOffline(**options)
 
 
 def check_api_key(api_key: str | None) -> None:
