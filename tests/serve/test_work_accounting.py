@@ -177,3 +177,27 @@ def test_the_model_thread_runs_upload_slices_in_order() -> None:
     results = asyncio.run(scenario())
     assert [int(r[0]) for r in results] == list(range(25))
     assert len(calls) > 5 and all(stop - start <= 3 for start, stop in calls)
+
+
+def test_one_client_plans_one_request_at_a_time() -> None:
+    """A client's plans run one after another, so another client always finds a planning thread free."""
+    from uniclass.serve.planning import Planner
+
+    async def scenario() -> tuple[float, float]:
+        planner = Planner(threads=2, max_pending=8)
+        planner.start()
+        loop = asyncio.get_running_loop()
+        try:
+            slow = [asyncio.ensure_future(planner.run(time.sleep, 0.5, deadline=loop.time() + 5, client="a"))
+                    for _ in range(3)]
+            await asyncio.sleep(0.05)
+            started = loop.time()
+            await planner.run(sum, [1], deadline=loop.time() + 5, client="b")
+            other = loop.time() - started
+            await asyncio.gather(*slow)
+            return other, loop.time() - started
+        finally:
+            planner.stop()
+
+    other, total = asyncio.run(scenario())
+    assert other < 0.3 and total > 1.2  # b at once; a's three plans one after another

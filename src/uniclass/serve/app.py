@@ -453,7 +453,8 @@ class _Turn:
     async def plan(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on the planning executor; ``ValueError``/``TypeError`` are the request's fault (422)."""
         try:
-            return await self.planner.run(fn, *args, deadline=self.deadline, expired=self.batcher.until_expired)
+            return await self.planner.run(fn, *args, deadline=self.deadline, expired=self.batcher.until_expired,
+                                          client=self.client)
         except (ValueError, TypeError) as err:
             raise ApiError(422, "invalid_input", str(err)) from None
         except (DeadlinePassed, Overloaded, ShuttingDown) as err:
@@ -484,9 +485,8 @@ async def _build_label_index(clf: Any, labels: list[str], name: str, turn: _Turn
     from ..shortlist import LabelIndex
 
     limit = turn.limits.max_label_set_tokens
-    encoder = clf.label_encoder()
-    try:
-        costs = await turn.plan(label_prompt_tokens, encoder, labels, limit)
+    try:  # the encoder is made on the planning thread too: the first one loads a model (seconds)
+        encoder, costs = await turn.plan(_upload_plan, clf, labels, limit)
     except TooMuchWork as err:
         raise ApiError(413, "too_much_work", f"label set {name!r} needs {err.describe()} encoder tokens to embed its "
                        f"labels; the limit for an upload is {limit}: send fewer or shorter labels, or register it at "
@@ -495,6 +495,12 @@ async def _build_label_index(clf: Any, labels: list[str], name: str, turn: _Turn
               slices=functools.partial(_encode_labels, encoder, labels))
     vectors = await turn.submit(job)
     return LabelIndex(labels, np.stack(vectors), encoder.name, encoder=encoder)
+
+
+def _upload_plan(clf: Any, labels: list[str], limit: int) -> tuple[Any, list[int]]:
+    """The retriever an upload is encoded with, and each label's tokens (``TooMuchWork`` over ``limit``)."""
+    encoder = clf.label_encoder()
+    return encoder, label_prompt_tokens(encoder, labels, limit)
 
 
 def _encode_labels(encoder: Any, labels: list[str], start: int, stop: int) -> list[Any]:
@@ -689,10 +695,9 @@ async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf
         raise ApiError(422, "too_many_texts", f"{len(body.texts)} texts in one request; the limit is {limits.max_texts}",
                        limits.max_texts)
     registered = not isinstance(source, list)
-    encoder = (getattr(source, "encoder", None) if registered else None) or clf.label_encoder()
     try:
-        work = await turn.plan(retrieval_tokens, clf, encoder, list(body.texts), None if registered else list(source),
-                               limits.max_work_tokens)
+        work = await turn.plan(_retrieval_plan, clf, source if registered else None, list(body.texts),
+                               None if registered else list(source), limits.max_work_tokens)
     except TooMuchWork as err:
         raise ApiError(413, "too_much_work", f"shortlisting this request needs {err.describe()} encoder tokens (its "
                        f"texts, and labels not yet embedded); the limit is {limits.max_work_tokens}: send fewer texts "
@@ -701,6 +706,13 @@ async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf
     call = functools.partial(_shortlist, clf, list(body.texts), source, k)
     labels = (await turn.submit(Job(["shortlist"], [[]], True, 0.5, work=work, call=call)))[0]
     return labels, work
+
+
+def _retrieval_plan(clf: Any, index: Any, texts: list[str], labels: list[str] | None, budget: int) -> int:
+    """Encoder tokens of shortlisting (``serve.work.retrieval_tokens``), on a planning thread: making the
+    retriever may load a model the first time."""
+    encoder = (getattr(index, "encoder", None) if index is not None else None) or clf.label_encoder()
+    return retrieval_tokens(clf, encoder, texts, labels, budget)
 
 
 def _shortlist(clf: Any, texts: list[str], source: Any, k: int | str) -> list[Any]:

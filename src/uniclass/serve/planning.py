@@ -3,7 +3,8 @@
 Planning used to share asyncio's default thread pool with everything else that runs in a thread, so a few slow
 jobs there (label-set uploads) held every classify request before its deadline even started. Here planning has
 its own threads (``threads``), at most ``max_pending`` plans wait or run at once (more: ``Overloaded``, HTTP
-503), and a plan is abandoned when the request's deadline passes (``DeadlinePassed``, HTTP 504) or the shutdown
+503), one client (remote address) has at most one plan running at a time (its others wait their turn, so one
+client cannot hold every planning thread, e.g. while the first upload loads a retriever model), and a plan is abandoned when the request's deadline passes (``DeadlinePassed``, HTTP 504) or the shutdown
 deadline does (``ShuttingDown``, HTTP 503). Planning stops once a request is certain to be over its budget, so
 an abandoned plan finishes soon in its thread; it still holds its slot until then.
 
@@ -41,6 +42,7 @@ class Planner:
     def __init__(self, threads: int = 2, max_pending: int = 64):
         self.threads, self.max_pending, self.pending = threads, max_pending, 0
         self._pool: ThreadPoolExecutor | None = None
+        self._turns: dict[Any, tuple[asyncio.Lock, int]] = {}  # client -> (its lock, plans waiting on it)
 
     def start(self) -> None:
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="uniclass-plan")
@@ -51,11 +53,36 @@ class Planner:
             self._pool = None
 
     async def run(self, fn: Callable[..., T], *args: Any, deadline: float,
-                  expired: Callable[[], Awaitable[None]] | None = None) -> T:
-        """``fn(*args)`` on a planning thread; raises ``DeadlinePassed`` at ``deadline`` (the loop's clock),
-        ``ShuttingDown`` when ``expired()`` returns first, ``Overloaded`` when ``max_pending`` plans are running."""
+                  expired: Callable[[], Awaitable[None]] | None = None, client: Any = None) -> T:
+        """``fn(*args)`` on a planning thread, after ``client``'s earlier plans; raises ``DeadlinePassed`` at
+        ``deadline`` (the loop's clock), ``ShuttingDown`` when ``expired()`` returns first, ``Overloaded`` when
+        ``max_pending`` plans are waiting or running."""
         if self._pool is None:
             raise RuntimeError("Planner.start() was not called")
+        if self.pending >= self.max_pending:
+            raise Overloaded(self.max_pending, "requests being planned")
+        lock, waiting = self._turns.get(client) or (asyncio.Lock(), 0)
+        self._turns[client] = (lock, waiting + 1)
+        try:
+            await asyncio.wait_for(lock.acquire(), max(0.0, deadline - asyncio.get_running_loop().time()))
+        except TimeoutError:
+            self._leave(client)
+            raise DeadlinePassed() from None
+        try:
+            return await self._run(fn, args, deadline, expired)
+        finally:
+            lock.release()
+            self._leave(client)
+
+    def _leave(self, client: Any) -> None:
+        lock, waiting = self._turns[client]
+        if waiting <= 1:
+            del self._turns[client]
+        else:
+            self._turns[client] = (lock, waiting - 1)
+
+    async def _run(self, fn: Callable[..., T], args: tuple[Any, ...], deadline: float,
+                   expired: Callable[[], Awaitable[None]] | None) -> T:
         if self.pending >= self.max_pending:
             raise Overloaded(self.max_pending, "requests being planned")
         loop = asyncio.get_running_loop()
