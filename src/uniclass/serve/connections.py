@@ -70,7 +70,6 @@ def default_protocol() -> type:
     """uvicorn's HTTP protocol class as ``http="auto"`` picks it: httptools when installed, else h11."""
     try:
         import httptools  # noqa: F401
-
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
         return HttpToolsProtocol

@@ -118,3 +118,57 @@ def _max_length_of(encoder: Any) -> int:
 
 def _prior_max_length(prior: Any) -> int:
     return int(getattr(prior.embedder, "max_length", None) or prior.spec.max_length)
+
+
+def plan_windows(clf: Any, request: Any, budget: int) -> list[int]:
+    """Encoder tokens each text costs: every window of every label group (linear planning).
+
+    Texts are planned in slices of 1, 2, 4, ... and planning stops as soon as the total is over ``budget``
+    (``TooMuchWork``), so refusing a request costs about the budget's worth of planning, never the whole of a
+    huge request. Raises ``ValueError`` for inputs that cannot be fitted (a prompt leaving no room), so such a
+    request fails alone with a 422 before it is queued (after planning one text), instead of failing the
+    merged batch it would join.
+    """
+    from ..processing import WindowPolicy
+
+    policy = WindowPolicy(clf.max_length)
+    work: list[int] = []
+    start, size, n = 0, 1, len(request.texts)
+    while start < n:
+        items = range(start, min(n, start + size))
+        for plan in clf.engine.plan(request, policy, items):
+            work.append(sum(len(s.input_ids) + len(s.class_input_ids or ()) for s in plan.segments))
+        if sum(work) > budget:
+            raise TooMuchWork(sum(work), len(work), n)
+        start, size = items.stop, size * 2
+    return work
+
+
+def plan_classify(clf: Any, request: Any, budget: int, passes: int = 1) -> list[int]:
+    """Per text, every encoder token a classify request costs: the model's windows (``passes`` times under
+    label-order averaging), the prior's embedding of the text, and (charged to the first text) the prior's
+    embeddings of labels it has not cached (``serve.work``). Raises ``TooMuchWork`` over ``budget``."""
+    try:
+        work = [w * passes for w in plan_windows(clf, request, budget // passes)]
+    except TooMuchWork as err:
+        err.counted *= passes
+        raise
+    total = sum(work)
+    work = [w + t for w, t in zip(work, prior_text_tokens(clf, request.texts, budget, total), strict=True)]
+    work[0] += prior_label_tokens(clf, [label for labels in request.labels for label in labels], budget, sum(work))
+    return work
+
+
+def plan_explanation(clf: Any, normalized: Any, body: Any, budget: int) -> int:
+    """Encoder tokens of an explanation: every occluded variant through the model and the prior (a thread)."""
+    from ..explanation import ExplainOptions, expand_request, plan_explanations
+    from ..processing import WindowPolicy
+
+    options = ExplainOptions(body.unit, body.max_units, body.chunk_tokens)
+    plans = plan_explanations(clf.engine, normalized, WindowPolicy(clf.max_length), options)
+    work = sum(plan.work for plan in plans)
+    if work > budget:
+        raise TooMuchWork(work, exact=True)
+    expanded = expand_request(normalized, plans)
+    work += sum(prior_text_tokens(clf, expanded.texts, budget, work))
+    return work + prior_label_tokens(clf, [label for labels in normalized.labels for label in labels], budget, work)
