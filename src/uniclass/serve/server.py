@@ -69,10 +69,17 @@ def _exit_now() -> None:
     os._exit(0)
 
 
-def exit_without_waiting_for_threads() -> None:
-    """End the process now if a non-daemon thread (a model call, a plan) would hold it at interpreter exit:
-    Python joins executor threads, and a long model call would overrun the shutdown deadline."""
-    busy = [t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()]
-    if busy:
-        logging.shutdown()
-        os._exit(0)
+def exit_without_waiting_for_threads(status: int = 0) -> None:
+    """End the process now, after flushing its output: Python's normal exit joins executor threads (a model
+    call still running would hold it) and then tears down the interpreter, which with a model loaded took
+    seconds on a busy machine; daemon threads (the shutdown watchdog) cannot run during that teardown, so
+    only exiting here keeps the shutdown deadline."""
+    import sys
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
