@@ -184,8 +184,6 @@ def read_labels(args: argparse.Namespace) -> list[str] | dict[str, Any]:
 
 def _check_not_the_input(args: argparse.Namespace) -> None:
     """Writing the output over the input would destroy it (the input is still being read): refuse."""
-    from pathlib import Path
-
     if not args.input or not args.output:
         return
     source, target = _resolved(args.input, "--input"), _resolved(args.output, "--output")

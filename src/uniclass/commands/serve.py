@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Any
 
 from ._options import add_backend_options, backend_options
 
@@ -106,7 +105,11 @@ def run(args: argparse.Namespace) -> int:
         raise ImportError(f"uniclass serve needs fastapi and uvicorn: pip install 'uniclass[serve]' ({err})") from err
     from ..serve.app import create_app
     from ..serve.limits import Limits
-    from ..serve.server import exit_without_waiting_for_threads, graceful_server, server_config
+    from ..serve.server import (
+        exit_without_waiting_for_threads,
+        graceful_server,
+        server_config,
+    )
 
     limits = Limits(
         max_texts=args.max_texts, max_labels=args.max_labels, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes,

@@ -52,8 +52,16 @@ logger = logging.getLogger("uniclass.serve")
 
 # names kept for code written against the single-module app
 _Guard, _plan_request, _plan_work = Guard, plan_classify, plan_windows
-__all__ = ["ApiError", "ClassifyRequest", "Service", "check_api_key", "client_id", "create_app", "error_response",
-           "_prepare_job"]
+__all__ = [
+    "ApiError",
+    "ClassifyRequest",
+    "Service",
+    "_prepare_job",
+    "check_api_key",
+    "client_id",
+    "create_app",
+    "error_response",
+]
 
 
 def create_app(
