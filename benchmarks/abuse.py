@@ -6,7 +6,7 @@ clients' throughput with abuse as a share of theirs without (target >= 0.8) and 
 < 1 s), the abusers' status codes, and the machine's load average before and after (run it on an idle
 machine: the shares are only meaningful when nothing else competes for the cores).
 
-Normal clients connect from 127.0.1.N, the abuser from 127.0.2.1 (Linux routes all of 127/8 to loopback), so the
+Normal clients connect from 127.0.1.N, each pattern's abuser from one address 127.0.2.N (Linux routes all of 127/8 to loopback), so the
 server tells them apart by remote address as it would real clients. Patterns:
 
 - ``uploads``: six concurrent 150-label uploads (PUT /v1/label-sets) from one address, unique labels each time;
@@ -118,15 +118,15 @@ def holder(url: str, deadline: float, half: bool, source: str, statuses: Counter
         sock.close()
 
 
-def abuse_process(url: str, deadline: float, kind: str, clients: int, out: Any) -> None:
+def abuse_process(url: str, deadline: float, kind: str, clients: int, source: str, out: Any) -> None:
     """The pattern's clients as threads of a separate process (their GIL does not slow the normal clients)."""
     statuses: Counter[str] = Counter()
     if kind in ("idle_connections", "half_headers"):
-        threads = [threading.Thread(target=holder, args=(url, deadline, kind == "half_headers", "127.0.2.1", statuses))]
+        threads = [threading.Thread(target=holder, args=(url, deadline, kind == "half_headers", source, statuses))]
     else:
         n = 6 if kind == "uploads" else clients
         # one abusive address (as one hostile client would be), several connections from it
-        threads = [threading.Thread(target=requester, args=(url, deadline, kind, 100 + i, "127.0.2.1", statuses),
+        threads = [threading.Thread(target=requester, args=(url, deadline, kind, 100 + i, source, statuses),
                                     daemon=True) for i in range(n)]
     for thread in threads:
         thread.start()
@@ -135,7 +135,7 @@ def abuse_process(url: str, deadline: float, kind: str, clients: int, out: Any) 
     out.put(dict(statuses))
 
 
-def phase(url: str, args: argparse.Namespace, kind: str | None) -> dict[str, Any]:
+def phase(url: str, args: argparse.Namespace, kind: str | None, source: str = "127.0.2.1") -> dict[str, Any]:
     """Normal clients for ``args.duration`` seconds, with the pattern ``kind`` running (None: alone)."""
     tallies = [Tally() for _ in range(args.clients)]
     context = multiprocessing.get_context("spawn")
@@ -144,7 +144,8 @@ def phase(url: str, args: argparse.Namespace, kind: str | None) -> dict[str, Any
     deadline = started + args.duration
     attack = None
     if kind is not None:
-        attack = context.Process(target=abuse_process, args=(url, deadline, kind, args.abuse_clients, out), daemon=True)
+        attack = context.Process(target=abuse_process, args=(url, deadline, kind, args.abuse_clients, source, out),
+                                 daemon=True)
         attack.start()
         time.sleep(min(1.0, args.duration / 4))  # the pattern is in place before the normal clients are measured
         deadline = time.monotonic() + args.duration
@@ -194,9 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         warm = Tally()
         client(url, time.monotonic() + 2, -1, args, warm, "127.0.1.250")
         results = {}
-        for kind in args.patterns:
+        for n, kind in enumerate(args.patterns):
             alone = phase(url, args, None)
-            attacked = phase(url, args, kind)
+            # each pattern from its own address: the refusal pacing owed for one pattern does not carry over
+            attacked = phase(url, args, kind, f"127.0.2.{n + 1}")
             results[kind] = {
                 "normal_share": round(attacked["throughput_rps"] / alone["throughput_rps"], 3) if alone["throughput_rps"] else None,
                 "normal_p99_ms_with_abuse": attacked["p99_ms"],
