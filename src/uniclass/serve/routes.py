@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from .. import __version__
 from .batcher import Job
 from .errors import ApiError
+from .label_sets import build_label_index
 from .limits import Limits
 from .middleware import Guard
 from .schemas import (
@@ -195,24 +196,38 @@ async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf
         raise ApiError(422, "too_many_texts", f"{len(body.texts)} texts in one request; the limit is {limits.max_texts}",
                        limits.max_texts)
     registered = not isinstance(source, list)
+    if not registered:
+        source = _checked_labels(source)
     try:
-        work = await turn.plan(_retrieval_plan, clf, source if registered else None, list(body.texts),
-                               None if registered else list(source), limits.max_work_tokens)
+        work, text_work = await turn.plan(_retrieval_plan, clf, source if registered else None, list(body.texts),
+                                          None if registered else source, limits.max_work_tokens)
     except TooMuchWork as err:
         raise ApiError(413, "too_much_work", f"shortlisting this request needs {err.describe()} encoder tokens (its "
                        f"texts, and labels not yet embedded); the limit is {limits.max_work_tokens}: send fewer texts "
                        "or labels, or register the labels once with PUT /v1/label-sets/{name}",
                        limits.max_work_tokens) from None
+    if not registered:  # the labels' vectors first, in slices through the fair queue (as an upload's are)
+        source = await build_label_index(clf, source, "labels", turn)
     call = functools.partial(_shortlist, clf, list(body.texts), source, k)
-    labels = (await turn.submit(Job(["shortlist"], [[]], True, 0.5, work=work, call=call)))[0]
+    labels = (await turn.submit(Job(["shortlist"], [[]], True, 0.5, work=text_work, call=call)))[0]
     return labels, work
 
 
-def _retrieval_plan(clf: Any, index: Any, texts: list[str], labels: list[str] | None, budget: int) -> int:
-    """Encoder tokens of shortlisting (``serve.work.retrieval_tokens``), on a planning thread: making the
-    retriever may load a model the first time."""
+def _checked_labels(labels: list[str]) -> list[str]:
+    """A shortlist's label list as ``LabelIndex`` takes it (no empty or duplicate labels), or a 422."""
+    from ..shortlist import check_labels
+
+    try:
+        return check_labels(labels)
+    except (ValueError, TypeError) as err:
+        raise ApiError(422, "invalid_input", f"labels: {err}") from None
+
+
+def _retrieval_plan(clf: Any, index: Any, texts: list[str], labels: list[str] | None, budget: int) -> tuple[int, int]:
+    """Encoder tokens of shortlisting (``serve.work.retrieval_tokens``) in all and for the texts alone, on a
+    planning thread: making the retriever may load a model the first time."""
     encoder = (getattr(index, "encoder", None) if index is not None else None) or clf.label_encoder()
-    return retrieval_tokens(clf, encoder, texts, labels, budget)
+    return retrieval_tokens(clf, encoder, texts, labels, budget), retrieval_tokens(clf, encoder, texts, None)
 
 
 def _shortlist(clf: Any, texts: list[str], source: Any, k: int | str) -> list[Any]:
