@@ -122,6 +122,9 @@ class Checkpoint:
 
     def require_torch_weights(self) -> None:
         """Torch weights, full or as a delta; an ONNX export without them says how to load it instead."""
+        weights = self.path(WEIGHTS_FILE)
+        if weights.exists() and not weights.is_file():
+            raise ValueError(f"{weights} is not a file (a directory?): it should be the model's weights")
         if not self.has_torch_weights and self.is_onnx_export:
             raise FileNotFoundError(f"{self.folder} is an ONNX export without torch weights: load it with backend='onnx'")
 
@@ -141,7 +144,10 @@ class Checkpoint:
         """
         if not prior and self.has_prior:
             return None
-        return Calibration.load(self.folder)
+        try:
+            return Calibration.load(self.folder)
+        except (ValueError, TypeError, OSError) as err:  # e.g. JSONDecodeError: name the file
+            raise ValueError(f"{self.path(CALIBRATION_FILE)}: not a valid calibration file ({err})") from None
 
     def read_json(self, name: str) -> Any:
         """A JSON file of the layout (``delta.json``, ``onnx_parity.json``, ...); a one-line error when invalid."""

@@ -849,6 +849,16 @@ class Classifier:
             self._label_indexes.popitem(last=False)
         return index
 
+    def label_encoder(self, retriever: str | None = None) -> Any:
+        """The retriever that ``label_index`` encodes labels with (``None``: this classifier's default), e.g. to
+        encode a large label set slice by slice and build its ``LabelIndex(labels, vectors, encoder.name)``.
+
+        Example:
+            >>> encoder = clf.label_encoder()  # doctest: +SKIP
+            >>> LabelIndex(labels, encoder.encode_labels(labels), encoder.name, encoder=encoder)  # doctest: +SKIP
+        """
+        return self._retriever(retriever or self._default_retriever())
+
     def fit_shortlist(
         self,
         texts: Sequence[str],

@@ -81,6 +81,7 @@ def _check_groups(groups: Any) -> tuple[tuple[str, ...], ...]:
     if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence):
         raise TypeError("groups must be a list of label lists, e.g. [['positive', 'negative', 'neutral']]")
     out = []
+    owner: dict[str, int] = {}  # label -> the group that has it: a label in two exclusive groups would be lost
     for g, group in enumerate(groups):
         if isinstance(group, (str, bytes)) or not isinstance(group, Sequence):
             raise TypeError(f"groups[{g}] must be a list of labels, got {type(group).__name__}")
@@ -91,6 +92,11 @@ def _check_groups(groups: Any) -> tuple[tuple[str, ...], ...]:
                 raise TypeError(f"groups[{g}] must hold str labels, got {type(label).__name__} ({label!r})")
         if len(set(group)) != len(group):
             raise ValueError(f"groups[{g}] names a label twice")
+        for label in group:
+            if label in owner:
+                raise ValueError(f"{label!r} is in groups[{owner[label]}] and groups[{g}]; exclusive groups must not "
+                                 "overlap (one group's choice would silently remove the other's)")
+            owner[label] = g
         out.append(tuple(group))
     return tuple(out)
 

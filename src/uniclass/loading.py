@@ -87,7 +87,10 @@ def load_torch(
     config = checkpoint.read_config()
     checkpoint.require_torch_weights()
     checkpoint.require_tokenizer()
-    model = GLiClassModel(config, init_weights=False)
+    try:
+        model = GLiClassModel(config, init_weights=False)
+    except (RuntimeError, ValueError, TypeError) as err:  # e.g. a negative size: torch's error, many lines deep
+        raise ValueError(f"{checkpoint.path(CONFIG_FILE)}: cannot build the model it describes ({err})") from None
     if not checkpoint.has_torch_weights and checkpoint.is_delta:
         # stored as a delta over a backbone installed from a registry (modeling/delta.py): rebuilt in full here
         model.load_state_dict_checked(load_delta_state(folder))
@@ -95,7 +98,8 @@ def load_torch(
         try:
             model.load_weights(folder / WEIGHTS_FILE)
         except Exception as err:  # safetensors' own error type is not a ValueError: make it one line
-            if isinstance(err, (ValueError, TypeError, OSError)) or type(err).__name__ != "SafetensorError":
+            unnamed_os_error = isinstance(err, OSError) and not getattr(err, "filename", None)
+            if not unnamed_os_error and type(err).__name__ != "SafetensorError":
                 raise
             raise ValueError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file, truncated or corrupt ({err})") from None
     tokenizer = load_tokenizer(folder)
@@ -245,7 +249,12 @@ def load_tokenizer(name: str | Path) -> Any:
     from .backends import quiet_transformers
 
     with quiet_transformers():
-        return AutoTokenizer.from_pretrained(str(name))
+        try:
+            return AutoTokenizer.from_pretrained(str(name))
+        except Exception as err:  # noqa: BLE001 (tokenizers raises a bare Exception for a broken tokenizer.json)
+            if not Path(name).is_dir() or isinstance(err, (ImportError, FileNotFoundError)):
+                raise
+            raise ValueError(f"{Path(name) / 'tokenizer.json'}: cannot be loaded as a tokenizer ({err})") from None
 
 
 def load_label_tokenizer(folder: Path, config: GLiClassConfig) -> Any:

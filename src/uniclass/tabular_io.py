@@ -101,7 +101,7 @@ def count_rows(path: str | Path, fmt: str, column: str) -> int:
     output is written.
     """
     if fmt == "parquet":
-        return _require("pyarrow.parquet").ParquetFile(path).metadata.num_rows
+        return _parquet_file(Path(path)).metadata.num_rows
     if fmt == "csv":
         try:
             with open(path, newline="", encoding="utf-8") as handle:
@@ -130,8 +130,9 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
 def iter_text_chunks(path: str | Path, fmt: str, column: str, chunk_size: int, skip: int = 0) -> Iterator[list[str]]:
     """The texts of an input file, in chunks, after the first ``skip`` rows (see ``rechunk``).
 
-    Missing values (CSV empty cells, Parquet/JSON nulls) become empty texts so that output row ``i`` always
-    belongs to input row ``i``, which is what makes ``--resume`` line up.
+    An empty CSV cell is an empty text, so that output row ``i`` always belongs to input row ``i`` (which is
+    what makes ``--resume`` line up); a JSON or Parquet null is an error naming its row, as a number is: a
+    missing text is more likely a broken export than an empty one.
     """
     readers = {"jsonl": _iter_jsonl, "csv": _iter_csv, "parquet": _iter_parquet}
     return rechunk(readers[fmt](Path(path), column, chunk_size), chunk_size, skip)
@@ -204,7 +205,7 @@ def _text_of(item: Any, column: str, where: str) -> str:
         raise ValueError(f"{where}: no {column!r} field (choose the field with --text-column)")
     value = item[column]
     if value is None:
-        return ""
+        raise ValueError(f"{where}: {column!r} is null; give a text (\"\" for an empty one) or drop the row")
     if not isinstance(value, str):
         raise TypeError(f"{where}: {column!r} must be a string, got {type(value).__name__}")
     return value
@@ -212,25 +213,52 @@ def _text_of(item: Any, column: str, where: str) -> str:
 
 def _iter_csv(path: Path, column: str, chunk_size: int) -> Iterator[str]:
     pandas = _require("pandas")
-    header = pandas.read_csv(path, nrows=0).columns
+    try:
+        header = pandas.read_csv(path, nrows=0).columns
+    except pandas.errors.EmptyDataError:
+        raise ValueError(f"{path}: the CSV file is empty (it needs a header row naming its columns)") from None
+    except (pandas.errors.ParserError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable CSV file ({_first_line(err)})") from None
     if column not in header:
         raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(map(str, header))}); use --text-column")
     frames = pandas.read_csv(path, usecols=[column], dtype=str, keep_default_na=False, chunksize=chunk_size)
-    for frame in frames:
-        yield from frame[column].tolist()
+    try:
+        for frame in frames:
+            yield from frame[column].tolist()
+    except pandas.errors.ParserError as err:  # e.g. a quote that is never closed
+        raise ValueError(f"{path}: not a readable CSV file ({_first_line(err)})") from None
 
 
 def _iter_parquet(path: Path, column: str, chunk_size: int) -> Iterator[str]:
-    parquet = _require("pyarrow.parquet")
-    handle = parquet.ParquetFile(path)
+    handle = _parquet_file(path)
     names = handle.schema_arrow.names
     if column not in names:
         raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(names)}); use --text-column")
+    row = 0
     for batch in handle.iter_batches(batch_size=chunk_size, columns=[column]):
         for value in batch.column(0).to_pylist():
-            if value is not None and not isinstance(value, str):
+            if value is None:
+                raise ValueError(f"{path}: row {row + 1}: {column!r} is null; give a text (\"\" for an empty one) "
+                                 "or drop the row")
+            if not isinstance(value, str):
                 raise ValueError(f"{path}: column {column!r} must hold strings, got {type(value).__name__}")
-            yield value or ""
+            row += 1
+            yield value
+
+
+def _parquet_file(path: Path) -> Any:
+    """``pyarrow.parquet.ParquetFile``; a file that is not Parquet is a one-line error naming it."""
+    parquet = _require("pyarrow.parquet")
+    try:
+        return parquet.ParquetFile(path)
+    except (OSError, ValueError) as err:  # pyarrow.ArrowInvalid is a ValueError
+        if isinstance(err, OSError) and getattr(err, "filename", None):
+            raise
+        raise ValueError(f"{path}: not a readable Parquet file ({_first_line(err)})") from None
+
+
+def _first_line(err: BaseException) -> str:
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
 
 
 # ====================================================================== resuming

@@ -26,11 +26,19 @@ def free_port() -> int:
 class LiveServer:
     """uvicorn serving ``app`` on a free loopback port in a background thread (a real socket, real HTTP)."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, *, guarded: bool = False):
+        """``guarded``: serve as ``uniclass serve`` does (``serve.server.server_config``: connection limits,
+        header timeout, JSON refusals); else a plain ``uvicorn.Config``."""
         import uvicorn
 
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        if guarded:
+            from uniclass.serve.server import server_config
+
+            config = server_config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        else:
+            config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
 

@@ -266,7 +266,8 @@ def test_planning_stops_once_a_request_is_over_the_budget(clf: Any, monkeypatch:
     """Slices of 1, 2, 4, ... texts: a huge request is refused after about the budget's worth of planning, and a
     request that cannot be fitted after its first text, not after all 128."""
     from uniclass.processing import normalize_request
-    from uniclass.serve.app import _plan_work, _TooMuchWork
+    from uniclass.serve.app import _plan_work
+    from uniclass.serve.work import TooMuchWork as _TooMuchWork
 
     planned: list[int] = []
     real = clf.engine.plan
@@ -295,13 +296,13 @@ def test_lone_surrogate_names_the_field(small: str) -> None:
 def test_second_signal_exits_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
-    from uniclass.commands.serve import GracefulServer
     from uniclass.serve.batcher import MicroBatcher
+    from uniclass.serve.server import graceful_server
 
     exits: list[int] = []
     monkeypatch.setattr(os, "_exit", exits.append)
     batcher = MicroBatcher(lambda **_: [])
-    server = GracefulServer(uvicorn.Config(lambda *a: None), batcher, 3.0)
+    server = graceful_server(uvicorn.Config(lambda *a: None), batcher, 3.0, hard_deadline=False)
     server.handle_exit(15, None)
     assert server.should_exit and batcher.draining and not exits and not server._captured_signals
     server.handle_exit(15, None)
@@ -339,27 +340,32 @@ def test_hung_up_clients_work_is_dropped(clf: Any, monkeypatch: pytest.MonkeyPat
 
 SLOW_SERVER = """
 import sys, time
-import uvicorn
 from uniclass import Classifier
-from uniclass.commands.serve import GracefulServer
 from uniclass.serve.app import create_app
+from uniclass.serve.server import exit_without_waiting_for_threads, graceful_server, server_config
 
 clf = Classifier.from_pretrained(sys.argv[1], device="cpu")
+clf.shortlist_retriever = "model"
 real = clf.classify
 
 def slow(texts, labels, **options):
-    time.sleep(3)
+    time.sleep(30)  # a model call far longer than the shutdown deadline
     return real(texts, labels, **options)
 
 clf.classify = slow
+encoder = clf.label_encoder()
+encode_labels = encoder.encode_labels
+encoder.encode_labels = lambda labels, *a: time.sleep(30) or encode_labels(labels, *a)  # a slow upload slice
 app = create_app(clf, max_wait_ms=0)
-config = uvicorn.Config(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="critical", timeout_graceful_shutdown=5)
-GracefulServer(config, app.state.batcher, 0.5).run()
+config = server_config(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", shutdown_timeout=0.5)
+graceful_server(config, app.state.batcher, 0.5).run()
+exit_without_waiting_for_threads()
 """
 
 
 def test_sigterm_answers_the_rest_with_json_503_and_exits_0(tmp_path: Any) -> None:
-    """SIGTERM with one request in the model and one queued: both get a JSON 503 after --shutdown-timeout, exit 0."""
+    """SIGTERM with one request in the model, one queued and an upload queued: each gets a JSON 503 at
+    --shutdown-timeout, and the process exits 0 within the timeout + 1 s although the model call runs on."""
     import signal
     import subprocess
     import sys
@@ -381,12 +387,15 @@ def test_sigterm_answers_the_rest_with_json_503_and_exits_0(tmp_path: Any) -> No
             except httpx.TransportError:
                 assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
                 time.sleep(0.1)
-        answers: list[Any] = [None, None]
+        answers: list[Any] = [None, None, None]
 
         def client(i: int) -> None:
-            answers[i] = post(url, {"texts": [f"t{i}"], "labels": ["x"]})
+            if i == 2:  # a label-set upload, in its slow slice
+                answers[i] = httpx.put(f"{url}/v1/label-sets/s", json=["a", "b", "c"], timeout=30)
+            else:
+                answers[i] = post(url, {"texts": [f"t{i}"], "labels": ["x"]})
 
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(3)]
         for t in threads:
             t.start()
             time.sleep(0.3)
@@ -399,6 +408,8 @@ def test_sigterm_answers_the_rest_with_json_503_and_exits_0(tmp_path: Any) -> No
             assert answer.status_code == 503 and answer.json()["error"]["code"] == "shutting_down"
             assert answer.headers["retry-after"] == "1"
         assert process.wait(timeout=30) == 0
+        assert time.monotonic() - started < 0.5 + 1.0 + 0.3  # --shutdown-timeout + 1 s (+ the poll's slack)
+        assert "Traceback" not in (process.stderr.read() if process.stderr else "")
     finally:
         if process.poll() is None:
             process.kill()

@@ -56,7 +56,10 @@ class FastTokenizer:
                 f"{folder} has no {TOKENIZER_FILE}: the torch-free path needs the fast tokenizer file "
                 "(`uniclass export onnx` writes it)"
             )
-        tokenizer = Tokenizer.from_file(str(path))
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as err:  # tokenizers raises a bare Exception for a broken file: name it, one line
+            raise ValueError(f"{path}: cannot be loaded as a tokenizer ({err})") from None
         return cls(tokenizer, pad_token=_pad_token(folder, tokenizer), folder=folder)
 
     def __len__(self) -> int:

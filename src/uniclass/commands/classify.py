@@ -221,13 +221,21 @@ def read_labels(args: argparse.Namespace) -> list[str] | dict[str, Any]:
 
 def _check_not_the_input(args: argparse.Namespace) -> None:
     """Writing the output over the input would destroy it (the input is still being read): refuse."""
-    from pathlib import Path
-
     if not args.input or not args.output:
         return
-    source, target = Path(args.input).resolve(), Path(args.output).resolve()
+    source, target = _resolved(args.input, "--input"), _resolved(args.output, "--output")
     if source == target or (target.exists() and source.exists() and source.samefile(target)):
         raise ValueError(f"--output {args.output} is the input file: write the results to another file")
+
+
+def _resolved(path: str, option: str) -> Any:
+    """``path`` with its symlinks resolved; a symlink loop is a one-line error naming the option and the file."""
+    from pathlib import Path
+
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as err:  # Python < 3.13 raises RuntimeError("Symlink loop ..."), later OSError
+        raise ValueError(f"{option} {path}: cannot resolve the path ({err}); is it a symlink loop?") from None
 
 
 def _output_format(args: argparse.Namespace) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Any
 
 from ._options import add_backend_options, backend_options
 
@@ -56,8 +55,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--body-timeout", type=float, default=defaults.body_timeout_s,
                        help="seconds a client has to send the whole request body (slow uploads get 408)")
     serve.add_argument("--timeout-keep-alive", type=float, default=5.0, help="seconds an idle keep-alive connection stays open")
-    serve.add_argument("--limit-concurrency", type=int, default=256,
-                       help="open connections and tasks before new connections get 503 (uvicorn's limit)")
+    serve.add_argument("--limit-concurrency", type=int, default=defaults.max_connections,
+                       help="open connections in all before new ones get a JSON 503")
+    serve.add_argument("--max-connections-per-client", type=int, default=defaults.max_connections_per_client,
+                       help="open connections per remote address before its new ones get a JSON 503")
+    serve.add_argument("--header-timeout", type=float, default=defaults.header_timeout_s,
+                       help="seconds a connection has to send a request's headers (idle ones are closed, half-sent "
+                       "ones get a JSON 408)")
+    serve.add_argument("--max-label-set-tokens", type=int, default=defaults.max_label_set_tokens,
+                       help="work budget of one label-set upload (PUT /v1/label-sets) in encoder tokens; over it: 413")
     serve.add_argument("--shutdown-timeout", type=float, default=10.0,
                        help="on SIGTERM/SIGINT: stop accepting, let queued work finish for this many seconds, answer "
                        "the rest with a JSON 503, exit 0 (a second signal exits at once)")
@@ -113,11 +119,16 @@ def parse_adapters(values: list[str] | None) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     try:
         import fastapi  # noqa: F401
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError as err:
         raise ImportError(f"uniclass serve needs fastapi and uvicorn: pip install 'uniclass[serve]' ({err})") from err
     from ..serve.app import create_app
     from ..serve.limits import Limits
+    from ..serve.server import (
+        exit_without_waiting_for_threads,
+        graceful_server,
+        server_config,
+    )
 
     limits = Limits(
         max_texts=args.max_texts, max_labels=args.max_labels, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes,
@@ -125,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
         client_quantum_tokens=args.client_quantum_tokens, refusal_share=args.refusal_share, max_queue_texts=args.max_queue_texts,
         max_queue_tokens=args.max_queue_tokens, max_work_tokens=args.max_work_tokens, max_prompt_chars=args.max_prompt_chars,
         max_label_chars=args.max_label_chars, max_examples=args.max_examples, request_timeout_s=args.request_timeout,
-        body_timeout_s=args.body_timeout,
+        body_timeout_s=args.body_timeout, max_connections=args.limit_concurrency,
+        max_connections_per_client=args.max_connections_per_client, header_timeout_s=args.header_timeout,
+        max_label_set_tokens=args.max_label_set_tokens,
     )
     for name in ("timeout_keep_alive", "limit_concurrency", "shutdown_timeout"):
         if getattr(args, name) <= 0:
@@ -141,30 +154,8 @@ def run(args: argparse.Namespace) -> int:
         cors_origins=args.cors_origin, label_sets=parse_label_sets(args.label_set),
         adapters=parse_adapters(args.adapter), max_adapters=args.max_adapters, max_adapter_mb=args.max_adapter_mb,
     )
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level=args.log_level, timeout_keep_alive=int(max(args.timeout_keep_alive, 1)),
-        limit_concurrency=args.limit_concurrency, timeout_graceful_shutdown=int(args.shutdown_timeout) + 2,
-    )
-    GracefulServer(config, app.state.batcher, args.shutdown_timeout).run()
+    config = server_config(app, host=args.host, port=args.port, log_level=args.log_level,
+                           timeout_keep_alive=args.timeout_keep_alive, shutdown_timeout=args.shutdown_timeout)
+    graceful_server(config, app.state.batcher, args.shutdown_timeout).run()
+    exit_without_waiting_for_threads()  # a model call still running must not hold the exit past the deadline
     return 0
-
-
-def GracefulServer(config: Any, batcher: Any, shutdown_timeout: float) -> Any:  # noqa: N802 - a class factory
-    """A uvicorn server whose shutdown has a deadline (uvicorn is imported lazily, hence the factory).
-
-    First SIGTERM/SIGINT: uvicorn stops accepting and the batcher refuses new work, drains for at most
-    ``shutdown_timeout`` seconds and answers what is left with a JSON 503; the process then exits 0 (the
-    signal is handled, not re-raised). A second signal exits at once (status 1).
-    """
-    import uvicorn
-
-    class _Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            if self.should_exit:
-                logger.warning("second signal: exiting now")
-                os._exit(1)
-            logger.warning("shutting down: draining for at most %g s", shutdown_timeout)
-            self.should_exit = True
-            batcher.begin_shutdown(shutdown_timeout)
-
-    return _Server(config)

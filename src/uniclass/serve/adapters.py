@@ -17,9 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Security
-from fastapi.security import APIKeyHeader, HTTPBearer
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import ApiError
 
 DEFAULT_MAX_ADAPTERS = 16
 DEFAULT_MAX_ADAPTER_MB = 512.0
@@ -34,8 +35,6 @@ class AdapterBody(BaseModel):
 
 def request_adapters(adapter: Any, n_texts: int, clf: Any) -> list[str | None] | None:
     """Per text, the adapter a request asked for (None: the base model), checked against the loaded ones (422)."""
-    from .app import ApiError
-
     if adapter is None:
         return None
     names = [adapter] * n_texts if isinstance(adapter, str) else list(adapter)
@@ -59,8 +58,6 @@ def load_startup_adapters(clf: Any, adapters: dict[str, str] | None, max_adapter
 
 def check_room(clf: Any, max_adapters: int) -> None:
     if len(clf.adapters) >= max_adapters:
-        from .app import ApiError
-
         raise ApiError(422, "too_many_adapters", f"{len(clf.adapters)} adapters are loaded; the limit is "
                        f"{max_adapters} (DELETE /v1/adapters/{{name}} unloads one)", max_adapters)
 
@@ -70,8 +67,6 @@ def check_memory(clf: Any, name: str, max_mb: float) -> None:
     used = adapter_bytes(clf) / 2**20
     if used > max_mb:
         clf.unload_adapter(name)
-        from .app import ApiError
-
         raise ApiError(413, "adapters_too_large", f"with adapter {name!r} the adapters would hold {used:.1f} MB; the "
                        f"limit is {max_mb:g} MB", max_mb)
 
@@ -88,10 +83,12 @@ def adapter_bytes(clf: Any) -> int:
 def add_adapter_routes(app: FastAPI, api_key: str | None, max_adapters: int = DEFAULT_MAX_ADAPTERS,
                        max_mb: float = DEFAULT_MAX_ADAPTER_MB) -> None:
     """Register ``GET/PUT/DELETE /v1/adapters[/{name}]`` on ``app`` (built by ``serve.app.create_app``)."""
-    from .app import ApiError, ErrorResponse, _submit_mapped, client_id
     from .batcher import Job
+    from .middleware import client_id
+    from .schemas import ErrorResponse
+    from .turn import submit_mapped
 
-    security = [HTTPBearer(auto_error=False), APIKeyHeader(name="X-API-Key", auto_error=False)] if api_key else []
+    security = security_dependencies(api_key)
     errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422)}
     clf = app.state.classifier
 
@@ -109,14 +106,14 @@ def add_adapter_routes(app: FastAPI, api_key: str | None, max_adapters: int = DE
             return []
 
         job = Job([what], [[]], True, 0.5, work=1, call=run, client=client_id(request.scope))
-        await _submit_mapped(app.state.batcher, job, request, app.state.limits.request_timeout_s)
+        await submit_mapped(app.state.batcher, job, request, app.state.limits.request_timeout_s)
 
-    @app.get("/v1/adapters", dependencies=[Security(s) for s in security])
+    @app.get("/v1/adapters", dependencies=security)
     async def list_adapters() -> dict[str, Any]:
         """The loaded LoRA adapters, their memory and the limits."""
         return describe()
 
-    @app.put("/v1/adapters/{name}", responses=errors, dependencies=[Security(s) for s in security])
+    @app.put("/v1/adapters/{name}", responses=errors, dependencies=security)
     async def put_adapter(name: str, body: AdapterBody, request: Request) -> dict[str, Any]:
         """Load the PEFT LoRA adapter folder ``body.path`` (on the server) as ``name``; needs the API key."""
         if api_key is None:
@@ -144,7 +141,7 @@ def add_adapter_routes(app: FastAPI, api_key: str | None, max_adapters: int = DE
             raise ApiError(422, "invalid_input", str(err)) from None
         return describe()
 
-    @app.delete("/v1/adapters/{name}", responses=errors, dependencies=[Security(s) for s in security])
+    @app.delete("/v1/adapters/{name}", responses=errors, dependencies=security)
     async def delete_adapter(name: str, request: Request) -> dict[str, Any]:
         """Unload the adapter ``name``; requests naming it get 404 from then on."""
         if api_key is None:

@@ -53,6 +53,9 @@ class Job:
     # A job that makes its own call (an explanation) instead of joining a merged ``classify`` call: it waits in the
     # same fair queue, under the same bounds, as ONE text (never sliced) costing ``work``, and runs alone.
     call: Callable[[], list[Any]] | None = field(default=None, repr=False)
+    # A job answered slice by slice with its own calls (a label-set upload: ``texts`` are its labels): the fair
+    # queue cuts it like any request (``text_work`` per item), and each slice runs alone as ``slices(start, stop)``.
+    slices: Callable[[int, int], list[Any]] | None = field(default=None, repr=False)
     options: dict[str, Any] = field(default_factory=dict)  # per-call classify keywords (decisions, label order)
     adapters: list[str | None] | None = None  # per text, its LoRA adapter (None: the base model)
     future: asyncio.Future[list[Any]] | None = field(default=None, repr=False)
@@ -166,10 +169,12 @@ class MicroBatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._model_thread: ThreadPoolExecutor | None = None
         self._waiting: set[Job] = set()
+        self._expired: asyncio.Event | None = None
 
     async def start(self) -> None:
         """Create the queue and worker on the running loop (the server's), not at construction time."""
         self._arrived = asyncio.Event()
+        self._expired = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="uniclass-model")
         self._worker = asyncio.create_task(self._work(), name="uniclass-batcher")
@@ -185,7 +190,15 @@ class MicroBatcher:
 
     def expire(self) -> None:
         """Answer every job still waiting (queued or in the running call) with ``ShuttingDown``."""
+        if self._expired is not None:
+            self._expired.set()  # work that is not in the queue (planning) waits on this too
         _fail(list(self._waiting), ShuttingDown())
+
+    async def until_expired(self) -> None:
+        """Returns once the shutdown deadline has passed (never, while the server runs)."""
+        if self._expired is None:
+            raise RuntimeError("MicroBatcher.start() was not called")
+        await self._expired.wait()
 
     async def stop(self) -> None:
         if self._worker is not None:
@@ -292,6 +305,8 @@ class MicroBatcher:
                 continue
             if chunk.job.call is not None:
                 await self._run_own(chunk.job)
+            elif chunk.job.slices is not None:
+                await self._run_slice(chunk)
             else:
                 groups.setdefault(call_key(chunk.job), []).append(chunk)
         for group in groups.values():
@@ -342,6 +357,20 @@ class MicroBatcher:
             self.on_batch(1, len(job.texts), loop.time() - started)
         if job.live:
             job.future.set_result(results)  # type: ignore[union-attr]
+
+    async def _run_slice(self, chunk: Chunk) -> None:
+        """One slice of a sliced job (``Job.slices``), alone on the model thread; its error is its own."""
+        loop = asyncio.get_running_loop()
+        job, started = chunk.job, loop.time()
+        try:
+            results = await loop.run_in_executor(self._model_thread, job.slices, chunk.start, chunk.stop)
+        except Exception as err:  # noqa: BLE001 - the error belongs to that request only
+            _fail([job], err)
+            return
+        if self.on_batch is not None:
+            self.on_batch(1, len(chunk), loop.time() - started)
+        if job.live:
+            job.answer(chunk.start, list(results))
 
     def _valid(self, group: list[Chunk]) -> list[Chunk]:
         """The chunks whose jobs pass ``validate``; the others' futures get their error now (runs in a thread)."""

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request, Security
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+
+from .turn import security_dependencies
 
 ROUTE = "/v1/hf/zero-shot-classification"
 
@@ -55,13 +56,13 @@ class LabelScore(BaseModel):
 
 def add_hf_inference_routes(app: FastAPI, api_key: str | None) -> None:
     """Register ``POST /v1/hf/zero-shot-classification`` on ``app`` (built by ``serve.app.create_app``)."""
-    from .app import ClassifyRequest, ErrorResponse, classify_body
+    from .routes import classify_body
+    from .schemas import ClassifyRequest, ErrorResponse
 
-    security = [HTTPBearer(auto_error=False), APIKeyHeader(name="X-API-Key", auto_error=False)] if api_key else []
     errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 503)}
 
     @app.post(ROUTE, response_model=list[LabelScore] | list[list[LabelScore]], responses=errors,
-              dependencies=[Security(s) for s in security])
+              dependencies=security_dependencies(api_key))
     async def zero_shot_classification(body: ZeroShotRequest, request: Request) -> Response:
         """Hugging Face Inference API zero-shot classification: every candidate label with its score, best first."""
         from ..pipelines import parse_labels

@@ -42,13 +42,25 @@ class Limits:
     max_threshold_labels: int = 1_024  # keys of a per-label threshold dict
     max_label_set_labels: int = 20_000  # labels of a registered label set (scored through a shortlist of k)
     max_label_sets: int = 16  # registered label sets (each keeps its label vectors in memory)
+    # Work of one label-set upload (PUT /v1/label-sets), in encoder tokens: every prompt of every label the
+    # retriever embeds. 32,768 is about 600 labels under the default model's six prompts per label, about 30 s
+    # of its sentence embedder on 2 busy cores; larger sets are registered at startup (--label-set NAME=FILE).
+    max_label_set_tokens: int = 32_768
     # The work budget, in encoder tokens: every window the model will read (texts x label groups x window),
     # measured by planning the request before it is queued. 16,384 tokens is 32 full 512-token windows, about
     # 8 s of the bundled model on 2 busy CPU cores (README, serve section).
     max_work_tokens: int = 16_384  # per request
     max_queue_tokens: int = 65_536  # accepted but not yet answered (the queue bound counts work, not only texts)
     body_timeout_s: float = 30.0  # the whole body must arrive by then (slow uploads get 408 and free their memory)
-    request_timeout_s: float = 60.0  # a request not answered by then gets a JSON 504 (its queued work is dropped)
+    request_timeout_s: float = 60.0  # a request not answered by then (from its arrival) gets a JSON 504
+    planning_threads: int = 2  # threads that tokenize and count requests' work (their own, not asyncio's pool)
+    max_planning: int = 64  # requests being planned at once; more get 503
+    # Connections (serve.connections): per remote address and in all; beyond either a new connection gets a JSON
+    # 503 and is closed. A connection has header_timeout_s to send a request's headers (after it opens, and
+    # between keep-alive requests), so idle or half-open connections cannot hold slots.
+    max_connections: int = 256
+    max_connections_per_client: int = 32
+    header_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         for field in fields(self):

@@ -11,7 +11,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-_PATHS = ("/v1/classify", "/healthz", "/metrics", "/", "/openapi.json", "/docs")
+_PATHS = ("/v1/classify", "/v1/explain", "/v1/label-sets", "/healthz", "/metrics", "/", "/openapi.json", "/docs")
 
 
 class Metrics:
@@ -39,7 +39,9 @@ class Metrics:
 
     def observe_request(self, path: str, status: int, seconds: float) -> None:
         """Unknown paths are counted as 'other' so scanners cannot grow the label set without bound."""
-        path = path if path in _PATHS else "other"
+        if path.startswith("/v1/label-sets/"):
+            path = "/v1/label-sets/{name}"  # one series for every set's name (names are client-chosen)
+        path = path if path in _PATHS or path == "/v1/label-sets/{name}" else "other"
         self.requests.labels(path=path, status=str(status)).inc()
         self.latency.labels(path=path).observe(seconds)
 

@@ -27,8 +27,10 @@ class RefusalPacer:
 
     @staticmethod
     def refused(status: int) -> bool:
-        """A refusal the client caused: any 4xx but 429 (already paced) and 499 (it hung up)."""
-        return 400 <= status < 500 and status not in (429, 499)
+        """A refusal the client caused: any 4xx but 429 (already paced) and 499 (it hung up), and a 503 (the
+        queue refuses only a client that holds more than its share of it: one sending more work than it can be
+        given, e.g. uploads back to back, would otherwise have each refused request planned at full speed)."""
+        return (400 <= status < 500 and status not in (429, 499)) or status == 503
 
     def wait_s(self, client: Hashable) -> float:
         """Seconds ``client`` still owes (0: it may go now)."""
