@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ApiError
+from .turn import security_dependencies
 
 DEFAULT_MAX_ADAPTERS = 16
 DEFAULT_MAX_ADAPTER_MB = 512.0
