@@ -179,3 +179,43 @@ def test_real_multilingual_e5_small(one_torch_thread):
     vectors = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
     similarity = vectors @ vectors.T
     assert similarity[0, 1] > similarity[0, 2] + 0.05
+
+
+def test_bi_encoder_delta_over_the_registry_backbone_round_trips(tiny_source, tmp_path, one_torch_thread):
+    """The shipped form of uniclass-multilingual on a tiny bin: head-only delta, tokenizer from the backbone; it
+    loads by folder, scores as the full model, and save_pretrained writes a complete official checkpoint."""
+    from safetensors.torch import load_file
+
+    from uniclass import Classifier
+    from uniclass.modeling.delta import write_delta
+
+    path, _ = tiny_source
+    folder = rb.backbone_folder("multilingual-e5-small", source=path)
+    torch.manual_seed(0)
+    clf = Classifier.from_backbone(folder, "bi-encoder", pooling_strategy="avg", normalize_features=True,
+                                   scorer_type="simple", hidden_size=64, identity_projectors="exact")
+    with torch.no_grad():  # a "trained" head: the projectors move away from the identity
+        clf.model.model.text_projector.linear_1.weight.add_(0.01 * torch.randn_like(clf.model.model.text_projector.linear_1.weight))
+    full = clf.save_pretrained(tmp_path / "full")
+    delta = tmp_path / "delta"
+    delta.mkdir()
+    for item in full.rglob("*"):
+        if item.is_file() and item.name != "model.safetensors" and "tokenizer" not in item.relative_to(full).as_posix():
+            (delta / item.relative_to(full)).parent.mkdir(parents=True, exist_ok=True)
+            (delta / item.relative_to(full)).write_bytes(item.read_bytes())
+    summary = write_delta(load_file(str(full / "model.safetensors")), delta, base={"backbone": "multilingual-e5-small"},
+                          prefixes=["model.encoder_model.", "model.label_encoder."], tokenizer_from_base=True)
+    assert summary["tensors"] > 0 and not (delta / "tokenizer.json").exists()
+    texts, labels = ["hello world", "Welt"], ["hello", "world", "sea"]
+    loaded = Classifier.from_pretrained(delta, device="cpu")
+    assert np.allclose(loaded.scores(texts, labels), Classifier.from_pretrained(full, device="cpu").scores(texts, labels), atol=2e-3)
+    again = loaded.save_pretrained(tmp_path / "again")
+    assert (again / "model.safetensors").is_file() and (again / "tokenizer.json").is_file()
+
+
+def test_bundled_model_names_resolve():
+    from uniclass.loading import DEFAULT_MODEL_DIR, bundled_model_dir, bundled_models, resolve_checkpoint
+
+    assert "uniclass-minilm" in bundled_models()
+    assert resolve_checkpoint("uniclass-minilm") == DEFAULT_MODEL_DIR
+    assert bundled_model_dir("../uniclass-minilm") is None and bundled_model_dir("owner/uniclass-minilm") is None
