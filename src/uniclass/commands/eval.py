@@ -13,7 +13,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Single-label (argmax, macro-F1, as in the GLiClass paper) or multi-label (F1 at a threshold, "
         "ECE, Brier) evaluation on a JSON/JSONL file or a corpus name (bbc_news, rotten_tomatoes, foldoc).",
     )
-    evaluate.add_argument("--model", default=None, help="GLiClass checkpoint folder or hub id (default: the bundled model)")
+    evaluate.add_argument("--model", default=None, help="GLiClass checkpoint folder, hub id or bundled model name (uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)")
     evaluate.add_argument("--data", required=True, nargs="+", help="files or corpus names")
     evaluate.add_argument("--multi-label", action="store_true", help="multi-label protocol instead of single-label")
     evaluate.add_argument("--threshold", type=float, default=0.5)
