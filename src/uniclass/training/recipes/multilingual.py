@@ -210,11 +210,30 @@ def summarise(scores: dict[str, dict[str, float]], languages: list[str]) -> floa
 
 
 # ------------------------------------------------------------------------------------------------ training
+def item_batch(data: dict[str, Any], rng: np.random.Generator, size: int) -> tuple[torch.Tensor, ...]:
+    """``size`` random items as text vectors, padded label indices, targets and mask (labels stay indices, so a
+    label shared by many items is projected once per step)."""
+    picks = [data["items"][rng.integers(len(data["items"]))] for _ in range(size)]
+    width = max(len(labels) for _, labels, _ in picks)
+    index = torch.zeros(size, width, dtype=torch.long)
+    target = torch.zeros(size, width)
+    mask = torch.zeros(size, width, dtype=torch.bool)
+    for row, (_, labels, true) in enumerate(picks):
+        index[row, : len(labels)] = torch.tensor(labels)
+        target[row, : len(labels)] = torch.tensor([1.0 if x in true else 0.0 for x in labels])
+        mask[row, : len(labels)] = True
+    return data["text_vecs"][[text for text, _, _ in picks]], index, target, mask
+
+
+def batch_logits(head: Head, data: dict[str, Any], texts: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    unique, inverse = torch.unique(index, return_inverse=True)
+    labels = head.label(data["label_vecs"][unique])[inverse]  # [B, W, d]
+    return head.logits(head.text(texts), labels)
+
+
 def train_mixture(head: Head, tasks: list[tuple[dict[str, Any], float]], vocab: dict[str, torch.Tensor], *,
                   steps: int, batch: int, lr: float, distill: float, distill_batch: int, log: Any = print) -> None:
     """AdamW on the head: each step draws a batch from one task (by weight), softmax loss, plus label distillation."""
-    from .v3 import _batch
-
     params = [p for n, p in head.inner.named_parameters() if not n.startswith(("encoder_model.", "label_encoder."))]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     warmup = 0.05 * steps + 1
@@ -224,10 +243,8 @@ def train_mixture(head: Head, tasks: list[tuple[dict[str, Any], float]], vocab: 
     head.train()
     for step in range(1, steps + 1):
         task = tasks[rng.choice(len(tasks), p=weights / weights.sum())][0]
-        texts, labels, target, mask = _batch(task, rng, batch, 0.0)
-        width = labels.shape[1]
-        logits = head.logits(head.text(texts), head.label(labels.view(-1, labels.shape[-1])).view(batch, width, -1))
-        loss = softmax_loss(logits, target, mask)
+        texts, index, target, mask = item_batch(task, rng, batch)
+        loss = softmax_loss(batch_logits(head, task, texts, index), target, mask)
         if distill:
             pick = torch.from_numpy(rng.integers(len(vocab["raw"]), size=distill_batch))
             predicted = head.label(vocab["raw"][pick])
