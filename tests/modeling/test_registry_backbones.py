@@ -15,7 +15,14 @@ import pytest
 import torch
 
 from uniclass.modeling import registry_backbones as rb
-from uniclass.modeling.e5_bin import E5Bin, E5BinError, bert_state_dict, dequantise_q4_0, read_e5_bin, write_e5_bin
+from uniclass.modeling.e5_bin import (
+    E5Bin,
+    E5BinError,
+    bert_state_dict,
+    dequantise_q4_0,
+    read_e5_bin,
+    write_e5_bin,
+)
 
 PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "▁hello", "▁world", "▁wel", "t", "▁Welt", "s", "a", "e", "h", "l", "o",
           "r", "d", "w", "W", "<mask>"]
@@ -158,7 +165,7 @@ def test_delta_names_a_registry_backbone(tiny_source):
 
 def test_header_layout_matches_the_reader():
     data = write_e5_bin(tiny_bin(), QUANTISED)
-    magic, version, hidden, layers, heads, ff, vocab, positions, types, eps, block = struct.unpack_from("<4sIiiiiiiifi", data)
+    magic, _version, hidden, layers, heads, ff, vocab, positions, types, _eps, block = struct.unpack_from("<4sIiiiiiiifi", data)
     assert (magic, hidden, layers, heads, ff, vocab, positions, types, block) == (b"E5S1", 32, 2, 2, 64, 24, 16, 2, 32)
 
 
@@ -214,7 +221,12 @@ def test_bi_encoder_delta_over_the_registry_backbone_round_trips(tiny_source, tm
 
 
 def test_bundled_model_names_resolve():
-    from uniclass.loading import DEFAULT_MODEL_DIR, bundled_model_dir, bundled_models, resolve_checkpoint
+    from uniclass.loading import (
+        DEFAULT_MODEL_DIR,
+        bundled_model_dir,
+        bundled_models,
+        resolve_checkpoint,
+    )
 
     assert "uniclass-minilm" in bundled_models()
     assert resolve_checkpoint("uniclass-minilm") == DEFAULT_MODEL_DIR

@@ -198,7 +198,15 @@ def tokenizer_config(model: E5Bin) -> dict:
 
 def build_tokenizer(model: E5Bin):
     """An XLM-R-style Unigram tokenizer from the bin's pieces, scores and normalisation exceptions."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
     from tokenizers.models import Unigram
 
     special = model.special

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .v3 import Head, Pooler, cached, softmax_loss
+from .v3 import Head, Pooler, softmax_loss
 
 SEED = 0
 BACKBONE = "multilingual-e5-small"
