@@ -76,13 +76,10 @@ def load_torch(
     With ``prior`` (default) a ``prior.json`` in the folder adds its embedding-similarity prior
     (``backends.embedding``); ``prior=False`` runs the GLiClass model alone.
     """
-    from .backends.precision import (
-        apply_precision,
-        normalize_precision,
-        resolve_precision,
-    )
+    from .backends.precision import apply_precision, normalize_precision, resolve_precision
     from .backends.torch_backend import TorchBackend, resolve_dtype
     from .modeling import GLiClassModel
+
     from .modeling.delta import is_delta_folder, load_delta_state
 
     config = GLiClassConfig.from_json_file(folder / "config.json")
@@ -198,12 +195,7 @@ def load_onnx(folder: Path, *, quantized: bool = False, num_threads: int | None 
 
 def load_onnx_prior(folder: Path, *, num_threads: int | None = None) -> EmbeddingPrior | None:
     """An export's prior (``prior.json`` + ``prior/embedder.onnx``) on onnxruntime, or None when it has none."""
-    from .backends.embedding import (
-        EmbeddingPrior,
-        PriorError,
-        PriorSpec,
-        load_prototypes,
-    )
+    from .backends.embedding import EmbeddingPrior, PriorError, PriorSpec, load_prototypes
     from .backends.onnx_runtime import EMBEDDER_FILE, OnnxEmbedder
 
     spec = PriorSpec.load(folder)
