@@ -30,7 +30,8 @@ __all__ = [
 ]
 
 # The default model ships inside the package (fp16 safetensors; see models/train_default.py and its card).
-DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "uniclass-minilm"
+BUNDLED_MODELS_DIR = Path(__file__).parent / "models"
+DEFAULT_MODEL_DIR = BUNDLED_MODELS_DIR / "uniclass-minilm"
 TORCH_MISSING = (
     "torch is not installed. Install the torch backend with pip install 'uniclass[torch]', or run an exported "
     "model without torch: `uniclass export onnx --model M --out DIR` (on a machine with torch), then "
@@ -86,7 +87,9 @@ def load_torch(
     checkpoint = Checkpoint(folder)
     config = checkpoint.read_config()
     checkpoint.require_torch_weights()
-    checkpoint.require_tokenizer()
+    shared = backbone_tokenizer_folder(folder)
+    if shared is None:
+        checkpoint.require_tokenizer()
     try:
         model = GLiClassModel(config, init_weights=False)
     except (RuntimeError, ValueError, TypeError) as err:  # e.g. a negative size: torch's error, many lines deep
@@ -102,8 +105,11 @@ def load_torch(
             if not unnamed_os_error and type(err).__name__ != "SafetensorError":
                 raise
             raise ValueError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file, truncated or corrupt ({err})") from None
-    tokenizer = load_tokenizer(folder)
-    label_tokenizer = load_label_tokenizer(folder, config) if config.is_bi_encoder else None
+    tokenizer = load_tokenizer(shared or folder)
+    if config.is_bi_encoder:
+        label_tokenizer = load_tokenizer(shared) if shared is not None else load_label_tokenizer(folder, config)
+    else:
+        label_tokenizer = None
     if normalize_precision(precision) not in (None, "fp32") and dtype is not None:
         raise ValueError(f"pass precision={precision!r} or dtype={dtype!r}, not both (precision sets the dtypes)")
     target = resolve_device(device)
@@ -114,6 +120,38 @@ def load_torch(
     backend = TorchBackend(model, compile=compile, num_threads=num_threads, precision="fp32" if pending else chosen)
     embedding_prior = load_prior(folder, device=target, precision=chosen) if prior else None
     return LoadedParts(backend, tokenizer, label_tokenizer, checkpoint.read_calibration(prior=prior), embedding_prior, pending)
+
+
+def backbone_tokenizer_folder(folder: Path) -> Path | None:
+    """The registry backbone's folder when a delta checkpoint takes its tokenizer from there, else None.
+
+    Why: the XLM-R tokenizer of multilingual-e5-small is 17 MB; a bi-encoder adds no tokens, so a delta over that
+    backbone (``delta.json``: ``"tokenizer": "backbone"``) ships no copy and uses the backbone's own.
+    """
+    from .modeling.delta import DELTA_CONFIG, is_delta_folder, resolve_base
+
+    if (folder / "tokenizer.json").is_file() or not is_delta_folder(folder):
+        return None
+    import json
+
+    meta = json.loads((folder / DELTA_CONFIG).read_text(encoding="utf-8"))
+    if meta.get("tokenizer") != "backbone":
+        return None
+    return resolve_base(meta["base"]).parent
+
+
+def bundled_model_dir(name: str) -> Path | None:
+    """``src/uniclass/models/<name>`` for a model that ships with uniclass (``"uniclass-minilm"``,
+    ``"uniclass-multilingual"``), else None."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return None
+    folder = BUNDLED_MODELS_DIR / name
+    return folder if (folder / "config.json").is_file() else None
+
+
+def bundled_models() -> list[str]:
+    """Names of the models bundled with this copy of uniclass."""
+    return sorted(p.name for p in BUNDLED_MODELS_DIR.iterdir() if (p / "config.json").is_file())
 
 
 def load_prior(folder: Path, *, device: Any, precision: str) -> EmbeddingPrior | None:
@@ -218,8 +256,12 @@ def check_onnx_options(*, device: Any, dtype: Any, compile: bool) -> None:
 
 
 def resolve_checkpoint(name: str | Path, **hub_kwargs: Any) -> Path:
-    """A local folder as is; anything else is treated as a hub id and downloaded with huggingface_hub."""
+    """A local folder as is; a bundled model's name (``"uniclass-multilingual"``) as its folder; anything else is
+    treated as a hub id and downloaded with huggingface_hub."""
     path = Path(name)
+    bundled = None if path.is_dir() else bundled_model_dir(str(name))
+    if bundled is not None:
+        return bundled
     if path.is_dir():
         if not Checkpoint(path).path(CONFIG_FILE).is_file():
             raise FileNotFoundError(f"{path} has no config.json: not a GLiClass checkpoint folder")

@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     classify.add_argument("texts", nargs="*", help="texts to classify; without texts or --input, one per line on stdin")
-    classify.add_argument("--model", default=None, help="GLiClass checkpoint folder or hub id (default: the bundled model)")
+    classify.add_argument("--model", default=None, help="GLiClass checkpoint folder, hub id or bundled model name (uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)")
     source = classify.add_argument_group("input")
     source.add_argument("--input", "-i", metavar="FILE", help="JSONL, CSV or Parquet file of texts (by extension)")
     source.add_argument("--input-format", choices=["jsonl", "csv", "parquet"], help="format of --input if its extension does not say")

@@ -13,7 +13,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Single-label (argmax, macro-F1, as in the GLiClass paper) or multi-label (F1 at a threshold, "
         "ECE, Brier) evaluation on labelled JSON/JSONL files ({text, all_labels, true_labels} items).",
     )
-    evaluate.add_argument("--model", default=None, help="GLiClass checkpoint folder or hub id (default: the bundled model)")
+    evaluate.add_argument("--model", default=None, help="GLiClass checkpoint folder, hub id or bundled model name "
+                          "(uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)")
     evaluate.add_argument("--data", required=True, nargs="+", help="labelled JSON/JSONL files")
     evaluate.add_argument("--multi-label", action="store_true", help="multi-label protocol instead of single-label")
     evaluate.add_argument("--threshold", type=float, default=0.5)

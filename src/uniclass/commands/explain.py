@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     explain.add_argument("texts", nargs="*", help="texts to explain; without texts, one per line on stdin")
-    explain.add_argument("--model", default=None, help="GLiClass checkpoint folder or hub id (default: the bundled model)")
+    explain.add_argument("--model", default=None, help="GLiClass checkpoint folder, hub id or bundled model name (uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)")
     label_source = explain.add_mutually_exclusive_group(required=True)
     label_source.add_argument("--labels", help="comma-separated labels, e.g. 'positive,negative'")
     label_source.add_argument("--labels-file", metavar="FILE", help="labels, one per line")

@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "GET /metrics (Prometheus), /docs and /openapi.json, and a small demo page at /. Needs the serve extra: "
         "pip install 'uniclass[serve]'.",
     )
-    serve.add_argument("--model", default=None, help="GLiClass checkpoint folder or hub id (default: the bundled model)")
+    serve.add_argument("--model", default=None, help="GLiClass checkpoint folder, hub id or bundled model name (uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 exposes it)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--api-key", default=None,

@@ -52,8 +52,20 @@ def _sha256(path: Path) -> str:
 
 
 def resolve_base(spec: Mapping[str, Any]) -> Path:
-    """The base ``model.safetensors`` named by ``delta.json``'s ``base`` entry."""
-    if spec.get("folder"):
+    """The base ``model.safetensors`` named by ``delta.json``'s ``base`` entry.
+
+    The entry is ``{"folder": ...}``, ``{"package", "pip", "function"}`` (a package whose function returns a
+    folder) or ``{"backbone": NAME}``: a backbone rebuilt from a registry package's file and cached
+    (:mod:`uniclass.modeling.registry_backbones`, e.g. ``"multilingual-e5-small"``).
+    """
+    if spec.get("backbone"):
+        from .registry_backbones import BackboneError, backbone_folder
+
+        try:
+            folder = backbone_folder(spec["backbone"])
+        except BackboneError as error:
+            raise DeltaError(f"this model is stored as a delta over the {spec['backbone']} backbone: {error}") from None
+    elif spec.get("folder"):
         folder = Path(spec["folder"])
     else:
         package = spec["package"]
@@ -110,6 +122,7 @@ def write_delta(
     rank: int | None = None,
     dtype: torch.dtype = torch.float16,
     atol: float = 0.0,
+    tokenizer_from_base: bool = False,
 ) -> dict[str, Any]:
     """Write ``delta.safetensors`` and ``delta.json`` for the full ``state`` relative to the base weights.
 
@@ -121,6 +134,8 @@ def write_delta(
             rank); ``None`` stores them whole.
         dtype: storage dtype of the stored tensors (fp16 halves the size; the cost is measured by the caller).
         atol: tensors within ``atol`` of the base are not stored.
+        tokenizer_from_base: the checkpoint ships no tokenizer files and loads the base folder's (for models that
+            add no tokens, over a large tokenizer such as XLM-R's 17 MB one); written as ``"tokenizer": "backbone"``.
 
     Returns a summary: stored tensor count, factorised count, bytes.
     """
@@ -147,7 +162,9 @@ def write_delta(
                 continue
         out[name] = tensor.to(dtype if tensor.is_floating_point() else tensor.dtype).contiguous()
     save_file(out, str(folder / DELTA_FILE), metadata={"format": "pt"})
-    meta = {"base": {**base, "sha256": _sha256(base_file)}, "prefixes": prefixes}
+    meta: dict[str, Any] = {"base": {**base, "sha256": _sha256(base_file)}, "prefixes": prefixes}
+    if tokenizer_from_base:
+        meta["tokenizer"] = "backbone"
     Checkpoint(folder).write_json(DELTA_CONFIG, meta)
     size = (folder / DELTA_FILE).stat().st_size
     return {"tensors": len(out), "factorised": factorised, "bytes": size}
