@@ -97,7 +97,9 @@ class Calibration:
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
             setattr(self, name, float(value))
         if self.relative < 0 or self.relative_temperature <= 0:
-            raise ValueError(f"relative must be >= 0 and relative_temperature > 0, got {self.relative}, {self.relative_temperature}")
+            raise ValueError(
+                f"relative must be >= 0 and relative_temperature > 0, got {self.relative}, {self.relative_temperature}"
+            )
         if self.thresholds is not None:
             thresholds = {}
             for label, value in self.thresholds.items():
@@ -130,19 +132,28 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"temperature": self.temperature, "thresholds": self.thresholds, "shift": self.shift}
         if self.label_count_slope or self.relative:  # written only when used, so older files stay byte-identical
-            data.update(label_count_slope=self.label_count_slope, relative=self.relative,
-                        relative_temperature=self.relative_temperature)
+            data.update(
+                label_count_slope=self.label_count_slope,
+                relative=self.relative,
+                relative_temperature=self.relative_temperature,
+            )
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
-        unknown = sorted(set(data) - {"temperature", "thresholds", "shift", "label_count_slope", "relative",
-                                      "relative_temperature"})
+        unknown = sorted(
+            set(data) - {"temperature", "thresholds", "shift", "label_count_slope", "relative", "relative_temperature"}
+        )
         if unknown:
             raise ValueError(f"unknown calibration fields: {unknown}")
-        return cls(temperature=data.get("temperature", 1.0), thresholds=data.get("thresholds"), shift=data.get("shift", 0.0),
-                   label_count_slope=data.get("label_count_slope", 0.0), relative=data.get("relative", 0.0),
-                   relative_temperature=data.get("relative_temperature", 1.0))
+        return cls(
+            temperature=data.get("temperature", 1.0),
+            thresholds=data.get("thresholds"),
+            shift=data.get("shift", 0.0),
+            label_count_slope=data.get("label_count_slope", 0.0),
+            relative=data.get("relative", 0.0),
+            relative_temperature=data.get("relative_temperature", 1.0),
+        )
 
     def save(self, directory: str | Path) -> Path:
         """Write ``calibration.json`` into ``directory`` (created if needed); returns the file's path."""
@@ -270,7 +281,9 @@ def _golden_section(f: Callable[[float], float], low: float, high: float, tol: f
     return (a + b) / 2.0
 
 
-def fit_shift_temperature(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
+def fit_shift_temperature(
+    logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[float, float]:
     """``(shift, temperature)`` minimising the binary cross-entropy of ``sigmoid((logits - shift) / T)``.
 
     A one-feature logistic regression ``sigmoid(a * logit + c)`` (convex; Newton's method), returned as

@@ -33,9 +33,24 @@ from .calibration import CALIBRATION_FILE, Calibration
 from .config import LABEL_TOKENIZER_DIR, WEIGHTS_FILE, GLiClassConfig
 
 __all__ = [
-    "CALIBRATION_FILE", "CONFIG_FILE", "DELTA_CONFIG", "DELTA_FILE", "EMBEDDER_FILE", "LABEL_ENCODER_FILE",
-    "LABEL_TOKENIZER_DIR", "MODEL_FILE", "PARITY_FILE", "PRIOR_DIR", "PRIOR_FILE", "PROTOTYPES_FILE",
-    "PROTOTYPE_LABELS_FILE", "REFERENCE_FILE", "TOKENIZER_FILE", "WEIGHTS_FILE", "Checkpoint", "graph_file",
+    "CALIBRATION_FILE",
+    "CONFIG_FILE",
+    "DELTA_CONFIG",
+    "DELTA_FILE",
+    "EMBEDDER_FILE",
+    "LABEL_ENCODER_FILE",
+    "LABEL_TOKENIZER_DIR",
+    "MODEL_FILE",
+    "PARITY_FILE",
+    "PRIOR_DIR",
+    "PRIOR_FILE",
+    "PROTOTYPES_FILE",
+    "PROTOTYPE_LABELS_FILE",
+    "REFERENCE_FILE",
+    "TOKENIZER_FILE",
+    "WEIGHTS_FILE",
+    "Checkpoint",
+    "graph_file",
 ]
 
 CONFIG_FILE = "config.json"
@@ -117,7 +132,9 @@ class Checkpoint:
         whose marker ids then "do not belong", which hides the real problem)."""
         path = self.path(TOKENIZER_FILE)
         if not path.is_file():
-            raise FileNotFoundError(f"{self.folder} has no tokenizer.json: copy the checkpoint's tokenizer files into the folder")
+            raise FileNotFoundError(
+                f"{self.folder} has no tokenizer.json: copy the checkpoint's tokenizer files into the folder"
+            )
         return path
 
     def require_torch_weights(self) -> None:
@@ -126,7 +143,9 @@ class Checkpoint:
         if weights.exists() and not weights.is_file():
             raise ValueError(f"{weights} is not a file (a directory?): it should be the model's weights")
         if not self.has_torch_weights and self.is_onnx_export:
-            raise FileNotFoundError(f"{self.folder} is an ONNX export without torch weights: load it with backend='onnx'")
+            raise FileNotFoundError(
+                f"{self.folder} is an ONNX export without torch weights: load it with backend='onnx'"
+            )
 
     def require_onnx_export(self) -> None:
         if not self.is_onnx_export:

@@ -30,7 +30,7 @@ from .config import GLiClassConfig
 from .decisions import check_rules_against, decide, make_rules, tree_of
 from .engine import DEFAULT_MAX_LENGTH, Engine, Prediction, resolve_max_length, warn_about_fitting
 from .evaluation.metrics import calibration_report
-from .explanation import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_UNITS, Explanation, ExplainOptions, explain
+from .explanation import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_UNITS, ExplainOptions, Explanation, explain
 from .label_order import resolve_label_order
 from .loading import (
     DEFAULT_MODEL_DIR,
@@ -68,8 +68,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from .modeling import GLiClassModel
 
 __all__ = [
-    "DEFAULT_MAX_LENGTH", "DEFAULT_MODEL_DIR", "LABEL_TOKENIZER_DIR", "WEIGHTS_FILE", "Classifier", "LabelIndex", "Prediction",
-    "TorchOnlyError", "resolve_checkpoint", "resolve_device",
+    "DEFAULT_MAX_LENGTH",
+    "DEFAULT_MODEL_DIR",
+    "LABEL_TOKENIZER_DIR",
+    "WEIGHTS_FILE",
+    "Classifier",
+    "LabelIndex",
+    "Prediction",
+    "TorchOnlyError",
+    "resolve_checkpoint",
+    "resolve_device",
 ]
 
 
@@ -116,8 +124,9 @@ class Classifier:
         max_length = resolve_max_length(backend.config, max_length, stacklevel=2)
         check_batch_options(1, max_batch_tokens)
         self.max_batch_tokens = max_batch_tokens
-        self.engine = Engine(backend, tokenizer, label_tokenizer, max_length=max_length, calibration=calibration,
-                             prior=prior)
+        self.engine = Engine(
+            backend, tokenizer, label_tokenizer, max_length=max_length, calibration=calibration, prior=prior
+        )
         self.shortlist_retriever: str | None = None  # None: "prior" when the model has one, else "minilm"
         self._retrievers: dict[str, TextEncoder | PriorRetriever] = {}  # shortlisting: retriever name -> encoder
         self._label_indexes: OrderedDict[tuple[str, tuple[str, ...]], LabelIndex] = OrderedDict()
@@ -247,20 +256,48 @@ class Classifier:
             check_onnx_options(device=device, dtype=dtype, compile=compile)
             if model_name_or_path is None:
                 raise ValueError("backend='onnx' needs the folder of an ONNX export (uniclass export onnx --out DIR)")
-            folder = resolve_checkpoint(model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
-                                        local_files_only=local_files_only)
-            parts = load_onnx(folder, quantized=onnx_quantized(precision, quantized), num_threads=num_threads, prior=prior)
+            folder = resolve_checkpoint(
+                model_name_or_path,
+                revision=revision,
+                token=token,
+                cache_dir=cache_dir,
+                local_files_only=local_files_only,
+            )
+            parts = load_onnx(
+                folder, quantized=onnx_quantized(precision, quantized), num_threads=num_threads, prior=prior
+            )
         else:
             if quantized:
-                raise ValueError("quantized=True applies to backend='onnx' (int8 ONNX graphs); the torch backend is float")
+                raise ValueError(
+                    "quantized=True applies to backend='onnx' (int8 ONNX graphs); the torch backend is float"
+                )
             if model_name_or_path is None:
                 model_name_or_path = default_model_dir()
-            folder = resolve_checkpoint(model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
-                                        local_files_only=local_files_only)
-            parts = load_torch(folder, device=device, dtype=dtype, compile=compile, num_threads=num_threads,
-                               precision=precision, prior=prior)
-        classifier = cls(parts.backend, parts.tokenizer, parts.label_tokenizer, max_length=max_length,
-                         calibration=parts.calibration, max_batch_tokens=max_batch_tokens, prior=parts.prior)
+            folder = resolve_checkpoint(
+                model_name_or_path,
+                revision=revision,
+                token=token,
+                cache_dir=cache_dir,
+                local_files_only=local_files_only,
+            )
+            parts = load_torch(
+                folder,
+                device=device,
+                dtype=dtype,
+                compile=compile,
+                num_threads=num_threads,
+                precision=precision,
+                prior=prior,
+            )
+        classifier = cls(
+            parts.backend,
+            parts.tokenizer,
+            parts.label_tokenizer,
+            max_length=max_length,
+            calibration=parts.calibration,
+            max_batch_tokens=max_batch_tokens,
+            prior=parts.prior,
+        )
         if parts.pending_precision == "int8":
             classifier._quantize_int8()
         return classifier
@@ -297,7 +334,9 @@ class Classifier:
         """
         from .modeling.init import model_from_backbone
 
-        model, tokenizer, label_tokenizer = model_from_backbone(backbone, architecture, label_backbone=label_backbone, **options)
+        model, tokenizer, label_tokenizer = model_from_backbone(
+            backbone, architecture, label_backbone=label_backbone, **options
+        )
         model.to(resolve_device(device))
         return cls(model, tokenizer, label_tokenizer, max_length=max_length)
 
@@ -334,11 +373,15 @@ class Classifier:
             self.prior.save(directory)  # prior.json (+ label prototypes): ignored by the official package
         return directory
 
-    def enable_lora(self, *, r: int = 8, alpha: int = 16, dropout: float = 0.05, target_modules: str | list[str] = "all-linear") -> Classifier:
+    def enable_lora(
+        self, *, r: int = 8, alpha: int = 16, dropout: float = 0.05, target_modules: str | list[str] = "all-linear"
+    ) -> Classifier:
         """Add LoRA adapters to the encoder(s) (peft) for parameter-efficient fine-tuning."""
         from .modeling.lora import enable_lora
 
-        enable_lora(self.require_torch("enable_lora").model, r=r, alpha=alpha, dropout=dropout, target_modules=target_modules)
+        enable_lora(
+            self.require_torch("enable_lora").model, r=r, alpha=alpha, dropout=dropout, target_modules=target_modules
+        )
         self.reset_caches()
         return self
 
@@ -425,8 +468,10 @@ class Classifier:
             return None
         adapters = self.require_torch("adapter=").adapters
         if adapters is None:
-            raise ValueError(f"unknown adapter {next(a for a in names if a)!r} (none loaded): load it with "
-                             "clf.load_adapter(path, name=...)")
+            raise ValueError(
+                f"unknown adapter {next(a for a in names if a)!r} (none loaded): load it with "
+                "clf.load_adapter(path, name=...)"
+            )
         return [adapters.slot(a) for a in names]
 
     def reset_caches(self) -> None:
@@ -492,10 +537,24 @@ class Classifier:
         """
         from .training.fit import fit
 
-        return fit(self, texts, labels, all_labels=all_labels, multi_label=multi_label, epochs=epochs,
-                   learning_rate=learning_rate, batch_size=batch_size, lora=lora, output_dir=output_dir, seed=seed,
-                   finetune=finetune, prototypes=prototypes, prototype_prompt_weight=prototype_prompt_weight,
-                   signal_weights=signal_weights, **training_args)
+        return fit(
+            self,
+            texts,
+            labels,
+            all_labels=all_labels,
+            multi_label=multi_label,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            lora=lora,
+            output_dir=output_dir,
+            seed=seed,
+            finetune=finetune,
+            prototypes=prototypes,
+            prototype_prompt_weight=prototype_prompt_weight,
+            signal_weights=signal_weights,
+            **training_args,
+        )
 
     @property
     def device(self) -> torch.device | str:
@@ -578,8 +637,13 @@ class Classifier:
             raise ValueError("adapter= works with label_order='given' (the default)")
         if order.mode != "given":
             plans, predictions = self.engine.run_ordered(
-                request, policy, order, batch_size=batch_size, show_progress=show_progress,
-                max_batch_tokens=max_batch_tokens, aggregate=aggregate,
+                request,
+                policy,
+                order,
+                batch_size=batch_size,
+                show_progress=show_progress,
+                max_batch_tokens=max_batch_tokens,
+                aggregate=aggregate,
             )
             warn_about_fitting(plans, window, stacklevel=2)
         else:
@@ -679,21 +743,35 @@ class Classifier:
         top_k = check_top_k(top_k)
         n = 1 if isinstance(texts, str) else len(texts) if isinstance(texts, Sequence) else 0
         thresholds = normalize_thresholds(resolve_threshold(threshold, self.calibration), n)
-        rules = make_rules(abstain=abstain, groups=groups, min_labels=min_labels, max_labels=max_labels,
-                           hierarchy=hierarchy or as_tree)
+        rules = make_rules(
+            abstain=abstain, groups=groups, min_labels=min_labels, max_labels=max_labels, hierarchy=hierarchy or as_tree
+        )
         if rules.groups or rules.hierarchy:  # before any model work: a bad group fails alone
             request = normalize_request(texts, labels, multi_label=multi_label, prompt=prompt, examples=examples)
             for i, item_labels in enumerate(request.labels):
                 tree = request.label_trees[i] if request.label_trees else None
                 check_rules_against(rules, item_labels, tree, "labels" if n == 1 else f"labels of texts[{i}]")
         predictions = self.predict(
-            texts, labels, multi_label=multi_label, prompt=prompt, examples=examples,
-            batch_size=batch_size, show_progress=show_progress, **window,
+            texts,
+            labels,
+            multi_label=multi_label,
+            prompt=prompt,
+            examples=examples,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            **window,
         )
         out: list[Any] = [
             with_initial_scores(
-                decide(p.labels, np.asarray(p.scores), multi_label=p.multi_label, threshold=t, top_k=top_k,
-                       rules=rules, tree=p.label_tree),
+                decide(
+                    p.labels,
+                    np.asarray(p.scores),
+                    multi_label=p.multi_label,
+                    threshold=t,
+                    top_k=top_k,
+                    rules=rules,
+                    tree=p.label_tree,
+                ),
                 p,
             )
             for p, t in zip(predictions, thresholds, strict=True)
@@ -739,13 +817,24 @@ class Classifier:
         request = normalize_request(texts, labels, multi_label=multi_label, prompt=prompt, examples=examples)
         max_length = window.get("max_length")
         length = self._resolve_max_length(max_length) if max_length is not None else self.max_length
-        policy = WindowPolicy(length, window.get("long_text", "truncate"),
-                              min(window.get("chunk_overlap", 64), length // 4), window.get("split_labels", True))
+        policy = WindowPolicy(
+            length,
+            window.get("long_text", "truncate"),
+            min(window.get("chunk_overlap", 64), length // 4),
+            window.get("split_labels", True),
+        )
 
         def score(expanded: Any) -> list[Prediction]:
-            return self.predict(expanded.texts, expanded.labels, multi_label=expanded.multi_label,
-                                prompt=expanded.prompts, examples=expanded.examples, batch_size=batch_size,
-                                show_progress=show_progress, **window)
+            return self.predict(
+                expanded.texts,
+                expanded.labels,
+                multi_label=expanded.multi_label,
+                prompt=expanded.prompts,
+                examples=expanded.examples,
+                batch_size=batch_size,
+                show_progress=show_progress,
+                **window,
+            )
 
         out: list[Explanation] = explain(self.engine, request, policy, options, score)
         return out[0] if isinstance(texts, str) else out
@@ -800,8 +889,9 @@ class Classifier:
             self.require_torch("calibrate(method='learned')")
             from .training.calibration import fit_learned_calibrator
 
-            return fit_learned_calibrator(self, list(texts), truth, list(labels), multi_label=multi_label,
-                                          batch_size=batch_size, **learned)
+            return fit_learned_calibrator(
+                self, list(texts), truth, list(labels), multi_label=multi_label, batch_size=batch_size, **learned
+            )
         previous, self.calibration = self.calibration, None
         try:
             predictions = self.predict(texts, list(labels), multi_label=multi_label, batch_size=batch_size)
@@ -878,7 +968,9 @@ class Classifier:
         """
         truth = [[y] if isinstance(y, str) else list(y) for y in true_labels]
         if isinstance(texts, str) or len(truth) != len(texts):
-            raise ValueError(f"fit_shortlist: {1 if isinstance(texts, str) else len(texts)} texts but {len(truth)} label entries")
+            raise ValueError(
+                f"fit_shortlist: {1 if isinstance(texts, str) else len(texts)} texts but {len(truth)} label entries"
+            )
         index = self.label_index(labels, retriever=retriever)
         ranks = index.ranks(self._retriever(_retriever_kind(index.retriever)).encode_texts(list(texts)), truth)
         index.k = fit_k(ranks, recall, n_labels=len(index))
@@ -886,16 +978,23 @@ class Classifier:
         index.recall_curve = recall_at_k(ranks, sorted({1, 2, 4, 8, 16, 32, 64, index.k}))
         return index
 
-    def shortlist_labels(self, texts: Any, labels: Any, shortlist: int | str | None = "auto") -> tuple[list[list[str]], int]:
+    def shortlist_labels(
+        self, texts: Any, labels: Any, shortlist: int | str | None = "auto"
+    ) -> tuple[list[list[str]], int]:
         """Per text, the ``k`` candidate labels (in the label set's order) and the size of the set."""
         candidates, total, _ = self._shortlist(texts, labels, shortlist)
         return candidates, total
 
-    def _shortlist(self, texts: Any, labels: Any, shortlist: int | str | None) -> tuple[list[list[str]], int, list[float] | None]:
+    def _shortlist(
+        self, texts: Any, labels: Any, shortlist: int | str | None
+    ) -> tuple[list[list[str]], int, list[float] | None]:
         """``shortlist_labels`` plus, when the retriever is the prior, each text's mean cosine over the whole set
         (where the prior is centred, so shortlisted labels keep the logits they would have in the whole set)."""
-        if isinstance(labels, Mapping) or (not isinstance(labels, LabelIndex) and isinstance(labels, Sequence)
-                                           and any(isinstance(x, (list, tuple, Mapping)) for x in labels)):
+        if isinstance(labels, Mapping) or (
+            not isinstance(labels, LabelIndex)
+            and isinstance(labels, Sequence)
+            and any(isinstance(x, (list, tuple, Mapping)) for x in labels)
+        ):
             raise ValueError("shortlist= needs one flat label set shared by all texts (not per-text lists or a tree)")
         if shortlist is not None and shortlist != "auto":
             check_k(shortlist)
@@ -985,7 +1084,9 @@ def _full_scores(prediction: Prediction, labels: Any) -> list[float]:
     return [scored.get(label, 0.0) for label in names]
 
 
-def _warn_about_unknown_threshold_labels(thresholds: Sequence[Any], labels: Any, predictions: Sequence[Prediction]) -> None:
+def _warn_about_unknown_threshold_labels(
+    thresholds: Sequence[Any], labels: Any, predictions: Sequence[Prediction]
+) -> None:
     """Warn when ``threshold={"spam": 0.8}`` names a label that is not in the label set: it would never apply."""
     known = {label for p in predictions for label in p.labels}
     if isinstance(labels, LabelIndex):
@@ -994,5 +1095,8 @@ def _warn_about_unknown_threshold_labels(thresholds: Sequence[Any], labels: Any,
         known.update(labels)  # with a shortlist a text scores only some of them
     unknown = unknown_threshold_labels(thresholds, known)
     if unknown:
-        warnings.warn(f"threshold names labels that are not in the label set, so they have no effect: {', '.join(map(repr, unknown))}",
-                      UserWarning, stacklevel=3)
+        warnings.warn(
+            f"threshold names labels that are not in the label set, so they have no effect: {', '.join(map(repr, unknown))}",
+            UserWarning,
+            stacklevel=3,
+        )

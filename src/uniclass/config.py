@@ -264,7 +264,9 @@ class GLiClassConfig:
             raise
         except Exception as err:  # noqa: BLE001 - transformers' validation errors are not ValueError: one line
             first = str(err).strip().splitlines()
-            raise ValueError(f"{path}: invalid config ({type(err).__name__}: {' '.join(x.strip() for x in first)})") from None
+            raise ValueError(
+                f"{path}: invalid config ({type(err).__name__}: {' '.join(x.strip() for x in first)})"
+            ) from None
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / _CONFIG_FILE
@@ -272,14 +274,27 @@ class GLiClassConfig:
         return path
 
 
-_INT_FIELDS = ("hidden_size", "max_position_embeddings", "vocab_size", "num_hidden_layers", "num_attention_heads",
-               "intermediate_size", "class_token_index", "text_token_index", "example_token_index", "pad_token_id")
+_INT_FIELDS = (
+    "hidden_size",
+    "max_position_embeddings",
+    "vocab_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "class_token_index",
+    "text_token_index",
+    "example_token_index",
+    "pad_token_id",
+)
 
 
 def _check_int_fields(data: dict[str, Any], path: Path) -> None:
     """Sizes must be integers: ``"hidden_size": "32"`` would otherwise fail deep inside model construction."""
-    for where, block in (("", data), ("encoder_config.", data.get("encoder_config")),
-                         ("label_model_config.", data.get("label_model_config"))):
+    for where, block in (
+        ("", data),
+        ("encoder_config.", data.get("encoder_config")),
+        ("label_model_config.", data.get("label_model_config")),
+    ):
         if not isinstance(block, dict):
             continue
         for key in _INT_FIELDS:

@@ -49,7 +49,9 @@ class DecisionRules:
     @property
     def active(self) -> bool:
         """Anything beyond the plain ``select``?"""
-        return bool(self.abstain is not None or self.groups or self.min_labels or self.max_labels is not None or self.hierarchy)
+        return bool(
+            self.abstain is not None or self.groups or self.min_labels or self.max_labels is not None or self.hierarchy
+        )
 
 
 def make_rules(
@@ -94,8 +96,10 @@ def _check_groups(groups: Any) -> tuple[tuple[str, ...], ...]:
             raise ValueError(f"groups[{g}] names a label twice")
         for label in group:
             if label in owner:
-                raise ValueError(f"{label!r} is in groups[{owner[label]}] and groups[{g}]; exclusive groups must not "
-                                 "overlap (one group's choice would silently remove the other's)")
+                raise ValueError(
+                    f"{label!r} is in groups[{owner[label]}] and groups[{g}]; exclusive groups must not "
+                    "overlap (one group's choice would silently remove the other's)"
+                )
             owner[label] = g
         out.append(tuple(group))
     return tuple(out)
@@ -109,7 +113,9 @@ def check_rules_against(rules: DecisionRules, labels: Sequence[str], tree: Any, 
         if unknown:
             raise ValueError(f"groups[{g}] names {unknown[0]!r}, which is not among {where}")
     if rules.hierarchy and not isinstance(tree, Mapping):
-        raise ValueError("hierarchy=True needs hierarchical labels: a dict such as {'sentiment': ['positive', 'negative']}")
+        raise ValueError(
+            "hierarchy=True needs hierarchical labels: a dict such as {'sentiment': ['positive', 'negative']}"
+        )
 
 
 # ====================================================================== the decision

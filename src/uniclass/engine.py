@@ -168,7 +168,9 @@ class Engine:
         batch = {"input_ids": input_ids, "attention_mask": attention_mask}
         if position_offset is not None:
             positions = [
-                stable_position_ids(r.input_ids, self.config.class_token_index, self.config.text_token_index, position_offset)
+                stable_position_ids(
+                    r.input_ids, self.config.class_token_index, self.config.text_token_index, position_offset
+                )
                 for r in rows
             ]
             batch["position_ids"], _ = pad_ids(positions, position_offset)
@@ -199,7 +201,9 @@ class Engine:
             ids = self.label_tokenizer(chunk, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
             for label, label_ids in zip(chunk, ids, strict=True):
                 if len(label_ids) > window:
-                    raise ValueError(f"label {label[:80]!r} has {len(label_ids)} tokens; the label encoder reads {window}")
+                    raise ValueError(
+                        f"label {label[:80]!r} has {len(label_ids)} tokens; the label encoder reads {window}"
+                    )
             input_ids, mask = pad_ids(ids, self.label_tokenizer.pad_token_id or 0)
             vectors = self.backend.encode_labels(input_ids, mask)
             for label, vector in zip(chunk, vectors, strict=True):
@@ -230,8 +234,10 @@ class Engine:
         """
         uncalibrated = self.window_logits_with_prior(request, segments, logits)
         calibrated = self.apply_calibrator(segments, uncalibrated)
-        return (self.item_logits(request, segments, calibrated, aggregate),
-                self.item_logits(request, segments, uncalibrated, aggregate))
+        return (
+            self.item_logits(request, segments, calibrated, aggregate),
+            self.item_logits(request, segments, uncalibrated, aggregate),
+        )
 
     def window_logits_with_prior(
         self, request: Request, segments: list[Segment], logits: list[np.ndarray]
@@ -245,7 +251,9 @@ class Engine:
             for s, values in zip(segments, logits, strict=True)
         ]
 
-    def apply_calibrator(self, segments: list[Segment], logits: list[np.ndarray], batch_size: int = 256) -> list[np.ndarray]:
+    def apply_calibrator(
+        self, segments: list[Segment], logits: list[np.ndarray], batch_size: int = 256
+    ) -> list[np.ndarray]:
         """``beta * z + bias`` for every window, the calibrator run on padded batches of windows."""
         out: list[np.ndarray] = []
         for start in range(0, len(segments), batch_size):
@@ -289,7 +297,12 @@ class Engine:
         return out
 
     def prediction(
-        self, request: Request, index: int, plan: ItemPlan, item_logits: np.ndarray, initial_logits: np.ndarray | None = None
+        self,
+        request: Request,
+        index: int,
+        plan: ItemPlan,
+        item_logits: np.ndarray,
+        initial_logits: np.ndarray | None = None,
     ) -> Prediction:
         """Text ``index``'s ``Prediction`` from its aggregated logits: calibrated, then activated.
 
@@ -342,10 +355,13 @@ class Engine:
             # each order's windows are calibrated (with the prior, as in ``assemble``), then the orders averaged
             calibrated, initial = self.calibrated_item_logits(expanded, segments, logits, aggregate)
             calibrated, initial = average_orders(calibrated, orders), average_orders(initial, orders)
-            return first_plans, [self.prediction(request, i, first_plans[i], calibrated[i], initial[i])
-                                 for i in range(len(orders))]
+            return first_plans, [
+                self.prediction(request, i, first_plans[i], calibrated[i], initial[i]) for i in range(len(orders))
+            ]
         # the prior scores each label alone (order-free already): added once, on the request as given
-        averaged = self.with_prior(request, average_orders(self.item_logits(expanded, segments, logits, aggregate), orders))
+        averaged = self.with_prior(
+            request, average_orders(self.item_logits(expanded, segments, logits, aggregate), orders)
+        )
         return first_plans, [self.prediction(request, i, first_plans[i], averaged[i]) for i in range(len(orders))]
 
     # ------------------------------------------------------------------ state
@@ -366,7 +382,10 @@ def resolve_max_length(config: GLiClassConfig, requested: int | None, *, stackle
     value = requested or DEFAULT_MAX_LENGTH
     if limit is not None and value > limit:
         if requested is not None:
-            warnings.warn(f"max_length={requested} exceeds the backbone's {limit} positions; using {limit}", stacklevel=stacklevel + 1)
+            warnings.warn(
+                f"max_length={requested} exceeds the backbone's {limit} positions; using {limit}",
+                stacklevel=stacklevel + 1,
+            )
         value = limit
     return value
 

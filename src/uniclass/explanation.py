@@ -137,7 +137,9 @@ class ExplainOptions:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if self.max_units > MAX_UNITS_LIMIT:
-            raise ValueError(f"max_units must be at most {MAX_UNITS_LIMIT} (each unit costs one scored text), got {self.max_units}")
+            raise ValueError(
+                f"max_units must be at most {MAX_UNITS_LIMIT} (each unit costs one scored text), got {self.max_units}"
+            )
         return self
 
 
@@ -205,7 +207,9 @@ def _strip(text: str, start: int, end: int) -> Unit | None:
 
 
 # ====================================================================== plan, expand, assemble
-def plan_explanations(engine: Engine, request: Request, policy: WindowPolicy, options: ExplainOptions) -> list[ExplainPlan]:
+def plan_explanations(
+    engine: Engine, request: Request, policy: WindowPolicy, options: ExplainOptions
+) -> list[ExplainPlan]:
     """Units and occluded variants of every text (tokenisation only, no model call).
 
     The full texts are planned as ``classify`` would plan them, to find the part of each text the model reads
@@ -249,7 +253,9 @@ def expand_request(request: Request, plans: Sequence[ExplainPlan]) -> Request:
     )
 
 
-def assemble(request: Request, plans: Sequence[ExplainPlan], predictions: Sequence[Prediction], unit: str) -> list[Explanation]:
+def assemble(
+    request: Request, plans: Sequence[ExplainPlan], predictions: Sequence[Prediction], unit: str
+) -> list[Explanation]:
     """Deltas from the predictions of ``expand_request`` (in its order)."""
     out, at = [], 0
     for text, plan in zip(request.texts, plans, strict=True):
@@ -257,8 +263,19 @@ def assemble(request: Request, plans: Sequence[ExplainPlan], predictions: Sequen
         at += 1 + len(plan.variants)
         deltas = [[full.scores[j] - v.scores[j] for v in variants] for j in range(len(full.labels))]
         units = [ExplainedUnit(text[s:e], s, e) for s, e in plan.units]
-        out.append(Explanation(text, list(full.labels), list(full.scores), units, deltas, full.multi_label, unit,
-                               plan.seen_chars, plan.pieces))
+        out.append(
+            Explanation(
+                text,
+                list(full.labels),
+                list(full.scores),
+                units,
+                deltas,
+                full.multi_label,
+                unit,
+                plan.seen_chars,
+                plan.pieces,
+            )
+        )
     return out
 
 

@@ -44,7 +44,14 @@ ORDER_FREE = "order-free"  # config.json "label_positions" of checkpoints traine
 # rotary angle) of those ids -> the id of the first position (RoBERTa-style models start after the padding id).
 # Not here: DeBERTa (relative positions computed from the sequence), MPNet (a relative bias computed from the
 # sequence as well), T5 (relative buckets), DistilBERT (no ``position_ids`` argument).
-POSITION_ID_BACKBONES = {"bert": 0, "electra": 0, "modernbert": 0, "roberta": None, "xlm-roberta": None, "camembert": None}
+POSITION_ID_BACKBONES = {
+    "bert": 0,
+    "electra": 0,
+    "modernbert": 0,
+    "roberta": None,
+    "xlm-roberta": None,
+    "camembert": None,
+}
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,9 @@ def check_label_order(label_order: Any, permutations: Any) -> None:
     """Validate the two options before any model work (front ends call it too)."""
     if label_order not in LABEL_ORDERS:
         raise ValueError(f"label_order must be one of {', '.join(map(repr, LABEL_ORDERS))}, got {label_order!r}")
-    if permutations is not None and (isinstance(permutations, bool) or not isinstance(permutations, int) or permutations < 1):
+    if permutations is not None and (
+        isinstance(permutations, bool) or not isinstance(permutations, int) or permutations < 1
+    ):
         raise ValueError(f"permutations must be a positive int, got {permutations!r}")
 
 
@@ -107,8 +116,9 @@ def resolve_label_order(label_order: str, permutations: int | None, config: Any,
                 "use label_order='permutations' (or 'stable', which picks it)"
             )
     # "positions" with no offset raised above
-    if offset is not None and (label_order == "positions" or (label_order == "stable" and trained_order_free(config)
-                                                              and backend == "torch")):
+    if offset is not None and (
+        label_order == "positions" or (label_order == "stable" and trained_order_free(config) and backend == "torch")
+    ):
         return OrderPlan("positions", 1, offset)
     return OrderPlan("permutations", n)
 
@@ -138,8 +148,9 @@ def expand_request(request: Request, orders: list[list[list[int]]]) -> Request:
             prompts.append(request.prompts[i])
             examples.append(request.examples[i])
             multi.append(request.multi_label[i])
-    return replace(request, texts=texts, labels=labels, prompts=prompts, examples=examples, multi_label=multi,
-                   label_trees=None)
+    return replace(
+        request, texts=texts, labels=labels, prompts=prompts, examples=examples, multi_label=multi, label_trees=None
+    )
 
 
 def average_orders(logits: list[np.ndarray], orders: list[list[list[int]]]) -> list[np.ndarray]:

@@ -25,8 +25,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from .backends.embedding import EmbeddingPrior
 
 __all__ = [
-    "DEFAULT_MODEL_DIR", "LABEL_TOKENIZER_DIR", "WEIGHTS_FILE", "LoadedParts", "default_model_dir", "load_onnx",
-    "load_torch", "resolve_backend", "resolve_checkpoint", "resolve_device",
+    "DEFAULT_MODEL_DIR",
+    "LABEL_TOKENIZER_DIR",
+    "WEIGHTS_FILE",
+    "LoadedParts",
+    "default_model_dir",
+    "load_onnx",
+    "load_torch",
+    "resolve_backend",
+    "resolve_checkpoint",
+    "resolve_device",
 ]
 
 # The default model ships inside the package (fp16 safetensors; see models/train_default.py and its card).
@@ -81,7 +89,6 @@ def load_torch(
     from .backends.precision import apply_precision, normalize_precision, resolve_precision
     from .backends.torch_backend import TorchBackend, resolve_dtype
     from .modeling import GLiClassModel
-
     from .modeling.delta import load_delta_state
 
     checkpoint = Checkpoint(folder)
@@ -104,7 +111,9 @@ def load_torch(
             unnamed_os_error = isinstance(err, OSError) and not getattr(err, "filename", None)
             if not unnamed_os_error and type(err).__name__ != "SafetensorError":
                 raise
-            raise ValueError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file, truncated or corrupt ({err})") from None
+            raise ValueError(
+                f"{folder / WEIGHTS_FILE}: not a readable safetensors file, truncated or corrupt ({err})"
+            ) from None
     tokenizer = load_tokenizer(shared or folder)
     if config.is_bi_encoder:
         label_tokenizer = load_tokenizer(shared) if shared is not None else load_label_tokenizer(folder, config)
@@ -119,7 +128,9 @@ def load_torch(
     apply_precision(model, "fp32" if pending else chosen)
     backend = TorchBackend(model, compile=compile, num_threads=num_threads, precision="fp32" if pending else chosen)
     embedding_prior = load_prior(folder, device=target, precision=chosen) if prior else None
-    return LoadedParts(backend, tokenizer, label_tokenizer, checkpoint.read_calibration(prior=prior), embedding_prior, pending)
+    return LoadedParts(
+        backend, tokenizer, label_tokenizer, checkpoint.read_calibration(prior=prior), embedding_prior, pending
+    )
 
 
 def backbone_tokenizer_folder(folder: Path) -> Path | None:
@@ -167,7 +178,9 @@ def load_prior(folder: Path, *, device: Any, precision: str) -> EmbeddingPrior |
     return EmbeddingPrior.load(spec, folder, device=device, dtype=dtype)
 
 
-def load_onnx(folder: Path, *, quantized: bool = False, num_threads: int | None = None, prior: bool = True) -> LoadedParts:
+def load_onnx(
+    folder: Path, *, quantized: bool = False, num_threads: int | None = None, prior: bool = True
+) -> LoadedParts:
     """The torch-free path: config without transformers, ``tokenizer.json`` with tokenizers, graphs on onnxruntime."""
     from .backends.onnx_runtime import OnnxBackend
     from .backends.tokenizer import FastTokenizer
@@ -197,8 +210,12 @@ def load_onnx_prior(folder: Path, *, num_threads: int | None = None) -> Embeddin
             f"{folder}/prior.json names an embedding model without {EMBEDDER_FILE}: re-export the checkpoint with "
             "`uniclass export onnx` (which exports the prior too), or load with prior=False"
         )
-    return EmbeddingPrior(spec, OnnxEmbedder(embedder_folder, max_length=spec.max_length, num_threads=num_threads), folder,
-                          prototypes=load_prototypes(folder))
+    return EmbeddingPrior(
+        spec,
+        OnnxEmbedder(embedder_folder, max_length=spec.max_length, num_threads=num_threads),
+        folder,
+        prototypes=load_prototypes(folder),
+    )
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -293,7 +310,7 @@ def load_tokenizer(name: str | Path) -> Any:
     with quiet_transformers():
         try:
             return AutoTokenizer.from_pretrained(str(name))
-        except Exception as err:  # noqa: BLE001 (tokenizers raises a bare Exception for a broken tokenizer.json)
+        except Exception as err:
             if not Path(name).is_dir() or isinstance(err, (ImportError, FileNotFoundError)):
                 raise
             raise ValueError(f"{Path(name) / 'tokenizer.json'}: cannot be loaded as a tokenizer ({err})") from None

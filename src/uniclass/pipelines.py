@@ -28,8 +28,13 @@ TASKS = ("zero-shot-classification",)
 DEFAULT_HYPOTHESIS_TEMPLATE = "This example is {}."
 
 
-def pipeline(task: str = "zero-shot-classification", model: str | Path | Classifier | None = None, *,
-             device: int | str | None = None, **load_options: Any) -> ZeroShotClassificationPipeline:
+def pipeline(
+    task: str = "zero-shot-classification",
+    model: str | Path | Classifier | None = None,
+    *,
+    device: int | str | None = None,
+    **load_options: Any,
+) -> ZeroShotClassificationPipeline:
     """A callable with the signature and answers of transformers' zero-shot-classification pipeline.
 
     Args:
@@ -53,7 +58,9 @@ def pipeline(task: str = "zero-shot-classification", model: str | Path | Classif
 
     if isinstance(model, Classifier):
         if device is not None or load_options:
-            raise ValueError("device and load options apply when the pipeline loads the model; this one is already loaded")
+            raise ValueError(
+                "device and load options apply when the pipeline loads the model; this one is already loaded"
+            )
         return ZeroShotClassificationPipeline(model)
     classifier = Classifier.from_pretrained(model, device=_torch_device(device), **load_options)
     return ZeroShotClassificationPipeline(classifier)
@@ -136,7 +143,9 @@ def parse_labels(candidate_labels: Any) -> list[str]:
         return [label.strip() for label in candidate_labels.split(",") if label.strip()]
     if isinstance(candidate_labels, Sequence) and all(isinstance(label, str) for label in candidate_labels):
         return list(candidate_labels)
-    raise TypeError(f"candidate_labels must be a list of strings or a comma-separated string, got {type(candidate_labels).__name__}")
+    raise TypeError(
+        f"candidate_labels must be a list of strings or a comma-separated string, got {type(candidate_labels).__name__}"
+    )
 
 
 def _check_inputs(sequences: Any, candidate_labels: Any) -> tuple[list[str], list[str]]:

@@ -127,7 +127,8 @@ def build_label_tree(tree: Any, scores: Mapping[str, float], prefix: str = "", s
     """The input tree with each leaf label replaced by its score (a ``None`` leaf key gets its own score)."""
     if isinstance(tree, Mapping):
         return {
-            key: scores[f"{prefix}{separator}{key}" if prefix else key] if value is None
+            key: scores[f"{prefix}{separator}{key}" if prefix else key]
+            if value is None
             else build_label_tree(value, scores, f"{prefix}{separator}{key}" if prefix else key, separator)
             for key, value in tree.items()
         }
@@ -157,15 +158,19 @@ def label_tree_from_paths(paths: Sequence[str], separator: str = LABEL_SEPARATOR
         node = tree
         for depth, part in enumerate(parts[:-1]):
             if part in node and node[part] is None:
-                raise ValueError(f"label {separator.join(parts[: depth + 1])!r} is also the parent of {path!r}: "
-                                 "a parent's score comes from its children, so give only the children")
+                raise ValueError(
+                    f"label {separator.join(parts[: depth + 1])!r} is also the parent of {path!r}: "
+                    "a parent's score comes from its children, so give only the children"
+                )
             node = node.setdefault(part, {})
         leaf = parts[-1]
         if parts in seen:
             raise ValueError(f"label {path!r} is given twice")
         if leaf in node:
-            raise ValueError(f"label {path!r} is also the parent of other labels: a parent's score comes from its "
-                             "children, so give only the children")
+            raise ValueError(
+                f"label {path!r} is also the parent of other labels: a parent's score comes from its "
+                "children, so give only the children"
+            )
         node[leaf] = None
         seen.add(parts)
     return tree
@@ -220,7 +225,10 @@ def _normalize_examples(examples: Any, n: int) -> list[list[dict[str, Any]]]:
     if per_text:
         if len(examples) != n:
             raise ValueError(f"examples has {len(examples)} per-text lists but there are {n} texts")
-        return [[_check_example(e, f"examples[{i}][{j}]") for j, e in enumerate(group or [])] for i, group in enumerate(examples)]
+        return [
+            [_check_example(e, f"examples[{i}][{j}]") for j, e in enumerate(group or [])]
+            for i, group in enumerate(examples)
+        ]
     shared = [_check_example(e, f"examples[{j}]") for j, e in enumerate(examples)]
     return [shared] * n
 
@@ -308,7 +316,11 @@ class Encoded:
 
     def with_text(self, start: int, stop: int) -> list[int]:
         """Ids with the text reduced to its tokens ``[start, stop)``."""
-        return self.ids[: self.text_start] + self.ids[self.text_start + start : self.text_start + stop] + self.ids[self.text_end :]
+        return (
+            self.ids[: self.text_start]
+            + self.ids[self.text_start + start : self.text_start + stop]
+            + self.ids[self.text_end :]
+        )
 
 
 def encode_layouts(tokenizer: Any, layouts: Sequence[Layout]) -> list[Encoded]:
@@ -478,7 +490,9 @@ class InputBuilder:
         used = encoded[0].text_tokens
         for group, enc, lab in zip(groups, encoded, label_ids):
             budget = policy.max_length - enc.fixed_tokens
-            windows = text_windows(enc.text_tokens, budget, chunk=policy.long_text == "chunk", overlap=policy.chunk_overlap)
+            windows = text_windows(
+                enc.text_tokens, budget, chunk=policy.long_text == "chunk", overlap=policy.chunk_overlap
+            )
             plan.chunks = max(plan.chunks, len(windows))
             covered = windows[-1][1] if policy.long_text == "chunk" else windows[0][1]
             used = min(used, covered)
@@ -509,8 +523,10 @@ class InputBuilder:
             f"{policy.max_length}-token window; shorten it or raise max_length"
         )
         if on_label_side and policy.max_length - first.fixed_tokens < policy.text_reserve(first.text_tokens):
-            raise ValueError(f"texts[{index}]: the prompt and examples leave no room for the text in the "
-                             f"{policy.max_length}-token window; shorten them or raise max_length")
+            raise ValueError(
+                f"texts[{index}]: the prompt and examples leave no room for the text in the "
+                f"{policy.max_length}-token window; shorten them or raise max_length"
+            )
         if base + max(costs) > room:
             raise ValueError(too_big)
         count = max(2, self._estimate_groups(first, first_label_ids, len(labels), policy))
@@ -534,8 +550,9 @@ class InputBuilder:
             return [0] * len(labels)
         if self.arch == "bi-encoder-fused":
             return [1] * len(labels)
-        ids = self.tokenizer([f"{CLASS_TOKEN}{label}" for label in labels], add_special_tokens=False,
-                             truncation=False, verbose=False)["input_ids"]
+        ids = self.tokenizer(
+            [f"{CLASS_TOKEN}{label}" for label in labels], add_special_tokens=False, truncation=False, verbose=False
+        )["input_ids"]
         return [len(row) for row in ids]
 
     def _fits(self, enc: Encoded, label_ids: list[int] | None, policy: WindowPolicy) -> bool:
@@ -543,7 +560,9 @@ class InputBuilder:
             return False
         return policy.max_length - enc.fixed_tokens >= policy.text_reserve(enc.text_tokens)
 
-    def _encode_groups(self, request: Request, index: int, groups: list[list[str]]) -> tuple[list[Encoded], list[list[int] | None]]:
+    def _encode_groups(
+        self, request: Request, index: int, groups: list[list[str]]
+    ) -> tuple[list[Encoded], list[list[int] | None]]:
         layouts, label_strings = zip(*(self._layouts(request, index, g) for g in groups), strict=True)
         return encode_layouts(self.tokenizer, layouts), self._tokenize_label_sides(list(label_strings))
 

@@ -20,14 +20,26 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 FORMATS = ("jsonl", "csv", "parquet")
-_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 OUTPUT_COLUMNS = ("text", "labels")
 Result = list[dict[str, Any]] | dict[str, Any]  # labels with scores, or a tree of them (``classify --as-tree``)
 
 
 # ====================================================================== formats and optional dependencies
-def detect_format(path: str | Path | Sequence[str | Path], explicit: str | None = None, *,
-                  formats: Sequence[str] = FORMATS, hint: str = "--format") -> str:
+def detect_format(
+    path: str | Path | Sequence[str | Path],
+    explicit: str | None = None,
+    *,
+    formats: Sequence[str] = FORMATS,
+    hint: str = "--format",
+) -> str:
     """The file format: ``explicit`` if given, else from the extension (a clear error if neither says).
 
     The one extension rule of uniclass (``classify --input/--output`` and the Ray Data job): ``path`` may also be
@@ -37,9 +49,15 @@ def detect_format(path: str | Path | Sequence[str | Path], explicit: str | None 
     if explicit:
         return explicit
     first = str(path if isinstance(path, (str, Path)) else next(iter(path), ""))
-    names = " or ".join([", ".join(f".{f}" for f in formats[:-1]), f".{formats[-1]}"]) if len(formats) > 1 else f".{formats[0]}"
+    names = (
+        " or ".join([", ".join(f".{f}" for f in formats[:-1]), f".{formats[-1]}"])
+        if len(formats) > 1
+        else f".{formats[0]}"
+    )
     if "://" not in first and Path(first).is_dir():
-        found = {_SUFFIXES[p.suffix.lower()] for p in Path(first).rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES}
+        found = {
+            _SUFFIXES[p.suffix.lower()] for p in Path(first).rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES
+        }
         found &= set(formats)
         if len(found) == 1:
             return found.pop()
@@ -138,7 +156,9 @@ def iter_text_chunks(path: str | Path, fmt: str, column: str, chunk_size: int, s
     return rechunk(readers[fmt](Path(path), column, chunk_size), chunk_size, skip)
 
 
-def iter_field_chunks(path: str | Path, fmt: str, column: str, chunk_size: int, skip: int = 0) -> Iterator[list[dict[str, Any]]]:
+def iter_field_chunks(
+    path: str | Path, fmt: str, column: str, chunk_size: int, skip: int = 0
+) -> Iterator[list[dict[str, Any]]]:
     """The input's other fields (every field or column but the text's), chunked exactly as ``iter_text_chunks``.
 
     JSONL output writes them next to each result, so results join back to the input (an ``id``, say). Read in
@@ -205,7 +225,7 @@ def _text_of(item: Any, column: str, where: str) -> str:
         raise ValueError(f"{where}: no {column!r} field (choose the field with --text-column)")
     value = item[column]
     if value is None:
-        raise ValueError(f"{where}: {column!r} is null; give a text (\"\" for an empty one) or drop the row")
+        raise ValueError(f'{where}: {column!r} is null; give a text ("" for an empty one) or drop the row')
     if not isinstance(value, str):
         raise TypeError(f"{where}: {column!r} must be a string, got {type(value).__name__}")
     return value
@@ -238,8 +258,9 @@ def _iter_parquet(path: Path, column: str, chunk_size: int) -> Iterator[str]:
     for batch in handle.iter_batches(batch_size=chunk_size, columns=[column]):
         for value in batch.column(0).to_pylist():
             if value is None:
-                raise ValueError(f"{path}: row {row + 1}: {column!r} is null; give a text (\"\" for an empty one) "
-                                 "or drop the row")
+                raise ValueError(
+                    f'{path}: row {row + 1}: {column!r} is null; give a text ("" for an empty one) or drop the row'
+                )
             if not isinstance(value, str):
                 raise ValueError(f"{path}: column {column!r} must hold strings, got {type(value).__name__}")
             row += 1
@@ -366,11 +387,15 @@ class JsonlSink:
     def __init__(self, handle: TextIO, owned: bool = False):
         self.handle, self.owned = handle, owned
 
-    def write(self, texts: Sequence[str], results: Sequence[Result], fields: Sequence[dict[str, Any]] | None = None) -> None:
+    def write(
+        self, texts: Sequence[str], results: Sequence[Result], fields: Sequence[dict[str, Any]] | None = None
+    ) -> None:
         rows = fields if fields is not None else [{}] * len(texts)
         # default=str: Parquet inputs may hold dates or decimals, which JSON has no type for
-        lines = (json.dumps({**extra, "text": t, "labels": r}, ensure_ascii=False, default=str) + "\n"
-                 for t, r, extra in zip(texts, results, rows, strict=True))
+        lines = (
+            json.dumps({**extra, "text": t, "labels": r}, ensure_ascii=False, default=str) + "\n"
+            for t, r, extra in zip(texts, results, rows, strict=True)
+        )
         self.handle.write("".join(lines))
         self.handle.flush()
 
@@ -421,8 +446,10 @@ class ParquetSink:
         self.pq = _require("pyarrow.parquet")
         self.path, self.partial, self.parts = path, path.with_name(path.name + ".partial"), parts_folder(path)
         self.schema = self.pa.schema(
-            [("text", self.pa.string()),
-             ("labels", self.pa.list_(self.pa.struct([("label", self.pa.string()), ("score", self.pa.float64())])))]
+            [
+                ("text", self.pa.string()),
+                ("labels", self.pa.list_(self.pa.struct([("label", self.pa.string()), ("score", self.pa.float64())]))),
+            ]
         )
         if not append:
             shutil.rmtree(self.parts, ignore_errors=True)

@@ -20,7 +20,15 @@ if TYPE_CHECKING:  # annotations only: the shortlist package needs numpy work th
     from .shortlist import LabelIndex
 
 __all__ = [
-    "Example", "Examples", "LabelList", "LabelTree", "Labels", "ScoreOptions", "Threshold", "Thresholds", "TrueLabels",
+    "Example",
+    "Examples",
+    "LabelList",
+    "LabelTree",
+    "Labels",
+    "ScoreOptions",
+    "Threshold",
+    "Thresholds",
+    "TrueLabels",
     "WindowOptions",
 ]
 

@@ -50,17 +50,32 @@ def _round_up(n: int) -> int:
     return n + (-n) % ALIGN
 
 
-def key_padding_mask(batch_size: int, q_length: int, kv_length: int, q_offset: int = 0, kv_offset: int = 0,
-                     mask_function: Any = None, attention_mask: torch.Tensor | None = None, **kwargs: Any
-                     ) -> torch.Tensor | None:
+def key_padding_mask(
+    batch_size: int,
+    q_length: int,
+    kv_length: int,
+    q_offset: int = 0,
+    kv_offset: int = 0,
+    mask_function: Any = None,
+    attention_mask: torch.Tensor | None = None,
+    **kwargs: Any,
+) -> torch.Tensor | None:
     """transformers mask function: the padding mask as ``[B, 1, 1, L]`` booleans for plain bidirectional
     attention (``None`` when nothing is padded); any other pattern gets transformers' full SDPA mask."""
     from transformers.masking_utils import bidirectional_mask_function, sdpa_mask
 
     plain = mask_function is bidirectional_mask_function and q_offset == 0 and kv_offset == 0
     if not plain or (attention_mask is not None and attention_mask.dim() != 2):
-        return sdpa_mask(batch_size=batch_size, q_length=q_length, kv_length=kv_length, q_offset=q_offset,
-                         kv_offset=kv_offset, mask_function=mask_function, attention_mask=attention_mask, **kwargs)
+        return sdpa_mask(
+            batch_size=batch_size,
+            q_length=q_length,
+            kv_length=kv_length,
+            q_offset=q_offset,
+            kv_offset=kv_offset,
+            mask_function=mask_function,
+            attention_mask=attention_mask,
+            **kwargs,
+        )
     if attention_mask is None:
         return None
     keep = attention_mask[:, :kv_length].to(torch.bool)
@@ -92,12 +107,13 @@ def _groups(lengths: list[int]) -> list[tuple[int, list[int]]]:
 def _rows(tensor: torch.Tensor, rows: list[int]) -> torch.Tensor:
     """``tensor[rows]``: a view when the rows are consecutive (length-sorted batches), else a gather."""
     if rows == list(range(rows[0], rows[-1] + 1)):
-        return tensor[rows[0]:rows[-1] + 1]
+        return tensor[rows[0] : rows[-1] + 1]
     return tensor[torch.tensor(rows, device=tensor.device)]
 
 
-def padded_sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None,
-                scale: float | None) -> torch.Tensor | None:
+def padded_sdpa(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None, scale: float | None
+) -> torch.Tensor | None:
     """SDPA per group of rows with the same 32-aligned real length; ``[B, L, H, D]``, or None if ``mask`` is not
     a prefix mask.
 
@@ -121,7 +137,7 @@ def padded_sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mas
         if bool((real < aligned).any()):
             keep = (torch.arange(aligned, device=q.device)[None, :] < real[:, None])[:, None, None, :]
         result = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=scale).transpose(1, 2)
-        _write(out, rows, result[:, :min(aligned, length)])
+        _write(out, rows, result[:, : min(aligned, length)])
     return out
 
 
@@ -129,7 +145,7 @@ def _write(out: torch.Tensor, rows: list[int], result: torch.Tensor) -> None:
     """``out[rows, :width] = result`` and zeros after ``width`` (a slice for consecutive rows, else per row)."""
     width = result.shape[1]
     if rows == list(range(rows[0], rows[-1] + 1)):
-        block = out[rows[0]:rows[-1] + 1]
+        block = out[rows[0] : rows[-1] + 1]
         block[:, :width] = result
         block[:, width:] = 0
         return
@@ -138,22 +154,36 @@ def _write(out: torch.Tensor, rows: list[int], result: torch.Tensor) -> None:
         out[row, width:] = 0
 
 
-def padded_sdpa_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                          attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
-                          is_causal: bool | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+def padded_sdpa_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
     """transformers attention function (the ``sdpa`` signature): :func:`padded_sdpa` where it applies, else sdpa."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)  # transformers' default
-    usable = (query.device.type == "cpu" and not causal and not (module.training and dropout > 0)
-              and key.shape == query.shape and not kwargs.get("output_attentions"))
+    usable = (
+        query.device.type == "cpu"
+        and not causal
+        and not (module.training and dropout > 0)
+        and key.shape == query.shape
+        and not kwargs.get("output_attentions")
+    )
     out = padded_sdpa(query, key, value, attention_mask, scaling) if usable else None
     if out is not None:
         return out, None
     if attention_mask is not None and attention_mask.shape[-2] == 1 and query.shape[2] > 1:
         attention_mask = attention_mask.expand(-1, -1, query.shape[2], -1)
-    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                  is_causal=is_causal, **kwargs)
+    return sdpa_attention_forward(
+        module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs
+    )
 
 
 def _register() -> None:

@@ -109,38 +109,55 @@ class PriorSpec:
     @classmethod
     def from_dict(cls, data: Any, where: str = PRIOR_FILE) -> PriorSpec:
         if not isinstance(data, Mapping) or data.get("kind") != PRIOR_KIND:
-            raise PriorError(f"{where}: expected an object with \"kind\": \"{PRIOR_KIND}\"")
+            raise PriorError(f'{where}: expected an object with "kind": "{PRIOR_KIND}"')
         weight, backbone = data.get("weight"), data.get("backbone")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
-            raise PriorError(f"{where}: \"weight\" must be a finite number, got {weight!r}")
-        if not isinstance(backbone, Mapping) or not (isinstance(backbone.get("package"), str) or isinstance(backbone.get("folder"), str)):
-            raise PriorError(f"{where}: \"backbone\" must name a \"package\" or a \"folder\"")
+            raise PriorError(f'{where}: "weight" must be a finite number, got {weight!r}')
+        if not isinstance(backbone, Mapping) or not (
+            isinstance(backbone.get("package"), str) or isinstance(backbone.get("folder"), str)
+        ):
+            raise PriorError(f'{where}: "backbone" must name a "package" or a "folder"')
         template = data.get("template", cls.template)
         if not isinstance(template, str) or template.count("{}") != 1:
-            raise PriorError(f"{where}: \"template\" must be a string with one {{}} for the label, got {template!r}")
+            raise PriorError(f'{where}: "template" must be a string with one {{}} for the label, got {template!r}')
         max_length = data.get("max_length", cls.max_length)
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8:
-            raise PriorError(f"{where}: \"max_length\" must be an int >= 8, got {max_length!r}")
+            raise PriorError(f'{where}: "max_length" must be an int >= 8, got {max_length!r}')
         center = data.get("center", cls.center)
         if not isinstance(center, bool):
-            raise PriorError(f"{where}: \"center\" must be true or false, got {center!r}")
+            raise PriorError(f'{where}: "center" must be true or false, got {center!r}')
         ensemble = data.get("ensemble", [])
         if not isinstance(ensemble, list) or not all(isinstance(t, str) and t.count("{}") == 1 for t in ensemble):
-            raise PriorError(f"{where}: \"ensemble\" must be a list of strings with one {{}} each, got {ensemble!r}")
+            raise PriorError(f'{where}: "ensemble" must be a list of strings with one {{}} each, got {ensemble!r}')
         reference, scale = data.get("reference"), data.get("reference_scale", 1.0)
         if reference is not None and (not isinstance(reference, str) or Path(reference).name != reference):
-            raise PriorError(f"{where}: \"reference\" must be a file name next to prior.json, got {reference!r}")
+            raise PriorError(f'{where}: "reference" must be a file name next to prior.json, got {reference!r}')
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-            raise PriorError(f"{where}: \"reference_scale\" must be a positive number, got {scale!r}")
+            raise PriorError(f'{where}: "reference_scale" must be a positive number, got {scale!r}')
         few_shot = data.get("few_shot")
         if few_shot is not None:
             few_shot = check_few_shot(few_shot, where)
-        return cls(float(weight), dict(backbone), template, max_length, center, tuple(ensemble), reference, float(scale),
-                   few_shot)
+        return cls(
+            float(weight),
+            dict(backbone),
+            template,
+            max_length,
+            center,
+            tuple(ensemble),
+            reference,
+            float(scale),
+            few_shot,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"kind": PRIOR_KIND, "weight": self.weight, "center": self.center, "template": self.template,
-                "max_length": self.max_length, "backbone": dict(self.backbone)}
+        data = {
+            "kind": PRIOR_KIND,
+            "weight": self.weight,
+            "center": self.center,
+            "template": self.template,
+            "max_length": self.max_length,
+            "backbone": dict(self.backbone),
+        }
         if self.ensemble:
             data["ensemble"] = list(self.ensemble)
         if self.reference is not None:
@@ -156,7 +173,11 @@ class PriorSpec:
 
     def portable(self, checkpoint: str | Path | None = None) -> PriorSpec:
         """This spec with a relative ``folder`` made absolute, so it still resolves when saved elsewhere."""
-        if "folder" not in self.backbone or Path(self.backbone["folder"]).expanduser().is_absolute() or checkpoint is None:
+        if (
+            "folder" not in self.backbone
+            or Path(self.backbone["folder"]).expanduser().is_absolute()
+            or checkpoint is None
+        ):
             return self
         absolute = str((Path(checkpoint) / self.backbone["folder"]).resolve())
         return replace(self, backbone={**self.backbone, "folder": absolute})
@@ -188,11 +209,17 @@ FEW_SHOT_KEYS = ("model", "prompt", "prototype", "offset")
 
 def check_few_shot(data: Any, where: str = PRIOR_FILE) -> dict[str, float]:
     """The ``"few_shot"`` weights of ``prior.json`` (written by ``Classifier.fit``), validated."""
-    if not isinstance(data, Mapping) or set(data) != set(FEW_SHOT_KEYS) or not all(
-            not isinstance(data[k], bool) and isinstance(data[k], (int, float)) and math.isfinite(data[k]) for k in FEW_SHOT_KEYS):
-        raise PriorError(f"{where}: \"few_shot\" must map {', '.join(FEW_SHOT_KEYS)} to finite numbers, got {data!r}")
+    if (
+        not isinstance(data, Mapping)
+        or set(data) != set(FEW_SHOT_KEYS)
+        or not all(
+            not isinstance(data[k], bool) and isinstance(data[k], (int, float)) and math.isfinite(data[k])
+            for k in FEW_SHOT_KEYS
+        )
+    ):
+        raise PriorError(f'{where}: "few_shot" must map {", ".join(FEW_SHOT_KEYS)} to finite numbers, got {data!r}')
     if min(data["model"], data["prompt"], data["prototype"]) < 0:
-        raise PriorError(f"{where}: \"few_shot\" weights must be >= 0, got {data!r}")
+        raise PriorError(f'{where}: "few_shot" weights must be >= 0, got {data!r}')
     return {k: float(data[k]) for k in FEW_SHOT_KEYS}
 
 
@@ -241,8 +268,13 @@ class SentenceEmbedder:
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt").to(device)
+                batch = self.tokenizer(
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                ).to(device)
                 hidden = self.model(**batch)[0].float()
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
@@ -274,7 +306,9 @@ def save_prototypes(prototypes: Mapping[str, np.ndarray], folder: str | Path) ->
     labels = list(prototypes)
     matrix = np.stack([np.asarray(prototypes[label], dtype=np.float32) for label in labels])
     save_file({PROTOTYPES_KEY: np.ascontiguousarray(matrix)}, str(folder / PROTOTYPES_FILE))
-    (folder / PROTOTYPE_LABELS_FILE).write_text(json.dumps(labels, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    (folder / PROTOTYPE_LABELS_FILE).write_text(
+        json.dumps(labels, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
     return [folder / PROTOTYPES_FILE, folder / PROTOTYPE_LABELS_FILE]
 
 
@@ -290,8 +324,14 @@ def load_prototypes(folder: str | Path) -> dict[str, np.ndarray]:
 
     labels = json.loads(names.read_text(encoding="utf-8"))
     matrix = load_file(str(tensors)).get(PROTOTYPES_KEY)
-    if (not isinstance(labels, list) or not all(isinstance(label, str) for label in labels) or matrix is None
-            or matrix.ndim != 2 or matrix.shape[0] != len(labels) or len(set(labels)) != len(labels)):
+    if (
+        not isinstance(labels, list)
+        or not all(isinstance(label, str) for label in labels)
+        or matrix is None
+        or matrix.ndim != 2
+        or matrix.shape[0] != len(labels)
+        or len(set(labels)) != len(labels)
+    ):
         raise PriorError(f"{folder}: {PROTOTYPE_LABELS_FILE} must list one distinct label per row of {PROTOTYPES_FILE}")
     return {label: matrix[i].astype(np.float32) for i, label in enumerate(labels)}
 
@@ -301,7 +341,10 @@ def save_reference(mean: np.ndarray, cov: np.ndarray, folder: str | Path, name: 
     from safetensors.numpy import save_file
 
     path = Path(folder) / name
-    save_file({"mean": np.ascontiguousarray(mean, dtype=np.float32), "cov": np.ascontiguousarray(cov, dtype=np.float32)}, str(path))
+    save_file(
+        {"mean": np.ascontiguousarray(mean, dtype=np.float32), "cov": np.ascontiguousarray(cov, dtype=np.float32)},
+        str(path),
+    )
     return path
 
 
@@ -318,7 +361,7 @@ def load_reference(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise PriorError(f"{path}: not a readable safetensors file, truncated or corrupt ({err})") from None
     mean, cov = arrays.get("mean"), arrays.get("cov")
     if mean is None or cov is None or mean.ndim != 1 or cov.shape != (mean.shape[0], mean.shape[0]):
-        raise PriorError(f"{path}: expected \"mean\" [D] and \"cov\" [D, D]")
+        raise PriorError(f'{path}: expected "mean" [D] and "cov" [D, D]')
     return mean.astype(np.float64), cov.astype(np.float64)
 
 
@@ -339,7 +382,9 @@ class EmbeddingPrior:
     _last_texts: tuple[tuple[str, ...], np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, spec: PriorSpec, checkpoint: str | Path | None = None, *, device: Any = "cpu", dtype: Any = None) -> EmbeddingPrior:
+    def load(
+        cls, spec: PriorSpec, checkpoint: str | Path | None = None, *, device: Any = "cpu", dtype: Any = None
+    ) -> EmbeddingPrior:
         folder = spec.resolve_folder(checkpoint)
         embedder = SentenceEmbedder(folder, max_length=spec.max_length, device=device, dtype=dtype)
         prototypes = load_prototypes(checkpoint) if checkpoint is not None else {}
@@ -373,8 +418,9 @@ class EmbeddingPrior:
         table = dict(zip(plain, self.prompt_vectors(plain, batch_size), strict=True)) if plain else {}
         return np.stack([self.prototypes[label] if label in self.prototypes else table[label] for label in labels])
 
-    def set_prototypes(self, examples: Mapping[str, Sequence[str]], *, prompt_weight: float = 1.0,
-                       batch_size: int = 32) -> dict[str, np.ndarray]:
+    def set_prototypes(
+        self, examples: Mapping[str, Sequence[str]], *, prompt_weight: float = 1.0, batch_size: int = 32
+    ) -> dict[str, np.ndarray]:
         """Set (or replace) the prototype of each label from its example texts; other labels keep theirs.
 
         Returns the new prototypes. A label with no texts gets none (it keeps what it had).
@@ -424,7 +470,9 @@ class EmbeddingPrior:
             if self.spec.reference is None:
                 raise PriorError("this prior has no reference statistics")
             if self.checkpoint is None:
-                raise PriorError(f"prior.json names {self.spec.reference}, but the prior was loaded without a checkpoint folder")
+                raise PriorError(
+                    f"prior.json names {self.spec.reference}, but the prior was loaded without a checkpoint folder"
+                )
             self._reference = load_reference(self.checkpoint / self.spec.reference)
         return self._reference
 
@@ -454,7 +502,9 @@ class EmbeddingPrior:
         """Set (or with ``None`` drop) the signal weights ``Classifier.fit`` chose; saved in ``prior.json``."""
         self.spec = replace(self.spec, few_shot=None if weights is None else check_few_shot(weights, "few_shot"))
 
-    def scoring_terms(self, labels: Sequence[str], prompt_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def scoring_terms(
+        self, labels: Sequence[str], prompt_vectors: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per label, the ``(vector, bias, factor)`` of ``logits``: ``cos' = (text . vector - bias) * factor``.
 
         ``prompt_vectors`` are the labels' prompt vectors (or already their ``label_vectors``); a label with a
@@ -466,7 +516,9 @@ class EmbeddingPrior:
         vectors = np.asarray(prompt_vectors)
         raw = np.array([label in self.prototypes for label in labels], dtype=bool)
         if raw.any():
-            vectors = np.stack([self.prototypes.get(label, vector) for label, vector in zip(labels, vectors, strict=True)])
+            vectors = np.stack(
+                [self.prototypes.get(label, vector) for label, vector in zip(labels, vectors, strict=True)]
+            )
         bias, factor = self.label_offsets(vectors)
         return vectors, np.where(raw, 0.0, bias), np.where(raw, 1.0, factor)
 
@@ -479,11 +531,18 @@ class EmbeddingPrior:
         """
         few_shot = self.few_shot
         assert few_shot is not None
-        prompts = self.prompt_vectors(list(labels)).astype(np.float64) if len(labels) else np.zeros((0, self.embedder.dim))
+        prompts = (
+            self.prompt_vectors(list(labels)).astype(np.float64) if len(labels) else np.zeros((0, self.embedder.dim))
+        )
         bias, factor = self.label_offsets(prompts)
         has = np.array([label in self.prototypes for label in labels], dtype=bool)
-        protos = np.stack([self.prototypes[label] if label in self.prototypes else prompts[j]
-                           for j, label in enumerate(labels)]).astype(np.float64) if len(labels) else prompts
+        protos = (
+            np.stack(
+                [self.prototypes[label] if label in self.prototypes else prompts[j] for j, label in enumerate(labels)]
+            ).astype(np.float64)
+            if len(labels)
+            else prompts
+        )
         a_prompt, a_proto = few_shot["prompt"] / self.spec.weight, few_shot["prototype"] / self.spec.weight
         vectors = a_prompt * factor[:, None] * prompts + a_proto * protos
         offsets = a_prompt * factor * bias - a_proto * np.where(has, 0.0, few_shot["offset"])
@@ -493,11 +552,19 @@ class EmbeddingPrior:
         """Per text, the mean over ``labels`` of the cosine ``logits`` centres (standardised, prototypes raw): the
         ``centers`` that make a shortlist's logits those of the whole set."""
         vectors, bias, factor = self.scoring_terms(labels, prompt_vectors)
-        cosines = (np.asarray(text_vectors, dtype=np.float64) @ vectors.astype(np.float64).T - bias[None, :]) * factor[None, :]
+        cosines = (np.asarray(text_vectors, dtype=np.float64) @ vectors.astype(np.float64).T - bias[None, :]) * factor[
+            None, :
+        ]
         return cosines.mean(axis=1).tolist()
 
-    def logits(self, texts: Sequence[str], label_lists: Sequence[Sequence[str]], batch_size: int = 32, *,
-               centers: Sequence[float] | None = None) -> list[np.ndarray]:
+    def logits(
+        self,
+        texts: Sequence[str],
+        label_lists: Sequence[Sequence[str]],
+        batch_size: int = 32,
+        *,
+        centers: Sequence[float] | None = None,
+    ) -> list[np.ndarray]:
         """Per text, ``weight * cosine`` (standardised per label with ``spec.reference`` unless the label has a
         prototype, centred if ``spec.center``) per label (float64).
 
@@ -511,8 +578,10 @@ class EmbeddingPrior:
         table = {label: (vectors[j], bias[j], factor[j]) for j, label in enumerate(unique)}
         out = []
         for i, labels in enumerate(label_lists):
-            cosines = np.array([(float(text_vectors[i] @ table[label][0]) - table[label][1]) * table[label][2]
-                                for label in labels], dtype=np.float64)
+            cosines = np.array(
+                [(float(text_vectors[i] @ table[label][0]) - table[label][1]) * table[label][2] for label in labels],
+                dtype=np.float64,
+            )
             if self.spec.center:
                 cosines -= cosines.mean() if centers is None else centers[i]
             out.append(self.spec.weight * cosines)

@@ -64,8 +64,9 @@ def fusion_available() -> bool:
 
 
 def _fast(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    return (x.device.type == "cpu" and x.dtype == torch.bfloat16 and weight.dtype == torch.bfloat16
-            and fusion_available())
+    return (
+        x.device.type == "cpu" and x.dtype == torch.bfloat16 and weight.dtype == torch.bfloat16 and fusion_available()
+    )
 
 
 class FusedLinear(nn.Module):
@@ -112,7 +113,8 @@ class FusedResidualOutput(nn.Module):
         weight, bias = self.dense.weight, self.dense.bias
         if _fast(hidden_states, weight) and input_tensor.dtype == hidden_states.dtype:
             summed = torch.ops.mkldnn._linear_pointwise.binary(
-                hidden_states, input_tensor.contiguous(), weight, bias, "add")
+                hidden_states, input_tensor.contiguous(), weight, bias, "add"
+            )
         else:
             summed = F.linear(hidden_states, weight, bias) + input_tensor
         return self.LayerNorm(summed)
@@ -127,16 +129,22 @@ def _is_exact_gelu(act: object) -> bool:
 
 def _is_residual_output(module: nn.Module) -> bool:
     name = type(module).__name__
-    return (not isinstance(module, FusedResidualOutput) and name.endswith(_OUTPUT_SUFFIXES) and isinstance(getattr(module, "dense", None), nn.Linear)
-            and isinstance(getattr(module, "LayerNorm", None), nn.LayerNorm)
-            and isinstance(getattr(module, "dropout", nn.Identity()), (nn.Dropout, nn.Identity))
-            and set(dict(module.named_children())) <= {"dense", "LayerNorm", "dropout"})
+    return (
+        not isinstance(module, FusedResidualOutput)
+        and name.endswith(_OUTPUT_SUFFIXES)
+        and isinstance(getattr(module, "dense", None), nn.Linear)
+        and isinstance(getattr(module, "LayerNorm", None), nn.LayerNorm)
+        and isinstance(getattr(module, "dropout", nn.Identity()), (nn.Dropout, nn.Identity))
+        and set(dict(module.named_children())) <= {"dense", "LayerNorm", "dropout"}
+    )
 
 
 def _is_gelu_intermediate(module: nn.Module) -> bool:
-    return (type(module).__name__.endswith(_INTERMEDIATE_SUFFIX)
-            and isinstance(getattr(module, "dense", None), nn.Linear)
-            and _is_exact_gelu(getattr(module, "intermediate_act_fn", None)))
+    return (
+        type(module).__name__.endswith(_INTERMEDIATE_SUFFIX)
+        and isinstance(getattr(module, "dense", None), nn.Linear)
+        and _is_exact_gelu(getattr(module, "intermediate_act_fn", None))
+    )
 
 
 def fuse_backbone(backbone: nn.Module) -> dict[str, int]:

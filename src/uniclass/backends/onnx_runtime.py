@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 
 from ..checkpoint import (
-    CALIBRATOR_FILE, EMBEDDER_FILE, LABEL_ENCODER_FILE, MODEL_FILE, PARITY_FILE, Checkpoint, graph_file,
+    CALIBRATOR_FILE,
+    EMBEDDER_FILE,
+    LABEL_ENCODER_FILE,
+    MODEL_FILE,
+    PARITY_FILE,
+    Checkpoint,
+    graph_file,
 )
 from . import check_num_threads, slot_mask
 
@@ -62,9 +68,7 @@ class OnnxBackend:
         try:
             import onnxruntime as ort
         except ImportError as err:
-            raise ImportError(
-                f"backend='onnx' needs onnxruntime: pip install 'uniclass[onnx]' ({err})"
-            ) from err
+            raise ImportError(f"backend='onnx' needs onnxruntime: pip install 'uniclass[onnx]' ({err})") from err
         if num_threads is not None:
             check_num_threads(num_threads)
         self.folder = Path(folder)
@@ -78,13 +82,17 @@ class OnnxBackend:
         self.session = ort.InferenceSession(str(self._graph(MODEL_FILE)), options, providers=providers)
         self.label_session = None
         if config.is_bi_encoder:
-            self.label_session = ort.InferenceSession(str(self._graph(LABEL_ENCODER_FILE)), options, providers=providers)
+            self.label_session = ort.InferenceSession(
+                str(self._graph(LABEL_ENCODER_FILE)), options, providers=providers
+            )
         self._inputs = [i.name for i in self.session.get_inputs()]
         self.calibrator_session = None
         if getattr(config, "use_calibrator", False):
             path = self.folder / CALIBRATOR_FILE
             if not path.is_file():
-                raise FileNotFoundError(f"{self.folder} has no {CALIBRATOR_FILE} but config.json has use_calibrator: re-export it")
+                raise FileNotFoundError(
+                    f"{self.folder} has no {CALIBRATOR_FILE} but config.json has use_calibrator: re-export it"
+                )
             self.calibrator_session = ort.InferenceSession(str(path), options, providers=providers)
 
     def _graph(self, name: str) -> Path:
@@ -97,7 +105,9 @@ class OnnxBackend:
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         if "position_ids" in batch and "position_ids" not in self._inputs:
             # silently dropping them would return order-dependent scores under label_order="positions"
-            raise ValueError("this ONNX graph has no position_ids input: use label_order='permutations' with backend='onnx'")
+            raise ValueError(
+                "this ONNX graph has no position_ids input: use label_order='permutations' with backend='onnx'"
+            )
         counts = batch["slot_counts"]
         width = batch["label_vectors"].shape[1] if "label_vectors" in batch else None
         return self.run_graph({**batch, "slot_mask": slot_mask(counts, width)})
@@ -188,8 +198,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-
-
 class OnnxEmbedder:
     """The torch-free twin of ``backends.embedding.SentenceEmbedder``: ``embedder.onnx`` (mean-pooled, L2-normalised
     sentence embeddings, exported by ``exporters.onnx``) with ``tokenizer.json`` from the same folder."""
@@ -208,7 +216,9 @@ class OnnxEmbedder:
             check_num_threads(num_threads)
             options.intra_op_num_threads = num_threads
             options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.folder / EMBEDDER_FILE), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(self.folder / EMBEDDER_FILE), options, providers=["CPUExecutionProvider"]
+        )
         self.max_length = max_length
         self.dim = int(self.session.get_outputs()[0].shape[-1])
 

@@ -32,7 +32,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 __all__ = [
-    "PRECISIONS", "apply_precision", "calibrated_int8", "cpu_flags", "cpu_native", "fuse_for_cpu", "precision_dtype", "resolve_precision",
+    "PRECISIONS",
+    "apply_precision",
+    "calibrated_int8",
+    "cpu_flags",
+    "cpu_native",
+    "fuse_for_cpu",
+    "precision_dtype",
+    "resolve_precision",
 ]
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
@@ -123,7 +130,9 @@ def _check_cuda(name: str) -> str:
     import torch
 
     if name == "int8":
-        raise ValueError("precision='int8' (torch dynamic quantization) runs on the CPU only; use 'fp16' or 'bf16' on CUDA")
+        raise ValueError(
+            "precision='int8' (torch dynamic quantization) runs on the CPU only; use 'fp16' or 'bf16' on CUDA"
+        )
     if name == "bf16" and not torch.cuda.is_bf16_supported():
         raise ValueError("this GPU has no native bf16 (needs compute capability >= 8.0): use precision='fp16'")
     return name
@@ -140,7 +149,8 @@ def _check_cpu(name: str) -> str:
     if name == "bf16" and native is False:
         warnings.warn(
             "precision='bf16': this CPU has no avx512_bf16/amx_bf16, so bf16 matmuls are emulated and may be "
-            "slower than fp32; precision='int8' is the fast CPU mode here", stacklevel=3,
+            "slower than fp32; precision='int8' is the fast CPU mode here",
+            stacklevel=3,
         )
     return name
 
@@ -153,9 +163,16 @@ def precision_dtype(precision: str) -> torch.dtype:
 
 
 def apply_precision(
-    model: nn.Module, precision: str, *, keep_head_fp32: bool = True, keep_last_layers: int = 0,
-    keep_down_projections: bool = True, fuse: bool = True, smooth: dict[str, torch.Tensor] | None = None,
-    alpha: float = SMOOTH_ALPHA, full_range: bool | None = None,
+    model: nn.Module,
+    precision: str,
+    *,
+    keep_head_fp32: bool = True,
+    keep_last_layers: int = 0,
+    keep_down_projections: bool = True,
+    fuse: bool = True,
+    smooth: dict[str, torch.Tensor] | None = None,
+    alpha: float = SMOOTH_ALPHA,
+    full_range: bool | None = None,
 ) -> nn.Module:
     """Turn a float32 ``GLiClassModel`` into its ``precision`` form (in place; returns the model).
 
@@ -293,5 +310,6 @@ def _quantize_int8(model: nn.Module, names: list[str]) -> nn.Module:
         torch.backends.quantized.engine = "x86"  # fbgemm (VNNI) for dynamic Linear
     with warnings.catch_warnings():  # torch.ao.quantization's deprecation notice in favour of torchao
         warnings.simplefilter("ignore")
-        return quantize_dynamic(model, dict.fromkeys(names, per_channel_dynamic_qconfig), dtype=torch.qint8,
-                                inplace=True)
+        return quantize_dynamic(
+            model, dict.fromkeys(names, per_channel_dynamic_qconfig), dtype=torch.qint8, inplace=True
+        )

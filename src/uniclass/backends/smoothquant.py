@@ -21,8 +21,14 @@ import torch
 from torch import nn
 
 __all__ = [
-    "CALIBRATION_LABELS", "CALIBRATION_TEXTS", "FullRangeDynamicLinear", "SmoothedLinear", "calibrate",
-    "full_range_activations", "smooth_bert", "smoothing_scales",
+    "CALIBRATION_LABELS",
+    "CALIBRATION_TEXTS",
+    "FullRangeDynamicLinear",
+    "SmoothedLinear",
+    "calibrate",
+    "full_range_activations",
+    "smooth_bert",
+    "smoothing_scales",
 ]
 
 _EPS = 1e-5
@@ -30,7 +36,9 @@ _ATTENTION_OUTPUT = ".attention.output.dense"
 _VALUE = ".attention.self.value"
 
 
-def calibrate(model: nn.Module, run: Callable[[], object], names: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+def calibrate(
+    model: nn.Module, run: Callable[[], object], names: Iterable[str] | None = None
+) -> dict[str, torch.Tensor]:
     """Per input channel, the largest |activation| each ``Linear`` of ``model`` sees while ``run()`` executes.
 
     Args:
@@ -46,10 +54,14 @@ def calibrate(model: nn.Module, run: Callable[[], object], names: Iterable[str] 
             x = args[0].detach()
             current = x.reshape(-1, x.shape[-1]).abs().amax(0).float()
             maxima[name] = current if name not in maxima else torch.maximum(maxima[name], current)
+
         return hook
 
-    handles = [module.register_forward_pre_hook(record(name)) for name, module in model.named_modules()
-               if isinstance(module, nn.Linear) and (wanted is None or name in wanted)]
+    handles = [
+        module.register_forward_pre_hook(record(name))
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and (wanted is None or name in wanted)
+    ]
     try:
         with torch.inference_mode():
             run()
@@ -92,8 +104,9 @@ def smooth_input(model: nn.Module, name: str, activation_max: torch.Tensor, alph
     return f"{name}.linear"
 
 
-def fold_into_value(model: nn.Module, value: nn.Linear, output: nn.Linear, activation_max: torch.Tensor,
-                    alpha: float) -> None:
+def fold_into_value(
+    model: nn.Module, value: nn.Linear, output: nn.Linear, activation_max: torch.Tensor, alpha: float
+) -> None:
     """Smooth the attention output projection for free: ``1/s`` into V's rows and bias, ``s`` into ``output``'s
     columns (exact: attention mixes tokens, never channels, so channel ``j`` of its output is V's channel ``j``)."""
     scales = smoothing_scales(activation_max, output.weight, alpha)
@@ -104,8 +117,13 @@ def fold_into_value(model: nn.Module, value: nn.Linear, output: nn.Linear, activ
         output.weight.mul_(scales)
 
 
-def smooth_bert(model: nn.Module, activation_maxima: dict[str, torch.Tensor], alpha: float = 0.5,
-                names: Iterable[str] | None = None, fold_value: bool = True) -> list[str]:
+def smooth_bert(
+    model: nn.Module,
+    activation_maxima: dict[str, torch.Tensor],
+    alpha: float = 0.5,
+    names: Iterable[str] | None = None,
+    fold_value: bool = True,
+) -> list[str]:
     """SmoothQuant the ``Linear`` layers ``names`` of a BERT-style ``model`` in place (default: every layer with a
     recorded maximum, see :func:`calibrate`).
 
@@ -150,8 +168,18 @@ CALIBRATION_TEXTS = (
     "Reset your password by clicking the link in the email; the link expires after 24 hours.",
 )
 CALIBRATION_LABELS = (
-    "business", "sports", "politics", "technology", "health", "entertainment", "science", "travel",
-    "positive", "negative", "question about a refund", "food and cooking",
+    "business",
+    "sports",
+    "politics",
+    "technology",
+    "health",
+    "entertainment",
+    "science",
+    "travel",
+    "positive",
+    "negative",
+    "question about a refund",
+    "food and cooking",
 )
 
 

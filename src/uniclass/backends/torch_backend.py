@@ -40,7 +40,12 @@ class TorchBackend:
     name = "torch"
 
     def __init__(
-        self, model: GLiClassModel, *, compile: bool = False, num_threads: int | None = None, precision: str = "fp32",
+        self,
+        model: GLiClassModel,
+        *,
+        compile: bool = False,
+        num_threads: int | None = None,
+        precision: str = "fp32",
     ):
         if num_threads is not None:
             check_num_threads(num_threads)
@@ -147,7 +152,9 @@ class TorchBackend:
         calibrator.eval()
         device = self.device
         with torch.inference_mode():
-            beta, bias = calibrator(*(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (text, labels, logits, mask)))
+            beta, bias = calibrator(
+                *(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (text, labels, logits, mask))
+            )
             return beta.cpu().numpy(), bias.cpu().numpy()
 
     def encode_labels(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -156,7 +163,9 @@ class TorchBackend:
         with torch.inference_mode():
             family = self.model.model
             if not isinstance(family, BiEncoder):
-                raise TypeError(f"encode_labels needs a bi-encoder, this model is {self.model.config.architecture_type}")
+                raise TypeError(
+                    f"encode_labels needs a bi-encoder, this model is {self.model.config.architecture_type}"
+                )
             vectors = family.encode_labels(tensors["input_ids"], tensors["attention_mask"])
             return vectors.float().cpu().numpy()
 

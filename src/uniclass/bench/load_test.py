@@ -47,9 +47,41 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 WORDS = (
-    "the", "team", "won", "the", "final", "after", "extra", "time", "while", "shares", "fell", "sharply", "on", "weak",
-    "earnings", "and", "the", "forecast", "says", "heavy", "rain", "tomorrow", "as", "parliament", "votes", "on", "the",
-    "new", "budget", "and", "the", "battery", "lasts", "two", "days",
+    "the",
+    "team",
+    "won",
+    "the",
+    "final",
+    "after",
+    "extra",
+    "time",
+    "while",
+    "shares",
+    "fell",
+    "sharply",
+    "on",
+    "weak",
+    "earnings",
+    "and",
+    "the",
+    "forecast",
+    "says",
+    "heavy",
+    "rain",
+    "tomorrow",
+    "as",
+    "parliament",
+    "votes",
+    "on",
+    "the",
+    "new",
+    "budget",
+    "and",
+    "the",
+    "battery",
+    "lasts",
+    "two",
+    "days",
 )
 LABELS = ["sports", "finance", "weather", "politics", "technology", "health", "travel", "food"]
 MANY_LABELS = [f"l{i}" for i in range(128)]
@@ -58,17 +90,28 @@ ABUSE = {
     # 51 KB: 1 text, 128 labels, a 10,000-word prompt (once 62 s of planning and 963 MB)
     "huge_prompt": lambda rng: {"texts": ["a"], "labels": MANY_LABELS, "prompt": "word " * 10_000},
     # 4.4 KB: 128 short texts x 128 labels, a 502-word prompt (once an hour of model time)
-    "long_prompt_128x128": lambda rng: {"texts": [f"text {i}" for i in range(128)], "labels": MANY_LABELS,
-                                        "prompt": "word " * 502},
+    "long_prompt_128x128": lambda rng: {
+        "texts": [f"text {i}" for i in range(128)],
+        "labels": MANY_LABELS,
+        "prompt": "word " * 502,
+    },
     # the same within the default character limits (1,995-character prompt): it must be planned to be refused
-    "heavy_128x128": lambda rng: {"texts": [f"text {i}" for i in range(128)], "labels": MANY_LABELS,
-                                  "prompt": "word " * 399},
+    "heavy_128x128": lambda rng: {
+        "texts": [f"text {i}" for i in range(128)],
+        "labels": MANY_LABELS,
+        "prompt": "word " * 399,
+    },
     # failing late: valid JSON within every character limit, but the examples leave no room in the window
-    "failing": lambda rng: {"texts": [f"text {i}" for i in range(128)], "labels": ["x", "y"],
-                            "examples": [{"text": "word " * 395, "labels": ["x"]}] * 2},
+    "failing": lambda rng: {
+        "texts": [f"text {i}" for i in range(128)],
+        "labels": ["x", "y"],
+        "examples": [{"text": "word " * 395, "labels": ["x"]}] * 2,
+    },
     # valid work (128 texts) from a client that gives up after HANGUP_S and sends it again
-    "hangup": lambda rng: {"texts": [" ".join(rng.choices(WORDS, k=rng.randint(5, 60))) for _ in range(128)],
-                           "labels": rng.sample(LABELS, 4)},
+    "hangup": lambda rng: {
+        "texts": [" ".join(rng.choices(WORDS, k=rng.randint(5, 60))) for _ in range(128)],
+        "labels": rng.sample(LABELS, 4),
+    },
 }
 HANGUP_S = 2.0
 
@@ -103,8 +146,7 @@ def _host_port(url: str) -> tuple[str, int | None]:
 def connect(url: str, source: str | None, timeout: float) -> http.client.HTTPConnection:
     """A keep-alive connection from the loopback address ``source`` (None: the system's choice)."""
     host, port = _host_port(url)
-    return http.client.HTTPConnection(host, port, timeout=timeout,
-                                      source_address=(source, 0) if source else None)
+    return http.client.HTTPConnection(host, port, timeout=timeout, source_address=(source, 0) if source else None)
 
 
 def source_address(group: int, index: int, args: argparse.Namespace) -> str | None:
@@ -119,7 +161,9 @@ def headers_for(args: argparse.Namespace) -> dict[str, str]:
     return headers
 
 
-def client(url: str, deadline: float, seed: int, args: argparse.Namespace, tally: Tally, source: str | None = None) -> None:
+def client(
+    url: str, deadline: float, seed: int, args: argparse.Namespace, tally: Tally, source: str | None = None
+) -> None:
     """Send requests back to back on one keep-alive connection until the deadline."""
     rng = random.Random(seed)
     headers = headers_for(args)
@@ -145,8 +189,9 @@ def client(url: str, deadline: float, seed: int, args: argparse.Namespace, tally
     connection.close()
 
 
-def abuser(url: str, deadline: float, kind: str, seed: int, args: argparse.Namespace, tally: Tally,
-           source: str | None = None) -> None:
+def abuser(
+    url: str, deadline: float, kind: str, seed: int, args: argparse.Namespace, tally: Tally, source: str | None = None
+) -> None:
     """Send one kind of abusive request back to back until the deadline; tally the statuses it gets.
 
     ``hangup`` clients wait at most ``HANGUP_S`` for an answer, then close the connection and send again.
@@ -177,8 +222,12 @@ def abuse_process(url: str, deadline: float, kinds: list[str], args: argparse.Na
     """Every abusive client, as threads of this separate process (the normal clients' process and its GIL are
     not slowed by them, as they would not be by clients on other machines); puts their statuses on ``out``."""
     abusers = [(kind, Tally()) for kind in kinds for _ in range(args.abuse_clients)]
-    threads = [threading.Thread(target=abuser, args=(url, deadline, kind, 1000 + n, args, tally, source_address(2, n, args)),
-                                daemon=True) for n, (kind, tally) in enumerate(abusers)]
+    threads = [
+        threading.Thread(
+            target=abuser, args=(url, deadline, kind, 1000 + n, args, tally, source_address(2, n, args)), daemon=True
+        )
+        for n, (kind, tally) in enumerate(abusers)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -268,8 +317,22 @@ def spawned_server(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "uniclass.cli", "serve", "--model", args.model, "--port", str(port),
-               "--log-level", "warning", "--max-wait-ms", str(args.max_wait_ms), "--max-batch-texts", str(args.max_batch_texts)]
+    command = [
+        sys.executable,
+        "-m",
+        "uniclass.cli",
+        "serve",
+        "--model",
+        args.model,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--max-wait-ms",
+        str(args.max_wait_ms),
+        "--max-batch-texts",
+        str(args.max_batch_texts),
+    ]
     if args.api_key:
         command += ["--api-key", args.api_key]
     if args.server_threads:
@@ -324,8 +387,10 @@ def compare(phases: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
         **phases,
         "normal_throughput_rps": {"without_abuse": round(clean, 2), "with_abuse": round(dirty, 2)},
         "throughput_kept": round(dirty / clean, 3) if clean else None,
-        "requests_per_server_cpu_s": {"without_abuse": per_cpu(phases["without_abuse"]),
-                                      "with_abuse": per_cpu(phases["with_abuse"])},
+        "requests_per_server_cpu_s": {
+            "without_abuse": per_cpu(phases["without_abuse"]),
+            "with_abuse": per_cpu(phases["with_abuse"]),
+        },
         "p99_ms_with_abuse": max(p["latency_ms"]["p99"] for p in phases["with_abuse"]),
         "errors": sum(p["errors"] for ps in phases.values() for p in ps),
     }
@@ -349,10 +414,14 @@ def phase(url: str, pid: int | None, args: argparse.Namespace, *, abusive: bool)
         started = time.monotonic()
         deadline = started + args.duration
         if abusive:
-            attack = context.Process(target=abuse_process, args=(url, deadline, args.abuse_kinds, args, out), daemon=True)
+            attack = context.Process(
+                target=abuse_process, args=(url, deadline, args.abuse_kinds, args, out), daemon=True
+            )
             attack.start()
-        threads = [threading.Thread(target=client, args=(url, deadline, i, args, tallies[i], source_address(1, i, args)))
-                   for i in range(args.clients)]
+        threads = [
+            threading.Thread(target=client, args=(url, deadline, i, args, tallies[i], source_address(1, i, args)))
+            for i in range(args.clients)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -418,15 +487,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-wait-ms", type=float, default=10.0, help="with --model: the server's batching wait")
     parser.add_argument("--max-batch-texts", type=int, default=64, help="with --model: the server's batch cap")
     parser.add_argument("--server-threads", type=int, default=None, help="with --model: the server's torch threads")
-    parser.add_argument("--server-option", action="append", default=None, metavar="ARG",
-                        help="with --model: one more argument for `uniclass serve` (repeat, e.g. --server-option=--refusal-share=1)")
-    parser.add_argument("--abuse-clients", type=int, default=0,
-                        help=f"clients of each abusive kind ({', '.join(ABUSE)}); alternates phases without and with them")
-    parser.add_argument("--abuse-kinds", nargs="+", choices=list(ABUSE), default=list(ABUSE),
-                        help="with --abuse-clients: which kinds (default: all)")
+    parser.add_argument(
+        "--server-option",
+        action="append",
+        default=None,
+        metavar="ARG",
+        help="with --model: one more argument for `uniclass serve` (repeat, e.g. --server-option=--refusal-share=1)",
+    )
+    parser.add_argument(
+        "--abuse-clients",
+        type=int,
+        default=0,
+        help=f"clients of each abusive kind ({', '.join(ABUSE)}); alternates phases without and with them",
+    )
+    parser.add_argument(
+        "--abuse-kinds",
+        nargs="+",
+        choices=list(ABUSE),
+        default=list(ABUSE),
+        help="with --abuse-clients: which kinds (default: all)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="with --abuse-clients: pairs of phases (without, with)")
-    parser.add_argument("--same-address", action="store_true",
-                        help="every client connects from 127.0.0.1 (default: one loopback address per client)")
+    parser.add_argument(
+        "--same-address",
+        action="store_true",
+        help="every client connects from 127.0.0.1 (default: one loopback address per client)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.labels <= len(LABELS):
         parser.error(f"--labels must be between 1 and {len(LABELS)}")

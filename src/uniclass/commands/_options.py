@@ -7,13 +7,21 @@ from typing import Any
 
 
 def add_backend_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--backend", choices=["torch", "onnx"], default=None,
-                        help="onnx: run a folder written by `uniclass export onnx` on ONNX Runtime (no torch needed)")
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnx"],
+        default=None,
+        help="onnx: run a folder written by `uniclass export onnx` on ONNX Runtime (no torch needed)",
+    )
     parser.add_argument("--quantized", action="store_true", help="with --backend onnx: the int8 graphs")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "int8", "fp16", "auto"], default=None,
-                        help="fp32 (default: exact, the official package's scores); bf16 (CPUs with avx512_bf16/AMX, "
-                        "GPUs); int8 (CPU, or the ONNX int8 graphs); fp16 (GPUs only); auto: the fast mode this "
-                        "hardware runs natively. Accuracy cost of each: benchmarks/RESULTS.md")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "int8", "fp16", "auto"],
+        default=None,
+        help="fp32 (default: exact, the official package's scores); bf16 (CPUs with avx512_bf16/AMX, "
+        "GPUs); int8 (CPU, or the ONNX int8 graphs); fp16 (GPUs only); auto: the fast mode this "
+        "hardware runs natively. Accuracy cost of each: benchmarks/RESULTS.md",
+    )
 
 
 def backend_options(args: argparse.Namespace) -> dict[str, Any]:

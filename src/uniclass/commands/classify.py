@@ -30,78 +30,161 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "  uniclass classify --input reviews.jsonl --labels-file tree.json --hierarchy --output scored.jsonl\n"
         "\nlabel trees: with --hierarchy (or --as-tree) a dot in a label separates levels, so 'product.battery' is\n"
         "the child 'battery' of 'product'; a returned child brings its parent, scored with the best score below it.\n"
-        "A --labels-file ending in .json may hold the tree itself: {\"product\": [\"battery\", \"screen\"],\n"
-        "\"service\": null} (null: a label with no children; keys may then contain dots).",
+        'A --labels-file ending in .json may hold the tree itself: {"product": ["battery", "screen"],\n'
+        '"service": null} (null: a label with no children; keys may then contain dots).',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     classify.add_argument("texts", nargs="*", help="texts to classify; without texts or --input, one per line on stdin")
-    classify.add_argument("--model", default=None, help="GLiClass checkpoint folder, hub id or bundled model name (uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)")
+    classify.add_argument(
+        "--model",
+        default=None,
+        help="GLiClass checkpoint folder, hub id or bundled model name (uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)",
+    )
     source = classify.add_argument_group("input")
     source.add_argument("--input", "-i", metavar="FILE", help="JSONL, CSV or Parquet file of texts (by extension)")
-    source.add_argument("--input-format", choices=["jsonl", "csv", "parquet"], help="format of --input if its extension does not say")
+    source.add_argument(
+        "--input-format", choices=["jsonl", "csv", "parquet"], help="format of --input if its extension does not say"
+    )
     source.add_argument("--text-column", default="text", help="field or column holding the text (default: text)")
     labels = classify.add_argument_group("labels and decisions")
     label_source = labels.add_mutually_exclusive_group(required=True)
     label_source.add_argument("--labels", help="comma-separated labels, e.g. 'positive,negative'")
-    label_source.add_argument("--labels-file", metavar="FILE",
-                              help="labels, one per line (labels may contain commas); a .json file: a JSON list of "
-                              "labels, or a JSON object mapping parents to children (a label tree, see below)")
+    label_source.add_argument(
+        "--labels-file",
+        metavar="FILE",
+        help="labels, one per line (labels may contain commas); a .json file: a JSON list of "
+        "labels, or a JSON object mapping parents to children (a label tree, see below)",
+    )
     mode = labels.add_mutually_exclusive_group()
-    mode.add_argument("--multi-label", dest="single_label", action="store_false", help="sigmoid per label, keep those over the threshold (default)")
-    mode.add_argument("--single-label", dest="single_label", action="store_true", help="softmax over labels, keep the best one")
-    labels.add_argument("--threshold", type=float, default=None, help="multi-label score threshold (default: the model's fitted thresholds, else 0.5)")
+    mode.add_argument(
+        "--multi-label",
+        dest="single_label",
+        action="store_false",
+        help="sigmoid per label, keep those over the threshold (default)",
+    )
+    mode.add_argument(
+        "--single-label", dest="single_label", action="store_true", help="softmax over labels, keep the best one"
+    )
+    labels.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="multi-label score threshold (default: the model's fitted thresholds, else 0.5)",
+    )
     labels.add_argument("--top-k", type=int, default=None, help="keep at most K labels per text")
     labels.add_argument("--prompt", default=None, help="task description placed before the text")
-    labels.add_argument("--abstain", type=float, default=None, metavar="SCORE",
-                        help="no label scores below SCORE in either mode, whatever --threshold, --group or --min-labels "
-                        "say; an empty answer means 'none of these'")
-    labels.add_argument("--group", action="append", default=None, metavar="L1,L2,...", dest="groups",
-                        help="exclusive labels: exactly one of them is kept, the best (repeatable)")
-    labels.add_argument("--min-labels", type=int, default=0, help="keep at least N labels per text (the best; never below --abstain)")
+    labels.add_argument(
+        "--abstain",
+        type=float,
+        default=None,
+        metavar="SCORE",
+        help="no label scores below SCORE in either mode, whatever --threshold, --group or --min-labels "
+        "say; an empty answer means 'none of these'",
+    )
+    labels.add_argument(
+        "--group",
+        action="append",
+        default=None,
+        metavar="L1,L2,...",
+        dest="groups",
+        help="exclusive labels: exactly one of them is kept, the best (repeatable)",
+    )
+    labels.add_argument(
+        "--min-labels", type=int, default=0, help="keep at least N labels per text (the best; never below --abstain)"
+    )
     labels.add_argument("--max-labels", type=int, default=None, help="keep at most N labels per text")
-    labels.add_argument("--hierarchy", action="store_true",
-                        help="hierarchical labels: 'parent.child' labels (or a .json tree) where a returned child "
-                        "brings its parent, scored with the best score below it, so parent >= child always")
-    labels.add_argument("--as-tree", action="store_true",
-                        help="write each text's labels as a tree {name: {score, children}} (implies --hierarchy; "
-                        "JSONL, CSV or the table, not Parquet)")
-    labels.add_argument("--label-order", choices=["given", "stable", "positions", "permutations"], default="given",
-                        help="stable: scores that do not depend on the order of --labels (position ids where the "
-                        "model allows, else averaging over --permutations orders)")
-    labels.add_argument("--permutations", type=int, default=None, help="orders averaged by --label-order permutations (default 4)")
-    labels.add_argument("--shortlist", default=None, metavar="K|auto",
-                        help="score only the K labels nearest each text (retrieved with sentence embeddings); 'auto' "
-                        f"picks K from the label count. Default: auto for more than {AUTO_SHORTLIST_LABELS} labels, "
-                        "else off; 'off' scores every label")
-    labels.add_argument("--retriever", choices=["prior", "minilm", "model"], default=None,
-                        help="what picks the shortlist: the model's embedding prior (default when it has one, as the "
-                        "default model does: no extra pass), MiniLM sentence embeddings, or the model's own encoder")
+    labels.add_argument(
+        "--hierarchy",
+        action="store_true",
+        help="hierarchical labels: 'parent.child' labels (or a .json tree) where a returned child "
+        "brings its parent, scored with the best score below it, so parent >= child always",
+    )
+    labels.add_argument(
+        "--as-tree",
+        action="store_true",
+        help="write each text's labels as a tree {name: {score, children}} (implies --hierarchy; "
+        "JSONL, CSV or the table, not Parquet)",
+    )
+    labels.add_argument(
+        "--label-order",
+        choices=["given", "stable", "positions", "permutations"],
+        default="given",
+        help="stable: scores that do not depend on the order of --labels (position ids where the "
+        "model allows, else averaging over --permutations orders)",
+    )
+    labels.add_argument(
+        "--permutations", type=int, default=None, help="orders averaged by --label-order permutations (default 4)"
+    )
+    labels.add_argument(
+        "--shortlist",
+        default=None,
+        metavar="K|auto",
+        help="score only the K labels nearest each text (retrieved with sentence embeddings); 'auto' "
+        f"picks K from the label count. Default: auto for more than {AUTO_SHORTLIST_LABELS} labels, "
+        "else off; 'off' scores every label",
+    )
+    labels.add_argument(
+        "--retriever",
+        choices=["prior", "minilm", "model"],
+        default=None,
+        help="what picks the shortlist: the model's embedding prior (default when it has one, as the "
+        "default model does: no extra pass), MiniLM sentence embeddings, or the model's own encoder",
+    )
     output = classify.add_argument_group("output")
     output.add_argument("--output", "-o", metavar="FILE", help="write results to a .jsonl, .csv or .parquet file")
-    output.add_argument("--format", choices=["jsonl", "csv", "parquet", "table"], default=None,
-                        help="output format (default: from --output's extension; on stdout a table on a terminal, else jsonl)")
-    output.add_argument("--drop-fields", action="store_true",
-                        help="JSONL output: write only text and labels (by default each result keeps the input row's "
-                        "other fields, e.g. an id, so results join back)")
-    output.add_argument("--resume", action="store_true", help="keep the rows already in --output, classify the rest and append")
-    output.add_argument("--chunk-size", type=int, default=256, help="rows classified and written at a time (default 256)")
-    output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar on stderr (default: on a terminal for inputs longer than one chunk)")
+    output.add_argument(
+        "--format",
+        choices=["jsonl", "csv", "parquet", "table"],
+        default=None,
+        help="output format (default: from --output's extension; on stdout a table on a terminal, else jsonl)",
+    )
+    output.add_argument(
+        "--drop-fields",
+        action="store_true",
+        help="JSONL output: write only text and labels (by default each result keeps the input row's "
+        "other fields, e.g. an id, so results join back)",
+    )
+    output.add_argument(
+        "--resume", action="store_true", help="keep the rows already in --output, classify the rest and append"
+    )
+    output.add_argument(
+        "--chunk-size", type=int, default=256, help="rows classified and written at a time (default 256)"
+    )
+    output.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: on a terminal for inputs longer than one chunk)",
+    )
     runtime = classify.add_argument_group("model runtime")
     runtime.add_argument("--batch-size", type=int, default=32)
-    runtime.add_argument("--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)")
+    runtime.add_argument(
+        "--max-length", type=int, default=None, help="token window (default: 1024, capped by the backbone)"
+    )
     runtime.add_argument("--device", default="auto")
-    runtime.add_argument("--adapter", default=None, metavar="PATH|NAME=PATH",
-                         help="score with this LoRA adapter (a PEFT adapter folder) on top of the model")
+    runtime.add_argument(
+        "--adapter",
+        default=None,
+        metavar="PATH|NAME=PATH",
+        help="score with this LoRA adapter (a PEFT adapter folder) on top of the model",
+    )
     add_backend_options(runtime)
     scale = classify.add_argument_group("scaling out (Ray Data; pip install 'uniclass[ray]')")
-    scale.add_argument("--engine", choices=["local", "ray"], default="local",
-                       help="ray: read the --input Parquet/JSONL file or folder with Ray Data, classify with a pool of "
-                       "actors and write Parquet files into the --output folder (input columns + label, score)")
-    scale.add_argument("--num-actors", type=int, default=None, help="actors in the pool, each loading the model once (default 1)")
+    scale.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: read the --input Parquet/JSONL file or folder with Ray Data, classify with a pool of "
+        "actors and write Parquet files into the --output folder (input columns + label, score)",
+    )
+    scale.add_argument(
+        "--num-actors", type=int, default=None, help="actors in the pool, each loading the model once (default 1)"
+    )
     scale.add_argument("--cpus-per-actor", type=float, default=1.0, help="Ray CPUs reserved per actor (default 1)")
     scale.add_argument("--gpus-per-actor", type=float, default=0.0, help="Ray GPUs per actor (use with --device cuda)")
-    scale.add_argument("--ray-address", default=None, help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
+    scale.add_argument(
+        "--ray-address", default=None, help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)"
+    )
     classify.set_defaults(single_label=False)
 
 
@@ -171,20 +254,33 @@ def _checked_fields(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         clash = sorted({"text", "labels"} & set(row))
         if clash:
-            raise ValueError(f"the input has a field {clash[0]!r}, which the output writes too: rename it, or pass "
-                             "--drop-fields to write only text and labels")
+            raise ValueError(
+                f"the input has a field {clash[0]!r}, which the output writes too: rename it, or pass "
+                "--drop-fields to write only text and labels"
+            )
     return rows
 
 
 def _classify_ray(args: argparse.Namespace) -> int:
     """``--engine ray``: the same classification as a Ray Data job (uniclass.integrations.ray.classify_dataset)."""
     if not args.input or not args.output:
-        raise ValueError("--engine ray needs --input FILE_OR_FOLDER (Parquet or JSONL) and --output FOLDER (Parquet files)")
-    unsupported = [flag for flag, used in (
-        ("text arguments", bool(args.texts)), ("--resume", args.resume), ("--format", args.format not in (None, "parquet")),
-        ("--input-format csv", args.input_format == "csv"), ("decision options", bool(_decision_options(args))),
-        ("--label-order", args.label_order != "given"), ("--as-tree", args.as_tree), ("--adapter", bool(args.adapter)),
-    ) if used]
+        raise ValueError(
+            "--engine ray needs --input FILE_OR_FOLDER (Parquet or JSONL) and --output FOLDER (Parquet files)"
+        )
+    unsupported = [
+        flag
+        for flag, used in (
+            ("text arguments", bool(args.texts)),
+            ("--resume", args.resume),
+            ("--format", args.format not in (None, "parquet")),
+            ("--input-format csv", args.input_format == "csv"),
+            ("decision options", bool(_decision_options(args))),
+            ("--label-order", args.label_order != "given"),
+            ("--as-tree", args.as_tree),
+            ("--adapter", bool(args.adapter)),
+        )
+        if used
+    ]
     if unsupported:
         raise ValueError(f"--engine ray does not support {', '.join(unsupported)}")
     labels = read_labels(args)
@@ -197,11 +293,26 @@ def _classify_ray(args: argparse.Namespace) -> int:
     from ..integrations.ray import classify_dataset
 
     output = classify_dataset(
-        args.input, args.output, labels, model=args.model, input_format=args.input_format, text_column=args.text_column,
-        multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k, prompt=args.prompt,
-        num_actors=args.num_actors or 1, batch_size=args.batch_size, rows_per_batch=args.chunk_size,
-        num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=args.gpus_per_actor, address=args.ray_address,
-        device=args.device, max_length=args.max_length, shortlist=args.shortlist, retriever=args.retriever,
+        args.input,
+        args.output,
+        labels,
+        model=args.model,
+        input_format=args.input_format,
+        text_column=args.text_column,
+        multi_label=not args.single_label,
+        threshold=args.threshold,
+        top_k=args.top_k,
+        prompt=args.prompt,
+        num_actors=args.num_actors or 1,
+        batch_size=args.batch_size,
+        rows_per_batch=args.chunk_size,
+        num_cpus_per_actor=args.cpus_per_actor,
+        num_gpus_per_actor=args.gpus_per_actor,
+        address=args.ray_address,
+        device=args.device,
+        max_length=args.max_length,
+        shortlist=args.shortlist,
+        retriever=args.retriever,
         **({"precision": args.precision} if args.precision is not None else {}),
     )
     print(json.dumps({"output": output}))
@@ -272,7 +383,9 @@ def _check_classify_options(args: argparse.Namespace, labels: list[str] | dict[s
     check_rules_against(rules, flat, tree, "--labels")
     if tree is not None:  # shortlisting scores a flat set; a tree is scored whole
         if args.shortlist not in (None, "off"):
-            raise ValueError("--shortlist needs flat labels, not a label tree (--hierarchy, --as-tree or a .json object)")
+            raise ValueError(
+                "--shortlist needs flat labels, not a label tree (--hierarchy, --as-tree or a .json object)"
+            )
         args.shortlist = None
         return
     args.shortlist = resolve_shortlist(args.shortlist, len(flat))
@@ -340,7 +453,8 @@ def _primed(chunks: Iterator[list[str]]) -> Iterator[list[str]]:
 
 
 def _chunk_classifier(
-    args: argparse.Namespace, labels: list[str] | dict[str, Any],
+    args: argparse.Namespace,
+    labels: list[str] | dict[str, Any],
 ) -> Callable[[list[str], Callable[[int], Any]], list[Any]]:
     """A function classifying one chunk and reporting progress in texts after every model batch (``done(n)``), so
     a progress bar moves per batch, not per chunk; the model loads on the first chunk (none left: never loaded)."""
@@ -350,8 +464,9 @@ def _chunk_classifier(
         if "clf" not in state:
             from ..classifier import Classifier
 
-            state["clf"] = Classifier.from_pretrained(args.model, device=args.device, max_length=args.max_length,
-                                                      **backend_options(args))
+            state["clf"] = Classifier.from_pretrained(
+                args.model, device=args.device, max_length=args.max_length, **backend_options(args)
+            )
             state["clf"].shortlist_retriever = getattr(args, "retriever", None)
             if getattr(args, "adapter", None):
                 state["adapter"] = load_adapter_option(state["clf"], args.adapter)
@@ -364,9 +479,18 @@ def _chunk_classifier(
             reported[0] = target
 
         results = state["clf"].classify(
-            texts, labels, multi_label=not args.single_label, threshold=args.threshold, top_k=args.top_k,
-            prompt=args.prompt, batch_size=args.batch_size, show_progress=on_batch, label_order=args.label_order,
-            permutations=args.permutations, as_tree=args.as_tree, **_decision_options(args),
+            texts,
+            labels,
+            multi_label=not args.single_label,
+            threshold=args.threshold,
+            top_k=args.top_k,
+            prompt=args.prompt,
+            batch_size=args.batch_size,
+            show_progress=on_batch,
+            label_order=args.label_order,
+            permutations=args.permutations,
+            as_tree=args.as_tree,
+            **_decision_options(args),
             **({"shortlist": args.shortlist} if getattr(args, "shortlist", None) is not None else {}),
             **({"adapter": state["adapter"]} if "adapter" in state else {}),
         )

@@ -13,8 +13,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Single-label (argmax, macro-F1, as in the GLiClass paper) or multi-label (F1 at a threshold, "
         "ECE, Brier) evaluation on labelled JSON/JSONL files ({text, all_labels, true_labels} items).",
     )
-    evaluate.add_argument("--model", default=None, help="GLiClass checkpoint folder, hub id or bundled model name "
-                          "(uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)")
+    evaluate.add_argument(
+        "--model",
+        default=None,
+        help="GLiClass checkpoint folder, hub id or bundled model name "
+        "(uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)",
+    )
     evaluate.add_argument("--data", required=True, nargs="+", help="labelled JSON/JSONL files")
     evaluate.add_argument("--multi-label", action="store_true", help="multi-label protocol instead of single-label")
     evaluate.add_argument("--threshold", type=float, default=0.5)
@@ -32,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     reports = {}
     for data in args.data:
         examples = load_eval_data(data, args.limit)
-        reports[data] = evaluate(clf, examples, multi_label=args.multi_label, threshold=args.threshold, batch_size=args.batch_size)
+        reports[data] = evaluate(
+            clf, examples, multi_label=args.multi_label, threshold=args.threshold, batch_size=args.batch_size
+        )
         print(json.dumps({"data": data, **reports[data]}))
     if len(reports) > 1:
         key = "micro_f1" if args.multi_label else "macro_f1"

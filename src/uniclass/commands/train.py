@@ -18,13 +18,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     start = train.add_mutually_exclusive_group(required=False)  # required unless --recipe (checked in run)
     start.add_argument("--backbone", help="pretrained encoder folder or hub id to start a new model from")
-    start.add_argument("--model", help="GLiClass checkpoint to fine-tune (default, without --backbone: the bundled model)")
+    start.add_argument(
+        "--model", help="GLiClass checkpoint to fine-tune (default, without --backbone: the bundled model)"
+    )
     train.add_argument("--train", default=None, help="training file (.json or .jsonl); required unless --recipe")
     train.add_argument("--eval", default=None, help="evaluation file, scored every --eval-steps")
     train.add_argument("--out", required=True, help="output folder (checkpoints and the final model in OUT/final)")
     train.add_argument("--architecture", default="uni-encoder", help="for --backbone: uni-encoder, bi-encoder, ...")
-    train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="config option for --backbone, e.g. --option pooling_strategy=avg (JSON values)")
+    train.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config option for --backbone, e.g. --option pooling_strategy=avg (JSON values)",
+    )
     train.add_argument("--epochs", type=float, default=1.0)
     train.add_argument("--max-steps", type=int, default=-1)
     train.add_argument("--batch-size", type=int, default=16)
@@ -48,12 +55,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--bf16", action="store_true")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    train.add_argument("--recipe", default=None, metavar="FILE",
-                       help="multi-stage recipe (JSON): stages run in order into OUT/<stage>/; finished stages are skipped "
-                       "and an interrupted one resumes from its last checkpoint")
-    train.add_argument("--stage", default=None,
-                       help="with --recipe: stop after this stage; without: pretrain (supervised, default), rl (PPO-style "
-                       "RL) or post (supervised with LoRA; EWC with --ewc-previous)")
+    train.add_argument(
+        "--recipe",
+        default=None,
+        metavar="FILE",
+        help="multi-stage recipe (JSON): stages run in order into OUT/<stage>/; finished stages are skipped "
+        "and an interrupted one resumes from its last checkpoint",
+    )
+    train.add_argument(
+        "--stage",
+        default=None,
+        help="with --recipe: stop after this stage; without: pretrain (supervised, default), rl (PPO-style "
+        "RL) or post (supervised with LoRA; EWC with --ewc-previous)",
+    )
     train.add_argument("--ewc-previous", default=None, metavar="FILE", help="earlier training data to protect with EWC")
     train.add_argument("--ewc-lambda", type=float, default=0.0, help="EWC strength (needed with --ewc-previous)")
     train.add_argument("--ewc-samples", type=int, default=256, help="texts used to estimate the EWC Fisher")
@@ -63,8 +77,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     rl.add_argument("--kl-coef", type=float, default=0.0, help="KL penalty to the starting model (0: off)")
     rl.add_argument("--entropy-coef", type=float, default=0.0, help="entropy bonus (0: off)")
     rl.add_argument("--baseline", choices=["mean", "value_head"], default="mean")
-    rl.add_argument("--reward", action="append", default=[], metavar="NAME=WEIGHT",
-                    help="reward component f1, recall, accuracy or module:function, repeatable (default f1=1)")
+    rl.add_argument(
+        "--reward",
+        action="append",
+        default=[],
+        metavar="NAME=WEIGHT",
+        help="reward component f1, recall, accuracy or module:function, repeatable (default f1=1)",
+    )
     rl.add_argument("--greedy-threshold", type=float, default=None, help="greedy actions p > T instead of sampling")
 
 
@@ -154,8 +173,16 @@ def _train_rl(args: argparse.Namespace, clf: Any, out: Any) -> int:
     from ..training import RLTrainer, RLTrainingArguments
     from ..training.rl import checkpoints
 
-    unsupported = [flag for flag, used in (("--eval", args.eval), ("--bf16", args.bf16), ("--grad-accum", args.grad_accum != 1),
-                                           ("--ewc-previous", args.ewc_previous)) if used]
+    unsupported = [
+        flag
+        for flag, used in (
+            ("--eval", args.eval),
+            ("--bf16", args.bf16),
+            ("--grad-accum", args.grad_accum != 1),
+            ("--ewc-previous", args.ewc_previous),
+        )
+        if used
+    ]
     if unsupported:
         raise ValueError(f"--stage rl does not support {', '.join(unsupported)}")
     rewards = {}
@@ -165,8 +192,14 @@ def _train_rl(args: argparse.Namespace, clf: Any, out: Any) -> int:
             raise ValueError(f"--reward expects NAME=WEIGHT, got {pair!r}")
         rewards[name] = (name, float(weight))
     rl_args = RLTrainingArguments(
-        **training_options(args, out), use_lora=args.lora, clip_epsilon=args.clip_epsilon, num_rl_iters=args.rl_iters,
-        kl_coef=args.kl_coef, entropy_coef=args.entropy_coef, baseline=args.baseline, reward_components=rewards or None,
+        **training_options(args, out),
+        use_lora=args.lora,
+        clip_epsilon=args.clip_epsilon,
+        num_rl_iters=args.rl_iters,
+        kl_coef=args.kl_coef,
+        entropy_coef=args.entropy_coef,
+        baseline=args.baseline,
+        reward_components=rewards or None,
         greedy_threshold=args.greedy_threshold,
     )
     trainer = RLTrainer(clf, rl_args, train_data=args.train)
@@ -185,6 +218,8 @@ def _train_recipe(args: argparse.Namespace) -> int:
         raise ValueError("--recipe names the starting model and the data itself: drop --backbone/--model/--train")
     summaries = run_stages(args.recipe, args.out, until=args.stage)
     for summary in summaries:
-        print(json.dumps({key: summary.get(key) for key in ("name", "kind", "final", "steps", "skipped", "resumed_from")}))
+        print(
+            json.dumps({key: summary.get(key) for key in ("name", "kind", "final", "steps", "skipped", "resumed_from")})
+        )
     print(json.dumps({"model": summaries[-1]["final"], "stages": [s["name"] for s in summaries]}))
     return 0

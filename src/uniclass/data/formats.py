@@ -99,7 +99,9 @@ def parse_example(item: Any, where: str) -> Example:
     if not isinstance(prompt, str):
         raise DataFormatError(f"{where}: 'prompt' must be a string")
     examples = item.get("examples") or []
-    if not isinstance(examples, list) or not all(isinstance(e, Mapping) and isinstance(e.get("text"), str) for e in examples):
+    if not isinstance(examples, list) or not all(
+        isinstance(e, Mapping) and isinstance(e.get("text"), str) for e in examples
+    ):
         raise DataFormatError(f"{where}: 'examples' must be a list of {{'text', 'labels'}} objects")
     for value in (text, prompt, *(e["text"] for e in examples)):
         _no_markers(value, where, "text")

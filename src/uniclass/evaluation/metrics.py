@@ -19,7 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from ..calibration import Calibration, _nll_function, _prepare, _probabilities  # the fitting's own input checks and probabilities
+from ..calibration import (
+    Calibration,
+    _nll_function,
+    _prepare,
+    _probabilities,
+)  # the fitting's own input checks and probabilities
 from ..postprocessing import DEFAULT_THRESHOLD
 from ..types import Threshold
 
@@ -357,7 +362,11 @@ def calibration_report(
 
 
 def probability_metrics(
-    logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None, *, multi_label: bool = True,
+    logits: np.ndarray,
+    targets: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
+    multi_label: bool = True,
     n_bins: int = 15,
 ) -> dict[str, float]:
     """ECE, Brier score and negative log-likelihood of the probabilities the logits give.

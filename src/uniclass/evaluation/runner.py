@@ -23,8 +23,10 @@ def load_eval_data(data: str | Path, limit: int | None = None, seed: int = 0) ->
     """
     path = Path(data)
     if not path.is_file():
-        raise FileNotFoundError(f"{data}: no such file (named corpora such as bbc_news come from the lab: "
-                                "python -m uniclass_lab data fetch NAME prints the file to pass)")
+        raise FileNotFoundError(
+            f"{data}: no such file (named corpora such as bbc_news come from the lab: "
+            "python -m uniclass_lab data fetch NAME prints the file to pass)"
+        )
     examples = load_examples(path)
     if limit is not None and limit < len(examples):
         rng = np.random.default_rng(seed)
@@ -32,8 +34,14 @@ def load_eval_data(data: str | Path, limit: int | None = None, seed: int = 0) ->
     return examples
 
 
-def evaluate(classifier: Classifier, examples: Sequence[Example], *, multi_label: bool = False, threshold: float = 0.5,
-             batch_size: int = 32) -> dict[str, Any]:
+def evaluate(
+    classifier: Classifier,
+    examples: Sequence[Example],
+    *,
+    multi_label: bool = False,
+    threshold: float = 0.5,
+    batch_size: int = 32,
+) -> dict[str, Any]:
     """Evaluate ``classifier`` (anything with ``predict``-compatible ``scores``) on ``examples``.
 
     Single-label (the GLiClass paper's protocol): argmax over each item's labels, accuracy and macro-F1 over the
@@ -50,7 +58,12 @@ def evaluate(classifier: Classifier, examples: Sequence[Example], *, multi_label
         predicted = [e.all_labels[int(np.argmax(s))] for e, s in zip(examples, scores, strict=True)]
         label_set = sorted({label for e in examples for label in e.all_labels})
         report = single_label_report(gold, predicted, label_set)
-        return {"protocol": "single-label", "accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "n": report["n"]}
+        return {
+            "protocol": "single-label",
+            "accuracy": report["accuracy"],
+            "macro_f1": report["macro_f1"],
+            "n": report["n"],
+        }
     truth = [set(e.true_labels) for e in examples]
     report = multi_label_report(labels, truth, scores, threshold)
     probs = np.concatenate([np.asarray(s, dtype=float) for s in scores])
@@ -66,7 +79,9 @@ def evaluate(classifier: Classifier, examples: Sequence[Example], *, multi_label
     }
 
 
-def few_shot_split(examples: list[Example], shots: int, test_size: int, seed: int) -> tuple[list[Example], list[Example]]:
+def few_shot_split(
+    examples: list[Example], shots: int, test_size: int, seed: int
+) -> tuple[list[Example], list[Example]]:
     """``shots`` training items per label (labels sorted, seeded), then a seeded test sample of the rest.
 
     Single-label items (the first true label counts); the same split for every model given the same seed.

@@ -29,11 +29,18 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
     )
     onnx.add_argument("--model", default=None, help="GLiClass checkpoint folder or hub id (default: the bundled model)")
     onnx.add_argument("--out", required=True, help="output folder")
-    onnx.add_argument("--quantize", action="store_true",
-                      help="also write int8 graphs (dynamic quantization); their score change is reported, not enforced")
+    onnx.add_argument(
+        "--quantize",
+        action="store_true",
+        help="also write int8 graphs (dynamic quantization); their score change is reported, not enforced",
+    )
     onnx.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17; 18 with --exporter dynamo)")
-    onnx.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript",
-                      help="torch.onnx exporter (default torchscript, i.e. dynamo=False)")
+    onnx.add_argument(
+        "--exporter",
+        choices=["torchscript", "dynamo"],
+        default="torchscript",
+        help="torch.onnx exporter (default torchscript, i.e. dynamo=False)",
+    )
     onnx.add_argument("--no-check", action="store_true", help="write the export even if the parity check fails")
 
 
@@ -47,14 +54,17 @@ def run_export(args: argparse.Namespace) -> int:
     if model is None:
         model = DEFAULT_MODEL_DIR
     try:
-        out = export_onnx(model, args.out, quantize=args.quantize, opset=args.opset, check=not args.no_check,
-                          exporter=args.exporter)
+        out = export_onnx(
+            model, args.out, quantize=args.quantize, opset=args.opset, check=not args.no_check, exporter=args.exporter
+        )
     except OnnxParityError as err:
         print(f"uniclass: error: {err}", file=sys.stderr)
         return 2
     parity = json.loads((out / PARITY_FILE).read_text(encoding="utf-8"))
     summary = {"out": str(out), "graphs": parity["graphs"], "fp32": parity["fp32"]}
     if "int8" in parity:
-        summary["int8"] = {key: parity["int8"][key] for key in ("graphs", "max_abs_score_diff_vs_fp32", "max_abs_logit_diff_vs_fp32")}
+        summary["int8"] = {
+            key: parity["int8"][key] for key in ("graphs", "max_abs_score_diff_vs_fp32", "max_abs_logit_diff_vs_fp32")
+        }
     print(json.dumps(summary))
     return 0

@@ -43,7 +43,14 @@ from ..backends.onnx_runtime import VECTOR_OUTPUTS, OnnxEmbedder, verify_export
 from ..backends.torch_backend import TorchBackend
 from ..checkpoint import (
     CALIBRATOR_FILE,
-    EMBEDDER_FILE, LABEL_ENCODER_FILE, LABEL_TOKENIZER_DIR, MODEL_FILE, PARITY_FILE, PRIOR_DIR, TOKENIZER_FILE, Checkpoint,
+    EMBEDDER_FILE,
+    LABEL_ENCODER_FILE,
+    LABEL_TOKENIZER_DIR,
+    MODEL_FILE,
+    PARITY_FILE,
+    PRIOR_DIR,
+    TOKENIZER_FILE,
+    Checkpoint,
     graph_file,
 )
 from ..config import GLiClassConfig
@@ -151,15 +158,26 @@ def export_onnx(
     network = cast(TorchBackend, engine.backend).model.model  # _float_cpu_engine's torch backend
     files = {"model": MODEL_FILE}
     with_vectors = engine.backend.model.calibrator is not None
-    _export_graph(_LogitsGraph(network, _logit_inputs(config), with_vectors), trace["batches"][0]["feeds"], out / MODEL_FILE,
-                  opset, exporter)
+    _export_graph(
+        _LogitsGraph(network, _logit_inputs(config), with_vectors),
+        trace["batches"][0]["feeds"],
+        out / MODEL_FILE,
+        opset,
+        exporter,
+    )
     if with_vectors:
         # the learned calibrator runs as its own small fp32 graph on the model graph's extra outputs (kept out of
         # ``files``: never quantized)
         _export_calibrator(engine.backend.model.calibrator, config.encoder_hidden_size, out / CALIBRATOR_FILE, opset)
     if config.is_bi_encoder:
         files["label_encoder"] = LABEL_ENCODER_FILE
-        _export_graph(_LabelEncoderGraph(cast(BiEncoder, network)), trace["label_feeds"], out / LABEL_ENCODER_FILE, opset, exporter)
+        _export_graph(
+            _LabelEncoderGraph(cast(BiEncoder, network)),
+            trace["label_feeds"],
+            out / LABEL_ENCODER_FILE,
+            opset,
+            exporter,
+        )
 
     parity = _parity_document(engine, reference, files, opset, exporter)
     if engine.prior is not None:
@@ -172,7 +190,9 @@ def export_onnx(
     _write_json(out / PARITY_FILE, parity)
     prior_diff = parity.get("prior", {}).get("max_abs_diff", 0.0)
     if check and prior_diff > FP32_TOLERANCE:
-        raise OnnxParityError(f"{out / PRIOR_DIR / EMBEDDER_FILE}: the prior's embedder differs from torch by {prior_diff:.3g}")
+        raise OnnxParityError(
+            f"{out / PRIOR_DIR / EMBEDDER_FILE}: the prior's embedder differs from torch by {prior_diff:.3g}"
+        )
     if check and fp32["summary"]["max_abs_logit_diff"] > FP32_TOLERANCE:
         raise OnnxParityError(
             f"{out / MODEL_FILE}: the fp32 ONNX graph differs from torch by max |Δlogit| = "
@@ -191,11 +211,21 @@ def _float_cpu_engine(model: str | Path | Classifier | Engine) -> Engine:
     """
     if isinstance(model, (str, Path)):
         parts = load_torch(resolve_checkpoint(model), device="cpu")
-        backend, tokenizer, label_tokenizer, calibration = parts.backend, parts.tokenizer, parts.label_tokenizer, parts.calibration
+        backend, tokenizer, label_tokenizer, calibration = (
+            parts.backend,
+            parts.tokenizer,
+            parts.label_tokenizer,
+            parts.calibration,
+        )
         max_length = resolve_max_length(backend.config, None)
     else:
         source = cast(Engine, getattr(model, "engine", model))  # a Classifier's engine, or an Engine
-        backend, tokenizer, label_tokenizer, calibration = source.backend, source.tokenizer, source.label_tokenizer, source.calibration
+        backend, tokenizer, label_tokenizer, calibration = (
+            source.backend,
+            source.tokenizer,
+            source.label_tokenizer,
+            source.calibration,
+        )
         max_length = source.max_length
     if backend.name != "torch":
         raise ValueError("export_onnx needs a torch Classifier (this one already runs ONNX graphs)")
@@ -203,8 +233,9 @@ def _float_cpu_engine(model: str | Path | Classifier | Engine) -> Engine:
     network = merged_copy(torch_model) if has_lora(torch_model) else copy.deepcopy(torch_model)
     network = network.to(device="cpu", dtype=torch.float32).eval()
     prior = parts.prior if isinstance(model, (str, Path)) else source.prior
-    return Engine(TorchBackend(network), tokenizer, label_tokenizer, max_length=max_length, calibration=calibration,
-                  prior=prior)
+    return Engine(
+        TorchBackend(network), tokenizer, label_tokenizer, max_length=max_length, calibration=calibration, prior=prior
+    )
 
 
 def _write_companion_files(engine: Engine, out: Path) -> None:
@@ -233,16 +264,33 @@ def _export_prior(prior: EmbeddingPrior, out: Path, opset: int, exporter: str) -
     embedder = prior.embedder
     network = copy.deepcopy(embedder.model).to(device="cpu", dtype=torch.float32).eval()
     texts = [text for text, _, _ in _REFERENCE_ITEMS]
-    batch = embedder.tokenizer(texts, padding=True, truncation=True, max_length=embedder.max_length, return_tensors="np")
-    feeds = {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": batch["attention_mask"].astype(np.int64)}
+    batch = embedder.tokenizer(
+        texts, padding=True, truncation=True, max_length=embedder.max_length, return_tensors="np"
+    )
+    feeds = {
+        "input_ids": batch["input_ids"].astype(np.int64),
+        "attention_mask": batch["attention_mask"].astype(np.int64),
+    }
     graph = _EmbedderGraph(network)
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
         args = tuple(torch.from_numpy(feeds[name]) for name in _EmbedderGraph.input_names)
-        axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-                "embeddings": {0: "batch"}}
-        torch.onnx.export(graph, args, str(folder / EMBEDDER_FILE), dynamo=False, input_names=list(_EmbedderGraph.input_names),
-                          output_names=["embeddings"], dynamic_axes=axes, opset_version=min(opset, 17), do_constant_folding=True)
+        axes = {
+            "input_ids": {0: "batch", 1: "sequence"},
+            "attention_mask": {0: "batch", 1: "sequence"},
+            "embeddings": {0: "batch"},
+        }
+        torch.onnx.export(
+            graph,
+            args,
+            str(folder / EMBEDDER_FILE),
+            dynamo=False,
+            input_names=list(_EmbedderGraph.input_names),
+            output_names=["embeddings"],
+            dynamic_axes=axes,
+            opset_version=min(opset, 17),
+            do_constant_folding=True,
+        )
     embedder.tokenizer.save_pretrained(str(folder))
     _require_tokenizer_json(folder)
     network.config.save_pretrained(str(folder))
@@ -255,7 +303,11 @@ def _export_prior(prior: EmbeddingPrior, out: Path, opset: int, exporter: str) -
     reference = embedder.embed(texts)
     got = OnnxEmbedder(folder, max_length=embedder.max_length, num_threads=1).embed(texts)
     # the ONNX path users run (tokenizers-only tokenisation included) against the torch embedder
-    return {"file": f"{PRIOR_DIR}/{EMBEDDER_FILE}", "reference_texts": len(texts), "max_abs_diff": float(np.abs(got - reference).max())}
+    return {
+        "file": f"{PRIOR_DIR}/{EMBEDDER_FILE}",
+        "reference_texts": len(texts),
+        "max_abs_diff": float(np.abs(got - reference).max()),
+    }
 
 
 class _EmbedderGraph(nn.Module):
@@ -321,21 +373,36 @@ class _CalibratorGraph(nn.Module):
         super().__init__()
         self.calibrator = calibrator
 
-    def forward(self, text: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, text: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.calibrator(text, labels, logits, mask)
 
 
 def _export_calibrator(calibrator: nn.Module, dim: int, path: Path, opset: int) -> None:
     graph = _CalibratorGraph(calibrator).eval()
     args = (torch.randn(2, dim), torch.randn(2, 3, dim), torch.randn(2, 3), torch.ones(2, 3, dtype=torch.int64))
-    axes = {"text_vectors": {0: "batch"}, "scored_label_vectors": {0: "batch", 1: "labels"},
-            "logits": {0: "batch", 1: "labels"}, "label_mask": {0: "batch", 1: "labels"},
-            "beta": {0: "batch", 1: "labels"}, "bias": {0: "batch", 1: "labels"}}
+    axes = {
+        "text_vectors": {0: "batch"},
+        "scored_label_vectors": {0: "batch", 1: "labels"},
+        "logits": {0: "batch", 1: "labels"},
+        "label_mask": {0: "batch", 1: "labels"},
+        "beta": {0: "batch", 1: "labels"},
+        "bias": {0: "batch", 1: "labels"},
+    }
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(graph, args, str(path), dynamo=False, input_names=list(graph.input_names),
-                          output_names=["beta", "bias"], dynamic_axes=axes, opset_version=min(opset, 17),
-                          do_constant_folding=True)
+        torch.onnx.export(
+            graph,
+            args,
+            str(path),
+            dynamo=False,
+            input_names=list(graph.input_names),
+            output_names=["beta", "bias"],
+            dynamic_axes=axes,
+            opset_version=min(opset, 17),
+            do_constant_folding=True,
+        )
 
 
 class _LabelEncoderGraph(nn.Module):
@@ -371,7 +438,9 @@ def _named_axes(name: str) -> dict[int, str]:
     return {i: axis for i, axis in enumerate(_AXES[name]) if axis}
 
 
-def _export_graph(graph: _LogitsGraph | _LabelEncoderGraph, feeds: dict[str, np.ndarray], path: Path, opset: int, exporter: str) -> None:
+def _export_graph(
+    graph: _LogitsGraph | _LabelEncoderGraph, feeds: dict[str, np.ndarray], path: Path, opset: int, exporter: str
+) -> None:
     """Trace ``graph`` on ``feeds`` and write an ONNX file whose named axes are all dynamic."""
     names = list(graph.input_names)
     args = tuple(torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in names)
@@ -392,15 +461,36 @@ def _export_graph(graph: _LogitsGraph | _LabelEncoderGraph, feeds: dict[str, np.
             spec: tuple[Any, ...] = tuple(shapes[name] for name in names)
             if isinstance(graph, _LogitsGraph):
                 spec = (spec,)  # forward(*inputs): one variadic argument holding every input
-            torch.onnx.export(graph, args, str(path), dynamo=True, input_names=names, output_names=outputs,
-                              dynamic_shapes=spec, opset_version=opset, external_data=False, verbose=False)
+            torch.onnx.export(
+                graph,
+                args,
+                str(path),
+                dynamo=True,
+                input_names=names,
+                output_names=outputs,
+                dynamic_shapes=spec,
+                opset_version=opset,
+                external_data=False,
+                verbose=False,
+            )
         else:
-            torch.onnx.export(graph, args, str(path), dynamo=False, input_names=names, output_names=outputs,
-                              dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
+            torch.onnx.export(
+                graph,
+                args,
+                str(path),
+                dynamo=False,
+                input_names=names,
+                output_names=outputs,
+                dynamic_axes=axes,
+                opset_version=opset,
+                do_constant_folding=True,
+            )
 
 
 # ====================================================================== reference inputs
-def _reference(engine: Engine, items: list[tuple[str, list[str], str]], batches: tuple[tuple[int, ...], ...]) -> dict[str, Any]:
+def _reference(
+    engine: Engine, items: list[tuple[str, list[str], str]], batches: tuple[tuple[int, ...], ...]
+) -> dict[str, Any]:
     """Collated numpy feeds for ``items`` grouped as ``batches``, with the torch logits of each batch.
 
     Bi-encoders also get the label encoder inputs (every distinct label once) and, per batch, ``label_index``
@@ -441,7 +531,9 @@ def _reference(engine: Engine, items: list[tuple[str, list[str], str]], batches:
     return out
 
 
-def _parity_document(engine: Engine, reference: dict[str, Any], files: dict[str, str], opset: int, exporter: str) -> dict[str, Any]:
+def _parity_document(
+    engine: Engine, reference: dict[str, Any], files: dict[str, str], opset: int, exporter: str
+) -> dict[str, Any]:
     import onnxruntime
 
     batches = []
@@ -482,9 +574,7 @@ def _quantize(out: Path, files: dict[str, str], fp32: dict[str, Any]) -> dict[st
             quantize_dynamic(str(out / name), str(out / target), weight_type=QuantType.QInt8, per_channel=True)
             written[key] = target
     int8 = verify_export(out, quantized=True)
-    versus_fp32_logits = max(
-        float(np.abs(a - b).max()) for a, b in zip(int8["logits"], fp32["logits"], strict=True)
-    )
+    versus_fp32_logits = max(float(np.abs(a - b).max()) for a, b in zip(int8["logits"], fp32["logits"], strict=True))
     versus_fp32_scores = max(
         float(np.abs(_sigmoid(a) - _sigmoid(b)).max()) for a, b in zip(int8["logits"], fp32["logits"], strict=True)
     )

@@ -171,30 +171,56 @@ class Predictor:
         threshold = self._threshold(clf)
         if self.shortlist is None:
             matrix = np.asarray(
-                clf.scores(list(texts), self.labels, multi_label=self.multi_label, prompt=self.prompt,
-                           batch_size=self.batch_size, show_progress=False),
+                clf.scores(
+                    list(texts),
+                    self.labels,
+                    multi_label=self.multi_label,
+                    prompt=self.prompt,
+                    batch_size=self.batch_size,
+                    show_progress=False,
+                ),
                 dtype=np.float64,
             )
-            picks = [select(self.labels, row, multi_label=self.multi_label, threshold=threshold, top_k=self.top_k)
-                     for row in matrix]
+            picks = [
+                select(self.labels, row, multi_label=self.multi_label, threshold=threshold, top_k=self.top_k)
+                for row in matrix
+            ]
         else:
             picks, matrix = self._shortlisted(clf, texts, threshold)
         if self._lists:
-            return [[p["label"] for p in pick] for pick in picks], [[p["score"] for p in pick] for pick in picks], matrix
+            return (
+                [[p["label"] for p in pick] for pick in picks],
+                [[p["score"] for p in pick] for pick in picks],
+                matrix,
+            )
         return [pick[0]["label"] for pick in picks], [pick[0]["score"] for pick in picks], matrix
 
     def _shortlisted(self, clf: Classifier, texts: Sequence[str], threshold: Any) -> tuple[list[Any], np.ndarray]:
         """Picks among each text's shortlisted labels only (as ``classify`` returns), and the full score matrix
         with ``0.0`` where a label was not shortlisted (as ``Classifier.scores``)."""
-        predictions = clf.predict(list(texts), self.labels, multi_label=self.multi_label, prompt=self.prompt,
-                                  batch_size=self.batch_size, show_progress=False, shortlist=self.shortlist)
+        predictions = clf.predict(
+            list(texts),
+            self.labels,
+            multi_label=self.multi_label,
+            prompt=self.prompt,
+            batch_size=self.batch_size,
+            show_progress=False,
+            shortlist=self.shortlist,
+        )
         column = {label: j for j, label in enumerate(self.labels)}
         matrix = np.zeros((len(predictions), len(self.labels)))
         picks = []
         for i, p in enumerate(predictions):
             matrix[i, [column[label] for label in p.labels]] = p.scores
-            picks.append(select(p.labels, np.asarray(p.scores, dtype=np.float64), multi_label=self.multi_label,
-                                threshold=threshold, top_k=self.top_k))
+            picks.append(
+                select(
+                    p.labels,
+                    np.asarray(p.scores, dtype=np.float64),
+                    multi_label=self.multi_label,
+                    threshold=threshold,
+                    top_k=self.top_k,
+                )
+            )
         return picks, matrix
 
     @property
@@ -233,7 +259,9 @@ class Predictor:
             )
         taken = [name for name in self._output_names().values() if name in columns]
         if taken:
-            raise ValueError(f"Predictor: the batch already has column(s) {taken}; pass output_prefix=... (e.g. 'pred_')")
+            raise ValueError(
+                f"Predictor: the batch already has column(s) {taken}; pass output_prefix=... (e.g. 'pred_')"
+            )
 
     def _call_numpy(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         self._check_columns(batch.keys())

@@ -83,9 +83,18 @@ def classify_dataset(
     if num_blocks is not None and (not isinstance(num_blocks, int) or num_blocks < 1):
         raise ValueError(f"num_blocks must be an int >= 1, got {num_blocks!r}")
     options = dict(
-        model=None if model is None else str(model), labels=list(labels), text_column=text_column,
-        multi_label=multi_label, threshold=threshold, top_k=top_k, batch_size=batch_size, prompt=prompt,
-        return_scores=return_scores, output_prefix=output_prefix, shortlist=shortlist, retriever=retriever,
+        model=None if model is None else str(model),
+        labels=list(labels),
+        text_column=text_column,
+        multi_label=multi_label,
+        threshold=threshold,
+        top_k=top_k,
+        batch_size=batch_size,
+        prompt=prompt,
+        return_scores=return_scores,
+        output_prefix=output_prefix,
+        shortlist=shortlist,
+        retriever=retriever,
         **load_options,
     )
     Predictor(**options)  # bad options fail here, on the driver, before Ray starts or reads anything

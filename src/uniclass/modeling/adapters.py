@@ -73,8 +73,11 @@ def read_peft_adapter(path: str | Path, name: str) -> LoraAdapter:
     _check_config(config, config_file)
     weights_file = folder / ADAPTER_WEIGHTS
     if not weights_file.is_file():
-        pickled = " (adapter_model.bin is a pickle and is not loaded: re-save it with safetensors)" if (
-            folder / "adapter_model.bin").is_file() else ""
+        pickled = (
+            " (adapter_model.bin is a pickle and is not loaded: re-save it with safetensors)"
+            if (folder / "adapter_model.bin").is_file()
+            else ""
+        )
         raise FileNotFoundError(f"{folder}: no {ADAPTER_WEIGHTS}{pickled}")
     from safetensors.torch import load_file
 
@@ -98,8 +101,10 @@ def _check_config(config: dict[str, Any], where: Path) -> None:
     if config.get("bias", "none") != "none":
         raise ValueError(f"{where}: bias={config.get('bias')!r}; only bias='none' adapters can be served")
     if config.get("modules_to_save"):
-        raise ValueError(f"{where}: modules_to_save {config['modules_to_save']} would replace whole modules per "
-                         "adapter; only LoRA matrices on the encoder's Linear layers can be served")
+        raise ValueError(
+            f"{where}: modules_to_save {config['modules_to_save']} would replace whole modules per "
+            "adapter; only LoRA matrices on the encoder's Linear layers can be served"
+        )
     if config.get("alpha_pattern"):
         raise ValueError(f"{where}: alpha_pattern is not supported (one lora_alpha for every module)")
     alpha = config.get("lora_alpha")
@@ -107,13 +112,17 @@ def _check_config(config: dict[str, Any], where: Path) -> None:
         raise ValueError(f"{where}: lora_alpha must be a positive number, got {alpha!r}")
 
 
-def _pair_matrices(state: dict[str, torch.Tensor], config: dict[str, Any], where: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def _pair_matrices(
+    state: dict[str, torch.Tensor], config: dict[str, Any], where: Path
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     parts: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in state.items():
         match = _KEY.match(key)
         if match is None:
-            raise ValueError(f"{where}: weight {key!r} is not a LoRA matrix (lora_A / lora_B); only LoRA adapters "
-                             "on the encoder's Linear layers can be served")
+            raise ValueError(
+                f"{where}: weight {key!r} is not a LoRA matrix (lora_A / lora_B); only LoRA adapters "
+                "on the encoder's Linear layers can be served"
+            )
         parts.setdefault(match["module"], {})[match["part"]] = tensor.float()
     weights = {}
     for module, pair in parts.items():
@@ -204,8 +213,9 @@ class AdapterSet:
             return list(self.adapters).index(name) + 1
         except ValueError:
             known = ", ".join(sorted(self.adapters)) or "none loaded"
-            raise ValueError(f"unknown adapter {name!r} (loaded: {known}); load it with clf.load_adapter(path, "
-                             "name=...)") from None
+            raise ValueError(
+                f"unknown adapter {name!r} (loaded: {known}); load it with clf.load_adapter(path, name=...)"
+            ) from None
 
     def add(self, adapter: LoraAdapter) -> None:
         modules = dict(self.encoder.named_modules())
@@ -214,12 +224,16 @@ class AdapterSet:
             if target is None and module.startswith("model."):  # saved from a wrapper with one more level
                 target = modules.get(module.removeprefix("model."))
             if not isinstance(target, (nn.Linear, MultiLoraLinear)) and not hasattr(target, "in_features"):
-                raise ValueError(f"adapter {adapter.name!r}: {module} is not a Linear layer of this model's text "
-                                 "encoder (was the adapter trained on another backbone?)")
+                raise ValueError(
+                    f"adapter {adapter.name!r}: {module} is not a Linear layer of this model's text "
+                    "encoder (was the adapter trained on another backbone?)"
+                )
             a, b = adapter.weights[module]
             if a.shape[1] != target.in_features or b.shape[0] != target.out_features:
-                raise ValueError(f"adapter {adapter.name!r}: {module} is {target.in_features}->{target.out_features} "
-                                 f"here but the adapter's matrices are {a.shape[1]}->{b.shape[0]}")
+                raise ValueError(
+                    f"adapter {adapter.name!r}: {module} is {target.in_features}->{target.out_features} "
+                    f"here but the adapter's matrices are {a.shape[1]}->{b.shape[0]}"
+                )
         renamed = {self._module_name(modules, m): pair for m, pair in adapter.weights.items()}
         adapter.weights = renamed
         self.adapters[adapter.name] = adapter

@@ -81,7 +81,9 @@ class BiEncoder(HeadModules, nn.Module):
         """
         if label_vectors is None:
             if label_input_ids is None or label_attention_mask is None or label_index is None:
-                raise ValueError("forward needs label_vectors, or label_input_ids, label_attention_mask and label_index")
+                raise ValueError(
+                    "forward needs label_vectors, or label_input_ids, label_attention_mask and label_index"
+                )
             encoded = self.encode_labels(label_input_ids, label_attention_mask)
             label_vectors = encoded[label_index.clamp(min=0)] * (label_index >= 0).unsqueeze(-1).to(encoded.dtype)
         if slot_mask is None:
@@ -93,7 +95,9 @@ class BiEncoder(HeadModules, nn.Module):
             if slot_counts is not None:
                 markers = (input_ids == self.config.class_token_index).sum(dim=1)
                 if not torch.equal(markers, slot_counts.to(markers.dtype)):
-                    raise ValueError("bi-encoder-fused: the number of <<LABEL>> markers differs from the number of labels")
+                    raise ValueError(
+                        "bi-encoder-fused: the number of <<LABEL>> markers differs from the number of labels"
+                    )
             hidden, label_vectors = self._fused_pass(input_ids, attention_mask, label_vectors)
         else:
             hidden = self.encoder_model(input_ids, attention_mask=attention_mask)[0]

@@ -84,7 +84,11 @@ class LearnedCalibrator(nn.Module):
     """
 
     def __init__(
-        self, representation_size: int, hidden_size: int = 256, beta_max: float = 3.0, dropout: float = 0.1,
+        self,
+        representation_size: int,
+        hidden_size: int = 256,
+        beta_max: float = 3.0,
+        dropout: float = 0.1,
         use_bias: bool = False,
     ):
         super().__init__()

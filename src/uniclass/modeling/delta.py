@@ -149,7 +149,7 @@ def write_delta(
     factorised = 0
     for name, tensor in state.items():
         prefix = next((p for p in prefixes if name.startswith(p)), None)
-        reference = base_state.get(name[len(prefix):]) if prefix else None
+        reference = base_state.get(name[len(prefix) :]) if prefix else None
         if reference is not None and reference.shape == tensor.shape:
             diff = tensor.float() - reference.float()
             if diff.abs().max().item() <= atol:

@@ -114,7 +114,9 @@ def read_e5_bin(data: bytes | memoryview) -> E5Bin:
         name = bytes(cur.take(name_len)).decode("ascii")
         dtype, elements, offset, nbytes = cur.unpack("<BIQQ")
         if offset + nbytes > len(data):
-            raise E5BinError(f"truncated E5S1 file: tensor {name} ends at {offset + nbytes}, file has {len(data)} bytes")
+            raise E5BinError(
+                f"truncated E5S1 file: tensor {name} ends at {offset + nbytes}, file has {len(data)} bytes"
+            )
         raw = memoryview(data)[offset : offset + nbytes]
         if dtype == FP32:
             tensors[name] = np.frombuffer(raw, dtype="<f4", count=elements).copy()
@@ -122,8 +124,21 @@ def read_e5_bin(data: bytes | memoryview) -> E5Bin:
             tensors[name] = dequantise_q4_0(raw, elements)
         else:
             raise E5BinError(f"tensor {name}: unknown dtype code {dtype}")
-    return E5Bin(hidden, layers, heads, ff, vocab, positions, types, eps, pieces, scores,
-                 {"bos": bos, "eos": eos, "pad": pad, "unk": unk}, normalisation, tensors)
+    return E5Bin(
+        hidden,
+        layers,
+        heads,
+        ff,
+        vocab,
+        positions,
+        types,
+        eps,
+        pieces,
+        scores,
+        {"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+        normalisation,
+        tensors,
+    )
 
 
 def _read_normalisation(cur: _Cursor, entries: int) -> dict[int, list[int]]:
@@ -136,17 +151,34 @@ def _read_normalisation(cur: _Cursor, entries: int) -> dict[int, list[int]]:
 
 def write_e5_bin(model: E5Bin, quantised: tuple[str, ...] = ()) -> bytes:
     """Serialise ``model`` in the ``E5S1`` layout; tensors named in ``quantised`` are stored as Q4_0."""
-    head = _HEADER.pack(MAGIC, 1, model.hidden, model.layers, model.heads, model.intermediate, model.vocab_size,
-                        model.max_positions, model.type_vocab_size, model.eps, BLOCK)
+    head = _HEADER.pack(
+        MAGIC,
+        1,
+        model.hidden,
+        model.layers,
+        model.heads,
+        model.intermediate,
+        model.vocab_size,
+        model.max_positions,
+        model.type_vocab_size,
+        model.eps,
+        BLOCK,
+    )
     blob = b"".join(piece.encode("utf-8") for piece in model.pieces)
     offsets = np.cumsum([0] + [len(p.encode("utf-8")) for p in model.pieces]).astype("<u4")
     special = model.special
-    tok = struct.pack("<iiiiiQ", len(model.pieces), special["bos"], special["eos"], special["pad"], special["unk"], len(blob))
+    tok = struct.pack(
+        "<iiiiiQ", len(model.pieces), special["bos"], special["eos"], special["pad"], special["unk"], len(blob)
+    )
     tok += offsets.tobytes() + np.asarray(model.scores, dtype="<f4").tobytes() + blob
-    norm = b"".join(struct.pack(f"<IB{len(out)}I", cp, len(out), *out) for cp, out in sorted(model.normalisation.items()))
+    norm = b"".join(
+        struct.pack(f"<IB{len(out)}I", cp, len(out), *out) for cp, out in sorted(model.normalisation.items())
+    )
     tok += struct.pack("<iI", len(model.normalisation), len(norm)) + norm
-    payloads = {name: (quantise_q4_0(t) if name in quantised else np.asarray(t, dtype="<f4").tobytes())
-                for name, t in model.tensors.items()}
+    payloads = {
+        name: (quantise_q4_0(t) if name in quantised else np.asarray(t, dtype="<f4").tobytes())
+        for name, t in model.tensors.items()
+    }
     directory_size = 4 + sum(2 + len(name) + 1 + 4 + 8 + 8 for name in payloads)
     offset = len(head) + len(tok) + directory_size
     directory, body = struct.pack("<i", len(payloads)), b""
@@ -169,8 +201,14 @@ def bert_state_dict(model: E5Bin) -> Mapping[str, np.ndarray]:
         "embeddings.LayerNorm.weight": t["emb.ln.w"],
         "embeddings.LayerNorm.bias": t["emb.ln.b"],
     }
-    parts = {"q": ("attention.self.query", h, h), "k": ("attention.self.key", h, h), "v": ("attention.self.value", h, h),
-             "ao": ("attention.output.dense", h, h), "fi": ("intermediate.dense", ff, h), "fo": ("output.dense", h, ff)}
+    parts = {
+        "q": ("attention.self.query", h, h),
+        "k": ("attention.self.key", h, h),
+        "v": ("attention.self.value", h, h),
+        "ao": ("attention.output.dense", h, h),
+        "fi": ("intermediate.dense", ff, h),
+        "fo": ("output.dense", h, ff),
+    }
     for layer in range(model.layers):
         prefix = f"encoder.layer.{layer}."
         for short, (name, rows, cols) in parts.items():

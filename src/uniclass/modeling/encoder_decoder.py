@@ -59,7 +59,9 @@ class EncoderDecoder(HeadModules, nn.Module):
                 decoder_input_ids=class_input_ids,
                 decoder_attention_mask=_bidirectional_mask(class_attention_mask, self.encoder_decoder_model.dtype),
             )
-            labels = label_vectors(self.config, outputs.last_hidden_state, class_input_ids, class_attention_mask, num_slots)
+            labels = label_vectors(
+                self.config, outputs.last_hidden_state, class_input_ids, class_attention_mask, num_slots
+            )
             tokens, mask = outputs.encoder_last_hidden_state, attention_mask
             if self.config.use_lstm:
                 tokens = self.lstm(tokens, mask)

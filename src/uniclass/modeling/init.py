@@ -73,7 +73,11 @@ def model_from_backbone(
     elif identity_projectors:
         _identity_projectors(model)
     # the pretrained backbone(s) replace the randomly built ones (official attribute names)
-    setattr(model.model, "encoder_decoder_model" if hasattr(model.model, "encoder_decoder_model") else "encoder_model", pretrained)
+    setattr(
+        model.model,
+        "encoder_decoder_model" if hasattr(model.model, "encoder_decoder_model") else "encoder_model",
+        pretrained,
+    )
     if label_model is not None:
         model.model.label_encoder = label_model
     return model, tokenizer, label_tokenizer

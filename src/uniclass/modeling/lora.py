@@ -16,7 +16,14 @@ from .backbone import BACKBONE_ATTRIBUTES as _BACKBONES
 M = TypeVar("M", bound=nn.Module)  # merging returns the model it was given (or its copy), same type
 
 
-def enable_lora(model: nn.Module, *, r: int = 8, alpha: int = 16, dropout: float = 0.05, target_modules: str | list[str] = "all-linear") -> None:
+def enable_lora(
+    model: nn.Module,
+    *,
+    r: int = 8,
+    alpha: int = 16,
+    dropout: float = 0.05,
+    target_modules: str | list[str] = "all-linear",
+) -> None:
     """Wrap every backbone of ``model`` (a GLiClassModel) in LoRA adapters; the head stays fully trainable."""
     from peft import LoraConfig, get_peft_model
 
@@ -36,7 +43,9 @@ def is_lora(module: nn.Module) -> bool:
 
 
 def has_lora(model: nn.Module) -> bool:
-    return any(is_lora(getattr(model.model, name)) for name in _BACKBONES if getattr(model.model, name, None) is not None)
+    return any(
+        is_lora(getattr(model.model, name)) for name in _BACKBONES if getattr(model.model, name, None) is not None
+    )
 
 
 def merge_lora(model: M) -> M:

@@ -66,12 +66,20 @@ class GLiClassModel(nn.Module):
 
     # ------------------------------------------------------------------ learned calibrator
     def add_calibrator(
-        self, *, hidden_size: int | None = None, beta_max: float | None = None, dropout: float | None = None,
+        self,
+        *,
+        hidden_size: int | None = None,
+        beta_max: float | None = None,
+        dropout: float | None = None,
         use_bias: bool | None = None,
     ) -> LearnedCalibrator:
         """Attach a fresh calibrator (the identity: beta 1, bias 0) and record it in the config (official API)."""
-        for key, value in (("hidden_size", hidden_size), ("beta_max", beta_max), ("dropout", dropout),
-                           ("use_bias", use_bias)):
+        for key, value in (
+            ("hidden_size", hidden_size),
+            ("beta_max", beta_max),
+            ("dropout", dropout),
+            ("use_bias", use_bias),
+        ):
             if value is not None:
                 setattr(self.config, f"calibrator_{key}", value)
         self.config.use_calibrator = True

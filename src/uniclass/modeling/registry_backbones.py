@@ -163,7 +163,9 @@ def write_backbone_folder(model: E5Bin, folder: Path, *, tokenizer_json: str | N
     save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
     tokenizer_text = tokenizer_json or build_tokenizer(model).to_str()
     (staging / "tokenizer.json").write_text(tokenizer_text, encoding="utf-8")
-    (staging / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(model), indent=2) + "\n", encoding="utf-8")
+    (staging / "tokenizer_config.json").write_text(
+        json.dumps(tokenizer_config(model), indent=2) + "\n", encoding="utf-8"
+    )
     if folder.exists():  # a concurrent builder finished first: keep its folder
         import shutil
 
@@ -176,12 +178,22 @@ def write_backbone_folder(model: E5Bin, folder: Path, *, tokenizer_json: str | N
 def bert_config(model: E5Bin, name: str = "") -> dict:
     """A ``BertConfig`` dict for the bin's shapes (e5: GELU, absolute positions, no pooler weights)."""
     return {
-        "architectures": ["BertModel"], "model_type": "bert", "_name_or_path": f"intfloat/{name}" if name else "",
-        "hidden_size": model.hidden, "num_hidden_layers": model.layers, "num_attention_heads": model.heads,
-        "intermediate_size": model.intermediate, "vocab_size": model.vocab_size,
-        "max_position_embeddings": model.max_positions, "type_vocab_size": model.type_vocab_size,
-        "layer_norm_eps": model.eps, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1, "pad_token_id": model.special["pad"], "position_embedding_type": "absolute",
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "_name_or_path": f"intfloat/{name}" if name else "",
+        "hidden_size": model.hidden,
+        "num_hidden_layers": model.layers,
+        "num_attention_heads": model.heads,
+        "intermediate_size": model.intermediate,
+        "vocab_size": model.vocab_size,
+        "max_position_embeddings": model.max_positions,
+        "type_vocab_size": model.type_vocab_size,
+        "layer_norm_eps": model.eps,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "pad_token_id": model.special["pad"],
+        "position_embedding_type": "absolute",
         "initializer_range": 0.02,
     }
 
@@ -190,9 +202,15 @@ def tokenizer_config(model: E5Bin) -> dict:
     pieces = model.pieces
     special = {key: pieces[index] for key, index in model.special.items()}
     return {
-        "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": model.max_positions - 2,
-        "bos_token": special["bos"], "eos_token": special["eos"], "pad_token": special["pad"],
-        "unk_token": special["unk"], "cls_token": special["bos"], "sep_token": special["eos"], "mask_token": "<mask>",
+        "tokenizer_class": "XLMRobertaTokenizer",
+        "model_max_length": model.max_positions - 2,
+        "bos_token": special["bos"],
+        "eos_token": special["eos"],
+        "pad_token": special["pad"],
+        "unk_token": special["unk"],
+        "cls_token": special["bos"],
+        "sep_token": special["eos"],
+        "mask_token": "<mask>",
     }
 
 
@@ -216,12 +234,15 @@ def build_tokenizer(model: E5Bin):
         for cp, out in sorted(model.normalisation.items())
         if unicodedata.normalize("NFKC", chr(cp)) != "".join(map(chr, out))
     ]
-    tokenizer.normalizer = normalizers.Sequence([*exceptions, normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
+    tokenizer.normalizer = normalizers.Sequence(
+        [*exceptions, normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")]
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     bos, eos = model.pieces[special["bos"]], model.pieces[special["eos"]]
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
         special_tokens=[(bos, special["bos"]), (eos, special["eos"])],
     )
     tokenizer.add_special_tokens([AddedToken(model.pieces[i], special=True) for i in sorted(set(special.values()))])

@@ -16,7 +16,9 @@ _FIXED_MLP_WIDTH = 256
 
 
 def _mlp(in_size: int, width: int, act: type[nn.Module]) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_size, width), act(), nn.Linear(width, width // 2), act(), nn.Linear(width // 2, 1))
+    return nn.Sequential(
+        nn.Linear(in_size, width), act(), nn.Linear(width, width // 2), act(), nn.Linear(width // 2, 1)
+    )
 
 
 class SimpleScorer(nn.Module):

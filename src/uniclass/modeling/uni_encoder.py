@@ -95,7 +95,9 @@ class UniEncoder(HeadModules, nn.Module):
                 inputs_embeds=embeds, attention_mask=attention_mask, output_hidden_states=need_layers, **extra
             )
         else:
-            outputs = self.encoder_model(input_ids, attention_mask=attention_mask, output_hidden_states=need_layers, **extra)
+            outputs = self.encoder_model(
+                input_ids, attention_mask=attention_mask, output_hidden_states=need_layers, **extra
+            )
         if need_layers:
             return outputs.hidden_states[self.config.encoder_layer_id]
         return outputs[0]

@@ -44,8 +44,12 @@ def request_adapters(adapter: Any, n_texts: int, clf: Any) -> list[str | None] |
     loaded = set(clf.adapters)
     unknown = sorted({name for name in names if name is not None and name != "__base__" and name not in loaded})
     if unknown:
-        raise ApiError(404, "unknown_adapter", f"no adapter named {unknown[0]!r} is loaded (loaded: "
-                       f"{', '.join(sorted(loaded)) or 'none'}); PUT /v1/adapters/{{name}} loads one")
+        raise ApiError(
+            404,
+            "unknown_adapter",
+            f"no adapter named {unknown[0]!r} is loaded (loaded: "
+            f"{', '.join(sorted(loaded)) or 'none'}); PUT /v1/adapters/{{name}} loads one",
+        )
     return names if any(name is not None and name != "__base__" for name in names) else None
 
 
@@ -59,8 +63,13 @@ def load_startup_adapters(clf: Any, adapters: dict[str, str] | None, max_adapter
 
 def check_room(clf: Any, max_adapters: int) -> None:
     if len(clf.adapters) >= max_adapters:
-        raise ApiError(422, "too_many_adapters", f"{len(clf.adapters)} adapters are loaded; the limit is "
-                       f"{max_adapters} (DELETE /v1/adapters/{{name}} unloads one)", max_adapters)
+        raise ApiError(
+            422,
+            "too_many_adapters",
+            f"{len(clf.adapters)} adapters are loaded; the limit is "
+            f"{max_adapters} (DELETE /v1/adapters/{{name}} unloads one)",
+            max_adapters,
+        )
 
 
 def check_memory(clf: Any, name: str, max_mb: float) -> None:
@@ -68,8 +77,12 @@ def check_memory(clf: Any, name: str, max_mb: float) -> None:
     used = adapter_bytes(clf) / 2**20
     if used > max_mb:
         clf.unload_adapter(name)
-        raise ApiError(413, "adapters_too_large", f"with adapter {name!r} the adapters would hold {used:.1f} MB; the "
-                       f"limit is {max_mb:g} MB", max_mb)
+        raise ApiError(
+            413,
+            "adapters_too_large",
+            f"with adapter {name!r} the adapters would hold {used:.1f} MB; the limit is {max_mb:g} MB",
+            max_mb,
+        )
 
 
 def adapter_bytes(clf: Any) -> int:
@@ -77,12 +90,15 @@ def adapter_bytes(clf: Any) -> int:
     adapters = getattr(clf.backend, "adapters", None)
     if adapters is None:
         return 0
-    return sum(layer.A.numel() * layer.A.element_size() + layer.B.numel() * layer.B.element_size()
-               for layer in adapters.layers.values())
+    return sum(
+        layer.A.numel() * layer.A.element_size() + layer.B.numel() * layer.B.element_size()
+        for layer in adapters.layers.values()
+    )
 
 
-def add_adapter_routes(app: FastAPI, api_key: str | None, max_adapters: int = DEFAULT_MAX_ADAPTERS,
-                       max_mb: float = DEFAULT_MAX_ADAPTER_MB) -> None:
+def add_adapter_routes(
+    app: FastAPI, api_key: str | None, max_adapters: int = DEFAULT_MAX_ADAPTERS, max_mb: float = DEFAULT_MAX_ADAPTER_MB
+) -> None:
     """Register ``GET/PUT/DELETE /v1/adapters[/{name}]`` on ``app`` (built by ``serve.app.create_app``)."""
     from .batcher import Job
     from .middleware import client_id
@@ -95,13 +111,21 @@ def add_adapter_routes(app: FastAPI, api_key: str | None, max_adapters: int = DE
 
     def describe() -> dict[str, Any]:
         adapters = getattr(clf.backend, "adapters", None)
-        items = [] if adapters is None else [
-            {"name": a.name, "rank": a.rank, "modules": len(a.weights)} for a in adapters.adapters.values()]
-        return {"adapters": items, "memory_mb": round(adapter_bytes(clf) / 2**20, 3), "max_adapters": max_adapters,
-                "max_adapter_mb": max_mb}
+        items = (
+            []
+            if adapters is None
+            else [{"name": a.name, "rank": a.rank, "modules": len(a.weights)} for a in adapters.adapters.values()]
+        )
+        return {
+            "adapters": items,
+            "memory_mb": round(adapter_bytes(clf) / 2**20, 3),
+            "max_adapters": max_adapters,
+            "max_adapter_mb": max_mb,
+        }
 
     async def on_model_thread(request: Request, what: str, call: Any) -> None:
         """Run ``call`` alone on the model's thread through the fair queue (never during a model call)."""
+
         def run() -> list[Any]:
             call()
             return []
@@ -118,8 +142,12 @@ def add_adapter_routes(app: FastAPI, api_key: str | None, max_adapters: int = DE
     async def put_adapter(name: str, body: AdapterBody, request: Request) -> dict[str, Any]:
         """Load the PEFT LoRA adapter folder ``body.path`` (on the server) as ``name``; needs the API key."""
         if api_key is None:
-            raise ApiError(403, "forbidden", "loading adapters reads folders on the server, so it needs an API key: "
-                           "start the server with --api-key (or load adapters at start with --adapter NAME=PATH)")
+            raise ApiError(
+                403,
+                "forbidden",
+                "loading adapters reads folders on the server, so it needs an API key: "
+                "start the server with --api-key (or load adapters at start with --adapter NAME=PATH)",
+            )
         from ..modeling.adapters import check_adapter_name
 
         try:

@@ -101,9 +101,15 @@ def create_app(
     metrics = Metrics()
     classify = functools.partial(clf.classify, batch_size=batch_size, show_progress=False)
     batcher = MicroBatcher(
-        classify, max_batch_texts=limits.max_batch_texts, max_batch_work=limits.max_batch_tokens,
-        max_wait_ms=limits.max_wait_ms, max_queue_texts=limits.max_queue_texts, max_queue_work=limits.max_queue_tokens,
-        quantum=limits.client_quantum_tokens, presence_s=limits.client_presence_s, on_batch=metrics.observe_batch,
+        classify,
+        max_batch_texts=limits.max_batch_texts,
+        max_batch_work=limits.max_batch_tokens,
+        max_wait_ms=limits.max_wait_ms,
+        max_queue_texts=limits.max_queue_texts,
+        max_queue_work=limits.max_queue_tokens,
+        quantum=limits.client_quantum_tokens,
+        presence_s=limits.client_presence_s,
+        on_batch=metrics.observe_batch,
     )
 
     planner = Planner(threads=limits.planning_threads, max_pending=limits.max_planning)
@@ -121,13 +127,14 @@ def create_app(
     app = _fastapi(
         title="uniclass",
         version=__version__,
-        description="Zero-shot text classification with a GLiClass model. Errors: {\"error\": {\"code\", \"message\"}}.",
+        description='Zero-shot text classification with a GLiClass model. Errors: {"error": {"code", "message"}}.',
         lifespan=lifespan,
     )
     app.state.classifier, app.state.limits, app.state.metrics, app.state.batcher = clf, limits, metrics, batcher
     app.state.planner = planner
-    app.state.label_sets = {name: clf.label_index(check_label_set(name, labels, limits))
-                            for name, labels in (label_sets or {}).items()}
+    app.state.label_sets = {
+        name: clf.label_index(check_label_set(name, labels, limits)) for name, labels in (label_sets or {}).items()
+    }
     add_error_handlers(app)
     service = Service(clf, name, limits, metrics, batcher, planner, api_key, batch_size)
     app.state.service = service
@@ -136,11 +143,20 @@ def create_app(
     add_hf_inference_routes(app, api_key)
     load_startup_adapters(clf, adapters, max_adapters, max_adapter_mb)
     add_adapter_routes(app, api_key, max_adapters, max_adapter_mb)
-    app.add_middleware(Guard, api_key=api_key, max_body_bytes=limits.max_body_bytes, body_timeout=limits.body_timeout_s,
-                       pacer=RefusalPacer(limits.refusal_share))
+    app.add_middleware(
+        Guard,
+        api_key=api_key,
+        max_body_bytes=limits.max_body_bytes,
+        body_timeout=limits.body_timeout_s,
+        pacer=RefusalPacer(limits.refusal_share),
+    )
     if cors_origins:
-        app.add_middleware(json_cors(), allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+        app.add_middleware(
+            json_cors(),
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
     app.add_middleware(Measure, metrics=metrics)
     return app
 
@@ -151,13 +167,16 @@ def _fastapi(**options: Any) -> FastAPI:
     try:
         from fastapi_offline import FastAPIOffline
     except ImportError:  # pragma: no cover - part of the serve extra; without it the docs pages load from a CDN
-        logger.warning("fastapi-offline is not installed: /docs loads Swagger UI from a CDN (pip install 'uniclass[serve]')")
+        logger.warning(
+            "fastapi-offline is not installed: /docs loads Swagger UI from a CDN (pip install 'uniclass[serve]')"
+        )
         return FastAPI(**options)
     return FastAPIOffline(**options)
 
 
-def _load(model: Any, *, device: str, max_length: int | None, model_name: str | None,
-          **load_options: Any) -> tuple[Any, str]:
+def _load(
+    model: Any, *, device: str, max_length: int | None, model_name: str | None, **load_options: Any
+) -> tuple[Any, str]:
     from ..classifier import Classifier
 
     if isinstance(model, Classifier):

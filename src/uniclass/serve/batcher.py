@@ -79,7 +79,7 @@ class Job:
         """Results of texts ``start:start+len(results)``; the future resolves once every text has its result."""
         if self._results is None:
             self._results = [None] * len(self.texts)
-        self._results[start:start + len(results)] = results
+        self._results[start : start + len(results)] = results
         self._answered += len(results)
         if self._answered >= len(self.texts) and self.live:
             self.future.set_result(self._results)  # type: ignore[union-attr]
@@ -110,8 +110,11 @@ def merge_chunks(chunks: Sequence[Chunk]) -> dict[str, Any]:
     """Keyword arguments of ONE ``classify`` call answering every chunk (options expanded per text)."""
     per_text = [(chunk.job, i) for chunk in chunks for i in range(chunk.start, chunk.stop)]
     with_examples = any(chunk.job.examples for chunk in chunks)
-    adapters = {"adapter": [job.adapters[i] if job.adapters else None for job, i in per_text]} if any(
-        chunk.job.adapters for chunk in chunks) else {}
+    adapters = (
+        {"adapter": [job.adapters[i] if job.adapters else None for job, i in per_text]}
+        if any(chunk.job.adapters for chunk in chunks)
+        else {}
+    )
     return {
         "texts": [job.texts[i] for job, i in per_text],
         "labels": [job.labels[i] for job, i in per_text],
@@ -337,7 +340,9 @@ class MicroBatcher:
                     await self._run_group([chunk])
             return
         if self.on_batch is not None:
-            self.on_batch(len({id(chunk.job) for chunk in group}), sum(len(chunk) for chunk in group), loop.time() - started)
+            self.on_batch(
+                len({id(chunk.job) for chunk in group}), sum(len(chunk) for chunk in group), loop.time() - started
+            )
         for chunk, answer in merged_results(group, results):
             if chunk.job.live:
                 chunk.job.answer(chunk.start, answer)

@@ -59,8 +59,12 @@ def json_response_bytes(status: int, code: str, message: str, limit: float | Non
     if limit is not None:
         detail["limit"] = limit
     body = json.dumps({"error": detail}).encode()
-    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}", "content-type: application/json",
-            f"content-length: {len(body)}", "connection: close"]
+    head = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+        "content-type: application/json",
+        f"content-length: {len(body)}",
+        "connection: close",
+    ]
     if status == 503:
         head.append("retry-after: 1")
     return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
@@ -144,7 +148,9 @@ def guarded_protocol(gate: ConnectionGate, base: type | None = None) -> type:
                 # no new request's headers since the timer was armed, and none in progress
                 if self._received:
                     message = f"the request headers did not arrive within {self._gate.header_timeout:g} s"
-                    self._write_and_close(json_response_bytes(408, "header_timeout", message, self._gate.header_timeout))
+                    self._write_and_close(
+                        json_response_bytes(408, "header_timeout", message, self._gate.header_timeout)
+                    )
                 else:
                     self.transport.close()  # idle: nothing to answer
 

@@ -25,14 +25,20 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.limit = status, code, message, limit
 
 
-def error_response(status: int, code: str, message: str, limit: float | None = None, *,
-                   retry_after: float = 1.0, **extra: Any) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, limit: float | None = None, *, retry_after: float = 1.0, **extra: Any
+) -> JSONResponse:
     detail: dict[str, Any] = {"code": code, "message": message}
     if limit is not None:
         detail["limit"] = limit
     detail.update(extra)
-    headers = ({"WWW-Authenticate": "Bearer"} if status == 401
-               else {"Retry-After": str(max(1, math.ceil(retry_after)))} if status in (429, 503) else None)
+    headers = (
+        {"WWW-Authenticate": "Bearer"}
+        if status == 401
+        else {"Retry-After": str(max(1, math.ceil(retry_after)))}
+        if status in (429, 503)
+        else None
+    )
     return JSONResponse({"error": detail}, status_code=status, headers=headers)
 
 
@@ -57,8 +63,14 @@ def add_error_handlers(app: FastAPI) -> None:
             where = broken.get("loc", ("body", "?"))[-1]
             reason = (broken.get("ctx") or {}).get("error", "JSON decode error")
             return error_response(422, "invalid_json", f"the body is not valid JSON (at character {where}: {reason})")
-        problems = [{"field": ".".join(str(part) for part in e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
-                    for e in errors]
+        problems = [
+            {
+                "field": ".".join(str(part) for part in e.get("loc", ())),
+                "message": e.get("msg", ""),
+                "type": e.get("type", ""),
+            }
+            for e in errors
+        ]
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5]) or "invalid request"
         return error_response(422, "invalid_request", message, fields=problems)
 

@@ -35,8 +35,9 @@ class ZeroShotParameters(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     candidate_labels: list[str] | str = Field(description="the labels, or one comma-separated string")
     multi_label: bool = Field(False, description="independent scores (sigmoid) instead of a softmax over the labels")
-    hypothesis_template: str | None = Field(None, description="accepted for compatibility, not used (GLiClass reads "
-                                            "bare label names)")
+    hypothesis_template: str | None = Field(
+        None, description="accepted for compatibility, not used (GLiClass reads bare label names)"
+    )
 
 
 class ZeroShotRequest(BaseModel):
@@ -45,8 +46,9 @@ class ZeroShotRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     inputs: str | list[str]
     parameters: ZeroShotParameters
-    options: dict[str, Any] | None = Field(None, description="the legacy API's options (use_cache, wait_for_model): "
-                                           "accepted and ignored")
+    options: dict[str, Any] | None = Field(
+        None, description="the legacy API's options (use_cache, wait_for_model): accepted and ignored"
+    )
 
 
 class LabelScore(BaseModel):
@@ -61,8 +63,12 @@ def add_hf_inference_routes(app: FastAPI, api_key: str | None) -> None:
 
     errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 503)}
 
-    @app.post(ROUTE, response_model=list[LabelScore] | list[list[LabelScore]], responses=errors,
-              dependencies=security_dependencies(api_key))
+    @app.post(
+        ROUTE,
+        response_model=list[LabelScore] | list[list[LabelScore]],
+        responses=errors,
+        dependencies=security_dependencies(api_key),
+    )
     async def zero_shot_classification(body: ZeroShotRequest, request: Request) -> Response:
         """Hugging Face Inference API zero-shot classification: every candidate label with its score, best first."""
         from ..pipelines import parse_labels
@@ -70,7 +76,8 @@ def add_hf_inference_routes(app: FastAPI, api_key: str | None) -> None:
         labels = parse_labels(body.parameters.candidate_labels)
         texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
         independent = body.parameters.multi_label or len(labels) == 1
-        as_classify = ClassifyRequest(texts=texts, labels=labels, multi_label=independent, threshold=0.0,
-                                      top_k=max(len(labels), 1))
+        as_classify = ClassifyRequest(
+            texts=texts, labels=labels, multi_label=independent, threshold=0.0, top_k=max(len(labels), 1)
+        )
         results = await classify_body(app, as_classify, request)
         return JSONResponse(results[0] if isinstance(body.inputs, str) else results)

@@ -32,11 +32,23 @@ async def build_label_index(clf: Any, labels: list[str], name: str, turn: Turn) 
     try:  # the encoder is made on the planning thread too: the first one loads a model (seconds)
         encoder, costs = await turn.plan(_upload_plan, clf, labels, limit)
     except TooMuchWork as err:
-        raise ApiError(413, "too_much_work", f"label set {name!r} needs {err.describe()} encoder tokens to embed its "
-                       f"labels; the limit for an upload is {limit}: send fewer or shorter labels, or register it at "
-                       "startup (uniclass serve --label-set NAME=FILE)", limit) from None
-    job = Job(list(labels), [[] for _ in labels], True, 0.5, work=sum(costs), text_work=list(costs),
-              slices=functools.partial(_encode_labels, encoder, labels))
+        raise ApiError(
+            413,
+            "too_much_work",
+            f"label set {name!r} needs {err.describe()} encoder tokens to embed its "
+            f"labels; the limit for an upload is {limit}: send fewer or shorter labels, or register it at "
+            "startup (uniclass serve --label-set NAME=FILE)",
+            limit,
+        ) from None
+    job = Job(
+        list(labels),
+        [[] for _ in labels],
+        True,
+        0.5,
+        work=sum(costs),
+        text_work=list(costs),
+        slices=functools.partial(_encode_labels, encoder, labels),
+    )
     vectors = await turn.submit(job)
     return LabelIndex(labels, np.stack(vectors), encoder.name, encoder=encoder)
 
@@ -58,17 +70,28 @@ _LABEL_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 def check_label_set(name: str, labels: Any, limits: Limits) -> list[str]:
     """A valid name and a flat list of at most ``max_label_set_labels`` labels of at most ``max_label_chars``."""
     if not isinstance(name, str) or not _LABEL_SET_NAME.fullmatch(name):
-        raise ApiError(422, "invalid_input", "a label set name is 1-64 letters, digits, '.', '_' or '-', starting "
-                       "with a letter or digit")
+        raise ApiError(
+            422,
+            "invalid_input",
+            "a label set name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
         raise ApiError(422, "invalid_input", "a label set is a JSON list of label strings")
     if len(labels) > limits.max_label_set_labels:
-        raise ApiError(422, "too_many_labels", f"label set {name!r} has {len(labels)} labels; the limit is "
-                       f"{limits.max_label_set_labels}", limits.max_label_set_labels)
+        raise ApiError(
+            422,
+            "too_many_labels",
+            f"label set {name!r} has {len(labels)} labels; the limit is {limits.max_label_set_labels}",
+            limits.max_label_set_labels,
+        )
     for j, label in enumerate(labels):
         if len(label) > limits.max_label_chars:
-            raise ApiError(422, "label_too_long", f"label set {name!r}: labels[{j}] has {len(label)} characters; the "
-                           f"limit is {limits.max_label_chars}", limits.max_label_chars)
+            raise ApiError(
+                422,
+                "label_too_long",
+                f"label set {name!r}: labels[{j}] has {len(label)} characters; the limit is {limits.max_label_chars}",
+                limits.max_label_chars,
+            )
     from ..shortlist import check_labels
 
     try:
@@ -95,8 +118,12 @@ def register(app: FastAPI, service: Service) -> None:
         turn = Turn(service.batcher, service.planner, request, limits)
         checked = check_label_set(name, labels, limits)
         if name not in app.state.label_sets and len(app.state.label_sets) >= limits.max_label_sets:
-            raise ApiError(422, "too_many_label_sets", f"{len(app.state.label_sets)} label sets are registered; the "
-                           f"limit is {limits.max_label_sets}", limits.max_label_sets)
+            raise ApiError(
+                422,
+                "too_many_label_sets",
+                f"{len(app.state.label_sets)} label sets are registered; the limit is {limits.max_label_sets}",
+                limits.max_label_sets,
+            )
         index = await build_label_index(clf, checked, name, turn)
         app.state.label_sets[name] = index
         return describe(name, index)

@@ -22,18 +22,37 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("uniclass_http_requests", "HTTP requests by path and status code",
-                                ["path", "status"], registry=self.registry)
-        self.latency = Histogram("uniclass_http_request_duration_seconds", "HTTP request latency",
-                                 ["path"], registry=self.registry,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-        self.batch_requests = Histogram("uniclass_batch_requests", "requests merged into one model call",
-                                        registry=self.registry, buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128))
-        self.batch_texts = Histogram("uniclass_batch_texts", "texts in one model call",
-                                     registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
-        self.model_seconds = Histogram("uniclass_model_call_seconds", "duration of one model call",
-                                       registry=self.registry,
-                                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.requests = Counter(
+            "uniclass_http_requests",
+            "HTTP requests by path and status code",
+            ["path", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "uniclass_http_request_duration_seconds",
+            "HTTP request latency",
+            ["path"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.batch_requests = Histogram(
+            "uniclass_batch_requests",
+            "requests merged into one model call",
+            registry=self.registry,
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128),
+        )
+        self.batch_texts = Histogram(
+            "uniclass_batch_texts",
+            "texts in one model call",
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+        )
+        self.model_seconds = Histogram(
+            "uniclass_model_call_seconds",
+            "duration of one model call",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.texts = Counter("uniclass_texts_classified", "texts classified", registry=self.registry)
         self.queue_texts = Gauge("uniclass_queue_texts", "texts accepted and not yet answered", registry=self.registry)
 

@@ -76,8 +76,14 @@ class Guard:
     that is too deep in debt gets a 429 without it being read. Every refusal is charged to its client.
     """
 
-    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int, body_timeout: float = 30.0,
-                 pacer: RefusalPacer | None = None):
+    def __init__(
+        self,
+        app: ASGIApp,
+        api_key: str | None,
+        max_body_bytes: int,
+        body_timeout: float = 30.0,
+        pacer: RefusalPacer | None = None,
+    ):
         self.app, self.api_key, self.max_body_bytes, self.body_timeout = app, api_key, max_body_bytes, body_timeout
         self.pacer = pacer or RefusalPacer(1.0)
 
@@ -104,7 +110,9 @@ class Guard:
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.api_key is not None and not self._authorized(headers):
-            await error_response(401, "unauthorized", "missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")(scope, receive, send)
+            await error_response(
+                401, "unauthorized", "missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+            )(scope, receive, send)
             return
         if scope["method"] in ("POST", "PUT") and not _is_json(headers.get("content-type", "")):
             message = "send the body as JSON with 'Content-Type: application/json'"

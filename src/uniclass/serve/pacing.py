@@ -18,11 +18,24 @@ from collections.abc import Callable, Hashable
 class RefusalPacer:
     """Per-client debt of refused requests, paid off in wall-clock time (module doc)."""
 
-    def __init__(self, share: float, *, floor_s: float = 0.005, max_wait_s: float = 2.0, max_debt_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        share: float,
+        *,
+        floor_s: float = 0.005,
+        max_wait_s: float = 2.0,
+        max_debt_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if not 0 < share <= 1:
             raise ValueError(f"share must be in (0, 1], got {share}")
-        self.share, self.floor_s, self.max_wait_s, self.max_debt_s, self.clock = share, floor_s, max_wait_s, max_debt_s, clock
+        self.share, self.floor_s, self.max_wait_s, self.max_debt_s, self.clock = (
+            share,
+            floor_s,
+            max_wait_s,
+            max_debt_s,
+            clock,
+        )
         self._paid_at: dict[Hashable, float] = {}  # client -> when its debt is paid off
 
     @staticmethod

@@ -52,8 +52,14 @@ class Planner:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    async def run(self, fn: Callable[..., T], *args: Any, deadline: float,
-                  expired: Callable[[], Awaitable[None]] | None = None, client: Any = None) -> T:
+    async def run(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        deadline: float,
+        expired: Callable[[], Awaitable[None]] | None = None,
+        client: Any = None,
+    ) -> T:
         """``fn(*args)`` on a planning thread, after ``client``'s earlier plans; raises ``DeadlinePassed`` at
         ``deadline`` (the loop's clock), ``ShuttingDown`` when ``expired()`` returns first, ``Overloaded`` when
         ``max_pending`` plans are waiting or running."""
@@ -81,8 +87,13 @@ class Planner:
         else:
             self._turns[client] = (lock, waiting - 1)
 
-    async def _run(self, fn: Callable[..., T], args: tuple[Any, ...], deadline: float,
-                   expired: Callable[[], Awaitable[None]] | None) -> T:
+    async def _run(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        deadline: float,
+        expired: Callable[[], Awaitable[None]] | None,
+    ) -> T:
         if self.pending >= self.max_pending:
             raise Overloaded(self.max_pending, "requests being planned")
         loop = asyncio.get_running_loop()
@@ -96,8 +107,9 @@ class Planner:
         if stop is not None:
             waiters.add(stop)
         try:
-            done, _ = await asyncio.wait(waiters, timeout=max(0.0, deadline - loop.time()),
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                waiters, timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             if stop is not None:
                 stop.cancel()

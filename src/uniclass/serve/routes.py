@@ -42,8 +42,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def register(app: FastAPI, service: Service) -> None:
     """``POST /v1/classify``, ``POST /v1/explain``, ``GET /healthz``, ``GET /metrics`` and the demo page ``/``."""
-    clf, name, limits, metrics, batcher, planner = (service.clf, service.name, service.limits, service.metrics,
-                                                    service.batcher, service.planner)
+    clf, name, limits, metrics, batcher, planner = (
+        service.clf,
+        service.name,
+        service.limits,
+        service.metrics,
+        service.batcher,
+        service.planner,
+    )
     api_key, batch_size = service.api_key, service.batch_size
     default_threshold = _default_threshold(clf)
     page = resources.files("uniclass.serve").joinpath("static/index.html").read_text(encoding="utf-8")
@@ -65,18 +71,27 @@ def register(app: FastAPI, service: Service) -> None:
         ``/v1/classify``; the answer is ``Classifier.explain(...).to_dict()`` per text.
         """
         turn = Turn(batcher, planner, request, limits)
-        as_classify = ClassifyRequest(texts=body.texts, labels=body.labels, multi_label=body.multi_label,
-                                      prompt=body.prompt, examples=body.examples)
+        as_classify = ClassifyRequest(
+            texts=body.texts,
+            labels=body.labels,
+            multi_label=body.multi_label,
+            prompt=body.prompt,
+            examples=body.examples,
+        )
         _, normalized = _prepare_job(as_classify, limits, 0.5)  # the same limits and validation as classify
         if not body.texts:
             return JSONResponse({"results": []})
         try:
             work = await turn.plan(plan_explanation, clf, normalized, body, limits.max_work_tokens)
         except TooMuchWork as err:
-            raise ApiError(413, "too_much_work", f"explaining this request needs {err.describe()} encoder tokens (each "
-                           "text is scored whole and once without each of its units, by the model and its prior); the "
-                           f"limit is {limits.max_work_tokens}: send fewer or shorter texts, or a smaller max_units",
-                           limits.max_work_tokens) from None
+            raise ApiError(
+                413,
+                "too_much_work",
+                f"explaining this request needs {err.describe()} encoder tokens (each "
+                "text is scored whole and once without each of its units, by the model and its prior); the "
+                f"limit is {limits.max_work_tokens}: send fewer or shorter texts, or a smaller max_units",
+                limits.max_work_tokens,
+            ) from None
         examples = [e.model_dump() for e in body.examples] if body.examples else None
         call = functools.partial(_explain_texts, clf, body, examples, batch_size)
         # one unit of the fair queue (never sliced), costing every occluded variant's tokens, charged to this client
@@ -129,10 +144,14 @@ async def classify_body(app: FastAPI, body: ClassifyRequest, request: Request) -
         job.text_work = await turn.plan(plan_classify, clf, normalized, limits.max_work_tokens - retrieval, passes)
     except TooMuchWork as err:
         err.counted += retrieval
-        raise ApiError(413, "too_much_work", f"this request needs {err.describe()} encoder tokens (texts x label "
-                       "groups x window, the prior's text and new label embeddings, shortlisting); the limit is "
-                       f"{limits.max_work_tokens}: send fewer texts or labels, or shorter ones",
-                       limits.max_work_tokens) from None
+        raise ApiError(
+            413,
+            "too_much_work",
+            f"this request needs {err.describe()} encoder tokens (texts x label "
+            "groups x window, the prior's text and new label embeddings, shortlisting); the limit is "
+            f"{limits.max_work_tokens}: send fewer texts or labels, or shorter ones",
+            limits.max_work_tokens,
+        ) from None
     job.work = sum(job.text_work)
     return await turn.submit(job)
 
@@ -140,8 +159,16 @@ async def classify_body(app: FastAPI, body: ClassifyRequest, request: Request) -
 def _explain_texts(clf: Any, body: ExplainRequest, examples: list[dict[str, Any]] | None, batch_size: int) -> list[Any]:
     """The explanations of one request as JSON (runs on the batcher's worker thread)."""
     explanations = clf.explain(
-        list(body.texts), body.labels, unit=body.unit, max_units=body.max_units, chunk_tokens=body.chunk_tokens,
-        multi_label=body.multi_label, prompt=body.prompt, examples=examples, batch_size=batch_size, show_progress=False,
+        list(body.texts),
+        body.labels,
+        unit=body.unit,
+        max_units=body.max_units,
+        chunk_tokens=body.chunk_tokens,
+        multi_label=body.multi_label,
+        prompt=body.prompt,
+        examples=examples,
+        batch_size=batch_size,
+        show_progress=False,
     )
     return [e.to_dict() for e in explanations]
 
@@ -159,15 +186,17 @@ def _passes(clf: Any, options: dict[str, Any]) -> int:
     from ..label_order import resolve_label_order
 
     try:
-        order = resolve_label_order(options.get("label_order", "given"), options.get("permutations"), clf.config,
-                                    clf.backend.name)
+        order = resolve_label_order(
+            options.get("label_order", "given"), options.get("permutations"), clf.config, clf.backend.name
+        )
     except ValueError as err:
         raise ApiError(422, "invalid_input", str(err)) from None
     return order.permutations if order.mode == "permutations" else 1
 
 
-async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf: Any, limits: Limits,
-                          turn: Turn) -> tuple[Any, int]:
+async def _resolve_labels(
+    body: ClassifyRequest, label_sets: dict[str, Any], clf: Any, limits: Limits, turn: Turn
+) -> tuple[Any, int]:
     """The labels of the request (as sent, or per text the shortlist of a label list or a registered label set),
     and the encoder tokens shortlisting cost.
 
@@ -178,47 +207,79 @@ async def _resolve_labels(body: ClassifyRequest, label_sets: dict[str, Any], clf
     """
     if (body.labels is None) == (body.label_set is None):  # reported like a schema error, at the field
         missing = body.labels is None
-        raise RequestValidationError([{
-            "type": "missing" if missing else "value_error", "loc": ("body", "labels" if missing else "label_set"),
-            "msg": "Field required (or give label_set)" if missing else "give labels or label_set, not both",
-            "input": None,
-        }])
+        raise RequestValidationError(
+            [
+                {
+                    "type": "missing" if missing else "value_error",
+                    "loc": ("body", "labels" if missing else "label_set"),
+                    "msg": "Field required (or give label_set)" if missing else "give labels or label_set, not both",
+                    "input": None,
+                }
+            ]
+        )
     if body.label_set is None:
         if body.shortlist is None:
             return body.labels, 0
         if isinstance(body.labels, dict) or (body.labels and isinstance(body.labels[0], list)):
             raise ApiError(422, "invalid_input", "shortlist needs one flat label list shared by all texts (not a tree)")
         if len(body.labels) > limits.max_labels:  # larger sets are registered once (their vectors are kept)
-            raise ApiError(422, "too_many_labels", f"labels has {len(body.labels)} labels; the limit is "
-                           f"{limits.max_labels} (register larger sets with PUT /v1/label-sets/{{name}})", limits.max_labels)
+            raise ApiError(
+                422,
+                "too_many_labels",
+                f"labels has {len(body.labels)} labels; the limit is "
+                f"{limits.max_labels} (register larger sets with PUT /v1/label-sets/{{name}})",
+                limits.max_labels,
+            )
         source: Any = body.labels
     else:
         source = label_sets.get(body.label_set)
         if source is None:
-            raise ApiError(404, "unknown_label_set", f"no label set named {body.label_set!r} is registered "
-                           "(PUT /v1/label-sets/{name} with a JSON list of labels)")
+            raise ApiError(
+                404,
+                "unknown_label_set",
+                f"no label set named {body.label_set!r} is registered "
+                "(PUT /v1/label-sets/{name} with a JSON list of labels)",
+            )
     k = "auto" if body.shortlist is None else body.shortlist
     if k != "auto" and (isinstance(k, bool) or k < 1):
         raise ApiError(422, "invalid_input", f"shortlist must be an int >= 1 or 'auto', got {k!r}")
     if k != "auto" and k > limits.max_labels:
-        raise ApiError(422, "too_many_labels", f"shortlist={k} labels per text; the limit is {limits.max_labels}",
-                       limits.max_labels)
+        raise ApiError(
+            422,
+            "too_many_labels",
+            f"shortlist={k} labels per text; the limit is {limits.max_labels}",
+            limits.max_labels,
+        )
     if not body.texts:
         return list(getattr(source, "labels", source))[:1], 0  # nothing to shortlist; validated as a plain list
     if len(body.texts) > limits.max_texts:
-        raise ApiError(422, "too_many_texts", f"{len(body.texts)} texts in one request; the limit is {limits.max_texts}",
-                       limits.max_texts)
+        raise ApiError(
+            422,
+            "too_many_texts",
+            f"{len(body.texts)} texts in one request; the limit is {limits.max_texts}",
+            limits.max_texts,
+        )
     registered = not isinstance(source, list)
     if not registered:
         source = _checked_labels(source)
     try:
-        work, text_work = await turn.plan(_retrieval_plan, clf, source if registered else None, list(body.texts),
-                                          None if registered else source, limits.max_work_tokens)
+        work, text_work = await turn.plan(
+            _retrieval_plan,
+            clf,
+            source if registered else None,
+            list(body.texts),
+            None if registered else source,
+            limits.max_work_tokens,
+        )
     except TooMuchWork as err:
-        raise ApiError(413, "too_much_work", f"shortlisting this request needs {err.describe()} encoder tokens (its "
-                       f"texts, and labels not yet embedded); the limit is {limits.max_work_tokens}: send fewer texts "
-                       "or labels, or register the labels once with PUT /v1/label-sets/{name}",
-                       limits.max_work_tokens) from None
+        raise ApiError(
+            413,
+            "too_much_work",
+            f"shortlisting this request needs {err.describe()} encoder tokens (its "
+            f"texts, and labels not yet embedded); the limit is {limits.max_work_tokens}: send fewer texts "
+            "or labels, or register the labels once with PUT /v1/label-sets/{name}",
+            limits.max_work_tokens,
+        ) from None
     if not registered:  # the labels' vectors first, in slices through the fair queue (as an upload's are)
         source = await build_label_index(clf, source, "labels", turn)
     call = functools.partial(_shortlist, clf, list(body.texts), source, k)
@@ -248,8 +309,9 @@ def _shortlist(clf: Any, texts: list[str], source: Any, k: int | str) -> list[An
     return [clf.shortlist_labels(texts, source, k)[0]]
 
 
-def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float | dict[str, float],
-                 labels: Any = None) -> tuple[Job, Any]:
+def _prepare_job(
+    body: ClassifyRequest, limits: Limits, default_threshold: float | dict[str, float], labels: Any = None
+) -> tuple[Job, Any]:
     """Check the limits, then validate exactly as ``classify`` would, so a bad request fails alone (422)
     instead of failing the batch it would have joined. ``labels``: the resolved labels (``_resolve_labels``)."""
     labels = body.labels if labels is None else labels
@@ -258,22 +320,41 @@ def _prepare_job(body: ClassifyRequest, limits: Limits, default_threshold: float
 
     texts = body.texts
     if len(texts) > limits.max_texts:
-        raise ApiError(422, "too_many_texts", f"{len(texts)} texts in one request; the limit is {limits.max_texts}", limits.max_texts)
+        raise ApiError(
+            422,
+            "too_many_texts",
+            f"{len(texts)} texts in one request; the limit is {limits.max_texts}",
+            limits.max_texts,
+        )
     for i, text in enumerate(texts):
         if len(text) > limits.max_chars:
-            raise ApiError(422, "text_too_long", f"texts[{i}] has {len(text)} characters; the limit is {limits.max_chars}", limits.max_chars)
+            raise ApiError(
+                422,
+                "text_too_long",
+                f"texts[{i}] has {len(text)} characters; the limit is {limits.max_chars}",
+                limits.max_chars,
+            )
     tree = labels if isinstance(labels, dict) else None
     flat = _flat_tree(tree) if tree is not None else labels  # the limits count a tree's 'parent.child' labels
     per_text = bool(flat) and isinstance(flat[0], list)
     for i, text_labels in enumerate(flat if per_text else [flat]):
         if len(text_labels) > limits.max_labels:
             where = f"labels[{i}]" if per_text else "labels"
-            raise ApiError(422, "too_many_labels", f"{where} has {len(text_labels)} labels; the limit is {limits.max_labels}", limits.max_labels)
+            raise ApiError(
+                422,
+                "too_many_labels",
+                f"{where} has {len(text_labels)} labels; the limit is {limits.max_labels}",
+                limits.max_labels,
+            )
         for j, label in enumerate(text_labels):
             if len(label) > limits.max_label_chars:
                 where = f"labels[{i}][{j}]" if per_text else f"labels[{j}]"
-                raise ApiError(422, "label_too_long", f"{where} has {len(label)} characters; the limit is "
-                               f"{limits.max_label_chars}", limits.max_label_chars)
+                raise ApiError(
+                    422,
+                    "label_too_long",
+                    f"{where} has {len(label)} characters; the limit is {limits.max_label_chars}",
+                    limits.max_label_chars,
+                )
     _check_extras(body, limits)
     examples = [e.model_dump() for e in body.examples] if body.examples else None
     threshold = default_threshold if body.threshold is None else body.threshold
@@ -302,8 +383,9 @@ def _flat_tree(tree: dict[str, Any]) -> list[str]:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_TREE_DEPTH:
-            raise ApiError(422, "invalid_input", f"the label tree is more than {MAX_TREE_DEPTH} levels deep",
-                           MAX_TREE_DEPTH)
+            raise ApiError(
+                422, "invalid_input", f"the label tree is more than {MAX_TREE_DEPTH} levels deep", MAX_TREE_DEPTH
+            )
         children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     try:
@@ -343,16 +425,33 @@ def _call_options(body: ClassifyRequest, request: Any) -> dict[str, Any]:
 def _check_extras(body: ClassifyRequest, limits: Limits) -> None:
     """Limits on what is sent with every text: prompt, few-shot examples, threshold dict."""
     if body.prompt is not None and len(body.prompt) > limits.max_prompt_chars:
-        raise ApiError(422, "prompt_too_long", f"prompt has {len(body.prompt)} characters; the limit is "
-                       f"{limits.max_prompt_chars}", limits.max_prompt_chars)
+        raise ApiError(
+            422,
+            "prompt_too_long",
+            f"prompt has {len(body.prompt)} characters; the limit is {limits.max_prompt_chars}",
+            limits.max_prompt_chars,
+        )
     examples = body.examples or []
     if len(examples) > limits.max_examples:
-        raise ApiError(422, "too_many_examples", f"{len(examples)} examples; the limit is {limits.max_examples}", limits.max_examples)
+        raise ApiError(
+            422,
+            "too_many_examples",
+            f"{len(examples)} examples; the limit is {limits.max_examples}",
+            limits.max_examples,
+        )
     for i, example in enumerate(examples):
         size = len(example.text) + sum(len(label) for label in example.labels)
         if size > limits.max_example_chars:
-            raise ApiError(422, "example_too_long", f"examples[{i}] has {size} characters; the limit is "
-                           f"{limits.max_example_chars}", limits.max_example_chars)
+            raise ApiError(
+                422,
+                "example_too_long",
+                f"examples[{i}] has {size} characters; the limit is {limits.max_example_chars}",
+                limits.max_example_chars,
+            )
     if isinstance(body.threshold, dict) and len(body.threshold) > limits.max_threshold_labels:
-        raise ApiError(422, "too_many_thresholds", f"threshold has {len(body.threshold)} labels; the limit is "
-                       f"{limits.max_threshold_labels}", limits.max_threshold_labels)
+        raise ApiError(
+            422,
+            "too_many_thresholds",
+            f"threshold has {len(body.threshold)} labels; the limit is {limits.max_threshold_labels}",
+            limits.max_threshold_labels,
+        )

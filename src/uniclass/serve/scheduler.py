@@ -188,6 +188,6 @@ def merged_results(chunks: Sequence[Chunk], results: Sequence[Any]) -> list[tupl
     """Each chunk with its slice of one call's results (in the order the chunks were merged)."""
     out, start = [], 0
     for chunk in chunks:
-        out.append((chunk, list(results[start:start + len(chunk)])))
+        out.append((chunk, list(results[start : start + len(chunk)])))
         start += len(chunk)
     return out

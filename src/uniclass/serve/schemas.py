@@ -23,13 +23,17 @@ class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     texts: list[str] = Field(description="texts to classify")
     labels: list[str] | list[list[str]] | dict[str, Any] | None = Field(
-        None, description="labels shared by all texts, or one label list per text, or a label tree shared by all "
-        "texts: a JSON object mapping parents to children ({\"product\": [\"battery\", \"screen\"], \"news\": "
-        "null}; null: a label without children), scored as its 'parent.child' labels (or give label_set)")
+        None,
+        description="labels shared by all texts, or one label list per text, or a label tree shared by all "
+        'texts: a JSON object mapping parents to children ({"product": ["battery", "screen"], "news": '
+        "null}; null: a label without children), scored as its 'parent.child' labels (or give label_set)",
+    )
     label_set: str | None = Field(None, description="name of a label set registered with PUT /v1/label-sets/{name}")
     shortlist: int | Literal["auto"] | None = Field(
-        None, description="score only the k labels nearest each text ('auto': the label set's k); default with "
-        "label_set: 'auto'")
+        None,
+        description="score only the k labels nearest each text ('auto': the label set's k); default with "
+        "label_set: 'auto'",
+    )
     multi_label: bool = Field(True, description="sigmoid per label (True) or softmax over the labels (False)")
     threshold: float | dict[str, float] | None = Field(
         None, description="multi-label threshold, or per label; default: the model's fitted thresholds, else 0.5"
@@ -40,26 +44,37 @@ class ClassifyRequest(BaseModel):
     abstain: float | None = Field(
         None, description="score floor: no label below it is returned, in either mode; [] means 'none of these'"
     )
-    groups: list[list[str]] | None = Field(None, description="exclusive label groups: exactly one label of each, the best")
+    groups: list[list[str]] | None = Field(
+        None, description="exclusive label groups: exactly one label of each, the best"
+    )
     min_labels: int = Field(0, description="return at least this many labels per text (never below abstain)")
     max_labels: int | None = Field(None, description="return at most this many labels per text")
-    hierarchy: bool = Field(False, description="with tree labels: a returned child brings its parents, each scored "
-                            "with the best score below it (so never below a child)")
-    as_tree: bool = Field(False, description="with tree labels: answer per text a tree {name: {score, children}} "
-                          "instead of a list (implies hierarchy)")
+    hierarchy: bool = Field(
+        False,
+        description="with tree labels: a returned child brings its parents, each scored "
+        "with the best score below it (so never below a child)",
+    )
+    as_tree: bool = Field(
+        False,
+        description="with tree labels: answer per text a tree {name: {score, children}} "
+        "instead of a list (implies hierarchy)",
+    )
     label_order: Literal["given", "stable", "positions", "permutations"] = Field(
         "given", description="'stable': scores that do not depend on the order of the labels"
     )
     permutations: int | None = Field(None, description="orders averaged with label_order 'permutations' (default 4)")
     adapter: str | list[str | None] | None = Field(
-        None, description="a loaded LoRA adapter for every text, or one per text (null: the base model); GET /v1/adapters")
+        None,
+        description="a loaded LoRA adapter for every text, or one per text (null: the base model); GET /v1/adapters",
+    )
 
 
 class LabelScore(BaseModel):
     label: str
     score: float
     initial_score: float | None = Field(
-        None, description="models with a learned calibrator only: the score before it (as the official pipeline)")
+        None, description="models with a learned calibrator only: the score before it (as the official pipeline)"
+    )
 
 
 class TreeNode(BaseModel):
@@ -69,7 +84,8 @@ class TreeNode(BaseModel):
 
 class ClassifyResponse(BaseModel):
     results: list[list[LabelScore]] | list[dict[str, TreeNode]] = Field(
-        description="per text, its labels sorted by score, highest first (as_tree: the kept labels as a tree)")
+        description="per text, its labels sorted by score, highest first (as_tree: the kept labels as a tree)"
+    )
 
 
 class ExplainRequest(BaseModel):
@@ -80,10 +96,15 @@ class ExplainRequest(BaseModel):
     labels: list[str] | list[list[str]] = Field(description="labels shared by all texts, or one label list per text")
     multi_label: bool = Field(True, description="sigmoid per label (True) or softmax over the labels (False)")
     unit: Literal["sentence", "chunk"] = Field(
-        "sentence", description="sentences (a regex splitter), or runs of about chunk_tokens tokens (texts without punctuation)"
+        "sentence",
+        description="sentences (a regex splitter), or runs of about chunk_tokens tokens (texts without punctuation)",
     )
-    max_units: int = Field(DEFAULT_MAX_UNITS, ge=1, le=MAX_UNITS_LIMIT,
-                           description="at most this many units per text: more sentences or chunks are grouped into runs")
+    max_units: int = Field(
+        DEFAULT_MAX_UNITS,
+        ge=1,
+        le=MAX_UNITS_LIMIT,
+        description="at most this many units per text: more sentences or chunks are grouped into runs",
+    )
     chunk_tokens: int = Field(DEFAULT_CHUNK_TOKENS, ge=1, le=4096, description="tokens per chunk (unit='chunk')")
     prompt: str | None = Field(None, description="task description placed before each text")
     examples: list[FewShotExample] | None = Field(None, description="few-shot examples shown with every text")
@@ -98,7 +119,9 @@ class ExplainedUnit(BaseModel):
 class LabelEffect(BaseModel):
     label: str
     score: float = Field(description="the label's score for the whole text")
-    deltas: list[float] = Field(description="per unit: score(text) - score(text without the unit); > 0 raises the score")
+    deltas: list[float] = Field(
+        description="per unit: score(text) - score(text without the unit); > 0 raises the score"
+    )
 
 
 class ExplanationBody(BaseModel):

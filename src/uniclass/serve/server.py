@@ -25,8 +25,16 @@ from .connections import ConnectionGate, guarded_protocol
 logger = logging.getLogger("uniclass.serve")
 
 
-def server_config(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
-                  timeout_keep_alive: float = 5.0, shutdown_timeout: float = 10.0, **uvicorn_options: Any) -> Any:
+def server_config(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    timeout_keep_alive: float = 5.0,
+    shutdown_timeout: float = 10.0,
+    **uvicorn_options: Any,
+) -> Any:
     """The ``uvicorn.Config`` serving ``app`` (from ``create_app``) with its connection limits."""
     import uvicorn
 
@@ -34,8 +42,13 @@ def server_config(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_le
     gate = ConnectionGate(limits.max_connections, limits.max_connections_per_client, limits.header_timeout_s)
     app.state.connections = gate
     return uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, timeout_keep_alive=int(max(timeout_keep_alive, 1)),
-        limit_concurrency=None, http=guarded_protocol(gate),
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_keep_alive=int(max(timeout_keep_alive, 1)),
+        limit_concurrency=None,
+        http=guarded_protocol(gate),
         # the batcher answers every request by shutdown_timeout; this only catches what it could not
         timeout_graceful_shutdown=shutdown_timeout + 0.5,  # type: ignore[arg-type]
         **uvicorn_options,

@@ -66,8 +66,9 @@ class Turn:
     async def plan(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on the planning executor; ``ValueError``/``TypeError`` are the request's fault (422)."""
         try:
-            return await self.planner.run(fn, *args, deadline=self.deadline, expired=self.batcher.until_expired,
-                                          client=self.client)
+            return await self.planner.run(
+                fn, *args, deadline=self.deadline, expired=self.batcher.until_expired, client=self.client
+            )
         except (ValueError, TypeError) as err:
             raise ApiError(422, "invalid_input", str(err)) from None
         except (DeadlinePassed, Overloaded, ShuttingDown) as err:
@@ -82,8 +83,9 @@ class Turn:
         return await submit_mapped(self.batcher, job, self.request, remaining, self.limits.request_timeout_s)
 
 
-async def submit_mapped(batcher: MicroBatcher, job: Job, request: Request, timeout: float,
-                         configured: float | None = None) -> list[Any]:
+async def submit_mapped(
+    batcher: MicroBatcher, job: Job, request: Request, timeout: float, configured: float | None = None
+) -> list[Any]:
     """``_submit`` with the queue's and the classifier's errors mapped to API errors (503, 422)."""
     try:
         return await _submit(batcher, job, request, timeout, configured)
@@ -93,8 +95,9 @@ async def submit_mapped(batcher: MicroBatcher, job: Job, request: Request, timeo
         raise ApiError(422, "invalid_input", str(err)) from None
 
 
-async def _submit(batcher: MicroBatcher, job: Job, request: Request, timeout: float,
-                  configured: float | None = None) -> list[Any]:
+async def _submit(
+    batcher: MicroBatcher, job: Job, request: Request, timeout: float, configured: float | None = None
+) -> list[Any]:
     """The job's results, unless the client hangs up (its work is then dropped) or ``timeout`` passes (504;
     ``configured``: the request timeout the message names, when ``timeout`` is what was left of it)."""
     submitted = asyncio.ensure_future(batcher.submit(job))

@@ -40,8 +40,9 @@ class TooMuchWork(Exception):
         return f"at least {self.counted}"
 
 
-def token_counts(tokenizer: Any, strings: Sequence[str], max_length: int, budget: int | None = None,
-                 already: int = 0) -> list[int]:
+def token_counts(
+    tokenizer: Any, strings: Sequence[str], max_length: int, budget: int | None = None, already: int = 0
+) -> list[int]:
     """Tokens an encoder reads for each string (at most ``max_length``), in slices of 64, 128, ... strings.
 
     Raises ``TooMuchWork`` as soon as ``already`` plus the counted tokens is over ``budget``.
@@ -49,10 +50,13 @@ def token_counts(tokenizer: Any, strings: Sequence[str], max_length: int, budget
     counts: list[int] = []
     start, size = 0, 64
     while start < len(strings):
-        chunk = list(strings[start:start + size])
+        chunk = list(strings[start : start + size])
         ids = tokenizer(chunk, add_special_tokens=True)["input_ids"] if tokenizer is not None else None
-        counts += [min(len(row), max_length) for row in ids] if ids is not None else [
-            min(len(s) // 3 + 2, max_length) for s in chunk]  # no tokenizer to ask: ~3 characters a token
+        counts += (
+            [min(len(row), max_length) for row in ids]
+            if ids is not None
+            else [min(len(s) // 3 + 2, max_length) for s in chunk]
+        )  # no tokenizer to ask: ~3 characters a token
         if budget is not None and already + sum(counts) > budget:
             raise TooMuchWork(already + sum(counts), exact=start + len(chunk) == len(strings))
         start, size = start + len(chunk), size * 2
@@ -72,10 +76,13 @@ def prior_label_tokens(clf: Any, labels: Sequence[str], budget: int | None = Non
     prior = getattr(clf, "prior", None)
     if prior is None:
         return 0
-    missing = [label for label in dict.fromkeys(labels)
-               if label not in prior.label_cache and label not in prior.prototypes]
+    missing = [
+        label for label in dict.fromkeys(labels) if label not in prior.label_cache and label not in prior.prototypes
+    ]
     prompts = [t.format(label) for label in missing for t in prior.spec.templates]
-    return sum(token_counts(getattr(prior.embedder, "tokenizer", None), prompts, _prior_max_length(prior), budget, already))
+    return sum(
+        token_counts(getattr(prior.embedder, "tokenizer", None), prompts, _prior_max_length(prior), budget, already)
+    )
 
 
 def label_prompt_tokens(encoder: Any, labels: Sequence[str], budget: int | None = None, already: int = 0) -> list[int]:
@@ -84,15 +91,23 @@ def label_prompt_tokens(encoder: Any, labels: Sequence[str], budget: int | None 
     if prior is not None:  # PriorRetriever: the prior's prompt vectors (every template)
         templates = prior.spec.templates
         prompts = [t.format(label) for label in labels for t in templates]
-        flat = token_counts(getattr(prior.embedder, "tokenizer", None), prompts, _prior_max_length(prior), budget, already)
-        return [sum(flat[i * len(templates):(i + 1) * len(templates)]) for i in range(len(labels))]
+        flat = token_counts(
+            getattr(prior.embedder, "tokenizer", None), prompts, _prior_max_length(prior), budget, already
+        )
+        return [sum(flat[i * len(templates) : (i + 1) * len(templates)]) for i in range(len(labels))]
     prompt = getattr(encoder, "label_prompt", "{}")
-    return token_counts(getattr(encoder, "tokenizer", None), [prompt.format(label) for label in labels],
-                        int(getattr(encoder, "max_length", 64)), budget, already)
+    return token_counts(
+        getattr(encoder, "tokenizer", None),
+        [prompt.format(label) for label in labels],
+        int(getattr(encoder, "max_length", 64)),
+        budget,
+        already,
+    )
 
 
-def retrieval_tokens(clf: Any, encoder: Any, texts: Sequence[str], labels: Sequence[str] | None,
-                     budget: int | None = None) -> int:
+def retrieval_tokens(
+    clf: Any, encoder: Any, texts: Sequence[str], labels: Sequence[str] | None, budget: int | None = None
+) -> int:
     """Tokens of shortlisting ``texts`` over ``labels`` (None: a registered set, whose vectors are kept)."""
     text_tokens = sum(token_counts(_tokenizer_of(encoder), texts, _max_length_of(encoder), budget))
     if labels is None:

@@ -25,7 +25,18 @@ from .index import LabelIndex, check_k, check_labels
 from .tuning import DEFAULT_RECALL, default_k, fit_k, recall_at_k
 
 __all__ = [
-    "DEFAULT_RECALL", "DEFAULT_RETRIEVER", "DEFAULT_TEXT_TOKENS", "RETRIEVERS", "LabelIndex", "PriorRetriever", "TextEncoder",
+    "DEFAULT_RECALL",
+    "DEFAULT_RETRIEVER",
+    "DEFAULT_TEXT_TOKENS",
+    "RETRIEVERS",
+    "LabelIndex",
+    "PriorRetriever",
+    "TextEncoder",
     "check_k",
-    "check_labels", "default_k", "fit_k", "minilm_encoder", "model_encoder", "recall_at_k",
+    "check_labels",
+    "default_k",
+    "fit_k",
+    "minilm_encoder",
+    "model_encoder",
+    "recall_at_k",
 ]

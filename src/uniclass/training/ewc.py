@@ -66,8 +66,12 @@ def compute_fisher(
     loss_fn = loss_fn or FocalLoss(alpha=-1.0, gamma=0.0)
     chosen = random.Random(seed).sample(range(len(examples)), min(samples, len(examples)))
     dataset = TrainingDataset([examples[i] for i in chosen])
-    collator = Collator(classifier.config, classifier.tokenizer, classifier.label_tokenizer,
-                        max_length=min(max_length, classifier.max_length))
+    collator = Collator(
+        classifier.config,
+        classifier.tokenizer,
+        classifier.label_tokenizer,
+        max_length=min(max_length, classifier.max_length),
+    )
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     fisher = {name: torch.zeros_like(p, dtype=torch.float32) for name, p in model.named_parameters()}
     was_training = model.training
@@ -102,8 +106,15 @@ class EWCPenalty:
 
     @classmethod
     def from_data(
-        cls, classifier: Classifier, examples: Sequence[Example], *, lam: float, samples: int = 256, max_length: int = 512,
-        loss_fn: LossFn | None = None, seed: int = 0,
+        cls,
+        classifier: Classifier,
+        examples: Sequence[Example],
+        *,
+        lam: float,
+        samples: int = 256,
+        max_length: int = 512,
+        loss_fn: LossFn | None = None,
+        seed: int = 0,
     ) -> EWCPenalty:
         """Fisher on ``examples`` at the classifier's current weights, which become the anchor."""
         fisher = compute_fisher(classifier, examples, max_length, samples, loss_fn=loss_fn, seed=seed)

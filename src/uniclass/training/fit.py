@@ -61,15 +61,34 @@ def fit(
     if finetune is None:
         finetune = default_finetune(classifier, prototypes)
     if not finetune and not use_prototypes:
-        raise ValueError("fit: nothing to train: finetune=False needs a classifier with an embedding-similarity prior "
-                         "(prior.json) and prototypes=True")
+        raise ValueError(
+            "fit: nothing to train: finetune=False needs a classifier with an embedding-similarity prior "
+            "(prior.json) and prototypes=True"
+        )
     if use_prototypes:
-        set_prototypes(classifier, texts, true_lists, candidates, prompt_weight=prototype_prompt_weight,
-                       signal_weights=None if finetune else signal_weights)
+        set_prototypes(
+            classifier,
+            texts,
+            true_lists,
+            candidates,
+            prompt_weight=prototype_prompt_weight,
+            signal_weights=None if finetune else signal_weights,
+        )
     if finetune:
-        finetune_model(classifier, texts, true_lists, candidates, multi_label=multi_label, epochs=epochs,
-                       learning_rate=learning_rate, batch_size=batch_size, lora=lora, output_dir=output_dir, seed=seed,
-                       **training_args)
+        finetune_model(
+            classifier,
+            texts,
+            true_lists,
+            candidates,
+            multi_label=multi_label,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            lora=lora,
+            output_dir=output_dir,
+            seed=seed,
+            **training_args,
+        )
     return classifier
 
 
@@ -78,9 +97,15 @@ def default_finetune(classifier: Classifier, prototypes: bool) -> bool:
     return classifier.prior is None or not prototypes or FINETUNE_WITH_PROTOTYPES
 
 
-def set_prototypes(classifier: Classifier, texts: Sequence[str], true_lists: Sequence[Sequence[str]],
-                   candidates: Sequence[str], *, prompt_weight: float,
-                   signal_weights: str | Sequence[float] | None = "auto") -> None:
+def set_prototypes(
+    classifier: Classifier,
+    texts: Sequence[str],
+    true_lists: Sequence[Sequence[str]],
+    candidates: Sequence[str],
+    *,
+    prompt_weight: float,
+    signal_weights: str | Sequence[float] | None = "auto",
+) -> None:
     """One prototype per candidate label with examples (a multi-label text counts for each of its labels), then the
     weights of the model, prompt and prototype signals (``choose_signal_weights`` on the examples for ``"auto"``;
     a ``(model, prompt, prototype)`` triple is used as given; ``None`` keeps the fixed blend, as before weights were
@@ -92,9 +117,13 @@ def set_prototypes(classifier: Classifier, texts: Sequence[str], true_lists: Seq
         raise ValueError("prototypes need a model with an embedding-similarity prior (prior.json)")
     if isinstance(signal_weights, str):
         if signal_weights != "auto":
-            raise ValueError(f"fit: signal_weights must be 'auto', None or (model, prompt, prototype), got {signal_weights!r}")
+            raise ValueError(
+                f"fit: signal_weights must be 'auto', None or (model, prompt, prototype), got {signal_weights!r}"
+            )
     prior.clear_prototypes()  # a new task: earlier prototypes and weights would mix two tasks' scales
-    pairs = [(text, candidates.index(y)) for text, ys in zip(texts, true_lists, strict=True) for y in ys if y in candidates]
+    pairs = [
+        (text, candidates.index(y)) for text, ys in zip(texts, true_lists, strict=True) for y in ys if y in candidates
+    ]
     if not pairs:
         return
     # each example embedded once, for its prototype(s) and for choosing the weights
@@ -103,16 +132,26 @@ def set_prototypes(classifier: Classifier, texts: Sequence[str], true_lists: Seq
     support_texts, support_labels = [t for t, _ in pairs], np.array([j for _, j in pairs], dtype=int)
     support = np.stack([vectors[t] for t in support_texts]).astype(np.float64)
     prompts = prior.prompt_vectors(list(candidates)).astype(np.float64)
-    prior.prototypes.update({candidates[j]: prototype(prompts[j], support[support_labels == j], prompt_weight)
-                             for j in np.unique(support_labels)})
+    prior.prototypes.update(
+        {
+            candidates[j]: prototype(prompts[j], support[support_labels == j], prompt_weight)
+            for j in np.unique(support_labels)
+        }
+    )
     if signal_weights is None:
         return
     offset = unlabelled_offset(support, support_labels, prompts, prompt_weight)
     if isinstance(signal_weights, str):
         bias, factor = prior.label_offsets(prompts)
         zero_shot = _centred((support @ prompts.T - bias[None]) * factor[None])
-        chosen, _ = choose_signal_weights(model_logits_alone(classifier, support_texts, candidates), zero_shot,
-                                          support, support_labels, prompts, prompt_weight=prompt_weight)
+        chosen, _ = choose_signal_weights(
+            model_logits_alone(classifier, support_texts, candidates),
+            zero_shot,
+            support,
+            support_labels,
+            prompts,
+            prompt_weight=prompt_weight,
+        )
     else:
         chosen = tuple(float(w) for w in signal_weights)
         if len(chosen) != 3:
@@ -132,8 +171,9 @@ def model_logits_alone(classifier: Classifier, texts: Sequence[str], candidates:
     return np.array([p.logits for p in predictions], dtype=np.float64)
 
 
-def prototype_examples(texts: Sequence[str], true_lists: Sequence[Sequence[str]],
-                       candidates: Sequence[str]) -> dict[str, list[str]]:
+def prototype_examples(
+    texts: Sequence[str], true_lists: Sequence[Sequence[str]], candidates: Sequence[str]
+) -> dict[str, list[str]]:
     """Each candidate's example texts, in order (labels outside ``candidates`` are ignored).
 
     A function of its own so that ``benchmarks/few_shot_prior.py`` sets exactly the prototypes ``fit`` sets.
@@ -200,13 +240,15 @@ def finetune_model(
 # ``(1, 0, 80)`` is what fit did before the weights were chosen (prototypes replace prompts, the model at full weight).
 DEFAULT_SIGNAL_WEIGHTS = (1.0, 0.0, 80.0)
 SIGNAL_GRID: tuple[tuple[float, float, float], ...] = tuple(
-    w for w in itertools.product((0.0, 0.25, 0.5, 1.0), (0.0, 40.0, 80.0), (0.0, 20.0, 40.0, 80.0, 160.0))
+    w
+    for w in itertools.product((0.0, 0.25, 0.5, 1.0), (0.0, 40.0, 80.0), (0.0, 20.0, 40.0, 80.0, 160.0))
     if w[0] > 0 or w[2] > 0
 )
 
 
-def prototype_sums(prompts: np.ndarray, support: np.ndarray, support_labels: np.ndarray,
-                   prompt_weight: float = 1.0) -> np.ndarray:
+def prototype_sums(
+    prompts: np.ndarray, support: np.ndarray, support_labels: np.ndarray, prompt_weight: float = 1.0
+) -> np.ndarray:
     """``[L, D]``: ``prompt_weight * prompt + sum of the label's support vectors`` (a label without support: its prompt)."""
     labels = np.asarray(support_labels, dtype=int)
     has = np.bincount(labels, minlength=len(prompts)) > 0
@@ -215,16 +257,18 @@ def prototype_sums(prompts: np.ndarray, support: np.ndarray, support_labels: np.
     return sums
 
 
-def prototype_matrix(prompts: np.ndarray, support: np.ndarray, support_labels: np.ndarray,
-                     prompt_weight: float = 1.0) -> np.ndarray:
+def prototype_matrix(
+    prompts: np.ndarray, support: np.ndarray, support_labels: np.ndarray, prompt_weight: float = 1.0
+) -> np.ndarray:
     """``[L, D]``: each label's prototype (the unit ``prototype_sums``, as ``backends.embedding.prototype``); a label
     without support keeps its prompt vector."""
     sums = prototype_sums(prompts, support, support_labels, prompt_weight)
     return sums / np.linalg.norm(sums, axis=1, keepdims=True)
 
 
-def unlabelled_offset(support: np.ndarray, support_labels: np.ndarray, prompts: np.ndarray,
-                      prompt_weight: float = 1.0) -> float:
+def unlabelled_offset(
+    support: np.ndarray, support_labels: np.ndarray, prompts: np.ndarray, prompt_weight: float = 1.0
+) -> float:
     """How much a text's cosine to its own label's prototype (rebuilt without it) exceeds its cosine to that label's
     prompt, on average over the support texts.
 
@@ -247,8 +291,15 @@ def _centred(values: np.ndarray) -> np.ndarray:
     return values - values.mean(axis=1, keepdims=True)
 
 
-def prototype_cosines(texts: np.ndarray, support: np.ndarray, support_labels: np.ndarray, prompts: np.ndarray, *,
-                      leave_one_out: bool = False, prompt_weight: float = 1.0) -> np.ndarray:
+def prototype_cosines(
+    texts: np.ndarray,
+    support: np.ndarray,
+    support_labels: np.ndarray,
+    prompts: np.ndarray,
+    *,
+    leave_one_out: bool = False,
+    prompt_weight: float = 1.0,
+) -> np.ndarray:
     """``[N, L]`` raw cosines to the prototypes (labels without support: prompt cosine + ``unlabelled_offset``).
 
     ``leave_one_out=True`` scores the support texts themselves (``texts`` is ``support``): each one's own label's
@@ -268,23 +319,42 @@ def prototype_cosines(texts: np.ndarray, support: np.ndarray, support_labels: np
     return cos
 
 
-def signal_scores(model: np.ndarray, zero_shot: np.ndarray, texts: np.ndarray, support: np.ndarray,
-                  support_labels: np.ndarray, prompts: np.ndarray, weights: Sequence[float], *,
-                  leave_one_out: bool = False, prompt_weight: float = 1.0) -> np.ndarray:
+def signal_scores(
+    model: np.ndarray,
+    zero_shot: np.ndarray,
+    texts: np.ndarray,
+    support: np.ndarray,
+    support_labels: np.ndarray,
+    prompts: np.ndarray,
+    weights: Sequence[float],
+    *,
+    leave_one_out: bool = False,
+    prompt_weight: float = 1.0,
+) -> np.ndarray:
     """``[N, L]``: ``w_model * model + w_prompt * zero_shot + w_prototype * centred prototype cosines``.
 
     ``model`` are the GLiClass logits, ``zero_shot`` the prior's centred standardised cosines (its logits divided by
     its weight), ``texts`` / ``support`` unit text vectors, ``support_labels`` label indices.
     """
     w_model, w_prompt, w_proto = weights
-    proto = _centred(prototype_cosines(texts, support, support_labels, prompts, leave_one_out=leave_one_out,
-                                       prompt_weight=prompt_weight))
+    proto = _centred(
+        prototype_cosines(
+            texts, support, support_labels, prompts, leave_one_out=leave_one_out, prompt_weight=prompt_weight
+        )
+    )
     return w_model * np.asarray(model, dtype=np.float64) + w_prompt * np.asarray(zero_shot) + w_proto * proto
 
 
-def choose_signal_weights(model: np.ndarray, zero_shot: np.ndarray, support: np.ndarray, support_labels: np.ndarray,
-                          prompts: np.ndarray, grid: Sequence[tuple[float, float, float]] = SIGNAL_GRID, *,
-                          prompt_weight: float = 1.0) -> tuple[tuple[float, float, float], float]:
+def choose_signal_weights(
+    model: np.ndarray,
+    zero_shot: np.ndarray,
+    support: np.ndarray,
+    support_labels: np.ndarray,
+    prompts: np.ndarray,
+    grid: Sequence[tuple[float, float, float]] = SIGNAL_GRID,
+    *,
+    prompt_weight: float = 1.0,
+) -> tuple[tuple[float, float, float], float]:
     """The grid point with the best leave-one-out accuracy on the support texts, and that accuracy.
 
     ``model`` / ``zero_shot`` are the support texts' GLiClass logits and prior terms. Ties go to
@@ -303,8 +373,9 @@ def choose_signal_weights(model: np.ndarray, zero_shot: np.ndarray, support: np.
     support_labels = np.asarray(support_labels, dtype=int)
     if len(support_labels) == 0:
         return DEFAULT_SIGNAL_WEIGHTS, float("nan")
-    proto = _centred(prototype_cosines(support, support, support_labels, prompts, leave_one_out=True,
-                                       prompt_weight=prompt_weight))
+    proto = _centred(
+        prototype_cosines(support, support, support_labels, prompts, leave_one_out=True, prompt_weight=prompt_weight)
+    )
     model, zero_shot = np.asarray(model, dtype=np.float64), np.asarray(zero_shot, dtype=np.float64)
     best, best_accuracy = DEFAULT_SIGNAL_WEIGHTS, -1.0
     for weights in (DEFAULT_SIGNAL_WEIGHTS, *grid):

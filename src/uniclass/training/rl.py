@@ -113,13 +113,17 @@ def f1_reward(probs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
     return torch.where(denominator > 0, 2 * tp / denominator.clamp(min=1), torch.ones_like(tp))
 
 
-def recall_reward(probs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def recall_reward(
+    probs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """Per-text recall; 1 for a text without true labels (nothing to miss)."""
     tp, _, truth, _ = _counts(actions, targets, mask)
     return torch.where(truth > 0, tp / truth.clamp(min=1), torch.ones_like(tp))
 
 
-def accuracy_reward(probs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def accuracy_reward(
+    probs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """Per-text fraction of real label slots decided correctly (padded slots ignored)."""
     mask = mask.to(actions.dtype)
     correct = (actions == (targets >= 0.5).to(actions.dtype)).to(actions.dtype) * mask
@@ -173,7 +177,9 @@ def compute_rewards(
     for name, (fn, weight) in components.items():
         value = torch.as_tensor(fn(probs, actions, targets, mask), device=actions.device, dtype=total.dtype).reshape(-1)
         if value.shape[0] != actions.shape[0]:
-            raise ValueError(f"reward {name!r} returned {tuple(value.shape)}; expected one value per text ({actions.shape[0]})")
+            raise ValueError(
+                f"reward {name!r} returned {tuple(value.shape)}; expected one value per text ({actions.shape[0]})"
+            )
         parts[name] = value
         total = total + weight * value
     return total, parts
@@ -192,7 +198,11 @@ def bernoulli_log_prob(logits: torch.Tensor, actions: torch.Tensor) -> torch.Ten
 
 
 def clipped_surrogate(
-    log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip_epsilon: float
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip_epsilon: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PPO loss ``-min(r A, clip(r, 1-eps, 1+eps) A)`` per slot, averaged over real slots; and the clipped share."""
     ratio = torch.exp(log_prob - old_log_prob)
@@ -207,7 +217,9 @@ def clipped_surrogate(
 def bernoulli_kl(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Exact per-slot ``KL(Bern(p) || Bern(q))``, ``p`` from the policy, ``q`` from the reference; real-slot mean."""
     p = torch.sigmoid(logits)
-    kl = p * (F.logsigmoid(logits) - F.logsigmoid(ref_logits)) + (1 - p) * (F.logsigmoid(-logits) - F.logsigmoid(-ref_logits))
+    kl = p * (F.logsigmoid(logits) - F.logsigmoid(ref_logits)) + (1 - p) * (
+        F.logsigmoid(-logits) - F.logsigmoid(-ref_logits)
+    )
     return masked_mean(kl, mask)
 
 
@@ -249,7 +261,9 @@ def ppo_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """``L_clip + kl_coef * KL - entropy_coef * H``; terms with a zero coefficient are not computed at all."""
     log_prob = bernoulli_log_prob(logits, rollout.actions)
-    loss, clip_fraction = clipped_surrogate(log_prob, rollout.old_log_prob, rollout.advantages, rollout.mask, clip_epsilon)
+    loss, clip_fraction = clipped_surrogate(
+        log_prob, rollout.old_log_prob, rollout.advantages, rollout.mask, clip_epsilon
+    )
     stats = {"policy_loss": loss.item(), "clip_fraction": clip_fraction.item()}
     if kl_coef:
         if rollout.ref_logits is None:
@@ -423,7 +437,9 @@ class RLTrainer:
         self.model = classifier.model
         self.collator = build_collator(classifier, args)
         self.batches_per_epoch = math.ceil(len(self.dataset) / args.per_device_train_batch_size)
-        self.total_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * self.batches_per_epoch)
+        self.total_steps = (
+            args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * self.batches_per_epoch)
+        )
         self.optimizer = torch.optim.AdamW(args.param_groups(self.model))
         self.scheduler = _scheduler(self.optimizer, args, self.total_steps * args.num_rl_iters)
         self.value_head: ValueHead | None = None
@@ -431,7 +447,9 @@ class RLTrainer:
         if args.baseline == "value_head":
             with torch.random.fork_rng(devices=[]):  # a seeded head without touching the global RNG
                 torch.manual_seed(args.seed)
-                self.value_head = ValueHead(classifier.config.encoder_hidden_size, args.value_hidden_size).to(self.device)
+                self.value_head = ValueHead(classifier.config.encoder_hidden_size, args.value_hidden_size).to(
+                    self.device
+                )
             self.value_optimizer = torch.optim.Adam(self.value_head.parameters(), lr=args.value_lr)
         self.state = RLState()
         self._window: list[dict[str, float]] = []
@@ -466,8 +484,14 @@ class RLTrainer:
         totals: dict[str, float] = {}
         for _ in range(args.num_rl_iters):
             logits = self.model(**batch)[:, : targets.shape[1]].float()
-            loss, stats = ppo_loss(logits, rollout, clip_epsilon=args.clip_epsilon, kl_coef=args.kl_coef,
-                                   entropy_coef=args.entropy_coef, kl_estimator=args.kl_estimator)
+            loss, stats = ppo_loss(
+                logits,
+                rollout,
+                clip_epsilon=args.clip_epsilon,
+                kl_coef=args.kl_coef,
+                entropy_coef=args.entropy_coef,
+                kl_estimator=args.kl_estimator,
+            )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if args.max_grad_norm:
@@ -476,7 +500,10 @@ class RLTrainer:
             self.scheduler.step()
             for key, value in {"loss": loss.item(), **stats}.items():
                 totals[key] = totals.get(key, 0.0) + value / args.num_rl_iters
-        out = {"reward": rollout.rewards.mean().item(), **{f"reward_{k}": v.mean().item() for k, v in rollout.parts.items()}}
+        out = {
+            "reward": rollout.rewards.mean().item(),
+            **{f"reward_{k}": v.mean().item() for k, v in rollout.parts.items()},
+        }
         if self.value_head is not None:
             out["value_loss"] = self._update_value_head(rollout)
         return {**out, **totals, "learning_rate": self.scheduler.get_last_lr()[0]}
@@ -500,8 +527,16 @@ class RLTrainer:
             rewards, parts = compute_rewards(self.rewards, probs, actions, targets, mask)
             baseline = self.value_head(features) if self.value_head is not None else rewards.mean()
             ref_logits = self.reference(**batch)[:, : targets.shape[1]].float() if self.reference is not None else None
-        return Rollout(actions=actions, old_log_prob=bernoulli_log_prob(logits, actions), advantages=rewards - baseline,
-                       rewards=rewards, parts=parts, mask=mask, ref_logits=ref_logits, features=features)
+        return Rollout(
+            actions=actions,
+            old_log_prob=bernoulli_log_prob(logits, actions),
+            advantages=rewards - baseline,
+            rewards=rewards,
+            parts=parts,
+            mask=mask,
+            ref_logits=ref_logits,
+            features=features,
+        )
 
     def _update_value_head(self, rollout: Rollout) -> float:
         assert self.value_head is not None and self.value_optimizer is not None and rollout.features is not None
@@ -523,7 +558,9 @@ class RLTrainer:
         self._window.append(stats)
         if self.args.logging_steps and self.state.global_step % self.args.logging_steps == 0:
             keys = {k for s in self._window for k in s}
-            entry = {k: sum(s[k] for s in self._window if k in s) / sum(k in s for s in self._window) for k in sorted(keys)}
+            entry = {
+                k: sum(s[k] for s in self._window if k in s) / sum(k in s for s in self._window) for k in sorted(keys)
+            }
             entry["step"] = self.state.global_step
             self.state.log_history.append(entry)
             self._window = []
@@ -549,8 +586,17 @@ class RLTrainer:
             },
             folder / STATE_FILE,
         )
-        (folder / LOG_FILE).write_text(json.dumps({"global_step": self.state.global_step, "log_history": self.state.log_history,
-                                                   "args": self.args.to_json()}, indent=1, default=str))
+        (folder / LOG_FILE).write_text(
+            json.dumps(
+                {
+                    "global_step": self.state.global_step,
+                    "log_history": self.state.log_history,
+                    "args": self.args.to_json(),
+                },
+                indent=1,
+                default=str,
+            )
+        )
         self._rotate(output)
         return folder
 

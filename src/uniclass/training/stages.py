@@ -157,7 +157,10 @@ def is_finished(stage_dir: Path) -> bool:
 
 
 def run_stage(
-    stage: Mapping[str, Any], start: Mapping[str, Any], stage_dir: Path, base: Path = Path("."),
+    stage: Mapping[str, Any],
+    start: Mapping[str, Any],
+    stage_dir: Path,
+    base: Path = Path("."),
     on_stage_start: StageHook | None = None,
 ) -> dict[str, Any]:
     """Train one stage from ``start`` (``{"model": path}`` or ``{"backbone": ..., ...}``) into ``stage_dir``."""
@@ -174,15 +177,21 @@ def run_stage(
         steps = _run_supervised(classifier, stage, stage_dir, train_file, base, resume)
     final = save_final(classifier, stage_dir)
     summary = {
-        "name": name, "kind": kind, "start": start.get("model") or start.get("backbone"), "final": str(final),
-        "steps": steps, "resumed_from": str(resume) if resume else None, "stage": dict(stage),
+        "name": name,
+        "kind": kind,
+        "start": start.get("model") or start.get("backbone"),
+        "final": str(final),
+        "steps": steps,
+        "resumed_from": str(resume) if resume else None,
+        "stage": dict(stage),
     }
     (stage_dir / STAGE_FILE).write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
     return summary
 
 
-def _run_supervised(classifier: Classifier, stage: Mapping[str, Any], stage_dir: Path, train_file: str, base: Path,
-                    resume: Path | None) -> int:
+def _run_supervised(
+    classifier: Classifier, stage: Mapping[str, Any], stage_dir: Path, train_file: str, base: Path, resume: Path | None
+) -> int:
     from .args import TrainingArguments
     from .trainer import Trainer
 
@@ -197,7 +206,9 @@ def _run_supervised(classifier: Classifier, stage: Mapping[str, Any], stage_dir:
     return int(trainer.state.global_step)
 
 
-def _run_rl(classifier: Classifier, stage: Mapping[str, Any], stage_dir: Path, train_file: str, resume: Path | None) -> int:
+def _run_rl(
+    classifier: Classifier, stage: Mapping[str, Any], stage_dir: Path, train_file: str, resume: Path | None
+) -> int:
     from .rl import RLTrainer, RLTrainingArguments
 
     values = {"save_total_limit": 3, **stage.get("args", {}), "output_dir": str(stage_dir)}
@@ -257,5 +268,8 @@ def _resolve(value: str, base: Path) -> str:
 def _warn_if_changed(stage: Mapping[str, Any], summary: Mapping[str, Any]) -> None:
     recorded = summary.get("stage")
     if recorded is not None and json.loads(json.dumps(dict(stage), default=str)) != recorded:
-        warnings.warn(f"stage {stage['name']!r} is finished but the recipe changed since it ran; it is skipped "
-                      "anyway (delete its folder to re-run it)", stacklevel=3)
+        warnings.warn(
+            f"stage {stage['name']!r} is finished but the recipe changed since it ran; it is skipped "
+            "anyway (delete its folder to re-run it)",
+            stacklevel=3,
+        )

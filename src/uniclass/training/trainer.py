@@ -35,15 +35,26 @@ class Trainer(transformers.Trainer):
 
     args: TrainingArguments  # uniclass's own (the GLiClass fields), not only transformers'
 
-    def __init__(self, classifier: Classifier, args: TrainingArguments, train_data: TrainData, eval_data: TrainData | None = None,
-                 previous_data: TrainData | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        classifier: Classifier,
+        args: TrainingArguments,
+        train_data: TrainData,
+        eval_data: TrainData | None = None,
+        previous_data: TrainData | None = None,
+        **kwargs: Any,
+    ):
         """``previous_data``: the data of an earlier stage to protect with EWC when ``args.ewc_lambda > 0``."""
         self.classifier = classifier
         transformers.set_seed(args.seed)  # before LoRA adapters are created, so their init is reproducible
         train_examples = as_examples(train_data)
         augmenter = build_augmenter(train_examples, args)
         eval_dataset = TrainingDataset(as_examples(eval_data)) if eval_data is not None else None
-        self.loss_fn = SoftmaxCrossEntropyLoss(args.label_smoothing) if args.loss == "softmax" else FocalLoss(args.focal_alpha, args.focal_gamma, args.label_smoothing)
+        self.loss_fn = (
+            SoftmaxCrossEntropyLoss(args.label_smoothing)
+            if args.loss == "softmax"
+            else FocalLoss(args.focal_alpha, args.focal_gamma, args.label_smoothing)
+        )
         self.ewc = _ewc_penalty(classifier, args, previous_data, self.loss_fn)  # before LoRA renames the weights
         enable_lora(classifier, args)
         args.label_names = ["targets"]
@@ -69,7 +80,13 @@ class Trainer(transformers.Trainer):
             self.classifier.reset_caches()  # cached bi-encoder label vectors are stale after training
 
     # ------------------------------------------------------------------ loss
-    def compute_loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor], return_outputs: bool = False, num_items_in_batch: Any = None):
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, torch.Tensor],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ):
         inputs = dict(inputs)
         targets = inputs.pop("targets")
         mask = inputs.pop("label_mask")
@@ -81,7 +98,9 @@ class Trainer(transformers.Trainer):
         if label_vectors is not None:
             from .losses import label_contrastive_loss
 
-            loss = loss + self.args.contrastive_coef * label_contrastive_loss(label_vectors[:, : targets.shape[1]], mask)
+            loss = loss + self.args.contrastive_coef * label_contrastive_loss(
+                label_vectors[:, : targets.shape[1]], mask
+            )
         if self.ewc is not None and model.training:  # eval_loss stays the task loss
             loss = loss + self.ewc(self.classifier.model)  # the unwrapped model: its names match the Fisher's
         return (loss, logits) if return_outputs else loss
@@ -94,7 +113,8 @@ class Trainer(transformers.Trainer):
         params = args.param_groups(self.model)
         # transformers annotates PreTrainedModel, but any nn.Module works: only its parameters are read
         optimizer_cls, optimizer_kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(
-            args, self.model  # type: ignore[arg-type]
+            args,
+            self.model,  # type: ignore[arg-type]
         )
         optimizer_kwargs.pop("lr", None)
         self.optimizer = optimizer_cls(params, **optimizer_kwargs)
@@ -150,6 +170,12 @@ def _ewc_penalty(classifier: Classifier, args: TrainingArguments, previous_data:
     from .ewc import EWCPenalty
 
     classifier.model.to(args.device)
-    return EWCPenalty.from_data(classifier, as_examples(previous_data), lam=args.ewc_lambda, samples=args.ewc_samples,
-                                max_length=min(args.max_length, classifier.max_length), loss_fn=loss_fn, seed=args.seed)
-
+    return EWCPenalty.from_data(
+        classifier,
+        as_examples(previous_data),
+        lam=args.ewc_lambda,
+        samples=args.ewc_samples,
+        max_length=min(args.max_length, classifier.max_length),
+        loss_fn=loss_fn,
+        seed=args.seed,
+    )
