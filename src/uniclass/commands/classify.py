@@ -38,7 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     classify.add_argument(
         "--model",
         default=None,
-        help="GLiClass checkpoint folder, hub id or bundled model name (uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)",
+        help=(
+            "GLiClass checkpoint folder, hub id or bundled model name "
+            "(uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)"
+        ),
     )
     source = classify.add_argument_group("input")
     source.add_argument("--input", "-i", metavar="FILE", help="JSONL, CSV or Parquet file of texts (by extension)")

@@ -4,8 +4,9 @@ Planning used to share asyncio's default thread pool with everything else that r
 jobs there (label-set uploads) held every classify request before its deadline even started. Here planning has
 its own threads (``threads``), at most ``max_pending`` plans wait or run at once (more: ``Overloaded``, HTTP
 503), one client (remote address) has at most one plan running at a time (its others wait their turn, so one
-client cannot hold every planning thread, e.g. while the first upload loads a retriever model), and a plan is abandoned when the request's deadline passes (``DeadlinePassed``, HTTP 504) or the shutdown
-deadline does (``ShuttingDown``, HTTP 503). Planning stops once a request is certain to be over its budget, so
+client cannot hold every planning thread, e.g. while the first upload loads a retriever model), and a plan is
+abandoned when the request's deadline passes (``DeadlinePassed``, HTTP 504) or the shutdown deadline
+does (``ShuttingDown``, HTTP 503). Planning stops once a request is certain to be over its budget, so
 an abandoned plan finishes soon in its thread; it still holds its slot until then.
 
 Example:

@@ -51,7 +51,6 @@ def register(app: FastAPI, service: Service) -> None:
         service.planner,
     )
     api_key, batch_size = service.api_key, service.batch_size
-    default_threshold = _default_threshold(clf)
     page = resources.files("uniclass.serve").joinpath("static/index.html").read_text(encoding="utf-8")
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 503, 504)

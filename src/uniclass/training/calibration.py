@@ -236,7 +236,10 @@ def train_calibrator(
     patience: int = 3,
     seed: int = 0,
 ) -> LearnedCalibrator:
-    """AdamW from the global fit; keeps the weights with the best held-out NLL (stops after ``patience`` worse epochs)."""
+    """AdamW from the global fit; keeps the weights with the best held-out NLL.
+
+    Stops after ``patience`` epochs without improvement.
+    """
     base_beta = max(base_beta, MIN_BASE_BETA)
     base_bias = base_bias if calibrator.use_bias else 0.0
     calibrator.reset_to_global_scaling(base_beta, base_bias)
