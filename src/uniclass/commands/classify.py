@@ -221,10 +221,7 @@ def run(args: argparse.Namespace) -> int:
         with _sigterm_as_interrupt():
             for chunk in chunks:
                 results = classify(chunk, progress.update)
-                if fields is None:
-                    sink.write(chunk, results)
-                else:
-                    sink.write(chunk, results, _checked_fields(next(fields)))
+                sink.write(chunk, results, None if fields is None else _checked_fields(next(fields)))
                 written += len(chunk)
     finally:
         progress.close()

@@ -97,6 +97,8 @@ class Planner:
     ) -> T:
         if self.pending >= self.max_pending:
             raise Overloaded(self.max_pending, "requests being planned")
+        if self._pool is None:  # stop() ran while this plan waited for its client's turn
+            raise ShuttingDown()
         loop = asyncio.get_running_loop()
         self.pending += 1
         work = self._pool.submit(fn, *args)

@@ -219,6 +219,8 @@ async def _resolve_labels(
     if body.label_set is None:
         if body.shortlist is None:
             return body.labels, 0
+        if body.labels is None:  # not reached (exactly one of the two is given, checked above): narrows the type
+            raise ApiError(422, "invalid_input", "give labels or label_set")
         if isinstance(body.labels, dict) or (body.labels and isinstance(body.labels[0], list)):
             raise ApiError(422, "invalid_input", "shortlist needs one flat label list shared by all texts (not a tree)")
         if len(body.labels) > limits.max_labels:  # larger sets are registered once (their vectors are kept)

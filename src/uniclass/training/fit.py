@@ -140,6 +140,7 @@ def set_prototypes(
     if signal_weights is None:
         return
     offset = unlabelled_offset(support, support_labels, prompts, prompt_weight)
+    chosen: tuple[float, ...]
     if isinstance(signal_weights, str):
         bias, factor = prior.label_offsets(prompts)
         zero_shot = _centred((support @ prompts.T - bias[None]) * factor[None])
@@ -386,5 +387,5 @@ def choose_signal_weights(
         scores = weights[0] * model + weights[1] * zero_shot + weights[2] * proto
         accuracy = float((scores.argmax(1) == support_labels).mean())
         if accuracy > best_accuracy + 1e-12:
-            best, best_accuracy = tuple(float(w) for w in weights), accuracy
+            best, best_accuracy = (float(weights[0]), float(weights[1]), float(weights[2])), accuracy
     return best, best_accuracy
