@@ -62,6 +62,25 @@ def test_fields_of_csv_and_parquet_inputs_reach_jsonl_output(tmp_path: Path, sou
     assert ids == ([str(i) for i in range(len(TEXTS))] if source == "csv" else list(range(len(TEXTS))))
 
 
+@pytest.mark.parametrize("out_format", ["csv", "parquet"])
+def test_csv_and_parquet_output_of_an_input_with_an_id_field_keep_text_and_labels_only(
+    tmp_path: Path, out_format: str
+) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": t} for i, t in enumerate(TEXTS)])
+    reference, out = tmp_path / "reference.jsonl", tmp_path / f"out.{out_format}"
+    assert run(["classify", "--input", str(src), "--output", str(reference), "--chunk-size", "3", *BASE]) == 0
+    assert run(["classify", "--input", str(src), "--output", str(out), "--chunk-size", "3", *BASE]) == 0
+    table = pd.read_csv(out) if out_format == "csv" else pd.read_parquet(out)
+    assert list(table.columns) == ["text", "labels"]  # fixed columns: the id is not written
+    labels = [json.loads(v) if out_format == "csv" else [dict(e) for e in v] for v in table["labels"]]
+    expected = read_jsonl(reference)
+    assert [r["id"] for r in expected] == [f"r{i}" for i in range(len(TEXTS))]
+    assert list(table["text"]) == TEXTS
+    assert labels == [r["labels"] for r in expected]
+
+
 def test_an_input_field_named_like_an_output_field_is_a_one_line_error(tmp_path: Path, capsys: Any) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", [{"text": t, "labels": ["gold"]} for t in TEXTS])
     out = tmp_path / "out.jsonl"

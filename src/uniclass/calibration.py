@@ -32,7 +32,6 @@ __all__ = [
     "fit_shift_temperature",
     "fit_temperature",
     "fit_thresholds",
-    "probability_metrics",
 ]
 
 

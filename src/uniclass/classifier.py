@@ -404,7 +404,9 @@ class Classifier:
 
         Example:
             >>> clf.load_adapter("adapters/legal", name="legal")  # doctest: +SKIP
-            >>> clf.scores(["The lease ends in May", "Great goal"], ["contract", "sports"], adapter=["legal", None])  # doctest: +SKIP
+            >>> clf.scores(  # doctest: +SKIP
+            ...     ["The lease ends in May", "Great goal"], ["contract", "sports"], adapter=["legal", None]
+            ... )
         """
         from .modeling.adapters import AdapterSet, read_peft_adapter, text_encoder
         from .modeling.lora import has_lora
@@ -1096,7 +1098,8 @@ def _warn_about_unknown_threshold_labels(
     unknown = unknown_threshold_labels(thresholds, known)
     if unknown:
         warnings.warn(
-            f"threshold names labels that are not in the label set, so they have no effect: {', '.join(map(repr, unknown))}",
+            "threshold names labels that are not in the label set, so they have no effect: "
+            f"{', '.join(map(repr, unknown))}",
             UserWarning,
             stacklevel=3,
         )

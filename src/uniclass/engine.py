@@ -259,14 +259,15 @@ class Engine:
         for start in range(0, len(segments), batch_size):
             rows = range(start, min(start + batch_size, len(segments)))
             width = max(len(logits[i]) for i in rows)
-            dim = segments[start].representations[0].shape[-1]
-            text = np.stack([segments[i].representations[0] for i in rows]).astype(np.float32)
+            vectors = [window_vectors(segments[i]) for i in rows]
+            dim = vectors[0][0].shape[-1]
+            text = np.stack([text_vector for text_vector, _ in vectors]).astype(np.float32)
             labels = np.zeros((len(rows), width, dim), dtype=np.float32)
             values = np.zeros((len(rows), width), dtype=np.float32)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for row, i in enumerate(rows):
                 n = len(logits[i])
-                labels[row, :n], values[row, :n], mask[row, :n] = segments[i].representations[1], logits[i], 1
+                labels[row, :n], values[row, :n], mask[row, :n] = vectors[row][1], logits[i], 1
             beta, bias = self.backend.calibrate(text, labels, values, mask)
             calibrated = beta * values + bias  # float32, as the official model computes it
             out.extend(calibrated[row, : len(logits[i])] for row, i in enumerate(rows))
@@ -443,3 +444,10 @@ def _reporting(batches: list[list[int]], report: Callable[[int, int], Any]) -> I
     for batch in batches:
         yield batch
         report(len(batch), total)  # the caller asked for the next batch: this one is done
+
+
+def window_vectors(segment: Segment) -> tuple[np.ndarray, np.ndarray]:
+    """The window's ``(text vector, label vectors)``, kept on it by ``Engine.run(..., representations=True)``."""
+    if segment.representations is None:
+        raise RuntimeError("the learned calibrator needs the windows' vectors: run them with representations=True")
+    return segment.representations

@@ -352,9 +352,15 @@ def _complete_csv_rows(path: Path) -> tuple[int, int]:
 
 # ====================================================================== writing results
 class Sink(Protocol):
-    """Where results go; ``write`` must leave every row it was given durable before returning."""
+    """Where results go; ``write`` must leave every row it was given durable before returning.
 
-    def write(self, texts: Sequence[str], results: Sequence[Result]) -> None: ...
+    ``fields`` are the input rows' other fields (an id, ...): JSONL output writes them before each result; the
+    CSV, Parquet and terminal outputs have fixed columns (``text``, ``labels``) and accept but ignore them.
+    """
+
+    def write(
+        self, texts: Sequence[str], results: Sequence[Result], fields: Sequence[dict[str, Any]] | None = None
+    ) -> None: ...
 
     def close(self) -> None: ...
 
@@ -411,7 +417,10 @@ class CsvSink:
         self.handle, self.header, self.owned = handle, header, owned
         self.pandas = _require("pandas")
 
-    def write(self, texts: Sequence[str], results: Sequence[Result]) -> None:
+    def write(
+        self, texts: Sequence[str], results: Sequence[Result], fields: Sequence[dict[str, Any]] | None = None
+    ) -> None:
+        """``fields`` is ignored: this output has only the ``text`` and ``labels`` columns."""
         # csv's minimal quoting leaves a lone "\r" unquoted, which every reader takes for a line break: such
         # rows are written fully quoted (the same CSV content; other rows keep the usual bytes)
         plain = csv.writer(self.handle, lineterminator="\n")
@@ -461,7 +470,10 @@ class ParquetSink:
         if append and not resuming_parts and path.exists() and path.stat().st_size > 0:
             self._commit(self.pq.read_table(path, schema=self.schema))  # the finished file's rows come first
 
-    def write(self, texts: Sequence[str], results: Sequence[Result]) -> None:
+    def write(
+        self, texts: Sequence[str], results: Sequence[Result], fields: Sequence[dict[str, Any]] | None = None
+    ) -> None:
+        """``fields`` is ignored: this output has only the ``text`` and ``labels`` columns."""
         self._commit(self.pa.table({"text": list(texts), "labels": list(results)}, schema=self.schema))
 
     def _commit(self, table: Any) -> None:
@@ -502,7 +514,10 @@ class TableSink:
         self.text_width = max(20, min(60, width // 2))
         self.started = False
 
-    def write(self, texts: Sequence[str], results: Sequence[Result]) -> None:
+    def write(
+        self, texts: Sequence[str], results: Sequence[Result], fields: Sequence[dict[str, Any]] | None = None
+    ) -> None:
+        """``fields`` is ignored: this output has only the ``text`` and ``labels`` columns."""
         if not self.started:
             self.stream.write(f"{'TEXT':<{self.text_width}}  LABELS\n")
             self.started = True

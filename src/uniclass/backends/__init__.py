@@ -49,9 +49,20 @@ class Backend(Protocol):
         """Label vectors ``[N, D]`` (float32) for tokenised labels (bi-encoders only)."""
         ...
 
-    # A backend whose model has a learned calibrator (``modeling.calibrator``) also has ``has_calibrator``
-    # (True), ``run_representations(batch) -> (logits [B, K], text vectors [B, D], label vectors [B, K, D])``
-    # and ``calibrate(text, labels, logits, mask) -> (beta, bias)``; the engine looks them up with getattr.
+    @property
+    def has_calibrator(self) -> bool:
+        """The model carries a learned calibrator (``modeling.calibrator``): the engine then asks for vectors."""
+        ...
+
+    def run_representations(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(logits [B, K], text vectors [B, D], label vectors [B, K, D])`` for the collated batch."""
+        ...
+
+    def calibrate(
+        self, text: np.ndarray, labels: np.ndarray, logits: np.ndarray, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The learned calibrator's ``(beta, bias)`` ``[S, K]`` for padded windows (``mask`` 1 for real labels)."""
+        ...
 
 
 def slot_mask(slot_counts: np.ndarray, num_slots: int | None = None) -> np.ndarray:

@@ -357,7 +357,7 @@ def load_reference(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise PriorError(f"prior.json names the reference statistics {path.name}, which is not in {path.parent}")
     try:
         arrays = load_file(str(path))
-    except Exception as err:  # safetensors' own error type (not a ValueError), or an OSError without the name
+    except Exception as err:  # noqa: BLE001 - safetensors' own error type (not a ValueError), or an OSError without the name
         raise PriorError(f"{path}: not a readable safetensors file, truncated or corrupt ({err})") from None
     mean, cov = arrays.get("mean"), arrays.get("cov")
     if mean is None or cov is None or mean.ndim != 1 or cov.shape != (mean.shape[0], mean.shape[0]):

@@ -136,6 +136,8 @@ class OnnxBackend:
         self, text: np.ndarray, labels: np.ndarray, logits: np.ndarray, mask: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         feeds = {"text_vectors": text, "scored_label_vectors": labels, "logits": logits, "label_mask": mask}
+        if self.calibrator_session is None:
+            raise RuntimeError("this export has no learned calibrator graph (see has_calibrator)")
         beta, bias = self.calibrator_session.run(None, feeds)
         return beta, bias
 

@@ -58,7 +58,7 @@ class FastTokenizer:
             )
         try:
             tokenizer = Tokenizer.from_file(str(path))
-        except Exception as err:  # tokenizers raises a bare Exception for a broken file: name it, one line
+        except Exception as err:  # noqa: BLE001 - tokenizers raises a bare Exception for a broken file: name it, one line
             raise ValueError(f"{path}: cannot be loaded as a tokenizer ({err})") from None
         return cls(tokenizer, pad_token=_pad_token(folder, tokenizer), folder=folder)
 

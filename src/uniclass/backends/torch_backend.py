@@ -149,6 +149,8 @@ class TorchBackend:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The learned calibrator's ``(beta, bias)`` ``[S, K]`` for padded windows (``mask`` 1 for real labels)."""
         calibrator = self.model.calibrator
+        if calibrator is None:
+            raise RuntimeError("this model has no learned calibrator (see has_calibrator)")
         calibrator.eval()
         device = self.device
         with torch.inference_mode():

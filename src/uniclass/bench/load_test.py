@@ -85,7 +85,8 @@ WORDS = (
 )
 LABELS = ["sports", "finance", "weather", "politics", "technology", "health", "travel", "food"]
 MANY_LABELS = [f"l{i}" for i in range(128)]
-# The abusive kinds of requests (huge prompts, heavy work, late failures, hang-ups), sent back to back (each kind by its own clients):
+# The abusive kinds of requests (huge prompts, heavy work, late failures, hang-ups), sent back to back
+# (each kind by its own clients):
 ABUSE = {
     # 51 KB: 1 text, 128 labels, a 10,000-word prompt (once 62 s of planning and 963 MB)
     "huge_prompt": lambda rng: {"texts": ["a"], "labels": MANY_LABELS, "prompt": "word " * 10_000},

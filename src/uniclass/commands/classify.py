@@ -38,7 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     classify.add_argument(
         "--model",
         default=None,
-        help="GLiClass checkpoint folder, hub id or bundled model name (uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)",
+        help=(
+            "GLiClass checkpoint folder, hub id or bundled model name "
+            "(uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)"
+        ),
     )
     source = classify.add_argument_group("input")
     source.add_argument("--input", "-i", metavar="FILE", help="JSONL, CSV or Parquet file of texts (by extension)")
@@ -218,10 +221,7 @@ def run(args: argparse.Namespace) -> int:
         with _sigterm_as_interrupt():
             for chunk in chunks:
                 results = classify(chunk, progress.update)
-                if fields is None:
-                    sink.write(chunk, results)
-                else:
-                    sink.write(chunk, results, _checked_fields(next(fields)))
+                sink.write(chunk, results, None if fields is None else _checked_fields(next(fields)))
                 written += len(chunk)
     finally:
         progress.close()

@@ -24,7 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     explain.add_argument(
         "--model",
         default=None,
-        help="GLiClass checkpoint folder, hub id or bundled model name (uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)",
+        help=(
+            "GLiClass checkpoint folder, hub id or bundled model name "
+            "(uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)"
+        ),
     )
     label_source = explain.add_mutually_exclusive_group(required=True)
     label_source.add_argument("--labels", help="comma-separated labels, e.g. 'positive,negative'")

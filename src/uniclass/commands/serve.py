@@ -25,7 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--model",
         default=None,
-        help="GLiClass checkpoint folder, hub id or bundled model name (uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)",
+        help=(
+            "GLiClass checkpoint folder, hub id or bundled model name "
+            "(uniclass-minilm, uniclass-multilingual; default: uniclass-minilm)"
+        ),
     )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 exposes it)")
     serve.add_argument("--port", type=int, default=8000)

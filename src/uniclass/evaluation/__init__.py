@@ -12,6 +12,7 @@ from .metrics import (
     expected_calibration_error,
     mean_over_datasets,
     multi_label_report,
+    probability_metrics,
     single_label_report,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "fit_thresholds",
     "mean_over_datasets",
     "multi_label_report",
+    "probability_metrics",
     "single_label_report",
 ]

@@ -155,9 +155,11 @@ def export_onnx(
 
     reference = _reference(engine, _REFERENCE_ITEMS, _REFERENCE_BATCHES)
     trace = _reference(engine, _TRACE_ITEMS, ((0, 1),))
-    network = cast(TorchBackend, engine.backend).model.model  # _float_cpu_engine's torch backend
+    torch_model = cast(TorchBackend, engine.backend).model  # _float_cpu_engine always builds a torch backend
+    network = torch_model.model
     files = {"model": MODEL_FILE}
-    with_vectors = engine.backend.model.calibrator is not None
+    calibrator = torch_model.calibrator
+    with_vectors = calibrator is not None
     _export_graph(
         _LogitsGraph(network, _logit_inputs(config), with_vectors),
         trace["batches"][0]["feeds"],
@@ -165,10 +167,10 @@ def export_onnx(
         opset,
         exporter,
     )
-    if with_vectors:
+    if calibrator is not None:
         # the learned calibrator runs as its own small fp32 graph on the model graph's extra outputs (kept out of
         # ``files``: never quantized)
-        _export_calibrator(engine.backend.model.calibrator, config.encoder_hidden_size, out / CALIBRATOR_FILE, opset)
+        _export_calibrator(calibrator, config.encoder_hidden_size, out / CALIBRATOR_FILE, opset)
     if config.is_bi_encoder:
         files["label_encoder"] = LABEL_ENCODER_FILE
         _export_graph(

@@ -153,7 +153,15 @@ class AdapterRouter:
 class MultiLoraLinear(nn.Module):
     """A Linear layer plus, per batch row, the LoRA delta of that row's adapter (two batched matmuls)."""
 
-    def __init__(self, base: nn.Module, router: AdapterRouter):
+    # typed here because nn.Module attribute lookups are otherwise ``Tensor | Module``
+    base: nn.Linear
+    weight: torch.Tensor
+    in_features: int
+    out_features: int
+    A: torch.Tensor  # [slots, r_max, in]; slot 0: no adapter
+    B: torch.Tensor  # [slots, out, r_max]
+
+    def __init__(self, base: nn.Linear, router: AdapterRouter):
         super().__init__()
         # The base layer is kept off the module tree and its parameters registered here under their own names, so
         # the state dict (save_pretrained, exporters) keeps the official names: "...query.weight", not "...base.weight".
@@ -223,7 +231,9 @@ class AdapterSet:
             target = modules.get(module)
             if target is None and module.startswith("model."):  # saved from a wrapper with one more level
                 target = modules.get(module.removeprefix("model."))
-            if not isinstance(target, (nn.Linear, MultiLoraLinear)) and not hasattr(target, "in_features"):
+            if target is None or (
+                not isinstance(target, (nn.Linear, MultiLoraLinear)) and not hasattr(target, "in_features")
+            ):
                 raise ValueError(
                     f"adapter {adapter.name!r}: {module} is not a Linear layer of this model's text "
                     "encoder (was the adapter trained on another backbone?)"
@@ -274,4 +284,5 @@ def text_encoder(model: nn.Module) -> nn.Module:
         encoder = getattr(inner, name, None)
         if encoder is not None:
             return encoder
-    raise ValueError(f"adapters are not supported for architecture {model.config.architecture_type!r}")
+    architecture = getattr(getattr(model, "config", None), "architecture_type", None)
+    raise ValueError(f"adapters are not supported for architecture {architecture!r}")

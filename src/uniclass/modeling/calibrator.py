@@ -113,12 +113,19 @@ class LearnedCalibrator(nn.Module):
         Fitting starts here: from the global temperature (or Platt) fit, so the MLP only learns departures from it.
         """
         ratio = min(max(base_beta / self.beta_max, 1e-4), 1 - 1e-4)
-        output = self.mlp[-1]
+        output = self._linear(-1)
         with torch.no_grad():
             output.weight.zero_()
             output.bias[0] = math.log(ratio / (1 - ratio))
             if self.use_bias:
                 output.bias[1] = base_bias
+
+    def _linear(self, index: int) -> nn.Linear:
+        """The MLP's first or last layer, typed (``nn.Sequential`` indexing returns a plain ``nn.Module``)."""
+        layer = self.mlp[index]
+        if not isinstance(layer, nn.Linear):
+            raise TypeError(f"calibrator MLP layer {index} is {type(layer).__name__}, not Linear")
+        return layer
 
     def forward(
         self, text_repr: torch.Tensor, label_repr: torch.Tensor, logits: torch.Tensor, label_mask: torch.Tensor
@@ -129,7 +136,7 @@ class LearnedCalibrator(nn.Module):
             text_repr: ``[B, D]`` text vectors; ``label_repr``: ``[B, K', D]`` label vectors (``K' >= K``).
             logits: ``[B, K]`` uncalibrated logits; ``label_mask``: ``[B, K]``, 1 for real labels.
         """
-        dtype = self.mlp[0].weight.dtype
+        dtype = self._linear(0).weight.dtype
         num_labels = logits.shape[-1]
         label_repr = label_repr[:, :num_labels]
         label_mask = label_mask[:, :num_labels].bool()

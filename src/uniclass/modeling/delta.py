@@ -40,7 +40,7 @@ class DeltaError(ValueError):
 
 
 def is_delta_folder(folder: str | Path) -> bool:
-    return Checkpoint(folder).is_delta
+    return Checkpoint(Path(folder)).is_delta
 
 
 def _sha256(path: Path) -> str:

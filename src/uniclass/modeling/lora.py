@@ -7,11 +7,14 @@ It only rewrites a ``GLiClassModel``, so it lives with the model: the classifier
 from __future__ import annotations
 
 import copy
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeGuard, TypeVar
 
 from torch import nn
 
 from .backbone import BACKBONE_ATTRIBUTES as _BACKBONES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from peft import PeftModel
 
 M = TypeVar("M", bound=nn.Module)  # merging returns the model it was given (or its copy), same type
 
@@ -36,7 +39,7 @@ def enable_lora(
         setattr(inner, name, get_peft_model(backbone, config))
 
 
-def is_lora(module: nn.Module) -> bool:
+def is_lora(module: nn.Module) -> TypeGuard[PeftModel]:
     from peft import PeftModel
 
     return isinstance(module, PeftModel)

@@ -104,7 +104,8 @@ def _spec(name: str) -> RegistryBackbone:
 def read_source(spec: RegistryBackbone, source: str | Path | None = None) -> bytes:
     """The bytes of the backbone's file, from ``source`` or the installed package; SHA-256 checked."""
     env = os.environ.get(_SOURCE_ENV.format(spec.name.upper().replace("-", "_")))
-    path = Path(source or env) if (source or env) else _installed_package_dir(spec)
+    given = source or env
+    path = Path(given) if given else _installed_package_dir(spec)
     if path.is_dir():
         path = path / spec.member
     if not path.is_file():

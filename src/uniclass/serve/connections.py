@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 from collections import Counter
 from typing import Any
@@ -73,7 +74,8 @@ def json_response_bytes(status: int, code: str, message: str, limit: float | Non
 def default_protocol() -> type:
     """uvicorn's HTTP protocol class as ``http="auto"`` picks it: httptools when installed, else h11."""
     try:
-        import httptools  # noqa: F401
+        # imported by name only to see whether it is installed (as uvicorn's "auto" does); it has no type stubs
+        importlib.import_module("httptools")
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
         return HttpToolsProtocol
@@ -90,7 +92,7 @@ def guarded_protocol(gate: ConnectionGate, base: type | None = None) -> type:
     class Guarded(base):  # type: ignore[misc,valid-type]
         _gate = gate
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             self._host = self.client[0] if self.client else None
             self._refusal = self._gate.admit(self._host)
@@ -134,8 +136,9 @@ def guarded_protocol(gate: ConnectionGate, base: type | None = None) -> type:
             self._timer = self.loop.call_later(seconds, self._timed_out)
 
         def _disarm(self) -> None:
-            if getattr(self, "_timer", None) is not None:
-                self._timer.cancel()
+            timer = getattr(self, "_timer", None)
+            if timer is not None:
+                timer.cancel()
                 self._timer = None
 
         def _timed_out(self) -> None:

@@ -8,13 +8,16 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import Response
 
 from .errors import error_response
 from .metrics import Metrics
 from .pacing import RefusalPacer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from starlette.middleware.cors import CORSMiddleware
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -200,7 +203,7 @@ def _replay(body: bytes, original: Receive) -> Receive:
     return receive
 
 
-def json_cors() -> type:
+def json_cors() -> type[CORSMiddleware]:
     from starlette.middleware.cors import CORSMiddleware
 
     class JsonCORS(CORSMiddleware):

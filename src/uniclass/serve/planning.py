@@ -4,8 +4,9 @@ Planning used to share asyncio's default thread pool with everything else that r
 jobs there (label-set uploads) held every classify request before its deadline even started. Here planning has
 its own threads (``threads``), at most ``max_pending`` plans wait or run at once (more: ``Overloaded``, HTTP
 503), one client (remote address) has at most one plan running at a time (its others wait their turn, so one
-client cannot hold every planning thread, e.g. while the first upload loads a retriever model), and a plan is abandoned when the request's deadline passes (``DeadlinePassed``, HTTP 504) or the shutdown
-deadline does (``ShuttingDown``, HTTP 503). Planning stops once a request is certain to be over its budget, so
+client cannot hold every planning thread, e.g. while the first upload loads a retriever model), and a plan is
+abandoned when the request's deadline passes (``DeadlinePassed``, HTTP 504) or the shutdown deadline
+does (``ShuttingDown``, HTTP 503). Planning stops once a request is certain to be over its budget, so
 an abandoned plan finishes soon in its thread; it still holds its slot until then.
 
 Example:
@@ -96,6 +97,8 @@ class Planner:
     ) -> T:
         if self.pending >= self.max_pending:
             raise Overloaded(self.max_pending, "requests being planned")
+        if self._pool is None:  # stop() ran while this plan waited for its client's turn
+            raise ShuttingDown()
         loop = asyncio.get_running_loop()
         self.pending += 1
         work = self._pool.submit(fn, *args)

@@ -51,7 +51,6 @@ def register(app: FastAPI, service: Service) -> None:
         service.planner,
     )
     api_key, batch_size = service.api_key, service.batch_size
-    default_threshold = _default_threshold(clf)
     page = resources.files("uniclass.serve").joinpath("static/index.html").read_text(encoding="utf-8")
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 503, 504)
@@ -220,6 +219,8 @@ async def _resolve_labels(
     if body.label_set is None:
         if body.shortlist is None:
             return body.labels, 0
+        if body.labels is None:  # not reached (exactly one of the two is given, checked above): narrows the type
+            raise ApiError(422, "invalid_input", "give labels or label_set")
         if isinstance(body.labels, dict) or (body.labels and isinstance(body.labels[0], list)):
             raise ApiError(422, "invalid_input", "shortlist needs one flat label list shared by all texts (not a tree)")
         if len(body.labels) > limits.max_labels:  # larger sets are registered once (their vectors are kept)

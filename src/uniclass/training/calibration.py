@@ -29,6 +29,7 @@ import torch
 from torch.nn import functional as F
 
 from ..calibration import fit_temperature
+from ..engine import window_vectors
 from ..evaluation.metrics import probability_metrics
 from ..modeling.calibrator import LearnedCalibrator
 from ..processing import Segment, WindowPolicy, normalize_request
@@ -98,9 +99,9 @@ def fit_learned_calibrator(
         patience=patience,
         seed=seed,
     )
-    model.add_calibrator(hidden_size=hidden_size, beta_max=beta_max, dropout=dropout, use_bias=use_bias)
-    model.calibrator.load_state_dict(calibrator.state_dict())
-    model.calibrator.eval()
+    attached = model.add_calibrator(hidden_size=hidden_size, beta_max=beta_max, dropout=dropout, use_bias=use_bias)
+    attached.load_state_dict(calibrator.state_dict())
+    attached.eval()
     clf.calibration = None  # the learned calibrator replaces a fitted temperature
 
     report = held_out_report(clf, request, segments, window_logits, truth, labels, fit_items, held_items, multi_label)
@@ -130,7 +131,7 @@ def make_windows(
     out = []
     for segment, values in zip(segments, logits, strict=True):
         gold = set(truth[segment.item])
-        text, label_vectors = segment.representations
+        text, label_vectors = window_vectors(segment)
         out.append(
             Window(
                 item=segment.item,
@@ -236,7 +237,10 @@ def train_calibrator(
     patience: int = 3,
     seed: int = 0,
 ) -> LearnedCalibrator:
-    """AdamW from the global fit; keeps the weights with the best held-out NLL (stops after ``patience`` worse epochs)."""
+    """AdamW from the global fit; keeps the weights with the best held-out NLL.
+
+    Stops after ``patience`` epochs without improvement.
+    """
     base_beta = max(base_beta, MIN_BASE_BETA)
     base_bias = base_bias if calibrator.use_bias else 0.0
     calibrator.reset_to_global_scaling(base_beta, base_bias)

@@ -115,11 +115,10 @@ def set_prototypes(
     prior = classifier.prior
     if prior is None:
         raise ValueError("prototypes need a model with an embedding-similarity prior (prior.json)")
-    if isinstance(signal_weights, str):
-        if signal_weights != "auto":
-            raise ValueError(
-                f"fit: signal_weights must be 'auto', None or (model, prompt, prototype), got {signal_weights!r}"
-            )
+    if isinstance(signal_weights, str) and signal_weights != "auto":
+        raise ValueError(
+            f"fit: signal_weights must be 'auto', None or (model, prompt, prototype), got {signal_weights!r}"
+        )
     prior.clear_prototypes()  # a new task: earlier prototypes and weights would mix two tasks' scales
     pairs = [
         (text, candidates.index(y)) for text, ys in zip(texts, true_lists, strict=True) for y in ys if y in candidates
@@ -141,6 +140,7 @@ def set_prototypes(
     if signal_weights is None:
         return
     offset = unlabelled_offset(support, support_labels, prompts, prompt_weight)
+    chosen: tuple[float, ...]
     if isinstance(signal_weights, str):
         bias, factor = prior.label_offsets(prompts)
         zero_shot = _centred((support @ prompts.T - bias[None]) * factor[None])
@@ -249,7 +249,10 @@ SIGNAL_GRID: tuple[tuple[float, float, float], ...] = tuple(
 def prototype_sums(
     prompts: np.ndarray, support: np.ndarray, support_labels: np.ndarray, prompt_weight: float = 1.0
 ) -> np.ndarray:
-    """``[L, D]``: ``prompt_weight * prompt + sum of the label's support vectors`` (a label without support: its prompt)."""
+    """``[L, D]``: ``prompt_weight * prompt + sum of the label's support vectors``.
+
+    A label without support vectors gets its prompt alone.
+    """
     labels = np.asarray(support_labels, dtype=int)
     has = np.bincount(labels, minlength=len(prompts)) > 0
     sums = np.asarray(prompts, dtype=np.float64) * np.where(has, prompt_weight, 1.0)[:, None]
@@ -366,7 +369,9 @@ def choose_signal_weights(
         >>> support = prompts[[0, 0, 1, 1, 2, 2]] + 0.1 * rng.normal(size=(6, 8))
         >>> support /= np.linalg.norm(support, axis=1, keepdims=True)
         >>> wrong_model = 100 * np.eye(3)[[1, 1, 2, 2, 0, 0]]  # confidently wrong on this task
-        >>> weights, accuracy = choose_signal_weights(wrong_model, np.zeros((6, 3)), support, [0, 0, 1, 1, 2, 2], prompts)
+        >>> weights, accuracy = choose_signal_weights(
+        ...     wrong_model, np.zeros((6, 3)), support, [0, 0, 1, 1, 2, 2], prompts
+        ... )
         >>> weights[0] < 1.0, accuracy
         (True, 1.0)
     """
@@ -382,5 +387,5 @@ def choose_signal_weights(
         scores = weights[0] * model + weights[1] * zero_shot + weights[2] * proto
         accuracy = float((scores.argmax(1) == support_labels).mean())
         if accuracy > best_accuracy + 1e-12:
-            best, best_accuracy = tuple(float(w) for w in weights), accuracy
+            best, best_accuracy = (float(weights[0]), float(weights[1]), float(weights[2])), accuracy
     return best, best_accuracy
