@@ -84,7 +84,7 @@ def test_a_bad_input_file_is_one_line_naming_it(tmp_path: Path, capsys: pytest.C
 def test_a_null_parquet_text_is_an_error_naming_its_row(tmp_path: Path) -> None:
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
-    from uniclass.io import iter_text_chunks
+    from uniclass.tabular_io import iter_text_chunks
 
     path = tmp_path / "texts.parquet"
     pq.write_table(pa.table({"text": ["a", None, "c"]}), path)

@@ -118,10 +118,18 @@ def test_loading_draws_no_transformers_bars_and_restores_its_settings(tiny_backb
     from uniclass.backends import quiet_transformers
     from uniclass.backends.embedding import SentenceEmbedder
 
-    assert hf_logging.is_progress_bar_enabled()
-    with quiet_transformers():
-        assert not hf_logging.is_progress_bar_enabled()
-    assert hf_logging.is_progress_bar_enabled()  # the caller's own transformers use keeps its bars
+    before = hf_logging.is_progress_bar_enabled()  # other tests of the session may have switched them off
+    hf_logging.enable_progress_bar()
+    try:
+        with quiet_transformers():
+            assert not hf_logging.is_progress_bar_enabled()
+        assert hf_logging.is_progress_bar_enabled()  # the caller's own transformers use keeps its bars
+        hf_logging.disable_progress_bar()
+        with quiet_transformers():
+            pass
+        assert not hf_logging.is_progress_bar_enabled()  # and a caller without bars stays without
+    finally:
+        (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
     capfd.readouterr()
     SentenceEmbedder(tiny_backbone, max_length=32)
     assert "Loading weights" not in capfd.readouterr().err
