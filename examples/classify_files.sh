@@ -14,6 +14,7 @@ JSONL
 printf 'positive\nnegative\n' > labels.txt
 
 # --text-column: the field holding the text; results are flushed --chunk-size rows at a time.
+# Each result keeps the row's other fields (here id) next to "text" and "labels"; a summary goes to stderr.
 uniclass classify --input reviews.jsonl --text-column body --labels-file labels.txt --single-label \
     --output scored.jsonl --chunk-size 2
 cat scored.jsonl

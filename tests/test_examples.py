@@ -33,7 +33,7 @@ def test_zero_shot(tmp_path: Path) -> None:
     out = run_example([sys.executable, str(EXAMPLES / "zero_shot.py")], tmp_path).splitlines()
     assert out[0].startswith("'I loved the battery life': positive (0.")
     assert out[1].startswith("'The screen cracked in a week': negative (0.")
-    assert out[5] == "'Terrible service, I want a refund': ['complaint']"
+    assert out[5] == "'Terrible service, I want a refund': ['complaint', 'negative']"
 
 
 def test_few_shot_fits_saves_and_reloads(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_few_shot_fits_saves_and_reloads(tmp_path: Path) -> None:
 def test_classify_files_resumes_to_the_same_output(tmp_path: Path) -> None:
     out = run_example(["bash", str(EXAMPLES / "classify_files.sh"), str(tmp_path)], tmp_path).splitlines()
     assert [line for line in out if line.startswith("{")][0].startswith(
-        '{"text": "I loved the battery life", "labels": [{"label": "positive", "score": 0.')
+        '{"id": 1, "text": "I loved the battery life", "labels": [{"label": "positive", "score": 0.')
     assert out[-1] == "resumed output is identical"
     assert len((tmp_path / "resumed.jsonl").read_text().splitlines()) == 4
 
