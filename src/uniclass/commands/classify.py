@@ -211,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
     if total is not None and skip > total:
         raise ValueError(f"cannot resume: {args.output} has {skip} rows but the input has only {total}")
     if skip:
-        print(f"uniclass: resuming: {skip} rows already in {args.output}", file=sys.stderr)
+        rows = "row" if skip == 1 else "rows"
+        print(f"uniclass: resuming: {skip} {rows} already in {args.output}", file=sys.stderr)
     fields = _field_chunks(args, out_format, skip)
     sink = uio.open_sink(args.output, out_format, append=args.resume)
     progress = _progress_bar(args, None if total is None else total - skip)
