@@ -20,7 +20,7 @@ Checked and not used: Debian ``dict-vera`` (computing acronyms; its tags are spa
 genres needs world knowledge rather than reading), ``r-cran-tm`` (70 Reuters articles), PyPI package metadata
 (too close to the reserved Debian package descriptions).
 
-Reserved sources (Debian package metadata, fortune files, e-mail corpora, VADER's NYT snippets) are never used.
+The sources that shared/data/README.md reserves for held-out evaluation are never used.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ They are saved next to ``prior.json`` as ``prior_prototypes.safetensors`` (one `
 A prototype's cosine is **not** standardised against the reference (``weight * cos``, centred per text, as the
 first prior scored every label); only prompt-vector labels are. Why: the standardisation corrects what a label
 *prompt* shares with every text, and was fitted on prompt vectors; a prototype is mostly text vectors, and on the
-few-shot protocol (``benchmarks/prototype_standardisation.py``, RESULTS §10.2) standardising it cost 0.042
+few-shot protocol (``benchmarks/prototype_standardisation.py``, benchmarks/RESULTS.md) standardising it cost 0.042
 selection-mean macro-F1 (0.659 vs 0.701 unstandardised; with the prompt's own offset and factor 0.685). The two
 scales agree closely (``reference_scale`` makes a prompt's factor about 1: 0.74-1.10 on the protocol's labels);
 a prompt label is still shifted by its offset ``mean . l`` (about 0.1 cosine) where it has no examples.
@@ -508,7 +508,7 @@ class EmbeddingPrior:
         """Per label, the ``(vector, bias, factor)`` of ``logits``: ``cos' = (text . vector - bias) * factor``.
 
         ``prompt_vectors`` are the labels' prompt vectors (or already their ``label_vectors``); a label with a
-        prototype takes its prototype instead, unstandardised (module docstring, RESULTS §10.2). With fitted
+        prototype takes its prototype instead, unstandardised (module docstring, benchmarks/RESULTS.md). With fitted
         ``few_shot`` weights the two terms are summed instead (``_few_shot_terms``).
         """
         if self.few_shot is not None:

@@ -50,7 +50,7 @@ _ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "f
 _CPU_NATIVE = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ()}
 # Official names of the pretrained backbones inside a family network (mirrors modeling.backbone).
 _BACKBONES = ("encoder_model", "label_encoder", "encoder_decoder_model")
-# SmoothQuant's migration strength for int8 (benchmarks/RESULTS.md §8, "int8 variants": with 8-bit activations
+# SmoothQuant's migration strength for int8 (benchmarks/RESULTS.md, "int8 variants": with 8-bit activations
 # 0.5-0.7 keep 97-100% of the argmax decisions on 100 texts per dev set, 0.6 the most, with the smallest drift).
 SMOOTH_ALPHA = 0.6
 _VNNI = ("avx512_vnni", "avx_vnni", "amx_int8")

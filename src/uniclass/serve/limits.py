@@ -30,8 +30,8 @@ class Limits:
     # 5 ms) divided by this share, and the client's next request waits until that is paid off, so refused
     # requests cost the server at most this share of a core per client (0.01: 1 %, a refusal then costs its
     # client at least 0.5 s). Clients whose requests are accepted never wait. 0.01 rather than 0.02: in the
-    # load test of benchmarks/RESULTS.md §4.1 on an idle machine, normal clients kept 83-84% of their throughput
-    # against 66-78% at 0.02.
+    # load test of benchmarks/RESULTS.md (fairness under abuse) on an idle machine, normal clients kept 83-84% of
+    # their throughput against 66-78% at 0.02.
     refusal_share: float = 0.01
     max_wait_ms: float = 10.0  # how long the first request of a batch waits for company
     max_queue_texts: int = 4096  # texts accepted but not yet answered; beyond it new requests get 503

@@ -24,12 +24,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..classifier import Classifier
 
 # Whether fit fine-tunes the model when the prior's prototypes are set too (``finetune=None``): chosen on the
-# selection sets of the few-shot protocol (benchmarks/few_shot_prior.py, benchmarks/RESULTS.md §10): prototypes
+# selection sets of the few-shot protocol (benchmarks/few_shot_prior.py, benchmarks/RESULTS.md, few-shot): prototypes
 # alone 0.700 mean macro-F1; prototypes + LoRA fine-tuning 0.691 at lr 5e-4 (hurts 2-label sentiment) and 0.704 at
 # lr 1e-4 (helps many-label topics, hurts foldoc), a tie on one split; so the cheaper choice, prototypes alone
 # (seconds instead of minutes, the model's weights untouched). Measured with the previous prior (no reference
-# standardisation, §10.1); with the shipped prior (prototypes scored unstandardised, §10.2) prototypes alone give
-# 0.701 and prototypes + LoRA fine-tuning at lr 5e-4 0.689 (§10, "Fine-tuning under the shipped prior").
+# standardisation); with the shipped prior (prototypes scored unstandardised) prototypes alone give
+# 0.701 and prototypes + LoRA fine-tuning at lr 5e-4 0.689 (RESULTS.md, "Fine-tuning under the shipped prior").
 FINETUNE_WITH_PROTOTYPES = False
 
 
