@@ -33,7 +33,9 @@ def test_zero_shot(tmp_path: Path) -> None:
     out = run_example([sys.executable, str(EXAMPLES / "zero_shot.py")], tmp_path).splitlines()
     assert out[0].startswith("'I loved the battery life': positive (0.")
     assert out[1].startswith("'The screen cracked in a week': negative (0.")
-    assert out[5] == "'Terrible service, I want a refund': ['complaint', 'negative']"
+    # The stricter threshold on "negative" changes the answer where the model is less sure of it.
+    assert out[4] == "'The screen cracked in a week': ['complaint', 'negative'] -> ['complaint', 'negative']"
+    assert out[5] == "'Terrible service, I want a refund': ['complaint', 'negative'] -> ['complaint']"
 
 
 def test_few_shot_fits_saves_and_reloads(tmp_path: Path) -> None:
