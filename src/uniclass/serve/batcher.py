@@ -56,6 +56,9 @@ class Job:
     # A job answered slice by slice with its own calls (a label-set upload: ``texts`` are its labels): the fair
     # queue cuts it like any request (``text_work`` per item), and each slice runs alone as ``slices(start, stop)``.
     slices: Callable[[int, int], list[Any]] | None = field(default=None, repr=False)
+    # Share of its client's turn credit this job's work gets (``scheduler.charged``): 1 for classification, less
+    # for label-set uploads, whose slices are model calls of their own.
+    weight: float = 1.0
     options: dict[str, Any] = field(default_factory=dict)  # per-call classify keywords (decisions, label order)
     adapters: list[str | None] | None = None  # per text, its LoRA adapter (None: the base model)
     future: asyncio.Future[list[Any]] | None = field(default=None, repr=False)
