@@ -84,7 +84,7 @@ def _require(module: str) -> Any:
 # ====================================================================== reading texts
 def read_labels_file(path: str | Path) -> list[str]:
     """One label per line; blank lines are ignored, so labels may contain commas."""
-    labels = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    labels = [line.strip() for line in _labels_text(path).splitlines()]
     labels = [label for label in labels if label]
     if not labels:
         raise ValueError(f"{path}: no labels (expected one label per line)")
@@ -98,12 +98,22 @@ def read_labels(path: str | Path) -> list[str] | dict[str, Any]:
     if Path(path).suffix.lower() != ".json":
         return read_labels_file(path)
     try:
-        labels = json.loads(Path(path).read_text(encoding="utf-8"))
+        labels = json.loads(_labels_text(path))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(labels, (list, dict)) or not labels:
         raise ValueError(f"{path}: expected a non-empty JSON list of labels or a JSON object (a label tree)")
     return labels
+
+
+def _labels_text(path: str | Path) -> str:
+    """A labels file's text; one that is not UTF-8 is a one-line error naming it and the first bad byte."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: not valid UTF-8 (byte {err.object[err.start]:#04x} at offset {err.start}): save it as UTF-8"
+        ) from None
 
 
 def parse_labels(value: str) -> list[str]:

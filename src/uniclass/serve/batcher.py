@@ -17,6 +17,9 @@ whose deadline passed has its future cancelled; its remaining work is skipped be
 The queue bound counts work (encoder tokens), not only texts, and a client over its share of the bound is
 refused before anyone else. ``begin_shutdown(timeout)`` refuses new work, lets the queue drain for
 ``timeout`` seconds, then fails what is left with ``ShuttingDown`` (HTTP 503).
+
+Memory: with a ``trimmer`` (``serve.memory``), once the queue has been idle for ``trimmer.idle_s`` after some
+work, the worker returns freed memory to the operating system on the model thread.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .memory import MemoryTrimmer
 from .scheduler import Chunk, FairQueue, merged_results, spread
 
 logger = logging.getLogger("uniclass.serve")
@@ -155,6 +159,7 @@ class MicroBatcher:
         presence_s: float = 1.0,
         on_batch: Callable[[int, int, float], None] | None = None,
         validate: Callable[[Job], None] | None = None,
+        trimmer: MemoryTrimmer | None = None,
     ):
         self.classify = classify
         self.max_batch_texts = max_batch_texts
@@ -164,6 +169,7 @@ class MicroBatcher:
         self.max_queue_work = max_queue_work
         self.on_batch = on_batch
         self.validate = validate
+        self.trimmer = trimmer
         self.pending_texts = 0
         self.pending_work = 0
         self.draining = False
@@ -246,6 +252,8 @@ class MicroBatcher:
                 if counter[client] <= 0:
                     del counter[client]
             self._waiting.discard(job)
+            if self.trimmer is not None:
+                self.trimmer.worked(job.work)
 
     def _admit(self, job: Job) -> None:
         """Raise ``Overloaded`` if the queue is full, unless the job fits its client's fair share of the bound.
@@ -288,6 +296,9 @@ class MicroBatcher:
         while True:
             while not self.queue:
                 self._arrived.clear()
+                if self.trimmer is not None and self.trimmer.due:
+                    await self._trim_when_idle()
+                    continue
                 await self._arrived.wait()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.max_wait
@@ -303,6 +314,14 @@ class MicroBatcher:
             chunks = self.queue.take(self.max_batch_texts, self.max_batch_work or 2**62)
             if chunks:
                 return chunks
+
+    async def _trim_when_idle(self) -> None:
+        """Wait up to ``trimmer.idle_s`` for work; if none comes, return freed memory to the OS (model thread)."""
+        assert self._arrived is not None and self.trimmer is not None
+        try:
+            await asyncio.wait_for(self._arrived.wait(), self.trimmer.idle_s)
+        except TimeoutError:
+            await asyncio.get_running_loop().run_in_executor(self._model_thread, self.trimmer.trim)
 
     async def _answer(self, chunks: list[Chunk]) -> None:
         groups: dict[str, list[Chunk]] = {}

@@ -57,6 +57,9 @@ class Limits:
     # 8 s of the bundled model on 2 busy CPU cores (README, serve section).
     max_work_tokens: int = 16_384  # per request
     max_queue_tokens: int = 65_536  # accepted but not yet answered (the queue bound counts work, not only texts)
+    # Once the queue has been idle this long after work, freed memory is returned to the operating system (glibc
+    # malloc_trim; nothing happens without glibc), so the server's memory comes back down after a burst.
+    idle_trim_s: float = 1.0
     body_timeout_s: float = 30.0  # the whole body must arrive by then (slow uploads get 408 and free their memory)
     request_timeout_s: float = 60.0  # a request not answered by then (from its arrival) gets a JSON 504
     planning_threads: int = 2  # threads that tokenize and count requests' work (their own, not asyncio's pool)
