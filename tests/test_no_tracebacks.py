@@ -1,10 +1,11 @@
 """Zero tracebacks over the bad-file suite and the server fuzz, checked in one place.
 
 Every broken checkpoint, input, output and labels file that the other tests cover (tests/test_bad_files.py, the
-one-line-error tests of tests/test_cli_classify.py; and a few more) is given to ``uniclass classify``: each must exit with status 2 and print exactly one line on stderr, naming the file. Then
-whatever a client sends the server (fuzzed JSON bodies and bytes on every ``/v1`` route), the answer is never a
-5xx. In both, nothing written to stdout or stderr (captured at the file-descriptor level, so native code's writes
-count too) and nothing logged by any logger may contain a traceback.
+one-line-error tests of tests/test_cli_classify.py; and a few more) is given to ``uniclass classify``: each must
+exit with status 2 and print exactly one line on stderr, naming the file. Then whatever a client sends the server
+(fuzzed JSON bodies and bytes on every ``/v1`` route, malformed HTTP on a real socket), the answer is never a 5xx.
+In both, nothing written to stdout or stderr (captured at the file-descriptor level, so native code's writes count
+too) and nothing logged by any logger may contain a traceback.
 """
 
 from __future__ import annotations
