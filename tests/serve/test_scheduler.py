@@ -194,6 +194,32 @@ def test_concurrent_uploads_leave_normal_clients_four_fifths_of_their_throughput
     assert shares[0.25] >= 0.8  # the default weight
 
 
+def upload_seconds(upload_weight: float, labels: int = 150) -> float:
+    """Simulated seconds one upload of ``labels`` labels takes beside two closed-loop normal clients."""
+    clock = Clock()
+    q = queue(clock)
+    for name in ("n1", "n2"):
+        q.push(FakeJob(name, [NORMAL_TOKENS]))
+    upload = FakeJob("uploader", [LABEL_TOKENS] * labels, weight=upload_weight)
+    q.push(upload)
+    while upload.scheduled < labels:
+        chunks = q.take(64, 1_024)
+        clock.now += call_seconds(chunks)
+        for chunk in chunks:
+            q.seen(chunk.job.client)
+            if chunk.job.client != "uploader" and chunk.job.scheduled == len(chunk.job.texts):
+                q.push(FakeJob(chunk.job.client, list(chunk.job.costs)))
+    return clock.now
+
+
+def test_a_weighted_upload_is_slower_beside_busy_clients_but_finishes() -> None:
+    """The price of the share: beside two clients that keep the model busy, a 150-label upload takes about three
+    times as long at weight 0.25 (about 80 s) as at 1 (about 26 s), past the default 60 s request timeout."""
+    full, quarter = upload_seconds(1.0), upload_seconds(0.25)
+    assert 20 < full < 35 and 60 < quarter < 100
+    assert 2.5 < quarter / full < 3.5
+
+
 def test_spread() -> None:
     assert spread(10, 3) == [4, 3, 3] and spread(0, 2) == [1, 1] and spread(5, 0) == []
 
