@@ -203,13 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--output", type=Path, default=None, help="write the JSON report here too")
     parser.add_argument("--server-threads", type=int, default=None, help="with --model: the server's torch threads")
+    parser.add_argument("--server-option", action="append", default=None,
+                        help="with --model: one more argument for `uniclass serve` (repeat, e.g. "
+                        "--server-option=--upload-weight=1)")
     parser.add_argument("--server-pid", type=int, default=None, help="with --url: the server's pid (memory figures)")
     parser.add_argument("--settle", type=float, default=3.0,
                         help="seconds the server is left idle after each pattern before its memory is read")
     args = parser.parse_args(argv)
     # what load_test.client and spawned_server read
     args.texts_per_request, args.labels, args.api_key, args.same_address = 1, 4, None, False
-    args.max_wait_ms, args.max_batch_texts, args.server_option = 10.0, 64, None
+    args.max_wait_ms, args.max_batch_texts = 10.0, 64
     load_before = os.getloadavg()
 
     memory: dict[str, Any] = {}
