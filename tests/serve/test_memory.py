@@ -50,18 +50,18 @@ def echo(texts: list[str], labels: Any, **options: Any) -> list[Any]:
 
 def test_the_batcher_trims_once_after_work_when_idle() -> None:
     calls: list[int] = []
-    trimmer = MemoryTrimmer(idle_s=0.05, trim=lambda pad: calls.append(pad) or 1)
+    trimmer = MemoryTrimmer(idle_s=0.25, trim=lambda pad: calls.append(pad) or 1)
 
     async def scenario() -> tuple[int, int, int]:
         batcher = MicroBatcher(echo, max_wait_ms=0, trimmer=trimmer)
         await batcher.start()
         try:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.4)
             before_work = len(calls)  # nothing answered yet: nothing to give back
-            for _ in range(3):  # back to back: the queue is never idle for 50 ms in between
+            for _ in range(3):  # back to back: the queue is never idle for 250 ms in between
                 await batcher.submit(Job(["a"], [["x"]], True, 0.5, work=10, client="c"))
             during = len(calls)
-            await asyncio.sleep(0.3)  # idle: one trim, and no more until new work
+            await asyncio.sleep(1.0)  # idle: one trim, and no more until new work
             return before_work, during, len(calls)
         finally:
             await batcher.stop()
