@@ -328,7 +328,7 @@ def resume_point(path: str | Path, fmt: str, chunk_size: int = 1) -> ResumePoint
     Example:
         >>> import tempfile
         >>> out = Path(tempfile.mkdtemp()) / "out.jsonl"
-        >>> _ = out.write_text('{"text": "a"}\n{"text": "b"}\n{"text": "c"}\n{"te')
+        >>> _ = out.write_text('{"text": "a"}\\n{"text": "b"}\\n{"text": "c"}\\n{"te')  # killed in row 4
         >>> resume_point(out, "jsonl", chunk_size=2)
         ResumePoint(rows=3, keep=2, chunk_size=2, end=28)
     """
