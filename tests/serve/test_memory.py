@@ -90,11 +90,22 @@ def test_work_arriving_while_idle_is_not_held_for_the_trim() -> None:
     assert trimmer.trims == 0
 
 
-def test_the_server_trims_where_glibc_has_malloc_trim(clf: Any) -> None:
+def test_the_server_trims_after_answering_where_glibc_has_malloc_trim(clf: Any) -> None:
     pytest.importorskip("fastapi")
+    import time
+
+    from fastapi.testclient import TestClient
+
     from uniclass.serve.app import create_app
 
-    trimmer = create_app(clf, idle_trim_s=0.5).state.batcher.trimmer
-    assert trimmer.idle_s == 0.5
-    trimmer.worked(1)
-    assert trimmer.due == (malloc_trim_function() is not None)
+    app = create_app(clf, idle_trim_s=0.2, max_wait_ms=0)
+    trimmer = app.state.batcher.trimmer
+    with TestClient(app) as client:
+        time.sleep(0.5)
+        assert trimmer.trims == 0  # nothing answered yet
+        answer = client.post("/v1/classify", json={"texts": ["a text"], "labels": ["x", "y"]})
+        assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 10
+        while trimmer.trims == 0 and time.monotonic() < deadline and malloc_trim_function() is not None:
+            time.sleep(0.05)
+    assert trimmer.trims == (1 if malloc_trim_function() is not None else 0)

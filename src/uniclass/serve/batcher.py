@@ -252,8 +252,6 @@ class MicroBatcher:
                 if counter[client] <= 0:
                     del counter[client]
             self._waiting.discard(job)
-            if self.trimmer is not None:
-                self.trimmer.worked(job.work)
 
     def _admit(self, job: Job) -> None:
         """Raise ``Overloaded`` if the queue is full, unless the job fits its client's fair share of the bound.
@@ -286,6 +284,8 @@ class MicroBatcher:
             except Exception as err:  # pragma: no cover - _answer already routes errors to the futures
                 logger.exception("batch failed")
                 _fail([chunk.job for chunk in chunks], err)
+            if self.trimmer is not None:  # counted here, before the worker next waits (and decides to trim)
+                self.trimmer.worked(sum(chunk.job.cost(i) for chunk in chunks for i in range(chunk.start, chunk.stop)))
 
     async def _gather(self) -> list[Chunk]:
         """Wait for work, give present clients up to ``max_wait`` to join, then take the next call's content.

@@ -29,7 +29,8 @@ class Limits:
     # its tokens are charged 1/upload_weight times against the client's credit. Each upload slice is a model call
     # of its own beside the round's merged classification call, so at a full share six concurrent uploads from one
     # address cut normal clients to 0.735 of their throughput (benchmarks/RESULTS.md, server under hostile
-    # patterns); a quarter keeps them above 0.8, and an upload alone still fills whole calls.
+    # patterns); at a quarter the scheduler's simulation (tests/serve/test_scheduler.py) gives 0.89, and an upload
+    # alone still fills whole calls. The price: beside busy clients an upload takes about three times as long.
     upload_weight: float = 0.25
     client_presence_s: float = 1.0  # a client seen this recently counts as around (it may send again any moment)
     # A client whose requests are refused (4xx) is paced: each refusal is charged its handling time (at least

@@ -62,7 +62,7 @@ class MemoryTrimmer:
         return self._trim is not None and self._since > 0
 
     def worked(self, tokens: int) -> None:
-        """A job of ``tokens`` tokens of work left the queue (answered, failed or cancelled)."""
+        """A model call of ``tokens`` tokens of work was made (the batcher counts each one)."""
         self._since += max(tokens, 1)
 
     def trim(self) -> bool:
