@@ -16,6 +16,10 @@ server tells them apart by remote address as it would real clients. Patterns:
 - ``idle_connections``: 257 connections from one address that send nothing (reopened when closed);
 - ``half_headers``: 257 connections from one address that send half a request header.
 
+The server's memory (VmRSS of its process, from /proc/PID/status) is recorded at start, after the warm-up, after
+each pattern (once the server has been idle for ``--settle`` seconds, so the memory it returns when idle is
+counted) and at the end; its peak (VmHWM) at the end. With ``--url``, give ``--server-pid`` for these figures.
+
 Not shipped with the package (a measurement of this repository's server, like the other scripts here); the
 client side is ``uniclass.bench.load_test``'s. Run from the repository root:
 
@@ -44,6 +48,20 @@ from typing import Any
 from uniclass.bench.load_test import Tally, client, connect, percentile, spawned_server
 
 IDLE_CONNECTIONS = 257
+
+
+def status_mb(pid: int | None, key: str = "VmRSS") -> float | None:
+    """A memory figure of process ``pid`` from /proc/PID/status, in MB (None without a pid or off Linux)."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(key + ":"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def unique_labels(rng: random.Random, n: int) -> list[str]:
@@ -185,15 +203,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--output", type=Path, default=None, help="write the JSON report here too")
     parser.add_argument("--server-threads", type=int, default=None, help="with --model: the server's torch threads")
+    parser.add_argument("--server-option", action="append", default=None,
+                        help="with --model: one more argument for `uniclass serve` (repeat, e.g. "
+                        "--server-option=--upload-weight=1)")
+    parser.add_argument("--server-pid", type=int, default=None, help="with --url: the server's pid (memory figures)")
+    parser.add_argument("--settle", type=float, default=3.0,
+                        help="seconds the server is left idle after each pattern before its memory is read")
     args = parser.parse_args(argv)
     # what load_test.client and spawned_server read
     args.texts_per_request, args.labels, args.api_key, args.same_address = 1, 4, None, False
-    args.max_wait_ms, args.max_batch_texts, args.server_option = 10.0, 64, None
+    args.max_wait_ms, args.max_batch_texts = 10.0, 64
     load_before = os.getloadavg()
 
-    def measure(url: str) -> dict[str, Any]:
+    memory: dict[str, Any] = {}
+
+    def measure(url: str, pid: int | None) -> dict[str, Any]:
+        memory["start"] = status_mb(pid)
         warm = Tally()
         client(url, time.monotonic() + 2, -1, args, warm, "127.0.1.250")
+        time.sleep(args.settle)
+        memory["after_warmup"] = status_mb(pid)
+        memory["after_pattern"] = {}
         results = {}
         for n, kind in enumerate(args.patterns):
             alone = phase(url, args, None)
@@ -205,14 +235,19 @@ def main(argv: list[str] | None = None) -> int:
                 "without_abuse": alone,
                 "with_abuse": attacked,
             }
-            print(kind, json.dumps({k: results[kind][k] for k in ("normal_share", "normal_p99_ms_with_abuse")}), flush=True)
+            time.sleep(args.settle)  # idle: what the server gives back once the abuse stops
+            memory["after_pattern"][kind] = status_mb(pid)
+            print(kind, json.dumps({k: results[kind][k] for k in ("normal_share", "normal_p99_ms_with_abuse")}),
+                  f"rss {memory['after_pattern'][kind]} MB", flush=True)
+        memory["end"] = status_mb(pid)
+        memory["peak"] = status_mb(pid, "VmHWM")
         return results
 
     if args.model:
-        with spawned_server(args) as (url, _pid):
-            results = measure(url)
+        with spawned_server(args) as (url, pid):
+            results = measure(url, pid)
     else:
-        results = measure(args.url)
+        results = measure(args.url, args.server_pid)
     report = {
         "command": "python benchmarks/abuse.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
@@ -221,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "clients": args.clients, "duration_s": args.duration,
         "targets": {"normal_share": ">= 0.8", "normal_p99_ms_with_abuse": "< 1000"},
         "patterns": results,
+        "server_rss_mb": memory,
     }
     text = json.dumps(report, indent=2)
     print(text)

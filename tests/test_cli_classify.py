@@ -112,25 +112,69 @@ def test_labels_file_and_single_label(tmp_path: Path, capsys: Any) -> None:
 @pytest.mark.parametrize("target", ["jsonl", "csv", "parquet"])
 @pytest.mark.parametrize("chunk", [2, 3])
 def test_resume_skips_rows_already_written(tmp_path: Path, expected: list[Any], target: str, chunk: int) -> None:
-    """10 rows, cut to 4, resumed: 10 rows again, the same content.
+    """10 rows, cut to 4, resumed: 10 rows again, the same file to the byte.
 
-    With chunks of 2 the cut falls on a chunk boundary (as a real interruption does), every text is batched
-    as before and the rows are identical to the bit. With chunks of 3, rows 4-5 are scored in a batch of 2
-    instead of 3: same texts and labels, scores equal up to float rounding (the classifier is batch-invariant
-    up to ~1e-6, not bitwise).
+    With chunks of 2 the cut falls on a chunk boundary (as a real interruption does). With chunks of 3 it does
+    not: row 3 is dropped and classified again with rows 4-5, so every text is batched as in the uninterrupted
+    run (the classifier is batch-invariant only up to ~1e-6, not bitwise).
     """
     src = write_input(tmp_path / "in.jsonl")
     out = tmp_path / f"out.{target}"
     args = ["classify", "--input", str(src), "--output", str(out), "--chunk-size", str(chunk), *BASE]
     assert run(args) == 0
-    full = read_output(out)
+    full, full_bytes = read_output(out), out.read_bytes()
     keep_first_rows(out, 4)
     assert read_output(out) == full[:4]
     assert run([*args, "--resume"]) == 0
     resumed = read_output(out)
     assert_rows(resumed, expected)
-    if chunk == 2:
-        assert resumed == full
+    assert resumed == full and out.read_bytes() == full_bytes
+
+
+@pytest.mark.parametrize("target", ["jsonl", "csv", "parquet"])
+def test_resume_after_a_torn_row_restarts_at_a_chunk_boundary(
+    tmp_path: Path, capsys: Any, monkeypatch: Any, target: str
+) -> None:
+    """Killed in the middle of its last chunk (chunks of 4: rows 8-9), with row 8 written and row 9 torn:
+    --resume drops row 8 too and classifies the whole chunk again, so its texts go to the model in the same
+    call as in the uninterrupted run (scores are batch-invariant only up to ~1e-6 with real models), and the
+    file is the uninterrupted run's, byte for byte. Parquet commits whole chunks (a part is complete or absent):
+    there the kill leaves two parts and the chunk in flight as a temporary file."""
+    from uniclass import tabular_io as uio
+    from uniclass.classifier import Classifier
+
+    calls: list[list[str]] = []
+    classify = Classifier.classify
+
+    def recording(self: Any, texts: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(list(texts))
+        return classify(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Classifier, "classify", recording)
+    src = write_input(tmp_path / "in.jsonl")
+    out = tmp_path / f"out.{target}"
+    args = ["classify", "--input", str(src), "--output", str(out), "--chunk-size", "4", *BASE]
+    assert run(args) == 0
+    full, rows, uninterrupted = out.read_bytes(), read_output(out), calls[:]
+    if target == "parquet":
+        out.unlink()
+        sink = uio.open_sink(out, "parquet")
+        for start in (0, 4):
+            sink.write(TEXTS[start : start + 4], [row["labels"] for row in rows[start : start + 4]])
+        (uio.parts_folder(out) / "part-000002.tmp").write_bytes(full[:100])  # the chunk in flight; never closed
+        assert uio.resume_point(out, target, 4) == uio.ResumePoint(8, 8, 4)
+    else:
+        out.write_bytes(full[:-20])  # 20 bytes short: the last row is torn
+        point = uio.resume_point(out, target, 4)
+        assert (point.rows, point.keep, point.redone) == (9, 8, 1)
+    capsys.readouterr()
+    calls.clear()
+    assert run([*args, "--resume"]) == 0
+    assert calls == uninterrupted[2:] == [TEXTS[8:]]  # the last chunk, whole, in one call
+    assert out.read_bytes() == full
+    err = capsys.readouterr().err
+    assert "resuming: 8 rows already in" in err
+    assert ("1 row of an unfinished chunk of 4 classified again" in err) == (target != "parquet")
 
 
 def keep_first_rows(path: Path, n: int) -> None:

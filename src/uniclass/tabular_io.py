@@ -2,7 +2,8 @@
 
 Everything here streams: inputs are read ``chunk_size`` rows at a time and every written chunk is flushed,
 so a large file never sits in memory and an interrupted run loses at most the chunk in flight. Resuming
-counts the complete rows already in the output, drops a half-written trailing row, and appends.
+counts the complete rows already in the output, keeps the whole chunks of them (the rows of an unfinished
+chunk and a half-written trailing row are dropped and classified again), and appends.
 
 pandas and pyarrow (the ``io`` extra) are imported only when a CSV or Parquet file is touched.
 """
@@ -15,6 +16,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -82,7 +84,7 @@ def _require(module: str) -> Any:
 # ====================================================================== reading texts
 def read_labels_file(path: str | Path) -> list[str]:
     """One label per line; blank lines are ignored, so labels may contain commas."""
-    labels = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    labels = [line.strip() for line in _labels_text(path).splitlines()]
     labels = [label for label in labels if label]
     if not labels:
         raise ValueError(f"{path}: no labels (expected one label per line)")
@@ -96,12 +98,22 @@ def read_labels(path: str | Path) -> list[str] | dict[str, Any]:
     if Path(path).suffix.lower() != ".json":
         return read_labels_file(path)
     try:
-        labels = json.loads(Path(path).read_text(encoding="utf-8"))
+        labels = json.loads(_labels_text(path))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(labels, (list, dict)) or not labels:
         raise ValueError(f"{path}: expected a non-empty JSON list of labels or a JSON object (a label tree)")
     return labels
+
+
+def _labels_text(path: str | Path) -> str:
+    """A labels file's text; one that is not UTF-8 is a one-line error naming it and the first bad byte."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: not valid UTF-8 (byte {err.object[err.start]:#04x} at offset {err.start}): save it as UTF-8"
+        ) from None
 
 
 def parse_labels(value: str) -> list[str]:
@@ -283,43 +295,109 @@ def _first_line(err: BaseException) -> str:
 
 
 # ====================================================================== resuming
-def resume_point(path: str | Path, fmt: str) -> int:
-    """Complete rows already in an output file; a half-written trailing row (a killed run) is cut off.
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a resumed run continues an output file.
 
-    JSONL and CSV rows are complete when their line ends; Parquet output is committed chunk by chunk to
-    ``FILE.parts/`` (see ``ParquetSink``): when that folder exists (a killed run), its parts are the rows.
+    ``rows`` are the complete rows in it; ``keep`` the rows the resumed run keeps: the whole chunks of
+    ``chunk_size`` among them. The rows of an unfinished chunk are classified again with the rest, so every text
+    is batched exactly as in an uninterrupted run and the output is the same byte for byte (the classifier is
+    batch-invariant only up to float rounding). ``end`` is the byte offset where the kept rows end in a JSONL
+    or CSV file that has more after them (None: nothing to cut).
     """
+
+    rows: int
+    keep: int
+    chunk_size: int = 1
+    end: int | None = None
+
+    @property
+    def redone(self) -> int:
+        """Complete rows dropped because their chunk was unfinished (they are classified again)."""
+        return self.rows - self.keep
+
+
+def resume_point(path: str | Path, fmt: str, chunk_size: int = 1) -> ResumePoint:
+    """The complete rows already in an output file, and the whole chunks of them a resumed run keeps.
+
+    JSONL and CSV rows are complete when their line ends (a half-written trailing row, from a killed run, is
+    not one); Parquet output is committed chunk by chunk to ``FILE.parts/`` (see ``ParquetSink``): when that
+    folder exists (a killed run), its parts are the rows, each a whole chunk. Nothing is changed on disk:
+    ``cut_to_resume_point`` does that, once the caller has checked the rows against its input.
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp()) / "out.jsonl"
+        >>> _ = out.write_text('{"text": "a"}\\n{"text": "b"}\\n{"text": "c"}\\n{"te')  # killed in row 4
+        >>> resume_point(out, "jsonl", chunk_size=2)
+        ResumePoint(rows=3, keep=2, chunk_size=2, end=28)
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     path = Path(path)
     if fmt == "parquet" and parts_folder(path).is_dir():
         parquet = _require("pyarrow.parquet")
-        return sum(parquet.ParquetFile(part).metadata.num_rows for part in _part_files(parts_folder(path)))
+        rows = sum(parquet.ParquetFile(part).metadata.num_rows for part in _part_files(parts_folder(path)))
+        return ResumePoint(rows, rows, chunk_size)  # committed parts are whole chunks of the run that wrote them
     if not path.exists() or path.stat().st_size == 0:
-        return 0
+        return ResumePoint(0, 0, chunk_size)
     if fmt == "parquet":
         try:
-            return _require("pyarrow.parquet").ParquetFile(path).metadata.num_rows
+            rows = _require("pyarrow.parquet").ParquetFile(path).metadata.num_rows
         except (OSError, ValueError) as err:
             raise ValueError(f"cannot resume: {path} is not a readable Parquet file ({err})") from None
-    rows, end = _complete_csv_rows(path) if fmt == "csv" else _complete_jsonl_rows(path)
-    if end < path.stat().st_size:
-        with open(path, "r+b") as handle:
-            handle.truncate(end)
-    return rows
+        return ResumePoint(rows, rows - rows % chunk_size, chunk_size)
+    rows = keep = end = 0
+    for rows, row_end in _csv_row_ends(path) if fmt == "csv" else _jsonl_row_ends(path):
+        if rows % chunk_size == 0:  # the end of a whole chunk
+            keep, end = rows, row_end
+    return ResumePoint(rows, keep, chunk_size, end if end < path.stat().st_size else None)
 
 
-def _complete_jsonl_rows(path: Path) -> tuple[int, int]:
+def cut_to_resume_point(path: str | Path, fmt: str, point: ResumePoint) -> None:
+    """Leave only the ``point.keep`` rows in the output, so that a resumed run appends after whole chunks.
+
+    JSONL and CSV files are truncated. A finished Parquet file (no ``FILE.parts/``) becomes parts of
+    ``point.chunk_size`` rows, as the run that wrote it committed them, which the resumed run's ``ParquetSink``
+    continues; they appear all at once (a folder renamed), so a kill meanwhile leaves the file as it was.
+    """
+    path = Path(path)
+    if fmt != "parquet":
+        if point.end is not None:
+            with open(path, "r+b") as handle:
+                handle.truncate(point.end)
+        return
+    if parts_folder(path).is_dir() or not path.exists() or path.stat().st_size == 0:
+        return
+    pa, parquet = _require("pyarrow"), _require("pyarrow.parquet")
+    schema = _output_schema(pa)
+    table = parquet.read_table(path, schema=schema)
+    staging = path.with_name(path.name + ".parts.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    for index, start in enumerate(range(0, point.keep, point.chunk_size)):
+        rows = table.slice(start, point.chunk_size)
+        chunk = {name: rows.column(name).to_pylist() for name in OUTPUT_COLUMNS}
+        _commit_part(parquet, pa.table(chunk, schema=schema), staging / f"part-{index:06d}.parquet")
+    os.replace(staging, parts_folder(path))
+
+
+def _jsonl_row_ends(path: Path) -> Iterator[tuple[int, int]]:
+    """(rows so far, byte offset) at the start and after each complete row (its line ended)."""
     rows = end = 0
+    yield rows, end
     with open(path, "rb") as handle:
         for line in handle:
             if not line.endswith(b"\n"):
-                break
+                return
             end += len(line)
-            rows += bool(line.strip())
-    return rows, end
+            if line.strip():
+                rows += 1
+                yield rows, end
 
 
-def _complete_csv_rows(path: Path) -> tuple[int, int]:
-    """Data rows (after the header) and the byte offset where the last complete row ends.
+def _csv_row_ends(path: Path) -> Iterator[tuple[int, int]]:
+    """(data rows so far, byte offset) after the header and after each complete row.
 
     Texts may contain newlines inside quotes, so rows are found with the csv parser while the byte offset
     of each physical line is tracked alongside; a row is complete only if its last line ends with a newline.
@@ -333,21 +411,20 @@ def _complete_csv_rows(path: Path) -> tuple[int, int]:
                 position["newline"] = raw.endswith(b"\n")
                 yield raw.decode("utf-8")
 
-    rows, end, header = 0, 0, None
+    rows, header = 0, None
     try:
         for record in csv.reader(lines()):
             if not position["newline"]:
-                break
+                return
             if header is None:
                 header = record
                 if tuple(header) != OUTPUT_COLUMNS:
                     raise ValueError(f"cannot resume: {path} does not start with the header {','.join(OUTPUT_COLUMNS)}")
             else:
                 rows += 1
-            end = position["end"]
+            yield rows, position["end"]
     except csv.Error:  # the file ends inside a quoted text: that row is incomplete
-        pass
-    return rows, end
+        return
 
 
 # ====================================================================== writing results
@@ -454,12 +531,7 @@ class ParquetSink:
         self.pa = _require("pyarrow")
         self.pq = _require("pyarrow.parquet")
         self.path, self.partial, self.parts = path, path.with_name(path.name + ".partial"), parts_folder(path)
-        self.schema = self.pa.schema(
-            [
-                ("text", self.pa.string()),
-                ("labels", self.pa.list_(self.pa.struct([("label", self.pa.string()), ("score", self.pa.float64())]))),
-            ]
-        )
+        self.schema = _output_schema(self.pa)
         if not append:
             shutil.rmtree(self.parts, ignore_errors=True)
         resuming_parts = append and self.parts.is_dir()
@@ -477,12 +549,7 @@ class ParquetSink:
         self._commit(self.pa.table({"text": list(texts), "labels": list(results)}, schema=self.schema))
 
     def _commit(self, table: Any) -> None:
-        final = self.parts / f"part-{self.count:06d}.parquet"
-        temporary = final.with_suffix(".tmp")
-        self.pq.write_table(table, temporary)
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, final)
+        _commit_part(self.pq, table, self.parts / f"part-{self.count:06d}.parquet")
         self.count += 1
 
     def close(self) -> None:
@@ -494,6 +561,25 @@ class ParquetSink:
             writer.close()
         os.replace(self.partial, self.path)
         shutil.rmtree(self.parts, ignore_errors=True)
+
+
+def _output_schema(pa: Any) -> Any:
+    """The Parquet output's columns: the text, and its labels with scores."""
+    return pa.schema(
+        [
+            ("text", pa.string()),
+            ("labels", pa.list_(pa.struct([("label", pa.string()), ("score", pa.float64())]))),
+        ]
+    )
+
+
+def _commit_part(parquet: Any, table: Any, final: Path) -> None:
+    """Write ``table`` as the part ``final``: under a temporary name, synced, then renamed (complete or absent)."""
+    temporary = final.with_suffix(".tmp")
+    parquet.write_table(table, temporary)
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, final)
 
 
 def parts_folder(path: Path) -> Path:

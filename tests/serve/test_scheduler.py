@@ -21,6 +21,7 @@ class FakeJob:
     costs: list[int]
     scheduled: int = 0
     live: bool = True
+    weight: float = 1.0
     texts: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -75,7 +76,7 @@ def test_light_clients_keep_most_of_the_model_against_a_backlog() -> None:
             q.push(FakeJob(name, [55]))
         while any(c != "heavy" for c in q.clients()):
             for chunk in q.take(64, 1_024):
-                work[chunk.job.client] = work.get(chunk.job.client, 0) + sum(chunk.job.costs[chunk.start:chunk.stop])
+                work[chunk.job.client] = work.get(chunk.job.client, 0) + sum(chunk.job.costs[chunk.start : chunk.stop])
     light = sum(v for k, v in work.items() if k != "heavy")
     assert light == 50 * 8 * 55
     assert work["heavy"] <= 50 * 100  # ~64 per round (plus at most one text of overdraft)
@@ -103,7 +104,7 @@ def test_one_text_over_the_cap_goes_alone() -> None:
     first = served(q.take(64, 1_000))
     second = served(q.take(64, 1_000))
     assert ("big", 1) in first + second
-    assert [c for c in (first, second) if ("big", 1) in c][0] == [("big", 1)]
+    assert next(c for c in (first, second) if ("big", 1) in c) == [("big", 1)]
 
 
 def test_a_short_request_is_not_held_behind_a_long_one_from_the_same_client() -> None:
@@ -125,6 +126,98 @@ def test_cancelled_jobs_are_skipped() -> None:
     gone.live = False
     assert served(q.take(64, 1_000)) == [("b", 1)]
     assert not q
+
+
+def test_uploads_get_their_weight_of_a_clients_turns() -> None:
+    """A backlog of uploads at weight 0.25 is served about a quarter of a quantum per round; at weight 1, a quantum."""
+    for weight, per_round in ((1.0, 64), (0.25, 16)):
+        q = queue()
+        q.push(FakeJob("uploader", [20] * 10_000, weight=weight))
+        served_work, rounds = 0, 400
+        for _ in range(rounds):
+            q.push(FakeJob("normal", [100]))  # a closed-loop client: its request goes whole every round
+            while "normal" in q.clients():
+                for chunk in q.take(64, 1_024):
+                    if chunk.job.client == "uploader":
+                        served_work += 20 * len(chunk)
+        assert per_round * rounds <= served_work <= per_round * rounds + 20  # at most one text of overdraft
+
+
+def test_a_weighted_upload_alone_still_fills_the_call() -> None:
+    """The weight shares turns between clients; a client alone gets round after round up to the call's cap."""
+    q = queue()
+    q.push(FakeJob("uploader", [95] * 100, weight=0.25))
+    assert served(q.take(64, 1_024)) == [("uploader", 10)]  # 10 x 95 = 950: an 11th would pass the cap
+
+
+# Costs measured on the default model (uniclass-minilm, 1 torch thread, AMD EPYC): the benchmark's normal request
+# (1 text of 5-60 words, 4 labels) plans to about 100 tokens, and a merged call of two of them takes about 80 ms;
+# an upload label is about 95 tokens (six prompts) and embedding it takes about 57 ms, in a call of its own.
+NORMAL_TOKENS, LABEL_TOKENS = 100, 95
+
+
+def call_seconds(chunks: list[Chunk]) -> float:
+    """Simulated duration of one batcher step: the merged classify call, then each upload slice alone."""
+    classify = sum(sum(c.job.costs[c.start : c.stop]) for c in chunks if c.job.client != "uploader")
+    uploads = sum(sum(c.job.costs[c.start : c.stop]) for c in chunks if c.job.client == "uploader")
+    return (0.05 + 0.00015 * classify if classify else 0.0) + 0.0006 * uploads
+
+
+def normal_throughput(upload_weight: float | None, seconds: float = 120.0) -> float:
+    """Requests per second of two closed-loop normal clients, with six concurrent 150-label uploads from one
+    address running back to back (None: alone), on a fake clock advanced by ``call_seconds``."""
+    clock = Clock()
+    q = queue(clock)
+    answered = 0
+    for name in ("n1", "n2"):
+        q.push(FakeJob(name, [NORMAL_TOKENS]))
+    if upload_weight is not None:
+        for _ in range(6):
+            q.push(FakeJob("uploader", [LABEL_TOKENS] * 150, weight=upload_weight))
+    while clock.now < seconds:
+        chunks = q.take(64, 1_024)
+        clock.now += call_seconds(chunks)
+        for chunk in chunks:
+            job = chunk.job
+            q.seen(job.client)
+            if job.scheduled == len(job.texts) and chunk.stop == len(job.texts):  # answered: the client sends again
+                answered += job.client != "uploader"
+                q.push(FakeJob(job.client, list(job.costs), weight=job.weight))
+    return answered / clock.now
+
+
+def test_concurrent_uploads_leave_normal_clients_four_fifths_of_their_throughput() -> None:
+    alone = normal_throughput(None)
+    assert 20 < alone < 30  # about the 22 requests/s the benchmark measures for two normal clients
+    shares = {weight: normal_throughput(weight) / alone for weight in (1.0, 0.25)}
+    assert shares[1.0] < 0.8  # a full share of the turns: the uploader takes about a third of the model's time
+    assert shares[0.25] >= 0.8  # the default weight
+
+
+def upload_seconds(upload_weight: float, labels: int = 150) -> float:
+    """Simulated seconds one upload of ``labels`` labels takes beside two closed-loop normal clients."""
+    clock = Clock()
+    q = queue(clock)
+    for name in ("n1", "n2"):
+        q.push(FakeJob(name, [NORMAL_TOKENS]))
+    upload = FakeJob("uploader", [LABEL_TOKENS] * labels, weight=upload_weight)
+    q.push(upload)
+    while upload.scheduled < labels:
+        chunks = q.take(64, 1_024)
+        clock.now += call_seconds(chunks)
+        for chunk in chunks:
+            q.seen(chunk.job.client)
+            if chunk.job.client != "uploader" and chunk.job.scheduled == len(chunk.job.texts):
+                q.push(FakeJob(chunk.job.client, list(chunk.job.costs)))
+    return clock.now
+
+
+def test_a_weighted_upload_is_slower_beside_busy_clients_but_finishes() -> None:
+    """The price of the share: beside two clients that keep the model busy, a 150-label upload takes about three
+    times as long at weight 0.25 (about 80 s) as at 1 (about 26 s), past the default 60 s request timeout."""
+    full, quarter = upload_seconds(1.0), upload_seconds(0.25)
+    assert 20 < full < 35 and 60 < quarter < 100
+    assert 2.5 < quarter / full < 3.5
 
 
 def test_spread() -> None:
@@ -170,8 +263,12 @@ def test_a_full_queue_still_admits_a_client_below_its_share() -> None:
         batcher = MicroBatcher(blocked, max_wait_ms=0, max_queue_work=1_000)
         await batcher.start()
         try:
-            heavy = [asyncio.ensure_future(batcher.submit(Job(["h"] * 10, [["x"]] * 10, True, 0.5, work=500,
-                                                              client="heavy"))) for _ in range(2)]
+            heavy = [
+                asyncio.ensure_future(
+                    batcher.submit(Job(["h"] * 10, [["x"]] * 10, True, 0.5, work=500, client="heavy"))
+                )
+                for _ in range(2)
+            ]
             await asyncio.sleep(0)
             assert batcher.pending_work == 1_000
             with pytest.raises(Overloaded):
@@ -200,4 +297,11 @@ def test_refusals_are_paced_per_client() -> None:
         pacer.charge("flood", 1.0)
     assert pacer.wait_s("flood") == pytest.approx(pacer.max_debt_s)  # capped
     assert [RefusalPacer.refused(s) for s in (200, 401, 413, 422, 429, 499, 503)] == [
-        False, True, True, True, False, False, True]  # 503: over its share of the queue
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]  # 503: over its share of the queue

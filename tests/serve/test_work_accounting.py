@@ -36,8 +36,16 @@ def clf(tmp_path_factory: pytest.TempPathFactory, tiny_backbone: Path) -> Any:
 
     folder = tmp_path_factory.mktemp("served-with-prior")
     shutil.copytree(PARITY / "uni_bert_default", folder, dirs_exist_ok=True)
-    (folder / "prior.json").write_text(json.dumps({"kind": "embedding-similarity", "weight": 2.0, "ensemble": ENSEMBLE,
-                                                   "backbone": {"folder": str(tiny_backbone)}}))
+    (folder / "prior.json").write_text(
+        json.dumps(
+            {
+                "kind": "embedding-similarity",
+                "weight": 2.0,
+                "ensemble": ENSEMBLE,
+                "backbone": {"folder": str(tiny_backbone)},
+            }
+        )
+    )
     return Classifier.from_pretrained(folder, device="cpu")
 
 
@@ -188,8 +196,10 @@ def test_one_client_plans_one_request_at_a_time() -> None:
         planner.start()
         loop = asyncio.get_running_loop()
         try:
-            slow = [asyncio.ensure_future(planner.run(time.sleep, 0.5, deadline=loop.time() + 5, client="a"))
-                    for _ in range(3)]
+            slow = [
+                asyncio.ensure_future(planner.run(time.sleep, 0.5, deadline=loop.time() + 5, client="a"))
+                for _ in range(3)
+            ]
             await asyncio.sleep(0.05)
             started = loop.time()
             await planner.run(sum, [1], deadline=loop.time() + 5, client="b")
@@ -201,3 +211,30 @@ def test_one_client_plans_one_request_at_a_time() -> None:
 
     other, total = asyncio.run(scenario())
     assert other < 0.3 and total > 1.2  # b at once; a's three plans one after another
+
+
+def test_uploads_take_the_configured_share_of_their_clients_turns(clf: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upload slices go to the fair queue with ``upload_weight``; classification with a full share."""
+    from uniclass.serve.app import create_app
+    from uniclass.serve.batcher import Job, MicroBatcher
+
+    weights: list[tuple[bool, float]] = []
+    submit = MicroBatcher.submit
+
+    async def recording(self: MicroBatcher, job: Job) -> list[Any]:
+        weights.append((job.slices is not None, job.weight))
+        return await submit(self, job)
+
+    monkeypatch.setattr(MicroBatcher, "submit", recording)
+    with LiveServer(create_app(clf, upload_weight=0.5, refusal_share=1.0)) as url:
+        assert httpx.put(f"{url}/v1/label-sets/weighed", json=unique_labels(5, 3), timeout=60).status_code == 200
+        assert post(url, {"texts": ["a text"], "labels": ["x", "y"]}).status_code == 200
+    assert weights == [(True, 0.5), (False, 1.0)]
+
+
+@pytest.mark.parametrize("weight", [0, 1.5])
+def test_the_upload_weight_is_a_share(weight: float) -> None:
+    from uniclass.serve.limits import Limits
+
+    with pytest.raises(ValueError, match="upload_weight must be"):
+        Limits(upload_weight=weight)

@@ -205,14 +205,16 @@ def run(args: argparse.Namespace) -> int:
     if args.as_tree and out_format == "parquet":
         raise ValueError("--as-tree writes a tree per text, which Parquet's label list cannot hold: write JSONL or CSV")
     _check_classify_options(args, labels)
-    skip = uio.resume_point(args.output, out_format) if args.resume else 0
+    point = uio.resume_point(args.output, out_format, args.chunk_size) if args.resume else None
+    skip = point.keep if point else 0
     chunks, total = _text_chunks(args, skip)
     chunks = _primed(chunks)
-    if total is not None and skip > total:
-        raise ValueError(f"cannot resume: {args.output} has {skip} rows but the input has only {total}")
-    if skip:
-        rows = "row" if skip == 1 else "rows"
-        print(f"uniclass: resuming: {skip} {rows} already in {args.output}", file=sys.stderr)
+    if point is not None:
+        if total is not None and point.rows > total:
+            raise ValueError(f"cannot resume: {args.output} has {point.rows} rows but the input has only {total}")
+        uio.cut_to_resume_point(args.output, out_format, point)  # checked: now the output may change
+        if point.rows:
+            print(f"uniclass: resuming: {_resuming(point, args.output)}", file=sys.stderr)
     fields = _field_chunks(args, out_format, skip)
     sink = uio.open_sink(args.output, out_format, append=args.resume)
     progress = _progress_bar(args, None if total is None else total - skip)
@@ -232,6 +234,15 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         print(_summary(written, time.perf_counter() - started, args.output), file=sys.stderr)
     return 0
+
+
+def _resuming(point: Any, output: str) -> str:
+    """What ``--resume`` keeps of the output, and how many rows of an unfinished chunk it classifies again."""
+    kept = f"{point.keep} {'row' if point.keep == 1 else 'rows'} already in {output}"
+    if not point.redone:
+        return kept
+    again = f"{point.redone} {'row' if point.redone == 1 else 'rows'}"
+    return f"{kept}; {again} of an unfinished chunk of {point.chunk_size} classified again"
 
 
 def _summary(count: int, seconds: float, output: str) -> str:

@@ -57,6 +57,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "while others wait; a larger request is answered in slices",
     )
     serve.add_argument(
+        "--upload-weight",
+        type=float,
+        default=defaults.upload_weight,
+        help="fair sharing: the share of its client's turns that label embedding (label-set uploads, a "
+        "shortlist's new labels) gets, 0 to 1",
+    )
+    serve.add_argument(
         "--refusal-share",
         type=float,
         default=defaults.refusal_share,
@@ -234,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
         max_batch_tokens=args.max_batch_tokens,
         max_wait_ms=args.max_wait_ms,
         client_quantum_tokens=args.client_quantum_tokens,
+        upload_weight=args.upload_weight,
         refusal_share=args.refusal_share,
         max_queue_texts=args.max_queue_texts,
         max_queue_tokens=args.max_queue_tokens,

@@ -41,6 +41,7 @@ from .errors import ApiError, add_error_handlers, error_response
 from .hf_inference import add_hf_inference_routes
 from .label_sets import check_label_set
 from .limits import Limits
+from .memory import MemoryTrimmer, malloc_trim_function
 from .metrics import Metrics
 from .middleware import Guard, Measure, check_api_key, client_id, json_cors
 from .pacing import RefusalPacer
@@ -110,6 +111,7 @@ def create_app(
         quantum=limits.client_quantum_tokens,
         presence_s=limits.client_presence_s,
         on_batch=metrics.observe_batch,
+        trimmer=MemoryTrimmer(limits.idle_trim_s, malloc_trim_function()),
     )
 
     planner = Planner(threads=limits.planning_threads, max_pending=limits.max_planning)

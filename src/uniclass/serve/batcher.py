@@ -17,6 +17,9 @@ whose deadline passed has its future cancelled; its remaining work is skipped be
 The queue bound counts work (encoder tokens), not only texts, and a client over its share of the bound is
 refused before anyone else. ``begin_shutdown(timeout)`` refuses new work, lets the queue drain for
 ``timeout`` seconds, then fails what is left with ``ShuttingDown`` (HTTP 503).
+
+Memory: with a ``trimmer`` (``serve.memory``), once the queue has been idle for ``trimmer.idle_s`` after some
+work, the worker returns freed memory to the operating system on the model thread.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .memory import MemoryTrimmer
 from .scheduler import Chunk, FairQueue, merged_results, spread
 
 logger = logging.getLogger("uniclass.serve")
@@ -56,6 +60,9 @@ class Job:
     # A job answered slice by slice with its own calls (a label-set upload: ``texts`` are its labels): the fair
     # queue cuts it like any request (``text_work`` per item), and each slice runs alone as ``slices(start, stop)``.
     slices: Callable[[int, int], list[Any]] | None = field(default=None, repr=False)
+    # Share of its client's turn credit this job's work gets (``scheduler.charged``): 1 for classification, less
+    # for label-set uploads, whose slices are model calls of their own.
+    weight: float = 1.0
     options: dict[str, Any] = field(default_factory=dict)  # per-call classify keywords (decisions, label order)
     adapters: list[str | None] | None = None  # per text, its LoRA adapter (None: the base model)
     future: asyncio.Future[list[Any]] | None = field(default=None, repr=False)
@@ -152,6 +159,7 @@ class MicroBatcher:
         presence_s: float = 1.0,
         on_batch: Callable[[int, int, float], None] | None = None,
         validate: Callable[[Job], None] | None = None,
+        trimmer: MemoryTrimmer | None = None,
     ):
         self.classify = classify
         self.max_batch_texts = max_batch_texts
@@ -161,6 +169,7 @@ class MicroBatcher:
         self.max_queue_work = max_queue_work
         self.on_batch = on_batch
         self.validate = validate
+        self.trimmer = trimmer
         self.pending_texts = 0
         self.pending_work = 0
         self.draining = False
@@ -275,6 +284,8 @@ class MicroBatcher:
             except Exception as err:  # pragma: no cover - _answer already routes errors to the futures
                 logger.exception("batch failed")
                 _fail([chunk.job for chunk in chunks], err)
+            if self.trimmer is not None:  # counted here, before the worker next waits (and decides to trim)
+                self.trimmer.worked(sum(chunk.job.cost(i) for chunk in chunks for i in range(chunk.start, chunk.stop)))
 
     async def _gather(self) -> list[Chunk]:
         """Wait for work, give present clients up to ``max_wait`` to join, then take the next call's content.
@@ -285,6 +296,9 @@ class MicroBatcher:
         while True:
             while not self.queue:
                 self._arrived.clear()
+                if self.trimmer is not None and self.trimmer.due:
+                    await self._trim_when_idle()
+                    continue
                 await self._arrived.wait()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.max_wait
@@ -300,6 +314,14 @@ class MicroBatcher:
             chunks = self.queue.take(self.max_batch_texts, self.max_batch_work or 2**62)
             if chunks:
                 return chunks
+
+    async def _trim_when_idle(self) -> None:
+        """Wait up to ``trimmer.idle_s`` for work; if none comes, return freed memory to the OS (model thread)."""
+        assert self._arrived is not None and self.trimmer is not None
+        try:
+            await asyncio.wait_for(self._arrived.wait(), self.trimmer.idle_s)
+        except TimeoutError:
+            await asyncio.get_running_loop().run_in_executor(self._model_thread, self.trimmer.trim)
 
     async def _answer(self, chunks: list[Chunk]) -> None:
         groups: dict[str, list[Chunk]] = {}

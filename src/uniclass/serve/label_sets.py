@@ -47,6 +47,7 @@ async def build_label_index(clf: Any, labels: list[str], name: str, turn: Turn) 
         0.5,
         work=sum(costs),
         text_work=list(costs),
+        weight=turn.limits.upload_weight,  # a share of the client's turns: each slice is a model call of its own
         slices=functools.partial(_encode_labels, encoder, labels),
     )
     vectors = await turn.submit(job)

@@ -25,6 +25,13 @@ class Limits:
     # this many tokens: a request of one text always goes whole, a larger one is sliced over rounds. About one
     # short text, so a client with a deep backlog gets about what each client sending one text at a time gets.
     client_quantum_tokens: int = 64
+    # Label embedding (a label-set upload, the new labels of a shortlist) gets this share of its client's turns:
+    # its tokens are charged 1/upload_weight times against the client's credit. Each upload slice is a model call
+    # of its own beside the round's merged classification call, so at a full share six concurrent uploads from one
+    # address cut normal clients to 0.735 of their throughput (benchmarks/RESULTS.md, server under hostile
+    # patterns); at a quarter the scheduler's simulation (tests/serve/test_scheduler.py) gives 0.89, and an upload
+    # alone still fills whole calls. The price: beside busy clients an upload takes about three times as long.
+    upload_weight: float = 0.25
     client_presence_s: float = 1.0  # a client seen this recently counts as around (it may send again any moment)
     # A client whose requests are refused (4xx) is paced: each refusal is charged its handling time (at least
     # 5 ms) divided by this share, and the client's next request waits until that is paid off, so refused
@@ -51,6 +58,9 @@ class Limits:
     # 8 s of the bundled model on 2 busy CPU cores (README, serve section).
     max_work_tokens: int = 16_384  # per request
     max_queue_tokens: int = 65_536  # accepted but not yet answered (the queue bound counts work, not only texts)
+    # Once the queue has been idle this long after work, freed memory is returned to the operating system (glibc
+    # malloc_trim; nothing happens without glibc), so the server's memory comes back down after a burst.
+    idle_trim_s: float = 1.0
     body_timeout_s: float = 30.0  # the whole body must arrive by then (slow uploads get 408 and free their memory)
     request_timeout_s: float = 60.0  # a request not answered by then (from its arrival) gets a JSON 504
     planning_threads: int = 2  # threads that tokenize and count requests' work (their own, not asyncio's pool)
@@ -69,5 +79,6 @@ class Limits:
                 raise TypeError(f"{field.name} must be a number, got {type(value).__name__}")
             if value < 0 or (value == 0 and field.name != "max_wait_ms"):
                 raise ValueError(f"{field.name} must be positive, got {value}")
-        if self.refusal_share > 1:
-            raise ValueError(f"refusal_share must be at most 1, got {self.refusal_share}")
+        for name in ("refusal_share", "upload_weight"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"{name} must be at most 1, got {getattr(self, name)}")

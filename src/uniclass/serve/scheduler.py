@@ -25,11 +25,18 @@ a backlogged client's share of the model is about ``quantum`` tokens per round o
 Within one client, its requests also take turns (a long one goes to the back of the client's line after each
 slice), so a short request behind a long one from the same address is not held for all of it.
 
+Kinds of work can weigh differently: a job's ``weight`` (1 for classification) divides what its texts cost the
+client's credit, not what they cost the call. Label-set uploads run with a weight below 1 (``Limits.upload_weight``,
+0.25 by default): a client's upload gets a quarter of a quantum per round, because each upload slice is a model
+call of its own beside the round's merged classification call, so a backlog of uploads costs the other clients
+more per token than a backlog of classification.
+
 Deterministic and synchronous (the clock is injectable): the tests check the order of service directly.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
@@ -43,6 +50,7 @@ class Schedulable(Protocol):
     texts: list[str]
     client: Hashable
     scheduled: int  # texts already handed to model calls
+    weight: float  # share of its client's turn credit this job's work gets (1: full; 0.25: a quarter)
 
     @property
     def live(self) -> bool: ...
@@ -142,7 +150,8 @@ class FairQueue:
                 if room[0] < 1 or (cost > room[1] and (chunks or stop > start)):
                     full = True
                     break
-                credit, room[0], room[1] = credit - cost, room[0] - 1, room[1] - cost
+                credit -= charged(cost, job.weight)
+                room[0], room[1] = room[0] - 1, room[1] - cost
                 stop += 1
             if stop > start:
                 if chunks and chunks[-1].job is job and chunks[-1].stop == start:
@@ -174,6 +183,18 @@ class FairQueue:
                 else:
                     del self._lines[client]
                     self._credit.pop(client, None)
+
+
+def charged(cost: int, weight: float) -> int:
+    """What a text costing ``cost`` tokens takes from its client's credit in a job of ``weight`` (0 < weight <= 1).
+
+    Example:
+        >>> charged(60, 1.0), charged(60, 0.25), charged(1, 0.3)
+        (60, 240, 4)
+    """
+    if weight >= 1:  # classification: exactly its cost, as before weights existed
+        return cost
+    return max(1, math.ceil(cost / weight))
 
 
 def spread(work: int, texts: int) -> list[int]:
