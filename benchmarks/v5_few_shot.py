@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from v4_study import _jsonl, chatterbot_topics, cldr_emoji_groups, model_logits, zero_shot_prior  # noqa: E402
+from uniclass_lab.corpora.base import default_cache_dir
+from uniclass_lab.eval_data import load_eval_data
+from v4_study import _jsonl, chatterbot_topics, cldr_emoji_groups, model_logits, zero_shot_prior
 
-from uniclass.data.formats import Example, load_examples  # noqa: E402
-from uniclass.evaluation.runner import few_shot_split  # noqa: E402
-from uniclass_lab.corpora.base import default_cache_dir  # noqa: E402  (research code: PYTHONPATH=lab)
-from uniclass_lab.eval_data import load_eval_data  # noqa: E402
+from uniclass.data.formats import Example, load_examples
+from uniclass.evaluation.runner import few_shot_split
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = json.loads((ROOT / "benchmarks" / "protocol_v5_few_shot.json").read_text())
@@ -159,7 +159,8 @@ def collect(args: argparse.Namespace) -> None:
         bias, factor = prior.label_offsets(prompts)
         # the check: these arrays give the library's fused zero-shot logits exactly
         check = np.array([p.logits for p in fused.predict(texts[:4], labels, multi_label=False)])
-        err = float(np.abs(check - (u_test[:4] + zero_shot_prior(x_test[:4], prompts, bias, factor, prior.spec.weight))).max())
+        mine = u_test[:4] + zero_shot_prior(x_test[:4], prompts, bias, factor, prior.spec.weight)
+        err = float(np.abs(check - mine).max())
         if err > 1e-3:
             raise SystemExit(f"{name}: cached arrays do not reproduce the library's logits (max diff {err})")
         np.savez(path, labels=np.array(labels), gold=gold, sgold=sgold, u_test=u_test, u_sup=u_sup,
@@ -199,11 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.step == "collect":
         collect(args)
     elif args.step == "evaluate":
-        from v5_rules import evaluate  # noqa: PLC0415 (next to this file)
+        from v5_rules import evaluate
 
         evaluate(args)
     else:
-        from v5_rules import finetune  # noqa: PLC0415
+        from v5_rules import finetune
 
         finetune(args)
     return 0

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import numpy as np
+from v5_few_shot import PROTOCOL, ROOT, load_cache, load_set, log_variant
 
 from uniclass.evaluation.metrics import single_label_report
 from uniclass.training.fit import (  # library code under test
@@ -23,7 +24,6 @@ from uniclass.training.fit import (  # library code under test
     raw_blend_scores,
     signal_scores,
 )
-from v5_few_shot import PROTOCOL, ROOT, load_cache, load_set, log_variant
 
 WEIGHT = 80.0
 FIXED = (1.0, 0.0, WEIGHT)
@@ -141,7 +141,8 @@ def evaluate(args: argparse.Namespace) -> None:
         r = result["partial"][s]
         print(f"| {s} | " + " | ".join(f"{r[c]:.3f} / {r[c + ' (labels without examples)']:.3f}"
                                        for c in ("fused zero-shot", "fixed blend", "rule")) + f" | {r['chosen']} |")
-    print("| selection mean (labels without examples) | " + " | ".join(f"{partial[c]:.3f}" for c in partial_cols) + " |")
+    print("| selection mean (labels without examples) | "
+          + " | ".join(f"{partial[c]:.3f}" for c in partial_cols) + " |")
     print(f"worst selection set, labels without examples, rule minus zero-shot: {worst_missing:+.3f}")
 
 

@@ -85,7 +85,8 @@ def test_fit_with_signal_weights_equals_the_numpy_scores(checkpoint: Path, weigh
     fitted = Classifier.from_pretrained(checkpoint, device="cpu")
     fitted.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, multi_label=False, signal_weights=weights)
     chosen = fitted.prior.few_shot
-    assert chosen is not None and (weights == "grid" or (chosen["model"], chosen["prompt"], chosen["prototype"]) == weights)
+    assert chosen is not None
+    assert weights == "grid" or (chosen["model"], chosen["prompt"], chosen["prototype"]) == weights
     expected = np.array([p.logits for p in fitted.predict(TEST, LABELS, multi_label=False)])
     model, zero_shot, texts, support, prompts = _signal_inputs(checkpoint)
     labels = np.array([LABELS.index(y) for y in TRAIN_LABELS])

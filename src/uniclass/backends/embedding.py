@@ -212,18 +212,18 @@ FEW_SHOT_ZERO_SHOT_KEYS = ("zero_shot", "zero_shot_offset")
 
 def check_few_shot(data: Any, where: str = PRIOR_FILE) -> dict[str, float]:
     """The ``"few_shot"`` weights of ``prior.json`` (written by ``Classifier.fit``), validated."""
-    keys = (*FEW_SHOT_KEYS, *FEW_SHOT_ZERO_SHOT_KEYS) if isinstance(data, Mapping) and "zero_shot" in data else FEW_SHOT_KEYS
+    with_zero_shot = isinstance(data, Mapping) and "zero_shot" in data
+    keys = (*FEW_SHOT_KEYS, *FEW_SHOT_ZERO_SHOT_KEYS) if with_zero_shot else FEW_SHOT_KEYS
     if (
         not isinstance(data, Mapping)
         or set(data) != set(keys)
         or not all(
-            not isinstance(data[k], bool) and isinstance(data[k], (int, float)) and math.isfinite(data[k])
-            for k in keys
+            not isinstance(data[k], bool) and isinstance(data[k], (int, float)) and math.isfinite(data[k]) for k in keys
         )
     ):
         raise PriorError(
             f'{where}: "few_shot" must map {", ".join(FEW_SHOT_KEYS)} (and optionally '
-            f'{" and ".join(FEW_SHOT_ZERO_SHOT_KEYS)}) to finite numbers, got {data!r}'
+            f"{' and '.join(FEW_SHOT_ZERO_SHOT_KEYS)}) to finite numbers, got {data!r}"
         )
     if min(data["model"], data["prompt"], data["prototype"], data.get("zero_shot", 0.0)) < 0:
         raise PriorError(f'{where}: "few_shot" weights must be >= 0, got {data!r}')

@@ -152,8 +152,12 @@ def set_prototypes(
         )
         weights = dict(zip(("model", "prompt", "prototype"), chosen, strict=True))
         prior.set_few_shot(
-            {**weights, "offset": 0.0, "zero_shot": unlabelled_zero_shot_weight(chosen, prior.spec.weight),
-             "zero_shot_offset": evidence["zero_shot_offset"]}
+            {
+                **weights,
+                "offset": 0.0,
+                "zero_shot": unlabelled_zero_shot_weight(chosen, prior.spec.weight),
+                "zero_shot_offset": evidence["zero_shot_offset"],
+            }
         )
         classifier.reset_caches()
         return
@@ -491,8 +495,15 @@ def heldout_scores(
     for fold in np.unique(folds):
         held, train = folds == fold, folds != fold
         out[held] = raw_blend_scores(
-            model[held], zero_shot_raw[held], support[held], support[train], support_labels[train], prompts,
-            weights, prompt_weight=prompt_weight, zero_shot_weight=unlabelled_zero_shot_weight(weights, prior_weight),
+            model[held],
+            zero_shot_raw[held],
+            support[held],
+            support[train],
+            support_labels[train],
+            prompts,
+            weights,
+            prompt_weight=prompt_weight,
+            zero_shot_weight=unlabelled_zero_shot_weight(weights, prior_weight),
         )
     return out
 
@@ -555,8 +566,15 @@ def choose_signal_weights_shrunk(
         assignment = stratified_folds(support_labels, k, rng)
         for name in names:
             scores = heldout_scores(
-                model, zero_shot_raw, support, support_labels, prompts, candidates[name], assignment,
-                prompt_weight=prompt_weight, prior_weight=prior_weight,
+                model,
+                zero_shot_raw,
+                support,
+                support_labels,
+                prompts,
+                candidates[name],
+                assignment,
+                prompt_weight=prompt_weight,
+                prior_weight=prior_weight,
             )
             correct[name] += (scores.argmax(1) == support_labels) / repeats
             anchors[name].append(anchor_gaps(scores, model, zero_shot_raw, candidates[name], prior_weight))
