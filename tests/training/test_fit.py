@@ -231,3 +231,22 @@ def test_labels_without_examples_get_scaled_zero_shot_plus_the_median_anchor() -
     np.testing.assert_allclose(scores[:, 3], weights[0] * model[:, 3] + 5.0 * zs[:, 3] + 2.5)
     gaps = anchor_gaps(scores[:, :3], model[:, :3], zs[:, :3], weights, 5.0)
     np.testing.assert_allclose(gaps, scores[:, :3].max(1) - (weights[0] * model[:, :3] + 5.0 * zs[:, :3]).max(1))
+
+
+def test_auto_with_examples_for_one_label_only_keeps_zero_shot(checkpoint: Path) -> None:
+    """One label of four has examples: nothing to compare it with, so "auto" keeps the zero-shot scores."""
+    zero_shot = Classifier.from_pretrained(checkpoint, device="cpu")
+    expected = np.array([p.logits for p in zero_shot.predict(TEST, LABELS, multi_label=False)])
+    fitted = Classifier.from_pretrained(checkpoint, device="cpu")
+    fitted.fit(TRAIN[:2], TRAIN_LABELS[:2], all_labels=LABELS, multi_label=False, signal_weights="auto")
+    assert set(fitted.prior.prototypes) == {"sports"}
+    actual = np.array([p.logits for p in fitted.predict(TEST, LABELS, multi_label=False)])
+    np.testing.assert_allclose(actual, expected, atol=1e-4)
+
+
+def test_the_foreign_anchor_leaves_each_texts_own_label_out() -> None:
+    scores = np.array([[5.0, 1.0, 0.0], [0.0, 4.0, 2.0]])
+    zero = np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 1.5]])  # model 0, zero-shot weight 1: the scaled zero-shot itself
+    weights = (0.0, 0.0, 1.0)
+    np.testing.assert_allclose(anchor_gaps(scores, np.zeros((2, 3)), zero, weights, 1.0), [4.0, 2.5])
+    np.testing.assert_allclose(anchor_gaps(scores, np.zeros((2, 3)), zero, weights, 1.0, np.array([0, 1])), [0.5, 0.5])

@@ -521,6 +521,7 @@ def choose_signal_weights_shrunk(
     se_multiplier: float = 1.0,
     prompt_weight: float = 1.0,
     prior_weight: float = ZERO_SHOT_WEIGHT,
+    anchor: str = "foreign",
     seed: int = 0,
 ) -> tuple[tuple[float, float, float], dict[str, Any]]:
     """The signal weights ``fit`` uses by default, chosen on the support texts, and the evidence.
@@ -530,7 +531,11 @@ def choose_signal_weights_shrunk(
     candidate replaces the first one only when its mean gain exceeds ``se_multiplier`` standard errors of the
     per-text gains (paired); the largest such gain wins. ``model`` / ``zero_shot_raw`` are the support texts'
     GLiClass logits and uncentred standardised prompt cosines. The evidence: per candidate its held-out accuracy,
-    gain and standard error, and ``zero_shot_offset`` (``anchor_offset`` of the chosen weights).
+    gain and standard error, and the ``zero_shot_weight`` and ``zero_shot_offset`` of labels without examples (the
+    median of ``anchor_gaps`` over the held-out texts; ``anchor="foreign"`` leaves each text's own label out of
+    them, as a text of a label without examples has no own label among the labelled ones; ``"all"`` keeps it).
+    When only one label of several has examples there is nothing to compare it with: the weights are then fused
+    zero-shot's, ``(1, prior_weight, 0)``, and every label keeps its zero-shot score.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -549,7 +554,12 @@ def choose_signal_weights_shrunk(
     names = list(candidates)
     default = names[0]
     if len(support_labels) == 0:
-        return candidates[default], {"chosen": default, "zero_shot_offset": 0.0}
+        return candidates[default], {"chosen": default, "zero_shot_weight": prior_weight, "zero_shot_offset": 0.0}
+    if anchor not in ("foreign", "all"):
+        raise ValueError(f"anchor must be 'foreign' or 'all', got {anchor!r}")
+    if len(np.unique(support_labels)) == 1 < len(prompts):
+        zero_shot = (1.0, float(prior_weight), 0.0)
+        return zero_shot, {"chosen": "zero-shot", "zero_shot_weight": float(prior_weight), "zero_shot_offset": 0.0}
     # only the labels with examples take part: a held-out text is asked which of *them* it belongs to, and the
     # offset for labels without examples is measured against them
     present = np.unique(support_labels)
@@ -577,7 +587,8 @@ def choose_signal_weights_shrunk(
                 prior_weight=prior_weight,
             )
             correct[name] += (scores.argmax(1) == support_labels) / repeats
-            anchors[name].append(anchor_gaps(scores, model, zero_shot_raw, candidates[name], prior_weight))
+            own = support_labels if anchor == "foreign" and len(present) > 1 else None
+            anchors[name].append(anchor_gaps(scores, model, zero_shot_raw, candidates[name], prior_weight, own))
     evidence: dict[str, Any] = {"folds": k, "repeats": repeats, "candidates": {}}
     best, best_gain = default, 0.0
     for name in names:
@@ -599,15 +610,22 @@ def anchor_gaps(
     zero_shot_raw: np.ndarray,
     weights: Sequence[float],
     prior_weight: float = ZERO_SHOT_WEIGHT,
+    own: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per text, its best blended score minus its best scaled zero-shot score (``model * u + zero-shot weight *
-    zs``), over the labels with examples: how far the blend lifts a text's top label above where zero-shot puts it.
+    zs``), over the labels with examples (but the text's ``own`` label, when given): how far the blend lifts a text's
+    top competitor above where zero-shot puts it.
 
     The median of these is the offset a label *without* examples gets on top of its scaled zero-shot score, so that
     it meets the labelled labels on the blend's scale: a text whose zero-shot favourite has no examples keeps it
     about as often as zero-shot would choose it.
     """
-    zero = weights[0] * np.asarray(model) + unlabelled_zero_shot_weight(weights, prior_weight) * np.asarray(
-        zero_shot_raw
-    )
+    zero = weights[0] * np.asarray(model, dtype=np.float64) + unlabelled_zero_shot_weight(
+        weights, prior_weight
+    ) * np.asarray(zero_shot_raw, dtype=np.float64)
+    scores = np.array(scores, dtype=np.float64)
+    if own is not None:
+        rows = np.arange(len(own))
+        scores[rows, own] = -np.inf
+        zero[rows, own] = -np.inf
     return scores.max(1) - zero.max(1)
