@@ -157,7 +157,7 @@ def test_auto_fit_equals_the_benchmarks_computation(checkpoint: Path, tmp_path: 
     fitted = Classifier.from_pretrained(checkpoint, device="cpu")
     fitted.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, multi_label=False, signal_weights="auto")
     few_shot = fitted.prior.few_shot
-    assert few_shot is not None and set(few_shot) >= {"zero_shot", "zero_shot_offset"}
+    assert few_shot is not None and set(few_shot) >= {"zero_shot", "zero_shot_offset", "zero_shot_model"}
     expected = np.array([p.logits for p in fitted.predict(TEST, LABELS, multi_label=False)])
 
     alone = Classifier.from_pretrained(checkpoint, device="cpu", prior=False)
@@ -175,8 +175,10 @@ def test_auto_fit_equals_the_benchmarks_computation(checkpoint: Path, tmp_path: 
     assert few_shot["zero_shot_offset"] == pytest.approx(evidence["zero_shot_offset"])
     model = np.array([p.logits for p in alone.predict(TEST, LABELS, multi_label=False)])
     raw = raw_blend_scores(model, (texts @ prompts.T - bias) * factor, texts, support, labels, prompts, chosen,
-                           zero_shot_weight=few_shot["zero_shot"], zero_shot_offset=few_shot["zero_shot_offset"])
-    prior_part = raw - chosen[0] * model  # the classifier centres the prior's part of each row
+                           zero_shot_weight=few_shot["zero_shot"], zero_shot_offset=few_shot["zero_shot_offset"],
+                           zero_shot_model=few_shot["zero_shot_model"])
+    per_label = np.where(np.isin(np.arange(len(LABELS)), labels), chosen[0], few_shot["zero_shot_model"])
+    prior_part = raw - per_label * model  # the classifier centres the prior's part of each row
     np.testing.assert_allclose(raw - prior_part.mean(axis=1, keepdims=True), expected, atol=1e-4)
     fitted.save_pretrained(tmp_path / "fitted")
     reloaded = Classifier.from_pretrained(tmp_path / "fitted", device="cpu")

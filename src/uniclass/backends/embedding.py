@@ -205,9 +205,10 @@ class PriorSpec:
 
 
 FEW_SHOT_KEYS = ("model", "prompt", "prototype", "offset")
-# optional: labels without examples scored as ``zero_shot * standardised prompt cosine + zero_shot_offset`` (logit
-# units) instead of as a prototype at ``offset``; written by fit's default rule, absent from older files
-FEW_SHOT_ZERO_SHOT_KEYS = ("zero_shot", "zero_shot_offset")
+# optional: labels without examples scored as ``zero_shot_model * model logit + zero_shot * standardised prompt
+# cosine + zero_shot_offset`` (logit units) instead of as a prototype at ``offset``; written by fit's "auto" rule,
+# absent from older files
+FEW_SHOT_ZERO_SHOT_KEYS = ("zero_shot", "zero_shot_offset", "zero_shot_model")
 
 
 def check_few_shot(data: Any, where: str = PRIOR_FILE) -> dict[str, float]:
@@ -225,7 +226,16 @@ def check_few_shot(data: Any, where: str = PRIOR_FILE) -> dict[str, float]:
             f'{where}: "few_shot" must map {", ".join(FEW_SHOT_KEYS)} (and optionally '
             f"{' and '.join(FEW_SHOT_ZERO_SHOT_KEYS)}) to finite numbers, got {data!r}"
         )
-    if min(data["model"], data["prompt"], data["prototype"], data.get("zero_shot", 0.0)) < 0:
+    if (
+        min(
+            data["model"],
+            data["prompt"],
+            data["prototype"],
+            data.get("zero_shot", 0.0),
+            data.get("zero_shot_model", 0.0),
+        )
+        < 0
+    ):
         raise PriorError(f'{where}: "few_shot" weights must be >= 0, got {data!r}')
     return {k: float(data[k]) for k in keys}
 
@@ -504,6 +514,16 @@ class EmbeddingPrior:
         """What the GLiClass model's logits are multiplied by before the prior is added (1 unless fitted)."""
         few_shot = self.few_shot
         return few_shot["model"] if few_shot is not None else 1.0
+
+    def model_weights(self, labels: Sequence[str]) -> np.ndarray:
+        """Per label, what the GLiClass model's logit is multiplied by: ``model_weight``, except for labels without
+        a prototype under a fit that scores them as zero-shot (``zero_shot_model``)."""
+        few_shot = self.few_shot
+        if few_shot is None or "zero_shot_model" not in few_shot:
+            return np.full(len(labels), self.model_weight)
+        return np.array(
+            [few_shot["model"] if label in self.prototypes else few_shot["zero_shot_model"] for label in labels]
+        )
 
     def set_few_shot(self, weights: Mapping[str, float] | None) -> None:
         """Set (or with ``None`` drop) the signal weights ``Classifier.fit`` chose; saved in ``prior.json``."""

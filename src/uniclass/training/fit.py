@@ -49,7 +49,7 @@ def fit(
     finetune: bool | None = None,
     prototypes: bool = True,
     prototype_prompt_weight: float = 1.0,
-    signal_weights: str | Sequence[float] | None = None,
+    signal_weights: str | Sequence[float] | None = "auto",
     **training_args: Any,
 ) -> Classifier:
     """Train ``classifier`` in place (see ``Classifier.fit`` for the arguments) and return it."""
@@ -107,9 +107,10 @@ def set_prototypes(
     signal_weights: str | Sequence[float] | None = "auto",
 ) -> None:
     """One prototype per candidate label with examples (a multi-label text counts for each of its labels), then the
-    weights of the model, prompt and prototype signals (``choose_signal_weights`` on the examples for ``"auto"``;
-    a ``(model, prompt, prototype)`` triple is used as given; ``None`` keeps the fixed blend, as before weights were
-    chosen, which is what fine-tuning uses: a model tuned on the examples cannot be judged on them)."""
+    weights of the model, prompt and prototype signals (``"auto"``: ``choose_signal_weights_shrunk`` on the examples,
+    labels without examples scored from zero-shot; ``"grid"``: ``choose_signal_weights``; a ``(model, prompt,
+    prototype)`` triple is used as given; ``None`` keeps the fixed blend, as before weights were chosen, which is what
+    fine-tuning uses: a model tuned on the examples cannot be judged on them)."""
     from ..backends.embedding import prototype
 
     prior = classifier.prior
@@ -155,8 +156,9 @@ def set_prototypes(
             {
                 **weights,
                 "offset": 0.0,
-                "zero_shot": unlabelled_zero_shot_weight(chosen, prior.spec.weight),
+                "zero_shot": evidence["zero_shot_weight"],
                 "zero_shot_offset": evidence["zero_shot_offset"],
+                "zero_shot_model": evidence["zero_shot_model"],
             }
         )
         classifier.reset_caches()
@@ -449,11 +451,13 @@ def raw_blend_scores(
     prompt_weight: float = 1.0,
     zero_shot_weight: float | None = None,
     zero_shot_offset: float = 0.0,
+    zero_shot_model: float | None = None,
 ) -> np.ndarray:
     """``[N, L]`` uncentred scores: ``model * u + prompt * zs + prototype * cos(text, prototype)`` for labels with
-    support, and ``model * u + zero_shot_weight * zs + zero_shot_offset`` for labels without (``zero_shot_weight``
-    None: ``unlabelled_zero_shot_weight(weights)``). ``zero_shot_raw`` is the prior's standardised prompt cosine
-    ``(text . prompt - bias) * factor``, not centred: these are what the classifier adds up before it centres a row.
+    support, and ``zero_shot_model * u + zero_shot_weight * zs + zero_shot_offset`` for labels without (None:
+    ``unlabelled_model_weight(weights)`` and ``unlabelled_zero_shot_weight(weights)``). ``zero_shot_raw`` is the
+    prior's standardised prompt cosine ``(text . prompt - bias) * factor``, not centred: these are what the
+    classifier adds up before it centres a row.
     """
     support_labels = np.asarray(support_labels, dtype=int)
     w_model, w_prompt, w_proto = weights
@@ -463,17 +467,23 @@ def raw_blend_scores(
     proto = np.asarray(texts, dtype=np.float64) @ (sums / np.linalg.norm(sums, axis=1, keepdims=True)).T
     model, zero_shot_raw = np.asarray(model, dtype=np.float64), np.asarray(zero_shot_raw, dtype=np.float64)
     a_zero = unlabelled_zero_shot_weight(weights) if zero_shot_weight is None else zero_shot_weight
-    labelled = w_prompt * zero_shot_raw + w_proto * proto
-    unlabelled = a_zero * zero_shot_raw + zero_shot_offset
-    return w_model * model + np.where(has[None, :], labelled, unlabelled)
+    m_zero = unlabelled_model_weight(weights) if zero_shot_model is None else zero_shot_model
+    labelled = w_model * model + w_prompt * zero_shot_raw + w_proto * proto
+    unlabelled = m_zero * model + a_zero * zero_shot_raw + zero_shot_offset
+    return np.where(has[None, :], labelled, unlabelled)
+
+
+def unlabelled_model_weight(weights: Sequence[float]) -> float:
+    """The GLiClass model's weight for labels without examples: the blend's, or 1 when the blend drops the model
+    (prototypes alone): a label without examples has nothing but zero-shot, model included."""
+    return float(weights[0]) if weights[0] > 0 else 1.0
 
 
 def unlabelled_zero_shot_weight(weights: Sequence[float], prior_weight: float = ZERO_SHOT_WEIGHT) -> float:
     """The weight of the prompt cosine for labels without examples: the fused zero-shot logit (model + 80 x prompt
-    cosine, ``prior_weight`` the prior's weight) scaled like the blend's model term, so the two keep zero-shot's
-    proportion; the prior's own weight when the blend drops the model (then the prompt cosine is all that is left of
-    zero-shot)."""
-    return prior_weight * (weights[0] if weights[0] > 0 else 1.0)
+    cosine, ``prior_weight`` the prior's weight) scaled by ``unlabelled_model_weight``, so the two keep zero-shot's
+    proportion."""
+    return prior_weight * unlabelled_model_weight(weights)
 
 
 def heldout_scores(
@@ -522,6 +532,7 @@ def choose_signal_weights_shrunk(
     prompt_weight: float = 1.0,
     prior_weight: float = ZERO_SHOT_WEIGHT,
     anchor: str = "foreign",
+    guard: bool = True,
     seed: int = 0,
 ) -> tuple[tuple[float, float, float], dict[str, Any]]:
     """The signal weights ``fit`` uses by default, chosen on the support texts, and the evidence.
@@ -529,7 +540,11 @@ def choose_signal_weights_shrunk(
     Each candidate (``SHRINKAGE_CANDIDATES``: the fixed blend first, prototypes alone, a model-heavy blend) scores
     every support text held out in a repeated stratified k-fold; per text, the share of repeats it is right. A
     candidate replaces the first one only when its mean gain exceeds ``se_multiplier`` standard errors of the
-    per-text gains (paired); the largest such gain wins. ``model`` / ``zero_shot_raw`` are the support texts'
+    per-text gains (paired); the largest such gain wins. With ``guard``, prototypes alone also win when the GLiClass
+    model by itself (its argmax on the support texts, which it has never seen) is right less often than the held-out
+    prototypes by more than ``se_multiplier`` standard errors (paired): a model that is poor on the task would drag
+    the prototypes down on new texts even where the blend looks as good on the support set.
+    ``model`` / ``zero_shot_raw`` are the support texts'
     GLiClass logits and uncentred standardised prompt cosines. The evidence: per candidate its held-out accuracy,
     gain and standard error, and the ``zero_shot_weight`` and ``zero_shot_offset`` of labels without examples (the
     median of ``anchor_gaps`` over the held-out texts; ``anchor="foreign"`` leaves each text's own label out of
@@ -554,12 +569,22 @@ def choose_signal_weights_shrunk(
     names = list(candidates)
     default = names[0]
     if len(support_labels) == 0:
-        return candidates[default], {"chosen": default, "zero_shot_weight": prior_weight, "zero_shot_offset": 0.0}
+        return candidates[default], {
+            "chosen": default,
+            "zero_shot_weight": prior_weight,
+            "zero_shot_offset": 0.0,
+            "zero_shot_model": 1.0,
+        }
     if anchor not in ("foreign", "all"):
         raise ValueError(f"anchor must be 'foreign' or 'all', got {anchor!r}")
     if len(np.unique(support_labels)) == 1 < len(prompts):
         zero_shot = (1.0, float(prior_weight), 0.0)
-        return zero_shot, {"chosen": "zero-shot", "zero_shot_weight": float(prior_weight), "zero_shot_offset": 0.0}
+        return zero_shot, {
+            "chosen": "zero-shot",
+            "zero_shot_weight": float(prior_weight),
+            "zero_shot_offset": 0.0,
+            "zero_shot_model": 1.0,
+        }
     # only the labels with examples take part: a held-out text is asked which of *them* it belongs to, and the
     # offset for labels without examples is measured against them
     present = np.unique(support_labels)
@@ -598,8 +623,15 @@ def choose_signal_weights_shrunk(
         evidence["candidates"][name] = {"accuracy": float(correct[name].mean()), "gain": gain, "se": se}
         if name != default and gain > 0 and gain > se_multiplier * se and gain > best_gain:
             best, best_gain = name, gain
+    if guard and "prototypes" in candidates:
+        behind = correct["prototypes"] - (model.argmax(1) == support_labels)
+        se = float(behind.std(ddof=1) / np.sqrt(len(behind))) if len(behind) > 1 else float("inf")
+        evidence["model_alone"] = {"accuracy": float((model.argmax(1) == support_labels).mean()), "se": se}
+        if behind.mean() > 0 and behind.mean() > se_multiplier * se:
+            best = "prototypes"
     evidence["chosen"] = best
     evidence["zero_shot_weight"] = unlabelled_zero_shot_weight(candidates[best], prior_weight)
+    evidence["zero_shot_model"] = unlabelled_model_weight(candidates[best])
     evidence["zero_shot_offset"] = float(np.median(np.concatenate(anchors[best])))
     return tuple(float(w) for w in candidates[best]), evidence  # type: ignore[return-value]
 
@@ -620,7 +652,7 @@ def anchor_gaps(
     it meets the labelled labels on the blend's scale: a text whose zero-shot favourite has no examples keeps it
     about as often as zero-shot would choose it.
     """
-    zero = weights[0] * np.asarray(model, dtype=np.float64) + unlabelled_zero_shot_weight(
+    zero = unlabelled_model_weight(weights) * np.asarray(model, dtype=np.float64) + unlabelled_zero_shot_weight(
         weights, prior_weight
     ) * np.asarray(zero_shot_raw, dtype=np.float64)
     scores = np.array(scores, dtype=np.float64)
