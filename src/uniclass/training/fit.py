@@ -141,27 +141,7 @@ def set_prototypes(
     if signal_weights is None:
         return
     if signal_weights == "auto":
-        bias, factor = prior.label_offsets(prompts)
-        chosen, evidence = choose_signal_weights_shrunk(
-            model_logits_alone(classifier, support_texts, candidates),
-            (support @ prompts.T - bias[None]) * factor[None],
-            support,
-            support_labels,
-            prompts,
-            prompt_weight=prompt_weight,
-            prior_weight=prior.spec.weight,
-        )
-        weights = dict(zip(("model", "prompt", "prototype"), chosen, strict=True))
-        prior.set_few_shot(
-            {
-                **weights,
-                "offset": 0.0,
-                "zero_shot": evidence["zero_shot_weight"],
-                "zero_shot_offset": evidence["zero_shot_offset"],
-                "zero_shot_model": evidence["zero_shot_model"],
-            }
-        )
-        classifier.reset_caches()
+        set_shrunk_weights(classifier, support_texts, support, support_labels, candidates, prompts, prompt_weight)
         return
     offset = unlabelled_offset(support, support_labels, prompts, prompt_weight)
     chosen: tuple[float, ...]
@@ -181,6 +161,41 @@ def set_prototypes(
         if len(chosen) != 3:
             raise ValueError(f"fit: signal_weights must be (model, prompt, prototype), got {signal_weights!r}")
     prior.set_few_shot(dict(zip(("model", "prompt", "prototype"), chosen, strict=True), offset=offset))
+    classifier.reset_caches()
+
+
+def set_shrunk_weights(
+    classifier: Classifier,
+    support_texts: Sequence[str],
+    support: np.ndarray,
+    support_labels: np.ndarray,
+    candidates: Sequence[str],
+    prompts: np.ndarray,
+    prompt_weight: float,
+) -> None:
+    """``signal_weights="auto"``: ``choose_signal_weights_shrunk`` on the examples, written to the prior with how
+    labels without examples are scored (``zero_shot``, ``zero_shot_offset``, ``zero_shot_model``)."""
+    prior = classifier.prior
+    assert prior is not None
+    bias, factor = prior.label_offsets(prompts)
+    chosen, evidence = choose_signal_weights_shrunk(
+        model_logits_alone(classifier, support_texts, candidates),
+        (support @ prompts.T - bias[None]) * factor[None],
+        support,
+        support_labels,
+        prompts,
+        prompt_weight=prompt_weight,
+        prior_weight=prior.spec.weight,
+    )
+    prior.set_few_shot(
+        {
+            **dict(zip(("model", "prompt", "prototype"), chosen, strict=True)),
+            "offset": 0.0,
+            "zero_shot": evidence["zero_shot_weight"],
+            "zero_shot_offset": evidence["zero_shot_offset"],
+            "zero_shot_model": evidence["zero_shot_model"],
+        }
+    )
     classifier.reset_caches()
 
 
