@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="evaluate: score the report-only sets too (once)")
     parser.add_argument("--rule", default="support k-fold shrinkage", help="evaluate: the rule, by name")
     parser.add_argument("--steps", type=int, default=0, help="finetune: max training steps (0: fit's default)")
+    parser.add_argument("--learning-rate", type=float, default=0.0, help="finetune: 0 = fit's default (1e-4)")
     args = parser.parse_args(argv)
     if args.step == "sets":
         print(chatterbot_topics(args.chatterbot), cldr_emoji_groups(args.cldr))

@@ -153,7 +153,8 @@ def finetune(args: argparse.Namespace) -> None:
     from uniclass.evaluation.runner import few_shot_split
 
     torch.set_num_threads(args.threads)
-    out_dir = ROOT / "runs" / "v5_finetune"
+    tag = f"_lr{args.learning_rate:g}" if args.learning_rate else ""  # another learning rate: its own files
+    out_dir = ROOT / "runs" / f"v5_finetune{tag}"
     out_dir.mkdir(parents=True, exist_ok=True)
     names = args.sets.split(",") if args.sets else PROTOCOL["finetune_sets"]
     for name in names:
@@ -167,17 +168,20 @@ def finetune(args: argparse.Namespace) -> None:
             raise SystemExit(f"{name}: the split differs from the cache's")
         clf = Classifier.from_pretrained(device="cpu", prior=False)
         start = time.perf_counter()
-        extra = {"max_steps": args.steps} if args.steps else {}
+        extra: dict[str, Any] = {"max_steps": args.steps} if args.steps else {}
+        if args.learning_rate:
+            extra["learning_rate"] = args.learning_rate
         clf.fit([e.text for e in support], [e.true_labels[0] for e in support], all_labels=labels, **extra)
         seconds = time.perf_counter() - start
         logits = np.array([p.logits for p in clf.predict([e.text for e in test], labels, multi_label=False,
                                                           batch_size=16)])
         row = {"zero-shot": macro_f1(data["u_test"], gold, labels), "fit": macro_f1(logits, gold, labels),
-               "fit_seconds": seconds, "support": len(support), "steps": args.steps or "default"}
+               "fit_seconds": seconds, "support": len(support), "steps": args.steps or "default",
+               "learning_rate": args.learning_rate or "default"}
         path.write_text(json.dumps(row) + "\n")
         print(name, row, flush=True)
     rows = {p.stem: json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))}
     gain = float(np.mean([r["fit"] - r["zero-shot"] for r in rows.values()])) if rows else float("nan")
-    (ROOT / "benchmarks" / "results" / "v5_finetune.json").write_text(
+    (ROOT / "benchmarks" / "results" / f"v5_finetune{tag}.json").write_text(
         json.dumps({"sets": rows, "mean_gain": gain}, indent=1) + "\n")
     print(f"mean gain of fit (fine-tuning) over zero-shot: {gain:+.3f} on {len(rows)} sets")
