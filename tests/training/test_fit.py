@@ -252,3 +252,16 @@ def test_the_foreign_anchor_leaves_each_texts_own_label_out() -> None:
     weights = (0.0, 0.0, 1.0)
     np.testing.assert_allclose(anchor_gaps(scores, np.zeros((2, 3)), zero, weights, 1.0), [4.0, 2.5])
     np.testing.assert_allclose(anchor_gaps(scores, np.zeros((2, 3)), zero, weights, 1.0, np.array([0, 1])), [0.5, 0.5])
+
+
+def test_few_shot_weights_with_zero_shot_keys_are_validated() -> None:
+    from uniclass.backends.embedding import PriorError, check_few_shot
+
+    base = {"model": 1.0, "prompt": 0.0, "prototype": 80.0, "offset": 0.0}
+    assert check_few_shot(base) == base  # files written before the zero-shot keys load as they were
+    full = {**base, "zero_shot": 80.0, "zero_shot_offset": 3.5, "zero_shot_model": 1.0}
+    assert check_few_shot(full) == full
+    with pytest.raises(PriorError, match="optionally"):
+        check_few_shot({**base, "zero_shot": 80.0})  # the three come together
+    with pytest.raises(PriorError, match=">= 0"):
+        check_few_shot({**full, "zero_shot_model": -1.0})
