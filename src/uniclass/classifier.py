@@ -502,7 +502,7 @@ class Classifier:
         finetune: bool | None = None,
         prototypes: bool = True,
         prototype_prompt_weight: float = 1.0,
-        signal_weights: str | Sequence[float] | None = None,
+        signal_weights: str | Sequence[float] | None = "auto",
         **training_args: Any,
     ) -> Classifier:
         """Few-shot learning from a handful of labelled texts: label prototypes and/or fine-tuning.
@@ -516,23 +516,26 @@ class Classifier:
         Args:
             texts: the training texts.
             labels: per text, its true label (str) or labels (list).
-            all_labels: the candidate labels of the task (default: every label seen in ``labels``). Give prototypes
-                to every label you will classify with: a label without one is compared by its prompt vector, which
-                is less similar to any text than a prototype is, so it is chosen less often (measured with
-                prototypes for half the labels: below the zero-shot model, ``benchmarks/RESULTS.md``, "Few-shot").
+            all_labels: the candidate labels of the task (default: every label seen in ``labels``). Labels here
+                without examples are scored from zero-shot (see ``signal_weights``); examples for every label you
+                will classify with work best.
             multi_label: focal/BCE training if True, softmax cross-entropy over the labels if False.
             finetune: fine-tune the GLiClass model; None (default) chooses by measurement
                 (``training.fit.default_finetune``): not when prototypes are set, always without a prior.
             prototypes: set the prior's label prototypes (ignored without a prior).
             prototype_prompt_weight: how many examples the label prompt's vector counts as in a prototype.
             signal_weights: with prototypes and no fine-tuning, how much each signal counts: the model's logits, the
-                prior's prompt similarity and the prototype similarity. ``None`` (default): the fixed blend (model +
-                80 x prototype cosine; labels without examples keep their prompt). ``"auto"`` chooses them from the
-                examples by leave-one-out (each example scored against prototypes built without it); it won on the
-                selection sets of the few-shot protocol and lost on the report-only ones (benchmarks/RESULTS.md), so
-                it is not the default. A ``(model, prompt, prototype)`` triple fixes them. With ``"auto"`` or a
-                triple, labels without examples are scored by their prompt plus the average gain examples gave the
-                other labels (far closer to zero-shot than the fixed blend when only some labels have examples).
+                prior's prompt similarity and the prototype similarity. ``"auto"`` (default): chosen from the
+                examples, conservatively. Three candidates (the fixed blend, prototypes alone, a model-heavy blend)
+                score every example held out in a repeated 4-fold cross-validation; the fixed blend is kept unless
+                another wins by more than one standard error, and prototypes alone are used when the model by itself
+                gets the examples right clearly less often than the prototypes do. Labels without examples are scored
+                by their zero-shot logit plus an offset measured on the labelled ones (so they meet them on the same
+                scale); with examples for only one label of several, every label keeps its zero-shot score. Costs
+                one pass of the model over the examples. ``None``: the fixed blend (model + 80 x prototype cosine;
+                labels without examples keep their prompt and are seldom chosen). ``"grid"``: leave-one-out over 57
+                weightings (less conservative: it lost on sets it was not tuned on). A ``(model, prompt,
+                prototype)`` triple fixes them. Measured in ``benchmarks/RESULTS.md``, "Few-shot".
 
         Example:
             >>> clf.fit(["goal in extra time", "shares fell"], ["sports", "finance"], epochs=5)  # doctest: +SKIP

@@ -278,8 +278,12 @@ class Engine:
         if self.prior is None:
             return item_logits
         prior = self.prior.logits(request.texts, request.labels, centers=request.prior_centers)
-        scale = self.prior.model_weight  # 1 unless a few-shot fit chose to trust the model less on its task
-        return [scale * logits + extra for logits, extra in zip(item_logits, prior, strict=True)]
+        # per label: 1 unless a few-shot fit chose to trust the model less on its task (labels without examples may
+        # keep the model at full weight, as zero-shot)
+        return [
+            self.prior.model_weights(labels) * logits + extra
+            for labels, logits, extra in zip(request.labels, item_logits, prior, strict=True)
+        ]
 
     def item_logits(
         self, request: Request, segments: list[Segment], logits: list[np.ndarray], aggregate: str

@@ -12,7 +12,14 @@ import pytest
 
 from uniclass import Classifier
 from uniclass.backends.embedding import REFERENCE_FILE, EmbeddingPrior, PriorSpec, save_reference
-from uniclass.training.fit import prototype_examples, signal_scores
+from uniclass.training.fit import (
+    SHRINKAGE_CANDIDATES,
+    anchor_gaps,
+    choose_signal_weights_shrunk,
+    prototype_examples,
+    raw_blend_scores,
+    signal_scores,
+)
 
 from ..conftest import PARITY
 
@@ -71,14 +78,15 @@ def _signal_inputs(checkpoint: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return model, cos - cos.mean(axis=1, keepdims=True), texts, support, prompts
 
 
-@pytest.mark.parametrize("weights", ["auto", (0.5, 2.0, 10.0), (0.0, 0.0, 1.0)])
+@pytest.mark.parametrize("weights", ["grid", (0.5, 2.0, 10.0), (0.0, 0.0, 1.0)])
 def test_fit_with_signal_weights_equals_the_numpy_scores(checkpoint: Path, weights, tmp_path: Path) -> None:
     """What the classifier scores after ``fit`` is ``signal_scores`` (what benchmarks/v4_few_shot.py measures),
     politics (no examples) included, and it survives save/load."""
     fitted = Classifier.from_pretrained(checkpoint, device="cpu")
     fitted.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, multi_label=False, signal_weights=weights)
     chosen = fitted.prior.few_shot
-    assert chosen is not None and (weights == "auto" or (chosen["model"], chosen["prompt"], chosen["prototype"]) == weights)
+    assert chosen is not None
+    assert weights == "grid" or (chosen["model"], chosen["prompt"], chosen["prototype"]) == weights
     expected = np.array([p.logits for p in fitted.predict(TEST, LABELS, multi_label=False)])
     model, zero_shot, texts, support, prompts = _signal_inputs(checkpoint)
     labels = np.array([LABELS.index(y) for y in TRAIN_LABELS])
@@ -139,3 +147,121 @@ def test_fitted_prototypes_score_the_same_after_save_and_load(checkpoint: Path, 
     assert set(loaded.prior.prototypes) == {"sports", "finance", "weather"}
     actual = np.array([p.logits for p in loaded.predict(TEST, LABELS, multi_label=False)])
     np.testing.assert_allclose(actual, expected, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------- "auto": k-fold shrinkage
+def test_auto_fit_equals_the_benchmarks_computation(checkpoint: Path, tmp_path: Path) -> None:
+    """``signal_weights="auto"``: the weights and the offset for politics (no examples) are what
+    ``choose_signal_weights_shrunk`` gives on the support texts' model logits and prior terms (what
+    benchmarks/v5_rules.py calls), and the classifier's logits are ``raw_blend_scores`` centred like the prior."""
+    fitted = Classifier.from_pretrained(checkpoint, device="cpu")
+    fitted.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, multi_label=False, signal_weights="auto")
+    few_shot = fitted.prior.few_shot
+    assert few_shot is not None and set(few_shot) >= {"zero_shot", "zero_shot_offset", "zero_shot_model"}
+    expected = np.array([p.logits for p in fitted.predict(TEST, LABELS, multi_label=False)])
+
+    alone = Classifier.from_pretrained(checkpoint, device="cpu", prior=False)
+    prior = EmbeddingPrior.load(PriorSpec.load(checkpoint), checkpoint)
+    prompts = prior.prompt_vectors(LABELS).astype(np.float64)
+    bias, factor = prior.label_offsets(prompts)
+    support, texts = prior.embedder.embed(TRAIN).astype(np.float64), prior.embedder.embed(TEST).astype(np.float64)
+    labels = np.array([LABELS.index(y) for y in TRAIN_LABELS])
+    chosen, evidence = choose_signal_weights_shrunk(
+        np.array([p.logits for p in alone.predict(TRAIN, LABELS, multi_label=False)]),
+        (support @ prompts.T - bias) * factor, support, labels, prompts, prior_weight=prior.spec.weight,
+    )
+    assert chosen == (few_shot["model"], few_shot["prompt"], few_shot["prototype"])
+    assert few_shot["zero_shot"] == pytest.approx(evidence["zero_shot_weight"])
+    assert few_shot["zero_shot_offset"] == pytest.approx(evidence["zero_shot_offset"])
+    model = np.array([p.logits for p in alone.predict(TEST, LABELS, multi_label=False)])
+    raw = raw_blend_scores(model, (texts @ prompts.T - bias) * factor, texts, support, labels, prompts, chosen,
+                           zero_shot_weight=few_shot["zero_shot"], zero_shot_offset=few_shot["zero_shot_offset"],
+                           zero_shot_model=few_shot["zero_shot_model"])
+    per_label = np.where(np.isin(np.arange(len(LABELS)), labels), chosen[0], few_shot["zero_shot_model"])
+    prior_part = raw - per_label * model  # the classifier centres the prior's part of each row
+    np.testing.assert_allclose(raw - prior_part.mean(axis=1, keepdims=True), expected, atol=1e-4)
+    fitted.save_pretrained(tmp_path / "fitted")
+    reloaded = Classifier.from_pretrained(tmp_path / "fitted", device="cpu")
+    again = np.array([p.logits for p in reloaded.predict(TEST, LABELS, multi_label=False)])
+    np.testing.assert_allclose(again, expected, atol=1e-5)
+
+
+def _toy_task(model_right: bool, noise: float = 0.3, per_label: int = 8):
+    """Three labels, ``per_label`` support texts each near their prompt; a model that is confidently right or wrong."""
+    rng = np.random.default_rng(0)
+    prompts = np.eye(3, 8)
+    labels = np.repeat([0, 1, 2], per_label)
+    support = prompts[labels] + noise * rng.normal(size=(len(labels), 8))
+    support /= np.linalg.norm(support, axis=1, keepdims=True)
+    model = 100 * np.eye(3)[labels if model_right else (labels + 1) % 3]
+    return model, np.zeros((len(labels), 3)), support, labels, prompts
+
+
+def test_shrinkage_keeps_the_fixed_blend_when_nothing_wins_clearly() -> None:
+    """A right model and clean prototypes: every candidate is right on every held-out text, gain 0: the default."""
+    weights, evidence = choose_signal_weights_shrunk(*_toy_task(model_right=True))
+    assert weights == SHRINKAGE_CANDIDATES["fixed blend"] and evidence["chosen"] == "fixed blend"
+
+
+def test_shrinkage_falls_back_to_prototypes_when_the_model_is_wrong() -> None:
+    weights, evidence = choose_signal_weights_shrunk(*_toy_task(model_right=False))
+    assert evidence["chosen"] == "prototypes" and weights == (0.0, 0.0, 80.0)
+    assert evidence["candidates"]["prototypes"]["gain"] > evidence["candidates"]["prototypes"]["se"]
+
+
+def test_a_gain_within_its_standard_error_does_not_move_the_default() -> None:
+    """Noisy prototypes and a wrong model on 2 examples per label: prototypes are better but the evidence is thin;
+    the bar (``se_multiplier`` standard errors) decides, and a huge bar keeps the default."""
+    task = _toy_task(model_right=False, noise=1.0, per_label=2)
+    _, evidence = choose_signal_weights_shrunk(*task, se_multiplier=0.0)
+    assert evidence["chosen"] != "fixed blend"
+    weights, evidence = choose_signal_weights_shrunk(*task, se_multiplier=100.0)
+    assert evidence["chosen"] == "fixed blend" and weights == SHRINKAGE_CANDIDATES["fixed blend"]
+
+
+def test_labels_without_examples_get_scaled_zero_shot_plus_the_median_anchor() -> None:
+    """Label 3 has no examples: scored ``model * u + zero-shot weight * zs + offset``; the offset is the median gap
+    between the labelled labels' best blended and best scaled zero-shot scores."""
+    model, _, support, labels, _ = _toy_task(model_right=True)
+    prompts = np.eye(4, 8)
+    model = np.concatenate([model, np.zeros((len(labels), 1))], axis=1)
+    zs = np.random.default_rng(1).normal(size=(len(labels), 4))
+    weights, evidence = choose_signal_weights_shrunk(model, zs, support, labels, prompts, prior_weight=5.0)
+    assert evidence["zero_shot_weight"] == 5.0 * weights[0]
+    scores = raw_blend_scores(model, zs, support, support, labels, prompts, weights, zero_shot_weight=5.0,
+                              zero_shot_offset=2.5)
+    np.testing.assert_allclose(scores[:, 3], weights[0] * model[:, 3] + 5.0 * zs[:, 3] + 2.5)
+    gaps = anchor_gaps(scores[:, :3], model[:, :3], zs[:, :3], weights, 5.0)
+    np.testing.assert_allclose(gaps, scores[:, :3].max(1) - (weights[0] * model[:, :3] + 5.0 * zs[:, :3]).max(1))
+
+
+def test_auto_with_examples_for_one_label_only_keeps_zero_shot(checkpoint: Path) -> None:
+    """One label of four has examples: nothing to compare it with, so "auto" keeps the zero-shot scores."""
+    zero_shot = Classifier.from_pretrained(checkpoint, device="cpu")
+    expected = np.array([p.logits for p in zero_shot.predict(TEST, LABELS, multi_label=False)])
+    fitted = Classifier.from_pretrained(checkpoint, device="cpu")
+    fitted.fit(TRAIN[:2], TRAIN_LABELS[:2], all_labels=LABELS, multi_label=False, signal_weights="auto")
+    assert set(fitted.prior.prototypes) == {"sports"}
+    actual = np.array([p.logits for p in fitted.predict(TEST, LABELS, multi_label=False)])
+    np.testing.assert_allclose(actual, expected, atol=1e-4)
+
+
+def test_the_foreign_anchor_leaves_each_texts_own_label_out() -> None:
+    scores = np.array([[5.0, 1.0, 0.0], [0.0, 4.0, 2.0]])
+    zero = np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 1.5]])  # model 0, zero-shot weight 1: the scaled zero-shot itself
+    weights = (0.0, 0.0, 1.0)
+    np.testing.assert_allclose(anchor_gaps(scores, np.zeros((2, 3)), zero, weights, 1.0), [4.0, 2.5])
+    np.testing.assert_allclose(anchor_gaps(scores, np.zeros((2, 3)), zero, weights, 1.0, np.array([0, 1])), [0.5, 0.5])
+
+
+def test_few_shot_weights_with_zero_shot_keys_are_validated() -> None:
+    from uniclass.backends.embedding import PriorError, check_few_shot
+
+    base = {"model": 1.0, "prompt": 0.0, "prototype": 80.0, "offset": 0.0}
+    assert check_few_shot(base) == base  # files written before the zero-shot keys load as they were
+    full = {**base, "zero_shot": 80.0, "zero_shot_offset": 3.5, "zero_shot_model": 1.0}
+    assert check_few_shot(full) == full
+    with pytest.raises(PriorError, match="optionally"):
+        check_few_shot({**base, "zero_shot": 80.0})  # the three come together
+    with pytest.raises(PriorError, match=">= 0"):
+        check_few_shot({**full, "zero_shot_model": -1.0})

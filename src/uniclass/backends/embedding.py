@@ -205,22 +205,39 @@ class PriorSpec:
 
 
 FEW_SHOT_KEYS = ("model", "prompt", "prototype", "offset")
+# optional: labels without examples scored as ``zero_shot_model * model logit + zero_shot * standardised prompt
+# cosine + zero_shot_offset`` (logit units) instead of as a prototype at ``offset``; written by fit's "auto" rule,
+# absent from older files
+FEW_SHOT_ZERO_SHOT_KEYS = ("zero_shot", "zero_shot_offset", "zero_shot_model")
 
 
 def check_few_shot(data: Any, where: str = PRIOR_FILE) -> dict[str, float]:
     """The ``"few_shot"`` weights of ``prior.json`` (written by ``Classifier.fit``), validated."""
+    with_zero_shot = isinstance(data, Mapping) and "zero_shot" in data
+    keys = (*FEW_SHOT_KEYS, *FEW_SHOT_ZERO_SHOT_KEYS) if with_zero_shot else FEW_SHOT_KEYS
     if (
         not isinstance(data, Mapping)
-        or set(data) != set(FEW_SHOT_KEYS)
+        or set(data) != set(keys)
         or not all(
-            not isinstance(data[k], bool) and isinstance(data[k], (int, float)) and math.isfinite(data[k])
-            for k in FEW_SHOT_KEYS
+            not isinstance(data[k], bool) and isinstance(data[k], (int, float)) and math.isfinite(data[k]) for k in keys
         )
     ):
-        raise PriorError(f'{where}: "few_shot" must map {", ".join(FEW_SHOT_KEYS)} to finite numbers, got {data!r}')
-    if min(data["model"], data["prompt"], data["prototype"]) < 0:
+        raise PriorError(
+            f'{where}: "few_shot" must map {", ".join(FEW_SHOT_KEYS)} (and optionally '
+            f"{' and '.join(FEW_SHOT_ZERO_SHOT_KEYS)}) to finite numbers, got {data!r}"
+        )
+    if (
+        min(
+            data["model"],
+            data["prompt"],
+            data["prototype"],
+            data.get("zero_shot", 0.0),
+            data.get("zero_shot_model", 0.0),
+        )
+        < 0
+    ):
         raise PriorError(f'{where}: "few_shot" weights must be >= 0, got {data!r}')
-    return {k: float(data[k]) for k in FEW_SHOT_KEYS}
+    return {k: float(data[k]) for k in keys}
 
 
 class SentenceEmbedder:
@@ -498,6 +515,16 @@ class EmbeddingPrior:
         few_shot = self.few_shot
         return few_shot["model"] if few_shot is not None else 1.0
 
+    def model_weights(self, labels: Sequence[str]) -> np.ndarray:
+        """Per label, what the GLiClass model's logit is multiplied by: ``model_weight``, except for labels without
+        a prototype under a fit that scores them as zero-shot (``zero_shot_model``)."""
+        few_shot = self.few_shot
+        if few_shot is None or "zero_shot_model" not in few_shot:
+            return np.full(len(labels), self.model_weight)
+        return np.array(
+            [few_shot["model"] if label in self.prototypes else few_shot["zero_shot_model"] for label in labels]
+        )
+
     def set_few_shot(self, weights: Mapping[str, float] | None) -> None:
         """Set (or with ``None`` drop) the signal weights ``Classifier.fit`` chose; saved in ``prior.json``."""
         self.spec = replace(self.spec, few_shot=None if weights is None else check_few_shot(weights, "few_shot"))
@@ -546,6 +573,10 @@ class EmbeddingPrior:
         a_prompt, a_proto = few_shot["prompt"] / self.spec.weight, few_shot["prototype"] / self.spec.weight
         vectors = a_prompt * factor[:, None] * prompts + a_proto * protos
         offsets = a_prompt * factor * bias - a_proto * np.where(has, 0.0, few_shot["offset"])
+        if "zero_shot" in few_shot:  # labels without examples: scaled zero-shot on the blend's scale (fit's rule)
+            a_zero = few_shot["zero_shot"] / self.spec.weight
+            vectors = np.where(has[:, None], vectors, a_zero * factor[:, None] * prompts)
+            offsets = np.where(has, offsets, a_zero * factor * bias - few_shot["zero_shot_offset"] / self.spec.weight)
         return vectors, offsets, np.ones(len(labels))
 
     def mean_cosines(self, text_vectors: np.ndarray, labels: Sequence[str], prompt_vectors: np.ndarray) -> list[float]:

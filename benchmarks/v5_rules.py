@@ -1,0 +1,187 @@
+"""Rules of protocol v5 (``python benchmarks/v5_few_shot.py evaluate|finetune``), numpy on ``collect``'s cache.
+
+Per set, macro-F1 on the 200 test texts of: prototypes ``(0, 0, 1)``, fused zero-shot ``(1, 80, 0)``, the fixed
+blend ``(1, 0, 80)``, v4's leave-one-out grid (``signal_weights="grid"``) and the rule under test, which calls the
+library's own ``training.fit.choose_signal_weights_shrunk`` and ``raw_blend_scores`` (what ``fit`` folds into the
+prior; ``tests/training/test_fit.py`` checks the classifier reproduces them). Partly labelled (every other label,
+sorted order, has its examples): macro-F1 over all labels and over the labels without examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+from v5_few_shot import PROTOCOL, ROOT, load_cache, load_set, log_variant
+
+from uniclass.evaluation.metrics import single_label_report
+from uniclass.training.fit import (  # library code under test
+    choose_signal_weights,
+    choose_signal_weights_shrunk,
+    raw_blend_scores,
+    signal_scores,
+)
+
+WEIGHT = 80.0
+FIXED = (1.0, 0.0, WEIGHT)
+# the rules the protocol allows, by name: keyword arguments of choose_signal_weights_shrunk (+ "guard")
+RULES: dict[str, dict[str, Any]] = {
+    "kfold4x5, 1 SE, all-label anchor": {"anchor": "all", "guard": False},  # the first (dry) run
+    "kfold4x5, 1 SE": {"guard": False},  # the foreign anchor, zero-shot with one labelled label: after the first run
+    "kfold4x5, 2 SE": {"se_multiplier": 2.0, "guard": False},
+    "kfold4x5, 1 SE, guard": {"guard": True},  # its run had labels without examples lose the model under prototypes
+    "kfold4x5, 1 SE, guard; labels without examples keep the model at 1": {"guard": True},  # the library's "auto"
+    "leave-one-out, 1 SE": {"folds": 10_000, "repeats": 1, "guard": False},
+}
+
+
+def macro_f1(scores: np.ndarray, gold: np.ndarray, labels: list[str], only: list[int] | None = None) -> float:
+    predicted = scores.argmax(1)
+    report = single_label_report([labels[g] for g in gold], [labels[p] for p in predicted], sorted(labels))
+    if only is None:
+        return float(report["macro_f1"])
+    return float(np.mean([report["per_label"][labels[j]]["f1"] for j in only]))
+
+
+def standardised(x: np.ndarray, data: dict[str, Any]) -> np.ndarray:
+    """The prior's standardised prompt cosine, uncentred."""
+    return (x.astype(np.float64) @ data["prompts"].astype(np.float64).T - data["bias"][None]) * data["factor"][None]
+
+
+def centred(values: np.ndarray) -> np.ndarray:
+    return values - values.mean(1, keepdims=True)
+
+
+def choose(rule: dict[str, Any], u_sup: np.ndarray, zs_sup: np.ndarray, x_sup: np.ndarray, sgold: np.ndarray,
+           prompts: np.ndarray) -> tuple[tuple[float, float, float], dict[str, Any]]:
+    return choose_signal_weights_shrunk(u_sup, zs_sup, x_sup, sgold, prompts, **rule)
+
+
+def evaluate_set(data: dict[str, Any], rule: dict[str, Any], labelled: np.ndarray | None = None) -> dict[str, Any]:
+    labels, gold, prompts = data["labels"], data["gold"].argmax(1), data["prompts"]
+    keep = np.ones(len(data["sgold"]), dtype=bool) if labelled is None else labelled[data["sgold"]]
+    x_sup, sgold, u_sup = data["x_sup"][keep], data["sgold"][keep], data["u_sup"][keep]
+    zs_test, zs_sup = standardised(data["x_test"], data), standardised(x_sup, data)
+    chosen, evidence = choose(rule, u_sup, zs_sup, x_sup, sgold, prompts)
+    new = raw_blend_scores(data["u_test"], zs_test, data["x_test"], x_sup, sgold, prompts, chosen,
+                           zero_shot_offset=evidence["zero_shot_offset"])
+
+    def v4(weights: tuple[float, float, float]) -> np.ndarray:
+        return signal_scores(data["u_test"], centred(zs_test), data["x_test"], x_sup, sgold, prompts, weights)
+
+    zero_shot = data["u_test"] + WEIGHT * centred(zs_test)
+    row: dict[str, Any] = {"chosen": evidence["chosen"], "weights": list(chosen),
+                           "zero_shot_offset": evidence["zero_shot_offset"], "rule": macro_f1(new, gold, labels),
+                           "fused zero-shot": macro_f1(zero_shot, gold, labels)}
+    if labelled is None:
+        grid, _ = choose_signal_weights(u_sup, centred(zs_sup), x_sup, sgold, prompts)
+        row.update({"prototypes": macro_f1(v4((0.0, 0.0, 1.0)), gold, labels),
+                    "fixed blend": macro_f1(v4(FIXED), gold, labels),
+                    "v4 grid": macro_f1(v4(grid), gold, labels)})
+        return row
+    missing = [j for j in range(len(labels)) if not labelled[j]]
+    protos = prototype_cos(data, x_sup, sgold)
+    fixed = data["u_test"] + WEIGHT * centred(np.where(labelled[None, :], protos, zs_test))
+    row["fixed blend"] = macro_f1(fixed, gold, labels)
+    for name, scores in (("fused zero-shot", zero_shot), ("fixed blend", fixed), ("rule", new)):
+        row[name + " (labels without examples)"] = macro_f1(scores, gold, labels, missing)
+    return row
+
+
+def prototype_cos(data: dict[str, Any], x_sup: np.ndarray, sgold: np.ndarray) -> np.ndarray:
+    from uniclass.training.fit import prototype_matrix
+
+    return data["x_test"] @ prototype_matrix(data["prompts"], x_sup, sgold).T
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    rule = RULES[args.rule]
+    sel = args.sets.split(",") if args.sets else PROTOCOL["selection"]  # a subset: a dry run of the code, logged
+    if not set(sel) <= set(PROTOCOL["selection"]):
+        raise SystemExit("evaluate --sets: selection sets only")
+    names = [*sel, *(PROTOCOL["report_only"] if args.report else [])]
+    result: dict[str, Any] = {"rule": args.rule, "full": {}, "partial": {}}
+    for name in names:
+        data = load_cache(args.cache, name)
+        result["full"][name] = evaluate_set(data, rule)
+        result["partial"][name] = evaluate_set(data, rule, np.arange(len(data["labels"])) % 2 == 0)
+    columns = ["prototypes", "fused zero-shot", "fixed blend", "v4 grid", "rule"]
+    summary = {c: float(np.mean([result["full"][s][c] for s in sel])) for c in columns}
+    worst = min(result["full"][s]["rule"] - result["full"][s]["prototypes"] for s in sel)
+    partial_cols = ["fused zero-shot (labels without examples)", "fixed blend (labels without examples)",
+                    "rule (labels without examples)"]
+    partial = {c: float(np.mean([result["partial"][s][c] for s in sel])) for c in partial_cols}
+    worst_missing = min(result["partial"][s]["rule (labels without examples)"]
+                        - result["partial"][s]["fused zero-shot (labels without examples)"] for s in sel)
+    meets = worst >= -PROTOCOL["tolerance_vs_prototypes"] and summary["rule"] >= summary["fixed blend"] - 0.005
+    result.update({"selection_mean": summary, "worst_vs_prototypes": worst, "partial_selection_mean": partial,
+                   "worst_missing_vs_zero_shot": worst_missing, "meets_few_shot_criterion": bool(meets)})
+    log_variant("few-shot", args.rule, {"selection_mean": summary, "worst_vs_prototypes": worst,
+                                        "partial_selection_mean": partial, "worst_missing_vs_zero_shot": worst_missing,
+                                        "meets_few_shot_criterion": bool(meets), "report_only_scored": args.report,
+                                        "selection_sets": sel})
+    print(f"rule: {args.rule}\n| set | " + " | ".join(columns) + " | chosen |\n|---|" + "---|" * (len(columns) + 1))
+    for s in names:
+        r = result["full"][s]
+        print(f"| {s} | " + " | ".join(f"{r[c]:.3f}" for c in columns) + f" | {r['chosen']} {tuple(r['weights'])} |")
+    print("| selection mean | " + " | ".join(f"{summary[c]:.3f}" for c in columns) + " | |")
+    print(f"worst selection set, rule minus prototypes: {worst:+.3f}; meets the few-shot criterion: {meets}")
+    print("\npartly labelled, all labels / labels without examples: fused zero-shot | fixed blend | rule")
+    for s in names:
+        r = result["partial"][s]
+        print(f"| {s} | " + " | ".join(f"{r[c]:.3f} / {r[c + ' (labels without examples)']:.3f}"
+                                       for c in ("fused zero-shot", "fixed blend", "rule")) + f" | {r['chosen']} |")
+    print("| selection mean (labels without examples) | "
+          + " | ".join(f"{partial[c]:.3f}" for c in partial_cols) + " |")
+    print(f"worst selection set, labels without examples, rule minus zero-shot: {worst_missing:+.3f}")
+    if not args.sets:
+        out = ROOT / "benchmarks" / "results" / ("v5_few_shot.json" if args.report else "v5_few_shot_selection.json")
+        out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+# ====================================================================== fit without a prior: fine-tuning
+def finetune(args: argparse.Namespace) -> None:
+    """``fit`` on the default model's uni-encoder alone (no prior: ``fit`` fine-tunes with LoRA), 8 examples per
+    label, against the same model's zero-shot on the same test texts (the cache's ``u_test``). One JSON per set under
+    ``runs/v5_finetune`` (resumable); the summary -> ``benchmarks/results/v5_finetune.json``."""
+    import torch
+
+    from uniclass import Classifier
+    from uniclass.evaluation.runner import few_shot_split
+
+    torch.set_num_threads(args.threads)
+    tag = f"_lr{args.learning_rate:g}" if args.learning_rate else ""  # another learning rate: its own files
+    out_dir = ROOT / "runs" / f"v5_finetune{tag}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = args.sets.split(",") if args.sets else PROTOCOL["finetune_sets"]
+    for name in names:
+        path = out_dir / f"{name}.json"
+        if path.is_file():
+            continue
+        data = load_cache(args.cache, name)
+        labels, gold = data["labels"], data["gold"].argmax(1)
+        support, test = few_shot_split(load_set(name), PROTOCOL["shots"], PROTOCOL["test"], PROTOCOL["seed"])
+        if [e.text for e in test] != [str(t) for t in data["test_texts"]]:
+            raise SystemExit(f"{name}: the split differs from the cache's")
+        clf = Classifier.from_pretrained(device="cpu", prior=False)
+        start = time.perf_counter()
+        extra: dict[str, Any] = {"max_steps": args.steps} if args.steps else {}
+        if args.learning_rate:
+            extra["learning_rate"] = args.learning_rate
+        clf.fit([e.text for e in support], [e.true_labels[0] for e in support], all_labels=labels, **extra)
+        seconds = time.perf_counter() - start
+        logits = np.array([p.logits for p in clf.predict([e.text for e in test], labels, multi_label=False,
+                                                          batch_size=16)])
+        row = {"zero-shot": macro_f1(data["u_test"], gold, labels), "fit": macro_f1(logits, gold, labels),
+               "fit_seconds": seconds, "support": len(support), "steps": args.steps or "default",
+               "learning_rate": args.learning_rate or "default"}
+        path.write_text(json.dumps(row) + "\n")
+        print(name, row, flush=True)
+    rows = {p.stem: json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))}
+    gain = float(np.mean([r["fit"] - r["zero-shot"] for r in rows.values()])) if rows else float("nan")
+    (ROOT / "benchmarks" / "results" / f"v5_finetune{tag}.json").write_text(
+        json.dumps({"sets": rows, "mean_gain": gain}, indent=1) + "\n")
+    print(f"mean gain of fit (fine-tuning) over zero-shot: {gain:+.3f} on {len(rows)} sets")
