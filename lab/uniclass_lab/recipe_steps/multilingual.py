@@ -37,7 +37,7 @@ from .bi_encoder import Head, Pooler, softmax_loss
 SEED = 0
 BACKBONE = "multilingual-e5-small"
 BACKBONE_ID = "intfloat/multilingual-e5-small"
-PROTOCOL = Path(__file__).resolve().parents[4] / "recipes" / "multilingual_protocol.json"
+PROTOCOL = Path(__file__).resolve().parents[3] / "recipes" / "multilingual_protocol.json"
 MODEL_OPTIONS: dict[str, Any] = dict(
     pooling_strategy="avg", normalize_features=True, scorer_type="simple", logit_scale_init_value=10.0,
     hidden_size=768, projector_hidden_act="gelu", identity_projectors="exact",
