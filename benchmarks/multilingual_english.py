@@ -38,11 +38,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from v4_study import PROTOCOL, load_set  # noqa: E402  (next to this file)
+from uniclass_lab.baselines import EmbeddingBaseline  # research code: PYTHONPATH=lab
+from uniclass_lab.selection_suite import evaluate_set, minilm_baseline
+from v4_study import PROTOCOL, load_set  # next to this file
 
-from uniclass.evaluation.runner import few_shot_split  # noqa: E402
-from uniclass_lab.baselines import EmbeddingBaseline  # noqa: E402  (research code: PYTHONPATH=lab)
-from uniclass_lab.selection_suite import evaluate_set, minilm_baseline  # noqa: E402
+from uniclass.evaluation.runner import few_shot_split
 
 SETS = [*PROTOCOL["selection"], *PROTOCOL["report_only"]]
 
@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     result: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    result.update({"protocol": "benchmarks/protocol_v4.json, single-label sets, few_shot_split(8, 200, seed 0) test texts",
-                   "sets": SETS})
+    protocol = "benchmarks/protocol_v4.json, single-label sets, few_shot_split(8, 200, seed 0) test texts"
+    result.update({"protocol": protocol, "sets": SETS})
     scores = result.setdefault("scores", {})
     data = {name: test_split(name) for name in SETS}
     chosen = scorers()

@@ -13,7 +13,8 @@ Scored with the shipped head over cached e5 vectors (``uniclass_lab.recipe_steps
 ``recipes/train_multilingual.py`` scores it; checked against ``Classifier.predict`` on the first items of every set)
 and the protocol's baseline, e5 similarity with ``"query: "`` prefixes. A killed run resumes from ``--run``::
 
-    OMP_NUM_THREADS=2 python benchmarks/multilingual_native.py --run /work/runs/ml23b --out benchmarks/results/multilingual_native.json
+    OMP_NUM_THREADS=2 python benchmarks/multilingual_native.py --run /work/runs/ml23b \\
+        --out benchmarks/results/multilingual_native.json
 
 ``--model DIR`` scores another delta folder (a variant) instead of the bundled one.
 """
@@ -29,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from uniclass_lab.corpora.multilingual import chatterbot_categories, cldr_territories  # research code: PYTHONPATH=lab
 from uniclass_lab.recipe_steps import multilingual as ml
 
@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             base_vectors = ml.vectorise(pooler, items, text_prefix="query: ", label_template=ml.BASELINE_PROMPT)
             check_against_library(clf, head, model_vectors, items, f"{lang}.{name}")
             scores[args.model].setdefault(lang, {})[name] = round(ml.evaluate(model_vectors, ml.head_scorer(head)), 4)
-            scores["e5 similarity (baseline)"].setdefault(lang, {})[name] = round(ml.evaluate(base_vectors, ml.cosine), 4)
+            baseline = round(ml.evaluate(base_vectors, ml.cosine), 4)
+            scores["e5 similarity (baseline)"].setdefault(lang, {})[name] = baseline
             log(f"{lang}.{name} ({len(items)} texts, {len(items[0]['labels'])} labels): model "
                 f"{scores[args.model][lang][name]}, e5 {scores['e5 similarity (baseline)'][lang][name]}")
     native = ["cldr_territory_continent", "cldr_territory_subregion", "chatterbot_topic_native"]
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     for scorer, per in scores.items():
         result["scores"][scorer] = {
             "per_language": per,
-            "native_labels": {"report_only_mean": summary(per, native, report), "selection_mean": summary(per, native, selection)},
+            "native_labels": {"report_only_mean": summary(per, native, report),
+                              "selection_mean": summary(per, native, selection)},
             "territories_english_labels": {"report_only_mean": summary(per, english, report),
                                            "selection_mean": summary(per, english, selection)},
         }

@@ -75,7 +75,7 @@ def cpu_model() -> str:
 
 
 def multilingual_models() -> dict[str, Classifier]:
-    """The four configurations of ``--multilingual``: both models, fp32 and bf16 (named "emulated" without bf16 units)."""
+    """The four configurations of ``--multilingual``: both models, fp32 and bf16 ("emulated" without bf16 units)."""
     bf16 = "bf16" if native_bf16() else "bf16 (emulated)"
     return {f"{name} {precision}": Classifier.from_pretrained(name, device="cpu", precision=precision.split()[0])
             for precision in ("fp32", bf16) for name in ("uniclass-minilm", "uniclass-multilingual")}
@@ -143,7 +143,8 @@ def main() -> None:
               "seconds": seconds}
     if args.multilingual:
         result["multilingual_over_minilm_time_ratio_median"] = paired_ratios(seconds)
-        print("time ratio multilingual / minilm (median of paired rounds):", result["multilingual_over_minilm_time_ratio_median"])
+        ratios = result["multilingual_over_minilm_time_ratio_median"]
+        print("time ratio multilingual / minilm (median of paired rounds):", ratios)
     print(json.dumps(result["texts_per_s_best"], indent=1))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

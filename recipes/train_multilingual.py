@@ -6,6 +6,9 @@ zh are report-only). The recipe itself: ``uniclass.training.recipes.multilingual
 under --run keeps every embedded string, so a killed run restarts where it stopped)::
 
     OMP_NUM_THREADS=2 python recipes/train_multilingual.py --run /work/runs/multiling23 --out /work/runs/multiling23/model
+
+Every variant of ``VARIANTS`` is trained and counted (``--variants`` picks some); ``--write-all DIR`` writes each as a
+delta folder, which ``benchmarks/multilingual_english.py --variant NAME=DIR`` scores on the English protocol.
 """
 
 from __future__ import annotations

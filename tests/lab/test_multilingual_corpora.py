@@ -130,10 +130,12 @@ def test_chatterbot_categories_only_for_fully_localized_languages(tmp_path: Path
     folder = tmp_path / "multilingual" / "chatterbot"
     folder.mkdir(parents=True)
     with zipfile.ZipFile(folder / "chatterbot_corpus-1.3.3-py2.py3-none-any.whl", "w") as wheel:
-        wheel.writestr("chatterbot_corpus/data/italian/ai.yml", "categories:\n- AI\n- intelligenza artificiale\nconversations: []\n")
+        wheel.writestr("chatterbot_corpus/data/italian/ai.yml",
+                       "categories:\n- AI\n- intelligenza artificiale\nconversations: []\n")
         wheel.writestr("chatterbot_corpus/data/italian/food.yml", "categories:\n- cibo\nconversations: []\n")
         wheel.writestr("chatterbot_corpus/data/italian/botprofile.yml", "categories:\n- profile\nconversations: []\n")
         wheel.writestr("chatterbot_corpus/data/german/food.yml", "categories:\n- food\nconversations: []\n")
         wheel.writestr("chatterbot_corpus/data/german/history.yml", "categories:\n- Geschichte\nconversations: []\n")
     # German names one of its topics in English, so no German topic set with native labels exists
-    assert ml.chatterbot_categories(tmp_path) == {"it": {"artificial intelligence": "intelligenza artificiale", "food": "cibo"}}
+    expected = {"it": {"artificial intelligence": "intelligenza artificiale", "food": "cibo"}}
+    assert ml.chatterbot_categories(tmp_path) == expected

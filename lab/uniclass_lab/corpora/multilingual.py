@@ -186,7 +186,7 @@ _GROUP = re.compile(r'<group type="(\d{3})" contains="([^"]+)"(.*?)/>')
 
 @dataclass(frozen=True)
 class TerritoryItem:
-    """A country's name in one language, with the names of its continent and subregion in that language and in English."""
+    """A country's name in one language, with its continent's and subregion's names in that language and in English."""
 
     text: str
     lang: str

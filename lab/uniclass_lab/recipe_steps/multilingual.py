@@ -140,7 +140,8 @@ def english_topic_items() -> list[dict]:
     for name in ENGLISH_TOPIC_CORPORA:
         rows = [json.loads(line) for line in fetch(name).read_text(encoding="utf-8").splitlines()]
         random.Random(f"{SEED}-{name}").shuffle(rows)
-        items += [{"text": r["text"], "labels": r["all_labels"], "true": r["true_labels"]} for r in rows[:ENGLISH_TOPIC_ITEMS]]
+        items += [{"text": r["text"], "labels": r["all_labels"], "true": r["true_labels"]}
+                  for r in rows[:ENGLISH_TOPIC_ITEMS]]
     return items
 
 
