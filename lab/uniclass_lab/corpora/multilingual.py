@@ -175,3 +175,80 @@ def chatterbot(cache: str | Path | None = None) -> list[LangItem]:
 
 def dump(items: list[LangItem], path: Path) -> None:
     path.write_text("".join(json.dumps(asdict(i), ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------------ native labels
+# UN macro-regions of CLDR's territory containment (M.49 codes): the continent labels of the territory sets
+MACRO_REGIONS = ("002", "019", "142", "150", "009")
+_TERRITORY = re.compile(r'<territory type="([0-9A-Z]+)">([^<]+)</territory>')
+_GROUP = re.compile(r'<group type="(\d{3})" contains="([^"]+)"(.*?)/>')
+
+
+@dataclass(frozen=True)
+class TerritoryItem:
+    """A country's name in one language, with its continent's and subregion's names in that language and in English."""
+
+    text: str
+    lang: str
+    continent: str
+    subregion: str
+    continent_en: str
+    subregion_en: str
+    key: str  # the ISO 3166 code, the same in every language
+
+
+def territory_names(xml: str) -> dict[str, str]:
+    """Code -> localized name from a CLDR ``main/<lang>.xml`` (entries with ``alt=`` are skipped by the regex)."""
+    return {code: html.unescape(name).strip() for code, name in _TERRITORY.findall(xml)}
+
+
+def territory_regions(supplemental_xml: str) -> dict[str, tuple[str, str]]:
+    """Country code -> (macro-region code, subregion code) from ``territoryContainment``, without the groupings
+    (EU, Latin America...) and deprecated codes, so every country has exactly one continent and one subregion."""
+    parent: dict[str, str] = {}
+    for code, contains, rest in _GROUP.findall(supplemental_xml):
+        if "status=" in rest or "grouping=" in rest or code == "001":
+            continue
+        for child in contains.split():
+            parent[child] = code
+    return {child: (parent[sub], sub) for child, sub in parent.items()
+            if not child.isdigit() and parent.get(sub) in MACRO_REGIONS}
+
+
+def cldr_territories(cache: str | Path | None = None, languages: list[str] | None = None) -> list[TerritoryItem]:
+    """Every country of CLDR's containment with a name in each of ``languages`` (default: English only)."""
+    base = _cldr_root(multilingual_cache(cache)) / "usr/share/unicode/cldr/common"
+    regions = territory_regions((base / "supplemental/supplementalData.xml").read_text(encoding="utf-8"))
+    english = territory_names((base / "main/en.xml").read_text(encoding="utf-8"))
+    items: list[TerritoryItem] = []
+    for lang in languages or ["en"]:
+        names = territory_names((base / f"main/{lang}.xml").read_text(encoding="utf-8"))
+        for code, (continent, subregion) in sorted(regions.items()):
+            if all(c in names for c in (code, continent, subregion)):
+                items.append(TerritoryItem(names[code], lang, names[continent], names[subregion], english[continent],
+                                           english[subregion], code))
+    return items
+
+
+def chatterbot_categories(cache: str | Path | None = None) -> dict[str, dict[str, str]]:
+    """ISO language -> {English topic label: the topic's name in the file's own ``categories`` field}, only for the
+    languages that name *every* topic in their own words (the rest name their files in English)."""
+    import yaml
+
+    found: dict[str, dict[str, str]] = {}
+    complete: dict[str, bool] = {}
+    with zipfile.ZipFile(_chatterbot_wheel(multilingual_cache(cache))) as wheel:
+        for name in sorted(wheel.namelist()):
+            parts = name.split("/")
+            if len(parts) != 4 or parts[1] != "data" or not parts[3].endswith(".yml"):
+                continue
+            folder, topic = parts[2], parts[3][:-4]
+            if topic.lower() in CHATTERBOT_SKIP or folder not in CHATTERBOT_LANGS:
+                continue
+            lang = CHATTERBOT_LANGS[folder]
+            categories = (yaml.safe_load(wheel.read(name).decode("utf-8")) or {}).get("categories") or []
+            native = str(categories[-1]).strip() if categories else ""  # the last entry is the spelled-out name
+            localized = bool(native) and native.lower() not in (topic.lower(), topic.lower().replace("_", " "))
+            complete[lang] = complete.get(lang, True) and localized
+            found.setdefault(lang, {})[chatterbot_label(topic)] = native
+    return {lang: names for lang, names in found.items() if complete[lang]}

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PretrainedConfig
 
-from ...modeling.bi_encoder import BiEncoder
+from uniclass.modeling.bi_encoder import BiEncoder
 
 SEED = 0
 BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"

@@ -32,12 +32,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .bi_encoder import Head, Pooler, softmax_loss
+from .bi_encoder import Head, Pooler, cached, softmax_loss  # noqa: F401  (cached: the recipe caches with it)
 
 SEED = 0
 BACKBONE = "multilingual-e5-small"
 BACKBONE_ID = "intfloat/multilingual-e5-small"
-PROTOCOL = Path(__file__).resolve().parents[4] / "recipes" / "multilingual_protocol.json"
+PROTOCOL = Path(__file__).resolve().parents[3] / "recipes" / "multilingual_protocol.json"
 MODEL_OPTIONS: dict[str, Any] = dict(
     pooling_strategy="avg", normalize_features=True, scorer_type="simple", logit_scale_init_value=10.0,
     hidden_size=768, projector_hidden_act="gelu", identity_projectors="exact",
@@ -126,6 +126,23 @@ def label_vocabulary(pooler: Any) -> dict[str, torch.Tensor]:
     random.Random(SEED).shuffle(vocab)
     vocab = sorted(vocab[:LABEL_VOCAB])
     return {"raw": pooler(vocab, 64), "prompted": pooler([LABEL_PROMPT.format(x) for x in vocab], 64)}
+
+
+ENGLISH_TOPIC_CORPORA = ("gcide_train", "wordnet")  # training corpora of the default model
+ENGLISH_TOPIC_ITEMS = 1000  # per corpus
+
+
+def english_topic_items() -> list[dict]:
+    """``ENGLISH_TOPIC_ITEMS`` seeded items of each English topic/domain training corpus (the English-mix variant)."""
+    from ..corpora import fetch
+
+    items: list[dict] = []
+    for name in ENGLISH_TOPIC_CORPORA:
+        rows = [json.loads(line) for line in fetch(name).read_text(encoding="utf-8").splitlines()]
+        random.Random(f"{SEED}-{name}").shuffle(rows)
+        items += [{"text": r["text"], "labels": r["all_labels"], "true": r["true_labels"]}
+                  for r in rows[:ENGLISH_TOPIC_ITEMS]]
+    return items
 
 
 def english_items() -> list[dict]:
