@@ -94,7 +94,8 @@ def english_macro_f1(data: dict[str, Any], scores: np.ndarray) -> float:
     """The English protocol's macro-F1 (``single_label_report`` over the set's labels, as ``evaluate_set``)."""
     gold, pred = predictions(data, scores)
     names = data["labels"]
-    return float(single_label_report([names[g] for g in gold], [names[p] for p in pred], sorted(set(names)))["macro_f1"])
+    report = single_label_report([names[g] for g in gold], [names[p] for p in pred], sorted(set(names)))
+    return float(report["macro_f1"])
 
 
 def check(clf: Any, head: Any, vectors: dict[str, Any], items: list[dict], key: str) -> None:
