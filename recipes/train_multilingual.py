@@ -31,6 +31,7 @@ VARIANTS = {
     # (GCIDE train fields, WordNet supersenses) join the mixture, because English sets fell below e5 similarity
     "head-mix-english": dict(steps=250, lr=3e-4, distill=3.0, vader=0.15, english=0.25),
 }
+E5_TERM_WEIGHT = 40.0  # the shipped model's backbone_similarity_weight (variant 3)
 
 
 def log(message: str) -> None:
@@ -113,7 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     best = max(chosen_variants, key=lambda n: results["scores"][n]["selection_mean"])
     log(f"selected {best}")
     if args.out:
-        write_model(heads[best], args.out, args.run, {"variant": best, **VARIANTS[best]})
+        # variant 3 adds w x e5's own cosine to the chosen head at inference (no training); w was chosen on the
+        # selection sets by benchmarks/multilingual_e5_term.py (protocol "variants.e5_term")
+        heads[best].config.backbone_similarity_weight = E5_TERM_WEIGHT
+        write_model(heads[best], args.out, args.run,
+                    {"variant": best, **VARIANTS[best], "backbone_similarity_weight": E5_TERM_WEIGHT})
 
 
 def write_model(clf, out: Path, run: Path, chosen: dict) -> None:

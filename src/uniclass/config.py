@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,10 @@ class GLiClassConfig:
     calibrator_beta_max: float = 3.0
     calibrator_dropout: float = 0.1
     calibrator_use_bias: bool = False
+    # uniclass only (not an official key; written to config.json only when non-zero, so other checkpoints
+    # round-trip unchanged): plain bi-encoders add this weight times the cosine of the backbones' own pooled
+    # text and label vectors (before the projectors) to every logit, a similarity the pass computes anyway.
+    backbone_similarity_weight: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -128,6 +133,25 @@ class GLiClassConfig:
             # gliclass-reference.md §8.6: the official LayerwiseAttention is built for L layers but fed L+1
             # hidden states, so no working official checkpoint can use it.
             raise ValueError("squeeze_layers=True is broken in the official code and is not supported.")
+        self._validate_backbone_similarity()
+
+    def _validate_backbone_similarity(self) -> None:
+        weight = self.backbone_similarity_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"backbone_similarity_weight must be a finite number >= 0, got {weight!r}")
+        if weight and self.architecture_type != "bi-encoder":
+            raise ValueError(
+                f"backbone_similarity_weight needs architecture_type 'bi-encoder', not {self.architecture_type!r}"
+            )
+        if weight and self.label_model_config is not None:
+            # a cosine between the two backbones' pooled vectors needs one width for both
+            text_width = self.encoder_config.get_text_config().hidden_size
+            label_width = self.label_model_config.get_text_config().hidden_size
+            if text_width != label_width:
+                raise ValueError(
+                    f"backbone_similarity_weight needs text and label encoders of one hidden size "
+                    f"(here {text_width} and {label_width})"
+                )
         if self.scorer_type == "cross-attn" and self.pooling_strategy != "pass":
             raise ValueError("scorer_type 'cross-attn' needs pooling_strategy 'pass' (it attends over text tokens).")
         if self.pooling_strategy == "pass" and self.scorer_type != "cross-attn":
@@ -236,6 +260,8 @@ class GLiClassConfig:
         for f in dataclasses.fields(self):
             if f.name in ("extra", "encoder_config", "label_model_config"):
                 continue
+            if f.name == "backbone_similarity_weight" and not self.backbone_similarity_weight:
+                continue  # the default is not written: official checkpoints round-trip byte for byte
             out[f.name] = getattr(self, f.name)
         out["encoder_config"] = self.encoder_config.to_dict()
         out["label_model_config"] = self.label_model_config.to_dict() if self.label_model_config else None

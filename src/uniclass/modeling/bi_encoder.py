@@ -8,6 +8,12 @@ a raw multiplier). Because labels never see the text, their vectors can be compu
 replaced by that label's vector, and the text encoder's output at the marker becomes the label vector that
 is scored (not projected again).
 
+``backbone_similarity_weight`` (plain bi-encoder, uniclass only): ``w`` times the cosine of the backbones' own
+pooled text and label vectors (before any projector) is added to each logit. The pass computes these vectors
+anyway, so the term is free; to keep label vectors cacheable, ``encode_labels`` then returns the projected vector
+and the normalised pooled one side by side (``[N, D + H]``, H the label encoder's hidden size), and ``forward``
+splits them again.
+
 Pooling of the label encoder output is mask-aware: each label is pooled as if it had been encoded alone,
 whatever the other labels of the call (the official pooler also averages over label padding).
 """
@@ -46,16 +52,27 @@ class BiEncoder(HeadModules, nn.Module):
     def encode_labels(self, label_input_ids: torch.Tensor, label_attention_mask: torch.Tensor) -> torch.Tensor:
         """``[N, D]`` label vectors, one per tokenised label (rows are independent, so they can be cached)."""
         hidden = self.label_encoder(label_input_ids, attention_mask=label_attention_mask)[0]
-        vectors = self.classes_projector(self.biencoder_projector(self._pool(hidden, label_attention_mask)))
+        pooled = self._pool(hidden, label_attention_mask)
+        vectors = self.classes_projector(self.biencoder_projector(pooled))
         if self.config.normalize_features:
             vectors = F.normalize(vectors, p=2, dim=-1, eps=_EPSILON)
+        if self.config.backbone_similarity_weight:
+            # the backbone's own label vector travels with the projected one, so label caches keep working
+            vectors = torch.cat([vectors, F.normalize(pooled, p=2, dim=-1, eps=_EPSILON)], dim=-1)
         return vectors
 
-    def _text_vector(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        text = self.dropout(self.text_projector(self._pool(hidden, attention_mask)))
+    def _text_vector(self, pooled: torch.Tensor) -> torch.Tensor:
+        text = self.dropout(self.text_projector(pooled))
         if self.config.normalize_features:
             text = F.normalize(text, p=2, dim=-1, eps=_EPSILON)
         return text
+
+    def _split_backbone_vectors(self, label_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(projected, backbone)`` parts of label vectors from ``encode_labels`` (``backbone`` is None at w = 0)."""
+        if not self.config.backbone_similarity_weight:
+            return label_vectors, None
+        width = self.label_encoder.config.hidden_size
+        return label_vectors[..., :-width], label_vectors[..., -width:]
 
     def forward(
         self,
@@ -99,10 +116,18 @@ class BiEncoder(HeadModules, nn.Module):
                         "bi-encoder-fused: the number of <<LABEL>> markers differs from the number of labels"
                     )
             hidden, label_vectors = self._fused_pass(input_ids, attention_mask, label_vectors)
+            backbone_labels = None
         else:
+            label_vectors, backbone_labels = self._split_backbone_vectors(label_vectors)
             hidden = self.encoder_model(input_ids, attention_mask=attention_mask)[0]
-        text = self._text_vector(hidden, attention_mask)
+        pooled = self._pool(hidden, attention_mask)
+        text = self._text_vector(pooled)
         logits = self.scorer(text, label_vectors, slot_mask=slot_mask) * self.logit_scale
+        if backbone_labels is not None:
+            # padded slots carry zero vectors, so they get no extra score
+            backbone_text = F.normalize(pooled, p=2, dim=-1, eps=_EPSILON)
+            similarity = torch.einsum("bd,bkd->bk", backbone_text, backbone_labels.to(backbone_text.dtype))
+            logits = logits + self.config.backbone_similarity_weight * similarity.to(logits.dtype)
         if return_representations:
             return logits, text, label_vectors
         return (logits, label_vectors) if return_label_vectors else logits
