@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from uniclass_lab.corpora.base import default_cache_dir
+from uniclass_lab.corpora.multilingual import readable_subgroup
 from uniclass_lab.eval_data import load_eval_data
 from v4_study import _jsonl, chatterbot_topics, cldr_emoji_groups, model_logits, zero_shot_prior
 
@@ -41,16 +42,6 @@ V5_SETS = ("cldr_emoji_subgroups", "chatterbot_dutch", "ding_subjects")
 
 
 # ====================================================================== the new report-only sets
-def readable_subgroup(name: str) -> str:
-    """``food-fruit`` -> ``fruit``, ``transport-ground`` -> ``ground transport`` (as the lab's multilingual corpus)."""
-    head, _, rest = name.partition("-")
-    if not rest:
-        return name.replace("-", " ")
-    if head == "food":
-        return rest.replace("-", " ") + " food" if rest in ("asian", "prepared", "sweet") else rest.replace("-", " ")
-    return f"{rest.replace('-', ' ')} {head}"
-
-
 def cldr_emoji_subgroups(raw: Path) -> Path:
     """English CLDR emoji names -> emoji subgroup, subgroups with >= ``min_items`` named emoji."""
     out = default_cache_dir() / "v5" / "cldr_emoji_subgroups.jsonl"
@@ -168,12 +159,6 @@ def collect(args: argparse.Namespace) -> None:
                  support_texts=np.array(stexts), test_texts=np.array(texts))
         print(f"{name}: {len(stexts)} support, {len(texts)} test, {len(labels)} labels, "
               f"{time.perf_counter() - start:.0f} s (check max diff {err:.1e})", flush=True)
-
-
-def load_cache(cache: Path, name: str) -> dict[str, Any]:
-    data = dict(np.load(cache / f"{name}.npz"))
-    data["labels"] = [str(x) for x in data["labels"]]
-    return data
 
 
 def log_variant(kind: str, name: str, summary: dict[str, Any]) -> None:

@@ -15,7 +15,8 @@ import time
 from typing import Any
 
 import numpy as np
-from v5_few_shot import PROTOCOL, ROOT, load_cache, load_set, log_variant
+from v4_study import load_cache
+from v5_few_shot import PROTOCOL, ROOT, load_set, log_variant
 
 from uniclass.evaluation.metrics import single_label_report
 from uniclass.training.fit import (  # library code under test

@@ -47,7 +47,7 @@ def pad_sequences(
 
 # The classifier's default token budget per batch (``Classifier.from_pretrained(max_batch_tokens=...)``). Why 8,192:
 # without a budget, 32 long texts share one batch (32 x 512 = 16k padded tokens, more with long windows), which
-# bounds neither memory nor padding; a short sweep (benchmarks/batching_sweep.py, RESULTS.md 8.2) measured 1.25x at
+# bounds neither memory nor padding; a short sweep (benchmarks/batching_sweep.py) measured 1.25x at
 # batch size 32 with this budget, but `python -m uniclass_lab bench official` on the same mix saw no difference beyond
 # noise, so the reason to keep it is the bound, at no measured cost. Short texts still fill ``batch_size`` rows;
 # only batches of long texts get fewer rows. Scores do not depend on batching.

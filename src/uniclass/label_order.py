@@ -1,8 +1,8 @@
 """Label-order stability: scores that do not depend on the order the labels were given in.
 
 A uni-encoder reads every label in one sequence, so with absolute (or rotary) positions a label's score depends
-on where it sits among the others: permuting the same labels moves the scores (benchmarks/RESULTS.md, "Label
-order"). Two remedies, chosen with ``label_order`` (``Classifier.predict`` and everything above it):
+on where it sits among the others: permuting the same labels moves the scores (``benchmarks/label_order.py``
+measures how much). Two remedies, chosen with ``label_order`` (``Classifier.predict`` and everything above it):
 
 * ``"positions"``: every label segment restarts at the same position id (the position of the first label
   marker), and whatever follows the labels (``<<SEP>>``, prompt, text, examples) continues after the longest
@@ -14,7 +14,7 @@ order"). Two remedies, chosen with ``label_order`` (``Classifier.predict`` and e
   backend, e.g. DeBERTa, whose relative positions cannot be overridden.
 * ``"stable"``: the mode that keeps the model's accuracy: ``"permutations"``, or ``"positions"`` for a
   checkpoint trained with order-free label positions (``config.json`` ``"label_positions": "order-free"``).
-  Measured on the bundled model (trained with ordinary positions, benchmarks/RESULTS.md, label order): positions are
+  Measured on the bundled model (trained with ordinary positions): positions are
   exactly order-invariant at no cost but lose 0.15 macro-F1 on FOLDOC (15 labels); 4 permutations keep
   macro-F1 within the spread of single orders at 4x the cost. Bi-encoders encode each label on its own and are
   order-invariant already, so every mode is the plain run for them.

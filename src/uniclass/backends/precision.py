@@ -10,7 +10,7 @@ sensitive ones left in float32: embeddings, the pooler, projectors and scorer, a
 per-tensor dynamic activation scales clip (quantizing them took the max |Δscore| from 0.06 to 0.26 on the
 bundled model; keeping the last layer in float32 changed nothing measurable, so ``keep_last_layers`` is 0).
 Plain dynamic int8 kept only 91.5-98% of fp32's argmax decisions, so the ``int8`` that ``from_pretrained`` loads
-adds two things (``benchmarks/RESULTS.md`` §8, "int8 variants"): SmoothQuant (``backends.smoothquant``, calibrated
+adds two things (``benchmarks/int8_variants.py``): SmoothQuant (``backends.smoothquant``, calibrated
 at load time on a few built-in texts run through the classifier: per-channel activation maxima, ``SMOOTH_ALPHA``)
 and, on CPUs with VNNI, 8-bit instead of 7-bit activations.
 
@@ -181,7 +181,8 @@ def apply_precision(
         keep_last_layers: int8: how many of the last transformer layers stay float32 (0: quantize them all).
         keep_down_projections: int8: leave the ``Linear`` layers with in_features > out_features in float32.
         fuse: bf16 on the CPU: swap the backbones' layers for oneDNN-fused ones (``backends.fused``: bias, GELU and
-            residual add inside the matmul), 1.2-1.3x the unfused bf16 forward idle (``benchmarks/RESULTS.md`` §8.2).
+            residual add inside the matmul), 1.2-1.3x the unfused bf16 forward idle
+            (``benchmarks/precision_report.py``).
         smooth: int8: per-channel input maxima of the layers (``backends.smoothquant.calibrate``); the layers that
             have one are SmoothQuant-ed with ``alpha`` before quantizing (None: plain dynamic int8).
         full_range: int8: quantize activations to 8 bits (fbgemm's default is 7, ``reduce_range``, because

@@ -1,6 +1,6 @@
 """Retriever encoders: one vector per string (a text or a label), mean-pooled and L2-normalised.
 
-Two retrievers were measured for shortlisting (benchmarks/RESULTS.md, "Large label sets"):
+Two retrievers were measured for shortlisting:
 
 * ``"model"``: the classifier's own backbone (``GLiClassModel``'s encoder), run on the text alone and on each
   label alone, without the GLiClass markers. No second model to load or ship.

@@ -2,8 +2,7 @@
 
 Two parts, either or both: label prototypes in the classifier's embedding-similarity prior (``prior.json``; each
 label's prompt vector replaced by the mean of it and its examples' vectors, ``backends.embedding``), and fine-tuning
-the GLiClass model itself on the ``Trainer``. Which is the default is measured in ``benchmarks/few_shot_prior.py``
-(``benchmarks/RESULTS.md``).
+the GLiClass model itself on the ``Trainer``. Which is the default is measured by ``benchmarks/few_shot_prior.py``.
 
 ``Classifier.fit`` imports this module only when called, so the classifier never depends on ``training``.
 """
