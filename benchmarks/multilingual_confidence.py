@@ -1,6 +1,8 @@
 """Multi-label calibration of ``uniclass-multilingual`` (variant 4 of ``recipes/multilingual_protocol.json``).
 
-The shipped model scores ``head logit + 40 x e5 cosine``: the second term puts every raw logit near 30, so without a
+The shipped model scores ``head logit + w x e5 cosine`` (w 40 for variant 3, 80 for variant 7, which reads e5's
+``"query: "`` prefix and label prompt; the cached vectors follow the model's config): the second term puts every raw
+logit far above 0, so without a
 calibration every label of every text has a multi-label score of ~1.0. This fits the default model's multi-label
 family (``uniclass.calibration.Calibration``: shift, label-count slope, relative term; temperature 1) on the
 protocol's selection sets by the rule fixed in the protocol, writes ``calibration.json`` into ``--model-out`` if
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from multilingual_e5_term import NATIVE, all_matrices, combined, load_sets
+from multilingual_prefix import prefixed_groups
 from uniclass_lab.recipe_steps import multilingual as ml  # research code: PYTHONPATH=lab
 from v4_study import PROTOCOL as V4
 
@@ -54,6 +57,16 @@ def blocks(groups: dict[str, dict[str, Any]], matrices: dict[str, Any], w: float
             for rows, gold in by_labels.values():
                 out[group].append((key, np.stack(rows).astype(np.float64), np.asarray(gold)))
     return out
+
+
+def model_sets(args: argparse.Namespace, clf: Any, languages: list[str], english: list[str]) -> dict[str, dict]:
+    """The cached vectors of every set as the model's pass reads them: bare, or with e5's prefix and label prompt."""
+    if not clf.config.text_prefix:
+        return load_sets(args, languages, english)
+    if (clf.config.text_prefix, clf.config.label_template) != ("query: ", ml.BASELINE_PROMPT):
+        raise SystemExit("the cached prefixed vectors use 'query: ' and ml.BASELINE_PROMPT; this model reads others")
+    groups = prefixed_groups(args, languages, english)
+    return {group: {key: (data, None) for key, data in sets.items()} for group, sets in groups.items()}
 
 
 def rates(calibration: Calibration | None, group_blocks: list[tuple]) -> dict[str, float]:
@@ -124,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     clf = Classifier.from_pretrained("uniclass-multilingual", device="cpu")
     w = clf.config.backbone_similarity_weight
     head = ml.Head(clf.model.model).eval()
-    groups = load_sets(args, proto["selection_languages"], list(V4["selection"]))
+    groups = model_sets(args, clf, proto["selection_languages"], list(V4["selection"]))
     sel = blocks(groups, all_matrices(head, groups), w)
     chosen, tried = choose(sel)
     # The temperature also divides the single-label (softmax) logits, which this study does not measure: it is
@@ -141,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     for group in GROUPS:
         result["selection"][group] = {"before": rates(None, sel[group]), "after": rates(chosen, sel[group])}
     log(f"chosen {chosen.to_dict()}: {json.dumps(result['selection'])}")
-    groups = load_sets(args, proto["report_only_languages"], list(V4["report_only"]))
+    groups = model_sets(args, clf, proto["report_only_languages"], list(V4["report_only"]))
     rep = blocks(groups, all_matrices(head, groups), w)
     for group in GROUPS:
         result["report_only"][group] = {"before": rates(None, rep[group]), "after": rates(chosen, rep[group])}

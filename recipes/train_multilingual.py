@@ -30,8 +30,15 @@ VARIANTS = {
     # the one variant of the English follow-up (roles in the protocol's "variants"): English topic/domain items
     # (GCIDE train fields, WordNet supersenses) join the mixture, because English sets fell below e5 similarity
     "head-mix-english": dict(steps=250, lr=3e-4, distill=3.0, vader=0.15, english=0.25),
+    # variant 7: the same recipe on e5's own input convention ("query: " + text, ml.BASELINE_PROMPT for labels),
+    # which variant 5 showed helps the untrained-for-it head; the pass at inference reads the same inputs
+    "head-mix-prefixed": dict(steps=250, lr=3e-4, distill=3.0, vader=0.2, prefixed=True),
 }
-E5_TERM_WEIGHT = 40.0  # the shipped model's backbone_similarity_weight (variant 3)
+PREFIXED = dict(text_prefix="query: ", label_template=ml.BASELINE_PROMPT)
+# backbone_similarity_weight written with each variant: w x e5's own cosine is added at inference (nothing of it is
+# trained); chosen on the selection sets by benchmarks/multilingual_e5_term.py (variant 3: 40 for the bare pass)
+# and benchmarks/multilingual_prefix.py --retrained (variant 7: 80 for the prefixed pass)
+E5_TERM_WEIGHT = {"head-mix": 40.0, "head-mix-english": 40.0, "head-mix-prefixed": 80.0}
 
 
 def log(message: str) -> None:
@@ -71,6 +78,15 @@ def main(argv: list[str] | None = None) -> None:
     vocab = ml.cached(cache / "label_vocab.pt", lambda: ml.label_vocabulary(pooler))
     log("vectors vader + vocabulary")
     chosen_variants = {name: VARIANTS[name] for name in args.variants.split(",")}
+    prefixed = None
+    if any(opts.get("prefixed") for opts in chosen_variants.values()):
+        prefixed = {
+            "task": ml.cached(cache / "train_multilingual_prefixed.pt", lambda: ml.vectorise(pooler, train, **PREFIXED)),
+            "vader": ml.cached(cache / "train_vader_prefixed.pt",
+                               lambda: ml.vectorise(pooler, ml.english_items(), **PREFIXED)),
+            "vocab": ml.cached(cache / "label_vocab_prefixed.pt", lambda: ml.label_vocabulary(pooler, prefixed=True)),
+        }
+        log("prefixed vectors")
     english = None
     if any(opts.get("english") for opts in chosen_variants.values()):
         english = ml.cached(cache / "train_english_topics.pt", lambda: ml.vectorise(pooler, ml.english_topic_items()))
@@ -100,11 +116,15 @@ def main(argv: list[str] | None = None) -> None:
         clf = Classifier.from_backbone(backbone, "bi-encoder", device="cpu", **ml.MODEL_OPTIONS)
         head = ml.Head(clf.model.model)
         share = opts.get("english", 0.0)
-        mixture = [(task, 1.0 - opts["vader"] - share), (vader, opts["vader"])] + ([(english, share)] if share else [])
-        ml.train_mixture(head, mixture, vocab, steps=opts["steps"], batch=64, lr=opts["lr"], distill=opts["distill"],
+        inputs = prefixed if opts.get("prefixed") else {"task": task, "vader": vader, "vocab": vocab}
+        mixture = [(inputs["task"], 1.0 - opts["vader"] - share), (inputs["vader"], opts["vader"])]
+        mixture += [(english, share)] if share else []
+        ml.train_mixture(head, mixture, inputs["vocab"], steps=opts["steps"], batch=64, lr=opts["lr"], distill=opts["distill"],
                          distill_batch=256, log=log)
         results["variants_tried"] += 1
-        score_all(name, model_eval, ml.head_scorer(head))
+        if opts.get("prefixed"):  # the pass at inference reads what the head was trained on
+            clf.config.text_prefix, clf.config.label_template = PREFIXED["text_prefix"], PREFIXED["label_template"]
+        score_all(name, base_eval if opts.get("prefixed") else model_eval, ml.head_scorer(head))
         heads[name] = clf
         if args.write_all:
             write_model(clf, args.write_all / name, args.run, {"variant": name, **opts})
@@ -114,11 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     best = max(chosen_variants, key=lambda n: results["scores"][n]["selection_mean"])
     log(f"selected {best}")
     if args.out:
-        # variant 3 adds w x e5's own cosine to the chosen head at inference (no training); w was chosen on the
-        # selection sets by benchmarks/multilingual_e5_term.py (protocol "variants.e5_term")
-        heads[best].config.backbone_similarity_weight = E5_TERM_WEIGHT
-        write_model(heads[best], args.out, args.run,
-                    {"variant": best, **VARIANTS[best], "backbone_similarity_weight": E5_TERM_WEIGHT})
+        weight = E5_TERM_WEIGHT[best]
+        heads[best].config.backbone_similarity_weight = weight
+        write_model(heads[best], args.out, args.run, {"variant": best, **VARIANTS[best], "backbone_similarity_weight": weight})
 
 
 def write_model(clf, out: Path, run: Path, chosen: dict) -> None:

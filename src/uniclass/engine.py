@@ -198,7 +198,12 @@ class Engine:
         window = max_positions(self.config.label_model_config) or self.max_length
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
-            ids = self.label_tokenizer(chunk, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+            ids = self.label_tokenizer(
+                [self.config.label_input(label) for label in chunk],
+                add_special_tokens=True,
+                truncation=False,
+                verbose=False,
+            )["input_ids"]
             for label, label_ids in zip(chunk, ids, strict=True):
                 if len(label_ids) > window:
                     raise ValueError(

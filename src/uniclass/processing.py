@@ -288,8 +288,9 @@ def fused_layout(text: str, labels: Sequence[str], prompt: str, examples: str, p
     return _place(head, text, examples) if prompt_first else _place("", text, head + examples)
 
 
-def bi_encoder_layout(text: str, prompt: str) -> Layout:
-    return _place(f"{prompt} " if prompt else "", text, "")
+def bi_encoder_layout(text: str, prompt: str, text_prefix: str = "") -> Layout:
+    """``text_prefix`` (the backbone's input convention, e.g. e5's ``"query: "``), ``prompt + " "``, then the text."""
+    return _place(text_prefix + (f"{prompt} " if prompt else ""), text, "")
 
 
 def encoder_decoder_layouts(text: str, labels: Sequence[str], prompt: str, examples: str) -> tuple[Layout, str]:
@@ -465,7 +466,7 @@ class InputBuilder:
         if self.arch == "bi-encoder-fused":
             return fused_layout(text, labels, prompt, examples, prompt_first), None
         if self.arch == "bi-encoder":
-            return bi_encoder_layout(text, prompt), None
+            return bi_encoder_layout(text, prompt, self.config.text_prefix), None
         return encoder_decoder_layouts(text, labels, prompt, examples)
 
     def _plan_item(

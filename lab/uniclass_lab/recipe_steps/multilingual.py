@@ -115,8 +115,12 @@ def split_items(cache: str | Path | None = None) -> tuple[list[dict], dict[str, 
     return train, sets
 
 
-def label_vocabulary(pooler: Any) -> dict[str, torch.Tensor]:
-    """Raw and prompted vectors of ``LABEL_VOCAB`` seeded WordNet label names (v3's distillation set, smaller)."""
+def label_vocabulary(pooler: Any, *, prefixed: bool = False) -> dict[str, torch.Tensor]:
+    """Raw and prompted vectors of ``LABEL_VOCAB`` seeded WordNet label names (v3's distillation set, smaller).
+
+    ``prefixed``: the inputs ("raw") are the names as a prefixed pass reads them (``BASELINE_PROMPT``); the targets
+    ("prompted") stay the same.
+    """
     from ..corpora import fetch
 
     names: set[str] = set()
@@ -125,7 +129,8 @@ def label_vocabulary(pooler: Any) -> dict[str, torch.Tensor]:
     vocab = sorted(names)
     random.Random(SEED).shuffle(vocab)
     vocab = sorted(vocab[:LABEL_VOCAB])
-    return {"raw": pooler(vocab, 64), "prompted": pooler([LABEL_PROMPT.format(x) for x in vocab], 64)}
+    inputs = [BASELINE_PROMPT.format(x) for x in vocab] if prefixed else vocab
+    return {"raw": pooler(inputs, 64), "prompted": pooler([LABEL_PROMPT.format(x) for x in vocab], 64)}
 
 
 ENGLISH_TOPIC_CORPORA = ("gcide_train", "wordnet")  # training corpora of the default model

@@ -508,7 +508,12 @@ def _reference(
     label_list: list[str] = []
     if bi_encoder:
         label_list = sorted({label for group in labels for label in group})
-        ids = engine.label_tokenizer(label_list, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        ids = engine.label_tokenizer(
+            [engine.config.label_input(label) for label in label_list],
+            add_special_tokens=True,
+            truncation=False,
+            verbose=False,
+        )["input_ids"]
         from ..batching import pad_ids
 
         label_ids, label_mask = pad_ids(ids, engine.label_tokenizer.pad_token_id or 0)

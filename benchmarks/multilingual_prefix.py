@@ -1,0 +1,208 @@
+"""Variants 5 and 6 of ``uniclass-multilingual``: e5's own input convention (``"query: "`` and a label prompt).
+
+e5 similarity reads ``"query: <text>"`` and ``"query: This text is about <label>."``; the shipped model's pass reads
+the bare text and label. Variant 5 runs the shipped head and e5 term over the prefixed vectors (one pass, as
+shipped); variant 6 keeps the head on the bare vectors and takes the term from the prefixed ones (two passes).
+Nothing is trained. Roles, grid and rule: ``recipes/multilingual_protocol.json`` (``variants.prefix``), fixed
+before any result. The bare vectors and the baseline's prefixed vectors come from the same caches as
+``multilingual_e5_term.py`` (English texts at the model's 512-token window); the shipped scorer's cached logits are
+checked against ``Classifier.predict`` on the first items of every set::
+
+    OMP_NUM_THREADS=2 python benchmarks/multilingual_prefix.py --run /work/runs/multiling23 \\
+        --native-run /work/runs/ml23b --english-run /work/runs/ml23c --out benchmarks/results/multilingual_prefix.json
+
+Variant 7 (``variants.prefix_retrained``: the head retrained on the prefixed vectors, now shipped) is scored against
+variant 5 with ``--retrained`` (the folder of ``recipes/train_multilingual.py --variants head-mix-prefixed``, or the
+shipped model) and ``--base`` (the variant-3 folder as it shipped before: ``git archive f5ba18b
+src/uniclass/models/uniclass-multilingual``; ``--variants head-mix --out DIR`` rebuilds it up to float rounding)::
+
+    python benchmarks/multilingual_prefix.py ... --base RUN/head-mix --retrained src/uniclass/models/uniclass-multilingual \\
+        --out benchmarks/results/multilingual_prefix_retrained.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from multilingual_e5_term import (  # next to this file
+    ENGLISH_TEXT_WINDOW,
+    all_matrices,
+    check,
+    english_macro_f1,
+    load_sets,
+    log,
+    means,
+    predictions,
+    score_matrices,
+)
+from multilingual_english import test_split
+from multilingual_native import native_sets
+from uniclass_lab.recipe_steps import multilingual as ml  # research code: PYTHONPATH=lab
+from v4_study import PROTOCOL as V4
+
+NATIVE = ["cldr_territory_continent", "cldr_territory_subregion", "chatterbot_topic_native"]
+
+
+def prefixed_english(pooler: Any, name: str) -> dict[str, Any]:
+    """As ``multilingual_e5_term.english_vectors``, with e5's prefix and label prompt (same item indices)."""
+    examples = test_split(name)
+    items = [{"text": e.text, "labels": list(e.all_labels), "true": [e.all_labels[int(np.argmax(e.targets))]]}
+             for e in examples]
+    texts = sorted({i["text"] for i in items})
+    labels = sorted({x for i in items for x in i["labels"]})
+    ti, li = {t: k for k, t in enumerate(texts)}, {x: k for k, x in enumerate(labels)}
+    return {"text_vecs": pooler(["query: " + t for t in texts], ENGLISH_TEXT_WINDOW, 16),
+            "label_vecs": pooler([ml.BASELINE_PROMPT.format(x) for x in labels], 64),
+            "items": [(ti[i["text"]], [li[x] for x in i["labels"]], [li[x] for x in i["true"]]) for i in items],
+            "labels": labels}
+
+
+def prefixed_groups(args: argparse.Namespace, languages: list[str], english: list[str]) -> dict[str, dict[str, Any]]:
+    """The prefixed vectors of every set of ``load_sets``, keyed the same way (and with the same item indices)."""
+    from uniclass.modeling.registry_backbones import backbone_folder
+
+    backbone = ml.Pooler(backbone_folder(ml.BACKBONE))
+    out: dict[str, dict[str, Any]] = {"english": {}, "ml": {}, "native": {}}
+    _, sets = ml.split_items()
+    pooler = ml.MemoPooler(backbone, args.run / "cache" / "strings.pt")
+    for lang in languages:
+        for name, items in sets[lang].items():
+            out["ml"][f"{lang}.{name}"] = ml.cached(args.run / "cache" / f"base_{lang}.{name}.pt", lambda items=items: (
+                ml.vectorise(pooler, items, text_prefix="query: ", label_template=ml.BASELINE_PROMPT)))
+    native_pooler = ml.MemoPooler(backbone, args.native_run / "cache" / "strings.pt")
+    for lang, named in native_sets(languages).items():
+        for name, items in named.items():
+            if name in NATIVE:
+                out["native"][f"{lang}.{name}"] = ml.vectorise(
+                    native_pooler, items, text_prefix="query: ", label_template=ml.BASELINE_PROMPT)
+    english_pooler = ml.MemoPooler(backbone, args.english_run / "cache" / "strings.pt")
+    for name in english:
+        out["english"][name] = prefixed_english(english_pooler, name)
+        log(f"prefixed vectors English {name}")
+    return out
+
+
+def scored(groups: dict[str, dict[str, Any]], matrices: dict[str, Any], score: Any, languages: list[str]) -> dict:
+    """Per-set macro-F1 and the protocol's group means for ``score(key) -> [texts, labels] matrix``."""
+    per: dict[str, dict[str, dict[str, float]]] = {"english": {}, "ml": {}, "native": {}}
+    for name, (data, _) in groups["english"].items():
+        per["english"].setdefault("en", {})[name] = round(english_macro_f1(data, score(name)), 4)
+    for group in ("ml", "native"):
+        for key, (data, _) in groups[group].items():
+            lang, name = key.split(".", 1)
+            gold, pred = predictions(data, score(f"{group}:{key}"))
+            per[group].setdefault(lang, {})[name] = round(ml.macro_f1(gold, pred), 4)
+    return {"means": means(per, languages), "per_set": per}
+
+
+def run_groups(args: argparse.Namespace, clf: Any, head: Any, languages: list[str], english: list[str],
+               points: list[tuple[str, float]], retrained: Any = None) -> dict[str, Any]:
+    bare = load_sets(args, languages, english)
+    for group in bare.values():
+        for key, (data, items) in group.items():
+            check(clf, head, data, items, key)
+    prefixed = prefixed_groups(args, languages, english)
+    bare_m = all_matrices(head, bare)  # (head logits, cosine) on the bare vectors
+    pre_m = {name: score_matrices(head, data) for name, data in prefixed["english"].items()}
+    for group in ("ml", "native"):
+        pre_m.update({f"{group}:{key}": score_matrices(head, data) for key, data in prefixed[group].items()})
+    scorers: dict[str, Any] = {
+        "shipped (variant 3, w = 40)": lambda k: bare_m[k][0] + 40.0 * bare_m[k][1],
+        "e5 similarity": lambda k: pre_m[k][1],
+    }
+    if retrained is not None:  # variant 7's head on the same prefixed vectors
+        re_m = {name: score_matrices(retrained, data) for name, data in prefixed["english"].items()}
+        for group in ("ml", "native"):
+            re_m.update({f"{group}:{key}": score_matrices(retrained, data) for key, data in prefixed[group].items()})
+    for variant, w in points:
+        if variant == "7":
+            scorers[f"7: retrained on prefixed inputs, w = {w:g}"] = lambda k, w=w: re_m[k][0] + w * re_m[k][1]
+        elif variant == "5":
+            scorers[f"5: prefixed pass, w = {w:g}"] = lambda k, w=w: pre_m[k][0] + w * pre_m[k][1]
+        else:
+            scorers[f"6: two passes, w = {w:g}"] = lambda k, w=w: bare_m[k][0] + w * pre_m[k][1]
+    out = {}
+    for name, score in scorers.items():
+        out[name] = scored(bare, bare_m, score, languages)
+        log(f"{name}: {out[name]['means']}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, required=True, help="run folder of recipes/train_multilingual.py")
+    parser.add_argument("--native-run", type=Path, required=True, help="run folder of multilingual_native.py")
+    parser.add_argument("--english-run", type=Path, required=True, help="cache folder for the English vectors")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/multilingual_prefix.json"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--base", default="uniclass-multilingual",
+                        help="the variant-3 model folder (bare pass, w = 40); since variant 7 shipped, its folder from git "
+                             "history (see above)")
+    parser.add_argument("--retrained", type=Path, default=None,
+                        help="variant 7 only: the delta folder written by train_multilingual.py (head-mix-prefixed)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from uniclass import Classifier
+
+    proto = ml.protocol()["variants"]["prefix"]
+    clf = Classifier.from_pretrained(args.base, device="cpu")
+    if clf.config.text_prefix or clf.config.backbone_similarity_weight != 40.0:
+        raise SystemExit(f"{args.base} is not the variant-3 model (bare pass, w = 40); see --base")
+    head = ml.Head(clf.model.model).eval()
+    if args.retrained:
+        return variant_7(args, clf, head)
+    points = [(v, float(w)) for v in ("5", "6") for w in proto["grid"]]
+    result: dict[str, Any] = {"protocol": proto}
+    result["selection"] = run_groups(args, clf, head, ml.protocol()["selection_languages"], list(V4["selection"]),
+                                     points)
+    candidates = [k for k in result["selection"] if k[0] in "56"]
+    # the rule: highest mean of the group means; ties to variant 5, then the smaller w (the order of `points`)
+    chosen = max(candidates, key=lambda k: (result["selection"][k]["means"]["mean"], -candidates.index(k)))
+    shipped = result["selection"]["shipped (variant 3, w = 40)"]["means"]["mean"]
+    result["chosen"] = chosen
+    result["ships"] = result["selection"][chosen]["means"]["mean"] > shipped
+    log(f"chosen {chosen}; ships: {result['ships']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    variant, w = chosen.split(":")[0], float(chosen.rsplit("=", 1)[1])
+    result["report_only"] = run_groups(args, clf, head, ml.protocol()["report_only_languages"],
+                                       list(V4["report_only"]), [(variant, w)])
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def variant_7(args: argparse.Namespace, clf: Any, head: Any) -> int:
+    """Variant 7 (``variants.prefix_retrained``): the retrained head's grid against variant 5 at w = 40."""
+    from uniclass import Classifier
+
+    proto = ml.protocol()["variants"]["prefix_retrained"]
+    retrained = ml.Head(Classifier.from_pretrained(str(args.retrained), device="cpu").model.model).eval()
+    points = [("5", 40.0)] + [("7", float(w)) for w in proto["grid"]]
+    result: dict[str, Any] = {"protocol": proto}
+    result["selection"] = run_groups(args, clf, head, ml.protocol()["selection_languages"], list(V4["selection"]),
+                                     points, retrained)
+    candidates = [k for k in result["selection"] if k.startswith("7")]
+    chosen = max(candidates, key=lambda k: (result["selection"][k]["means"]["mean"], -candidates.index(k)))
+    result["chosen"] = chosen
+    five = result["selection"]["5: prefixed pass, w = 40"]["means"]["mean"]
+    result["ships"] = result["selection"][chosen]["means"]["mean"] > five
+    log(f"chosen {chosen}; ships: {result['ships']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    w = float(chosen.rsplit("=", 1)[1])
+    result["report_only"] = run_groups(args, clf, head, ml.protocol()["report_only_languages"],
+                                       list(V4["report_only"]), [("5", 40.0), ("7", w)], retrained)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
