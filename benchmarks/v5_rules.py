@@ -34,7 +34,9 @@ RULES: dict[str, dict[str, Any]] = {
     "kfold4x5, 1 SE": {"guard": False},  # the foreign anchor, zero-shot with one labelled label: after the first run
     "kfold4x5, 2 SE": {"se_multiplier": 2.0, "guard": False},
     "kfold4x5, 1 SE, guard": {"guard": True},  # its run had labels without examples lose the model under prototypes
-    "kfold4x5, 1 SE, guard; labels without examples keep the model at 1": {"guard": True},  # the library's "auto"
+    "kfold4x5, 1 SE, guard; labels without examples keep the model at 1": {"guard": True},  # "auto" before v5b
+    # protocol v5b: the same weights, labels without examples placed per text by zero-shot (the library's "auto")
+    "kfold4x5, 1 SE, guard; labels without examples gated per text": {"guard": True, "gate": True},
     "leave-one-out, 1 SE": {"folds": 10_000, "repeats": 1, "guard": False},
 }
 
@@ -58,7 +60,8 @@ def centred(values: np.ndarray) -> np.ndarray:
 
 def choose(rule: dict[str, Any], u_sup: np.ndarray, zs_sup: np.ndarray, x_sup: np.ndarray, sgold: np.ndarray,
            prompts: np.ndarray) -> tuple[tuple[float, float, float], dict[str, Any]]:
-    return choose_signal_weights_shrunk(u_sup, zs_sup, x_sup, sgold, prompts, **rule)
+    return choose_signal_weights_shrunk(u_sup, zs_sup, x_sup, sgold, prompts,
+                                        **{k: v for k, v in rule.items() if k != "gate"})
 
 
 def evaluate_set(data: dict[str, Any], rule: dict[str, Any], labelled: np.ndarray | None = None) -> dict[str, Any]:
@@ -68,7 +71,8 @@ def evaluate_set(data: dict[str, Any], rule: dict[str, Any], labelled: np.ndarra
     zs_test, zs_sup = standardised(data["x_test"], data), standardised(x_sup, data)
     chosen, evidence = choose(rule, u_sup, zs_sup, x_sup, sgold, prompts)
     new = raw_blend_scores(data["u_test"], zs_test, data["x_test"], x_sup, sgold, prompts, chosen,
-                           zero_shot_offset=evidence["zero_shot_offset"])
+                           zero_shot_offset=evidence["zero_shot_offset"], gate=rule.get("gate", False),
+                           prior_weight=WEIGHT)
 
     def v4(weights: tuple[float, float, float]) -> np.ndarray:
         return signal_scores(data["u_test"], centred(zs_test), data["x_test"], x_sup, sgold, prompts, weights)
@@ -139,7 +143,8 @@ def evaluate(args: argparse.Namespace) -> None:
           + " | ".join(f"{partial[c]:.3f}" for c in partial_cols) + " |")
     print(f"worst selection set, labels without examples, rule minus zero-shot: {worst_missing:+.3f}")
     if not args.sets:
-        out = ROOT / "benchmarks" / "results" / ("v5_few_shot.json" if args.report else "v5_few_shot_selection.json")
+        stem = "v5b_unlabelled_gate" if RULES[args.rule].get("gate") else "v5_few_shot"  # protocol v5b's rule
+        out = ROOT / "benchmarks" / "results" / (f"{stem}.json" if args.report else f"{stem}_selection.json")
         out.write_text(json.dumps(result, indent=1) + "\n")
 
 

@@ -529,9 +529,10 @@ class Classifier:
                 examples, conservatively. Three candidates (the fixed blend, prototypes alone, a model-heavy blend)
                 score every example held out in a repeated 4-fold cross-validation; the fixed blend is kept unless
                 another wins by more than one standard error, and prototypes alone are used when the model by itself
-                gets the examples right clearly less often than the prototypes do. Labels without examples are scored
-                by their zero-shot logit plus an offset measured on the labelled ones (so they meet them on the same
-                scale); with examples for only one label of several, every label keeps its zero-shot score. Costs
+                gets the examples right clearly less often than the prototypes do. A label without examples is placed
+                per text where zero-shot puts it against the labelled labels (it wins exactly when zero-shot prefers it
+                to all of them), so it keeps zero-shot's answers; with examples for only one label of several, every
+                label keeps its zero-shot score. Costs
                 one pass of the model over the examples. ``None``: the fixed blend (model + 80 x prototype cosine;
                 labels without examples keep their prompt and are seldom chosen). ``"grid"``: leave-one-out over 57
                 weightings (less conservative: it lost on sets it was not tuned on). A ``(model, prompt,

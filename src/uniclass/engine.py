@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .backends.embedding import gate_unlabelled
 from .batching import pad_ids, plan_batches
 from .config import CLASS_TOKEN, TEXT_TOKEN, GLiClassConfig, max_positions
 from .label_order import OrderPlan, average_orders, expand_request, label_orders, stable_position_ids
@@ -285,9 +286,17 @@ class Engine:
         prior = self.prior.logits(request.texts, request.labels, centers=request.prior_centers)
         # per label: 1 unless a few-shot fit chose to trust the model less on its task (labels without examples may
         # keep the model at full weight, as zero-shot)
-        return [
+        fused = [
             self.prior.model_weights(labels) * logits + extra
             for labels, logits, extra in zip(request.labels, item_logits, prior, strict=True)
+        ]
+        if not self.prior.gates_unlabelled:
+            return fused
+        # labels without examples placed per text against the labelled ones, by zero-shot (gate_unlabelled)
+        zero_shot = self.prior.zero_shot_logits(request.texts, request.labels)
+        return [
+            gate_unlabelled(scores, logits + zero, self.prior.has_examples(labels))
+            for labels, scores, logits, zero in zip(request.labels, fused, item_logits, zero_shot, strict=True)
         ]
 
     def item_logits(

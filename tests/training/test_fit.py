@@ -12,6 +12,7 @@ import pytest
 
 from uniclass import Classifier
 from uniclass.backends.embedding import REFERENCE_FILE, EmbeddingPrior, PriorSpec, save_reference
+from uniclass.backends.embedding import gate_unlabelled
 from uniclass.training.fit import (
     SHRINKAGE_CANDIDATES,
     anchor_gaps,
@@ -158,6 +159,7 @@ def test_auto_fit_equals_the_benchmarks_computation(checkpoint: Path, tmp_path: 
     fitted.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, multi_label=False, signal_weights="auto")
     few_shot = fitted.prior.few_shot
     assert few_shot is not None and set(few_shot) >= {"zero_shot", "zero_shot_offset", "zero_shot_model"}
+    assert few_shot["zero_shot_gate"] == 1.0
     expected = np.array([p.logits for p in fitted.predict(TEST, LABELS, multi_label=False)])
 
     alone = Classifier.from_pretrained(checkpoint, device="cpu", prior=False)
@@ -179,7 +181,14 @@ def test_auto_fit_equals_the_benchmarks_computation(checkpoint: Path, tmp_path: 
                            zero_shot_model=few_shot["zero_shot_model"])
     per_label = np.where(np.isin(np.arange(len(LABELS)), labels), chosen[0], few_shot["zero_shot_model"])
     prior_part = raw - per_label * model  # the classifier centres the prior's part of each row
-    np.testing.assert_allclose(raw - prior_part.mean(axis=1, keepdims=True), expected, atol=1e-4)
+    centred = raw - prior_part.mean(axis=1, keepdims=True)
+    # then politics (no examples) is placed per text against the labelled labels by fused zero-shot
+    has = np.isin(np.arange(len(LABELS)), labels)
+    zero_shot = model + prior.spec.weight * (texts @ prompts.T - bias) * factor
+    np.testing.assert_allclose(gate_unlabelled(centred, zero_shot, has), expected, atol=1e-4)
+    gated = raw_blend_scores(model, (texts @ prompts.T - bias) * factor, texts, support, labels, prompts, chosen,
+                             zero_shot_offset=few_shot["zero_shot_offset"], gate=True, prior_weight=prior.spec.weight)
+    np.testing.assert_array_equal(gated.argmax(1), expected.argmax(1))  # what benchmarks/v5_rules.py scores
     fitted.save_pretrained(tmp_path / "fitted")
     reloaded = Classifier.from_pretrained(tmp_path / "fitted", device="cpu")
     again = np.array([p.logits for p in reloaded.predict(TEST, LABELS, multi_label=False)])
@@ -265,3 +274,38 @@ def test_few_shot_weights_with_zero_shot_keys_are_validated() -> None:
         check_few_shot({**base, "zero_shot": 80.0})  # the three come together
     with pytest.raises(PriorError, match=">= 0"):
         check_few_shot({**full, "zero_shot_model": -1.0})
+
+
+def test_the_gate_gives_labels_without_examples_exactly_zero_shots_decisions() -> None:
+    """Whatever the blend does to the labelled labels, a text goes to a label without examples exactly when fused
+    zero-shot sends it there (so those labels keep zero-shot's F1), and to the blend's best labelled label otherwise."""
+    rng = np.random.default_rng(3)
+    zero_shot, blend = rng.normal(size=(500, 6)), 4 * rng.normal(size=(500, 6)) + 2
+    has = np.array([True, False, True, True, False, True])
+    gated = gate_unlabelled(blend, zero_shot, has)
+    zs_pick, pick = zero_shot.argmax(1), gated.argmax(1)
+    to_unlabelled = ~has[zs_pick]
+    assert to_unlabelled.any() and (~to_unlabelled).any()
+    np.testing.assert_array_equal(pick[to_unlabelled], zs_pick[to_unlabelled])
+    best_labelled = np.where(has, blend, -np.inf).argmax(1)
+    np.testing.assert_array_equal(pick[~to_unlabelled], best_labelled[~to_unlabelled])
+    np.testing.assert_array_equal(gated[:, has], blend[:, has])  # labelled labels keep their fitted logits
+    for all_or_none in (np.ones(6, bool), np.zeros(6, bool)):
+        np.testing.assert_array_equal(gate_unlabelled(blend, zero_shot, all_or_none), blend)
+
+
+def test_older_fits_without_the_gate_load_and_score_as_before(checkpoint: Path, tmp_path: Path) -> None:
+    """A prior.json written before the gate (no "zero_shot_gate") keeps its linear placement of unlabelled labels."""
+    fitted = Classifier.from_pretrained(checkpoint, device="cpu")
+    fitted.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, multi_label=False, signal_weights="auto")
+    folder = fitted.save_pretrained(tmp_path / "fitted")
+    spec = json.loads((folder / "prior.json").read_text())
+    del spec["few_shot"]["zero_shot_gate"]
+    (folder / "prior.json").write_text(json.dumps(spec))
+    older = Classifier.from_pretrained(folder, device="cpu")
+    assert not older.prior.gates_unlabelled
+    logits = np.array([p.logits for p in older.predict(TEST, LABELS, multi_label=False)])
+    few_shot = older.prior.few_shot
+    gated = np.array([p.logits for p in fitted.predict(TEST, LABELS, multi_label=False)])
+    np.testing.assert_allclose(logits[:, :3], gated[:, :3], atol=1e-5)  # labelled labels: the same blend
+    assert few_shot is not None and "zero_shot_gate" not in few_shot

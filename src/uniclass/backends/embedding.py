@@ -209,12 +209,36 @@ FEW_SHOT_KEYS = ("model", "prompt", "prototype", "offset")
 # cosine + zero_shot_offset`` (logit units) instead of as a prototype at ``offset``; written by fit's "auto" rule,
 # absent from older files
 FEW_SHOT_ZERO_SHOT_KEYS = ("zero_shot", "zero_shot_offset", "zero_shot_model")
+# optional with them: "zero_shot_gate" (1 = on): when a call has labels with and without examples, those without are
+# placed per text by ``gate_unlabelled`` instead (written by fit's "auto" rule; older files lack it)
+FEW_SHOT_GATE_KEY = "zero_shot_gate"
+
+
+def gate_unlabelled(blend: np.ndarray, zero_shot: np.ndarray, has_examples: np.ndarray) -> np.ndarray:
+    """One text's logits with its labels without examples placed by zero-shot against the labelled ones.
+
+    ``blend``: the fitted logits of the text's labels (only the labelled ones are used); ``zero_shot``: its fused
+    zero-shot logits (model + prior, no fit); ``has_examples``: per label. A label without examples gets
+    ``zero_shot(u) - max zero_shot(labelled) + max blend(labelled)``, so it beats every labelled label exactly when
+    zero-shot prefers it to every labelled label, and those labels rank among themselves as zero-shot ranks them.
+    Why: no per-label offset can keep them at zero-shot's level (each text's best labelled score moves differently
+    under the fit); this per-text placement does, by construction. Unchanged when all labels or none have examples.
+    Works on ``[L]`` or ``[N, L]`` rows.
+    """
+    blend, zero_shot = np.asarray(blend, dtype=np.float64), np.asarray(zero_shot, dtype=np.float64)
+    has = np.asarray(has_examples, dtype=bool)
+    if has.all() or not has.any():
+        return blend
+    placed = zero_shot - zero_shot[..., has].max(-1, keepdims=True) + blend[..., has].max(-1, keepdims=True)
+    return np.where(has, blend, placed)
 
 
 def check_few_shot(data: Any, where: str = PRIOR_FILE) -> dict[str, float]:
     """The ``"few_shot"`` weights of ``prior.json`` (written by ``Classifier.fit``), validated."""
     with_zero_shot = isinstance(data, Mapping) and "zero_shot" in data
     keys = (*FEW_SHOT_KEYS, *FEW_SHOT_ZERO_SHOT_KEYS) if with_zero_shot else FEW_SHOT_KEYS
+    if with_zero_shot and FEW_SHOT_GATE_KEY in data:
+        keys = (*keys, FEW_SHOT_GATE_KEY)
     if (
         not isinstance(data, Mapping)
         or set(data) != set(keys)
@@ -224,7 +248,8 @@ def check_few_shot(data: Any, where: str = PRIOR_FILE) -> dict[str, float]:
     ):
         raise PriorError(
             f'{where}: "few_shot" must map {", ".join(FEW_SHOT_KEYS)} (and optionally '
-            f"{' and '.join(FEW_SHOT_ZERO_SHOT_KEYS)}) to finite numbers, got {data!r}"
+            f"{', '.join(FEW_SHOT_ZERO_SHOT_KEYS)}, with or without {FEW_SHOT_GATE_KEY}) to finite numbers, "
+            f"got {data!r}"
         )
     if (
         min(
@@ -524,6 +549,30 @@ class EmbeddingPrior:
         return np.array(
             [few_shot["model"] if label in self.prototypes else few_shot["zero_shot_model"] for label in labels]
         )
+
+    @property
+    def gates_unlabelled(self) -> bool:
+        """Whether labels without examples are placed per text by ``gate_unlabelled`` (fit's "auto" rule)."""
+        few_shot = self.few_shot
+        return bool(few_shot is not None and few_shot.get(FEW_SHOT_GATE_KEY, 0.0))
+
+    def has_examples(self, labels: Sequence[str]) -> np.ndarray:
+        """Per label, whether it has a prototype (examples from ``Classifier.fit``)."""
+        return np.array([label in self.prototypes for label in labels], dtype=bool)
+
+    def zero_shot_logits(self, texts: Sequence[str], label_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Per text, the prior's term as it is before any fit (``weight`` x standardised prompt cosine, centred)."""
+        text_vectors = self.text_vectors(texts)
+        unique = list(dict.fromkeys(label for labels in label_lists for label in labels))
+        prompts = self.prompt_vectors(unique).astype(np.float64) if unique else np.zeros((0, self.embedder.dim))
+        bias, factor = self.label_offsets(prompts)
+        column = {label: j for j, label in enumerate(unique)}
+        cosines = (np.asarray(text_vectors, dtype=np.float64) @ prompts.T - bias[None, :]) * factor[None, :]
+        out = []
+        for i, labels in enumerate(label_lists):
+            row = cosines[i, [column[label] for label in labels]] if labels else np.zeros(0)
+            out.append(self.spec.weight * (row - row.mean() if self.spec.center and len(row) else row))
+        return out
 
     def set_few_shot(self, weights: Mapping[str, float] | None) -> None:
         """Set (or with ``None`` drop) the signal weights ``Classifier.fit`` chose; saved in ``prior.json``."""

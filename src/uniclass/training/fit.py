@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..backends.embedding import gate_unlabelled
 from ..data.formats import Example
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -173,7 +174,8 @@ def set_shrunk_weights(
     prompt_weight: float,
 ) -> None:
     """``signal_weights="auto"``: ``choose_signal_weights_shrunk`` on the examples, written to the prior with how
-    labels without examples are scored (``zero_shot``, ``zero_shot_offset``, ``zero_shot_model``)."""
+    labels without examples are scored (``zero_shot``, ``zero_shot_offset``, ``zero_shot_model`` when a call has
+    no labelled label; ``zero_shot_gate``: placed per text against the labelled ones otherwise)."""
     prior = classifier.prior
     assert prior is not None
     bias, factor = prior.label_offsets(prompts)
@@ -193,6 +195,8 @@ def set_shrunk_weights(
             "zero_shot": evidence["zero_shot_weight"],
             "zero_shot_offset": evidence["zero_shot_offset"],
             "zero_shot_model": evidence["zero_shot_model"],
+            # a call with labels with and without examples places the latter per text, by zero-shot
+            "zero_shot_gate": 1.0,
         }
     )
     classifier.reset_caches()
@@ -466,12 +470,16 @@ def raw_blend_scores(
     zero_shot_weight: float | None = None,
     zero_shot_offset: float = 0.0,
     zero_shot_model: float | None = None,
+    gate: bool = False,
+    prior_weight: float = ZERO_SHOT_WEIGHT,
 ) -> np.ndarray:
     """``[N, L]`` uncentred scores: ``model * u + prompt * zs + prototype * cos(text, prototype)`` for labels with
     support, and ``zero_shot_model * u + zero_shot_weight * zs + zero_shot_offset`` for labels without (None:
     ``unlabelled_model_weight(weights)`` and ``unlabelled_zero_shot_weight(weights)``). ``zero_shot_raw`` is the
     prior's standardised prompt cosine ``(text . prompt - bias) * factor``, not centred: these are what the
-    classifier adds up before it centres a row.
+    classifier adds up before it centres a row. ``gate``: labels without support are placed per text instead
+    (``gate_unlabelled`` against the fused zero-shot logits ``u + prior_weight * zs``), as the classifier does after
+    a fit with ``signal_weights="auto"``.
     """
     support_labels = np.asarray(support_labels, dtype=int)
     w_model, w_prompt, w_proto = weights
@@ -484,7 +492,8 @@ def raw_blend_scores(
     m_zero = unlabelled_model_weight(weights) if zero_shot_model is None else zero_shot_model
     labelled = w_model * model + w_prompt * zero_shot_raw + w_proto * proto
     unlabelled = m_zero * model + a_zero * zero_shot_raw + zero_shot_offset
-    return np.where(has[None, :], labelled, unlabelled)
+    scores = np.where(has[None, :], labelled, unlabelled)
+    return gate_unlabelled(scores, model + prior_weight * zero_shot_raw, has) if gate else scores
 
 
 def unlabelled_model_weight(weights: Sequence[float]) -> float:
