@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import torch
 from multilingual_e5_term import NATIVE, all_matrices, combined, load_sets
-from multilingual_prefix import prefixed_groups
 from uniclass_lab.recipe_steps import multilingual as ml  # research code: PYTHONPATH=lab
 from v4_study import PROTOCOL as V4
 
@@ -65,8 +64,7 @@ def model_sets(args: argparse.Namespace, clf: Any, languages: list[str], english
         return load_sets(args, languages, english)
     if (clf.config.text_prefix, clf.config.label_template) != ("query: ", ml.BASELINE_PROMPT):
         raise SystemExit("the cached prefixed vectors use 'query: ' and ml.BASELINE_PROMPT; this model reads others")
-    groups = prefixed_groups(args, languages, english)
-    return {group: {key: (data, None) for key, data in sets.items()} for group, sets in groups.items()}
+    return load_sets(args, languages, english, prefixed=True)
 
 
 def rates(calibration: Calibration | None, group_blocks: list[tuple]) -> dict[str, float]:

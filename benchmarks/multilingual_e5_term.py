@@ -77,15 +77,18 @@ def predictions(data: dict[str, Any], scores: np.ndarray) -> tuple[list[int], li
     return gold, pred
 
 
-def english_vectors(pooler: Any, name: str) -> dict[str, Any]:
-    """Pooled vectors of a v4 set's test texts (the model's window) and its label names, as ``ml.vectorise``."""
+def english_vectors(pooler: Any, name: str, *, prefixed: bool = False) -> dict[str, Any]:
+    """Pooled vectors of a v4 set's test texts (the model's window) and its label names, as ``ml.vectorise``;
+    ``prefixed``: as e5 similarity reads them (``"query: "`` + text, ``ml.BASELINE_PROMPT`` for labels)."""
     examples = test_split(name)
     items = [{"text": e.text, "labels": list(e.all_labels), "true": [e.all_labels[int(np.argmax(e.targets))]]}
              for e in examples]
     texts = sorted({i["text"] for i in items})
     labels = sorted({x for i in items for x in i["labels"]})
     ti, li = {t: k for k, t in enumerate(texts)}, {x: k for k, x in enumerate(labels)}
-    return {"text_vecs": pooler(texts, ENGLISH_TEXT_WINDOW, 16), "label_vecs": pooler(labels, 64),
+    text_prefix, template = ("query: ", ml.BASELINE_PROMPT) if prefixed else ("", "{}")
+    return {"text_vecs": pooler([text_prefix + t for t in texts], ENGLISH_TEXT_WINDOW, 16),
+            "label_vecs": pooler([template.format(x) for x in labels], 64),
             "items": [(ti[i["text"]], [li[x] for x in i["labels"]], [li[x] for x in i["true"]]) for i in items],
             "raw_items": items, "labels": labels}
 
@@ -116,28 +119,34 @@ def group_mean(per: dict[str, dict[str, float]], names: list[str] | None, langua
     return float(np.mean(means))
 
 
-def load_sets(args: argparse.Namespace, languages: list[str], english: list[str]) -> dict[str, dict[str, Any]]:
-    """Vectors per group: ``english`` {set: data}, ``ml`` {lang.set: data}, ``native`` {lang.set: data}."""
+def load_sets(args: argparse.Namespace, languages: list[str], english: list[str], *,
+              prefixed: bool = False) -> dict[str, dict[str, Any]]:
+    """Vectors per group: ``english`` {set: (data, items)}, ``ml`` {lang.set: ...}, ``native`` {lang.set: ...};
+    ``prefixed``: the strings as e5 similarity reads them (the baseline's vectors, cached by the training run as
+    ``base_*``), with the same item indices as the bare ones."""
     from uniclass.modeling.registry_backbones import backbone_folder
 
     backbone = ml.Pooler(backbone_folder(ml.BACKBONE))
     groups: dict[str, dict[str, Any]] = {"english": {}, "ml": {}, "native": {}}
+    convention = {"text_prefix": "query: ", "label_template": ml.BASELINE_PROMPT} if prefixed else {}
+    cache_name = "base" if prefixed else "eval"
     _, sets = ml.split_items()
     pooler = ml.MemoPooler(backbone, args.run / "cache" / "strings.pt")
     for lang in languages:
         for name, items in sets[lang].items():
-            groups["ml"][f"{lang}.{name}"] = (ml.cached(args.run / "cache" / f"eval_{lang}.{name}.pt",
-                                                        lambda items=items: ml.vectorise(pooler, items)), items)
+            groups["ml"][f"{lang}.{name}"] = (ml.cached(args.run / "cache" / f"{cache_name}_{lang}.{name}.pt",
+                                                        lambda items=items: ml.vectorise(pooler, items, **convention)),
+                                              items)
     native_pooler = ml.MemoPooler(backbone, args.native_run / "cache" / "strings.pt")
     for lang, named in native_sets(languages).items():
         for name, items in named.items():
             if name in NATIVE:
-                groups["native"][f"{lang}.{name}"] = (ml.vectorise(native_pooler, items), items)
+                groups["native"][f"{lang}.{name}"] = (ml.vectorise(native_pooler, items, **convention), items)
     english_pooler = ml.MemoPooler(backbone, args.english_run / "cache" / "strings.pt")
     for name in english:
-        data = english_vectors(english_pooler, name)
+        data = english_vectors(english_pooler, name, prefixed=prefixed)
         groups["english"][name] = (data, data["raw_items"])
-        log(f"vectors English {name}")
+        log(f"vectors English {name}{' (prefixed)' if prefixed else ''}")
     return groups
 
 

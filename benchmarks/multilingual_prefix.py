@@ -28,12 +28,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from multilingual_e5_term import (  # next to this file
-    ENGLISH_TEXT_WINDOW,
     all_matrices,
     check,
     english_macro_f1,
@@ -41,53 +39,9 @@ from multilingual_e5_term import (  # next to this file
     log,
     means,
     predictions,
-    score_matrices,
 )
-from multilingual_english import test_split
-from multilingual_native import native_sets
 from uniclass_lab.recipe_steps import multilingual as ml  # research code: PYTHONPATH=lab
 from v4_study import PROTOCOL as V4
-
-NATIVE = ["cldr_territory_continent", "cldr_territory_subregion", "chatterbot_topic_native"]
-
-
-def prefixed_english(pooler: Any, name: str) -> dict[str, Any]:
-    """As ``multilingual_e5_term.english_vectors``, with e5's prefix and label prompt (same item indices)."""
-    examples = test_split(name)
-    items = [{"text": e.text, "labels": list(e.all_labels), "true": [e.all_labels[int(np.argmax(e.targets))]]}
-             for e in examples]
-    texts = sorted({i["text"] for i in items})
-    labels = sorted({x for i in items for x in i["labels"]})
-    ti, li = {t: k for k, t in enumerate(texts)}, {x: k for k, x in enumerate(labels)}
-    return {"text_vecs": pooler(["query: " + t for t in texts], ENGLISH_TEXT_WINDOW, 16),
-            "label_vecs": pooler([ml.BASELINE_PROMPT.format(x) for x in labels], 64),
-            "items": [(ti[i["text"]], [li[x] for x in i["labels"]], [li[x] for x in i["true"]]) for i in items],
-            "labels": labels}
-
-
-def prefixed_groups(args: argparse.Namespace, languages: list[str], english: list[str]) -> dict[str, dict[str, Any]]:
-    """The prefixed vectors of every set of ``load_sets``, keyed the same way (and with the same item indices)."""
-    from uniclass.modeling.registry_backbones import backbone_folder
-
-    backbone = ml.Pooler(backbone_folder(ml.BACKBONE))
-    out: dict[str, dict[str, Any]] = {"english": {}, "ml": {}, "native": {}}
-    _, sets = ml.split_items()
-    pooler = ml.MemoPooler(backbone, args.run / "cache" / "strings.pt")
-    for lang in languages:
-        for name, items in sets[lang].items():
-            out["ml"][f"{lang}.{name}"] = ml.cached(args.run / "cache" / f"base_{lang}.{name}.pt", lambda items=items: (
-                ml.vectorise(pooler, items, text_prefix="query: ", label_template=ml.BASELINE_PROMPT)))
-    native_pooler = ml.MemoPooler(backbone, args.native_run / "cache" / "strings.pt")
-    for lang, named in native_sets(languages).items():
-        for name, items in named.items():
-            if name in NATIVE:
-                out["native"][f"{lang}.{name}"] = ml.vectorise(
-                    native_pooler, items, text_prefix="query: ", label_template=ml.BASELINE_PROMPT)
-    english_pooler = ml.MemoPooler(backbone, args.english_run / "cache" / "strings.pt")
-    for name in english:
-        out["english"][name] = prefixed_english(english_pooler, name)
-        log(f"prefixed vectors English {name}")
-    return out
 
 
 def scored(groups: dict[str, dict[str, Any]], matrices: dict[str, Any], score: Any, languages: list[str]) -> dict:
@@ -109,19 +63,15 @@ def run_groups(args: argparse.Namespace, clf: Any, head: Any, languages: list[st
     for group in bare.values():
         for key, (data, items) in group.items():
             check(clf, head, data, items, key)
-    prefixed = prefixed_groups(args, languages, english)
+    prefixed = load_sets(args, languages, english, prefixed=True)
     bare_m = all_matrices(head, bare)  # (head logits, cosine) on the bare vectors
-    pre_m = {name: score_matrices(head, data) for name, data in prefixed["english"].items()}
-    for group in ("ml", "native"):
-        pre_m.update({f"{group}:{key}": score_matrices(head, data) for key, data in prefixed[group].items()})
+    pre_m = all_matrices(head, prefixed)
     scorers: dict[str, Any] = {
         "shipped (variant 3, w = 40)": lambda k: bare_m[k][0] + 40.0 * bare_m[k][1],
         "e5 similarity": lambda k: pre_m[k][1],
     }
     if retrained is not None:  # variant 7's head on the same prefixed vectors
-        re_m = {name: score_matrices(retrained, data) for name, data in prefixed["english"].items()}
-        for group in ("ml", "native"):
-            re_m.update({f"{group}:{key}": score_matrices(retrained, data) for key, data in prefixed[group].items()})
+        re_m = all_matrices(retrained, prefixed)
     for variant, w in points:
         if variant == "7":
             scorers[f"7: retrained on prefixed inputs, w = {w:g}"] = lambda k, w=w: re_m[k][0] + w * re_m[k][1]

@@ -31,7 +31,7 @@ from .batching import pad_ids, plan_batches
 from .config import CLASS_TOKEN, TEXT_TOKEN, GLiClassConfig, max_positions
 from .label_order import OrderPlan, average_orders, expand_request, label_orders, stable_position_ids
 from .postprocessing import activate, aggregate_chunks
-from .processing import InputBuilder, ItemPlan, Request, Segment, WindowPolicy
+from .processing import InputBuilder, ItemPlan, Request, Segment, WindowPolicy, label_encoder_ids
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backends import Backend
@@ -199,12 +199,7 @@ class Engine:
         window = max_positions(self.config.label_model_config) or self.max_length
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
-            ids = self.label_tokenizer(
-                [self.config.label_input(label) for label in chunk],
-                add_special_tokens=True,
-                truncation=False,
-                verbose=False,
-            )["input_ids"]
+            ids = label_encoder_ids(self.label_tokenizer, self.config, chunk)
             for label, label_ids in zip(chunk, ids, strict=True):
                 if len(label_ids) > window:
                     raise ValueError(

@@ -288,6 +288,15 @@ def fused_layout(text: str, labels: Sequence[str], prompt: str, examples: str, p
     return _place(head, text, examples) if prompt_first else _place("", text, head + examples)
 
 
+def label_encoder_ids(
+    label_tokenizer: Any, config: GLiClassConfig, labels: Sequence[str], *, truncation: bool = False
+) -> list[list[int]]:
+    """A bi-encoder's label-encoder token ids, one list per label, each label written as the config's
+    ``label_template`` says (inference, ONNX export and training all tokenise labels here)."""
+    strings = [config.label_input(label) for label in labels]
+    return label_tokenizer(strings, add_special_tokens=True, truncation=truncation, verbose=False)["input_ids"]
+
+
 def bi_encoder_layout(text: str, prompt: str, text_prefix: str = "") -> Layout:
     """``text_prefix`` (the backbone's input convention, e.g. e5's ``"query: "``), ``prompt + " "``, then the text."""
     return _place(text_prefix + (f"{prompt} " if prompt else ""), text, "")

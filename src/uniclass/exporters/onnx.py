@@ -508,14 +508,10 @@ def _reference(
     label_list: list[str] = []
     if bi_encoder:
         label_list = sorted({label for group in labels for label in group})
-        ids = engine.label_tokenizer(
-            [engine.config.label_input(label) for label in label_list],
-            add_special_tokens=True,
-            truncation=False,
-            verbose=False,
-        )["input_ids"]
         from ..batching import pad_ids
+        from ..processing import label_encoder_ids
 
+        ids = label_encoder_ids(engine.label_tokenizer, engine.config, label_list)
         label_ids, label_mask = pad_ids(ids, engine.label_tokenizer.pad_token_id or 0)
         out["labels"] = label_list
         out["label_feeds"] = {"label_input_ids": label_ids, "label_attention_mask": label_mask}

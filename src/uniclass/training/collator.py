@@ -13,7 +13,7 @@ import torch
 
 from ..batching import pad_sequences
 from ..config import GLiClassConfig
-from ..processing import InputBuilder, WindowPolicy, normalize_request
+from ..processing import InputBuilder, WindowPolicy, label_encoder_ids, normalize_request
 
 
 class Collator:
@@ -87,12 +87,7 @@ class Collator:
         """Each distinct label once, and for every text slot the index of its label (-1 for padding)."""
         unique = sorted({label for labels in label_lists for label in labels})
         position = {label: i for i, label in enumerate(unique)}
-        ids = self.label_tokenizer(
-            [self.config.label_input(label) for label in unique],
-            add_special_tokens=True,
-            truncation=True,
-            verbose=False,
-        )["input_ids"]
+        ids = label_encoder_ids(self.label_tokenizer, self.config, unique, truncation=True)
         label_ids, label_mask = pad_sequences(ids, self.label_tokenizer.pad_token_id or 0)
         index = torch.full((len(label_lists), width), -1, dtype=torch.long)
         for row, labels in enumerate(label_lists):
