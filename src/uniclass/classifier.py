@@ -242,7 +242,7 @@ class Classifier:
                 Linear layers after SmoothQuant, calibrated at load on a few built-in texts; ONNX: the int8 graphs),
                 ``"fp16"`` (GPUs only: a CPU without native fp16 raises)
                 or ``"auto"`` (the fast mode the hardware runs natively, else fp32). What each costs in accuracy:
-                benchmarks/RESULTS.md ("Precision").
+                ``python benchmarks/precision_report.py`` measures it (docs/guide/reproducing.md).
             prior: use the checkpoint's embedding-similarity prior (``prior.json``, as the default model has:
                 model logit + weight x cosine of a frozen sentence-embedding model); ``False`` runs the GLiClass
                 model alone, without the checkpoint's ``calibration.json`` (fitted on the logits with the prior).
@@ -512,8 +512,8 @@ class Classifier:
         With an embedding-similarity prior (``prior.json``, as the default model has), each label with examples gets
         a prototype vector in the prior (the normalised mean of its prompt's and its examples' embeddings), saved by
         ``save_pretrained``, and by default the model itself is left as it is (measured: fine-tuning on top of the
-        prototypes lost on the few-shot protocol, ``benchmarks/RESULTS.md``); ``finetune=True`` does both. Without a
-        prior the model is fine-tuned with LoRA (merged afterwards).
+        prototypes lost on the few-shot protocol, ``benchmarks/few_shot_prior.py``); ``finetune=True`` does both.
+        Without a prior the model is fine-tuned with LoRA (merged afterwards).
 
         Args:
             texts: the training texts.
@@ -538,7 +538,7 @@ class Classifier:
                 one pass of the model over the examples. ``None``: the fixed blend (model + 80 x prototype cosine;
                 labels without examples keep their prompt and are seldom chosen). ``"grid"``: leave-one-out over 57
                 weightings (less conservative: it lost on sets it was not tuned on). A ``(model, prompt,
-                prototype)`` triple fixes them. Measured in ``benchmarks/RESULTS.md``, "Few-shot".
+                prototype)`` triple fixes them. Measured by ``benchmarks/v5_few_shot.py`` (docs/guide/reproducing.md).
 
         Example:
             >>> clf.fit(["goal in extra time", "shares fell"], ["sports", "finance"], epochs=5)  # doctest: +SKIP
@@ -617,7 +617,7 @@ class Classifier:
         uni-encoders on BERT/RoBERTa/ELECTRA/ModernBERT backbones, torch backend), ``"permutations"`` (logits
         averaged over ``permutations`` seeded orders, default 4: that many passes, any model), or ``"stable"``
         (``"permutations"``, or ``"positions"`` for checkpoints trained with order-free label positions: on
-        other models positions cost accuracy). Cost and effect: benchmarks/RESULTS.md, "Label order".
+        other models positions cost accuracy). Cost and effect: ``python benchmarks/label_order.py``.
 
         Example:
             >>> texts = ["Shares fell", "A long report ..."]
@@ -928,7 +928,7 @@ class Classifier:
         "This text is about {label}."); ``"model"`` with this model's own backbone (torch backend; text alone,
         label alone, mean-pooled, in the model's ``text_prefix`` and ``label_template``). MiniLM is the default
         because it retrieved the true label more often at every k on both measured sets, at the same cost
-        (benchmarks/RESULTS.md, "Large label sets"), except for a bi-encoder with a ``text_prefix`` (such as
+        (``python -m uniclass_lab.bench.shortlist recall``), except for a bi-encoder with a ``text_prefix`` (such as
         ``uniclass-multilingual``), whose backbone is itself an embedding model and reads more languages. Both read
         the first 64 tokens of a text, in bf16 where the hardware runs it natively. A loaded index
         (``LabelIndex.load``) is checked against the retriever that built it and bound to this classifier.

@@ -584,8 +584,9 @@ class EmbeddingPrior:
         """Per label, the ``(vector, bias, factor)`` of ``logits``: ``cos' = (text . vector - bias) * factor``.
 
         ``prompt_vectors`` are the labels' prompt vectors (or already their ``label_vectors``); a label with a
-        prototype takes its prototype instead, unstandardised (module docstring, benchmarks/RESULTS.md). With fitted
-        ``few_shot`` weights the two terms are summed instead (``_few_shot_terms``).
+        prototype takes its prototype instead, unstandardised (module docstring; measured by
+        ``benchmarks/prototype_standardisation.py``). With fitted ``few_shot`` weights the two terms are summed
+        instead (``_few_shot_terms``).
         """
         if self.few_shot is not None:
             return self._few_shot_terms(labels)

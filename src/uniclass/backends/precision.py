@@ -44,13 +44,13 @@ __all__ = [
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 _ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "qint8": "int8"}
-# CPU fp16 is never a fast mode in torch: 1.1 GFLOP/s against 196 in fp32 on a CPU without native fp16 (issue
-# 13), and no faster than fp32 on a Xeon with avx512_fp16 (512x512 matmuls, 2 threads: 16.8 vs 18.4 GFLOP/s,
+# CPU fp16 is never a fast mode in torch: 1.1 GFLOP/s against 196 in fp32 on a CPU without native fp16, and no
+# faster than fp32 on a Xeon with avx512_fp16 (512x512 matmuls, 2 threads: 16.8 vs 18.4 GFLOP/s,
 # bf16 81.4), so it is always refused on the CPU, whatever the flags.
 _CPU_NATIVE = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ()}
 # Official names of the pretrained backbones inside a family network (mirrors modeling.backbone).
 _BACKBONES = ("encoder_model", "label_encoder", "encoder_decoder_model")
-# SmoothQuant's migration strength for int8 (benchmarks/RESULTS.md, "int8 variants": with 8-bit activations
+# SmoothQuant's migration strength for int8 (benchmarks/int8_variants.py: with 8-bit activations
 # 0.5-0.7 keep 97-100% of the argmax decisions on 100 texts per dev set, 0.6 the most, with the smallest drift).
 SMOOTH_ALPHA = 0.6
 _VNNI = ("avx512_vnni", "avx_vnni", "amx_int8")

@@ -20,7 +20,7 @@ def add_backend_options(parser: argparse.ArgumentParser | argparse._ArgumentGrou
         default=None,
         help="fp32 (default: exact, the official package's scores); bf16 (CPUs with avx512_bf16/AMX, "
         "GPUs); int8 (CPU, or the ONNX int8 graphs); fp16 (GPUs only); auto: the fast mode this "
-        "hardware runs natively. Accuracy cost of each: benchmarks/RESULTS.md",
+        "hardware runs natively. Accuracy cost of each: benchmarks/precision_report.py",
     )
 
 

@@ -28,8 +28,8 @@ class Limits:
     # Label embedding (a label-set upload, the new labels of a shortlist) gets this share of its client's turns:
     # its tokens are charged 1/upload_weight times against the client's credit. Each upload slice is a model call
     # of its own beside the round's merged classification call, so at a full share six concurrent uploads from one
-    # address cut normal clients to 0.735 of their throughput (benchmarks/RESULTS.md, server under hostile
-    # patterns); at a quarter the scheduler's simulation (tests/serve/test_scheduler.py) gives 0.89, and an upload
+    # address cut normal clients to 0.735 of their throughput (benchmarks/abuse.py on an idle machine); at a
+    # quarter the scheduler's simulation (tests/serve/test_scheduler.py) gives 0.89, and an upload
     # alone still fills whole calls. The price: beside busy clients an upload takes about three times as long.
     upload_weight: float = 0.25
     client_presence_s: float = 1.0  # a client seen this recently counts as around (it may send again any moment)
@@ -37,8 +37,8 @@ class Limits:
     # 5 ms) divided by this share, and the client's next request waits until that is paid off, so refused
     # requests cost the server at most this share of a core per client (0.01: 1 %, a refusal then costs its
     # client at least 0.5 s). Clients whose requests are accepted never wait. 0.01 rather than 0.02: in the
-    # load test of benchmarks/RESULTS.md (fairness under abuse) on an idle machine, normal clients kept 83-84% of
-    # their throughput against 66-78% at 0.02.
+    # load test with abusive clients (`python -m uniclass.bench.load_test --abuse-clients 1`) on an idle machine,
+    # normal clients kept 83-84% of their throughput against 66-78% at 0.02.
     refusal_share: float = 0.01
     max_wait_ms: float = 10.0  # how long the first request of a batch waits for company
     max_queue_texts: int = 4096  # texts accepted but not yet answered; beyond it new requests get 503

@@ -29,7 +29,7 @@ RETRIEVERS = ("prior", "model", "minilm")
 # MiniLM: higher recall@k than the bundled model's own backbone on both measured sets (FOLDOC, 121 labels:
 # R@32 0.92 vs 0.88; WordNet topics, 414 labels: R@32 0.94 vs 0.82) at the same cost (both are 6-layer MiniLMs
 # reading 64 tokens). Fine-tuning for GLiClass's joint layout has cost the backbone some of its sentence-embedding
-# quality. benchmarks/RESULTS.md, "Large label sets", has the table and its command.
+# quality. Measured by `python -m uniclass_lab.bench.shortlist recall` (lab/uniclass_lab/bench/shortlist.py).
 DEFAULT_RETRIEVER = "minilm"
 DEFAULT_TEXT_TOKENS = 64
 MINILM_LABEL_PROMPT = "This text is about {}."

@@ -15,7 +15,7 @@ from .index import check_k
 
 DEFAULT_RECALL = 0.98
 # Without labelled data: sqrt-scaled between these bounds. Measured recall of the model's own encoder at this k
-# (benchmarks/RESULTS.md, "Large label sets"): the k grows slowly with the label count because a few dozen
+# (`python -m uniclass_lab.bench.shortlist recall`): the k grows slowly with the label count because a few dozen
 # candidates already fill most of the window next to a 256-token text, and the pass's cost grows with k.
 DEFAULT_K_MIN, DEFAULT_K_MAX = 16, 48
 

@@ -24,12 +24,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..classifier import Classifier
 
 # Whether fit fine-tunes the model when the prior's prototypes are set too (``finetune=None``): chosen on the
-# selection sets of the few-shot protocol (benchmarks/few_shot_prior.py, benchmarks/RESULTS.md, few-shot): prototypes
+# selection sets of the few-shot protocol (benchmarks/few_shot_prior.py --recipes lora-5e-4,lora-1e-4): prototypes
 # alone 0.700 mean macro-F1; prototypes + LoRA fine-tuning 0.691 at lr 5e-4 (hurts 2-label sentiment) and 0.704 at
 # lr 1e-4 (helps many-label topics, hurts foldoc), a tie on one split; so the cheaper choice, prototypes alone
 # (seconds instead of minutes, the model's weights untouched). Measured with the previous prior (no reference
 # standardisation); with the shipped prior (prototypes scored unstandardised) prototypes alone give
-# 0.701 and prototypes + LoRA fine-tuning at lr 5e-4 0.689 (RESULTS.md, "Fine-tuning under the shipped prior").
+# 0.701 and prototypes + LoRA fine-tuning at lr 5e-4 0.689 (benchmarks/few_shot_prior.py --recipes lora-5e-4).
 FINETUNE_WITH_PROTOTYPES = False
 
 
