@@ -25,6 +25,19 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.limit = status, code, message, limit
 
 
+def check_limit(value: float, limit: float, code: str, what: str) -> None:
+    """Refuse a request over one of the server's limits: a 422 whose message is ``what`` and the limit.
+
+    Example:
+        >>> check_limit(3, 2, "too_many_texts", "3 texts in one request")
+        Traceback (most recent call last):
+        ...
+        uniclass.serve.errors.ApiError: 3 texts in one request; the limit is 2
+    """
+    if value > limit:
+        raise ApiError(422, code, f"{what}; the limit is {limit}", limit)
+
+
 def error_response(
     status: int, code: str, message: str, limit: float | None = None, *, retry_after: float = 1.0, **extra: Any
 ) -> JSONResponse:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from .batcher import Job
-from .errors import ApiError
+from .errors import ApiError, check_limit
 from .limits import Limits
 from .schemas import ErrorResponse
 from .turn import Service, Turn
@@ -78,21 +78,16 @@ def check_label_set(name: str, labels: Any, limits: Limits) -> list[str]:
         )
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
         raise ApiError(422, "invalid_input", "a label set is a JSON list of label strings")
-    if len(labels) > limits.max_label_set_labels:
-        raise ApiError(
-            422,
-            "too_many_labels",
-            f"label set {name!r} has {len(labels)} labels; the limit is {limits.max_label_set_labels}",
-            limits.max_label_set_labels,
-        )
+    check_limit(
+        len(labels), limits.max_label_set_labels, "too_many_labels", f"label set {name!r} has {len(labels)} labels"
+    )
     for j, label in enumerate(labels):
-        if len(label) > limits.max_label_chars:
-            raise ApiError(
-                422,
-                "label_too_long",
-                f"label set {name!r}: labels[{j}] has {len(label)} characters; the limit is {limits.max_label_chars}",
-                limits.max_label_chars,
-            )
+        check_limit(
+            len(label),
+            limits.max_label_chars,
+            "label_too_long",
+            f"label set {name!r}: labels[{j}] has {len(label)} characters",
+        )
     from ..shortlist import check_labels
 
     try:

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from .. import __version__
 from .adapters import request_adapters
 from .batcher import Job
-from .errors import ApiError
+from .errors import ApiError, check_limit
 from .label_sets import build_label_index
 from .limits import Limits
 from .middleware import Guard
@@ -244,22 +244,11 @@ async def _resolve_labels(
     k = "auto" if body.shortlist is None else body.shortlist
     if k != "auto" and (isinstance(k, bool) or k < 1):
         raise ApiError(422, "invalid_input", f"shortlist must be an int >= 1 or 'auto', got {k!r}")
-    if k != "auto" and k > limits.max_labels:
-        raise ApiError(
-            422,
-            "too_many_labels",
-            f"shortlist={k} labels per text; the limit is {limits.max_labels}",
-            limits.max_labels,
-        )
+    if k != "auto":
+        check_limit(k, limits.max_labels, "too_many_labels", f"shortlist={k} labels per text")
     if not body.texts:
         return list(getattr(source, "labels", source))[:1], 0  # nothing to shortlist; validated as a plain list
-    if len(body.texts) > limits.max_texts:
-        raise ApiError(
-            422,
-            "too_many_texts",
-            f"{len(body.texts)} texts in one request; the limit is {limits.max_texts}",
-            limits.max_texts,
-        )
+    check_limit(len(body.texts), limits.max_texts, "too_many_texts", f"{len(body.texts)} texts in one request")
     registered = not isinstance(source, list)
     if not registered:
         source = _checked_labels(source)
@@ -320,21 +309,9 @@ def _prepare_job(
     from ..processing import normalize_request
 
     texts = body.texts
-    if len(texts) > limits.max_texts:
-        raise ApiError(
-            422,
-            "too_many_texts",
-            f"{len(texts)} texts in one request; the limit is {limits.max_texts}",
-            limits.max_texts,
-        )
+    check_limit(len(texts), limits.max_texts, "too_many_texts", f"{len(texts)} texts in one request")
     for i, text in enumerate(texts):
-        if len(text) > limits.max_chars:
-            raise ApiError(
-                422,
-                "text_too_long",
-                f"texts[{i}] has {len(text)} characters; the limit is {limits.max_chars}",
-                limits.max_chars,
-            )
+        check_limit(len(text), limits.max_chars, "text_too_long", f"texts[{i}] has {len(text)} characters")
     tree = labels if isinstance(labels, dict) else None
     flat = _flat_tree(tree) if tree is not None else labels  # the limits count a tree's 'parent.child' labels
     per_text = bool(flat) and isinstance(flat[0], list)
@@ -425,34 +402,15 @@ def _call_options(body: ClassifyRequest, request: Any) -> dict[str, Any]:
 
 def _check_extras(body: ClassifyRequest, limits: Limits) -> None:
     """Limits on what is sent with every text: prompt, few-shot examples, threshold dict."""
-    if body.prompt is not None and len(body.prompt) > limits.max_prompt_chars:
-        raise ApiError(
-            422,
-            "prompt_too_long",
-            f"prompt has {len(body.prompt)} characters; the limit is {limits.max_prompt_chars}",
-            limits.max_prompt_chars,
+    if body.prompt is not None:
+        check_limit(
+            len(body.prompt), limits.max_prompt_chars, "prompt_too_long", f"prompt has {len(body.prompt)} characters"
         )
     examples = body.examples or []
-    if len(examples) > limits.max_examples:
-        raise ApiError(
-            422,
-            "too_many_examples",
-            f"{len(examples)} examples; the limit is {limits.max_examples}",
-            limits.max_examples,
-        )
+    check_limit(len(examples), limits.max_examples, "too_many_examples", f"{len(examples)} examples")
     for i, example in enumerate(examples):
         size = len(example.text) + sum(len(label) for label in example.labels)
-        if size > limits.max_example_chars:
-            raise ApiError(
-                422,
-                "example_too_long",
-                f"examples[{i}] has {size} characters; the limit is {limits.max_example_chars}",
-                limits.max_example_chars,
-            )
-    if isinstance(body.threshold, dict) and len(body.threshold) > limits.max_threshold_labels:
-        raise ApiError(
-            422,
-            "too_many_thresholds",
-            f"threshold has {len(body.threshold)} labels; the limit is {limits.max_threshold_labels}",
-            limits.max_threshold_labels,
-        )
+        check_limit(size, limits.max_example_chars, "example_too_long", f"examples[{i}] has {size} characters")
+    if isinstance(body.threshold, dict):
+        size = len(body.threshold)
+        check_limit(size, limits.max_threshold_labels, "too_many_thresholds", f"threshold has {size} labels")
