@@ -238,3 +238,24 @@ def test_the_upload_weight_is_a_share(weight: float) -> None:
 
     with pytest.raises(ValueError, match="upload_weight must be"):
         Limits(upload_weight=weight)
+
+
+def test_a_bi_encoders_new_labels_count_until_cached(tiny_backbone: Path) -> None:
+    """A bi-encoder embeds each new label once (in its label_template): counted before the first call, not after."""
+    import torch
+
+    from uniclass import Classifier
+    from uniclass.processing import normalize_request
+    from uniclass.serve.app import _plan_request
+
+    torch.manual_seed(0)
+    clf = Classifier.from_backbone(tiny_backbone, "bi-encoder", pooling_strategy="avg", scorer_type="simple")
+    clf.config.label_template = "query: This text is about {}."
+    labels = unique_labels(12, 7)
+    request = normalize_request(["one text", "another text"], labels)
+    before = _plan_request(clf, request, 10**9)
+    templated = clf.label_tokenizer([clf.config.label_input(x) for x in labels])["input_ids"]
+    clf.classify(["one text"], labels)  # the engine caches the label vectors
+    after = _plan_request(clf, request, 10**9)
+    assert before[1] == after[1]
+    assert before[0] - after[0] == sum(len(ids) for ids in templated)

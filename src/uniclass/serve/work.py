@@ -85,6 +85,20 @@ def prior_label_tokens(clf: Any, labels: Sequence[str], budget: int | None = Non
     )
 
 
+def label_encoder_tokens(clf: Any, labels: Sequence[str], budget: int | None = None, already: int = 0) -> int:
+    """Tokens a bi-encoder's label encoder reads for the labels it has not cached (each as its ``label_template``
+    writes it); 0 for other architectures, whose labels are read with every text (``plan_windows`` counts them)."""
+    config, engine = getattr(clf, "config", None), getattr(clf, "engine", None)
+    if config is None or engine is None or not config.is_bi_encoder:
+        return 0
+    from ..config import max_positions
+
+    missing = [label for label in dict.fromkeys(labels) if label not in engine.label_cache]
+    window = max_positions(config.label_model_config) or engine.max_length
+    strings = [config.label_input(label) for label in missing]
+    return sum(token_counts(engine.label_tokenizer, strings, window, budget, already))
+
+
 def label_prompt_tokens(encoder: Any, labels: Sequence[str], budget: int | None = None, already: int = 0) -> list[int]:
     """Per label, the tokens a shortlist retriever reads to embed it (``LabelIndex.build``)."""
     prior = getattr(encoder, "prior", None)
@@ -161,8 +175,9 @@ def plan_windows(clf: Any, request: Any, budget: int) -> list[int]:
 
 def plan_classify(clf: Any, request: Any, budget: int, passes: int = 1) -> list[int]:
     """Per text, every encoder token a classify request costs: the model's windows (``passes`` times under
-    label-order averaging), the prior's embedding of the text, and (charged to the first text) the prior's
-    embeddings of labels it has not cached (``serve.work``). Raises ``TooMuchWork`` over ``budget``."""
+    label-order averaging), the prior's embedding of the text, and (charged to the first text) the embeddings of
+    labels not yet cached, by the prior and by a bi-encoder's label encoder (``serve.work``). Raises
+    ``TooMuchWork`` over ``budget``."""
     try:
         work = [w * passes for w in plan_windows(clf, request, budget // passes)]
     except TooMuchWork as err:
@@ -170,7 +185,9 @@ def plan_classify(clf: Any, request: Any, budget: int, passes: int = 1) -> list[
         raise
     total = sum(work)
     work = [w + t for w, t in zip(work, prior_text_tokens(clf, request.texts, budget, total), strict=True)]
-    work[0] += prior_label_tokens(clf, [label for labels in request.labels for label in labels], budget, sum(work))
+    labels = [label for text_labels in request.labels for label in text_labels]
+    work[0] += prior_label_tokens(clf, labels, budget, sum(work))
+    work[0] += label_encoder_tokens(clf, labels, budget, sum(work))
     return work
 
 
@@ -186,4 +203,6 @@ def plan_explanation(clf: Any, normalized: Any, body: Any, budget: int) -> int:
         raise TooMuchWork(work, exact=True)
     expanded = expand_request(normalized, plans)
     work += sum(prior_text_tokens(clf, expanded.texts, budget, work))
-    return work + prior_label_tokens(clf, [label for labels in normalized.labels for label in labels], budget, work)
+    labels = [label for text_labels in normalized.labels for label in text_labels]
+    work += prior_label_tokens(clf, labels, budget, work)
+    return work + label_encoder_tokens(clf, labels, budget, work)
