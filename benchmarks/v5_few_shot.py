@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rule", default="support k-fold shrinkage", help="evaluate: the rule, by name")
     parser.add_argument("--steps", type=int, default=0, help="finetune: max training steps (0: fit's default)")
     parser.add_argument("--learning-rate", type=float, default=0.0, help="finetune: 0 = fit's default (1e-4)")
+    parser.add_argument("--single-label", action="store_true",
+                        help="finetune: fit(multi_label=False), softmax cross-entropy (protocol v5c)")
     args = parser.parse_args(argv)
     if args.step == "sets":
         print(chatterbot_topics(args.chatterbot), cldr_emoji_groups(args.cldr))

@@ -160,6 +160,7 @@ def finetune(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     tag = f"_lr{args.learning_rate:g}" if args.learning_rate else ""  # another learning rate: its own files
+    tag += "_single" if args.single_label else ""  # protocol v5c: softmax cross-entropy
     out_dir = ROOT / "runs" / f"v5_finetune{tag}"
     out_dir.mkdir(parents=True, exist_ok=True)
     names = args.sets.split(",") if args.sets else PROTOCOL["finetune_sets"]
@@ -177,13 +178,15 @@ def finetune(args: argparse.Namespace) -> None:
         extra: dict[str, Any] = {"max_steps": args.steps} if args.steps else {}
         if args.learning_rate:
             extra["learning_rate"] = args.learning_rate
+        if args.single_label:
+            extra["multi_label"] = False
         clf.fit([e.text for e in support], [e.true_labels[0] for e in support], all_labels=labels, **extra)
         seconds = time.perf_counter() - start
         logits = np.array([p.logits for p in clf.predict([e.text for e in test], labels, multi_label=False,
                                                           batch_size=16)])
         row = {"zero-shot": macro_f1(data["u_test"], gold, labels), "fit": macro_f1(logits, gold, labels),
                "fit_seconds": seconds, "support": len(support), "steps": args.steps or "default",
-               "learning_rate": args.learning_rate or "default"}
+               "learning_rate": args.learning_rate or "default", "multi_label": not args.single_label}
         path.write_text(json.dumps(row) + "\n")
         print(name, row, flush=True)
     rows = {p.stem: json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))}
