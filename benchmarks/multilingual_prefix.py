@@ -58,7 +58,7 @@ def scored(groups: dict[str, dict[str, Any]], matrices: dict[str, Any], score: A
 
 
 def run_groups(args: argparse.Namespace, clf: Any, head: Any, languages: list[str], english: list[str],
-               points: list[tuple[str, float]], retrained: Any = None) -> dict[str, Any]:
+               points: list[tuple[str, float]], retrained: Any = None, shipped: Any = None) -> dict[str, Any]:
     bare = load_sets(args, languages, english)
     for group in bare.values():
         for key, (data, items) in group.items():
@@ -70,11 +70,16 @@ def run_groups(args: argparse.Namespace, clf: Any, head: Any, languages: list[st
         "shipped (variant 3, w = 40)": lambda k: bare_m[k][0] + 40.0 * bare_m[k][1],
         "e5 similarity": lambda k: pre_m[k][1],
     }
-    if retrained is not None:  # variant 7's head on the same prefixed vectors
+    if retrained is not None:  # a retrained head (variant 7 or 8) on the same prefixed vectors
         re_m = all_matrices(retrained, prefixed)
+    if shipped is not None:  # the shipped model (variant 7, w = 80), the reference of variant 8
+        sh_m = all_matrices(shipped, prefixed)
+        scorers["7: shipped, w = 80"] = lambda k: sh_m[k][0] + 80.0 * sh_m[k][1]
     for variant, w in points:
         if variant == "7":
             scorers[f"7: retrained on prefixed inputs, w = {w:g}"] = lambda k, w=w: re_m[k][0] + w * re_m[k][1]
+        elif variant == "8":
+            scorers[f"8: English mix on prefixed inputs, w = {w:g}"] = lambda k, w=w: re_m[k][0] + w * re_m[k][1]
         elif variant == "5":
             scorers[f"5: prefixed pass, w = {w:g}"] = lambda k, w=w: pre_m[k][0] + w * pre_m[k][1]
         else:
@@ -97,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the variant-3 model folder (bare pass, w = 40); since variant 7 shipped, its folder from git "
                              "history (see above)")
     parser.add_argument("--retrained", type=Path, default=None,
-                        help="variant 7 only: the delta folder written by train_multilingual.py (head-mix-prefixed)")
+                        help="variant 7 (or 8): the delta folder written by train_multilingual.py (head-mix-prefixed)")
+    parser.add_argument("--against-shipped", action="store_true",
+                        help="variant 8: score --retrained (head-mix-english-prefixed) against the shipped model")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from uniclass import Classifier
@@ -107,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     if clf.config.text_prefix or clf.config.backbone_similarity_weight != 40.0:
         raise SystemExit(f"{args.base} is not the variant-3 model (bare pass, w = 40); see --base")
     head = ml.Head(clf.model.model).eval()
+    if args.retrained and args.against_shipped:
+        return variant_8(args, clf, head)
     if args.retrained:
         return variant_7(args, clf, head)
     points = [(v, float(w)) for v in ("5", "6") for w in proto["grid"]]
@@ -150,6 +159,32 @@ def variant_7(args: argparse.Namespace, clf: Any, head: Any) -> int:
     w = float(chosen.rsplit("=", 1)[1])
     result["report_only"] = run_groups(args, clf, head, ml.protocol()["report_only_languages"],
                                        list(V4["report_only"]), [("5", 40.0), ("7", w)], retrained)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def variant_8(args: argparse.Namespace, clf: Any, head: Any) -> int:
+    """Variant 8 (``variants.prefix_english``): the English-mix head's grid against the shipped model (variant 7)."""
+    from uniclass import Classifier
+
+    proto = ml.protocol()["variants"]["prefix_english"]
+    retrained = ml.Head(Classifier.from_pretrained(str(args.retrained), device="cpu").model.model).eval()
+    shipped = ml.Head(Classifier.from_pretrained("uniclass-multilingual", device="cpu").model.model).eval()
+    points = [("8", float(w)) for w in proto["grid"]]
+    result: dict[str, Any] = {"protocol": proto}
+    result["selection"] = run_groups(args, clf, head, ml.protocol()["selection_languages"], list(V4["selection"]),
+                                     points, retrained, shipped)
+    candidates = [k for k in result["selection"] if k.startswith("8")]
+    chosen = max(candidates, key=lambda k: (result["selection"][k]["means"]["mean"], -candidates.index(k)))
+    result["chosen"] = chosen
+    reference = result["selection"]["7: shipped, w = 80"]["means"]["mean"]
+    result["ships"] = result["selection"][chosen]["means"]["mean"] > reference
+    log(f"chosen {chosen}; ships: {result['ships']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    w = float(chosen.rsplit("=", 1)[1])
+    result["report_only"] = run_groups(args, clf, head, ml.protocol()["report_only_languages"],
+                                       list(V4["report_only"]), [("8", w)], retrained, shipped)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return 0
 

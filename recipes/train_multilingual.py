@@ -33,12 +33,14 @@ VARIANTS = {
     # variant 7: the same recipe on e5's own input convention ("query: " + text, ml.BASELINE_PROMPT for labels),
     # which variant 5 showed helps the untrained-for-it head; the pass at inference reads the same inputs
     "head-mix-prefixed": dict(steps=250, lr=3e-4, distill=3.0, vader=0.2, prefixed=True),
+    # variant 8: variant 2's English mix on the prefixed inputs (English fell below e5 similarity on unseen sets)
+    "head-mix-english-prefixed": dict(steps=250, lr=3e-4, distill=3.0, vader=0.15, english=0.25, prefixed=True),
 }
 PREFIXED = dict(text_prefix="query: ", label_template=ml.BASELINE_PROMPT)
 # backbone_similarity_weight written with each variant: w x e5's own cosine is added at inference (nothing of it is
 # trained); chosen on the selection sets by benchmarks/multilingual_e5_term.py (variant 3: 40 for the bare pass)
 # and benchmarks/multilingual_prefix.py --retrained (variant 7: 80 for the prefixed pass)
-E5_TERM_WEIGHT = {"head-mix": 40.0, "head-mix-english": 40.0, "head-mix-prefixed": 80.0}
+E5_TERM_WEIGHT = {"head-mix": 40.0, "head-mix-english": 40.0, "head-mix-prefixed": 80.0, "head-mix-english-prefixed": 80.0}
 
 
 def log(message: str) -> None:
@@ -87,10 +89,14 @@ def main(argv: list[str] | None = None) -> None:
             "vocab": ml.cached(cache / "label_vocab_prefixed.pt", lambda: ml.label_vocabulary(pooler, prefixed=True)),
         }
         log("prefixed vectors")
-    english = None
-    if any(opts.get("english") for opts in chosen_variants.values()):
+    english = prefixed_english = None
+    if any(opts.get("english") and not opts.get("prefixed") for opts in chosen_variants.values()):
         english = ml.cached(cache / "train_english_topics.pt", lambda: ml.vectorise(pooler, ml.english_topic_items()))
         log("vectors English topics")
+    if any(opts.get("english") and opts.get("prefixed") for opts in chosen_variants.values()):
+        prefixed_english = ml.cached(cache / "train_english_topics_prefixed.pt",
+                                     lambda: ml.vectorise(pooler, ml.english_topic_items(), **PREFIXED))
+        log("prefixed vectors English topics")
 
     from uniclass.classifier import Classifier
 
@@ -118,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         share = opts.get("english", 0.0)
         inputs = prefixed if opts.get("prefixed") else {"task": task, "vader": vader, "vocab": vocab}
         mixture = [(inputs["task"], 1.0 - opts["vader"] - share), (inputs["vader"], opts["vader"])]
-        mixture += [(english, share)] if share else []
+        mixture += [(prefixed_english if opts.get("prefixed") else english, share)] if share else []
         ml.train_mixture(head, mixture, inputs["vocab"], steps=opts["steps"], batch=64, lr=opts["lr"], distill=opts["distill"],
                          distill_batch=256, log=log)
         results["variants_tried"] += 1
