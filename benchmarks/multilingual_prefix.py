@@ -18,6 +18,9 @@ src/uniclass/models/uniclass-multilingual``; ``--variants head-mix --out DIR`` r
 
     python benchmarks/multilingual_prefix.py ... --base RUN/head-mix --retrained src/uniclass/models/uniclass-multilingual \\
         --out benchmarks/results/multilingual_prefix_retrained.json
+
+Variant 8 (``variants.prefix_english``: the English mix on the prefixed inputs) is scored against the shipped model
+with ``--retrained DIR/head-mix-english-prefixed --against-shipped``.
 """
 
 from __future__ import annotations

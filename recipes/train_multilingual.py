@@ -40,7 +40,12 @@ PREFIXED = dict(text_prefix="query: ", label_template=ml.BASELINE_PROMPT)
 # backbone_similarity_weight written with each variant: w x e5's own cosine is added at inference (nothing of it is
 # trained); chosen on the selection sets by benchmarks/multilingual_e5_term.py (variant 3: 40 for the bare pass)
 # and benchmarks/multilingual_prefix.py --retrained (variant 7: 80 for the prefixed pass)
-E5_TERM_WEIGHT = {"head-mix": 40.0, "head-mix-english": 40.0, "head-mix-prefixed": 80.0, "head-mix-english-prefixed": 80.0}
+E5_TERM_WEIGHT = {
+    "head-mix": 40.0,
+    "head-mix-english": 40.0,
+    "head-mix-prefixed": 80.0,
+    "head-mix-english-prefixed": 80.0,
+}
 
 
 def log(message: str) -> None:
