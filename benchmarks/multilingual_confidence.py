@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from multilingual_e5_term import NATIVE, all_matrices, combined, load_sets
+from multilingual_e5_term import NATIVE, add_cache_arguments, all_matrices, combined, load_sets
 from uniclass_lab.recipe_steps import multilingual as ml  # research code: PYTHONPATH=lab
 from v4_study import PROTOCOL as V4
 
@@ -121,12 +121,9 @@ def fit_temperature(cal: Calibration, sel: dict[str, list[tuple]]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--native-run", type=Path, required=True)
-    parser.add_argument("--english-run", type=Path, required=True)
+    add_cache_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/multilingual_confidence.json"))
     parser.add_argument("--model-out", type=Path, default=None, help="write the chosen calibration.json here")
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from uniclass import Classifier

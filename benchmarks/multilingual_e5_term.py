@@ -199,13 +199,18 @@ def fit_calibration(head: Any, run: Path, w: float, out: Path) -> dict[str, floa
     return {"shift": round(shift, 4), "temperature": round(temperature, 4), "pairs": len(logits)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
+    """The cached-vector folders every multilingual study reads, and its thread count."""
     parser.add_argument("--run", type=Path, required=True, help="run folder of recipes/train_multilingual.py")
     parser.add_argument("--native-run", type=Path, required=True, help="run folder of multilingual_native.py")
     parser.add_argument("--english-run", type=Path, required=True, help="cache folder for the English vectors")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/multilingual_e5_term.json"))
     parser.add_argument("--threads", type=int, default=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_cache_arguments(parser)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/multilingual_e5_term.json"))
     parser.add_argument("--calibrate", type=Path, default=None, metavar="DIR",
                         help="only fit a calibration.json for the model's own w on the training items, into DIR")
     args = parser.parse_args(argv)

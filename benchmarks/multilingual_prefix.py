@@ -36,6 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from multilingual_e5_term import (  # next to this file
     all_matrices,
+    add_cache_arguments,
     check,
     english_macro_f1,
     load_sets,
@@ -60,23 +61,39 @@ def scored(groups: dict[str, dict[str, Any]], matrices: dict[str, Any], score: A
     return {"means": means(per, languages), "per_set": per}
 
 
-def run_groups(args: argparse.Namespace, clf: Any, head: Any, languages: list[str], english: list[str],
-               points: list[tuple[str, float]], retrained: Any = None, shipped: Any = None) -> dict[str, Any]:
+def load_head(folder: str | Path) -> tuple[Any, Any]:
+    """``(Classifier, its head over cached vectors)`` of a model folder (or bundled name)."""
+    from uniclass import Classifier
+
+    clf = Classifier.from_pretrained(str(folder), device="cpu")
+    return clf, ml.Head(clf.model.model).eval()
+
+
+def run_groups(args: argparse.Namespace, base: tuple[Any, Any], languages: list[str], english: list[str],
+               points: list[tuple[str, float]], retrained: tuple[Any, Any] | None = None,
+               shipped: tuple[Any, Any] | None = None) -> dict[str, Any]:
+    """Every scorer of ``points`` (and the references) on the groups of ``languages`` and ``english`` sets.
+
+    ``base`` is variant 3 (bare pass); ``retrained``: a head trained on the prefixed vectors (variant 7 or 8);
+    ``shipped``: the shipped model (variant 7), the reference of variant 8. Each model that reads the prefixed
+    convention is checked against ``Classifier.predict`` on the prefixed vectors, as ``base`` on the bare ones."""
     bare = load_sets(args, languages, english)
-    for group in bare.values():
-        for key, (data, items) in group.items():
-            check(clf, head, data, items, key)
     prefixed = load_sets(args, languages, english, prefixed=True)
-    bare_m = all_matrices(head, bare)  # (head logits, cosine) on the bare vectors
-    pre_m = all_matrices(head, prefixed)
+    for model, groups in ((base, bare), (retrained, prefixed), (shipped, prefixed)):
+        if model is not None and (model is base or model[0].config.text_prefix):
+            for group in groups.values():
+                for key, (data, items) in group.items():
+                    check(model[0], model[1], data, items, key)
+    bare_m = all_matrices(base[1], bare)  # (head logits, cosine) on the bare vectors
+    pre_m = all_matrices(base[1], prefixed)
     scorers: dict[str, Any] = {
         "shipped (variant 3, w = 40)": lambda k: bare_m[k][0] + 40.0 * bare_m[k][1],
         "e5 similarity": lambda k: pre_m[k][1],
     }
     if retrained is not None:  # a retrained head (variant 7 or 8) on the same prefixed vectors
-        re_m = all_matrices(retrained, prefixed)
+        re_m = all_matrices(retrained[1], prefixed)
     if shipped is not None:  # the shipped model (variant 7, w = 80), the reference of variant 8
-        sh_m = all_matrices(shipped, prefixed)
+        sh_m = all_matrices(shipped[1], prefixed)
         scorers["7: shipped, w = 80"] = lambda k: sh_m[k][0] + 80.0 * sh_m[k][1]
     for variant, w in points:
         if variant == "7":
@@ -94,13 +111,34 @@ def run_groups(args: argparse.Namespace, clf: Any, head: Any, languages: list[st
     return out
 
 
+def run_round(args: argparse.Namespace, proto: dict[str, Any], base: tuple[Any, Any], candidates: str,
+              points: list[tuple[str, float]], reference: str, kept: list[tuple[str, float]],
+              retrained: tuple[Any, Any] | None = None, shipped: tuple[Any, Any] | None = None) -> int:
+    """One round of the protocol: ``points`` on the selection groups; the rule chooses among the scorers whose
+    variant is in ``candidates`` (highest mean of the group means, ties to the earlier point) and ships it only if
+    it beats ``reference``; then the report-only groups once, for ``kept`` and the chosen point."""
+    models = {"retrained": retrained, "shipped": shipped}
+    result: dict[str, Any] = {"protocol": proto}
+    result["selection"] = run_groups(args, base, ml.protocol()["selection_languages"], list(V4["selection"]),
+                                     points, **models)
+    names = [k for k in result["selection"] if k.split(":")[0] in candidates]
+    chosen = max(names, key=lambda k: (result["selection"][k]["means"]["mean"], -names.index(k)))
+    result["chosen"] = chosen
+    result["ships"] = result["selection"][chosen]["means"]["mean"] > result["selection"][reference]["means"]["mean"]
+    log(f"chosen {chosen}; ships: {result['ships']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    point = (chosen.split(":")[0], float(chosen.rsplit("=", 1)[1]))
+    result["report_only"] = run_groups(args, base, ml.protocol()["report_only_languages"], list(V4["report_only"]),
+                                       [*kept, point], **models)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, required=True, help="run folder of recipes/train_multilingual.py")
-    parser.add_argument("--native-run", type=Path, required=True, help="run folder of multilingual_native.py")
-    parser.add_argument("--english-run", type=Path, required=True, help="cache folder for the English vectors")
+    add_cache_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/multilingual_prefix.json"))
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--base", default="uniclass-multilingual",
                         help="the variant-3 model folder (bare pass, w = 40); since variant 7 shipped, its folder from git "
                              "history (see above)")
@@ -110,86 +148,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="variant 8: score --retrained (head-mix-english-prefixed) against the shipped model")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from uniclass import Classifier
-
-    proto = ml.protocol()["variants"]["prefix"]
-    clf = Classifier.from_pretrained(args.base, device="cpu")
-    if clf.config.text_prefix or clf.config.backbone_similarity_weight != 40.0:
+    base = load_head(args.base)
+    if base[0].config.text_prefix or base[0].config.backbone_similarity_weight != 40.0:
         raise SystemExit(f"{args.base} is not the variant-3 model (bare pass, w = 40); see --base")
-    head = ml.Head(clf.model.model).eval()
-    if args.retrained and args.against_shipped:
-        return variant_8(args, clf, head)
-    if args.retrained:
-        return variant_7(args, clf, head)
-    points = [(v, float(w)) for v in ("5", "6") for w in proto["grid"]]
-    result: dict[str, Any] = {"protocol": proto}
-    result["selection"] = run_groups(args, clf, head, ml.protocol()["selection_languages"], list(V4["selection"]),
-                                     points)
-    candidates = [k for k in result["selection"] if k[0] in "56"]
-    # the rule: highest mean of the group means; ties to variant 5, then the smaller w (the order of `points`)
-    chosen = max(candidates, key=lambda k: (result["selection"][k]["means"]["mean"], -candidates.index(k)))
-    shipped = result["selection"]["shipped (variant 3, w = 40)"]["means"]["mean"]
-    result["chosen"] = chosen
-    result["ships"] = result["selection"][chosen]["means"]["mean"] > shipped
-    log(f"chosen {chosen}; ships: {result['ships']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    variant, w = chosen.split(":")[0], float(chosen.rsplit("=", 1)[1])
-    result["report_only"] = run_groups(args, clf, head, ml.protocol()["report_only_languages"],
-                                       list(V4["report_only"]), [(variant, w)])
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    return 0
-
-
-def variant_7(args: argparse.Namespace, clf: Any, head: Any) -> int:
-    """Variant 7 (``variants.prefix_retrained``): the retrained head's grid against variant 5 at w = 40."""
-    from uniclass import Classifier
-
-    proto = ml.protocol()["variants"]["prefix_retrained"]
-    retrained = ml.Head(Classifier.from_pretrained(str(args.retrained), device="cpu").model.model).eval()
-    points = [("5", 40.0)] + [("7", float(w)) for w in proto["grid"]]
-    result: dict[str, Any] = {"protocol": proto}
-    result["selection"] = run_groups(args, clf, head, ml.protocol()["selection_languages"], list(V4["selection"]),
-                                     points, retrained)
-    candidates = [k for k in result["selection"] if k.startswith("7")]
-    chosen = max(candidates, key=lambda k: (result["selection"][k]["means"]["mean"], -candidates.index(k)))
-    result["chosen"] = chosen
-    five = result["selection"]["5: prefixed pass, w = 40"]["means"]["mean"]
-    result["ships"] = result["selection"][chosen]["means"]["mean"] > five
-    log(f"chosen {chosen}; ships: {result['ships']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    w = float(chosen.rsplit("=", 1)[1])
-    result["report_only"] = run_groups(args, clf, head, ml.protocol()["report_only_languages"],
-                                       list(V4["report_only"]), [("5", 40.0), ("7", w)], retrained)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    return 0
-
-
-def variant_8(args: argparse.Namespace, clf: Any, head: Any) -> int:
-    """Variant 8 (``variants.prefix_english``): the English-mix head's grid against the shipped model (variant 7)."""
-    from uniclass import Classifier
-
-    proto = ml.protocol()["variants"]["prefix_english"]
-    retrained = ml.Head(Classifier.from_pretrained(str(args.retrained), device="cpu").model.model).eval()
-    shipped = ml.Head(Classifier.from_pretrained("uniclass-multilingual", device="cpu").model.model).eval()
-    points = [("8", float(w)) for w in proto["grid"]]
-    result: dict[str, Any] = {"protocol": proto}
-    result["selection"] = run_groups(args, clf, head, ml.protocol()["selection_languages"], list(V4["selection"]),
-                                     points, retrained, shipped)
-    candidates = [k for k in result["selection"] if k.startswith("8")]
-    chosen = max(candidates, key=lambda k: (result["selection"][k]["means"]["mean"], -candidates.index(k)))
-    result["chosen"] = chosen
-    reference = result["selection"]["7: shipped, w = 80"]["means"]["mean"]
-    result["ships"] = result["selection"][chosen]["means"]["mean"] > reference
-    log(f"chosen {chosen}; ships: {result['ships']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    w = float(chosen.rsplit("=", 1)[1])
-    result["report_only"] = run_groups(args, clf, head, ml.protocol()["report_only_languages"],
-                                       list(V4["report_only"]), [("8", w)], retrained, shipped)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    return 0
+    variants = ml.protocol()["variants"]
+    if args.retrained and args.against_shipped:  # variant 8 against the shipped model (variant 7)
+        proto = variants["prefix_english"]
+        return run_round(args, proto, base, "8", [("8", float(w)) for w in proto["grid"]], "7: shipped, w = 80", [],
+                         retrained=load_head(args.retrained), shipped=load_head("uniclass-multilingual"))
+    if args.retrained:  # variant 7 against variant 5 at w = 40
+        proto = variants["prefix_retrained"]
+        return run_round(args, proto, base, "7", [("5", 40.0)] + [("7", float(w)) for w in proto["grid"]],
+                         "5: prefixed pass, w = 40", [("5", 40.0)], retrained=load_head(args.retrained))
+    proto = variants["prefix"]  # variants 5 and 6 against variant 3 (ties to variant 5, then the smaller w)
+    return run_round(args, proto, base, "56", [(v, float(w)) for v in ("5", "6") for w in proto["grid"]],
+                     "shipped (variant 3, w = 40)", [])
 
 
 if __name__ == "__main__":

@@ -287,11 +287,14 @@ class Engine:
         ]
         if not self.prior.gates_unlabelled:
             return fused
+        has = [self.prior.has_examples(labels) for labels in request.labels]
+        if all(h.all() or not h.any() for h in has):
+            return fused  # no text mixes labels with and without examples: nothing to place
         # labels without examples placed per text against the labelled ones, by zero-shot (gate_unlabelled)
         zero_shot = self.prior.zero_shot_logits(request.texts, request.labels)
         return [
-            gate_unlabelled(scores, logits + zero, self.prior.has_examples(labels))
-            for labels, scores, logits, zero in zip(request.labels, fused, item_logits, zero_shot, strict=True)
+            gate_unlabelled(scores, logits + zero, h)
+            for scores, logits, zero, h in zip(fused, item_logits, zero_shot, has, strict=True)
         ]
 
     def item_logits(

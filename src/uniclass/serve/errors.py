@@ -25,17 +25,14 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.limit = status, code, message, limit
 
 
-def check_limit(value: float, limit: float, code: str, what: str) -> None:
-    """Refuse a request over one of the server's limits: a 422 whose message is ``what`` and the limit.
+def over_limit(code: str, what: str, limit: float) -> ApiError:
+    """The 422 refusal of a request over one of the server's limits: ``what`` it sent, and the limit.
 
     Example:
-        >>> check_limit(3, 2, "too_many_texts", "3 texts in one request")
-        Traceback (most recent call last):
-        ...
-        uniclass.serve.errors.ApiError: 3 texts in one request; the limit is 2
+        >>> over_limit("too_many_texts", "3 texts in one request", 2).message
+        '3 texts in one request; the limit is 2'
     """
-    if value > limit:
-        raise ApiError(422, code, f"{what}; the limit is {limit}", limit)
+    return ApiError(422, code, f"{what}; the limit is {limit}", limit)
 
 
 def error_response(

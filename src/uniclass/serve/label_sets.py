@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from .batcher import Job
-from .errors import ApiError, check_limit
+from .errors import ApiError, over_limit
 from .limits import Limits
 from .schemas import ErrorResponse
 from .turn import Service, Turn
@@ -78,16 +78,13 @@ def check_label_set(name: str, labels: Any, limits: Limits) -> list[str]:
         )
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
         raise ApiError(422, "invalid_input", "a label set is a JSON list of label strings")
-    check_limit(
-        len(labels), limits.max_label_set_labels, "too_many_labels", f"label set {name!r} has {len(labels)} labels"
-    )
+    if len(labels) > limits.max_label_set_labels:
+        raise over_limit("too_many_labels", f"label set {name!r} has {len(labels)} labels", limits.max_label_set_labels)
     for j, label in enumerate(labels):
-        check_limit(
-            len(label),
-            limits.max_label_chars,
-            "label_too_long",
-            f"label set {name!r}: labels[{j}] has {len(label)} characters",
-        )
+        if len(label) > limits.max_label_chars:
+            raise over_limit(
+                "label_too_long", f"label set {name!r}: labels[{j}] has {len(label)} characters", limits.max_label_chars
+            )
     from ..shortlist import check_labels
 
     try:
@@ -114,12 +111,8 @@ def register(app: FastAPI, service: Service) -> None:
         turn = Turn(service.batcher, service.planner, request, limits)
         checked = check_label_set(name, labels, limits)
         if name not in app.state.label_sets and len(app.state.label_sets) >= limits.max_label_sets:
-            raise ApiError(
-                422,
-                "too_many_label_sets",
-                f"{len(app.state.label_sets)} label sets are registered; the limit is {limits.max_label_sets}",
-                limits.max_label_sets,
-            )
+            registered = len(app.state.label_sets)
+            raise over_limit("too_many_label_sets", f"{registered} label sets are registered", limits.max_label_sets)
         index = await build_label_index(clf, checked, name, turn)
         app.state.label_sets[name] = index
         return describe(name, index)

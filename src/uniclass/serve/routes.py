@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from .. import __version__
 from .adapters import request_adapters
 from .batcher import Job
-from .errors import ApiError, check_limit
+from .errors import ApiError, over_limit
 from .label_sets import build_label_index
 from .limits import Limits
 from .middleware import Guard
@@ -244,11 +244,12 @@ async def _resolve_labels(
     k = "auto" if body.shortlist is None else body.shortlist
     if k != "auto" and (isinstance(k, bool) or k < 1):
         raise ApiError(422, "invalid_input", f"shortlist must be an int >= 1 or 'auto', got {k!r}")
-    if k != "auto":
-        check_limit(k, limits.max_labels, "too_many_labels", f"shortlist={k} labels per text")
+    if k != "auto" and k > limits.max_labels:
+        raise over_limit("too_many_labels", f"shortlist={k} labels per text", limits.max_labels)
     if not body.texts:
         return list(getattr(source, "labels", source))[:1], 0  # nothing to shortlist; validated as a plain list
-    check_limit(len(body.texts), limits.max_texts, "too_many_texts", f"{len(body.texts)} texts in one request")
+    if len(body.texts) > limits.max_texts:
+        raise over_limit("too_many_texts", f"{len(body.texts)} texts in one request", limits.max_texts)
     registered = not isinstance(source, list)
     if not registered:
         source = _checked_labels(source)
@@ -309,30 +310,22 @@ def _prepare_job(
     from ..processing import normalize_request
 
     texts = body.texts
-    check_limit(len(texts), limits.max_texts, "too_many_texts", f"{len(texts)} texts in one request")
+    if len(texts) > limits.max_texts:
+        raise over_limit("too_many_texts", f"{len(texts)} texts in one request", limits.max_texts)
     for i, text in enumerate(texts):
-        check_limit(len(text), limits.max_chars, "text_too_long", f"texts[{i}] has {len(text)} characters")
+        if len(text) > limits.max_chars:
+            raise over_limit("text_too_long", f"texts[{i}] has {len(text)} characters", limits.max_chars)
     tree = labels if isinstance(labels, dict) else None
     flat = _flat_tree(tree) if tree is not None else labels  # the limits count a tree's 'parent.child' labels
     per_text = bool(flat) and isinstance(flat[0], list)
     for i, text_labels in enumerate(flat if per_text else [flat]):
         if len(text_labels) > limits.max_labels:
             where = f"labels[{i}]" if per_text else "labels"
-            raise ApiError(
-                422,
-                "too_many_labels",
-                f"{where} has {len(text_labels)} labels; the limit is {limits.max_labels}",
-                limits.max_labels,
-            )
+            raise over_limit("too_many_labels", f"{where} has {len(text_labels)} labels", limits.max_labels)
         for j, label in enumerate(text_labels):
             if len(label) > limits.max_label_chars:
                 where = f"labels[{i}][{j}]" if per_text else f"labels[{j}]"
-                raise ApiError(
-                    422,
-                    "label_too_long",
-                    f"{where} has {len(label)} characters; the limit is {limits.max_label_chars}",
-                    limits.max_label_chars,
-                )
+                raise over_limit("label_too_long", f"{where} has {len(label)} characters", limits.max_label_chars)
     _check_extras(body, limits)
     examples = [e.model_dump() for e in body.examples] if body.examples else None
     threshold = default_threshold if body.threshold is None else body.threshold
@@ -402,15 +395,16 @@ def _call_options(body: ClassifyRequest, request: Any) -> dict[str, Any]:
 
 def _check_extras(body: ClassifyRequest, limits: Limits) -> None:
     """Limits on what is sent with every text: prompt, few-shot examples, threshold dict."""
-    if body.prompt is not None:
-        check_limit(
-            len(body.prompt), limits.max_prompt_chars, "prompt_too_long", f"prompt has {len(body.prompt)} characters"
-        )
+    if body.prompt is not None and len(body.prompt) > limits.max_prompt_chars:
+        raise over_limit("prompt_too_long", f"prompt has {len(body.prompt)} characters", limits.max_prompt_chars)
     examples = body.examples or []
-    check_limit(len(examples), limits.max_examples, "too_many_examples", f"{len(examples)} examples")
+    if len(examples) > limits.max_examples:
+        raise over_limit("too_many_examples", f"{len(examples)} examples", limits.max_examples)
     for i, example in enumerate(examples):
         size = len(example.text) + sum(len(label) for label in example.labels)
-        check_limit(size, limits.max_example_chars, "example_too_long", f"examples[{i}] has {size} characters")
+        if size > limits.max_example_chars:
+            raise over_limit("example_too_long", f"examples[{i}] has {size} characters", limits.max_example_chars)
     if isinstance(body.threshold, dict):
         size = len(body.threshold)
-        check_limit(size, limits.max_threshold_labels, "too_many_thresholds", f"threshold has {size} labels")
+        if size > limits.max_threshold_labels:
+            raise over_limit("too_many_thresholds", f"threshold has {size} labels", limits.max_threshold_labels)
