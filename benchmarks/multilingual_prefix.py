@@ -20,7 +20,9 @@ src/uniclass/models/uniclass-multilingual``; ``--variants head-mix --out DIR`` r
         --out benchmarks/results/multilingual_prefix_retrained.json
 
 Variant 8 (``variants.prefix_english``: the English mix on the prefixed inputs) is scored against the shipped model
-with ``--retrained DIR/head-mix-english-prefixed --against-shipped``.
+with ``--retrained DIR/head-mix-english-prefixed --against-shipped``; variant 9 (``variants.grid_extension``: both
+prefixed heads at w = 80, 160, 320, the English target as a constraint) with ``--retrained
+DIR/head-mix-english-prefixed --grid-extension``.
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ def run_groups(args: argparse.Namespace, base: tuple[Any, Any], languages: list[
             scorers[f"7: retrained on prefixed inputs, w = {w:g}"] = lambda k, w=w: re_m[k][0] + w * re_m[k][1]
         elif variant == "8":
             scorers[f"8: English mix on prefixed inputs, w = {w:g}"] = lambda k, w=w: re_m[k][0] + w * re_m[k][1]
+        elif variant == "9s":
+            scorers[f"9: shipped head, w = {w:g}"] = lambda k, w=w: sh_m[k][0] + w * sh_m[k][1]
+        elif variant == "9e":
+            scorers[f"9: English-mix head, w = {w:g}"] = lambda k, w=w: re_m[k][0] + w * re_m[k][1]
         elif variant == "5":
             scorers[f"5: prefixed pass, w = {w:g}"] = lambda k, w=w: pre_m[k][0] + w * pre_m[k][1]
         else:
@@ -135,6 +141,39 @@ def run_round(args: argparse.Namespace, proto: dict[str, Any], base: tuple[Any, 
     return 0
 
 
+def run_grid_extension(args: argparse.Namespace, proto: dict[str, Any], base: tuple[Any, Any]) -> int:
+    """Variant 9: both prefixed heads at a wider ``w``, chosen under the English constraint of ``proto``.
+
+    Only points whose English selection mean reaches e5 similarity's, and whose held-out-language mean with English
+    labels is at least e5 similarity's + 0.05, compete (highest three-group mean; ties to the shipped head, then the
+    smaller ``w``); the winner ships if it is not the shipped point and is at most 0.005 below it."""
+    models = {"retrained": load_head(args.retrained), "shipped": load_head("uniclass-multilingual")}
+    points = [(head, float(w)) for head in ("9s", "9e") for w in proto["grid"]]
+    result: dict[str, Any] = {"protocol": proto}
+    result["selection"] = sel = run_groups(args, base, ml.protocol()["selection_languages"], list(V4["selection"]),
+                                           points, **models)
+    e5 = sel["e5 similarity"]["means"]
+    names = [k for k in sel if k.startswith("9:")]
+    eligible = [k for k in names if sel[k]["means"]["english"] >= e5["english"]
+                and sel[k]["means"]["english_labels"] >= e5["english_labels"] + 0.05]
+    result["eligible"] = eligible
+    chosen = max(eligible, key=lambda k: (sel[k]["means"]["mean"], -names.index(k))) if eligible else None
+    shipped = "9: shipped head, w = 80"
+    result["chosen"] = chosen
+    result["ships"] = bool(chosen and chosen != shipped
+                           and sel[chosen]["means"]["mean"] >= sel[shipped]["means"]["mean"] - 0.005)
+    log(f"eligible {eligible}; chosen {chosen}; ships: {result['ships']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if result["ships"]:
+        head = "9s" if chosen.startswith("9: shipped") else "9e"
+        kept = [("9s", 80.0), (head, float(chosen.rsplit("=", 1)[1]))]
+        result["report_only"] = run_groups(args, base, ml.protocol()["report_only_languages"],
+                                           list(V4["report_only"]), kept, **models)
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_cache_arguments(parser)
@@ -146,12 +185,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="variant 7 (or 8): the delta folder written by train_multilingual.py (head-mix-prefixed)")
     parser.add_argument("--against-shipped", action="store_true",
                         help="variant 8: score --retrained (head-mix-english-prefixed) against the shipped model")
+    parser.add_argument("--grid-extension", action="store_true",
+                        help="variant 9: the shipped head and --retrained (head-mix-english-prefixed) at w = 80, 160, 320")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     base = load_head(args.base)
     if base[0].config.text_prefix or base[0].config.backbone_similarity_weight != 40.0:
         raise SystemExit(f"{args.base} is not the variant-3 model (bare pass, w = 40); see --base")
     variants = ml.protocol()["variants"]
+    if args.retrained and args.grid_extension:
+        return run_grid_extension(args, variants["grid_extension"], base)
     if args.retrained and args.against_shipped:  # variant 8 against the shipped model (variant 7)
         proto = variants["prefix_english"]
         return run_round(args, proto, base, "8", [("8", float(w)) for w in proto["grid"]], "7: shipped, w = 80", [],
