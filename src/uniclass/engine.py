@@ -77,6 +77,24 @@ class Prediction:
     initial_logits: list[float] | None = None
 
 
+
+@dataclass
+class PriorFusion:
+    """How a request's model logits meet its prior: ``fuse`` adds the prior to the logits of text ``item``'s labels
+    ``span`` (all of them, or one window's), weighing the model per label, and with ``has`` / ``zero_shot`` places
+    labels without examples per text against the labelled ones by zero-shot (``gate_unlabelled``)."""
+
+    prior: list[np.ndarray]
+    weights: list[np.ndarray]
+    has: list[np.ndarray] | None = None
+    zero_shot: list[np.ndarray] | None = None
+
+    def fuse(self, item: int, logits: np.ndarray, span: slice) -> np.ndarray:
+        fused = self.weights[item][span] * logits + self.prior[item][span]
+        if self.has is None or self.zero_shot is None:
+            return fused
+        return gate_unlabelled(fused, logits + self.zero_shot[item][span], self.has[item][span])
+
 class Engine:
     """Input builder, backend and label-vector cache of one loaded model.
 
@@ -243,12 +261,14 @@ class Engine:
     def window_logits_with_prior(
         self, request: Request, segments: list[Segment], logits: list[np.ndarray]
     ) -> list[np.ndarray]:
-        """Each window's logits plus the prior of its labels (the prior does not depend on the window)."""
+        """Each window's logits fused with the prior of its labels (the prior does not depend on the window), as
+        ``with_prior`` fuses a text's: few-shot model weights, and labels without examples placed against the
+        window's labelled ones."""
         if self.prior is None:
             return [values.astype(np.float32) for values in logits]
-        prior = self.prior.logits(request.texts, request.labels, centers=request.prior_centers)
+        fusion = self.prior_fusion(request)
         return [
-            (values + prior[s.item][s.label_offset : s.label_offset + len(values)]).astype(np.float32)
+            fusion.fuse(s.item, values, slice(s.label_offset, s.label_offset + len(values))).astype(np.float32)
             for s, values in zip(segments, logits, strict=True)
         ]
 
@@ -278,24 +298,20 @@ class Engine:
         """The model's logits plus the checkpoint's embedding-similarity prior (``backends.embedding``), if any."""
         if self.prior is None:
             return item_logits
+        fusion = self.prior_fusion(request)
+        return [fusion.fuse(i, logits, slice(0, len(logits))) for i, logits in enumerate(item_logits)]
+
+    def prior_fusion(self, request: Request) -> PriorFusion:
+        """The prior's terms for every text of ``request``, computed once for all of its windows or labels."""
+        assert self.prior is not None
         prior = self.prior.logits(request.texts, request.labels, centers=request.prior_centers)
         # per label: 1 unless a few-shot fit chose to trust the model less on its task (labels without examples may
         # keep the model at full weight, as zero-shot)
-        fused = [
-            self.prior.model_weights(labels) * logits + extra
-            for labels, logits, extra in zip(request.labels, item_logits, prior, strict=True)
-        ]
-        if not self.prior.gates_unlabelled:
-            return fused
-        has = [self.prior.has_examples(labels) for labels in request.labels]
-        if all(h.all() or not h.any() for h in has):
-            return fused  # no text mixes labels with and without examples: nothing to place
-        # labels without examples placed per text against the labelled ones, by zero-shot (gate_unlabelled)
-        zero_shot = self.prior.zero_shot_logits(request.texts, request.labels)
-        return [
-            gate_unlabelled(scores, logits + zero, h)
-            for scores, logits, zero, h in zip(fused, item_logits, zero_shot, has, strict=True)
-        ]
+        weights = [self.prior.model_weights(labels) for labels in request.labels]
+        has = [self.prior.has_examples(labels) for labels in request.labels] if self.prior.gates_unlabelled else []
+        if not has or all(h.all() or not h.any() for h in has):
+            return PriorFusion(prior, weights)  # no text mixes labels with and without examples: nothing to place
+        return PriorFusion(prior, weights, has, self.prior.zero_shot_logits(request.texts, request.labels))
 
     def item_logits(
         self, request: Request, segments: list[Segment], logits: list[np.ndarray], aggregate: str
