@@ -168,7 +168,7 @@ def log_variant(kind: str, name: str, summary: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["sets", "collect", "evaluate", "finetune"])
+    parser.add_argument("step", choices=["sets", "collect", "evaluate", "finetune", "attached", "refined"])
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "v5_cache")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sets", default=None, help="collect / finetune: these sets only (comma-separated)")
@@ -181,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=0.0, help="finetune: 0 = fit's default (1e-4)")
     parser.add_argument("--single-label", action="store_true",
                         help="finetune: fit(multi_label=False), softmax cross-entropy (protocol v5c)")
+    parser.add_argument("--amended", action="store_true",
+                        help="refined: protocol v5e's amendment (lambda chosen on the support set, fresh folds)")
+    parser.add_argument("--keep-logits", action="store_true",
+                        help="finetune: also save the fine-tuned model's test logits (NAME.npy; protocol v5d)")
     args = parser.parse_args(argv)
     if args.step == "sets":
         print(chatterbot_topics(args.chatterbot), cldr_emoji_groups(args.cldr))
@@ -191,6 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         from v5_rules import evaluate
 
         evaluate(args)
+    elif args.step == "refined":
+        from v5_rules import refined
+
+        refined(args)
+    elif args.step == "attached":
+        from v5_rules import attached
+
+        attached(args)
     else:
         from v5_rules import finetune
 

@@ -161,6 +161,7 @@ def finetune(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     tag = f"_lr{args.learning_rate:g}" if args.learning_rate else ""  # another learning rate: its own files
     tag += "_single" if args.single_label else ""  # protocol v5c: softmax cross-entropy
+    tag += "_logits" if args.keep_logits else ""  # protocol v5d: the same runs, test logits kept
     out_dir = ROOT / "runs" / f"v5_finetune{tag}"
     out_dir.mkdir(parents=True, exist_ok=True)
     names = args.sets.split(",") if args.sets else PROTOCOL["finetune_sets"]
@@ -187,6 +188,8 @@ def finetune(args: argparse.Namespace) -> None:
         row = {"zero-shot": macro_f1(data["u_test"], gold, labels), "fit": macro_f1(logits, gold, labels),
                "fit_seconds": seconds, "support": len(support), "steps": args.steps or "default",
                "learning_rate": args.learning_rate or "default", "multi_label": not args.single_label}
+        if args.keep_logits:
+            np.save(out_dir / f"{name}.npy", logits)
         path.write_text(json.dumps(row) + "\n")
         print(name, row, flush=True)
     rows = {p.stem: json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))}
@@ -194,3 +197,161 @@ def finetune(args: argparse.Namespace) -> None:
     (ROOT / "benchmarks" / "results" / f"v5_finetune{tag}.json").write_text(
         json.dumps({"sets": rows, "mean_gain": gain}, indent=1) + "\n")
     print(f"mean gain of fit (fine-tuning) over zero-shot: {gain:+.3f} on {len(rows)} sets")
+
+
+def attached(args: argparse.Namespace) -> None:
+    """Protocol v5d: the bundled embedder's prototypes attached to the model without a prior (prior weight 0).
+
+    Per fine-tuning set: D0, the ``auto`` rule on the zero-shot model's logits; D1, the weights that rule chooses on
+    the support texts with the model's logits from *before* fine-tuning, applied to the fine-tuned model's test
+    logits (``finetune --single-label --keep-logits``); D2, the fine-tuned logits + the fixed blend. Against the
+    model's zero-shot (``u_test``) and fine-tuning alone. -> ``benchmarks/results/v5d_attached_prior.json``."""
+    rule = RULES["kfold4x5, 1 SE, guard; labels without examples gated per text"]
+    tuned_dir = ROOT / "runs" / "v5_finetune_single_logits"
+    rows: dict[str, Any] = {}
+    for name in PROTOCOL["finetune_sets"]:
+        data = load_cache(args.cache, name)
+        labels, gold, prompts = data["labels"], data["gold"].argmax(1), data["prompts"]
+        x_sup, sgold, u_sup = data["x_sup"], data["sgold"], data["u_sup"]
+        zs_test, zs_sup = standardised(data["x_test"], data), standardised(x_sup, data)
+        tuned = np.load(tuned_dir / f"{name}.npy")
+        chosen, evidence = choose_signal_weights_shrunk(u_sup, zs_sup, x_sup, sgold, prompts, prior_weight=0.0,
+                                                        guard=rule["guard"])
+
+        def blend(model_logits: np.ndarray, weights: tuple[float, float, float]) -> float:
+            scores = raw_blend_scores(model_logits, zs_test, data["x_test"], x_sup, sgold, prompts, weights,
+                                      prior_weight=0.0)
+            return macro_f1(scores, gold, labels)
+
+        rows[name] = {"zero-shot": macro_f1(data["u_test"], gold, labels), "fine-tuned": macro_f1(tuned, gold, labels),
+                      "D0 rule, no fine-tuning": blend(data["u_test"], chosen),
+                      "D1 fine-tuned + rule": blend(tuned, chosen), "D2 fine-tuned + fixed blend": blend(tuned, FIXED),
+                      "chosen": evidence["chosen"], "weights": list(chosen)}
+        print(name, rows[name], flush=True)
+    columns = ["zero-shot", "fine-tuned", "D0 rule, no fine-tuning", "D1 fine-tuned + rule", "D2 fine-tuned + fixed blend"]
+    means = {c: float(np.mean([r[c] for r in rows.values()])) for c in columns}
+    gain = means["D1 fine-tuned + rule"] - means["zero-shot"]
+    worst = min(r["D1 fine-tuned + rule"] - r["zero-shot"] for r in rows.values())
+    meets = gain >= 0.05 and worst >= -0.01
+    result = {"sets": rows, "means": means, "D1_gain": gain, "D1_worst_set_gain": worst, "meets_criterion": meets}
+    log_variant("fit without a prior (v5d)", "D0, D1, D2", {"means": means, "D1_gain": gain, "meets": meets})
+    (ROOT / "benchmarks" / "results" / "v5d_attached_prior.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({"means": means, "D1_gain": gain, "worst": worst, "meets_criterion": meets}, indent=1))
+
+
+REFINE_LAMBDA = 320.0  # protocol v5e, fixed before its results
+
+
+def refine_prototypes(prototypes: np.ndarray, support: np.ndarray, support_labels: np.ndarray,
+                      weight: float = WEIGHT, lam: float = REFINE_LAMBDA) -> np.ndarray:
+    """Protocol v5e: prototypes moved to separate the support texts (mean cross-entropy of ``weight * x . Q``),
+    anchored at the mean ones by ``lam / 2 * ||Q - P||^2`` (rows of labels without support stay), unit rows."""
+    import torch
+
+    p = torch.tensor(np.asarray(prototypes, dtype=np.float64))
+    x = torch.tensor(np.asarray(support, dtype=np.float64))
+    y = torch.tensor(np.asarray(support_labels, dtype=np.int64))
+    movable = torch.zeros(len(p), 1, dtype=torch.float64)
+    movable[torch.unique(y)] = 1.0
+    delta = torch.zeros_like(p, requires_grad=True)
+    optimiser = torch.optim.LBFGS([delta], max_iter=100, tolerance_grad=1e-9, tolerance_change=1e-12,
+                                  line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        q = p + movable * delta
+        loss = torch.nn.functional.cross_entropy(weight * x @ q.T, y) + lam / 2 * ((q - p) ** 2).sum()
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    q = (p + movable * delta).detach().numpy()
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+REFINE_LAMBDAS = (32.0, 3.2, 0.32)  # the v5e amendment, fixed before its results
+
+
+def heldout_correct(data: dict[str, Any], lams: tuple[float, ...], folds: int = 4, repeats: int = 5,
+                    seed: int = 0) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+    """Per support text, the share of repeats it is right held out (repeated stratified k-fold, refinement on the
+    training folds only): plain prototypes, and refined prototypes per ``lam``."""
+    from uniclass.training.fit import prototype_matrix, stratified_folds
+
+    x, y, prompts = data["x_sup"].astype(np.float64), data["sgold"], data["prompts"].astype(np.float64)
+    k = int(max(2, min(folds, np.bincount(y).max())))
+    rng = np.random.default_rng(seed)
+    plain, refined = np.zeros(len(y)), {lam: np.zeros(len(y)) for lam in lams}
+    for _ in range(repeats):
+        assignment = stratified_folds(y, k, rng)
+        for fold in range(k):
+            held, train = assignment == fold, assignment != fold
+            p = prototype_matrix(prompts, x[train], y[train])
+            plain[held] += ((x[held] @ p.T).argmax(1) == y[held]) / repeats
+            for lam in lams:
+                q = refine_prototypes(p, x[train], y[train], lam=lam)
+                refined[lam][held] += ((x[held] @ q.T).argmax(1) == y[held]) / repeats
+    return plain, refined
+
+
+def paired(gains: np.ndarray) -> tuple[float, float]:
+    return float(gains.mean()), float(gains.std(ddof=1) / np.sqrt(len(gains)))
+
+
+def refined_beats_prototypes(data: dict[str, Any]) -> dict[str, Any]:
+    """The v5e comparison on the support set: refined vs plain prototypes held out (variant 1: lambda 320)."""
+    plain, refined = heldout_correct(data, (REFINE_LAMBDA,))
+    gain, se = paired(refined[REFINE_LAMBDA] - plain)
+    return {"plain": float(plain.mean()), "refined": float(refined[REFINE_LAMBDA].mean()), "gain": gain, "se": se,
+            "lambda": REFINE_LAMBDA, "adopt": bool(gain > 0 and gain > se)}
+
+
+def refined_beats_prototypes_chosen(data: dict[str, Any]) -> dict[str, Any]:
+    """The v5e amendment: lambda chosen by held-out accuracy (seed 0; ties to the larger), its gain over plain
+    prototypes tested on fresh folds (seed 1): adopt when > 0 and > one standard error."""
+    _, refined = heldout_correct(data, REFINE_LAMBDAS, seed=0)
+    lam = max(REFINE_LAMBDAS, key=lambda v: (refined[v].mean(), v))
+    plain, fresh = heldout_correct(data, (lam,), seed=1)
+    gain, se = paired(fresh[lam] - plain)
+    return {"plain": float(plain.mean()), "refined": float(fresh[lam].mean()), "gain": gain, "se": se,
+            "lambda": lam, "choice": {str(v): float(refined[v].mean()) for v in REFINE_LAMBDAS},
+            "adopt": bool(gain > 0 and gain > se)}
+
+
+def refined(args: argparse.Namespace) -> None:
+    """Protocol v5e on the cache: ``fit``'s rule, with refined prototypes in place of prototypes alone when the
+    support set says so. -> ``benchmarks/results/v5e_refined_prototypes[_selection].json``."""
+    from uniclass.training.fit import prototype_matrix
+
+    rule = RULES["kfold4x5, 1 SE, guard; labels without examples gated per text"]
+    names = [*PROTOCOL["selection"], *(PROTOCOL["report_only"] if args.report else [])]
+    rows: dict[str, Any] = {}
+    for name in names:
+        data = load_cache(args.cache, name)
+        labels, gold = data["labels"], data["gold"].argmax(1)
+        current = evaluate_set(data, rule)
+        x_sup, sgold, prompts = data["x_sup"].astype(np.float64), data["sgold"], data["prompts"].astype(np.float64)
+        row = {"prototypes": current["prototypes"], "current rule": current["rule"], "chosen": current["chosen"],
+               "new rule": current["rule"]}
+        support = (refined_beats_prototypes_chosen if args.amended else refined_beats_prototypes)(data)
+        q = refine_prototypes(prototype_matrix(prompts, x_sup, sgold), x_sup, sgold, lam=support["lambda"])
+        refined_alone = macro_f1(data["x_test"].astype(np.float64) @ q.T, gold, labels)
+        row["refined prototypes alone"], row["support"] = refined_alone, support
+        if current["chosen"] == "prototypes":
+            if support["adopt"]:
+                row["new rule"], row["chosen"] = refined_alone, "refined prototypes"
+        rows[name] = row
+        print(name, row, flush=True)
+    sel = PROTOCOL["selection"]
+    columns = ["prototypes", "current rule", "refined prototypes alone", "new rule"]
+    means = {c: float(np.mean([rows[s][c] for s in sel])) for c in columns}
+    worst = min(rows[s]["new rule"] - rows[s]["prototypes"] for s in sel)
+    above = sum(rows[s]["new rule"] > rows[s]["prototypes"] for s in sel)
+    meets = means["new rule"] >= means["current rule"] + 0.005 and worst >= -PROTOCOL["tolerance_vs_prototypes"]
+    result = {"sets": rows, "selection_mean": means, "worst_vs_prototypes": worst, "selection_sets_above_prototypes":
+              int(above), "meets_criterion": bool(meets), "report_only_scored": args.report}
+    variant = "lambda from the support set, fresh folds" if args.amended else "lambda 320"
+    log_variant("few-shot (v5e)", f"refined prototypes, {variant}", {k: v for k, v in result.items() if k != "sets"})
+    stem = "v5e_refined_prototypes" + ("_amended" if args.amended else "") + ("" if args.report else "_selection")
+    (ROOT / "benchmarks" / "results" / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "sets"}, indent=1))
