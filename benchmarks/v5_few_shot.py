@@ -168,7 +168,7 @@ def log_variant(kind: str, name: str, summary: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["sets", "collect", "evaluate", "finetune", "attached", "refined"])
+    parser.add_argument("step", choices=["sets", "collect", "evaluate", "finetune", "attached", "refined", "setfit"])
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "v5_cache")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sets", default=None, help="collect / finetune: these sets only (comma-separated)")
@@ -195,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         from v5_rules import evaluate
 
         evaluate(args)
+    elif args.step == "setfit":
+        from v5_rules import setfit
+
+        setfit(args)
     elif args.step == "refined":
         from v5_rules import refined
 

