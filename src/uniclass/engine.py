@@ -77,7 +77,6 @@ class Prediction:
     initial_logits: list[float] | None = None
 
 
-
 @dataclass
 class PriorFusion:
     """How a request's model logits meet its prior: ``fuse`` adds the prior to the logits of text ``item``'s labels
@@ -94,6 +93,7 @@ class PriorFusion:
         if self.has is None or self.zero_shot is None:
             return fused
         return gate_unlabelled(fused, logits + self.zero_shot[item][span], self.has[item][span])
+
 
 class Engine:
     """Input builder, backend and label-vector cache of one loaded model.
