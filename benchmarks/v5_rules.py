@@ -430,7 +430,9 @@ def setfit(args: argparse.Namespace) -> None:
     out_dir = ROOT / "runs" / "v5f_setfit"
     out_dir.mkdir(parents=True, exist_ok=True)
     names = [*PROTOCOL["selection"], *(PROTOCOL["report_only"] if args.report else [])]
-    for name in names:
+    # --sets: these sets only, in this order (a second process can work from the other end); the summary waits
+    # for every set
+    for name in args.sets.split(",") if args.sets else names:
         path = out_dir / f"{name}.json"
         if path.is_file():
             continue
@@ -457,6 +459,8 @@ def setfit(args: argparse.Namespace) -> None:
                "tune_seconds": seconds, "support": len(support)}
         path.write_text(json.dumps(row) + "\n")
         print(name, row, flush=True)
+    if not all((out_dir / f"{n}.json").is_file() for n in names):
+        return
     rows = {n: json.loads((out_dir / f"{n}.json").read_text()) for n in names}
     sel = PROTOCOL["selection"]
     columns = ["prototypes", "current rule", "S1 tuned prototypes", "S2 SetFit head"]
