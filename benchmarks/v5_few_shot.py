@@ -191,26 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         print(cldr_emoji_subgroups(args.cldr), chatterbot_dutch(args.chatterbot), ding_subjects(args.ding))
     elif args.step == "collect":
         collect(args)
-    elif args.step == "evaluate":
-        from v5_rules import evaluate
+    else:  # the rules, on collect's cache: evaluate, finetune, attached, refined, setfit
+        import v5_rules
 
-        evaluate(args)
-    elif args.step == "setfit":
-        from v5_rules import setfit
-
-        setfit(args)
-    elif args.step == "refined":
-        from v5_rules import refined
-
-        refined(args)
-    elif args.step == "attached":
-        from v5_rules import attached
-
-        attached(args)
-    else:
-        from v5_rules import finetune
-
-        finetune(args)
+        getattr(v5_rules, args.step)(args)
     return 0
 
 

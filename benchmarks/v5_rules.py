@@ -419,10 +419,9 @@ def setfit(args: argparse.Namespace) -> None:
     import torch
     from sklearn.linear_model import LogisticRegression
 
-    from uniclass.backends.embedding import prototype
+    from uniclass.backends.embedding import PriorSpec, prototype
     from uniclass.evaluation.runner import few_shot_split
     from uniclass.loading import bundled_model_dir
-    from uniclass.backends.embedding import PriorSpec
 
     torch.set_num_threads(args.threads)
     templates = PriorSpec.load(bundled_model_dir("uniclass-minilm")).templates
