@@ -120,12 +120,17 @@ def evaluate(args: argparse.Namespace) -> None:
         if name in chosen:
             with VARIANT_LOG.open("a", encoding="utf-8") as out:
                 out.write(json.dumps({"variant": name, "report": args.report, **rows[name]}) + "\n")
+    write_table(rows, sets, args.report, args.out)
+
+
+def write_table(rows: dict[str, dict[str, float]], sets: list[str], report: bool, out: Path | None) -> None:
+    """Print one line per scorer (macro-F1 per set and the mean), and write them as JSON to ``out`` if given."""
     width = max(len(n) for n in rows)
     print(f"{'':{width}}  " + "  ".join(f"{s[:10]:>10}" for s in [*sets, "mean"]))
     for name, row in rows.items():
         print(f"{name:{width}}  " + "  ".join(f"{row[s]:10.4f}" for s in [*sets, "mean"]))
-    if args.out:
-        args.out.write_text(json.dumps({"report": args.report, "sets": sets, "rows": rows}, indent=1) + "\n")
+    if out:
+        out.write_text(json.dumps({"report": report, "sets": sets, "rows": rows}, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
