@@ -48,6 +48,7 @@ E5_WEIGHT = 160.0
 SHIFT, TEMPERATURE = -5.0, 5.2988  # today's multi-label calibration (src/uniclass/models/uniclass-minilm)
 SLOPE, RELATIVE, RELATIVE_TEMPERATURE = 2.0, 0.5, 4.96
 CHUNK = 1000
+LORA_R, LORA_ALPHA = 32, 64  # protocol v7's amendment
 
 
 # ====================================================================== build
@@ -173,10 +174,11 @@ def train(args: argparse.Namespace) -> None:
     clf = Classifier.from_pretrained(device="cpu", prior=False)
     clf.model.float()
     targs = TrainingArguments(
-        output_dir=str(out), max_steps=steps, per_device_train_batch_size=32, learning_rate=3e-5,
-        head_learning_rate=3e-4, warmup_steps=0.05, lr_scheduler_type="linear", weight_decay=0.01, max_length=128,
-        shuffle_labels=True, seed=SEED, save_steps=100, save_total_limit=2, logging_steps=20, use_cpu=True,
-        disable_tqdm=True, report_to=[],
+        output_dir=str(out), max_steps=steps, per_device_train_batch_size=32, learning_rate=2e-4,
+        head_learning_rate=3e-4, use_lora=True, lora_r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=0.0,
+        warmup_steps=0.05, lr_scheduler_type="linear", weight_decay=0.01, max_length=128, shuffle_labels=True,
+        seed=SEED, save_steps=100, save_total_limit=2, logging_steps=20, use_cpu=True, disable_tqdm=True,
+        report_to=[],
     )
     checkpoints = find_checkpoints(out, "trainer_state.json")
     trainer = Trainer(clf, targs, train_data=data)
@@ -184,12 +186,19 @@ def train(args: argparse.Namespace) -> None:
 
 
 def export(args: argparse.Namespace) -> None:
+    from safetensors.torch import load_file
+
     from uniclass import Classifier
     from uniclass.training.core import find_checkpoints
 
-    last = find_checkpoints(RUN / "train", "trainer_state.json")[-1]
-    clf = Classifier.from_pretrained(last, device="cpu", prior=False)
-    target = RUN / "student"
+    last = Path(args.checkpoint) if args.checkpoint else find_checkpoints(RUN / "train", "trainer_state.json")[-1]
+    clf = Classifier.from_pretrained(device="cpu", prior=False)
+    clf.model.float()
+    # checkpoints hold the peft-wrapped model: rebuild it, load them, merge the LoRA update into the weights
+    clf.enable_lora(r=LORA_R, alpha=LORA_ALPHA, dropout=0.0)
+    clf.model.load_state_dict_checked(load_file(str(last / "model.safetensors")))
+    clf.merge_lora()
+    target = Path(args.target) if args.target else RUN / "student"
     clf.save_pretrained(target)
     # a student logit s stands for (t - SHIFT) / TEMPERATURE: today's calibration in those units
     calibration = {"shift": 0.0, "temperature": 1.0, "label_count_slope": SLOPE / TEMPERATURE,
@@ -238,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "v6_cache")
     parser.add_argument("--report", action="store_true", help="evaluate: the report-only sets (once, after the choice)")
     parser.add_argument("--out", type=Path, default=None, help="evaluate: write the table as JSON here")
+    parser.add_argument("--checkpoint", default=None, help="export: this checkpoint (default: the last one)")
+    parser.add_argument("--target", default=None, help="export: write here (default: runs/v7/student)")
     args = parser.parse_args(argv)
     {"build": build, "teacher": teacher, "train": train, "export": export, "evaluate": evaluate}[args.step](args)
     return 0
