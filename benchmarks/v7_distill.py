@@ -198,11 +198,15 @@ def export(args: argparse.Namespace) -> None:
     clf.enable_lora(r=LORA_R, alpha=LORA_ALPHA, dropout=0.0)
     clf.model.load_state_dict_checked(load_file(str(last / "model.safetensors")))
     clf.merge_lora()
+    # The trained logit s stands for (t - SHIFT) / TEMPERATURE. Scaling logit_scale by TEMPERATURE (the logit is
+    # logit_scale x cosine) makes it t - SHIFT: the teacher's units, so fit's blend weights keep their meaning and
+    # today's calibration applies with shift 0 (an equivalent rewrite, not a fit).
+    scale = next(p for name, p in clf.model.named_parameters() if name.endswith("logit_scale"))
+    scale.data *= TEMPERATURE
     target = Path(args.target) if args.target else RUN / "student"
     clf.save_pretrained(target)
-    # a student logit s stands for (t - SHIFT) / TEMPERATURE: today's calibration in those units
-    calibration = {"shift": 0.0, "temperature": 1.0, "label_count_slope": SLOPE / TEMPERATURE,
-                   "relative": RELATIVE, "relative_temperature": RELATIVE_TEMPERATURE / TEMPERATURE, "thresholds": None}
+    calibration = {"shift": 0.0, "temperature": TEMPERATURE, "label_count_slope": SLOPE, "relative": RELATIVE,
+                   "relative_temperature": RELATIVE_TEMPERATURE, "thresholds": None}
     (target / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
     state = json.loads((last / "trainer_state.json").read_text())
     print(f"exported {last.name} (step {state.get('global_step')}) to {target}")
