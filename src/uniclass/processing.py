@@ -50,13 +50,13 @@ def normalize_request(
     for i, text in enumerate(text_list):
         if not isinstance(text, str):
             raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
-        _reject_special_tokens(text, f"texts[{i}]")
+        reject_reserved_markers(text, f"texts[{i}]")
     n = len(text_list)
 
     label_lists, trees = _normalize_labels(labels, n)
     prompts = _per_text(prompt, n, "prompt", str, default="")
     for i, p in enumerate(prompts):
-        _reject_special_tokens(p, f"prompt[{i}]" if not isinstance(prompt, str) else "prompt")
+        reject_reserved_markers(p, f"prompt[{i}]" if not isinstance(prompt, str) else "prompt")
     multi = _per_text(multi_label, n, "multi_label", bool, default=True)
     example_lists = _normalize_examples(examples, n)
     return Request(text_list, label_lists, prompts, example_lists, multi, trees, single)
@@ -84,7 +84,7 @@ def _per_text(value: Any, n: int, name: str, kind: type, default: Any) -> list[A
     return values
 
 
-def _reject_special_tokens(value: str, where: str) -> None:
+def reject_reserved_markers(value: str, where: str) -> None:
     """Reserved markers would corrupt the layout; lone surrogates (valid JSON, invalid Unicode) break the tokenizer."""
     try:
         value.encode("utf-8")
@@ -181,28 +181,28 @@ def _normalize_labels(labels: Any, n: int) -> tuple[list[list[str]], list[Any] |
         raise TypeError("labels must be a list of str (or a list per text, or a dict tree), not a single str")
     if isinstance(labels, Mapping):
         flat = flatten_label_tree(labels)
-        _check_label_list(flat, "labels")
+        check_label_list(flat, "labels")
         return [flat] * n, [labels] * n
     labels = _as_list(labels, "labels")
     if not labels:
         raise ValueError("labels is empty: give at least one label")
     per_text = all(isinstance(x, (list, tuple, Mapping)) for x in labels)
     if not per_text:
-        _check_label_list(labels, "labels")
+        check_label_list(labels, "labels")
         return [list(labels)] * n, None
     if len(labels) != n:
         raise ValueError(f"labels has {len(labels)} per-text lists but there are {n} texts")
     out, trees = [], []
     for i, item in enumerate(labels):
         flat = flatten_label_tree(item)
-        _check_label_list(flat, f"labels[{i}]")
+        check_label_list(flat, f"labels[{i}]")
         out.append(flat)
         trees.append(item)
     has_tree = any(isinstance(t, Mapping) for t in trees)
     return out, trees if has_tree else None
 
 
-def _check_label_list(labels: list[Any], where: str) -> None:
+def check_label_list(labels: list[Any], where: str) -> None:
     if not labels:
         raise ValueError(f"{where} is empty: give at least one label")
     seen: set[str] = set()
@@ -211,7 +211,7 @@ def _check_label_list(labels: list[Any], where: str) -> None:
             raise TypeError(f"{where}[{i}] must be a str, got {type(label).__name__} ({label!r})")
         if not label.strip():
             raise ValueError(f"{where}[{i}] is an empty label")
-        _reject_special_tokens(label, f"{where}[{i}]")
+        reject_reserved_markers(label, f"{where}[{i}]")
         if label in seen:
             raise ValueError(f"{where} has the label {label!r} twice; labels must be unique")
         seen.add(label)
@@ -244,9 +244,9 @@ def _check_example(example: Any, where: str) -> dict[str, Any]:
         labels = [labels]
     if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels):
         raise TypeError(f"{where}['labels'] must be a list of str")
-    _reject_special_tokens(text, f"{where}['text']")
+    reject_reserved_markers(text, f"{where}['text']")
     for label in labels:
-        _reject_special_tokens(label, f"{where}['labels']")
+        reject_reserved_markers(label, f"{where}['labels']")
     return {"text": text, "labels": list(labels)}
 
 

@@ -117,6 +117,29 @@ def test_bad_signal_weights_are_one_line_errors(checkpoint: Path) -> None:
         clf.fit(TRAIN, TRAIN_LABELS, all_labels=LABELS, signal_weights=(1.0, 2.0))
 
 
+@pytest.mark.parametrize(
+    ("texts", "labels", "all_labels", "error", "message"),
+    [
+        ([], [], None, ValueError, "no texts"),
+        ("the striker scored", ["sports"], None, TypeError, "texts must be a list, got str"),
+        ([1, 2], ["sports", "finance"], None, TypeError, r"texts\[0\] must be a str, got int"),
+        (["a <<SEP>> b"], ["sports"], None, ValueError, "reserved marker"),
+        (["a", "b"], ["sports"], None, ValueError, "2 texts but 1 label entries"),
+        (["a"], [3], None, TypeError, "must be a str or a list of str, got int"),
+        (["a"], [["sports", ""]], None, ValueError, "empty label"),
+        (["a"], ["rugby"], ["sports", "finance"], ValueError, "'rugby', which is not in all_labels"),
+        (["a", "b"], [[], []], None, ValueError, "no text has a label"),
+    ],
+)
+def test_bad_fit_inputs_are_one_line_errors_before_any_work(
+    checkpoint: Path, texts, labels, all_labels, error, message
+) -> None:
+    clf = Classifier.from_pretrained(checkpoint, device="cpu")
+    with pytest.raises(error, match=message):
+        clf.fit(texts, labels, all_labels=all_labels)
+    assert clf.prior.prototypes == {}  # nothing was learned from the refused call
+
+
 def test_prototype_labels_are_scored_unstandardised(checkpoint: Path) -> None:
     """With a reference, a prototype's cosine is used as is (RESULTS §10.2); prompt-vector labels stay standardised,
     and without prototypes the prior is the zero-shot one, unchanged."""

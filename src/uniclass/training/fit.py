@@ -19,6 +19,7 @@ import numpy as np
 
 from ..backends.embedding import gate_unlabelled
 from ..data.formats import Example
+from ..processing import check_label_list, reject_reserved_markers
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..classifier import Classifier
@@ -53,9 +54,7 @@ def fit(
     **training_args: Any,
 ) -> Classifier:
     """Train ``classifier`` in place (see ``Classifier.fit`` for the arguments) and return it."""
-    true_lists = [[y] if isinstance(y, str) else list(y) for y in labels]
-    if len(true_lists) != len(texts):
-        raise ValueError(f"fit: {len(texts)} texts but {len(true_lists)} label entries")
+    true_lists = check_fit_inputs(texts, labels, all_labels)
     candidates = list(all_labels) if all_labels is not None else sorted({y for ys in true_lists for y in ys})
     use_prototypes = prototypes and classifier.prior is not None
     if finetune is None:
@@ -90,6 +89,41 @@ def fit(
             **training_args,
         )
     return classifier
+
+
+def check_fit_inputs(texts: Any, labels: Any, all_labels: Sequence[str] | None) -> list[list[str]]:
+    """Each text's true labels as a list, after one-line errors for inputs that would fail deep in training or be
+    silently ignored: no texts, a single string instead of a list, a non-string text or label, reserved markers, a
+    true label missing from ``all_labels``, or no label at all."""
+    for name, value in (("texts", texts), ("labels", labels)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise TypeError(f"fit: {name} must be a list, got {type(value).__name__}")
+    if len(labels) != len(texts):
+        raise ValueError(f"fit: {len(texts)} texts but {len(labels)} label entries")
+    if not texts:
+        raise ValueError("fit: no texts: give at least one labelled text")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"fit: texts[{i}] must be a str, got {type(text).__name__}")
+        reject_reserved_markers(text, f"fit: texts[{i}]")
+    true_lists = []
+    for i, entry in enumerate(labels):
+        entry = [entry] if isinstance(entry, str) else entry
+        if not isinstance(entry, Sequence) or isinstance(entry, bytes):
+            raise TypeError(f"fit: labels[{i}] must be a str or a list of str, got {type(entry).__name__}")
+        if entry:
+            check_label_list(list(entry), f"fit: labels[{i}]")
+        true_lists.append(list(entry))
+    if all_labels is not None:
+        check_label_list(list(all_labels), "fit: all_labels")
+        known = set(all_labels)
+        for i, entry in enumerate(true_lists):
+            unknown = [y for y in entry if y not in known]
+            if unknown:
+                raise ValueError(f"fit: labels[{i}] has {unknown[0]!r}, which is not in all_labels")
+    elif not any(true_lists):
+        raise ValueError("fit: no text has a label: give labels, or all_labels for texts that have none")
+    return true_lists
 
 
 def default_finetune(classifier: Classifier, prototypes: bool) -> bool:
