@@ -94,6 +94,14 @@ def paired_ratios(seconds: dict[str, list[float]]) -> dict[str, float]:
     return ratios
 
 
+def ratios_to(seconds: dict[str, list[float]], reference: str) -> dict[str, float]:
+    """Median over rounds of (a configuration's seconds / the reference's in the same round): <1 is faster."""
+    import statistics
+
+    return {name: round(statistics.median(s / r for s, r in zip(times, seconds[reference], strict=True)), 3)
+            for name, times in seconds.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--texts", type=int, default=64)
@@ -145,6 +153,9 @@ def main() -> None:
         result["multilingual_over_minilm_time_ratio_median"] = paired_ratios(seconds)
         ratios = result["multilingual_over_minilm_time_ratio_median"]
         print("time ratio multilingual / minilm (median of paired rounds):", ratios)
+    else:
+        result["time_ratio_to_default_median"] = ratios_to(seconds, names[0])
+        print("time ratio to the default (median of paired rounds):", result["time_ratio_to_default_median"])
     print(json.dumps(result["texts_per_s_best"], indent=1))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
