@@ -122,6 +122,7 @@ def test_bad_signal_weights_are_one_line_errors(checkpoint: Path) -> None:
     [
         ([], [], None, ValueError, "no texts"),
         ("the striker scored", ["sports"], None, TypeError, "texts must be a list, got str"),
+        (["a"], {"a": "sports"}, None, TypeError, "labels must be a list, got dict"),
         ([1, 2], ["sports", "finance"], None, TypeError, r"texts\[0\] must be a str, got int"),
         (["a <<SEP>> b"], ["sports"], None, ValueError, "reserved marker"),
         (["a", "b"], ["sports"], None, ValueError, "2 texts but 1 label entries"),
@@ -138,6 +139,16 @@ def test_bad_fit_inputs_are_one_line_errors_before_any_work(
     with pytest.raises(error, match=message):
         clf.fit(texts, labels, all_labels=all_labels)
     assert clf.prior.prototypes == {}  # nothing was learned from the refused call
+
+
+def test_fit_takes_any_iterable_of_texts_and_labels(checkpoint: Path) -> None:
+    """Tuples, numpy arrays (and so pandas columns) and generators fit as lists do."""
+    as_lists = Classifier.from_pretrained(checkpoint, device="cpu").fit(TRAIN, TRAIN_LABELS, all_labels=LABELS)
+    as_arrays = Classifier.from_pretrained(checkpoint, device="cpu").fit(
+        np.array(TRAIN), tuple(np.array(TRAIN_LABELS)), all_labels=(label for label in LABELS)  # even a generator
+    )
+    expected = np.array([p.logits for p in as_lists.predict(TEST, LABELS)])
+    assert np.allclose([p.logits for p in as_arrays.predict(TEST, LABELS)], expected)
 
 
 def test_prototype_labels_are_scored_unstandardised(checkpoint: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +54,7 @@ def fit(
     **training_args: Any,
 ) -> Classifier:
     """Train ``classifier`` in place (see ``Classifier.fit`` for the arguments) and return it."""
-    true_lists = check_fit_inputs(texts, labels, all_labels)
+    texts, true_lists, all_labels = check_fit_inputs(texts, labels, all_labels)
     candidates = list(all_labels) if all_labels is not None else sorted({y for ys in true_lists for y in ys})
     use_prototypes = prototypes and classifier.prior is not None
     if finetune is None:
@@ -91,13 +91,11 @@ def fit(
     return classifier
 
 
-def check_fit_inputs(texts: Any, labels: Any, all_labels: Sequence[str] | None) -> list[list[str]]:
-    """Each text's true labels as a list, after one-line errors for inputs that would fail deep in training or be
-    silently ignored: no texts, a single string instead of a list, a non-string text or label, reserved markers, a
-    true label missing from ``all_labels``, or no label at all."""
-    for name, value in (("texts", texts), ("labels", labels)):
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-            raise TypeError(f"fit: {name} must be a list, got {type(value).__name__}")
+def check_fit_inputs(texts: Any, labels: Any, all_labels: Any) -> tuple[list[str], list[list[str]], list[str] | None]:
+    """The texts, each text's true labels and ``all_labels`` as lists, after one-line errors for inputs that would
+    fail deep in training or be silently ignored: no texts, a single string instead of a list, a non-string text or
+    label, reserved markers, a true label missing from ``all_labels``, or no label at all."""
+    texts, labels = _as_list(texts, "texts"), _as_list(labels, "labels")
     if len(labels) != len(texts):
         raise ValueError(f"fit: {len(texts)} texts but {len(labels)} label entries")
     if not texts:
@@ -108,14 +106,13 @@ def check_fit_inputs(texts: Any, labels: Any, all_labels: Sequence[str] | None) 
         reject_reserved_markers(text, f"fit: texts[{i}]")
     true_lists = []
     for i, entry in enumerate(labels):
-        entry = [entry] if isinstance(entry, str) else entry
-        if not isinstance(entry, Sequence) or isinstance(entry, bytes):
-            raise TypeError(f"fit: labels[{i}] must be a str or a list of str, got {type(entry).__name__}")
+        entry = [entry] if isinstance(entry, str) else _as_list(entry, f"labels[{i}]", "a str or a list of str")
         if entry:
-            check_label_list(list(entry), f"fit: labels[{i}]")
-        true_lists.append(list(entry))
+            check_label_list(entry, f"fit: labels[{i}]")
+        true_lists.append(entry)
     if all_labels is not None:
-        check_label_list(list(all_labels), "fit: all_labels")
+        all_labels = _as_list(all_labels, "all_labels")
+        check_label_list(all_labels, "fit: all_labels")
         known = set(all_labels)
         for i, entry in enumerate(true_lists):
             unknown = [y for y in entry if y not in known]
@@ -123,7 +120,14 @@ def check_fit_inputs(texts: Any, labels: Any, all_labels: Sequence[str] | None) 
                 raise ValueError(f"fit: labels[{i}] has {unknown[0]!r}, which is not in all_labels")
     elif not any(true_lists):
         raise ValueError("fit: no text has a label: give labels, or all_labels for texts that have none")
-    return true_lists
+    return texts, true_lists, all_labels
+
+
+def _as_list(value: Any, name: str, expected: str = "a list") -> list[Any]:
+    """Any iterable but a string or a mapping (lists, tuples, numpy arrays, pandas Series) as a list."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise TypeError(f"fit: {name} must be {expected}, got {type(value).__name__}")
+    return list(value)
 
 
 def default_finetune(classifier: Classifier, prototypes: bool) -> bool:
