@@ -81,25 +81,23 @@ def multilingual_models() -> dict[str, Classifier]:
             for precision in ("fp32", bf16) for name in ("uniclass-minilm", "uniclass-multilingual")}
 
 
-def paired_ratios(seconds: dict[str, list[float]]) -> dict[str, float]:
-    """Median over rounds of (multilingual seconds / minilm seconds) per precision: >1 means multilingual is slower."""
+def median_ratio(times: list[float], reference: list[float]) -> float:
+    """Median over rounds of (seconds / the reference's seconds in the same round): <1 is faster."""
     import statistics
 
-    ratios = {}
-    for name in seconds:
-        if name.startswith("uniclass-multilingual "):
-            precision = name.removeprefix("uniclass-multilingual ")
-            base = seconds[f"uniclass-minilm {precision}"]
-            ratios[precision] = round(statistics.median(m / b for m, b in zip(seconds[name], base, strict=True)), 3)
-    return ratios
+    return round(statistics.median(t / r for t, r in zip(times, reference, strict=True)), 3)
+
+
+def paired_ratios(seconds: dict[str, list[float]]) -> dict[str, float]:
+    """``median_ratio`` of multilingual over minilm per precision: >1 means multilingual is slower."""
+    return {name.removeprefix("uniclass-multilingual "):
+            median_ratio(times, seconds["uniclass-minilm " + name.removeprefix("uniclass-multilingual ")])
+            for name, times in seconds.items() if name.startswith("uniclass-multilingual ")}
 
 
 def ratios_to(seconds: dict[str, list[float]], reference: str) -> dict[str, float]:
-    """Median over rounds of (a configuration's seconds / the reference's in the same round): <1 is faster."""
-    import statistics
-
-    return {name: round(statistics.median(s / r for s, r in zip(times, seconds[reference], strict=True)), 3)
-            for name, times in seconds.items()}
+    """``median_ratio`` of every configuration over ``reference``."""
+    return {name: median_ratio(times, seconds[reference]) for name, times in seconds.items()}
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from multilingual_english import PrefixedEmbeddingBaseline  # next to this file
 from uniclass_lab.corpora import default_cache_dir  # research code: PYTHONPATH=lab
-from v4_study import embed_terms
+from v4_study import embed_terms, zero_shot_prior
 from v6_zero_shot import PROTOCOL as V6
 from v6_zero_shot import REFERENCES, centred, macro_f1, variants, write_table
 
@@ -125,8 +125,8 @@ def teacher(args: argparse.Namespace) -> None:
         teacher_logits = []
         for i, labels in enumerate(label_lists):
             cols = [index[label] for label in labels]
-            cos = (x[i] @ terms["prompts"][cols].astype(np.float64).T - terms["bias"][cols]) * terms["factor"][cols]
-            prior_term = prior.spec.weight * (cos - cos.mean())
+            prior_term = zero_shot_prior(x[i : i + 1], terms["prompts"][cols], terms["bias"][cols],
+                                         terms["factor"][cols], prior.spec.weight)[0]
             e5_cos = e5_text[i] @ terms["e5"][cols].astype(np.float64).T
             t = u[i] + prior_term + E5_WEIGHT * centred(e5_cos[None])[0]
             teacher_logits.append(u[i] + prior_term)
