@@ -38,7 +38,8 @@ from uniclass.evaluation.runner import few_shot_split
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = json.loads((ROOT / "benchmarks" / "protocol_v5_few_shot.json").read_text())
 VARIANT_LOG = ROOT / "benchmarks" / "results" / "v5_variants.log"
-V5_SETS = ("cldr_emoji_subgroups", "chatterbot_dutch", "ding_subjects")
+V5_SETS = ("cldr_emoji_subgroups", "chatterbot_dutch", "ding_subjects",
+           "ding_subjects_b", "roget_b", "ding_subjects_c", "roget_c")  # the last four: protocols v5h and v5i
 
 
 # ====================================================================== the new report-only sets
