@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 
 import torch
+from uniclass_lab.bench.workloads import dev_mix  # research code: PYTHONPATH=lab or pip install -e lab/
 
 from uniclass import Classifier
 from uniclass.calibration import Calibration
-from uniclass_lab.bench.workloads import dev_mix  # research code: PYTHONPATH=lab or pip install -e lab/
 
 
 def cpu_flags() -> list[str]:

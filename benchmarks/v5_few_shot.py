@@ -99,6 +99,12 @@ def ding_subjects(raw: Path) -> Path:
     if out.is_file():
         return out
     subjects = PROTOCOL["sets"]["ding_subjects"]["subjects"]
+    return _jsonl(out, ding_subject_items(raw, subjects), sorted(set(subjects.values())))
+
+
+def ding_subject_items(raw: Path, subjects: dict[str, str]) -> list[tuple[str, str]]:
+    """(English text, subject label) for each Ding entry whose first alternative carries exactly one of ``subjects``'
+    tags (on either side)."""
     items = []
     for line in (raw / "usr/share/trans/de-en").read_text(encoding="utf-8").splitlines():
         if line.startswith("#") or " :: " not in line:
@@ -109,7 +115,7 @@ def ding_subjects(raw: Path) -> Path:
         text = ding_text(first_en)
         if len(tags) == 1 and len(text) >= 3:
             items.append((text, subjects[tags.pop()]))
-    return _jsonl(out, items, sorted(set(subjects.values())))
+    return items
 
 
 def load_set(name: str) -> list[Example]:

