@@ -224,8 +224,9 @@ class Classifier:
         Args:
             model_name_or_path: a folder with ``config.json``, ``model.safetensors`` and tokenizer files, or a
                 hub id (downloaded with ``huggingface_hub`` when online); ``None`` loads the default model
-                bundled with uniclass (offline). With ``backend="onnx"``: a folder written by
-                ``uniclass export onnx`` (or a hub repo holding one).
+                bundled with uniclass (offline), and the name of a bundled model (``"uniclass-minilm"``, the
+                default, or ``"uniclass-multilingual"``) loads that one. With ``backend="onnx"``: a folder
+                written by ``uniclass export onnx`` (or a hub repo holding one).
             device: ``"auto"`` (CUDA, then MPS, then CPU), or any torch device (torch backend).
             dtype: weights dtype, e.g. ``"float16"``; default float32 as stored (torch backend).
             max_length: token window; default 1024 (official), capped at what the backbone supports.
@@ -512,7 +513,7 @@ class Classifier:
         With an embedding-similarity prior (``prior.json``, as the default model has), each label with examples gets
         a prototype vector in the prior (the normalised mean of its prompt's and its examples' embeddings), saved by
         ``save_pretrained``, and by default the model itself is left as it is (measured: fine-tuning on top of the
-        prototypes lost on the few-shot protocol, ``benchmarks/few_shot_prior.py``); ``finetune=True`` does both.
+        prototypes lost on our few-shot benchmark, ``benchmarks/few_shot_prior.py``); ``finetune=True`` does both.
         Without a prior the model is fine-tuned with LoRA (merged afterwards).
 
         Args:
@@ -522,6 +523,12 @@ class Classifier:
                 without examples are scored from zero-shot (see ``signal_weights``); examples for every label you
                 will classify with work best.
             multi_label: focal/BCE training if True, softmax cross-entropy over the labels if False.
+            epochs: of the fine-tuning (it and the next two are ignored when only prototypes are set).
+            learning_rate: of the fine-tuning.
+            batch_size: of the fine-tuning.
+            lora: fine-tune a LoRA adapter (merged into the weights afterwards) instead of every weight.
+            output_dir: the fine-tuning's working folder (default: a temporary one).
+            seed: of the fine-tuning.
             finetune: fine-tune the GLiClass model; None (default) chooses by measurement
                 (``training.fit.default_finetune``): not when prototypes are set, always without a prior.
             prototypes: set the prior's label prototypes (ignored without a prior).
@@ -534,11 +541,12 @@ class Classifier:
                 gets the examples right clearly less often than the prototypes do. A label without examples is placed
                 per text where zero-shot puts it against the labelled labels (it wins exactly when zero-shot prefers it
                 to all of them), so it keeps zero-shot's answers; with examples for only one label of several, every
-                label keeps its zero-shot score. Costs
-                one pass of the model over the examples. ``None``: the fixed blend (model + 80 x prototype cosine;
-                labels without examples keep their prompt and are seldom chosen). ``"grid"``: leave-one-out over 57
-                weightings (less conservative: it lost on sets it was not tuned on). A ``(model, prompt,
-                prototype)`` triple fixes them. Measured by ``benchmarks/v5_few_shot.py`` (docs/guide/reproducing.md).
+                label keeps its zero-shot score. Costs one pass of the model over the examples. ``None``: the fixed
+                blend (model + 80 x prototype cosine; labels without examples keep their prompt and are seldom
+                chosen). ``"grid"``: leave-one-out over 57 weightings (less conservative: it lost on sets it was not
+                tuned on). A ``(model, prompt, prototype)`` triple fixes them. Measured by
+                ``benchmarks/v5_few_shot.py evaluate`` (docs/guide/reproducing.md).
+            **training_args: further ``TrainingArguments`` fields of the fine-tuning (e.g. ``max_length``).
 
         Example:
             >>> clf.fit(["goal in extra time", "shares fell"], ["sports", "finance"], epochs=5)  # doctest: +SKIP

@@ -137,7 +137,7 @@ class GLiClassConfig:
         _check_choice("scorer_type", self.scorer_type, SCORERS)
         _check_choice("class_token_pooling", self.class_token_pooling, CLASS_TOKEN_POOLINGS)
         if self.squeeze_layers:
-            # gliclass-reference.md §8.6: the official LayerwiseAttention is built for L layers but fed L+1
+            # the official LayerwiseAttention is built for L layers but fed L+1
             # hidden states, so no working official checkpoint can use it.
             raise ValueError("squeeze_layers=True is broken in the official code and is not supported.")
         self._validate_input_convention()
@@ -237,10 +237,10 @@ class GLiClassConfig:
     def label_slots(self, num_labels: int) -> int:
         """Number of label slots K the official code allocates for a text with ``num_labels`` labels.
 
-        Only the hopfield scorer looks at padded slots (its softmax runs over all K); see
-        gliclass-reference.md §2.1. Encoder-decoder forwards never receive ``max_num_classes`` (§8.10), so
-        they always use ``max_num_classes``. K is never below the real number of labels: the official code
-        silently drops labels beyond K, uniclass scores them.
+        Only the hopfield scorer looks at padded slots (its softmax runs over all K). The official
+        encoder-decoder forward never receives ``max_num_classes`` per call, so it always uses
+        ``max_num_classes``. K is never below the real number of labels: the official code silently drops
+        labels beyond K, uniclass scores them.
         """
         if self.is_encoder_decoder or self.max_labels_alloc == "fixed":
             slots = self.max_num_classes

@@ -1,6 +1,6 @@
 """Inputs: validation, the official string layouts, tokenisation, and fitting into the model's window.
 
-The strings are built exactly as the official pipelines build them (gliclass-reference.md §1.3, §1.6), so
+The strings are built exactly as the official pipelines build them, so
 token ids, and therefore scores, match. What differs is what happens when an input is too long: the official
 pipelines cut the whole string from the right, which silently drops labels when the text comes first.
 Here only the user's text is ever shortened (or split into chunks); labels, prompt and examples are kept, and

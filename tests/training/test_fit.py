@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from uniclass import Classifier
-from uniclass.backends.embedding import REFERENCE_FILE, EmbeddingPrior, PriorSpec, save_reference
-from uniclass.backends.embedding import gate_unlabelled
+from uniclass.backends.embedding import REFERENCE_FILE, EmbeddingPrior, PriorSpec, gate_unlabelled, save_reference
 from uniclass.training.fit import (
     SHRINKAGE_CANDIDATES,
     anchor_gaps,

@@ -15,7 +15,7 @@ from ..config import BI_ENCODERS, SPECIAL_TOKENS, GLiClassConfig
 from .backbone import BACKBONE_ATTRIBUTES
 from .model import GLiClassModel
 
-# The official train.py adds the marker tokens for these architectures only (gliclass-reference.md §1.2).
+# The official train.py adds the marker tokens for these architectures only.
 _NEEDS_MARKERS = ("uni-encoder", "bi-encoder-fused", "encoder-decoder", "encoder-decoder-cls")
 
 

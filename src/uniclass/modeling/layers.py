@@ -67,7 +67,7 @@ def pool_tokens(strategy: str, x: torch.Tensor, real_mask: torch.Tensor, span: t
             the official buffer keeps the full sequence length and fills the tail with zeros: those zeros
             count in ``avg``/``rms``/``abs_avg`` denominators, make ``last`` a zero vector and enter ``max``.
 
-    The official poolers ignore the attention mask (gliclass-reference.md §2.2), so their output depends on
+    The official poolers ignore the attention mask, so their output depends on
     how much padding the batch has. Computing the batch-size-1 result for every row makes results identical
     whatever the batch, and equal to the official output at batch size 1.
     """

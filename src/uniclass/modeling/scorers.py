@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # The official MLPScorer/HopfieldScorer receive ``scorer_mlp_hidden_size`` under a keyword they do not
-# read, so their widths are always 256/128 (gliclass-reference.md §2.3, §8.7).
+# read, so their widths are always 256/128.
 _FIXED_MLP_WIDTH = 256
 
 

@@ -16,7 +16,7 @@ Forward pass, top to bottom:
 5. project both, optionally L2-normalise, score, and scale by ``logit_scale`` when normalised.
 
 Every step is computed per row as the official code computes it at batch size 1, so padding never changes a
-score (the official poolers ignore the attention mask; gliclass-reference.md §2.2).
+score (the official poolers ignore the attention mask).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class UniEncoder(HeadModules, nn.Module):
     def segment_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
         """0 for the label part, 1 from the first ``<<SEP>>`` on, 2 for examples.
 
-        Official quirk, reproduced for the instruct checkpoints trained with it (gliclass-reference.md §3.4):
+        Official quirk, reproduced for the instruct checkpoints trained with it:
         the example start is found with ``argmin`` over the example-token mask, which is the first position
         that is *not* an example token (normally 0), so a row with any ``<<EXAMPLE>>`` becomes all segment 2.
         A row without ``<<SEP>>`` gets ``argmax == 0`` and is all segment 1.
@@ -168,7 +168,7 @@ def label_vectors(
     if config.class_token_pooling == "average":
         # Every token from a label's marker up to the next marker. The span of the last label stops at
         # <<SEP>> only with extract_text_features; otherwise it runs to the end of the sequence (prompt,
-        # text and examples included). Official quirk (gliclass-reference.md §2.1), kept for parity.
+        # text and examples included). An official quirk, kept for parity.
         select = (label_index.unsqueeze(1) == slots) & attention_mask.bool().unsqueeze(1)
         if config.extract_text_features:
             after_text = (input_ids == config.text_token_index).long().cumsum(dim=-1) > 0

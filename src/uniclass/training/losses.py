@@ -1,7 +1,7 @@
 """Training losses over label logits ``[B, K]`` with a mask of the real label slots ``[B, K]``.
 
 The official multi-label loss averages over *all* slots, padding included (so it shrinks as padding grows),
-and the official single-label loss crashes (``view(-1, -1)``; gliclass-reference.md §4.2). Here every loss is
+and the official single-label loss crashes (``view(-1, -1)``). Here every loss is
 normalised by the real slots only, and single-label training is a softmax cross-entropy over each text's own
 labels.
 """

@@ -1,7 +1,7 @@
 """RL training of GLiClass: PPO-style policy gradient over independent per-label yes/no decisions.
 
 Supervised training teaches calibrated per-label probabilities; RL optimises the *decisions* for a reward
-(per-text F1 by default), which is what the paper's mid-training stage does (gliclass-reference.md §4.4).
+(per-text F1 by default), which is what the paper's mid-training stage does (as the official training recipe does).
 
 Per batch (the supervised ``Collator``'s tensors, ``targets`` and ``label_mask``):
 

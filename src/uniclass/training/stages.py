@@ -1,6 +1,6 @@
 """Multi-stage training recipes: supervised pre-training, RL mid-training, LoRA post-training with EWC.
 
-The paper trains in stages (gliclass-reference.md §4.4): pre-training on general data, RL on a subset, then
+The paper trains in stages (as the official training recipe does): pre-training on general data, RL on a subset, then
 LoRA post-training on a narrow stream. A recipe chains such stages so that each starts from the previous
 one's final weights and a long pipeline survives interruptions.
 
