@@ -372,6 +372,13 @@ def contrastive_pairs(labels: np.ndarray, iterations: int, rng: np.random.Genera
     return pairs
 
 
+def prompt_vectors(embedder: Any, templates: tuple[str, ...], labels: list[str]) -> np.ndarray:
+    """Each label's unit mean of its template vectors (the prior's ``prompt_vectors``) in ``embedder``'s space."""
+    vectors = embedder.embed([t.format(label) for label in labels for t in templates]).reshape(
+        len(labels), len(templates), -1).astype(np.float64).mean(1)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
 def cosine_pair_epoch(model: Any, tokenizer: Any, texts: list[str], pairs: list[tuple[int, int, float]],
                       order: np.ndarray, *, batch: int, lr: float, max_length: int) -> None:
     """One epoch of SetFit's ``CosineSimilarityLoss`` (squared error between the pair's cosine of mean-pooled
@@ -453,9 +460,8 @@ def setfit(args: argparse.Namespace) -> None:
         embedder = setfit_tune([e.text for e in support], sgold)
         seconds = time.perf_counter() - start
         x_sup, x_test = embedder.embed([e.text for e in support]), embedder.embed([e.text for e in test])
-        prompt_vecs = embedder.embed([t.format(label) for label in labels for t in templates]).reshape(
-            len(labels), len(templates), -1).astype(np.float64).mean(1)
-        protos = np.stack([prototype(prompt_vecs[j] / np.linalg.norm(prompt_vecs[j]), x_sup[sgold == j])
+        prompt_vecs = prompt_vectors(embedder, templates, labels)
+        protos = np.stack([prototype(prompt_vecs[j], x_sup[sgold == j])
                            for j in range(len(labels))])
         head = LogisticRegression(max_iter=1000).fit(x_sup, sgold)
         current = evaluate_set(data, rule)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from uniclass_lab.corpora.base import default_cache_dir
 from v4_study import _jsonl, load_cache
 from v5_few_shot import PROTOCOL, ROOT, ding_subject_items, load_set, log_variant
-from v5_rules import RULES, contrastive_pairs, cosine_pair_epoch, evaluate_set, macro_f1
+from v5_rules import RULES, contrastive_pairs, cosine_pair_epoch, evaluate_set, macro_f1, prompt_vectors
 
 RULE = "kfold4x5, 1 SE, guard; labels without examples gated per text"  # fit's default ("auto")
 # report-only sets per protocol: (new, seen before)
@@ -133,13 +133,6 @@ def tune_embedder(embedder: Any, texts: list[str], labels: np.ndarray, *, max_pa
     return tuned
 
 
-def prompt_vectors(embedder: Any, templates: tuple[str, ...], labels: list[str]) -> np.ndarray:
-    """Each label's unit mean of its template vectors (the prior's ``prompt_vectors``)."""
-    vectors = embedder.embed([t.format(label) for label in labels for t in templates]).reshape(
-        len(labels), len(templates), -1).astype(np.float64).mean(1)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
 def support_check(embedder: Any, templates: tuple[str, ...], labels: list[str], texts: list[str],
                   sgold: np.ndarray, seed: int = 0) -> dict[str, Any]:
     """Protocol v5i: 2 stratified folds; per fold, tune a fresh copy on the other fold and score the held-out texts
@@ -195,8 +188,8 @@ def evaluate_one(cache: Path, name: str, threads: int, checked: bool = False) ->
             return row
         earlier = ROOT / "runs" / "v5h" / f"{name}.json"
         if earlier.is_file():  # the full-support tuning is v5h's, deterministic (same function, data and seed)
-            row.update({k: v for k, v in json.loads(earlier.read_text()).items() if k not in row or k == "variant"})
-            row["tuned"] = True
+            v5h = json.loads(earlier.read_text())
+            row.update({key: v5h[key] for key in ("variant", "tuned", "tune_seconds", "threads", "support")})
             return row
     start = time.perf_counter()
     tuned = tune_embedder(embedder, stexts, sgold)
