@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = json.loads((ROOT / "benchmarks" / "protocol_v5_few_shot.json").read_text())
 VARIANT_LOG = ROOT / "benchmarks" / "results" / "v5_variants.log"
 V5_SETS = ("cldr_emoji_subgroups", "chatterbot_dutch", "ding_subjects",
-           "ding_subjects_b", "roget_b", "ding_subjects_c", "roget_c")  # the last four: protocols v5h and v5i
+           "ding_subjects_b", "roget_b", "ding_subjects_c", "roget_c",  # protocols v5h and v5i
+           "foldoc_b", "roget_d", "chatterbot_italian")  # protocol v5j
 
 
 # ====================================================================== the new report-only sets
@@ -190,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="finetune: fit(multi_label=False), softmax cross-entropy (protocol v5c)")
     parser.add_argument("--amended", action="store_true",
                         help="refined: protocol v5e's amendment (lambda chosen on the support set, fresh folds)")
+    parser.add_argument("--min-steps", type=int, default=0,
+                        help="finetune: epochs raised so that training makes at least this many steps (protocol v5k)")
+    parser.add_argument("--full", action="store_true", help="finetune: fit(lora=False), every weight (protocol v5k)")
+    parser.add_argument("--wise", type=float, default=0.0,
+                        help="finetune: also score the weights interpolated with the zero-shot ones (protocol v5k)")
     parser.add_argument("--keep-logits", action="store_true",
                         help="finetune: also save the fine-tuned model's test logits (NAME.npy; protocol v5d)")
     args = parser.parse_args(argv)

