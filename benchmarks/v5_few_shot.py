@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="finetune: fit(lora=False), every weight (protocol v5k)")
     parser.add_argument("--wise", type=float, default=0.0,
                         help="finetune: also score the weights interpolated with the zero-shot ones (protocol v5k)")
+    parser.add_argument("--threshold-report", action="store_true",
+                        help="finetune: also the gold-returned rate and labels per text at classify's defaults (v5l)")
     parser.add_argument("--keep-logits", action="store_true",
                         help="finetune: also save the fine-tuned model's test logits (NAME.npy; protocol v5d)")
     args = parser.parse_args(argv)

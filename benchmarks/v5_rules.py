@@ -201,6 +201,10 @@ def finetune(args: argparse.Namespace) -> None:
                "fit_seconds": seconds, "support": len(support), "steps": args.steps or "default",
                "learning_rate": args.learning_rate or "default", "multi_label": not args.single_label,
                "epochs": extra.get("epochs", "default"), "lora": not args.full}
+        if args.threshold_report:  # protocol v5l: classify's defaults (multi-label, threshold 0.5)
+            returned = [{a["label"] for a in answer} for answer in clf.classify(test_texts, labels, batch_size=16)]
+            row["gold_returned"] = float(np.mean([e.true_labels[0] in r for e, r in zip(test, returned, strict=True)]))
+            row["labels_per_text"] = float(np.mean([len(r) for r in returned]))
         if args.keep_logits:
             np.save(out_dir / f"{name}.npy", logits)
         path.write_text(json.dumps(row) + "\n")
