@@ -190,7 +190,8 @@ def finetune(args: argparse.Namespace) -> None:
         if args.single_label:
             extra["multi_label"] = False
         if args.min_steps:  # v5k: epochs raised so that training makes at least this many optimiser steps
-            extra["epochs"] = max(10, math.ceil(args.min_steps / math.ceil(len(support) / 8)))
+            batches = math.ceil(len(support) / 8)  # fit's default batch size
+            extra["epochs"] = max(10, math.ceil(args.min_steps / batches))
         if args.full:
             extra["lora"] = False
         clf.fit([e.text for e in support], [e.true_labels[0] for e in support], all_labels=labels, **extra)
@@ -209,7 +210,7 @@ def finetune(args: argparse.Namespace) -> None:
             np.save(out_dir / f"{name}.npy", logits)
         path.write_text(json.dumps(row) + "\n")
         print(name, row, flush=True)
-        if wise_dir is not None and start_weights is not None:
+        if start_weights is not None:  # --wise: K3's row from the same run
             tuned = clf.model.state_dict()
             clf.model.load_state_dict({k: (1 - args.wise) * start_weights[k] + args.wise * v
                                        if v.is_floating_point() else v for k, v in tuned.items()})

