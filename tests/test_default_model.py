@@ -111,3 +111,17 @@ def test_readme_python_example_returns_sports(default_clf) -> None:
     """README, "Python": ``clf.classify("The striker scored twice in the derby", ["sports", "finance", "politics"])``."""
     result = default_clf.classify("The striker scored twice in the derby", ["sports", "finance", "politics"])
     assert [r["label"] for r in result] == ["sports"] and result[0]["score"] >= 0.5
+
+
+def test_emoji_are_unknown_tokens_to_the_default_model_not_to_the_multilingual_one() -> None:
+    # docs/guide/default-model.md (Limits) sends emoji-heavy texts to uniclass-multilingual for this reason
+    from tokenizers import Tokenizer
+
+    from uniclass.loading import default_model_dir
+    from uniclass.modeling.registry_backbones import backbone_folder
+
+    text = "I love it 😀🎉"
+    minilm = Tokenizer.from_file(str(default_model_dir() / "tokenizer.json")).encode(text).tokens
+    assert minilm[1:-1] == ["i", "love", "it", "[UNK]"], minilm
+    e5 = Tokenizer.from_file(str(backbone_folder("multilingual-e5-small") / "tokenizer.json")).encode(text).tokens
+    assert "▁😀" in e5 and "<unk>" not in e5, e5
