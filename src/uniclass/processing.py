@@ -226,27 +226,44 @@ def _normalize_examples(examples: Any, n: int) -> list[list[dict[str, Any]]]:
         if len(examples) != n:
             raise ValueError(f"examples has {len(examples)} per-text lists but there are {n} texts")
         return [
-            [_check_example(e, f"examples[{i}][{j}]") for j, e in enumerate(group or [])]
+            [check_example(e, f"examples[{i}][{j}]") for j, e in enumerate(group or [])]
             for i, group in enumerate(examples)
         ]
-    shared = [_check_example(e, f"examples[{j}]") for j, e in enumerate(examples)]
+    shared = [check_example(e, f"examples[{j}]") for j, e in enumerate(examples)]
     return [shared] * n
 
 
-def _check_example(example: Any, where: str) -> dict[str, Any]:
+EXAMPLE_KEYS = "'text' and 'labels' (or 'true_labels')"
+
+
+def check_example(example: Any, where: str) -> dict[str, Any]:
+    """One few-shot example -> ``{"text", "labels"}``. A missing or empty text, or no labels key at all (a typo
+    such as ``"label"`` would otherwise lose the user's labels silently), is an error; ``"labels": []`` is a
+    legal negative example (a text that none of the labels fits)."""
     if not isinstance(example, Mapping):
-        raise TypeError(f"{where} must be a dict with 'text' and 'labels', got {type(example).__name__}")
-    text = example.get("text", "")
-    labels = example.get("labels", example.get("true_labels", []))
+        raise TypeError(f"{where} must be a dict with {EXAMPLE_KEYS}, got {type(example).__name__}")
+    if "text" not in example:
+        raise ValueError(f"{where} has no 'text' (keys: {sorted(map(str, example))}); an example takes {EXAMPLE_KEYS}")
+    key = "labels" if "labels" in example else "true_labels" if "true_labels" in example else None
+    if key is None:
+        raise ValueError(
+            f"{where} has no 'labels' (keys: {sorted(map(str, example))}); an example takes {EXAMPLE_KEYS}, "
+            "with 'labels': [] for an example that no label fits"
+        )
+    text, labels = example["text"], example[key]
     if not isinstance(text, str):
-        raise TypeError(f"{where}['text'] must be a str")
+        raise TypeError(f"{where}['text'] must be a str, got {type(text).__name__}")
+    if not text.strip():
+        raise ValueError(f"{where}['text'] is empty")
     if isinstance(labels, str):
         labels = [labels]
     if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels):
-        raise TypeError(f"{where}['labels'] must be a list of str")
+        raise TypeError(f"{where}['{key}'] must be a list of str")
     reject_reserved_markers(text, f"{where}['text']")
-    for label in labels:
-        reject_reserved_markers(label, f"{where}['labels']")
+    for k, label in enumerate(labels):
+        if not label.strip():
+            raise ValueError(f"{where}['{key}'][{k}] is an empty label")
+        reject_reserved_markers(label, f"{where}['{key}']")
     return {"text": text, "labels": list(labels)}
 
 

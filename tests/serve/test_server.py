@@ -156,6 +156,10 @@ def test_wrong_types(server: str, body: Any, field: str) -> None:
         ({"texts": ["a"], "labels": [["x"], ["y"]]}, "2 per-text lists but there are 1 texts"),
         ({"texts": ["a"], "labels": []}, "labels is empty"),
         ({"texts": ["a"], "labels": [" "]}, "empty label"),
+        (
+            {"texts": ["a"], "labels": ["x"], "examples": [{"text": " ", "labels": ["x"]}]},
+            "examples[0]['text'] is empty",
+        ),
     ],
 )
 def test_classifier_errors(server: str, body: dict[str, Any], message: str) -> None:

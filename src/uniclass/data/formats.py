@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import find_reserved_marker
+from ..processing import check_example
 
 
 @dataclass(frozen=True)
@@ -99,11 +100,14 @@ def parse_example(item: Any, where: str) -> Example:
     if not isinstance(prompt, str):
         raise DataFormatError(f"{where}: 'prompt' must be a string")
     examples = item.get("examples") or []
-    if not isinstance(examples, list) or not all(
-        isinstance(e, Mapping) and isinstance(e.get("text"), str) for e in examples
-    ):
+    if not isinstance(examples, list):
         raise DataFormatError(f"{where}: 'examples' must be a list of {{'text', 'labels'}} objects")
-    for value in (text, prompt, *(e["text"] for e in examples)):
+    try:
+        # the same rules as at inference, checked here so that the error names the file and line
+        examples = [check_example(e, f"examples[{j}]") for j, e in enumerate(examples)]
+    except (TypeError, ValueError) as err:
+        raise DataFormatError(f"{where}: {err}") from None
+    for value in (text, prompt):
         _no_markers(value, where, "text")
     return Example(text, tuple(all_labels), targets, prompt, tuple(examples))
 
