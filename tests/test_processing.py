@@ -104,3 +104,21 @@ def test_a_malformed_example_is_a_one_line_error_naming_it(example: Any, error: 
 def test_an_example_with_an_empty_label_list_is_a_negative_example() -> None:
     request = normalize_request("t", ["x"], examples=[{"text": "e", "labels": []}, {"text": "f", "true_labels": []}])
     assert request.examples == [[{"text": "e", "labels": []}, {"text": "f", "labels": []}]]
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        # one text or a list of texts: the message names both, not just "a list" (a None text is the usual case)
+        ({"texts": None}, "texts must be a str or a list of str, got NoneType"),
+        ({"texts": b"bytes"}, "texts must be a str or a list of str, got bytes"),
+        ({"labels": None}, r"labels must be a list of str \(or a list per text, or a dict tree\), got NoneType"),
+        ({"multi_label": "no"}, r"multi_label must be a bool or a list of them \(one per text\), got str"),
+        ({"prompt": 3}, r"prompt must be a str or a list of them \(one per text\), got int"),
+        ({"examples": {"text": "e", "labels": ["x"]}}, "examples must be a list of dicts with 'text' and 'labels'"),
+    ],
+)
+def test_a_wrong_type_names_what_is_accepted(change: dict[str, Any], match: str) -> None:
+    call: dict[str, Any] = {"texts": "t", "labels": ["x"], **change}
+    with pytest.raises(TypeError, match=match):
+        normalize_request(call.pop("texts"), call.pop("labels"), **call)

@@ -46,7 +46,7 @@ def normalize_request(
 ) -> Request:
     """Validate a call and expand shared arguments to one entry per text. Raises ``TypeError``/``ValueError``."""
     single = isinstance(texts, str)
-    text_list: list[str] = [texts] if isinstance(texts, str) else _as_list(texts, "texts")
+    text_list: list[str] = [texts] if isinstance(texts, str) else _as_list(texts, "texts", "a str or a list of str")
     for i, text in enumerate(text_list):
         if not isinstance(text, str):
             raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
@@ -62,9 +62,9 @@ def normalize_request(
     return Request(text_list, label_lists, prompts, example_lists, multi, trees, single)
 
 
-def _as_list(value: Any, name: str) -> list[Any]:
+def _as_list(value: Any, name: str, expected: str = "a list") -> list[Any]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(f"{name} must be a list, got {type(value).__name__}")
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
     return list(value)
 
 
@@ -73,7 +73,7 @@ def _per_text(value: Any, n: int, name: str, kind: type, default: Any) -> list[A
         return [default] * n
     if isinstance(value, kind):
         return [value] * n
-    values = _as_list(value, name)
+    values = _as_list(value, name, f"a {kind.__name__} or a list of them (one per text)")
     if len(values) != n:
         raise ValueError(f"{name} has {len(values)} entries but there are {n} texts")
     for i, v in enumerate(values):
@@ -183,7 +183,7 @@ def _normalize_labels(labels: Any, n: int) -> tuple[list[list[str]], list[Any] |
         flat = flatten_label_tree(labels)
         check_label_list(flat, "labels")
         return [flat] * n, [labels] * n
-    labels = _as_list(labels, "labels")
+    labels = _as_list(labels, "labels", "a list of str (or a list per text, or a dict tree)")
     if not labels:
         raise ValueError("labels is empty: give at least one label")
     per_text = all(isinstance(x, (list, tuple, Mapping)) for x in labels)
@@ -220,7 +220,7 @@ def check_label_list(labels: list[Any], where: str) -> None:
 def _normalize_examples(examples: Any, n: int) -> list[list[dict[str, Any]]]:
     if not examples:
         return [[] for _ in range(n)]
-    examples = _as_list(examples, "examples")
+    examples = _as_list(examples, "examples", f"a list of dicts with {EXAMPLE_KEYS}")
     per_text = all(e is None or isinstance(e, (list, tuple)) for e in examples)
     if per_text:
         if len(examples) != n:
