@@ -67,3 +67,21 @@ def test_calibration_is_applied_saved_and_reloaded(parity_classifier, tmp_path) 
     fitted = again.calibration.thresholds
     result = again.classify(texts[0], labels)
     assert all(r["score"] >= fitted[r["label"]] for r in result)
+
+
+@pytest.mark.parametrize(
+    ("content", "options", "message"),
+    [
+        (b"", [], "dev.jsonl: no items to evaluate"),  # it did not name the file
+        (json.dumps(ITEMS[0]).encode(), ["--limit", "-1"], "limit must be an int >= 1, got -1"),  # numpy's words
+        (json.dumps(ITEMS[0]).encode(), ["--limit", "0"], "limit must be an int >= 1, got 0"),
+    ],
+)
+def test_eval_cli_reports_bad_data_in_one_line(tmp_path, capsys, content: bytes, options, message) -> None:
+    from uniclass.cli import main
+
+    (tmp_path / "dev.jsonl").write_bytes(content)
+    command = ["eval", "--model", str(PARITY / "uni_bert_default"), "--data", str(tmp_path / "dev.jsonl"), *options]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("uniclass: error: ") and err.count("\n") == 1 and message in err, err
