@@ -70,6 +70,36 @@ def test_calibration_is_applied_saved_and_reloaded(parity_classifier, tmp_path) 
 
 
 @pytest.mark.parametrize(
+    ("texts", "truth", "labels", "error", "message"),
+    [
+        # a single string was read character by character: "4 texts but 1 label entries"
+        ("goal", ["sports"], ["sports", "finance"], TypeError, "calibrate: texts must be a list, got str"),
+        # likewise, "true labels [...] are not among the candidate labels"
+        (["goal"], ["sports"], "sports,finance", TypeError, "calibrate: labels must be a list, got str"),
+        # was "'NoneType' object is not iterable"
+        (["goal", "fell"], ["sports", None], ["sports", "finance"], TypeError, r"true_labels\[1\] must be a label"),
+        (["goal"], [["sports", 3]], ["sports", "finance"], TypeError, r"true_labels\[0\] must be a label"),
+        ([], [], ["sports"], ValueError, "calibrate: no texts"),  # was "an empty set of logits"
+    ],
+)
+def test_bad_calibrate_inputs_are_one_line_errors(parity_classifier, texts, truth, labels, error, message) -> None:
+    clf = parity_classifier("uni_bert_default")
+    before = clf.calibration
+    with pytest.raises(error, match=message):
+        clf.calibrate(texts, truth, labels)
+    assert clf.calibration is before
+
+
+def test_calibrate_takes_numpy_columns(parity_classifier) -> None:
+    from uniclass import Classifier
+
+    clf = Classifier.from_pretrained(PARITY / "uni_bert_default")
+    texts, truth = [item["text"] for item in ITEMS], [item["true_labels"] for item in ITEMS]
+    report = clf.calibrate(texts, np.array([t[0] for t in truth]), np.array(["sports", "finance", "science"]))
+    assert report["temperature"] > 0
+
+
+@pytest.mark.parametrize(
     ("content", "options", "message"),
     [
         (b"", [], "dev.jsonl: no items to evaluate"),  # it did not name the file
