@@ -69,8 +69,8 @@ def _load_file(path: Path) -> Iterable[Example]:
     try:
         content = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise DataFormatError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x})") from None
+        bad_line = raw.count(b"\n", 0, err.start) + 1
+        raise DataFormatError(f"{path}:{bad_line}: not UTF-8 text (byte 0x{raw[err.start]:02x})") from None
     stripped = content.lstrip()
     if path.suffix == ".json" or stripped.startswith("["):
         try:
