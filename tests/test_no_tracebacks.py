@@ -131,9 +131,9 @@ def symlink_loop(option: str) -> Case:
     return case
 
 
-def labels_file(content: bytes | None) -> Case:
+def labels_file(content: bytes | None, name: str = "labels.txt") -> Case:
     def case(tmp_path: Path) -> tuple[list[str], str]:
-        path = tmp_path / "labels.txt"
+        path = tmp_path / name
         if content is not None:
             path.write_bytes(content)
         return ["--labels-file", str(path)], str(path)
@@ -191,6 +191,9 @@ CASES: dict[str, Case] = {
     "labels-file-missing": labels_file(None),
     "labels-file-empty": labels_file(b"\n\n"),
     "labels-file-not-utf8": labels_file(b"sports\n\xff\xfe\n"),
+    "labels-file-duplicate": labels_file(b"sports\nfinance\nsports\n"),
+    "labels-file-marker": labels_file(b"sports\nfin<<SEP>>ance\n"),
+    "labels-json-not-labels": labels_file(b'["sports", 3]', name="labels.json"),
 }
 
 

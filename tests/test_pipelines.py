@@ -118,8 +118,10 @@ def test_hypothesis_template_is_checked_then_ignored_with_a_warning(oracle):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         oracle(IPHONE, candidate_labels=URGENCY, hypothesis_template="This example is {}.")  # transformers' default
-    with pytest.raises(ValueError, match="was not able to be formatted"):
-        oracle(IPHONE, candidate_labels=URGENCY, hypothesis_template="no placeholder")
+    # two slots, a named slot or a lone brace: str.format's IndexError/KeyError/ValueError, made the same one line
+    for template in ("no placeholder", "{} and {}", "This is {label}.", "This is {"):
+        with pytest.raises(ValueError, match="was not able to be formatted"):
+            oracle(IPHONE, candidate_labels=URGENCY, hypothesis_template=template)
 
 
 def test_kwargs_reach_the_classifier(oracle):
@@ -140,6 +142,8 @@ def test_bad_inputs_are_one_line_errors(oracle):
         oracle(IPHONE)
     with pytest.raises(TypeError, match="sequences must be"):
         oracle(3, candidate_labels=["a"])
+    with pytest.raises(TypeError, match="got a list holding int 3"):  # it said "got list"
+        oracle(IPHONE, candidate_labels=["a", 3])
     with pytest.raises(ValueError, match="zero-shot-classification"):
         uniclass.pipeline("text-classification")
 

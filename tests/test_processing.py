@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from transformers import AutoTokenizer
 
@@ -71,3 +73,52 @@ def test_request_normalisation() -> None:
     per_text = normalize_request(["t1", "t2"], [["x"], ["y", "z"]], examples=[[{"text": "e", "true_labels": "x"}], None])
     assert per_text.labels == [["x"], ["y", "z"]]
     assert per_text.examples == [[{"text": "e", "labels": ["x"]}], []]
+
+
+@pytest.mark.parametrize(
+    ("example", "error", "match"),
+    [
+        # a typo'd key would otherwise become an example with no labels, losing the user's label silently
+        (
+            {"text": "Great screen", "label": "positive"},
+            ValueError,
+            r"examples\[1\] has no 'labels' \(keys: \['label', 'text'\]\)",
+        ),
+        ({"labels": ["x"]}, ValueError, r"examples\[1\] has no 'text'"),
+        ({"text": " \n", "labels": ["x"]}, ValueError, r"examples\[1\]\['text'\] is empty"),
+        ({"text": "e", "labels": ["x", " "]}, ValueError, r"examples\[1\]\['labels'\]\[1\] is an empty label"),
+        ({"text": 3, "labels": ["x"]}, TypeError, r"examples\[1\]\['text'\] must be a str, got int"),
+        ({"text": "e", "true_labels": [1]}, TypeError, r"examples\[1\]\['true_labels'\] must be a list of str"),
+        ("e", TypeError, r"examples\[1\] must be a dict with 'text' and 'labels'"),
+    ],
+)
+def test_a_malformed_example_is_a_one_line_error_naming_it(example: Any, error: type, match: str) -> None:
+    good = {"text": "e", "labels": ["x"]}
+    with pytest.raises(error, match=match) as info:
+        normalize_request("t", ["x"], examples=[good, example])
+    assert "\n" not in str(info.value)
+    with pytest.raises(error, match=match.replace(r"examples\[1\]", r"examples\[0\]\[1\]")):
+        normalize_request(["t"], ["x"], examples=[[good, example]])
+
+
+def test_an_example_with_an_empty_label_list_is_a_negative_example() -> None:
+    request = normalize_request("t", ["x"], examples=[{"text": "e", "labels": []}, {"text": "f", "true_labels": []}])
+    assert request.examples == [[{"text": "e", "labels": []}, {"text": "f", "labels": []}]]
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        # one text or a list of texts: the message names both, not just "a list" (a None text is the usual case)
+        ({"texts": None}, "texts must be a str or a list of str, got NoneType"),
+        ({"texts": b"bytes"}, "texts must be a str or a list of str, got bytes"),
+        ({"labels": None}, r"labels must be a list of str \(or a list per text, or a dict tree\), got NoneType"),
+        ({"multi_label": "no"}, r"multi_label must be a bool or a list of them \(one per text\), got str"),
+        ({"prompt": 3}, r"prompt must be a str or a list of them \(one per text\), got int"),
+        ({"examples": {"text": "e", "labels": ["x"]}}, "examples must be a list of dicts with 'text' and 'labels'"),
+    ],
+)
+def test_a_wrong_type_names_what_is_accepted(change: dict[str, Any], match: str) -> None:
+    call: dict[str, Any] = {"texts": "t", "labels": ["x"], **change}
+    with pytest.raises(TypeError, match=match):
+        normalize_request(call.pop("texts"), call.pop("labels"), **call)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack, cast
 
@@ -893,9 +893,7 @@ class Classifier:
             raise ValueError(f"calibrate: method must be 'temperature' or 'learned', got {method!r}")
         if learned and method != "learned":
             raise TypeError(f"calibrate: {sorted(learned)[0]!r} is an option of method='learned' only")
-        truth = [[y] if isinstance(y, str) else list(y) for y in true_labels]
-        if len(truth) != len(texts):
-            raise ValueError(f"calibrate: {len(texts)} texts but {len(truth)} label entries")
+        truth = _calibration_truth(texts, true_labels, labels)
         unknown = {y for ys in truth for y in ys} - set(labels)
         if unknown:
             raise ValueError(f"calibrate: true labels {sorted(unknown)[:3]} are not among the candidate labels")
@@ -1109,6 +1107,28 @@ def _full_scores(prediction: Prediction, labels: Any) -> list[float]:
     scored = dict(zip(prediction.labels, prediction.scores, strict=True))
     names = labels.labels if isinstance(labels, LabelIndex) else labels
     return [scored.get(label, 0.0) for label in names]
+
+
+def _calibration_truth(texts: Any, true_labels: Any, labels: Any) -> list[list[str]]:
+    """Each text's true labels as a list, after one-line errors for what would otherwise be misread: a single
+    string of texts or labels (read character by character) or an entry that is neither a label nor a list."""
+    for name, value in (("texts", texts), ("true_labels", true_labels), ("labels", labels)):
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+            raise TypeError(f"calibrate: {name} must be a list, got {type(value).__name__}")
+    if len(texts) == 0:  # len: a numpy array or pandas column has no truth value
+        raise ValueError("calibrate: no texts: give labelled texts to calibrate on")
+    truth = []
+    for i, entry in enumerate(true_labels):
+        entry = [entry] if isinstance(entry, str) else entry
+        if isinstance(entry, (bytes, Mapping)) or not isinstance(entry, Iterable):
+            raise TypeError(f"calibrate: true_labels[{i}] must be a label or a list of labels, got {entry!r}")
+        entry = list(entry)
+        if not all(isinstance(label, str) for label in entry):
+            raise TypeError(f"calibrate: true_labels[{i}] must be a label or a list of labels, got {entry!r}")
+        truth.append(entry)
+    if len(truth) != len(texts):
+        raise ValueError(f"calibrate: {len(texts)} texts but {len(truth)} label entries")
+    return truth
 
 
 def _warn_about_unknown_threshold_labels(

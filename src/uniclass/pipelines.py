@@ -143,9 +143,13 @@ def parse_labels(candidate_labels: Any) -> list[str]:
         return [label.strip() for label in candidate_labels.split(",") if label.strip()]
     if isinstance(candidate_labels, Sequence) and all(isinstance(label, str) for label in candidate_labels):
         return list(candidate_labels)
-    raise TypeError(
-        f"candidate_labels must be a list of strings or a comma-separated string, got {type(candidate_labels).__name__}"
-    )
+    if isinstance(candidate_labels, Sequence) and not isinstance(candidate_labels, (bytes, bytearray)):
+        # name the entry that is not a string: "got list" alone would name what the user meant to pass
+        bad = next(x for x in candidate_labels if not isinstance(x, str))
+        got = f"a list holding {type(bad).__name__} {bad!r}"
+    else:
+        got = type(candidate_labels).__name__
+    raise TypeError(f"candidate_labels must be a list of strings or a comma-separated string, got {got}")
 
 
 def _check_inputs(sequences: Any, candidate_labels: Any) -> tuple[list[str], list[str]]:
@@ -165,7 +169,11 @@ def _check_template(hypothesis_template: str | None) -> None:
     """transformers' check of the template, then a warning that GLiClass does not use it."""
     if hypothesis_template is None or hypothesis_template == DEFAULT_HYPOTHESIS_TEMPLATE:
         return
-    if not isinstance(hypothesis_template, str) or hypothesis_template.format("label") == hypothesis_template:
+    try:
+        formatted = hypothesis_template.format("label") if isinstance(hypothesis_template, str) else None
+    except (IndexError, KeyError, ValueError):  # "{} {}", "{label}", "{": str.format's own errors
+        formatted = None
+    if formatted is None or formatted == hypothesis_template:
         raise ValueError(
             f'The provided hypothesis_template "{hypothesis_template}" was not able to be formatted with the target '
             "labels. Make sure the passed template includes formatting syntax such as {} where the label should go."

@@ -46,7 +46,7 @@ def normalize_request(
 ) -> Request:
     """Validate a call and expand shared arguments to one entry per text. Raises ``TypeError``/``ValueError``."""
     single = isinstance(texts, str)
-    text_list: list[str] = [texts] if isinstance(texts, str) else _as_list(texts, "texts")
+    text_list: list[str] = [texts] if isinstance(texts, str) else _as_list(texts, "texts", "a str or a list of str")
     for i, text in enumerate(text_list):
         if not isinstance(text, str):
             raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
@@ -62,9 +62,9 @@ def normalize_request(
     return Request(text_list, label_lists, prompts, example_lists, multi, trees, single)
 
 
-def _as_list(value: Any, name: str) -> list[Any]:
+def _as_list(value: Any, name: str, expected: str = "a list") -> list[Any]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(f"{name} must be a list, got {type(value).__name__}")
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
     return list(value)
 
 
@@ -73,7 +73,7 @@ def _per_text(value: Any, n: int, name: str, kind: type, default: Any) -> list[A
         return [default] * n
     if isinstance(value, kind):
         return [value] * n
-    values = _as_list(value, name)
+    values = _as_list(value, name, f"a {kind.__name__} or a list of them (one per text)")
     if len(values) != n:
         raise ValueError(f"{name} has {len(values)} entries but there are {n} texts")
     for i, v in enumerate(values):
@@ -183,7 +183,7 @@ def _normalize_labels(labels: Any, n: int) -> tuple[list[list[str]], list[Any] |
         flat = flatten_label_tree(labels)
         check_label_list(flat, "labels")
         return [flat] * n, [labels] * n
-    labels = _as_list(labels, "labels")
+    labels = _as_list(labels, "labels", "a list of str (or a list per text, or a dict tree)")
     if not labels:
         raise ValueError("labels is empty: give at least one label")
     per_text = all(isinstance(x, (list, tuple, Mapping)) for x in labels)
@@ -220,33 +220,50 @@ def check_label_list(labels: list[Any], where: str) -> None:
 def _normalize_examples(examples: Any, n: int) -> list[list[dict[str, Any]]]:
     if not examples:
         return [[] for _ in range(n)]
-    examples = _as_list(examples, "examples")
+    examples = _as_list(examples, "examples", f"a list of dicts with {EXAMPLE_KEYS}")
     per_text = all(e is None or isinstance(e, (list, tuple)) for e in examples)
     if per_text:
         if len(examples) != n:
             raise ValueError(f"examples has {len(examples)} per-text lists but there are {n} texts")
         return [
-            [_check_example(e, f"examples[{i}][{j}]") for j, e in enumerate(group or [])]
+            [check_example(e, f"examples[{i}][{j}]") for j, e in enumerate(group or [])]
             for i, group in enumerate(examples)
         ]
-    shared = [_check_example(e, f"examples[{j}]") for j, e in enumerate(examples)]
+    shared = [check_example(e, f"examples[{j}]") for j, e in enumerate(examples)]
     return [shared] * n
 
 
-def _check_example(example: Any, where: str) -> dict[str, Any]:
+EXAMPLE_KEYS = "'text' and 'labels' (or 'true_labels')"
+
+
+def check_example(example: Any, where: str) -> dict[str, Any]:
+    """One few-shot example -> ``{"text", "labels"}``. A missing or empty text, or no labels key at all (a typo
+    such as ``"label"`` would otherwise lose the user's labels silently), is an error; ``"labels": []`` is a
+    legal negative example (a text that none of the labels fits)."""
     if not isinstance(example, Mapping):
-        raise TypeError(f"{where} must be a dict with 'text' and 'labels', got {type(example).__name__}")
-    text = example.get("text", "")
-    labels = example.get("labels", example.get("true_labels", []))
+        raise TypeError(f"{where} must be a dict with {EXAMPLE_KEYS}, got {type(example).__name__}")
+    if "text" not in example:
+        raise ValueError(f"{where} has no 'text' (keys: {sorted(map(str, example))}); an example takes {EXAMPLE_KEYS}")
+    key = "labels" if "labels" in example else "true_labels" if "true_labels" in example else None
+    if key is None:
+        raise ValueError(
+            f"{where} has no 'labels' (keys: {sorted(map(str, example))}); an example takes {EXAMPLE_KEYS}, "
+            "with 'labels': [] for an example that no label fits"
+        )
+    text, labels = example["text"], example[key]
     if not isinstance(text, str):
-        raise TypeError(f"{where}['text'] must be a str")
+        raise TypeError(f"{where}['text'] must be a str, got {type(text).__name__}")
+    if not text.strip():
+        raise ValueError(f"{where}['text'] is empty")
     if isinstance(labels, str):
         labels = [labels]
     if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels):
-        raise TypeError(f"{where}['labels'] must be a list of str")
+        raise TypeError(f"{where}['{key}'] must be a list of str")
     reject_reserved_markers(text, f"{where}['text']")
-    for label in labels:
-        reject_reserved_markers(label, f"{where}['labels']")
+    for k, label in enumerate(labels):
+        if not label.strip():
+            raise ValueError(f"{where}['{key}'][{k}] is an empty label")
+        reject_reserved_markers(label, f"{where}['{key}']")
     return {"text": text, "labels": list(labels)}
 
 

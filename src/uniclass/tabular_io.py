@@ -88,6 +88,7 @@ def read_labels_file(path: str | Path) -> list[str]:
     labels = [label for label in labels if label]
     if not labels:
         raise ValueError(f"{path}: no labels (expected one label per line)")
+    _check_labels(labels, path)
     return labels
 
 
@@ -103,7 +104,18 @@ def read_labels(path: str | Path) -> list[str] | dict[str, Any]:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(labels, (list, dict)) or not labels:
         raise ValueError(f"{path}: expected a non-empty JSON list of labels or a JSON object (a label tree)")
+    _check_labels(labels, path)
     return labels
+
+
+def _check_labels(labels: list[Any] | dict[str, Any], path: str | Path) -> None:
+    """The classifier's label checks, here so that the error names the file (it would name only ``labels``)."""
+    from .processing import check_label_list, flatten_label_tree
+
+    try:
+        check_label_list(flatten_label_tree(labels), "labels")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 def _labels_text(path: str | Path) -> str:

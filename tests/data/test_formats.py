@@ -18,6 +18,9 @@ def test_jsonl_json_and_soft_targets(tmp_path) -> None:
     assert examples[0].targets == (1.0, 0.0) and examples[1].targets == (0.0, 0.25) and examples[1].prompt == "p"
     (tmp_path / "train.json").write_text(json.dumps([GOOD]))
     assert load_examples(tmp_path / "train.json")[0].true_labels == ["sports"]
+    with_examples = {**GOOD, "examples": [{"text": "e", "true_labels": "finance"}, {"text": "f", "labels": []}]}
+    loaded = load_examples([with_examples])[0].examples  # the inference rules: normalised, negatives kept
+    assert loaded == ({"text": "e", "labels": ["finance"]}, {"text": "f", "labels": []})
 
 
 @pytest.mark.parametrize(
@@ -32,6 +35,11 @@ def test_jsonl_json_and_soft_targets(tmp_path) -> None:
         (json.dumps({"text": "x", "all_labels": ["a<<SEP>>"], "true_labels": []}), "reserved marker"),
         (json.dumps({"text": "x", "all_labels": ["a"], "true_labels": 3}), "true_labels"),
         (json.dumps(["a list"]), "expected an object"),
+        (json.dumps({**GOOD, "examples": [{"text": "e", "label": "sports"}]}), r"examples\[0\] has no 'labels'"),
+        (json.dumps({**GOOD, "examples": [{"labels": ["sports"]}]}), r"examples\[0\] has no 'text'"),
+        (json.dumps({**GOOD, "examples": [{"text": "e", "labels": [3]}]}), r"examples\[0\]\['labels'\] must be"),
+        (json.dumps({**GOOD, "examples": [{"text": "<<SEP>>", "labels": []}]}), "reserved marker"),
+        (json.dumps({**GOOD, "examples": {"text": "e", "labels": []}}), "'examples' must be a list"),
     ],
 )
 def test_errors_name_file_and_line(tmp_path, line: str, match: str) -> None:

@@ -67,3 +67,51 @@ def test_calibration_is_applied_saved_and_reloaded(parity_classifier, tmp_path) 
     fitted = again.calibration.thresholds
     result = again.classify(texts[0], labels)
     assert all(r["score"] >= fitted[r["label"]] for r in result)
+
+
+@pytest.mark.parametrize(
+    ("texts", "truth", "labels", "error", "message"),
+    [
+        # a single string was read character by character: "4 texts but 1 label entries"
+        ("goal", ["sports"], ["sports", "finance"], TypeError, "calibrate: texts must be a list, got str"),
+        # likewise, "true labels [...] are not among the candidate labels"
+        (["goal"], ["sports"], "sports,finance", TypeError, "calibrate: labels must be a list, got str"),
+        # was "'NoneType' object is not iterable"
+        (["goal", "fell"], ["sports", None], ["sports", "finance"], TypeError, r"true_labels\[1\] must be a label"),
+        (["goal"], [["sports", 3]], ["sports", "finance"], TypeError, r"true_labels\[0\] must be a label"),
+        ([], [], ["sports"], ValueError, "calibrate: no texts"),  # was "an empty set of logits"
+    ],
+)
+def test_bad_calibrate_inputs_are_one_line_errors(parity_classifier, texts, truth, labels, error, message) -> None:
+    clf = parity_classifier("uni_bert_default")
+    before = clf.calibration
+    with pytest.raises(error, match=message):
+        clf.calibrate(texts, truth, labels)
+    assert clf.calibration is before
+
+
+def test_calibrate_takes_numpy_columns(parity_classifier) -> None:
+    from uniclass import Classifier
+
+    clf = Classifier.from_pretrained(PARITY / "uni_bert_default")
+    texts, truth = [item["text"] for item in ITEMS], [item["true_labels"] for item in ITEMS]
+    report = clf.calibrate(texts, np.array([t[0] for t in truth]), np.array(["sports", "finance", "science"]))
+    assert report["temperature"] > 0
+
+
+@pytest.mark.parametrize(
+    ("content", "options", "message"),
+    [
+        (b"", [], "dev.jsonl: no items to evaluate"),  # it did not name the file
+        (json.dumps(ITEMS[0]).encode(), ["--limit", "-1"], "limit must be an int >= 1, got -1"),  # numpy's words
+        (json.dumps(ITEMS[0]).encode(), ["--limit", "0"], "limit must be an int >= 1, got 0"),
+    ],
+)
+def test_eval_cli_reports_bad_data_in_one_line(tmp_path, capsys, content: bytes, options, message) -> None:
+    from uniclass.cli import main
+
+    (tmp_path / "dev.jsonl").write_bytes(content)
+    command = ["eval", "--model", str(PARITY / "uni_bert_default"), "--data", str(tmp_path / "dev.jsonl"), *options]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("uniclass: error: ") and err.count("\n") == 1 and message in err, err

@@ -110,3 +110,11 @@ def test_serve_cli_parses_label_sets(tmp_path: Any) -> None:
     for bad in (["topics"], ["=x"], [f"a={path}", f"a={path}"]):
         with pytest.raises(ValueError, match="--label-set"):
             parse_label_sets(bad)
+
+
+def test_a_threshold_may_name_any_label_of_the_set_but_no_other(server: str) -> None:
+    body = {"texts": ["the striker scored"], "label_set": "boot", "shortlist": 2}
+    # "topic 11" is in the set, whether or not the shortlist keeps it for this text
+    assert post(server, {**body, "threshold": {"sports": 0.0, "topic 11": 0.5}}).status_code == 200
+    refused = post(server, {**body, "threshold": {"sport": 0.0}})
+    assert refused.status_code == 422 and "not among the labels: 'sport'" in refused.json()["error"]["message"]

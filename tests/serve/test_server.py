@@ -156,6 +156,13 @@ def test_wrong_types(server: str, body: Any, field: str) -> None:
         ({"texts": ["a"], "labels": [["x"], ["y"]]}, "2 per-text lists but there are 1 texts"),
         ({"texts": ["a"], "labels": []}, "labels is empty"),
         ({"texts": ["a"], "labels": [" "]}, "empty label"),
+        (
+            {"texts": ["a"], "labels": ["x"], "examples": [{"text": " ", "labels": ["x"]}]},
+            "examples[0]['text'] is empty",
+        ),
+        # a typo'd label in a threshold dict was ignored: the client never sees the server's warning
+        ({"texts": ["a"], "labels": ["spam", "ham"], "threshold": {"spma": 0.9}}, "not among the labels: 'spma'"),
+        ({"texts": ["a"], "labels": {"topic": ["x", "y"]}, "threshold": {"x": 0.9}}, "not among the labels: 'x'"),
     ],
 )
 def test_classifier_errors(server: str, body: dict[str, Any], message: str) -> None:
@@ -163,6 +170,14 @@ def test_classifier_errors(server: str, body: dict[str, Any], message: str) -> N
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "invalid_input" and message in error["message"]
+
+
+def test_thresholds_may_name_any_label_of_the_request(server: str) -> None:
+    """Tree labels by their 'parent.child' names, per-text lists by any text's labels."""
+    tree = {"texts": ["a"], "labels": {"topic": ["x", "y"]}, "threshold": {"topic.x": 0.0, "topic.y": 1.0}}
+    assert [r["label"] for r in post(server, tree).json()["results"][0]] == ["topic.x"]
+    per_text = {"texts": ["a", "b"], "labels": [["x"], ["y"]], "threshold": {"x": 0.0, "y": 1.0}}
+    assert [[r["label"] for r in rs] for rs in post(server, per_text).json()["results"]] == [["x"], []]
 
 
 def test_errors_have_one_shape(server: str) -> None:

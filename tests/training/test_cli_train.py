@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from tests.conftest import topic_items
@@ -39,6 +40,62 @@ def test_train_command_reports_bad_data(tiny_backbone, tmp_path, capsys) -> None
     bad.write_text('{"text": "x", "all_labels": ["a"], "true_labels": ["b"]}\n')
     assert main(["train", "--backbone", str(tiny_backbone), "--train", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert f"{bad}:1" in capsys.readouterr().err
+
+
+GOOD_LINE = '{"text": "goal", "all_labels": ["sports", "finance"], "true_labels": ["sports"]}\n'
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (b"", "train.jsonl: no items"),  # was torch's "num_samples should be a positive integer value"
+        (GOOD_LINE.encode() + b"\xff\xfe\n", "train.jsonl:2: not UTF-8 text (byte 0xff)"),  # named no file
+        # a typo'd key read as "'true_labels' must be a list of labels"
+        (GOOD_LINE.encode() + b'{"text": "x", "all_labels": ["a"], "true_label": []}', "jsonl:2: no 'true_labels'"),
+        (
+            GOOD_LINE.encode() + b'{"text": "x", "all_labels": ["a"], "true_labels": [], "examples": [{"text": "e"}]}',
+            "train.jsonl:2: examples[0] has no 'labels'",
+        ),
+    ],
+)
+def test_train_command_reports_a_bad_file_in_one_line(tiny_backbone, tmp_path, capsys, content, named) -> None:
+    from uniclass.cli import main
+
+    data = tmp_path / "train.jsonl"
+    data.write_bytes(content)
+    command = ["train", "--backbone", str(tiny_backbone), "--train", str(data), "--out", str(tmp_path / "o")]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("uniclass: error")]
+    assert len(errors) == 1 and named in errors[0] and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--batch-size", "0"], "batch size must be an int >= 1, got 0"),
+        (["--lr", "nan"], "learning_rate must be a finite number >= 0, got nan"),
+        (["--epochs", "0"], "nothing to train"),
+        (["--stage", "rl", "--batch-size", "0"], "batch size must be an int >= 1, got 0"),
+    ],
+)
+def test_train_command_refuses_a_bad_schedule_in_one_line(tiny_backbone, tmp_path, capsys, options, message) -> None:
+    from uniclass.cli import main
+
+    data = write_jsonl(topic_items(4), tmp_path / "train.jsonl")
+    command = ["train", "--backbone", str(tiny_backbone), "--train", str(data), "--out", str(tmp_path / "o"), *options]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("uniclass: error")]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
+
+
+def test_a_table_is_refused_as_training_data(tmp_path) -> None:
+    from uniclass.data.formats import DataFormatError, load_examples
+
+    (tmp_path / "train.csv").write_text("text,label\ngoal,sports\n")
+    with pytest.raises(DataFormatError, match=r"train\.csv: training and evaluation files are JSON or JSONL"):
+        load_examples(tmp_path / "train.csv")  # was "train.csv:1: invalid JSON (Expecting value)"
 
 
 def test_contrastive_term_is_added(tiny_backbone, tmp_path) -> None:

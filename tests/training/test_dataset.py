@@ -103,3 +103,21 @@ def test_label_descriptions_and_synonyms(tmp_path) -> None:
     assert "shared: common to all" in item["text"] and "text 1" in item["text"]
     assert item["labels"] == ["l1", "m1", "common"] and item["targets"] == [1.0, 0.0, 1.0]
     assert examples[1].text == "text 1"  # the data itself is untouched
+
+
+def test_an_empty_text_is_never_drawn_as_a_few_shot_example(tiny_backbone) -> None:
+    """Few-shot examples refuse an empty text, so drawing one would stop training at that batch."""
+    from transformers import AutoTokenizer
+
+    from uniclass.config import GLiClassConfig
+    from uniclass.training.collator import Collator
+
+    rows = [{"text": "", "all_labels": ["shared"], "true_labels": ["shared"]}, *ITEMS[:2]]
+    examples = load_examples(rows)
+    augmenter = LabelAugmenter(examples, shuffle_labels=False, add_examples_prob=1.0, seed=0)
+    drawn = [augmenter(i, epoch)["examples"] for epoch in range(10) for i in range(3)]
+    assert all(e["text"] for group in drawn for e in group) and any(drawn)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_backbone)
+    tokenizer.add_tokens(["<<LABEL>>", "<<SEP>>", "<<EXAMPLE>>"], special_tokens=True)
+    config = GLiClassConfig(class_token_index=len(tokenizer) - 3, text_token_index=len(tokenizer) - 2)
+    Collator(config, tokenizer, max_length=64)([augmenter(0, 0)])  # the empty text itself still trains

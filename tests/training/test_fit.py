@@ -117,6 +117,29 @@ def test_bad_signal_weights_are_one_line_errors(checkpoint: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # would fail inside torch's sampler ("num_samples should be a positive integer value")
+        ({"finetune": True, "batch_size": 0}, "batch size must be an int >= 1, got 0"),
+        # would train nothing without a word, or fill the weights with NaN
+        ({"finetune": True, "epochs": 0}, "nothing to train: epochs=0"),
+        ({"finetune": True, "learning_rate": float("nan")}, "learning_rate must be a finite number >= 0, got nan"),
+        ({"finetune": True, "learning_rate": -1e-4}, "learning_rate must be a finite number >= 0"),
+        # was a PriorError about the prior file's "few_shot" map
+        ({"signal_weights": (1.0, float("nan"), 80.0)}, r"signal_weights must be \(model, prompt, prototype\), finite"),
+        ({"signal_weights": ("a", "b", "c")}, r"signal_weights must be \(model, prompt, prototype\)"),
+    ],
+)
+def test_bad_fit_options_are_one_line_errors_that_keep_the_earlier_fit(checkpoint: Path, options, message) -> None:
+    clf = Classifier.from_pretrained(checkpoint, device="cpu").fit(TRAIN, TRAIN_LABELS, all_labels=LABELS)
+    before = {label: vector.copy() for label, vector in clf.prior.prototypes.items()}
+    with pytest.raises(ValueError, match=message):
+        clf.fit(TRAIN[:2], ["sports", "finance"], **options)
+    assert clf.prior.prototypes.keys() == before.keys()
+    assert all(np.array_equal(clf.prior.prototypes[label], before[label]) for label in before)
+
+
+@pytest.mark.parametrize(
     ("texts", "labels", "all_labels", "error", "message"),
     [
         ([], [], None, ValueError, "no texts"),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import find_reserved_marker
+from ..processing import check_example
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Example:
     @property
     def true_labels(self) -> list[str]:
         return [label for label, t in zip(self.all_labels, self.targets) if t > 0]
+
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".xlsx")
 
 
 class DataFormatError(ValueError):
@@ -56,7 +60,17 @@ def load_examples(source: str | Path | Iterable[Mapping[str, Any]]) -> list[Exam
 def _load_file(path: Path) -> Iterable[Example]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    content = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in TABLE_SUFFIXES:  # read as JSON, a table fails on its header with a misleading message
+        raise DataFormatError(
+            f"{path}: training and evaluation files are JSON or JSONL items {{text, all_labels, true_labels}}, "
+            f"not {path.suffix}"
+        )
+    raw = path.read_bytes()
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad_line = raw.count(b"\n", 0, err.start) + 1
+        raise DataFormatError(f"{path}:{bad_line}: not UTF-8 text (byte 0x{raw[err.start]:02x})") from None
     stripped = content.lstrip()
     if path.suffix == ".json" or stripped.startswith("["):
         try:
@@ -94,16 +108,21 @@ def parse_example(item: Any, where: str) -> Example:
         _no_markers(label, where, "all_labels")
     if len(set(all_labels)) != len(all_labels):
         raise DataFormatError(f"{where}: 'all_labels' has duplicate labels")
-    targets = _targets(item.get("true_labels"), all_labels, where)
+    if "true_labels" not in item:  # a typo such as "true_label" would otherwise read as a wrong type
+        raise DataFormatError(f"{where}: no 'true_labels' (keys: {sorted(map(str, item))})")
+    targets = _targets(item["true_labels"], all_labels, where)
     prompt = item.get("prompt") or ""
     if not isinstance(prompt, str):
         raise DataFormatError(f"{where}: 'prompt' must be a string")
     examples = item.get("examples") or []
-    if not isinstance(examples, list) or not all(
-        isinstance(e, Mapping) and isinstance(e.get("text"), str) for e in examples
-    ):
+    if not isinstance(examples, list):
         raise DataFormatError(f"{where}: 'examples' must be a list of {{'text', 'labels'}} objects")
-    for value in (text, prompt, *(e["text"] for e in examples)):
+    try:
+        # the same rules as at inference, checked here so that the error names the file and line
+        examples = [check_example(e, f"examples[{j}]") for j, e in enumerate(examples)]
+    except (TypeError, ValueError) as err:
+        raise DataFormatError(f"{where}: {err}") from None
+    for value in (text, prompt):
         _no_markers(value, where, "text")
     return Example(text, tuple(all_labels), targets, prompt, tuple(examples))
 

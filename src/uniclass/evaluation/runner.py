@@ -21,6 +21,8 @@ def load_eval_data(data: str | Path, limit: int | None = None, seed: int = 0) ->
     ``limit`` keeps a seeded random subset (the same one for every model, so results compare). Named research
     corpora (``bbc_news``, ...) are the lab's: ``python -m uniclass_lab data fetch NAME`` writes one as a file.
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be an int >= 1, got {limit!r}")  # numpy would say "negative dimensions"
     path = Path(data)
     if not path.is_file():
         raise FileNotFoundError(
@@ -28,6 +30,8 @@ def load_eval_data(data: str | Path, limit: int | None = None, seed: int = 0) ->
             "python -m uniclass_lab data fetch NAME prints the file to pass)"
         )
     examples = load_examples(path)
+    if not examples:
+        raise ValueError(f"{path}: no items to evaluate")
     if limit is not None and limit < len(examples):
         rng = np.random.default_rng(seed)
         examples = [examples[i] for i in sorted(rng.choice(len(examples), size=limit, replace=False))]

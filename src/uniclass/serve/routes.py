@@ -135,6 +135,7 @@ async def classify_body(app: FastAPI, body: ClassifyRequest, request: Request) -
     turn = Turn(service.batcher, service.planner, request, limits)
     labels, retrieval = await _resolve_labels(body, app.state.label_sets, clf, limits, turn)
     job, normalized = _prepare_job(body, limits, _default_threshold(clf), labels)
+    _check_threshold_labels(body, app.state.label_sets)
     job.adapters = request_adapters(body.adapter, len(body.texts), clf)
     if not job.texts:
         return []
@@ -153,6 +154,29 @@ async def classify_body(app: FastAPI, body: ClassifyRequest, request: Request) -
         ) from None
     job.work = sum(job.text_work)
     return await turn.submit(job)
+
+
+def _check_threshold_labels(body: ClassifyRequest, label_sets: dict[str, Any]) -> None:
+    """A per-label threshold for a label the request does not have can never apply (usually a typo). ``classify``
+    warns; a client never sees the server's warnings, so here it is a 422 naming the labels."""
+    from ..postprocessing import unknown_threshold_labels
+    from ..processing import flatten_label_tree
+
+    if not isinstance(body.threshold, dict):
+        return
+    if body.label_set is not None:  # the whole set: a shortlist scores only some of it per text
+        index = label_sets.get(body.label_set)
+        if index is None:
+            return
+        known = set(index.labels)
+    elif isinstance(body.labels, dict):
+        known = set(flatten_label_tree(body.labels))
+    else:
+        known = {label for entry in body.labels or [] for label in ([entry] if isinstance(entry, str) else entry)}
+    unknown = unknown_threshold_labels([body.threshold], known)
+    if unknown:
+        named = ", ".join(map(repr, unknown[:5])) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise ApiError(422, "invalid_input", f"threshold names labels that are not among the labels: {named}")
 
 
 def _explain_texts(clf: Any, body: ExplainRequest, examples: list[dict[str, Any]] | None, batch_size: int) -> list[Any]:

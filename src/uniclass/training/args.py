@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,40 @@ class GLiClassArguments:
         if self.head_learning_rate is None:
             self.head_learning_rate = self.learning_rate * 3  # type: ignore[attr-defined]
 
+    def _check_schedule(self) -> None:
+        # fields of transformers.TrainingArguments, or of RLTrainingArguments
+        check_schedule(
+            learning_rate=self.learning_rate,  # type: ignore[attr-defined]
+            head_learning_rate=self.head_learning_rate,
+            batch_size=self.per_device_train_batch_size,  # type: ignore[attr-defined]
+            epochs=self.num_train_epochs,  # type: ignore[attr-defined]
+            max_steps=self.max_steps,  # type: ignore[attr-defined]
+        )
+
+
+def check_schedule(
+    *, learning_rate: Any, head_learning_rate: Any, batch_size: Any, epochs: Any, max_steps: Any = -1
+) -> None:
+    """One-line errors for values that would otherwise fail inside torch's sampler (a batch size of 0), train
+    nothing without a word (no epochs and no steps) or fill the weights with NaN (a NaN learning rate).
+
+    Example:
+        >>> check_schedule(learning_rate=float("nan"), head_learning_rate=None, batch_size=8, epochs=1)
+        Traceback (most recent call last):
+        ...
+        ValueError: learning_rate must be a finite number >= 0, got nan
+    """
+    rates = {"learning_rate": learning_rate, "head_learning_rate": head_learning_rate}
+    for name, rate in rates.items():
+        if rate is None and name == "head_learning_rate":
+            continue  # the default: 3x learning_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < math.inf:
+            raise ValueError(f"{name} must be a finite number >= 0, got {rate!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"the batch size must be an int >= 1, got {batch_size!r}")
+    if not max_steps > 0 and not epochs > 0:  # written so that a NaN epoch count fails too
+        raise ValueError(f"nothing to train: epochs={epochs!r} and max_steps={max_steps!r}; give either > 0")
+
 
 @dataclass
 class TrainingArguments(GLiClassArguments, transformers.TrainingArguments):
@@ -112,6 +147,7 @@ class TrainingArguments(GLiClassArguments, transformers.TrainingArguments):
         if self.loss not in ("focal", "softmax"):
             raise ValueError(f"loss must be 'focal' or 'softmax', got {self.loss!r}")
         self._default_head_learning_rate()
+        self._check_schedule()
         augmenting = (
             self.shuffle_labels
             or self.negatives_per_item

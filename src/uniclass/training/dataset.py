@@ -57,6 +57,8 @@ class LabelAugmenter:
         self._by_label: dict[str, list[int]] = {}
         if add_examples_prob:
             for i, e in enumerate(examples):
+                if not e.text.strip():  # an empty text is no few-shot example: the input checks refuse one
+                    continue
                 for label in e.true_labels:
                     self._by_label.setdefault(label, []).append(i)
         self._examples = examples

@@ -20,6 +20,7 @@ import numpy as np
 from ..backends.embedding import gate_unlabelled
 from ..data.formats import Example
 from ..processing import check_label_list, reject_reserved_markers
+from .args import check_schedule
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..classifier import Classifier
@@ -63,6 +64,14 @@ def fit(
         raise ValueError(
             "fit: nothing to train: finetune=False needs a classifier with an embedding-similarity prior "
             "(prior.json) and prototypes=True"
+        )
+    if finetune:  # before the prototypes change anything, so that a bad value leaves the classifier as it was
+        check_schedule(
+            learning_rate=learning_rate,
+            head_learning_rate=training_args.get("head_learning_rate"),
+            batch_size=batch_size,
+            epochs=epochs,
+            max_steps=training_args.get("max_steps", -1),
         )
     if use_prototypes:
         set_prototypes(
@@ -158,6 +167,8 @@ def set_prototypes(
         raise ValueError(
             f"fit: signal_weights must be 'auto', 'grid', None or (model, prompt, prototype), got {signal_weights!r}"
         )
+    if signal_weights is not None and not isinstance(signal_weights, str):
+        _weight_triple(signal_weights)  # checked before the prototypes below are cleared
     prior.clear_prototypes()  # a new task: earlier prototypes and weights would mix two tasks' scales
     pairs = [
         (text, candidates.index(y)) for text, ys in zip(texts, true_lists, strict=True) for y in ys if y in candidates
@@ -195,11 +206,20 @@ def set_prototypes(
             prompt_weight=prompt_weight,
         )
     else:
-        chosen = tuple(float(w) for w in signal_weights)
-        if len(chosen) != 3:
-            raise ValueError(f"fit: signal_weights must be (model, prompt, prototype), got {signal_weights!r}")
+        chosen = _weight_triple(signal_weights)
     prior.set_few_shot(dict(zip(("model", "prompt", "prototype"), chosen, strict=True), offset=offset))
     classifier.reset_caches()
+
+
+def _weight_triple(signal_weights: Any) -> tuple[float, ...]:
+    """``(model, prompt, prototype)`` as three finite floats, or a one-line error."""
+    try:
+        chosen = tuple(float(w) for w in signal_weights)
+    except (TypeError, ValueError):
+        chosen = ()
+    if len(chosen) != 3 or not all(np.isfinite(chosen)):
+        raise ValueError(f"fit: signal_weights must be (model, prompt, prototype), finite, got {signal_weights!r}")
+    return chosen
 
 
 def set_shrunk_weights(

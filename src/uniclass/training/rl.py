@@ -387,6 +387,7 @@ class RLTrainingArguments(GLiClassArguments):
 
     def __post_init__(self) -> None:
         self._default_head_learning_rate()
+        self._check_schedule()
         if self.kl_coef < 0 or self.entropy_coef < 0:
             raise ValueError("kl_coef and entropy_coef must be >= 0 (0 disables the term)")
         if self.baseline not in ("mean", "value_head"):
