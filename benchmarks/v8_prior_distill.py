@@ -2,6 +2,7 @@
 
 Steps (each resumable; the encoders run once per text, the scoring is numpy on the cache under ``runs/v8``):
 
+    python benchmarks/v8_prior_distill.py cost --threads 2      # why: what each encoder pass costs (paired rounds)
     python benchmarks/v8_prior_distill.py collect --threads 2   # MiniLM + e5 vectors: reference, sets, prompts
     python benchmarks/v8_prior_distill.py oracle                # stage 1: T1 (e5), T2 (MiniLM + e5), selection
     python benchmarks/v8_prior_distill.py teacher --threads 2   # training texts, label prompts, teacher vectors
@@ -471,16 +472,60 @@ def gate(args: argparse.Namespace) -> None:
         args.out.write_text(json.dumps({**result, "gain": gain}, indent=1) + "\n")
 
 
+def cost(args: argparse.Namespace) -> None:
+    """Each encoder pass's time relative to the default model's, on 48 bench-mix texts and on 48 short Rotten Tomatoes
+    texts: the default, the uni-encoder alone (``prior=False``), the prior's MiniLM pass (256 tokens) and an e5 pass
+    at 64 / 128 / 256 tokens; 5 labels, batch 32, every configuration once per round in a rotating order, the median
+    of the per-round ratios to the default."""
+    import statistics
+
+    import torch
+    from uniclass_lab.bench.workloads import dev_mix
+    from v4_cost import cpu_flags, cpu_model
+
+    from uniclass import Classifier
+
+    torch.set_num_threads(args.threads)
+    mix = [item["text"] for item in dev_mix(48)]
+    short = [item["text"] for item in dev_mix(96) if item["source"] == "rotten_tomatoes"][:48]
+    labels = ["business", "entertainment", "politics", "sport", "tech"]
+    fused, alone = Classifier.from_pretrained(device="cpu"), Classifier.from_pretrained(device="cpu", prior=False)
+    passes = {"default": lambda t: fused.classify(t, labels, batch_size=32),
+              "uni-encoder alone": lambda t: alone.classify(t, labels, batch_size=32),
+              "MiniLM prior pass (256)": lambda t: fused.prior.embedder.embed(t)}
+    for window in (64, 128, 256):
+        passes[f"e5 pass ({window})"] = (lambda m: lambda t: m.embed(t, 32))(e5(window))
+    for run in passes.values():
+        run(mix[:4])  # warm-up, label caches
+    result: dict[str, Any] = {"cpu": cpu_model(), "cpu_flags": cpu_flags(), "threads": args.threads,
+                              "rounds": args.rounds, "texts": 48}
+    names = list(passes)
+    for workload, texts in (("bench mix", mix), ("short texts", short)):
+        seconds: dict[str, list[float]] = {name: [] for name in names}
+        for round_ in range(args.rounds):
+            for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+                start = time.perf_counter()
+                passes[name](texts)
+                seconds[name].append(time.perf_counter() - start)
+        ratios = {name: round(statistics.median(a / b for a, b in zip(seconds[name], seconds["default"],
+                                                                           strict=True)), 3) for name in names}
+        result[workload] = {"ratio_to_default_median": ratios, "seconds": seconds}
+        print(workload, ratios, flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["collect", "oracle", "teacher", "train", "student", "gate"])
+    parser.add_argument("step", choices=["collect", "oracle", "teacher", "train", "student", "gate", "cost"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--rounds", type=int, default=4, help="cost: paired rounds")
     parser.add_argument("--judgement", action="store_true", help="student: the judgement and report-only sets too")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     {"collect": collect, "oracle": oracle, "teacher": teacher, "train": train, "student": student,
-     "gate": gate}[args.step](args)
+     "gate": gate, "cost": cost}[args.step](args)
     return 0
 
 
