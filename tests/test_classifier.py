@@ -54,6 +54,34 @@ def test_per_text_and_per_label_thresholds(clf) -> None:
     assert per_label[0][0]["score"] == pytest.approx(scores[0][2])
 
 
+@pytest.mark.parametrize("number", [np.float32, np.float16, np.float64, np.int64])
+def test_numpy_numbers_are_thresholds(clf, number) -> None:
+    """A threshold read from a numpy array (np.float32(0.7) was a TypeError) is the same as the float."""
+    scores = clf.scores(TEXTS[:3], LABELS)
+    value = float(np.median(scores)) if number is not np.int64 else 0
+    expected = clf.classify(TEXTS[:3], LABELS, threshold=float(number(value)))
+    assert clf.classify(TEXTS[:3], LABELS, threshold=number(value)) == expected
+    per_label = {label: number(value) for label in LABELS}
+    assert clf.classify(TEXTS[:3], LABELS, threshold=per_label) == expected
+    assert clf.classify(TEXTS[:3], LABELS, threshold=[number(value)] * 3) == expected
+
+
+@pytest.mark.parametrize(
+    ("threshold", "error", "match"),
+    [
+        (np.float32("nan"), ValueError, r"^threshold=nan is outside \[0, 1\]$"),
+        ({"science": np.float32(1.5)}, ValueError, r"^threshold\['science'\]=1.5 is outside \[0, 1\]$"),
+        (np.float64("inf"), ValueError, "outside"),
+        (True, TypeError, "got bool"),
+        ({"science": np.bool_(True)}, TypeError, "got bool"),
+        ("0.5", TypeError, "got str"),
+    ],
+)
+def test_bad_numbers_stay_threshold_errors(clf, threshold, error, match) -> None:
+    with pytest.raises(error, match=match):
+        clf.classify(TEXTS[:1], LABELS, threshold=threshold)
+
+
 def test_per_text_labels_and_mixed_modes(clf) -> None:
     labels = [["sports"], ["science", "health care"], LABELS]
     got = clf.scores(TEXTS[:3], labels, multi_label=[True, False, True])
