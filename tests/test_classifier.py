@@ -205,6 +205,13 @@ def test_bad_input_gives_clear_errors(clf, texts, labels, kwargs, error, match) 
         clf.classify(texts, labels, **kwargs)
 
 
+@pytest.mark.parametrize("method", ["classify", "predict", "scores", "explain"])
+def test_multi_label_none_is_a_type_error(clf, method) -> None:
+    """``multi_label=None`` meant True silently; it is refused like any other non-bool."""
+    with pytest.raises(TypeError, match=r"^multi_label must be a bool or a list of them \(one per text\), got NoneType$"):
+        getattr(clf, method)(TEXTS[:1], LABELS, multi_label=None)
+
+
 def test_huge_text_is_handled(clf) -> None:
     huge = "word " * 200_000
     with pytest.warns(UserWarning, match="truncated"):
