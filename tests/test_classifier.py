@@ -75,6 +75,8 @@ def test_numpy_numbers_are_thresholds(clf, number) -> None:
         (True, TypeError, "got bool"),
         ({"science": np.bool_(True)}, TypeError, "got bool"),
         ("0.5", TypeError, "got str"),
+        ({"science": {"sports": 0.5}}, TypeError, r"^threshold\['science'\] must be a number in \[0, 1\], got dict$"),
+        ([[0.5]], TypeError, r"^threshold\[0\] must be a number in \[0, 1\] or a dict label -> number, got list$"),
     ],
 )
 def test_bad_numbers_stay_threshold_errors(clf, threshold, error, match) -> None:
@@ -208,7 +210,8 @@ def test_bad_input_gives_clear_errors(clf, texts, labels, kwargs, error, match) 
 @pytest.mark.parametrize("method", ["classify", "predict", "scores", "explain"])
 def test_multi_label_none_is_a_type_error(clf, method) -> None:
     """``multi_label=None`` meant True silently; it is refused like any other non-bool."""
-    with pytest.raises(TypeError, match=r"^multi_label must be a bool or a list of them \(one per text\), got NoneType$"):
+    message = r"^multi_label must be a bool or a list of them \(one per text\), got NoneType$"
+    with pytest.raises(TypeError, match=message):
         getattr(clf, method)(TEXTS[:1], LABELS, multi_label=None)
 
 
