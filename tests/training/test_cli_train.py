@@ -161,3 +161,20 @@ def test_train_command_reads_the_files_before_loading_the_model(tmp_path, monkey
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("uniclass: error")]
     assert len(errors) == 1 and named in errors[0] and "Traceback" not in err, err
+
+
+def test_a_bad_training_file_is_reported_before_torch_and_transformers_load(tmp_path) -> None:
+    """Importing the training stack takes seconds; a malformed file is reported without it."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x", "all_labels": ["a"], "true_label": ["a"]}\n')
+    script = (
+        "import sys; from uniclass.cli import main; "
+        f"code = main(['train', '--train', {str(bad)!r}, '--out', {str(tmp_path / 'o')!r}]); "
+        "print(code, sorted(m for m in ('torch', 'transformers', 'uniclass.training') if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "2 []", run.stdout + run.stderr
+    assert "bad.jsonl:1: no 'true_labels'" in run.stderr

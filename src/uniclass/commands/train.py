@@ -129,9 +129,7 @@ def training_options(args: argparse.Namespace, out: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..classifier import Classifier
-    from ..training import Trainer, TrainingArguments
-    from ..training.core import as_examples
+    from ..data.formats import load_training_examples
 
     if args.recipe:
         return _train_recipe(args)
@@ -142,10 +140,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("uniclass train needs --train FILE (or a --recipe)")
     if args.ewc_previous and not args.ewc_lambda > 0:
         raise ValueError("--ewc-previous needs --ewc-lambda > 0")
-    # The files are read before the model loads: a malformed line is reported in a second, not after a slow load.
-    train_data = as_examples(args.train)
-    eval_data = as_examples(args.eval) if args.eval else None
-    previous_data = as_examples(args.ewc_previous) if args.ewc_previous else None
+    # The files are read before torch, transformers and the model load: a malformed line is reported at once.
+    train_data = load_training_examples(args.train)
+    eval_data = load_training_examples(args.eval) if args.eval else None
+    previous_data = load_training_examples(args.ewc_previous) if args.ewc_previous else None
+    from ..classifier import Classifier
+    from ..training import Trainer, TrainingArguments
+
     if args.backbone:
         clf = Classifier.from_backbone(args.backbone, args.architecture, **_parse_options(args.option))
     else:  # no --model: fine-tune the bundled default model, as classify uses it
