@@ -54,6 +54,36 @@ def test_per_text_and_per_label_thresholds(clf) -> None:
     assert per_label[0][0]["score"] == pytest.approx(scores[0][2])
 
 
+@pytest.mark.parametrize("number", [np.float32, np.float16, np.float64, np.int64])
+def test_numpy_numbers_are_thresholds(clf, number) -> None:
+    """A threshold read from a numpy array (np.float32(0.7) was a TypeError) is the same as the float."""
+    scores = clf.scores(TEXTS[:3], LABELS)
+    value = float(np.median(scores)) if number is not np.int64 else 0
+    expected = clf.classify(TEXTS[:3], LABELS, threshold=float(number(value)))
+    assert clf.classify(TEXTS[:3], LABELS, threshold=number(value)) == expected
+    per_label = {label: number(value) for label in LABELS}
+    assert clf.classify(TEXTS[:3], LABELS, threshold=per_label) == expected
+    assert clf.classify(TEXTS[:3], LABELS, threshold=[number(value)] * 3) == expected
+
+
+@pytest.mark.parametrize(
+    ("threshold", "error", "match"),
+    [
+        (np.float32("nan"), ValueError, r"^threshold=nan is outside \[0, 1\]$"),
+        ({"science": np.float32(1.5)}, ValueError, r"^threshold\['science'\]=1.5 is outside \[0, 1\]$"),
+        (np.float64("inf"), ValueError, "outside"),
+        (True, TypeError, "got bool"),
+        ({"science": np.bool_(True)}, TypeError, "got bool"),
+        ("0.5", TypeError, "got str"),
+        ({"science": {"sports": 0.5}}, TypeError, r"^threshold\['science'\] must be a number in \[0, 1\], got dict$"),
+        ([[0.5]], TypeError, r"^threshold\[0\] must be a number in \[0, 1\] or a dict label -> number, got list$"),
+    ],
+)
+def test_bad_numbers_stay_threshold_errors(clf, threshold, error, match) -> None:
+    with pytest.raises(error, match=match):
+        clf.classify(TEXTS[:1], LABELS, threshold=threshold)
+
+
 def test_per_text_labels_and_mixed_modes(clf) -> None:
     labels = [["sports"], ["science", "health care"], LABELS]
     got = clf.scores(TEXTS[:3], labels, multi_label=[True, False, True])
@@ -175,6 +205,14 @@ def test_too_many_labels_split_or_refused(parity_classifier) -> None:
 def test_bad_input_gives_clear_errors(clf, texts, labels, kwargs, error, match) -> None:
     with pytest.raises(error, match=match):
         clf.classify(texts, labels, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["classify", "predict", "scores", "explain"])
+def test_multi_label_none_is_a_type_error(clf, method) -> None:
+    """``multi_label=None`` meant True silently; it is refused like any other non-bool."""
+    message = r"^multi_label must be a bool or a list of them \(one per text\), got NoneType$"
+    with pytest.raises(TypeError, match=message):
+        getattr(clf, method)(TEXTS[:1], LABELS, multi_label=None)
 
 
 def test_huge_text_is_handled(clf) -> None:

@@ -114,6 +114,9 @@ def test_an_example_with_an_empty_label_list_is_a_negative_example() -> None:
         ({"texts": b"bytes"}, "texts must be a str or a list of str, got bytes"),
         ({"labels": None}, r"labels must be a list of str \(or a list per text, or a dict tree\), got NoneType"),
         ({"multi_label": "no"}, r"multi_label must be a bool or a list of them \(one per text\), got str"),
+        # None was read as True silently
+        ({"multi_label": None}, r"multi_label must be a bool or a list of them \(one per text\), got NoneType"),
+        ({"multi_label": [None]}, r"multi_label\[0\] must be bool, got NoneType"),
         ({"prompt": 3}, r"prompt must be a str or a list of them \(one per text\), got int"),
         ({"examples": {"text": "e", "labels": ["x"]}}, "examples must be a list of dicts with 'text' and 'labels'"),
     ],
@@ -122,3 +125,8 @@ def test_a_wrong_type_names_what_is_accepted(change: dict[str, Any], match: str)
     call: dict[str, Any] = {"texts": "t", "labels": ["x"], **change}
     with pytest.raises(TypeError, match=match):
         normalize_request(call.pop("texts"), call.pop("labels"), **call)
+
+
+def test_a_prompt_of_none_is_no_prompt() -> None:
+    assert normalize_request(["t", "u"], ["x"], prompt=None).prompts == ["", ""]
+    assert normalize_request(["t", "u"], ["x"], prompt=["p", None]).prompts == ["p", ""]

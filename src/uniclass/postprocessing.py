@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,14 +59,19 @@ def check_threshold(threshold: Any) -> None:
 
 def _check_threshold(value: Any, where: str) -> Threshold:
     if isinstance(value, Mapping):
-        for label, t in value.items():
-            _check_threshold(t, f"{where}[{label!r}]")
-        return dict(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{where} must be a number in [0, 1] or a dict label -> number, got {type(value).__name__}")
-    if not 0.0 <= float(value) <= 1.0 or value != value:
+        return {label: _check_number(t, f"{where}[{label!r}]") for label, t in value.items()}
+    return _check_number(value, where, "a number in [0, 1] or a dict label -> number")
+
+
+def _check_number(value: Any, where: str, expected: str = "a number in [0, 1]") -> float:
+    # numbers.Real, not (int, float): a numpy float32 read from an array or a calibration file is a number too;
+    # bool is an int to Python but never meant as a threshold
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where} must be {expected}, got {type(value).__name__}")
+    number = float(value)
+    if not 0.0 <= number <= 1.0:  # NaN fails the comparison too
         raise ValueError(f"{where}={value} is outside [0, 1]")
-    return float(value)
+    return number
 
 
 def select(

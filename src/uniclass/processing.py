@@ -57,7 +57,7 @@ def normalize_request(
     prompts = _per_text(prompt, n, "prompt", str, default="")
     for i, p in enumerate(prompts):
         reject_reserved_markers(p, f"prompt[{i}]" if not isinstance(prompt, str) else "prompt")
-    multi = _per_text(multi_label, n, "multi_label", bool, default=True)
+    multi = _per_text(multi_label, n, "multi_label", bool)  # no default: None is not read as True silently
     example_lists = _normalize_examples(examples, n)
     return Request(text_list, label_lists, prompts, example_lists, multi, trees, single)
 
@@ -68,8 +68,10 @@ def _as_list(value: Any, name: str, expected: str = "a list") -> list[Any]:
     return list(value)
 
 
-def _per_text(value: Any, n: int, name: str, kind: type, default: Any) -> list[Any]:
-    if value is None:
+def _per_text(value: Any, n: int, name: str, kind: type, default: Any = None) -> list[Any]:
+    """``value`` for every text, or its per-text list checked against ``kind``. ``None`` (for all texts or one) means
+    ``default`` where there is one (a prompt: none); without one it is a wrong type like any other."""
+    if value is None and default is not None:
         return [default] * n
     if isinstance(value, kind):
         return [value] * n
@@ -77,7 +79,7 @@ def _per_text(value: Any, n: int, name: str, kind: type, default: Any) -> list[A
     if len(values) != n:
         raise ValueError(f"{name} has {len(values)} entries but there are {n} texts")
     for i, v in enumerate(values):
-        if v is None and kind is str:
+        if v is None and default is not None:
             values[i] = default
         elif not isinstance(v, kind):
             raise TypeError(f"{name}[{i}] must be {kind.__name__}, got {type(v).__name__}")

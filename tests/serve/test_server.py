@@ -130,7 +130,7 @@ def test_malformed_json(server: str) -> None:
         ({"texts": ["a"], "labels": ["a"], "multi_label": "yes"}, "body.multi_label"),
         ({"texts": ["a"], "labels": ["a"], "threshold": "0.5"}, "body.threshold"),
         ({"texts": ["a"], "labels": ["a"], "top_k": 1.5}, "body.top_k"),
-        ({"texts": ["a"], "labels": ["a"], "examples": [{"text": "x"}]}, "body.examples.0.labels"),
+        ({"texts": ["a"], "labels": ["a"], "examples": [{"text": "x", "label": ["a"]}]}, "body.examples.0.label"),
         ({"texts": ["a"], "labels": ["a"], "label": "typo"}, "body.label"),
         ([1, 2, 3], "body"),
     ],
@@ -160,6 +160,7 @@ def test_wrong_types(server: str, body: Any, field: str) -> None:
             {"texts": ["a"], "labels": ["x"], "examples": [{"text": " ", "labels": ["x"]}]},
             "examples[0]['text'] is empty",
         ),
+        ({"texts": ["a"], "labels": ["x"], "examples": [{"text": "e"}]}, "examples[0] has no 'labels'"),
         # a typo'd label in a threshold dict was ignored: the client never sees the server's warning
         ({"texts": ["a"], "labels": ["spam", "ham"], "threshold": {"spma": 0.9}}, "not among the labels: 'spma'"),
         ({"texts": ["a"], "labels": {"topic": ["x", "y"]}, "threshold": {"x": 0.9}}, "not among the labels: 'x'"),

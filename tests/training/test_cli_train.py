@@ -130,3 +130,51 @@ def test_train_without_model_fine_tunes_the_bundled_model(tmp_path, monkeypatch,
     data.write_text('{"text": "a", "all_labels": ["x", "y"], "true_labels": ["x"]}\n')
     assert main(["train", "--train", str(data), "--out", str(tmp_path / "out")]) == 2
     assert asked == [None] and "stop here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--train", "{bad}"], "bad.jsonl:2: examples[0] has no 'labels'"),
+        (["--train", "{good}", "--eval", "{bad}"], "bad.jsonl:2: examples[0] has no 'labels'"),
+        (["--train", "{good}", "--ewc-previous", "{bad}", "--ewc-lambda", "1"], "bad.jsonl:2: examples[0] has no"),
+        (["--train", "{bad}", "--stage", "rl"], "bad.jsonl:2: examples[0] has no 'labels'"),
+        (["--train", "{bad}", "--backbone", "some-backbone"], "bad.jsonl:2: examples[0] has no 'labels'"),
+    ],
+)
+def test_train_command_reads_the_files_before_loading_the_model(tmp_path, monkeypatch, capsys, flags, named) -> None:
+    """A malformed file is reported at once: the model (a slow load) is not touched."""
+    from uniclass.classifier import Classifier
+    from uniclass.cli import main
+
+    def no_load(cls, *args, **kwargs):
+        raise AssertionError("the model was loaded before the data was read")
+
+    monkeypatch.setattr(Classifier, "from_pretrained", classmethod(no_load))
+    monkeypatch.setattr(Classifier, "from_backbone", classmethod(no_load))
+    good = tmp_path / "good.jsonl"
+    good.write_text(GOOD_LINE)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(GOOD_LINE + '{"text": "x", "all_labels": ["a"], "true_labels": [], "examples": [{"text": "e"}]}\n')
+    command = ["train", *(flag.format(good=good, bad=bad) for flag in flags), "--out", str(tmp_path / "o")]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("uniclass: error")]
+    assert len(errors) == 1 and named in errors[0] and "Traceback" not in err, err
+
+
+def test_a_bad_training_file_is_reported_before_torch_and_transformers_load(tmp_path) -> None:
+    """Importing the training stack takes seconds; a malformed file is reported without it."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x", "all_labels": ["a"], "true_label": ["a"]}\n')
+    script = (
+        "import sys; from uniclass.cli import main; "
+        f"code = main(['train', '--train', {str(bad)!r}, '--out', {str(tmp_path / 'o')!r}]); "
+        "print(code, sorted(m for m in ('torch', 'transformers', 'uniclass.training') if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "2 []", run.stdout + run.stderr
+    assert "bad.jsonl:1: no 'true_labels'" in run.stderr

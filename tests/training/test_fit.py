@@ -147,6 +147,8 @@ def test_bad_fit_options_are_one_line_errors_that_keep_the_earlier_fit(checkpoin
         (["a"], {"a": "sports"}, None, TypeError, "labels must be a list, got dict"),
         ([1, 2], ["sports", "finance"], None, TypeError, r"texts\[0\] must be a str, got int"),
         (["a <<SEP>> b"], ["sports"], None, ValueError, "reserved marker"),
+        (["a", "b", "c", " \n\t"], ["sports"] * 4, None, ValueError, r"^fit: texts\[3\] is empty$"),
+        ([""], ["sports"], None, ValueError, r"^fit: texts\[0\] is empty$"),
         (["a", "b"], ["sports"], None, ValueError, "2 texts but 1 label entries"),
         (["a"], [3], None, TypeError, "must be a str or a list of str, got int"),
         (["a"], [["sports", ""]], None, ValueError, "empty label"),

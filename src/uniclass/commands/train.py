@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..data.formats import Example
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -126,8 +129,7 @@ def training_options(args: argparse.Namespace, out: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..classifier import Classifier
-    from ..training import Trainer, TrainingArguments
+    from ..data.formats import load_training_examples
 
     if args.recipe:
         return _train_recipe(args)
@@ -138,13 +140,20 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("uniclass train needs --train FILE (or a --recipe)")
     if args.ewc_previous and not args.ewc_lambda > 0:
         raise ValueError("--ewc-previous needs --ewc-lambda > 0")
+    # The files are read before torch, transformers and the model load: a malformed line is reported at once.
+    train_data = load_training_examples(args.train)
+    eval_data = load_training_examples(args.eval) if args.eval else None
+    previous_data = load_training_examples(args.ewc_previous) if args.ewc_previous else None
+    from ..classifier import Classifier
+    from ..training import Trainer, TrainingArguments
+
     if args.backbone:
         clf = Classifier.from_backbone(args.backbone, args.architecture, **_parse_options(args.option))
     else:  # no --model: fine-tune the bundled default model, as classify uses it
         clf = Classifier.from_pretrained(args.model)
     out = Path(args.out)
     if stage == "rl":
-        return _train_rl(args, clf, out)
+        return _train_rl(args, clf, out, train_data)
     training_args = TrainingArguments(
         **training_options(args, out),
         per_device_eval_batch_size=args.batch_size,
@@ -160,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         ewc_lambda=args.ewc_lambda,
         ewc_samples=args.ewc_samples,
     )
-    trainer = Trainer(clf, training_args, train_data=args.train, eval_data=args.eval, previous_data=args.ewc_previous)
+    trainer = Trainer(clf, training_args, train_data=train_data, eval_data=eval_data, previous_data=previous_data)
     resume = args.resume and any(out.glob("checkpoint-*"))
     trainer.train(resume_from_checkpoint=True if resume else None)
     final = clf.save_pretrained(out / "final")
@@ -168,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_rl(args: argparse.Namespace, clf: Any, out: Any) -> int:
+def _train_rl(args: argparse.Namespace, clf: Any, out: Any, train_data: list[Example]) -> int:
     """``--stage rl``: the RL trainer with the shared schedule flags; writes OUT/checkpoint-N and OUT/final."""
     from ..training import RLTrainer, RLTrainingArguments
     from ..training.rl import checkpoints
@@ -202,7 +211,7 @@ def _train_rl(args: argparse.Namespace, clf: Any, out: Any) -> int:
         reward_components=rewards or None,
         greedy_threshold=args.greedy_threshold,
     )
-    trainer = RLTrainer(clf, rl_args, train_data=args.train)
+    trainer = RLTrainer(clf, rl_args, train_data=train_data)
     resume = args.resume and bool(checkpoints(out))
     trainer.train(resume_from_checkpoint=True if resume else None)
     final = clf.save_pretrained(out / "final")

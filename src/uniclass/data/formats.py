@@ -57,6 +57,16 @@ def load_examples(source: str | Path | Iterable[Mapping[str, Any]]) -> list[Exam
     return [parse_example(item, f"item {i}") for i, item in enumerate(source)]
 
 
+def load_training_examples(source: str | Path | Iterable[Mapping[str, Any]]) -> list[Example]:
+    """``load_examples`` for a training or evaluation set: no items at all is an error naming the file (torch's
+    sampler would fail later with "num_samples should be a positive integer value"). Light to import: the
+    command line reads its files with it before torch and transformers are loaded."""
+    examples = load_examples(source)
+    if not examples:
+        raise DataFormatError(f"{source if isinstance(source, (str, Path)) else 'the data'}: no items")
+    return examples
+
+
 def _load_file(path: Path) -> Iterable[Example]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")

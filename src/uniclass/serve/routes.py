@@ -91,7 +91,7 @@ def register(app: FastAPI, service: Service) -> None:
                 f"limit is {limits.max_work_tokens}: send fewer or shorter texts, or a smaller max_units",
                 limits.max_work_tokens,
             ) from None
-        examples = [e.model_dump() for e in body.examples] if body.examples else None
+        examples = [e.as_sent() for e in body.examples] if body.examples else None
         call = functools.partial(_explain_texts, clf, body, examples, batch_size)
         # one unit of the fair queue (never sliced), costing every occluded variant's tokens, charged to this client
         job = Job(["explain"], [[]], body.multi_label, 0.5, work=work, call=call)
@@ -351,7 +351,7 @@ def _prepare_job(
                 where = f"labels[{i}][{j}]" if per_text else f"labels[{j}]"
                 raise over_limit("label_too_long", f"{where} has {len(label)} characters", limits.max_label_chars)
     _check_extras(body, limits)
-    examples = [e.model_dump() for e in body.examples] if body.examples else None
+    examples = [e.as_sent() for e in body.examples] if body.examples else None
     threshold = default_threshold if body.threshold is None else body.threshold
     try:
         request = normalize_request(texts, labels, multi_label=body.multi_label, prompt=body.prompt, examples=examples)
@@ -425,7 +425,7 @@ def _check_extras(body: ClassifyRequest, limits: Limits) -> None:
     if len(examples) > limits.max_examples:
         raise over_limit("too_many_examples", f"{len(examples)} examples", limits.max_examples)
     for i, example in enumerate(examples):
-        size = len(example.text) + sum(len(label) for label in example.labels)
+        size = example.characters()
         if size > limits.max_example_chars:
             raise over_limit("example_too_long", f"examples[{i}] has {size} characters", limits.max_example_chars)
     if isinstance(body.threshold, dict):

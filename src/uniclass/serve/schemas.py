@@ -10,11 +10,25 @@ from ..explanation import DEFAULT_CHUNK_TOKENS, DEFAULT_MAX_UNITS, MAX_UNITS_LIM
 
 
 class FewShotExample(BaseModel):
-    """A labelled example shown to the model before the text (few-shot, official layout)."""
+    """A labelled example shown to the model before the text (few-shot, official layout).
+
+    The keys of the Python API's examples: ``labels`` or ``true_labels`` (``labels`` wins when both are sent),
+    ``[]`` for an example that no label fits. Both are optional here so that a missing one is refused by the
+    classifier's own check, with its message naming the example (``examples[0] has no 'labels' ...``).
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True)
     text: str
-    labels: list[str]
+    labels: list[str] | None = Field(None, description="the example's labels ([]: none of the labels fits)")
+    true_labels: list[str] | None = Field(None, description="the same as labels (the training files' key)")
+
+    def as_sent(self) -> dict[str, Any]:
+        """The keys the client sent, for ``classify``'s checks: ``{"text": "x"}`` stays without labels."""
+        return self.model_dump(exclude_unset=True)
+
+    def characters(self) -> int:
+        """Characters of the text and of every label sent (both keys count: the server reads them all)."""
+        return len(self.text) + sum(len(label) for label in (self.labels or []) + (self.true_labels or []))
 
 
 class ClassifyRequest(BaseModel):

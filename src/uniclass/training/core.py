@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..data.formats import DataFormatError, Example, load_examples
+from ..data.formats import Example, load_training_examples
 from .collator import Collator
 from .dataset import LabelAugmenter, load_label_descriptions
 
@@ -30,10 +30,7 @@ def as_examples(data: TrainData | None) -> list[Example]:
         return []
     if isinstance(data, list) and data and isinstance(data[0], Example):
         return data
-    examples = load_examples(data)  # type: ignore[arg-type]
-    if not examples:  # torch's sampler would fail later with "num_samples should be a positive integer value"
-        raise DataFormatError(f"{data if isinstance(data, (str, Path)) else 'the data'}: no items")
-    return examples
+    return load_training_examples(data)  # type: ignore[arg-type]
 
 
 def build_augmenter(examples: list[Example], args: TrainingArguments | RLTrainingArguments) -> LabelAugmenter:

@@ -103,7 +103,7 @@ def fit(
 def check_fit_inputs(texts: Any, labels: Any, all_labels: Any) -> tuple[list[str], list[list[str]], list[str] | None]:
     """The texts, each text's true labels and ``all_labels`` as lists, after one-line errors for inputs that would
     fail deep in training or be silently ignored: no texts, a single string instead of a list, a non-string text or
-    label, reserved markers, a true label missing from ``all_labels``, or no label at all."""
+    label, an empty or blank text, reserved markers, a true label missing from ``all_labels``, or no label at all."""
     texts, labels = _as_list(texts, "texts"), _as_list(labels, "labels")
     if len(labels) != len(texts):
         raise ValueError(f"fit: {len(texts)} texts but {len(labels)} label entries")
@@ -112,6 +112,8 @@ def check_fit_inputs(texts: Any, labels: Any, all_labels: Any) -> tuple[list[str
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"fit: texts[{i}] must be a str, got {type(text).__name__}")
+        if not text.strip():  # it would be trained on as a text that has its labels: a missing cell, most likely
+            raise ValueError(f"fit: texts[{i}] is empty")
         reject_reserved_markers(text, f"fit: texts[{i}]")
     true_lists = []
     for i, entry in enumerate(labels):
