@@ -242,3 +242,9 @@ def test_shortlist_auto_and_k_above_the_label_count(model_retriever_clf: Any) ->
     assert wide[0] == full[0] and np.allclose(wide[2], full[2], atol=1e-6)  # k >= labels: full scoring
     auto = Predictor(MODEL, MANY, shortlist="auto", retriever="model", device="cpu").predict_texts(TEXTS)
     assert auto[0] == [w[0]["label"] for w in model_retriever_clf.classify(TEXTS, MANY, shortlist="auto", multi_label=False)]
+
+
+@pytest.mark.parametrize("value", [None, 1, "yes"])
+def test_multi_label_must_be_a_bool(value: object) -> None:
+    with pytest.raises(TypeError, match=r"Predictor\(multi_label=\.\.\.\) must be a bool, got "):
+        Predictor(MODEL, LABELS, multi_label=value, device="cpu")  # type: ignore[arg-type]

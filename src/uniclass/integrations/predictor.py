@@ -98,7 +98,9 @@ class Predictor:
         self.model = None if model is None else str(model)
         self.labels = _check_labels(labels)
         self.text_column = text_column
-        self.multi_label = bool(multi_label)
+        if not isinstance(multi_label, bool):  # bool(None) would silently mean single-label
+            raise TypeError(f"Predictor(multi_label=...) must be a bool, got {type(multi_label).__name__}")
+        self.multi_label = multi_label
         check_threshold(threshold)  # a clear error now, on the driver, not in every worker
         self.threshold = threshold
         self.top_k = check_top_k(top_k)
